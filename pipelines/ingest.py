@@ -1,0 +1,235 @@
+"""Ingest: walk → load → chunk → hash → embed only what is new → write, incrementally.
+
+Per file, in this order, so that a crash at any point is repaired by a re-run:
+
+1. hash the bytes; if the store's manifest has this source at this hash, skip the file
+   (nothing is read, chunked or embedded);
+2. load and chunk; chunk ids are deterministic (source, record, text);
+3. embed and write only the chunks whose ids are not stored yet;
+4. delete the source's stored chunks whose ids are no longer produced;
+5. record the source and hash in the manifest.
+
+A crash before 5 leaves no or an old manifest entry, so the re-run redoes the file,
+finds the chunks written so far already stored (no duplicates, no re-embedding) and
+finishes 4 and 5. Files that disappeared from an ingested directory have their chunks
+and manifest entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them).
+Chunks of many small files are embedded in shared batches; a failing file is reported
+and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import Chunker
+from rag.connectors import PartialLoadError, load_file, loader_for, read_bytes, walk
+from rag.embeddings import InputType
+from rag.errors import LoadError
+from rag.stores.base import SourceRecord, Store, Vectors
+from rag.types import Chunk, FileFailure, IngestReport
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``."""
+
+# files are embedded together until this many new chunks are pending
+_EMBED_BATCH_CHUNKS = 512
+
+
+@dataclass
+class _PendingFile:
+    source: str
+    file_hash: str
+    chunks: list[Chunk]
+    new: list[Chunk]
+    stale: set[str]
+    status: str
+
+
+@dataclass
+class _Batch:
+    files: list[_PendingFile] = field(default_factory=list)
+    size: int = 0
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class DocumentEmbedder(Protocol):
+    """The part of an Embedder that ingest uses (so a lazily loaded one fits too)."""
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors: ...
+
+
+class IngestPipeline:
+    """Incremental, crash-safe ingest into one store. Reusable across runs.
+
+    ``embedder`` and ``chunker`` are touched only when a file is new or changed, so a
+    re-run over an unchanged tree never loads the embedding model.
+    """
+
+    def __init__(self, store: Store, embedder: DocumentEmbedder, chunker: Chunker) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+
+    def run(
+        self,
+        path: str | Path,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        root = Path(path).expanduser()
+        report = IngestReport(collection=self.store.collection)
+        entries = list(walk(root, include, exclude))  # raises ConfigError for a missing root
+        manifest = self.store.sources()
+        seen: set[str] = set()
+        batch = _Batch()
+        total = len(entries)
+        if progress:
+            progress("scan", 0, total)
+        for done, entry in enumerate(entries, 1):
+            source = str(entry.path.absolute())
+            seen.add(source)
+            if entry.error is not None:
+                report.files_seen += 1
+                self._fail(report, source, entry.error)
+            elif loader_for(entry.path) is None:
+                report.files_skipped += 1
+            else:
+                report.files_seen += 1
+                pending = self._prepare(entry.path, source, manifest, report)
+                if pending is not None:
+                    batch.files.append(pending)
+                    batch.size += len(pending.new)
+                    if batch.size >= _EMBED_BATCH_CHUNKS:
+                        self._flush(batch, report, progress)
+                        batch = _Batch()
+            if progress:
+                progress("file", done, total)
+        self._flush(batch, report, progress)
+        if prune and root.is_dir():
+            self._prune(root, seen, manifest, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _fail(self, report: IngestReport, source: str, error: str) -> None:
+        report.files_failed += 1
+        report.failures.append(FileFailure(path=source, error=error))
+
+    def _prepare(
+        self, path: Path, source: str, manifest: dict[str, SourceRecord], report: IngestReport
+    ) -> _PendingFile | None:
+        """Hash, and unless unchanged, load + chunk + find what is new and stale."""
+        try:
+            data = read_bytes(path)
+        except LoadError as exc:
+            self._fail(report, source, exc.reason)
+            return None
+        digest = file_hash(data)
+        previous = manifest.get(source)
+        if previous is not None and previous.file_hash == digest:
+            report.files_unchanged += 1
+            return None
+        try:
+            documents = load_file(path, data)
+        except PartialLoadError as exc:
+            # ingest the good records, but record no manifest entry: the next run reports
+            # the bad ones again (and re-embeds nothing) until the file is fixed
+            documents = exc.documents
+            self._fail(report, source, exc.reason)
+            digest = ""
+        except LoadError as exc:
+            self._fail(report, source, exc.reason)
+            return None
+        for doc in documents:
+            doc.source = source
+        chunks = self.chunker.chunk(documents)
+        ids = [c.id for c in chunks]
+        stored = self.store.existing_ids(ids) if ids else set()
+        # always ask: a crash may have left chunks of this source without a manifest entry
+        old_ids = self.store.ids_for_source(source)
+        new = [c for c in chunks if c.id not in stored]
+        status = "changed" if previous is not None else "new"
+        return _PendingFile(source, digest, chunks, new, old_ids - set(ids), status)
+
+    def _flush(
+        self, batch: _Batch, report: IngestReport, progress: ProgressCallback | None = None
+    ) -> None:
+        """Embed the batch's new chunks together (identical texts once), then finish each file."""
+        if not batch.files:
+            return
+        texts: list[str] = []
+        unique: dict[str, int] = {}
+        for f in batch.files:
+            for c in f.new:
+                if c.content_hash not in unique:
+                    unique[c.content_hash] = len(texts)
+                    texts.append(c.text)
+        vectors = self._embed(texts, progress) if texts else None
+        report.chunks_embedded += len(texts)
+
+        def rows(chunks: list[Chunk]) -> Vectors:
+            assert vectors is not None
+            return np.stack([vectors[unique[c.content_hash]] for c in chunks])
+
+        if self.store.supports_transactions:
+            # one transaction per file: a crash leaves its old chunks, never a mix
+            for f in batch.files:
+                with self.store.transaction():
+                    if f.new:
+                        report.chunks_written += self.store.write(f.new, rows(f.new))
+                    self._finish(f, report)
+        else:
+            # one write for the whole batch (much cheaper than one per file); each file's
+            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
+            new = [c for f in batch.files for c in f.new]
+            if new:
+                report.chunks_written += self.store.write(new, rows(new))
+            for f in batch.files:
+                self._finish(f, report)
+
+    def _finish(self, f: _PendingFile, report: IngestReport) -> None:
+        """Delete the file's stale chunks, then record it in the manifest."""
+        if f.stale:
+            report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
+        if f.file_hash:
+            self.store.set_source(
+                SourceRecord(f.source, f.file_hash, len(f.chunks), updated_at=time.time())
+            )
+        report.chunks_total += len(f.chunks)
+        if f.status == "new":
+            report.files_new += 1
+        else:
+            report.files_changed += 1
+
+    def _embed(self, texts: list[str], progress: ProgressCallback | None) -> Vectors:
+        """Embed in slices so the progress bar moves during one large file."""
+        step = 1024
+        if progress is None or len(texts) <= step:
+            return self.embedder.embed(texts, input_type="document")
+        parts = []
+        for start in range(0, len(texts), step):
+            parts.append(self.embedder.embed(texts[start : start + step], input_type="document"))
+            progress("embed", min(start + step, len(texts)), len(texts))
+        return np.concatenate(parts)
+
+    def _prune(
+        self, root: Path, seen: set[str], manifest: dict[str, SourceRecord], report: IngestReport
+    ) -> None:
+        prefix = str(root.absolute()).rstrip("/") + "/"
+        for source in manifest:
+            if source.startswith(prefix) and source not in seen:
+                report.chunks_deleted += self.store.delete_source(source)
+                report.files_removed += 1

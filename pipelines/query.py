@@ -1,0 +1,262 @@
+"""Query: embed the question → top-k → drop near-duplicates → pack under a token budget →
+prompt with numbered sources → generate → map ``[n]`` markers back to citations.
+
+The prompt is plain text that ``Answer.prompt`` and ``rag ask --show-prompt`` show
+exactly as sent. Every generation is recorded in the call log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from rag.embeddings import Embedder
+from rag.errors import CollectionNotFoundError
+from rag.llms.base import LLM, Completion, Message
+from rag.stores.base import Filters, Store, validate_filters
+from rag.types import Answer, Citation, ScoredChunk, Usage
+
+SYSTEM_PROMPT = (
+    "Answer the question using only the numbered sources below. Cite every fact with the "
+    "number of its source in square brackets, like [1]. If the sources do not contain the "
+    "answer, say that you don't know."
+)
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+class CallRecorder(Protocol):
+    """Where usage of each call goes (``rag.calllog.CallLog`` in practice)."""
+
+    def record(
+        self,
+        usage: Usage,
+        *,
+        collection: str | None = None,
+        question: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+
+@dataclass
+class PreparedPrompt:
+    """The messages to send and the citations their numbers stand for."""
+
+    messages: list[Message]
+    citations: list[Citation]
+    context_tokens: int
+    dropped: list[tuple[ScoredChunk, str]]
+    """Candidates left out of the prompt, with the reason (duplicate, over budget)."""
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(f"<{m.role}>\n{m.content}" for m in self.messages)
+
+
+def display_path(source: str) -> str:
+    """``source`` relative to the working directory when it lies below it."""
+    try:
+        rel = os.path.relpath(source)
+    except ValueError:
+        return source
+    return source if rel.startswith("..") else rel
+
+
+def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
+    """True when the smaller text's words are mostly contained in the other's."""
+    wa, wb = set(_WORDS.findall(a.lower())), set(_WORDS.findall(b.lower()))
+    if not wa or not wb:
+        return a == b
+    return len(wa & wb) / min(len(wa), len(wb)) >= threshold
+
+
+def cited_numbers(text: str) -> set[int]:
+    """Numbers in ``[n]`` / ``[n, m]`` markers of an answer."""
+    found: set[int] = set()
+    for m in _MARKER.finditer(text):
+        found.update(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
+    return found
+
+
+class Retriever:
+    """Dense retrieval over one store, with near-duplicates dropped."""
+
+    def __init__(self, store: Store, embedder: Embedder, *, top_k: int = 6) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.top_k = top_k
+
+    def retrieve(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` best distinct chunks for ``question``."""
+        validate_filters(filters)
+        if self.store.count() == 0:
+            raise CollectionNotFoundError(
+                f"collection '{self.store.collection}' is empty or does not exist; "
+                "run `rag ingest PATH` first (or pick another with --collection)"
+            )
+        k = k or self.top_k
+        vector = self.embedder.embed([question], input_type="query")[0]
+        hits = self.store.query(vector, k * 2, filters)
+        kept: list[ScoredChunk] = []
+        for hit in hits:
+            if any(
+                hit.chunk.content_hash == k_.chunk.content_hash
+                or near_duplicate(hit.chunk.text, k_.chunk.text)
+                for k_ in kept
+            ):
+                continue
+            kept.append(hit)
+            if len(kept) == k:
+                break
+        return kept
+
+
+class QueryPipeline:
+    """Retrieval and generation over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        llm: LLM,
+        *,
+        top_k: int = 6,
+        max_context_tokens: int = 1200,
+        max_tokens: int | None = None,
+        call_log: CallRecorder | None = None,
+    ) -> None:
+        self.store = store
+        self.retriever = Retriever(store, embedder, top_k=top_k)
+        self.llm = llm
+        self.max_context_tokens = max_context_tokens
+        self.max_tokens = max_tokens
+        self.call_log = call_log
+
+    def prepare(self, question: str, hits: Sequence[ScoredChunk]) -> PreparedPrompt:
+        """Pack sources in relevance order under ``max_context_tokens`` and number them."""
+        citations: list[Citation] = []
+        blocks: list[str] = []
+        dropped: list[tuple[ScoredChunk, str]] = []
+        used = 0
+        for hit in hits:
+            number = len(citations) + 1
+            chunk = hit.chunk
+            loc = chunk.location.describe()
+            header = f"[{number}] {display_path(chunk.source)}" + (f" ({loc})" if loc else "")
+            block = f"{header}\n{chunk.text}"
+            cost = self.llm.count_tokens(block)
+            if used + cost > self.max_context_tokens:
+                if citations:
+                    dropped.append((hit, f"over the context budget ({cost} tokens)"))
+                    continue
+                block = self._truncate(block, self.max_context_tokens)
+                cost = self.llm.count_tokens(block)
+            used += cost
+            blocks.append(block)
+            citations.append(
+                Citation(
+                    number=number,
+                    source=chunk.source,
+                    location=chunk.location,
+                    chunk_id=chunk.id,
+                    text=chunk.text,
+                    score=hit.score,
+                )
+            )
+        user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
+        messages = [
+            Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="user", content=user),
+        ]
+        return PreparedPrompt(messages, citations, used, dropped)
+
+    def _truncate(self, text: str, budget: int) -> str:
+        """Cut ``text`` (by words) until it fits ``budget`` tokens."""
+        words = text.split(" ")
+        lo, hi = 1, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.llm.count_tokens(" ".join(words[:mid])) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        return " ".join(words[:lo]) + " …"
+
+    def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
+        """Retrieve, generate, cite."""
+        started = time.perf_counter()
+        hits = self.retriever.retrieve(question, k=k, filters=filters)
+        retrieval_s = time.perf_counter() - started
+        prepared = self.prepare(question, hits)
+        completion = self._generate(prepared, question)
+        return self._answer(question, prepared, completion, retrieval_s)
+
+    def ask_stream(
+        self, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """Like ``ask``, but yields text deltas as they arrive and then the Answer."""
+        started = time.perf_counter()
+        hits = self.retriever.retrieve(question, k=k, filters=filters)
+        retrieval_s = time.perf_counter() - started
+        prepared = self.prepare(question, hits)
+        completion: Completion | None = None
+        try:
+            for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
+                if event.completion is not None:
+                    completion = event.completion
+                elif event.text:
+                    yield event.text
+        except Exception as exc:
+            self._record_failure(question, exc)
+            raise
+        assert completion is not None, "an LLM stream must end with its completion"
+        self._record(completion.usage, question)
+        yield self._answer(question, prepared, completion, retrieval_s)
+
+    def _generate(self, prepared: PreparedPrompt, question: str) -> Completion:
+        try:
+            completion = self.llm.complete(prepared.messages, max_tokens=self.max_tokens)
+        except Exception as exc:
+            self._record_failure(question, exc)
+            raise
+        self._record(completion.usage, question)
+        return completion
+
+    def _record(self, usage: Usage, question: str) -> None:
+        if self.call_log is not None:
+            self.call_log.record(usage, collection=self.store.collection, question=question)
+
+    def _record_failure(self, question: str, exc: Exception) -> None:
+        if self.call_log is not None and not getattr(exc, "logged", False):
+            usage = Usage(
+                backend=self.llm.backend,
+                model=self.llm.model,
+                outcome=f"error:{getattr(exc, 'kind', 'error')}",
+                cost=Decimal(0),
+            )
+            self.call_log.record(
+                usage, collection=self.store.collection, question=question, error=str(exc)
+            )
+
+    def _answer(
+        self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
+    ) -> Answer:
+        numbers = cited_numbers(completion.text)
+        citations = [
+            c.model_copy(update={"cited": c.number in numbers}) for c in prepared.citations
+        ]
+        return Answer(
+            question=question,
+            text=completion.text,
+            citations=citations,
+            usage=completion.usage,
+            prompt=prepared.text,
+            retrieval_latency_s=retrieval_s,
+        )

@@ -1,0 +1,164 @@
+"""``rag costs``: what the logged model calls cost, per day x backend x model, from the call log.
+
+``rag costs [--since 7d] [--json] [--chart costs.png]``. Costs are exact decimals; calls whose
+price was unknown are counted and shown as "+ N unknown", never folded in as zero. The chart
+needs matplotlib (``pip install 'rag[charts]'``), imported only when ``--chart`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rag.calllog import CostRow, CostSummary
+
+EXIT_USAGE = 2
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``costs`` command to ``app``."""
+
+    @app.command("costs")
+    def costs(
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since", help="Only calls in the last span (7d, 24h, 30m, 2w) or since a date."
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+        chart: Annotated[
+            Path | None,
+            typer.Option("--chart", help="Also save a PNG of spend per day by model (matplotlib)."),
+        ] = None,
+        log: Annotated[
+            Path | None,
+            typer.Option("--log", help="Call log file (default: DATA_DIR/calls.db)."),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="TOML settings file (default ./rag.toml)."),
+        ] = None,
+        data_dir: Annotated[
+            Path | None,
+            typer.Option("--data-dir", help="Data directory (default: $XDG_DATA_HOME/rag)."),
+        ] = None,
+    ) -> None:
+        """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
+        from rag.calllog import CallLog, parse_since
+        from rag.errors import ConfigError
+
+        start: datetime | None = None
+        if since is not None:
+            try:
+                start = parse_since(since)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--since") from None
+        try:
+            if log is None:
+                from rag.config import load_settings
+
+                log = load_settings(config, data_dir=data_dir).call_log_path
+            summary = CallLog(log).summary(start)
+            if chart is not None:
+                save_chart(summary, chart)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        if as_json:
+            typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+        else:
+            print_table(summary, log)
+        if chart is not None and not as_json:
+            typer.echo(f"chart saved to {chart}")
+
+
+def _money(row: CostRow) -> str:
+    if row.unknown_cost_calls and row.unknown_cost_calls == row.calls - row.errors and not row.cost:
+        return "unknown"
+    text = f"${row.cost:.6f}"
+    if row.unknown_cost_calls:
+        text += f" + {row.unknown_cost_calls} unknown"
+    return text
+
+
+def print_table(summary: CostSummary, log: Path) -> None:
+    """The human table (rich), with a totals row."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped or captured: do not squeeze the columns
+    span = f" since {summary.since:%Y-%m-%d %H:%M} UTC" if summary.since else ""
+    if not summary.rows:
+        console.print(f"no calls logged in {log}{span}")
+        return
+    table = Table(title=f"model calls{span}", title_justify="left")
+    table.add_column("day", no_wrap=True)
+    table.add_column("backend:model", overflow="fold")
+    for name in ("calls", "errors", "input", "output", "cached", "cost", "p50 latency"):
+        table.add_column(name, justify="right")
+
+    def cells(row: CostRow) -> list[str]:
+        p50 = "-" if row.p50_latency_s is None else f"{row.p50_latency_s:.2f} s"
+        return [
+            f"{row.calls}",
+            f"{row.errors}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"{row.cached_input_tokens:,}",
+            _money(row),
+            p50,
+        ]
+
+    for row in summary.rows:
+        table.add_row(str(row.day), f"{row.backend}:{row.model}", *cells(row))
+    table.add_section()
+    table.add_row("total", "", *cells(summary.total), style="bold")
+    console.print(table)
+    if summary.total.unknown_cost_calls:
+        console.print(
+            f"{summary.total.unknown_cost_calls} call(s) had no price: the total is a lower "
+            "bound. Add their models to a price file (setting price_file)."
+        )
+
+
+def save_chart(summary: CostSummary, path: Path) -> None:
+    """Stacked bars: known spend per UTC day, one colour per backend:model."""
+    from rag._lazy import require
+
+    matplotlib = require("matplotlib", "charts", "rag costs --chart")
+    matplotlib.use("Agg")
+    plt = require("matplotlib.pyplot", "charts", "rag costs --chart")
+
+    days = sorted({row.day for row in summary.rows if row.day is not None})
+    models = sorted({f"{row.backend}:{row.model}" for row in summary.rows})
+    spend = {(row.day, f"{row.backend}:{row.model}"): row.cost for row in summary.rows}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(days) + 3), 4))
+    bottom = [0.0] * len(days)
+    labels = [d.isoformat() for d in days]
+    for model in models:
+        heights = [float(spend.get((d, model), Decimal(0))) for d in days]
+        ax.bar(labels, heights, bottom=bottom, label=model)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.set_ylabel("USD (known prices)")
+    ax.set_title("rag: spend per day by model")
+    if models:
+        ax.legend(fontsize="small")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    try:
+        fig.savefig(path, format="png")
+    except OSError as exc:
+        from rag.errors import ConfigError
+
+        raise ConfigError(f"--chart {path}: cannot write the chart ({exc.strerror})") from None
+    finally:
+        plt.close(fig)

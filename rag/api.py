@@ -1,0 +1,187 @@
+"""``RAG``: the library entry point. One object holds the settings, the store, the
+embedder and the LLM (each built on first use), and runs ingest and ask.
+
+    from rag import RAG
+    r = RAG()                        # embedded defaults
+    report = r.ingest("./docs")      # IngestReport
+    answer = r.ask("...")            # Answer: text, citations, usage
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rag.calllog import CallLog, CostSummary
+    from rag.chunking import Chunker
+    from rag.embeddings import Embedder, InputType, Vectors
+    from rag.llms.base import LLM
+    from rag.pipelines.ingest import ProgressCallback
+    from rag.pipelines.query import QueryPipeline
+    from rag.stores.base import Filters, Store
+    from rag.types import Answer, Chunk, Document, IngestReport, ScoredChunk
+
+
+class RAG:
+    """Ingest documents and answer questions about them.
+
+    Parts not given are built from ``settings`` on first use, so creating a RAG is cheap
+    and a process that only ingests never loads the LLM.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        chunker: Chunker | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is not None and overrides:
+            settings = settings.model_copy(update=overrides)
+        self.settings = settings if settings is not None else load_settings(**overrides)
+        self._store = store
+        self._embedder = embedder
+        self._llm = llm
+        self._chunker = chunker
+        self._call_log: CallLog | None = None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> RAG:
+        """Settings from a TOML file (env vars and ``overrides`` still take precedence)."""
+        return cls(load_settings(path, **overrides))
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from rag.stores import make_store
+
+            self._store = make_store(self.settings)
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from rag.embeddings import make_embedder
+
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from rag.llms import make_llm
+
+            self._llm = make_llm(self.settings.llm, self.settings)
+        return self._llm
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            from rag.chunking import TokenChunker
+
+            size = min(self.settings.chunk_tokens, self.embedder.max_tokens)
+            self._chunker = TokenChunker(
+                self.embedder.tokenizer, size, min(self.settings.chunk_overlap, size // 2)
+            )
+        return self._chunker
+
+    @property
+    def call_log(self) -> CallLog:
+        if self._call_log is None:
+            from rag.calllog import CallLog
+
+            self._call_log = CallLog(self.settings.call_log_path)
+        return self._call_log
+
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        prune: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Load, chunk, embed and store everything under ``path`` that is new or changed."""
+        from rag.pipelines.ingest import IngestPipeline
+
+        pipeline = IngestPipeline(self.store, _Deferred(self), _Deferred(self))
+        return pipeline.run(
+            path,
+            include=include if include is not None else self.settings.include,
+            exclude=exclude if exclude is not None else self.settings.exclude,
+            prune=self.settings.prune if prune is None else prune,
+            progress=progress,
+        )
+
+    def _query(self) -> QueryPipeline:
+        from rag.pipelines.query import QueryPipeline
+
+        return QueryPipeline(
+            self.store,
+            self.embedder,
+            self.llm,
+            top_k=self.settings.top_k,
+            max_context_tokens=self.settings.max_context_tokens,
+            max_tokens=self.settings.max_tokens,
+            call_log=self.call_log,
+        )
+
+    def retrieve(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The best distinct chunks for ``question``, without generating."""
+        from rag.pipelines.query import Retriever
+
+        retriever = Retriever(self.store, self.embedder, top_k=self.settings.top_k)
+        return retriever.retrieve(question, k=k, filters=filters)
+
+    def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
+        """Answer ``question`` from the collection, with citations and usage."""
+        return self._query().ask(question, filters=filters, k=k)
+
+    def ask_stream(
+        self, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated, then the finished Answer."""
+        yield from self._query().ask_stream(question, filters=filters, k=k)
+
+    def costs(self, since: str | datetime | None = None) -> CostSummary:
+        """Calls, tokens and cost per day, backend and model from the call log
+        (``since``: a datetime or a span like ``"7d"``, ``"24h"``)."""
+        from rag.calllog import parse_since
+
+        start = parse_since(since) if isinstance(since, str) else since
+        return self.call_log.summary(start)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> RAG:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Deferred:
+    """Embeds and chunks through ``rag``'s parts, building them on first use only, so an
+    ingest that finds nothing new or changed never loads the embedding model."""
+
+    def __init__(self, rag: RAG) -> None:
+        self._rag = rag
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
+        return self._rag.embedder.embed(texts, input_type=input_type)
+
+    def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
+        return self._rag.chunker.chunk(documents)

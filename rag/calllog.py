@@ -1,0 +1,379 @@
+"""The call log: one SQLite row per model call, so ``rag costs`` can say what every call cost.
+
+The file (``Settings.call_log_path``, default ``$XDG_DATA_HOME/rag/calls.db``) is created with
+its parent directories on first use, runs in WAL mode with a busy timeout so several rag
+processes can write to it at once, and evolves by append-only migrations (the pattern of
+simonw/llm's ``llm/migrations.py``): each migration is a function run once, in order, and
+recorded in ``_migrations``; a released migration is never edited, so old logs keep working.
+
+Recording never makes a call fail: a SQLite error while writing is turned into a warning.
+Costs are stored as decimal TEXT (``NULL`` = unknown price) and summed with ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from rag.errors import ConfigError
+from rag.types import Usage
+
+__all__ = [
+    "MIGRATIONS",
+    "CallLog",
+    "CallLogWarning",
+    "CallRecord",
+    "CostRow",
+    "CostSummary",
+    "migrate",
+    "parse_since",
+    "summarize",
+]
+
+
+class CallLogWarning(RuntimeWarning):
+    """The call log could not be written; the model call itself went through."""
+
+
+# --- migrations (append-only: add new functions at the end, never edit released ones) ---
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def _migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@_migration
+def m001_calls(db: sqlite3.Connection) -> None:
+    """The first schema: what the offline spine logged for local llama.cpp calls."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS calls (
+            id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost TEXT,
+            latency_s REAL NOT NULL DEFAULT 0,
+            outcome TEXT NOT NULL DEFAULT 'ok',
+            collection TEXT,
+            question TEXT
+        )"""
+    )
+
+
+@_migration
+def m002_hosted_fields(db: sqlite3.Connection) -> None:
+    """Hosted backends: provider request id, cached input, time to first token, route, error."""
+    for column, kind in (
+        ("request_id", "TEXT"),
+        ("cached_input_tokens", "INTEGER NOT NULL DEFAULT 0"),
+        ("ttft_s", "REAL"),
+        ("route", "TEXT NOT NULL DEFAULT 'primary'"),
+        ("error", "TEXT"),
+    ):
+        db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+
+
+@_migration
+def m003_time_index(db: sqlite3.Connection) -> None:
+    """``rag costs --since`` and the daily budget read by time."""
+    db.execute("CREATE INDEX IF NOT EXISTS calls_time ON calls (time)")
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply every migration not yet recorded in ``_migrations``, in order, all in one
+    write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
+    previous = db.isolation_level
+    db.isolation_level = None  # manage the transaction by hand; DDL included
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+        if all(fn.__name__ in applied for fn in MIGRATIONS):
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+            for fn in MIGRATIONS:
+                if fn.__name__ not in applied:
+                    fn(db)
+                    db.execute(
+                        "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                        (fn.__name__, _iso(datetime.now(UTC))),
+                    )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.isolation_level = previous
+
+
+# --- records and summaries ---
+
+
+class CallRecord(BaseModel):
+    """One logged call, as read back from the log."""
+
+    id: int
+    time: datetime
+    backend: str
+    model: str
+    request_id: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cost: Decimal | None = None
+    """USD; ``None`` = the price was unknown."""
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    outcome: str = "ok"
+    route: str = "primary"
+    collection: str | None = None
+    question: str | None = None
+    error: str | None = None
+
+
+class CostRow(BaseModel):
+    """Calls of one backend/model on one UTC day (``day`` is None in the totals row)."""
+
+    day: date | None
+    backend: str
+    model: str
+    calls: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    """Sum of the known costs."""
+    unknown_cost_calls: int = 0
+    """Successful calls whose price was unknown: ``cost`` is a lower bound when this is > 0."""
+    p50_latency_s: float | None = None
+
+
+class CostSummary(BaseModel):
+    """``rag costs``: per day x backend x model, and the totals."""
+
+    since: datetime | None
+    rows: list[CostRow]
+    total: CostRow
+
+
+def summarize(records: Iterable[CallRecord], since: datetime | None = None) -> CostSummary:
+    """Group calls per UTC day, backend and model; sum tokens and known costs exactly."""
+    groups: dict[tuple[date, str, str], list[CallRecord]] = {}
+    for rec in records:
+        groups.setdefault((rec.time.astimezone(UTC).date(), rec.backend, rec.model), []).append(rec)
+    rows = [_aggregate(recs, day, backend, model) for (day, backend, model), recs in groups.items()]
+    rows.sort(key=lambda r: (r.day or date.min, r.backend, r.model))
+    everything = [rec for recs in groups.values() for rec in recs]
+    return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*"))
+
+
+def _aggregate(recs: list[CallRecord], day: date | None, backend: str, model: str) -> CostRow:
+    ok_latencies = [r.latency_s for r in recs if r.outcome == "ok"]
+    return CostRow(
+        day=day,
+        backend=backend,
+        model=model,
+        calls=len(recs),
+        errors=sum(1 for r in recs if r.outcome != "ok"),
+        input_tokens=sum(r.input_tokens for r in recs),
+        output_tokens=sum(r.output_tokens for r in recs),
+        cached_input_tokens=sum(r.cached_input_tokens for r in recs),
+        cost=sum((r.cost for r in recs if r.cost is not None), Decimal(0)),
+        unknown_cost_calls=sum(1 for r in recs if r.cost is None and r.outcome == "ok"),
+        p50_latency_s=statistics.median(ok_latencies) if ok_latencies else None,
+    )
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``2w`` (ago), or an ISO date/time (naive = UTC).
+    Raises ValueError with the accepted forms."""
+    import re
+    from datetime import timedelta
+
+    now = now or datetime.now(UTC)
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
+    if match:
+        n, unit = int(match.group(1)), match.group(2)
+        span = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
+        return now - timedelta(**{span: n})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time span or date; use e.g. 7d, 24h, 30m, 2w or 2025-03-01"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- the log ---
+
+_COLUMNS = (
+    "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
+    "cost, latency_s, ttft_s, outcome, route, collection, question, error"
+)
+
+
+class CallLog:
+    """Append-and-read access to one call log file. Thread-safe; several processes may share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
+            try:
+                db.execute("PRAGMA busy_timeout = 10000")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fast commits
+                migrate(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def record(
+        self,
+        usage: Usage,
+        *,
+        collection: str | None = None,
+        question: str | None = None,
+        error: str | None = None,
+        time: datetime | None = None,
+    ) -> None:
+        """Append one call. Never raises on a storage problem: it warns and the caller goes on.
+
+        ``time`` defaults to now (UTC); naive datetimes are taken as UTC.
+        """
+        when = _iso(time or datetime.now(UTC))
+        row = (
+            when,
+            usage.backend,
+            usage.model,
+            usage.request_id,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            None if usage.cost is None else str(usage.cost),
+            usage.latency_s,
+            usage.time_to_first_token_s,
+            usage.outcome,
+            usage.route,
+            collection,
+            question,
+            error,
+        )
+        try:
+            with self._lock:
+                db = self._connect()
+                with db:
+                    db.execute(
+                        "INSERT INTO calls (time, backend, model, request_id, input_tokens, "
+                        "output_tokens, cached_input_tokens, cost, latency_s, ttft_s, outcome, "
+                        "route, collection, question, error) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+        except (sqlite3.Error, OSError) as exc:
+            warnings.warn(
+                f"call log {self.path}: could not record a {usage.backend}:{usage.model} call "
+                f"({exc}); the call itself went through. Check that the file is writable or "
+                "set a different data_dir",
+                CallLogWarning,
+                stacklevel=2,
+            )
+
+    def calls(self, since: datetime | None = None) -> list[CallRecord]:
+        """Logged calls, oldest first; only those at or after ``since`` (naive = UTC) if given."""
+        if not self.path.exists():
+            return []
+        query = f"SELECT {_COLUMNS} FROM calls"
+        params: tuple[str, ...] = ()
+        if since is not None:
+            query += " WHERE time >= ?"
+            params = (_iso(since),)
+        query += " ORDER BY time, id"
+        try:
+            with self._lock:
+                rows = self._connect().execute(query, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"call log {self.path} cannot be read ({exc}); it is not a rag call log or is "
+                "damaged. Move it away (rag starts a new one) or set another data_dir"
+            ) from None
+        return [_to_record(row) for row in rows]
+
+    def summary(self, since: datetime | None = None) -> CostSummary:
+        """Per-day, per-backend, per-model totals for ``rag costs``."""
+        return summarize(self.calls(since), since)
+
+    def spent(self, since: datetime) -> Decimal:
+        """Known cost of the calls at or after ``since`` (the daily budget reads this)."""
+        if not self.path.exists():
+            return Decimal(0)
+        try:
+            with self._lock:
+                rows = (
+                    self._connect()
+                    .execute(
+                        "SELECT cost FROM calls WHERE time >= ? AND cost IS NOT NULL",
+                        (_iso(since),),
+                    )
+                    .fetchall()
+                )
+        except sqlite3.Error as exc:
+            warnings.warn(
+                f"call log {self.path}: could not read today's spend ({exc}); counting it as 0",
+                CallLogWarning,
+                stacklevel=2,
+            )
+            return Decimal(0)
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
+
+    def close(self) -> None:
+        """Close the connection (reopened on next use)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _iso(moment: datetime) -> str:
+    """UTC ISO-8601 with microseconds: sorts as text in time order."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
+
+
+def _to_record(row: tuple[object, ...]) -> CallRecord:
+    data = dict(zip(_NAMES, row, strict=True))
+    cost = data["cost"]
+    data["cost"] = None if cost is None else Decimal(str(cost))
+    data["time"] = datetime.fromisoformat(str(data["time"]))
+    return CallRecord.model_validate(data)

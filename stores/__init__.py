@@ -1,0 +1,74 @@
+"""Vector stores: the ``Store`` protocol, its backends and ``make_store``.
+
+``import rag.stores`` is cheap: the backends (and chromadb, psycopg) load only
+when a class is first used (``rag.stores.ChromaStore``) or built by ``make_store``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import ConfigError
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Store
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.stores.chroma import ChromaStore
+    from rag.stores.memory import MemoryStore
+
+__all__ = [
+    "ChromaStore",
+    "DuplicatePolicy",
+    "Filters",
+    "MemoryStore",
+    "SourceRecord",
+    "Store",
+    "make_store",
+]
+
+_LAZY = {
+    "ChromaStore": "rag.stores.chroma",
+    "MemoryStore": "rag.stores.memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rag.stores' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def make_store(settings: Settings) -> Store:
+    """Build the store named by ``settings.store`` (``chroma``, ``memory`` or ``pgvector``)."""
+    if settings.store == "chroma":
+        from rag.stores.chroma import ChromaStore
+
+        return ChromaStore(settings.collection, path=settings.chroma_path, url=settings.chroma_url)
+    if settings.store == "memory":
+        from rag.stores.memory import MemoryStore
+
+        return MemoryStore(settings.collection)
+    if settings.store == "pgvector":
+        try:
+            from rag.stores.pgvector import PgVectorStore
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("rag.stores.pgvector", "stores.pgvector"):
+                raise
+            raise ConfigError(
+                "setting 'store' is 'pgvector' but pgvector support is not installed in this "
+                "version of rag; use store = 'chroma' or 'memory'"
+            ) from None
+        store: Store = PgVectorStore.from_settings(settings)
+        return store
+    raise ConfigError(
+        f"setting 'store' has unknown value {settings.store!r}; use 'chroma', 'memory' or 'pgvector'"
+    )

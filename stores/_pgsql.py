@@ -1,0 +1,155 @@
+"""SQL for the pgvector store: schema migrations, chunk-table layout, filters as WHERE clauses.
+
+Kept apart from ``rag.stores.pgvector`` so the SQL rag sends is in one place to audit: table
+names come from ``table_name`` (sanitized + hashed, always passed through
+``psycopg.sql.Identifier``); filter field names and values are only ever bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from rag.stores.base import DuplicatePolicy, Filters, normalize_condition
+from rag.types import MetadataValue
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "collections registry and source manifest",
+        (
+            """CREATE TABLE rag_collections (
+                name text PRIMARY KEY,
+                table_name text NOT NULL UNIQUE,
+                dimension integer NOT NULL CHECK (dimension > 0),
+                created_at timestamptz NOT NULL DEFAULT now())""",
+            """CREATE TABLE rag_sources (
+                collection text NOT NULL,
+                source text NOT NULL,
+                file_hash text NOT NULL,
+                chunk_count integer NOT NULL,
+                updated_at double precision NOT NULL,
+                PRIMARY KEY (collection, source))""",
+        ),
+    ),
+)
+"""Schema versions, oldest first. Append new ones; never edit a released entry. Chunk tables are
+created by ``_create_table`` at the latest version; a migration that changes them must loop
+over ``rag_collections``."""
+
+COLUMNS = ("id", "source", "text", "content_hash", "location", "metadata", "embedding")
+"""Columns of a chunk table, in COPY order."""
+
+
+def conflict_clause(policy: DuplicatePolicy) -> sql.Composable:
+    """``ON CONFLICT`` for an insert under ``policy`` (FAIL: none, so a duplicate raises)."""
+    from psycopg import sql
+
+    if policy is DuplicatePolicy.OVERWRITE:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])
+        return sql.SQL("ON CONFLICT (id) DO UPDATE SET " + updates)
+    if policy is DuplicatePolicy.SKIP:
+        return sql.SQL("ON CONFLICT (id) DO NOTHING")
+    return sql.SQL("")
+
+
+def table_name(collection: str) -> str:
+    """``rag_c_<sanitized name>_<8 hex of sha256(name)>``: a valid, unique identifier (<= 55)."""
+    clean = re.sub(r"[^a-z0-9_]", "_", collection.lower())[:40]
+    digest = hashlib.sha256(collection.encode()).hexdigest()[:8]
+    return f"rag_c_{clean}_{digest}"
+
+
+# -- filters -> SQL ----------------------------------------------------------------------------
+
+
+def build_where(filters: Filters | None) -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause for validated ``filters``: constant SQL text, every name and value a parameter."""
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    for field, cond in (filters or {}).items():
+        for op, arg in normalize_condition(cond).items():
+            if field == "source":
+                clause, p = _source_clause(op, arg)
+            else:
+                clause, p = _metadata_clause(field, op, arg, Jsonb)
+            parts.append(sql.SQL(clause))
+            params.extend(p)
+    if not parts:
+        return sql.SQL("TRUE"), []
+    return sql.SQL(" AND ").join(parts), params
+
+
+_RANGE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _source_clause(op: str, arg: MetadataValue | list[MetadataValue]) -> tuple[str, list[Any]]:
+    """``source`` is a text column: strings compare, anything else never matches."""
+    if op == "$in":
+        values = [v for v in arg if isinstance(v, str)] if isinstance(arg, list) else []
+        return "source = ANY(%s)", [values]
+    if op == "$ne":
+        return ("source <> %s", [arg]) if isinstance(arg, str) else ("TRUE", [])
+    if not isinstance(arg, str):
+        return "FALSE", []
+    if op == "$eq":
+        return "source = %s", [arg]
+    return f'source COLLATE "C" {_RANGE[op]} %s', [arg]
+
+
+def _metadata_clause(
+    field: str, op: str, arg: MetadataValue | list[MetadataValue], jsonb: Any
+) -> tuple[str, list[Any]]:
+    if op == "$in":
+        values = [jsonb(v) for v in arg] if isinstance(arg, list) else []
+        return "metadata -> %s = ANY(%s::jsonb[])", [field, values]
+    if isinstance(arg, list):
+        return "FALSE", []
+    if op == "$eq":
+        return "metadata @> %s", [jsonb({field: arg})]
+    if op == "$ne":
+        return "(metadata ? %s AND NOT metadata @> %s)", [field, jsonb({field: arg})]
+    sym = _RANGE[op]
+    if isinstance(arg, str):
+        return (
+            f"(jsonb_typeof(metadata -> %s) = 'string' AND (metadata ->> %s) COLLATE \"C\" {sym} %s)",
+            [field, field, arg],
+        )
+    kind = "boolean" if isinstance(arg, bool) else "number"
+    return (
+        f"(jsonb_typeof(metadata -> %s) = '{kind}' AND metadata -> %s {sym} %s)",
+        [field, field, jsonb(arg)],
+    )
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def describe_dsn(dsn: str) -> dict[str, str]:
+    """host:port, database and user of a DSN for messages (never the password)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        params = {}
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    port = str(params.get("port") or 5432)
+    user = str(params.get("user") or "(default user)")
+    return {"addr": f"{host}:{port}", "dbname": str(params.get("dbname") or user), "user": user}

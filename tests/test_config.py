@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.config import default_data_dir, load_settings
+from rag.errors import ConfigError
+
+
+def test_defaults_and_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("RAG_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    s = load_settings()
+    assert s.data_dir == tmp_path / "rag" == default_data_dir()
+    assert (s.store, s.collection, s.llm) == ("chroma", "default", "local")
+    assert s.chroma_path == tmp_path / "rag" / "chroma" and s.call_log_path.name == "calls.db"
+
+
+def test_precedence_flags_over_env_over_toml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    toml = tmp_path / "rag.toml"
+    toml.write_text('collection = "from-toml"\ntop_k = 3\nchunk_tokens = 128\n')
+    monkeypatch.setenv("RAG_TOP_K", "9")
+    s = load_settings(toml)
+    assert (s.collection, s.top_k, s.chunk_tokens) == ("from-toml", 9, 128)
+    s = load_settings(toml, top_k=2, collection=None)
+    assert (s.collection, s.top_k) == ("from-toml", 2)
+
+
+def test_rag_toml_in_working_directory_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "rag.toml").write_text('collection = "here"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().collection == "here"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"top_k": "many"}, "top_k"),
+        ({"chunk_overlap": 300, "chunk_tokens": 200}, "chunk_overlap"),
+        ({"store": "mongo"}, "store"),
+        ({"collection": "a b"}, "collection"),
+        ({"temperature": -1}, "temperature"),
+    ],
+)
+def test_bad_values_name_the_setting(kwargs: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**kwargs)
+    assert needle in str(info.value) and "RAG_" in str(info.value)
+
+
+def test_unknown_toml_key_and_missing_file(tmp_path: Path) -> None:
+    toml = tmp_path / "rag.toml"
+    toml.write_text("topk = 3\n")
+    with pytest.raises(ConfigError, match="topk"):
+        load_settings(toml)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_wrong_env_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_MAX_TOKENS", "lots")
+    with pytest.raises(ConfigError, match="max_tokens"):
+        load_settings()
+
+
+def test_missing_gguf_path_is_a_config_error(tmp_path: Path) -> None:
+    from rag.llms import make_llm
+
+    s = load_settings(gguf_path=tmp_path / "nope.gguf")
+    with pytest.raises(ConfigError, match=r"nope\.gguf"):
+        make_llm("local", s)

@@ -1,0 +1,112 @@
+"""End to end with every real part: sentence-transformers, Chroma on disk, llama.cpp, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.api import RAG
+from rag.calllog import CallLog
+from rag.stores.chroma import ChromaStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def test_library_ingest_and_ask_offline(
+    tmp_path: Path, examples_dir: Path, st_embedder, local_llm
+) -> None:  # type: ignore[no-untyped-def]
+    r = RAG(
+        store=ChromaStore("examples", path=tmp_path / "chroma"),
+        embedder=st_embedder,
+        llm=local_llm,
+        data_dir=tmp_path,
+    )
+    report = r.ingest(examples_dir)
+    assert report.ok and report.files_new >= 5 and report.chunks_written > 5
+    again = r.ingest(examples_dir)
+    assert again.chunks_embedded == 0 and again.files_unchanged == report.files_new
+
+    hits = r.retrieve("How do I switch to pgvector?")
+    assert Path(hits[0].chunk.source).name == "stores.md"
+    answer = r.ask("How do I switch to pgvector?")
+    assert answer.text.strip()
+    assert answer.citations and Path(answer.citations[0].source).name == "stores.md"
+    assert answer.usage.backend == "local" and answer.usage.output_tokens > 0
+    assert answer.usage.input_tokens > 50 and answer.usage.cost == 0
+    (logged,) = CallLog(tmp_path / "calls.db").calls()
+    assert logged.model == answer.usage.model and logged.output_tokens == answer.usage.output_tokens
+
+
+def test_korean_question_finds_the_korean_document(
+    tmp_path: Path, examples_dir: Path, st_embedder
+) -> None:  # type: ignore[no-untyped-def]
+    r = RAG(store=ChromaStore("exa", path=tmp_path / "c"), embedder=st_embedder, data_dir=tmp_path)
+    r.ingest(examples_dir)
+    ko = [h for h in r.retrieve("한국어 검색은 어떻게 동작하나요?", k=3)]
+    assert any(h.chunk.metadata.get("lang") == "ko" for h in ko)
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cli_ingest_ask_json_and_show_prompt(tmp_path: Path, examples_dir: Path) -> None:
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
+    ingest = run_cli("ingest", str(examples_dir), "--collection", "exa", cwd=tmp_path, env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "unchanged" in ingest.stdout and "embedded" in ingest.stdout
+
+    asked = run_cli(
+        "ask",
+        "How do I switch to pgvector?",
+        "--collection",
+        "exa",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["answer"] and data["citations"][0]["path"].endswith("stores.md")
+    assert data["usage"]["backend"] == "local" and data["usage"]["cost"] == "0"
+
+    shown = run_cli(
+        "ask", "What does rag log?", "--collection", "exa", "--show-prompt", cwd=tmp_path, env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "--- prompt sent to local:" in shown.stdout
+        and "Question: What does rag log?" in shown.stdout
+    )
+    assert "usage: local:" in shown.stdout and "[1] " in shown.stdout
+
+    empty = run_cli("ask", "anything", "--collection", "nothing-here", cwd=tmp_path, env=env)
+    assert empty.returncode == 2 and "rag ingest" in empty.stderr
+
+    missing = run_cli(
+        "ask",
+        "x",
+        "--collection",
+        "exa",
+        "--llm",
+        "local:/no/such/model.gguf",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert (
+        missing.returncode == 2
+        and "/no/such/model.gguf" in missing.stderr
+        and "gguf_path" in missing.stderr
+    )

@@ -1,0 +1,223 @@
+"""Ingest pipeline: incremental runs, change/delete handling, crash repair, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rag.chunking import TokenChunker
+from rag.errors import ConfigError
+from rag.pipelines.ingest import IngestPipeline
+from rag.stores.base import Store
+from rag.stores.memory import MemoryStore
+from rag.testing import FakeEmbedder
+
+
+def pipeline(store: Store | None = None, embedder: FakeEmbedder | None = None) -> IngestPipeline:
+    embedder = embedder or FakeEmbedder()
+    return IngestPipeline(
+        store or MemoryStore("docs"), embedder, TokenChunker(embedder.tokenizer, 40, 8)
+    )
+
+
+def write_docs(root: Path) -> None:
+    (root / "sub").mkdir(parents=True, exist_ok=True)
+    (root / "a.md").write_text(
+        "# Intro\n\nChroma is the default store.\n\n## Switch\n\nUse --store pgvector.\n"
+    )
+    (root / "b.txt").write_text("Costs are logged for every call. " * 30)
+    (root / "sub" / "c.txt").write_text("Korean text: 한국어 검색은 형태소 분석을 씁니다.")
+
+
+def state(store: MemoryStore) -> dict[str, tuple[str, str]]:
+    """Everything stored, as id -> (source, text), plus the manifest, to compare runs."""
+    out = {}
+    for source in store.sources():
+        for cid in store.ids_for_source(source):
+            out[cid] = (source, store.sources()[source].file_hash)
+    return out
+
+
+def test_first_run_then_unchanged_rerun_embeds_and_writes_nothing(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    store = MemoryStore("docs")
+    embedder = FakeEmbedder()
+    first = pipeline(store, embedder).run(tmp_path)
+    assert (first.files_seen, first.files_new, first.files_failed) == (3, 3, 0)
+    assert first.chunks_written == store.count() > 3
+    before = state(store)
+    embedded = embedder.texts_embedded
+    again = pipeline(store, embedder).run(tmp_path)
+    assert (again.files_unchanged, again.chunks_embedded, again.chunks_written) == (3, 0, 0)
+    assert embedder.texts_embedded == embedded
+    assert state(store) == before
+
+
+def test_changed_file_replaces_exactly_its_own_chunks(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    store = MemoryStore("docs")
+    pipeline(store).run(tmp_path)
+    b_source = str((tmp_path / "b.txt").absolute())
+    others = {s: store.ids_for_source(s) for s in store.sources() if s != b_source}
+    (tmp_path / "b.txt").write_text("Completely new content about budgets.")
+    report = pipeline(store).run(tmp_path)
+    assert (report.files_changed, report.files_unchanged) == (1, 2)
+    assert report.chunks_deleted > 0
+    (chunk_id,) = store.ids_for_source(b_source)
+    hits = store.query(FakeEmbedder().embed(["budgets"])[0], 1, {"source": b_source})
+    assert hits[0].chunk.id == chunk_id and "budgets" in hits[0].chunk.text
+    assert {s: store.ids_for_source(s) for s in others} == others
+
+
+def test_removed_file_is_pruned_by_default_and_kept_with_no_prune(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    store = MemoryStore("docs")
+    pipeline(store).run(tmp_path)
+    (tmp_path / "sub" / "c.txt").unlink()
+    kept = pipeline(store).run(tmp_path, prune=False)
+    assert kept.files_removed == 0 and len(store.sources()) == 3
+    pruned = pipeline(store).run(tmp_path)
+    assert pruned.files_removed == 1 and pruned.chunks_deleted >= 1
+    assert len(store.sources()) == 2
+    assert not store.ids_for_source(str((tmp_path / "sub" / "c.txt").absolute()))
+
+
+def test_ingesting_one_file_does_not_prune_its_siblings(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    store = MemoryStore("docs")
+    pipeline(store).run(tmp_path)
+    report = pipeline(store).run(tmp_path / "a.md")
+    assert report.files_unchanged == 1 and report.files_removed == 0
+    assert len(store.sources()) == 3
+
+
+class ExplodingEmbedder(FakeEmbedder):
+    def __init__(self, fail_on_call: int) -> None:
+        super().__init__()
+        self.fail_on_call = fail_on_call
+
+    def embed(self, texts, *, input_type="document"):  # type: ignore[no-untyped-def]
+        if self.calls + 1 == self.fail_on_call:
+            self.calls += 1
+            raise RuntimeError("simulated crash")
+        return super().embed(texts, input_type=input_type)
+
+
+def test_interrupted_run_then_rerun_equals_clean_run(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(60):  # enough files for several embedding batches
+        (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
+    clean = MemoryStore("docs")
+    pipeline(clean).run(docs)
+    crashed = MemoryStore("docs")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline(crashed, ExplodingEmbedder(fail_on_call=2)).run(docs)
+    assert 0 < crashed.count() < clean.count()
+    pipeline(crashed).run(docs)
+    assert state(crashed) == state(clean)
+    assert crashed.count() == clean.count()
+
+
+def test_bad_files_are_reported_and_the_rest_is_ingested(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n")
+    os.symlink(tmp_path, tmp_path / "sub" / "loop")
+    report = pipeline().run(tmp_path)
+    assert report.files_new == 3
+    failed = {Path(f.path).name: f.error for f in report.failures}
+    assert set(failed) >= {"empty.txt", "binary.txt", "broken.pdf"}
+    assert "empty" in failed["empty.txt"] and "binary" in failed["binary.txt"]
+    assert report.files_skipped == 1  # image.png has no loader
+    assert not report.ok
+
+
+def test_partial_jsonl_ingests_good_records_and_reports_bad_lines(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "1", "title": "One", "text": "first record"}),
+        "{oops",
+        json.dumps({"id": "2", "text": "second"}),
+    ]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n")
+    store = MemoryStore("docs")
+    report = pipeline(store).run(tmp_path)
+    assert store.count() == 2
+    assert report.files_failed == 1 and "2" in report.failures[0].error
+    again = pipeline(store).run(tmp_path)
+    assert again.files_failed == 1 and again.chunks_embedded == 0 and store.count() == 2
+
+
+def test_missing_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        pipeline().run(tmp_path / "nope")
+
+
+def test_empty_directory_reports_nothing_to_do(tmp_path: Path) -> None:
+    report = pipeline().run(tmp_path)
+    assert report.files_seen == 0 and report.ok
+
+
+def test_identical_texts_are_embedded_once(tmp_path: Path) -> None:
+    for name in ("x.txt", "y.txt"):
+        (tmp_path / name).write_text("The very same paragraph in two files.")
+    embedder = FakeEmbedder()
+    store = MemoryStore("docs")
+    report = pipeline(store, embedder).run(tmp_path)
+    assert report.chunks_embedded == 1 and report.chunks_written == 2 == store.count()
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from rag.chunking import TokenChunker
+    from rag.pipelines.ingest import IngestPipeline
+    from rag.stores.chroma import ChromaStore
+    from rag.testing import FakeEmbedder
+
+    class KillingEmbedder(FakeEmbedder):
+        def embed(self, texts, *, input_type="document"):
+            if self.calls == int(sys.argv[3]):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().embed(texts, input_type=input_type)
+
+    e = KillingEmbedder()
+    store = ChromaStore("docs", path=sys.argv[2])
+    IngestPipeline(store, e, TokenChunker(e.tokenizer, 40, 8)).run(sys.argv[1])
+    """
+)
+
+
+@pytest.mark.integration
+def test_kill_9_mid_ingest_then_rerun_leaves_chroma_like_a_clean_run(tmp_path: Path) -> None:
+    from rag.stores.chroma import ChromaStore
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(60):
+        (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(docs), str(tmp_path / "crashed"), "1"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    crashed = ChromaStore("docs", path=tmp_path / "crashed")
+    partial = crashed.count()
+    assert partial > 0
+    pipeline(crashed).run(docs)  # type: ignore[arg-type]
+    clean = ChromaStore("docs", path=tmp_path / "clean")
+    pipeline(clean).run(docs)  # type: ignore[arg-type]
+    assert crashed.count() == clean.count() > partial
+    assert crashed.sources().keys() == clean.sources().keys()
+    for source in clean.sources():
+        assert crashed.ids_for_source(source) == clean.ids_for_source(source)

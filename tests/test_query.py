@@ -1,0 +1,147 @@
+"""Query pipeline with fakes: retrieval, dedup, packing under budget, citations, call log."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rag.api import RAG
+from rag.calllog import CallLog
+from rag.chunking import TokenChunker
+from rag.errors import CollectionNotFoundError, ConfigError
+from rag.pipelines.query import QueryPipeline, cited_numbers, near_duplicate
+from rag.stores.memory import MemoryStore
+from rag.testing import FakeEmbedder, ScriptedLLM
+from rag.types import Answer
+
+
+@pytest.fixture()
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "stores.md").write_text(
+        "# Stores\n\nChroma is embedded by default.\n\n## pgvector\n\n"
+        "Switch to pgvector with rag ingest --store pgvector and a PostgreSQL DSN.\n"
+    )
+    (root / "costs.md").write_text(
+        "# Costs\n\nEvery call is logged with tokens and cost in calls.db.\n"
+    )
+    (root / "copy.md").write_text(
+        "# Costs\n\nEvery call is logged with tokens and cost in calls.db.\n"
+    )
+    return root
+
+
+def make_rag(tmp_path: Path, llm: ScriptedLLM, **overrides: object) -> RAG:
+    embedder = FakeEmbedder()
+    return RAG(
+        store=MemoryStore("docs"),
+        embedder=embedder,
+        llm=llm,
+        chunker=TokenChunker(embedder.tokenizer, 60, 10),
+        data_dir=tmp_path / "data",
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def test_ask_numbers_sources_and_maps_markers_back(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM(["Use --store pgvector [1]."])
+    r = make_rag(tmp_path, llm)
+    r.ingest(docs)
+    answer = r.ask("How do I switch to pgvector?")
+    assert isinstance(answer, Answer)
+    assert answer.citations[0].number == 1
+    assert answer.citations[0].source.endswith("stores.md")
+    assert answer.citations[0].location.heading_path == ("Stores", "pgvector")
+    assert answer.citations[0].cited and not any(c.cited for c in answer.citations[1:])
+    assert [c.number for c in answer.cited] == [1]
+    sent = llm.prompts[0][1].content
+    assert "[1] " in sent and "Question: How do I switch to pgvector?" in sent
+    assert answer.prompt.endswith("Answer:") and "Switch to pgvector" in answer.prompt
+    assert answer.usage.backend == "fake" and answer.usage.input_tokens > 0
+
+
+def test_near_duplicate_chunks_are_sent_once(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM(["Logged [1]."])
+    r = make_rag(tmp_path, llm)
+    r.ingest(docs)
+    answer = r.ask("Where are call costs logged?")
+    texts = [c.text for c in answer.citations]
+    assert sum("calls.db" in t for t in texts) == 1
+
+
+def test_prompt_stays_under_the_context_budget(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(12):
+        (root / f"d{i}.txt").write_text(
+            f"Document {i} explains topic. " + " ".join(f"w{i}x{j}" for j in range(30))
+        )
+    llm = ScriptedLLM(["ok"])
+    r = make_rag(tmp_path, llm, top_k=10, max_context_tokens=120)
+    r.ingest(root)
+    pipeline = QueryPipeline(r.store, r.embedder, llm, top_k=10, max_context_tokens=120)
+    prepared = pipeline.prepare("topic", pipeline.retriever.retrieve("topic"))
+    assert prepared.context_tokens <= 120
+    assert prepared.dropped and "budget" in prepared.dropped[0][1]
+    assert len(prepared.citations) < 10
+
+
+def test_a_budget_smaller_than_one_chunk_truncates_the_best_one(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM(["ok"])
+    r = make_rag(tmp_path, llm, max_context_tokens=32)
+    r.ingest(docs)
+    pipeline = QueryPipeline(r.store, r.embedder, llm, max_context_tokens=32)
+    prepared = pipeline.prepare("pgvector", pipeline.retriever.retrieve("pgvector"))
+    assert len(prepared.citations) == 1 and prepared.context_tokens <= 32
+
+
+def test_every_call_is_logged_with_usage(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM(["answer [2]"], cost_per_call=Decimal("0.0015"))
+    r = make_rag(tmp_path, llm)
+    r.ingest(docs)
+    r.ask("costs?")
+    records = CallLog(tmp_path / "data" / "calls.db").calls()
+    assert len(records) == 1
+    rec = records[0]
+    assert (rec.backend, rec.model, rec.collection, rec.question) == (
+        "fake",
+        "scripted",
+        "docs",
+        "costs?",
+    )
+    assert rec.cost == Decimal("0.0015") and rec.input_tokens > 0
+
+
+def test_stream_yields_text_then_answer(tmp_path: Path, docs: Path) -> None:
+    r = make_rag(tmp_path, ScriptedLLM(["Use pgvector [1]."]))
+    r.ingest(docs)
+    parts = list(r.ask_stream("pgvector?"))
+    assert "".join(p for p in parts if isinstance(p, str)) == "Use pgvector [1]."
+    final = parts[-1]
+    assert isinstance(final, Answer) and final.citations[0].cited
+    assert final.usage.time_to_first_token_s is not None
+
+
+def test_ask_on_empty_collection_is_a_clear_error(tmp_path: Path) -> None:
+    r = make_rag(tmp_path, ScriptedLLM())
+    with pytest.raises(CollectionNotFoundError, match="rag ingest"):
+        r.ask("anything?")
+
+
+def test_filters_restrict_sources_and_bad_fields_are_rejected(tmp_path: Path, docs: Path) -> None:
+    r = make_rag(tmp_path, ScriptedLLM(["x"]))
+    r.ingest(docs)
+    source = str((docs / "costs.md").absolute())
+    hits = r.retrieve("pgvector", filters={"source": source})
+    assert hits and all(h.chunk.source == source for h in hits)
+    with pytest.raises(ConfigError, match="not a valid name"):
+        r.retrieve("x", filters={"a'; drop table x; --": 1})
+
+
+def test_marker_parsing_and_duplicate_detection() -> None:
+    assert cited_numbers("A [1], B [2, 3] and [4;5] but not [x]") == {1, 2, 3, 4, 5}
+    assert near_duplicate("the cat sat on the mat", "The cat sat on the mat today")
+    assert not near_duplicate("the cat sat", "a dog ran far away")
