@@ -4,8 +4,8 @@ The curated public API; everything not listed in ``__all__`` may change.
 Importing ``rag`` is cheap: torch, chromadb and llama.cpp load on first use.
 """
 
-from rag.api import RAG
-from rag.config import Settings, load_settings
+from typing import TYPE_CHECKING, Any
+
 from rag.errors import (
     BackendError,
     CollectionNotFoundError,
@@ -18,17 +18,53 @@ from rag.errors import (
     RagError,
     StoreError,
 )
-from rag.types import (
-    Answer,
-    Chunk,
-    Citation,
-    Document,
-    FileFailure,
-    IngestReport,
-    Location,
-    ScoredChunk,
-    Usage,
-)
+
+if TYPE_CHECKING:
+    from rag.api import RAG
+    from rag.config import Settings, load_settings
+    from rag.types import (
+        Answer,
+        Chunk,
+        Citation,
+        Document,
+        FileFailure,
+        IngestReport,
+        Location,
+        ScoredChunk,
+        Usage,
+    )
+
+# loaded on first access, so `import rag` (and `rag --help`) stays cheap
+_LAZY = {
+    "RAG": "rag.api",
+    "Settings": "rag.config",
+    "load_settings": "rag.config",
+    **{
+        name: "rag.types"
+        for name in (
+            "Answer",
+            "Chunk",
+            "Citation",
+            "Document",
+            "FileFailure",
+            "IngestReport",
+            "Location",
+            "ScoredChunk",
+            "Usage",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -8,8 +8,9 @@ Heavy dependencies load inside the commands, so ``rag --help`` stays fast.
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -73,22 +74,12 @@ def _errors() -> Iterator[None]:
 
 
 def _make_rag(config: Path | None, **overrides: Any) -> RAG:
+    """Settings from flags > env > rag.toml > defaults. With ``--store pgvector`` and no DSN,
+    the store itself falls back to the ``rag db start`` server of the data directory."""
     from rag.api import RAG
     from rag.config import load_settings
 
-    if overrides.get("store") == "pgvector" and not overrides.get("pg_dsn"):
-        overrides["pg_dsn"] = _running_db_dsn()
     return RAG(load_settings(config, **overrides))
-
-
-def _running_db_dsn() -> str | None:
-    """The DSN of a server started with ``rag db start``, when one runs and none is set."""
-    try:
-        from rag import pgserver
-    except ImportError:
-        return None
-    finder: Callable[[], str | None] | None = getattr(pgserver, "running_dsn", None)
-    return finder() if finder is not None else None
 
 
 @app.command()
@@ -165,7 +156,7 @@ def _run_ingest(
 def _print_report(report: IngestReport) -> None:
     from rich.console import Console
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     out.print(
         f"files: {report.files_seen} seen · {report.files_new} new · {report.files_changed} "
         f"changed · {report.files_unchanged} unchanged · {report.files_removed} removed · "
@@ -293,7 +284,7 @@ def _print_answer(answer: Answer, *, printed_text: bool) -> None:
 
     from rag.pipelines.query import display_path
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     if not printed_text:
         out.print(answer.text or "(the model returned no text)", markup=False)
     out.print()
@@ -319,7 +310,10 @@ def show_config(
         from rag.config import load_settings
 
         settings = load_settings(config)
-    typer.echo(settings.model_dump_json(indent=2))
+    data = settings.model_dump(mode="json")
+    if data.get("pg_dsn"):
+        data["pg_dsn"] = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", data["pg_dsn"])
+    typer.echo(json.dumps(data, indent=2))
 
 
 def _register_extensions() -> None:

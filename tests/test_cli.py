@@ -50,3 +50,10 @@ def test_wrong_config_type_names_the_setting(tmp_path: Path) -> None:
 def test_where_without_equals_is_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ask", "q", "--where", "lang"])
     assert result.exit_code == 2 and "FIELD=VALUE" in result.output
+
+
+def test_config_masks_the_database_password(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RAG_PG_DSN", "postgresql://alice:s3cret@db:5432/rag")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0
+    assert "s3cret" not in result.output and "postgresql://alice:***@db:5432/rag" in result.output

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from rag.api import RAG
 from rag.calllog import CallLog
+from rag.cli import app
 from rag.stores.chroma import ChromaStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -51,62 +51,44 @@ def test_korean_question_finds_the_korean_document(
     assert any(h.chunk.metadata.get("lang") == "ko" for h in ko)
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def run_cli(*args: str, data_dir: Path) -> Result:
+    """The real CLI in-process (same code path as the `rag` script; models load per command)."""
+    return CliRunner().invoke(app, [*args, "--data-dir", str(data_dir)])
 
 
-def test_cli_ingest_ask_json_and_show_prompt(tmp_path: Path, examples_dir: Path) -> None:
-    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
-    ingest = run_cli("ingest", str(examples_dir), "--collection", "exa", cwd=tmp_path, env=env)
-    assert ingest.returncode == 0, ingest.stderr
-    assert "unchanged" in ingest.stdout and "embedded" in ingest.stdout
+def test_cli_ingest_ask_json_stream_and_show_prompt(tmp_path: Path, examples_dir: Path) -> None:
+    data = tmp_path / "data"
+    ingest = run_cli("ingest", str(examples_dir), "--collection", "exa", data_dir=data)
+    assert ingest.exit_code == 0, ingest.output
+    assert "6 new" in ingest.stdout and "embedded" in ingest.stdout
+    again = run_cli("ingest", str(examples_dir), "--collection", "exa", data_dir=data)
+    assert again.exit_code == 0 and "6 unchanged" in again.stdout and "0 embedded" in again.stdout
 
     asked = run_cli(
-        "ask",
-        "How do I switch to pgvector?",
-        "--collection",
-        "exa",
-        "--json",
-        cwd=tmp_path,
-        env=env,
+        "ask", "How do I switch to pgvector?", "--collection", "exa", "--json", data_dir=data
     )
-    assert asked.returncode == 0, asked.stderr
-    data = json.loads(asked.stdout)
-    assert data["answer"] and data["citations"][0]["path"].endswith("stores.md")
-    assert data["usage"]["backend"] == "local" and data["usage"]["cost"] == "0"
+    assert asked.exit_code == 0, asked.output
+    answer = json.loads(asked.stdout)
+    assert answer["answer"] and answer["citations"][0]["path"].endswith("stores.md")
+    assert answer["usage"]["backend"] == "local" and answer["usage"]["cost"] == "0"
 
     shown = run_cli(
-        "ask", "What does rag log?", "--collection", "exa", "--show-prompt", cwd=tmp_path, env=env
+        "ask", "What does rag log?", "--collection", "exa", "--show-prompt", data_dir=data
     )
-    assert shown.returncode == 0, shown.stderr
-    assert (
-        "--- prompt sent to local:" in shown.stdout
-        and "Question: What does rag log?" in shown.stdout
-    )
+    assert shown.exit_code == 0, shown.output
+    assert "--- prompt sent to local:" in shown.stdout
+    assert "Question: What does rag log?" in shown.stdout
     assert "usage: local:" in shown.stdout and "[1] " in shown.stdout
 
-    empty = run_cli("ask", "anything", "--collection", "nothing-here", cwd=tmp_path, env=env)
-    assert empty.returncode == 2 and "rag ingest" in empty.stderr
+    streamed = run_cli("ask", "What is rag?", "--collection", "exa", "--stream", data_dir=data)
+    assert streamed.exit_code == 0, streamed.output
+    assert "usage: local:" in streamed.stdout and "Sources" in streamed.stdout
+
+    empty = run_cli("ask", "anything", "--collection", "nothing-here", data_dir=data)
+    assert empty.exit_code == 2 and "rag ingest" in empty.stderr
 
     missing = run_cli(
-        "ask",
-        "x",
-        "--collection",
-        "exa",
-        "--llm",
-        "local:/no/such/model.gguf",
-        cwd=tmp_path,
-        env=env,
+        "ask", "x", "--collection", "exa", "--llm", "local:/no/such/model.gguf", data_dir=data
     )
-    assert (
-        missing.returncode == 2
-        and "/no/such/model.gguf" in missing.stderr
-        and "gguf_path" in missing.stderr
-    )
+    assert missing.exit_code == 2
+    assert "/no/such/model.gguf" in missing.stderr and "gguf_path" in missing.stderr

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from rag.cli import app
 from rag.config import Settings
-from rag.errors import ConfigError
+from rag.errors import ConfigError, StoreError
 from rag.pgserver import LocalPostgres, resolve_dsn, running_dsn
+from rag.stores.pgvector import PgVectorStore
+from rag.testing.store_contract import make_chunk, unit, vectors
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +48,9 @@ def test_rag_db_start_status_stop_keeps_data(data_dir: Path) -> None:
         conn.execute("CREATE TABLE kept (x int)")
         conn.execute("INSERT INTO kept VALUES (42)")
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
-        rules = conn.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE type = 'host'")
+        rules = conn.execute(
+            "SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE type = 'host'"
+        )
         assert {r[0] for r in rules} == {"scram-sha-256"}
     state = json.loads((data_dir / "postgres" / "server.json").read_text())
     assert state["dsn"] == dsn
@@ -59,8 +63,15 @@ def test_rag_db_start_status_stop_keeps_data(data_dir: Path) -> None:
     assert status.exit_code == 0 and status.stdout.strip().splitlines()[-1] == dsn
     assert running_dsn(Settings(data_dir=data_dir)) == dsn
 
+    store = PgVectorStore(dsn, "kept-chunks")
+    store.write([make_chunk("a", "alpha")], vectors(unit(0)))
+
     stop = runner.invoke(app, ["db", "stop", *args])
     assert stop.exit_code == 0 and "stopped" in stop.output
+    with pytest.raises(StoreError) as lost:  # the server went away under an open store
+        store.count()
+    assert "127.0.0.1:" in str(lost.value) and "pg_dsn" in str(lost.value)
+    store.close()
     assert runner.invoke(app, ["db", "status", *args]).exit_code == 1
     assert running_dsn(Settings(data_dir=data_dir)) is None
     with pytest.raises(psycopg.OperationalError):
@@ -71,6 +82,8 @@ def test_rag_db_start_status_stop_keeps_data(data_dir: Path) -> None:
     assert f":{password}@" in restarted.dsn
     with psycopg.connect(restarted.dsn) as conn:
         assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
+    with PgVectorStore(restarted.dsn, "kept-chunks") as again:
+        assert again.count() == 1
     assert LocalPostgres(data_dir / "postgres").stop() is True
     assert LocalPostgres(data_dir / "postgres").stop() is False
 
