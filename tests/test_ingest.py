@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 import os
 import signal
 import subprocess
@@ -36,7 +38,7 @@ def write_docs(root: Path) -> None:
     (root / "sub" / "c.txt").write_text("Korean text: 한국어 검색은 형태소 분석을 씁니다.")
 
 
-def state(store: MemoryStore) -> dict[str, tuple[str, str]]:
+def state(store: Store) -> dict[str, tuple[str, str]]:
     """Everything stored, as id -> (source, text), plus the manifest, to compare runs."""
     out = {}
     for source in store.sources():
@@ -45,9 +47,30 @@ def state(store: MemoryStore) -> dict[str, tuple[str, str]]:
     return out
 
 
-def test_first_run_then_unchanged_rerun_embeds_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.fixture(params=["memory", "chroma", "pgvector"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same ingest behaviour on every store (pgvector on the session's real server)."""
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore("docs")
+    elif request.param == "chroma":
+        from rag.stores.chroma import ChromaStore
+
+        store = ChromaStore("docs", path=tmp_path / "chroma")
+    else:
+        from rag.stores.pgvector import PgVectorStore
+
+        name = f"ingest_{uuid.uuid4().hex[:8]}"
+        store = PgVectorStore(request.getfixturevalue("pg_dsn"), name)
+    yield store
+    store.close()
+
+
+def test_first_run_then_unchanged_rerun_embeds_and_writes_nothing(
+    tmp_path: Path, any_store: Store
+) -> None:
     write_docs(tmp_path)
-    store = MemoryStore("docs")
+    store = any_store
     embedder = FakeEmbedder()
     first = pipeline(store, embedder).run(tmp_path)
     assert (first.files_seen, first.files_new, first.files_failed) == (3, 3, 0)
@@ -60,9 +83,9 @@ def test_first_run_then_unchanged_rerun_embeds_and_writes_nothing(tmp_path: Path
     assert state(store) == before
 
 
-def test_changed_file_replaces_exactly_its_own_chunks(tmp_path: Path) -> None:
+def test_changed_file_replaces_exactly_its_own_chunks(tmp_path: Path, any_store: Store) -> None:
     write_docs(tmp_path)
-    store = MemoryStore("docs")
+    store = any_store
     pipeline(store).run(tmp_path)
     b_source = str((tmp_path / "b.txt").absolute())
     others = {s: store.ids_for_source(s) for s in store.sources() if s != b_source}
@@ -110,14 +133,14 @@ class ExplodingEmbedder(FakeEmbedder):
         return super().embed(texts, input_type=input_type)
 
 
-def test_interrupted_run_then_rerun_equals_clean_run(tmp_path: Path) -> None:
+def test_interrupted_run_then_rerun_equals_clean_run(tmp_path: Path, any_store: Store) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(60):  # enough files for several embedding batches
         (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
     clean = MemoryStore("docs")
     pipeline(clean).run(docs)
-    crashed = MemoryStore("docs")
+    crashed = any_store
     with pytest.raises(RuntimeError, match="simulated crash"):
         pipeline(crashed, ExplodingEmbedder(fail_on_call=2)).run(docs)
     assert 0 < crashed.count() < clean.count()

@@ -8,6 +8,7 @@ Token counts come from llama.cpp itself; cost is always 0.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -24,6 +25,14 @@ from rag.types import Usage
 
 _CACHE: dict[tuple[str, int, int | None], Any] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _close_all() -> None:
+    """Free the models before interpreter shutdown (llama.cpp's finalizer fails after it)."""
+    with _CACHE_LOCK:
+        for llama in _CACHE.values():
+            llama.close()
+        _CACHE.clear()
 
 
 def packaged_gguf_path() -> Path:
@@ -88,6 +97,8 @@ class LlamaCppLLM:
             with _CACHE_LOCK:
                 if key not in _CACHE:
                     llama_cpp = require("llama_cpp", "local", "the local llama.cpp backend")
+                    if not _CACHE:
+                        atexit.register(_close_all)
                     try:
                         _CACHE[key] = llama_cpp.Llama(
                             model_path=str(self.path),
