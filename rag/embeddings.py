@@ -136,8 +136,9 @@ class SentenceTransformerEmbedder:
         _quiet_transformers()
         self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = path.name if path.name != "model" else path.parent.name
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         self.dimension = int(dim) if dim is not None else len(self._model.encode(["x"])[0])
@@ -167,8 +168,8 @@ def _quiet_transformers() -> None:
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
         pass
 

@@ -17,7 +17,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -502,7 +502,7 @@ class ChromaStore:
             return []
         with self._errors("query"):
             res = col.query(
-                query_embeddings=[normalize_rows(q)],
+                query_embeddings=[normalize_rows(q)],  # type: ignore[arg-type]
                 n_results=k,
                 where=None if restrict is not None else tr.where,
                 ids=restrict,

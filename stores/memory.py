@@ -7,10 +7,9 @@ runs (``store = "memory"``).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
@@ -34,7 +33,8 @@ def normalize_rows(matrix: Vectors) -> Vectors:
     m = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(m, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32, copy=False)
+    out: Vectors = (m / norms).astype(np.float32, copy=False)
+    return out
 
 
 def dedupe(

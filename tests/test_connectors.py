@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 import rag.connectors as connectors
 from rag.connectors import (
     LOADERS,
@@ -25,7 +26,6 @@ from rag.connectors import (
     load_file,
     loader_for,
 )
-
 from rag.errors import LoadError
 from rag.types import Document
 

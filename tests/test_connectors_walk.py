@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from rag.connectors import read_bytes, walk
 from rag.connectors.walker import compile_globs
-
 from rag.errors import ConfigError, LoadError
 
 NOBODY = 65534

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest

@@ -210,7 +210,7 @@ class StoreContract:
         index uses the cosine space, and that results are sorted closest first.
         """
         chunks = [make_chunk(x, f"text {x}") for x in ("same", "diag", "orth", "opposite")]
-        diag = (unit(0) + unit(1)) / 2  # cos = 1/sqrt(2) with e0
+        diag = ((unit(0) + unit(1)) / 2).astype(np.float32)  # cos = 1/sqrt(2) with e0
         store.write(chunks, vectors(unit(0), diag, unit(1), -unit(0)))
         results = store.query(unit(0), k=4)
         assert _ids(results) == ["same", "diag", "orth", "opposite"]
