@@ -86,7 +86,7 @@ def cited_numbers(text: str) -> set[int]:
 class Retriever:
     """Dense retrieval over one store, with near-duplicates dropped."""
 
-    def __init__(self, store: Store, embedder: Embedder, *, top_k: int = 6) -> None:
+    def __init__(self, store: Store, embedder: Embedder, *, top_k: int = 4) -> None:
         self.store = store
         self.embedder = embedder
         self.top_k = top_k
@@ -127,8 +127,8 @@ class QueryPipeline:
         embedder: Embedder,
         llm: LLM,
         *,
-        top_k: int = 6,
-        max_context_tokens: int = 1200,
+        top_k: int = 4,
+        max_context_tokens: int = 1000,
         max_tokens: int | None = None,
         call_log: CallRecorder | None = None,
     ) -> None:

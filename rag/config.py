@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     embed_device: str = "cpu"
 
     # retrieval and prompt
-    top_k: int = Field(default=6, ge=1)
-    max_context_tokens: int = Field(default=1200, ge=32)
+    top_k: int = Field(default=4, ge=1)
+    max_context_tokens: int = Field(default=1000, ge=32)
 
     # generation
     llm: str = "local"

@@ -137,6 +137,8 @@ class LlamaCppLLM:
             "max_tokens": limit,
             "temperature": self.temperature if temperature is None else temperature,
             "seed": self.seed,
+            # small local models loop without it (SmolLM2-135M repeats code blocks)
+            "repeat_penalty": 1.1,
         }
 
     def _usage(self, prompt_tokens: int, completion_tokens: int, started: float) -> Usage:
