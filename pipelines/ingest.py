@@ -9,6 +9,13 @@ Per file, in this order, so that a crash at any point is repaired by a re-run:
 4. delete the source's stored chunks whose ids are no longer produced;
 5. record the source and hash in the manifest.
 
+With a keyword index (BM25, ``rag.stores.keyword``) the index is kept in step: 3 also tokenizes
+and indexes the chunks the *index* lacks (asked separately from the store, so a crash between
+the two writes is repaired), and 4 deletes the index's stale ids before the store's. With a
+transactional store (pgvector) all of a file's writes, index rows included, commit together.
+An empty index beside a non-empty store (an index added later, or its file deleted) makes the
+run re-read every file once, ignoring the manifest, to fill it (nothing is re-embedded).
+
 A crash before 5 leaves no or an old manifest entry, so the re-run redoes the file,
 finds the chunks written so far already stored (no duplicates, no re-embedding) and
 finishes 4 and 5. Files that disappeared from an ingested directory have their chunks
@@ -24,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -34,6 +41,9 @@ from rag.embeddings import InputType
 from rag.errors import LoadError
 from rag.stores.base import SourceRecord, Store, Vectors
 from rag.types import Chunk, FileFailure, IngestReport
+
+if TYPE_CHECKING:
+    from rag.stores.keyword import KeywordIndex
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``."""
@@ -50,6 +60,9 @@ class _PendingFile:
     new: list[Chunk]
     stale: set[str]
     status: str
+    kw_new: list[Chunk] = field(default_factory=list)
+    """Chunks the keyword index lacks (not necessarily the same as ``new``)."""
+    kw_stale: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -68,6 +81,12 @@ class DocumentEmbedder(Protocol):
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors: ...
 
 
+class Tokenizer(Protocol):
+    """The part of ``rag.keywords.KeywordTokenizer`` that ingest uses."""
+
+    def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]: ...
+
+
 class IngestPipeline:
     """Incremental, crash-safe ingest into one store. Reusable across runs.
 
@@ -75,10 +94,29 @@ class IngestPipeline:
     re-run over an unchanged tree never loads the embedding model.
     """
 
-    def __init__(self, store: Store, embedder: DocumentEmbedder, chunker: Chunker) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: DocumentEmbedder,
+        chunker: Chunker,
+        keyword_index: KeywordIndex | None = None,
+        keyword_tokenizer: Tokenizer | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
+        self.keyword_index = keyword_index
+        self._tokenizer = keyword_tokenizer
+        self._backfill = False
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The keyword tokenizer (the default one is built on first use)."""
+        if self._tokenizer is None:
+            from rag.keywords import KeywordTokenizer
+
+            self._tokenizer = KeywordTokenizer()
+        return self._tokenizer
 
     def run(
         self,
@@ -94,6 +132,13 @@ class IngestPipeline:
         report = IngestReport(collection=self.store.collection)
         entries = list(walk(root, include, exclude))  # raises ConfigError for a missing root
         manifest = self.store.sources()
+        # an empty keyword index beside stored chunks: re-read every file once to fill it
+        self._backfill = (
+            self.keyword_index is not None
+            and bool(manifest)
+            and self.keyword_index.count() == 0
+            and self.store.count() > 0
+        )
         seen: set[str] = set()
         batch = _Batch()
         total = len(entries)
@@ -139,7 +184,7 @@ class IngestPipeline:
             return None
         digest = file_hash(data)
         previous = manifest.get(source)
-        if previous is not None and previous.file_hash == digest:
+        if previous is not None and previous.file_hash == digest and not self._backfill:
             report.files_unchanged += 1
             return None
         try:
@@ -162,7 +207,12 @@ class IngestPipeline:
         old_ids = self.store.ids_for_source(source)
         new = [c for c in chunks if c.id not in stored]
         status = "changed" if previous is not None else "new"
-        return _PendingFile(source, digest, chunks, new, old_ids - set(ids), status)
+        pending = _PendingFile(source, digest, chunks, new, old_ids - set(ids), status)
+        if self.keyword_index is not None:
+            indexed = self.keyword_index.existing_ids(ids) if ids else set()
+            pending.kw_new = [c for c in chunks if c.id not in indexed]
+            pending.kw_stale = self.keyword_index.ids_for_source(source) - set(ids)
+        return pending
 
     def _flush(
         self, batch: _Batch, report: IngestReport, progress: ProgressCallback | None = None
@@ -184,12 +234,16 @@ class IngestPipeline:
             assert vectors is not None
             return np.stack([vectors[unique[c.content_hash]] for c in chunks])
 
+        terms = self._tokenize(batch)
+        index = self.keyword_index
         if self.store.supports_transactions:
             # one transaction per file: a crash leaves its old chunks, never a mix
             for f in batch.files:
                 with self.store.transaction():
                     if f.new:
                         report.chunks_written += self.store.write(f.new, rows(f.new))
+                    if index is not None and f.kw_new:
+                        index.add(f.kw_new, [terms[c.content_hash] for c in f.kw_new])
                     self._finish(f, report)
         else:
             # one write for the whole batch (much cheaper than one per file); each file's
@@ -197,11 +251,26 @@ class IngestPipeline:
             new = [c for f in batch.files for c in f.new]
             if new:
                 report.chunks_written += self.store.write(new, rows(new))
+            kw_new = [c for f in batch.files for c in f.kw_new]
+            if index is not None and kw_new:
+                index.add(kw_new, [terms[c.content_hash] for c in kw_new])
             for f in batch.files:
                 self._finish(f, report)
 
+    def _tokenize(self, batch: _Batch) -> dict[str, list[str]]:
+        """Keyword terms of the batch's chunks the index lacks, by content hash (each text once)."""
+        texts: dict[str, str] = {}
+        for f in batch.files:
+            for c in f.kw_new:
+                texts.setdefault(c.content_hash, c.text)
+        if not texts:
+            return {}
+        return dict(zip(texts, self.tokenizer.tokenize_batch(list(texts.values())), strict=True))
+
     def _finish(self, f: _PendingFile, report: IngestReport) -> None:
-        """Delete the file's stale chunks, then record it in the manifest."""
+        """Delete the file's stale chunks (index first), then record it in the manifest."""
+        if self.keyword_index is not None and f.kw_stale:
+            self.keyword_index.delete_ids(sorted(f.kw_stale))
         if f.stale:
             report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
         if f.file_hash:
@@ -231,5 +300,10 @@ class IngestPipeline:
         prefix = str(root.absolute()).rstrip("/") + "/"
         for source in manifest:
             if source.startswith(prefix) and source not in seen:
-                report.chunks_deleted += self.store.delete_source(source)
+                # the index first: the store's delete drops the manifest entry that makes a
+                # re-run after a crash here prune again
+                with self.store.transaction():
+                    if self.keyword_index is not None:
+                        self.keyword_index.delete_source(source)
+                    report.chunks_deleted += self.store.delete_source(source)
                 report.files_removed += 1

@@ -18,6 +18,7 @@ from typing import Protocol
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError
 from rag.llms.base import LLM, Completion, Message
+from rag.pipelines.prompt import Selection, SentenceSelector
 from rag.stores.base import Filters, Store, validate_filters
 from rag.types import Answer, Citation, ScoredChunk, Usage
 
@@ -28,6 +29,14 @@ SYSTEM_PROMPT = (
 )
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+class Retrieves(Protocol):
+    """Anything that finds the sources for a question (dense or hybrid)."""
+
+    def retrieve(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> list[ScoredChunk]: ...
 
 
 class CallRecorder(Protocol):
@@ -52,6 +61,8 @@ class PreparedPrompt:
     context_tokens: int
     dropped: list[tuple[ScoredChunk, str]]
     """Candidates left out of the prompt, with the reason (duplicate, over budget)."""
+    notes: list[str]
+    """What was cut and why, one line each, for ``--show-prompt``."""
 
     @property
     def text(self) -> str:
@@ -131,33 +142,56 @@ class QueryPipeline:
         max_context_tokens: int = 1000,
         max_tokens: int | None = None,
         call_log: CallRecorder | None = None,
+        retriever: Retrieves | None = None,
+        selector: SentenceSelector | None = None,
     ) -> None:
         self.store = store
-        self.retriever = Retriever(store, embedder, top_k=top_k)
+        self.retriever = retriever or Retriever(store, embedder, top_k=top_k)
+        self.selector = selector
         self.llm = llm
         self.max_context_tokens = max_context_tokens
         self.max_tokens = max_tokens
         self.call_log = call_log
 
     def prepare(self, question: str, hits: Sequence[ScoredChunk]) -> PreparedPrompt:
-        """Pack sources in relevance order under ``max_context_tokens`` and number them."""
+        """Pack sources in relevance order under ``max_context_tokens`` and number them,
+        keeping only question-relevant sentences when a selector is set."""
         citations: list[Citation] = []
         blocks: list[str] = []
         dropped: list[tuple[ScoredChunk, str]] = []
+        notes: list[str] = []
         used = 0
-        for hit in hits:
+        texts = [h.chunk.text for h in hits]
+        selections: list[Selection] = []
+        if self.selector is not None and hits:
+            selections = self.selector.select(question, texts)
+            texts = [s.text for s in selections]
+        for i, (hit, text) in enumerate(zip(hits, texts, strict=True)):
             number = len(citations) + 1
             chunk = hit.chunk
             loc = chunk.location.describe()
             header = f"[{number}] {display_path(chunk.source)}" + (f" ({loc})" if loc else "")
-            block = f"{header}\n{chunk.text}"
+            block = f"{header}\n{text}"
+            if text != chunk.text:
+                saved = self.llm.count_tokens(chunk.text) - self.llm.count_tokens(text)
+                notes.append(
+                    f"[{number}] kept {selections[i].kept} of {selections[i].total} sentences "
+                    "(the others share no term with "
+                    f"the question): {saved} tokens saved"
+                )
             cost = self.llm.count_tokens(block)
             if used + cost > self.max_context_tokens:
                 if citations:
-                    dropped.append((hit, f"over the context budget ({cost} tokens)"))
+                    reason = (
+                        f"over the context budget: {cost} tokens, {self.max_context_tokens - used}"
+                        " left (max_context_tokens)"
+                    )
+                    dropped.append((hit, reason))
+                    notes.append(f"dropped {display_path(chunk.source)} ({loc}): {reason}")
                     continue
                 block = self._truncate(block, self.max_context_tokens)
                 cost = self.llm.count_tokens(block)
+                notes.append(f"[{number}] truncated to fit max_context_tokens")
             used += cost
             blocks.append(block)
             citations.append(
@@ -175,7 +209,18 @@ class QueryPipeline:
             Message(role="system", content=SYSTEM_PROMPT),
             Message(role="user", content=user),
         ]
-        return PreparedPrompt(messages, citations, used, dropped)
+        return PreparedPrompt(messages, citations, used, dropped, notes)
+
+    def _explained(self, prepared: PreparedPrompt) -> PreparedPrompt:
+        """Add why each source was retrieved (its rank in each leg) to the prompt notes."""
+        debug = {d.chunk_id: d for d in getattr(self.retriever, "last_debug", None) or []}
+        lines = [
+            f"[{c.number}] retrieved: {debug[c.chunk_id].describe()}"
+            for c in prepared.citations
+            if c.chunk_id in debug
+        ]
+        prepared.notes[:0] = lines
+        return prepared
 
     def _truncate(self, text: str, budget: int) -> str:
         """Cut ``text`` (by words) until it fits ``budget`` tokens."""
@@ -194,7 +239,7 @@ class QueryPipeline:
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
-        prepared = self.prepare(question, hits)
+        prepared = self._explained(self.prepare(question, hits))
         completion = self._generate(prepared, question)
         return self._answer(question, prepared, completion, retrieval_s)
 
@@ -205,7 +250,7 @@ class QueryPipeline:
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
-        prepared = self.prepare(question, hits)
+        prepared = self._explained(self.prepare(question, hits))
         completion: Completion | None = None
         try:
             for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
@@ -258,5 +303,6 @@ class QueryPipeline:
             citations=citations,
             usage=completion.usage,
             prompt=prepared.text,
+            prompt_notes=prepared.notes,
             retrieval_latency_s=retrieval_s,
         )

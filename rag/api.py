@@ -20,10 +20,13 @@ if TYPE_CHECKING:
     from rag.calllog import CallLog, CostSummary
     from rag.chunking import Chunker
     from rag.embeddings import Embedder, InputType, Vectors
+    from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
+    from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import QueryPipeline
     from rag.stores.base import Filters, Store
+    from rag.stores.keyword import KeywordIndex
     from rag.types import Answer, Chunk, Document, IngestReport, ScoredChunk
 
 
@@ -52,6 +55,8 @@ class RAG:
         self._llm = llm
         self._chunker = chunker
         self._call_log: CallLog | None = None
+        self._keyword_index: KeywordIndex | None = None
+        self._keyword_tokenizer: KeywordTokenizer | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> RAG:
@@ -94,6 +99,47 @@ class RAG:
         return self._chunker
 
     @property
+    def keyword_index(self) -> KeywordIndex:
+        """The BM25 index beside the store (memory, a SQLite file in ``data_dir/keyword``, or
+        tables in PostgreSQL for pgvector); opened on first use."""
+        if self._keyword_index is None:
+            from rag.stores.keyword import make_keyword_index
+
+            self._keyword_index = make_keyword_index(self.settings, self.store)
+        return self._keyword_index
+
+    @property
+    def keyword_tokenizer(self) -> KeywordTokenizer:
+        """Korean/English keyword tokenizer (kiwi itself loads only on the first Korean text)."""
+        if self._keyword_tokenizer is None:
+            from rag.keywords import KeywordTokenizer
+
+            self._keyword_tokenizer = KeywordTokenizer()
+        return self._keyword_tokenizer
+
+    def retriever(self) -> HybridRetriever:
+        """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR)."""
+        from rag.pipelines.hybrid import HybridRetriever
+
+        s = self.settings
+        dense = s.retrieval_mode == "dense"
+        return HybridRetriever(
+            self.store,
+            self.embedder,
+            None if dense else self.keyword_index,
+            None if dense else self.keyword_tokenizer,
+            mode=s.retrieval_mode,
+            top_k=s.top_k,
+            candidates=s.candidates,
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            keyword_weight=s.keyword_weight,
+            mmr=s.mmr,
+            mmr_lambda=s.mmr_lambda,
+            dense_weight_by_lang=s.effective_dense_weight_by_lang,
+        )
+
+    @property
     def call_log(self) -> CallLog:
         if self._call_log is None:
             from rag.calllog import CallLog
@@ -113,7 +159,13 @@ class RAG:
         """Load, chunk, embed and store everything under ``path`` that is new or changed."""
         from rag.pipelines.ingest import IngestPipeline
 
-        pipeline = IngestPipeline(self.store, _Deferred(self), _Deferred(self))
+        pipeline = IngestPipeline(
+            self.store,
+            _Deferred(self),
+            _Deferred(self),
+            keyword_index=self.keyword_index,
+            keyword_tokenizer=_Deferred(self),
+        )
         return pipeline.run(
             path,
             include=include if include is not None else self.settings.include,
@@ -123,8 +175,12 @@ class RAG:
         )
 
     def _query(self) -> QueryPipeline:
+        from rag.pipelines.prompt import SentenceSelector
         from rag.pipelines.query import QueryPipeline
 
+        selector = None
+        if self.settings.sentence_selection:
+            selector = SentenceSelector(self.keyword_tokenizer.tokenize_batch)
         return QueryPipeline(
             self.store,
             self.embedder,
@@ -133,16 +189,15 @@ class RAG:
             max_context_tokens=self.settings.max_context_tokens,
             max_tokens=self.settings.max_tokens,
             call_log=self.call_log,
+            retriever=self.retriever(),
+            selector=selector,
         )
 
     def retrieve(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """The best distinct chunks for ``question``, without generating."""
-        from rag.pipelines.query import Retriever
-
-        retriever = Retriever(self.store, self.embedder, top_k=self.settings.top_k)
-        return retriever.retrieve(question, k=k, filters=filters)
+        return self.retriever().retrieve(question, k=k, filters=filters)
 
     def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
         """Answer ``question`` from the collection, with citations and usage."""
@@ -163,6 +218,9 @@ class RAG:
         return self.call_log.summary(start)
 
     def close(self) -> None:
+        if self._keyword_index is not None:
+            self._keyword_index.close()
+            self._keyword_index = None
         if self._store is not None:
             self._store.close()
 
@@ -174,8 +232,8 @@ class RAG:
 
 
 class _Deferred:
-    """Embeds and chunks through ``rag``'s parts, building them on first use only, so an
-    ingest that finds nothing new or changed never loads the embedding model."""
+    """Embeds, chunks and tokenizes through ``rag``'s parts, building them on first use only,
+    so an ingest that finds nothing new or changed never loads the embedding model or kiwi."""
 
     def __init__(self, rag: RAG) -> None:
         self._rag = rag
@@ -185,3 +243,6 @@ class _Deferred:
 
     def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
         return self._rag.chunker.chunk(documents)
+
+    def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        return self._rag.keyword_tokenizer.tokenize_batch(texts)

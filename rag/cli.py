@@ -52,7 +52,7 @@ DataDirOpt = Annotated[
 def _stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
@@ -191,7 +191,17 @@ def ask(
     ] = None,
     where: Annotated[
         list[str] | None,
-        typer.Option("--where", help="Filter FIELD=VALUE on chunk metadata (repeatable)."),
+        typer.Option(
+            "--where",
+            help="Filter FIELD=VALUE (repeatable): lang=ko, source=docs/*.md (a glob on paths).",
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="Retrieval: dense, keyword or hybrid (default).")
+    ] = None,
+    mmr: Annotated[
+        bool | None,
+        typer.Option("--mmr/--no-mmr", help="Diversify sources (maximal marginal relevance)."),
     ] = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
@@ -210,33 +220,54 @@ def ask(
             llm=llm,
             top_k=top_k,
             max_context_tokens=max_context_tokens,
+            retrieval_mode=mode,
+            mmr=mmr,
         )
-        filters = _parse_where(where)
+        filters = _parse_where(where, r)
         if stream and not json_out:
             answer = _stream_answer(r, question, filters, show_prompt)
         else:
             answer = r.ask(question, filters=filters)
             if show_prompt and not json_out:
-                typer.echo(f"--- prompt sent to {answer.usage.backend}:{answer.usage.model} ---")
-                typer.echo(answer.prompt)
-                typer.echo("--- end of prompt ---\n")
+                _print_prompt(answer)
     if json_out:
         typer.echo(json.dumps(_answer_json(answer, show_prompt), indent=2, ensure_ascii=False))
     else:
         _print_answer(answer, printed_text=stream)
 
 
-def _parse_where(where: list[str] | None) -> dict[str, Any] | None:
+def _parse_where(where: list[str] | None, r: RAG) -> dict[str, Any] | None:
+    """``FIELD=VALUE`` pairs as store filters. ``source`` takes a glob (``docs/*.md``), matched
+    against the ingested paths (absolute, or relative to the working directory)."""
+    import fnmatch
+
     from rag.errors import ConfigError
+    from rag.pipelines.query import display_path
 
     if not where:
         return None
     filters: dict[str, Any] = {}
     for item in where:
         field, sep, value = item.partition("=")
+        field, value = field.strip(), value.strip()
         if not sep or not field:
             raise ConfigError(f"--where {item!r}: use FIELD=VALUE, e.g. --where lang=ko")
-        filters[field.strip()] = value.strip()
+        if field == "source":
+            sources = [
+                s
+                for s in r.store.sources()
+                if fnmatch.fnmatchcase(s, value) or fnmatch.fnmatchcase(display_path(s), value)
+            ]
+            if not sources:
+                raise ConfigError(
+                    f"--where source={value}: no ingested file matches; paths are matched "
+                    "absolute or relative to the working directory"
+                )
+            filters[field] = sources
+        elif re.fullmatch(r"-?\d+", value):
+            filters[field] = [value, int(value)]  # metadata may hold the number or the text
+        else:
+            filters[field] = value
     return filters
 
 
@@ -253,8 +284,18 @@ def _stream_answer(r: RAG, question: str, filters: Any, show_prompt: bool) -> An
     sys.stdout.write("\n")
     assert answer is not None
     if show_prompt:
-        typer.echo(f"--- prompt sent ---\n{answer.prompt}\n--- end of prompt ---")
+        _print_prompt(answer)
     return answer
+
+
+def _print_prompt(answer: Answer) -> None:
+    """The exact prompt, then what was cut from the sources and why."""
+    typer.echo(f"--- prompt sent to {answer.usage.backend}:{answer.usage.model} ---")
+    typer.echo(answer.prompt)
+    typer.echo("--- end of prompt ---")
+    for note in answer.prompt_notes:
+        typer.echo(f"note: {note}")
+    typer.echo("")
 
 
 def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
@@ -276,6 +317,7 @@ def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
     }
     if with_prompt:
         data["prompt"] = answer.prompt
+        data["prompt_notes"] = answer.prompt_notes
     return data
 
 
@@ -320,7 +362,7 @@ def _register_extensions() -> None:
     """Commands that live in their own modules (``rag db``, ``rag costs``)."""
     import importlib
 
-    for name in ("rag._cli_db", "rag._cli_costs"):
+    for name in ("rag._cli_db", "rag._cli_costs", "rag._cli_eval"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     # retrieval and prompt
     top_k: int = Field(default=4, ge=1)
     max_context_tokens: int = Field(default=1000, ge=32)
+    retrieval_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
+    """Dense vectors, BM25 keywords, or both fused with reciprocal rank fusion."""
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    dense_weight_by_lang: dict[str, float] | None = None
+    """Per question language, a factor on ``dense_weight``. Unset: ``{"ko": 0.3}`` with the
+    packaged all-MiniLM-L6-v2 (trained on English, weak on Korean), ``{}`` with any other model."""
+    keyword_weight: float = Field(default=1.0, ge=0.0)
+    candidates: int = Field(default=30, ge=1)
+    """Candidates each leg contributes before fusion, dedup and packing."""
+    mmr: bool = False
+    """Maximal marginal relevance: trade relevance for diversity among the sources."""
+    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
+    sentence_selection: bool = True
+    """Keep only the question-relevant sentences of each source in the prompt."""
 
     # generation
     llm: str = "local"
@@ -122,6 +137,12 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
+
+    @property
+    def effective_dense_weight_by_lang(self) -> dict[str, float]:
+        if self.dense_weight_by_lang is not None:
+            return self.dense_weight_by_lang
+        return {"ko": 0.3} if self.embed_model is None else {}
 
     @property
     def chroma_path(self) -> Path:

@@ -135,6 +135,8 @@ class Answer(BaseModel):
     usage: Usage
     prompt: str = ""
     """The exact prompt sent to the model (system + user), for ``--show-prompt``."""
+    prompt_notes: list[str] = Field(default_factory=list)
+    """What was cut from the sources to fit the budget, and why."""
     retrieval_latency_s: float = 0.0
 
     @property

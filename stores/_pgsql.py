@@ -36,6 +36,26 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 PRIMARY KEY (collection, source))""",
         ),
     ),
+    (
+        2,
+        "keyword (BM25) index: per-chunk lengths and term postings",
+        (
+            """CREATE TABLE rag_kw_docs (
+                collection text NOT NULL,
+                chunk_id text NOT NULL,
+                source text NOT NULL,
+                length integer NOT NULL,
+                PRIMARY KEY (collection, chunk_id))""",
+            "CREATE INDEX rag_kw_docs_source ON rag_kw_docs (collection, source)",
+            """CREATE TABLE rag_kw_postings (
+                collection text NOT NULL,
+                term text NOT NULL,
+                chunk_id text NOT NULL,
+                tf integer NOT NULL,
+                PRIMARY KEY (collection, term, chunk_id))""",
+            "CREATE INDEX rag_kw_postings_chunk ON rag_kw_postings (collection, chunk_id)",
+        ),
+    ),
 )
 """Schema versions, oldest first. Append new ones; never edit a released entry. Chunk tables are
 created by ``_create_table`` at the latest version; a migration that changes them must loop

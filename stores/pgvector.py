@@ -7,6 +7,8 @@ lock and recorded in ``rag_schema_version``)::
     rag_sources(collection, source, file_hash, chunk_count, updated_at)   the manifest
     rag_c_<name>_<hash>(id, source, text, content_hash, location jsonb, metadata jsonb,
                         embedding vector(dimension))            one chunk table per collection
+    rag_kw_docs / rag_kw_postings                               keyword (BM25) index, see
+                                                                rag.stores.pgvector_keyword
 
 A table per collection keeps collections isolated (own ``vector(n)`` type, own HNSW index,
 ``DROP TABLE`` to delete); its name is the sanitized collection name plus a hash of the exact
@@ -74,6 +76,7 @@ from rag.stores._pgsql import (
 )
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Vectors, validate_filters
 from rag.stores.memory import check_shape, dedupe, query_vector
+from rag.stores.pgvector_keyword import delete_keyword_rows
 from rag.types import Chunk, Location, ScoredChunk
 
 if TYPE_CHECKING:
@@ -252,6 +255,9 @@ class PgVectorStore:
                     yield
             finally:
                 self._local.conn = None
+        # after the commit, holding no row locks: a build inside the block could deadlock
+        # with writers waiting on this transaction's rows
+        self._index_if_due()
 
     @contextmanager
     def _conn(self, *, tx: bool = True) -> Iterator[psycopg.Connection[Any]]:
@@ -542,8 +548,18 @@ class PgVectorStore:
         with self._conn() as conn:
             meta = self._ensure_collection(conn, int(vecs.shape[1]))
             written = self._insert(conn, meta, list(zip(chunks, vecs, strict=True)), policy)
-            self._maybe_index(conn, meta)
+        if self._local.conn is None:  # inside transaction(): built when the block commits
+            self._index_if_due()
         return written
+
+    def _index_if_due(self) -> None:
+        """Build the HNSW index, in a transaction of its own, once the collection is big enough."""
+        if self.hnsw_min_rows is None or self._indexed:
+            return
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            meta = self._collection(conn)
+            if meta is not None:
+                self._maybe_index(conn, meta)
 
     def _insert(
         self,
@@ -696,6 +712,7 @@ class PgVectorStore:
         if not ids:
             return 0
         with self._conn() as conn:
+            delete_keyword_rows(conn, self.collection, ids=ids)
             meta = self._collection(conn)
             if meta is None:
                 return 0
@@ -713,6 +730,7 @@ class PgVectorStore:
                 "DELETE FROM rag_sources WHERE collection = %s AND source = %s",
                 (self.collection, source),
             )
+            delete_keyword_rows(conn, self.collection, source=source)
             meta = self._collection(conn)
             if meta is None:
                 return 0
@@ -776,6 +794,7 @@ class PgVectorStore:
             )
             conn.execute("DELETE FROM rag_collections WHERE name = %s", (self.collection,))
             conn.execute("DELETE FROM rag_sources WHERE collection = %s", (self.collection,))
+            delete_keyword_rows(conn, self.collection)
         self._meta = None
         self._indexed = False
 

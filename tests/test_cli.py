@@ -57,3 +57,32 @@ def test_config_masks_the_database_password(monkeypatch) -> None:  # type: ignor
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 0
     assert "s3cret" not in result.output and "postgresql://alice:***@db:5432/rag" in result.output
+
+
+def test_where_source_glob_and_numbers(tmp_path: Path) -> None:
+    from rag.api import RAG
+    from rag.chunking import TokenChunker
+    from rag.cli import _parse_where
+    from rag.errors import ConfigError
+    from rag.stores.memory import MemoryStore
+    from rag.testing import FakeEmbedder, ScriptedLLM
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nalpha text")
+    (tmp_path / "docs" / "b.txt").write_text("beta text")
+    e = FakeEmbedder()
+    r = RAG(
+        store=MemoryStore("d"),
+        embedder=e,
+        llm=ScriptedLLM(),
+        chunker=TokenChunker(e.tokenizer, 50, 5),
+    )
+    r.ingest(tmp_path / "docs")
+    filters = _parse_where([f"source={tmp_path}/docs/*.md", "page=3"], r)
+    assert filters == {"source": [str(tmp_path / "docs" / "a.md")], "page": ["3", 3]}
+    hits = r.retrieve("text", filters={"source": filters["source"]})
+    assert {h.chunk.source for h in hits} == {str(tmp_path / "docs" / "a.md")}
+    import pytest
+
+    with pytest.raises(ConfigError, match="no ingested file matches"):
+        _parse_where(["source=*.pdf"], r)

@@ -16,8 +16,10 @@ import pytest
 
 from rag.chunking import TokenChunker
 from rag.errors import ConfigError
+from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
 from rag.stores.base import Store
+from rag.stores.keyword import KeywordIndex, MemoryKeywordIndex
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
 
@@ -244,3 +246,150 @@ def test_kill_9_mid_ingest_then_rerun_leaves_chroma_like_a_clean_run(tmp_path: P
     assert crashed.sources().keys() == clean.sources().keys()
     for source in clean.sources():
         assert crashed.ids_for_source(source) == clean.ids_for_source(source)
+
+
+# -- keyword index kept in step with the store --------------------------------------------------
+
+
+def keyword_index_for(store: Store, tmp_path: Path, name: str = "kw") -> KeywordIndex:
+    """The keyword index that goes with ``store`` (SQLite beside Chroma, tables for pgvector)."""
+    from rag.stores.keyword import MemoryKeywordIndex, SQLiteKeywordIndex
+
+    if isinstance(store, MemoryStore):
+        return MemoryKeywordIndex()
+    if type(store).__name__ == "PgVectorStore":
+        from rag.stores.pgvector_keyword import PgKeywordIndex
+
+        return PgKeywordIndex(store)  # type: ignore[arg-type]
+    return SQLiteKeywordIndex(tmp_path / f"{name}.sqlite", store.collection)
+
+
+TOKENIZER = KeywordTokenizer()
+
+
+class CountingTokenizer(KeywordTokenizer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def tokenize_batch(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return super().tokenize_batch(texts)
+
+
+def kw_pipeline(
+    store: Store,
+    index: KeywordIndex,
+    embedder: FakeEmbedder | None = None,
+    tokenizer: KeywordTokenizer | None = None,
+) -> IngestPipeline:
+    embedder = embedder or FakeEmbedder()
+    return IngestPipeline(
+        store,
+        embedder,
+        TokenChunker(embedder.tokenizer, 40, 8),
+        keyword_index=index,
+        keyword_tokenizer=tokenizer or TOKENIZER,
+    )
+
+
+def index_state(store: Store, index: KeywordIndex) -> dict[str, set[str]]:
+    """Per source: the chunk ids in the index; asserts they equal the store's."""
+    out = {}
+    for source in store.sources():
+        out[source] = index.ids_for_source(source)
+        assert out[source] == store.ids_for_source(source), source
+    return out
+
+
+def test_keyword_index_follows_new_changed_and_removed_files(
+    tmp_path: Path, any_store: Store
+) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs)
+    store = any_store
+    index = keyword_index_for(store, tmp_path)
+    tokenizer = CountingTokenizer()
+    kw_pipeline(store, index, tokenizer=tokenizer).run(docs)
+    assert index.count() == store.count() and index_state(store, index)
+    hit = index.search(TOKENIZER.tokenize("형태소 분석이란?"), 3)[0]
+    assert hit.chunk.source.endswith("c.txt")
+    # unchanged: nothing tokenized
+    seen = tokenizer.texts
+    kw_pipeline(store, index, tokenizer=tokenizer).run(docs)
+    assert tokenizer.texts == seen
+    # changed: the old terms are gone, the new ones found
+    (docs / "b.txt").write_text("Completely new content about budgets.")
+    kw_pipeline(store, index).run(docs)
+    index_state(store, index)
+    assert index.search(["cost"], 5) == []
+    assert index.search(["budget"], 5)[0].chunk.source.endswith("b.txt")
+    # removed: pruned from the index too
+    (docs / "sub" / "c.txt").unlink()
+    kw_pipeline(store, index).run(docs)
+    assert index.search(TOKENIZER.tokenize("형태소"), 3) == []
+    assert index.count() == store.count() and len(index_state(store, index)) == 2
+    index.close()
+
+
+class ExplodingIndex:
+    """A keyword index whose n-th ``add`` fails, as if the process died between the writes."""
+
+    def __init__(self, inner: KeywordIndex, fail_on_add: int) -> None:
+        self.inner = inner
+        self.adds = 0
+        self.fail_on_add = fail_on_add
+
+    def add(self, chunks, tokens):  # type: ignore[no-untyped-def]
+        self.adds += 1
+        if self.adds == self.fail_on_add:
+            raise RuntimeError("simulated crash in the keyword index")
+        return self.inner.add(chunks, tokens)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("crash", ["embedder", "index"])
+def test_crash_then_rerun_leaves_keyword_index_like_a_clean_run(
+    tmp_path: Path, any_store: Store, crash: str
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(20):  # > 512 chunks: two embedding batches
+        (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
+    (docs / "ko.txt").write_text("LoRA를 사용하면 모델을 빠르게 미세조정할 수 있다. " * 5)
+    clean, clean_index = MemoryStore("docs"), MemoryKeywordIndex()
+    kw_pipeline(clean, clean_index).run(docs)
+    crashed = any_store
+    index = keyword_index_for(crashed, tmp_path)
+    if crash == "embedder":
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            kw_pipeline(crashed, index, ExplodingEmbedder(fail_on_call=2)).run(docs)
+    else:
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            kw_pipeline(crashed, ExplodingIndex(index, fail_on_add=2)).run(docs)  # type: ignore[arg-type]
+    assert index.count() < clean_index.count()
+    if not crashed.supports_transactions and crash == "index":
+        assert crashed.count() > index.count()  # chunks stored, not yet indexed: the gap to repair
+    kw_pipeline(crashed, index).run(docs)
+    assert index_state(crashed, index) == index_state(clean, clean_index)
+    question = TOKENIZER.tokenize("LoRA는 무엇인가? file 7 sentence 3")
+    got = sorted((-round(h.score, 6), h.chunk.id) for h in index.search(question, 1000))
+    want = sorted((-round(h.score, 6), h.chunk.id) for h in clean_index.search(question, 1000))
+    assert got == want and len(got) > 10
+    index.close()
+
+
+def test_empty_keyword_index_is_filled_from_an_existing_collection(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    store = MemoryStore("docs")
+    embedder = FakeEmbedder()
+    pipeline(store, embedder).run(tmp_path)  # ingested before keyword search existed
+    index = MemoryKeywordIndex()
+    embedded = embedder.texts_embedded
+    report = kw_pipeline(store, index, embedder).run(tmp_path)
+    assert index.count() == store.count() and embedder.texts_embedded == embedded
+    assert report.chunks_embedded == 0 and report.files_changed == 3
+    again = kw_pipeline(store, index, embedder).run(tmp_path)
+    assert again.files_unchanged == 3

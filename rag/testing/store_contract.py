@@ -610,6 +610,47 @@ class StoreContract:
         assert store.write(chunks[:10], emb[:10], DuplicatePolicy.SKIP) == 0
         assert store.count() == n
 
+    def test_concurrent_writers(self, store: Store) -> None:
+        """Four threads write to one store at once (their own chunks plus a shared id set,
+        each inside ``transaction()``): no error, every chunk stored once, every manifest entry.
+
+        If this fails, guard shared client state with a lock, or give each thread its own
+        connection (a pool), and make overwrites of the same id idempotent.
+        """
+        import threading
+
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4, timeout=60)
+        shared = [make_chunk(f"shared-{i}", "shared text", "/docs/shared.md") for i in range(10)]
+
+        def writer(w: int) -> None:
+            rng = np.random.default_rng(w)
+            try:
+                barrier.wait()
+                for part in range(3):
+                    own = [
+                        make_chunk(
+                            f"w{w}-{part}-{i}", f"writer {w} part {part} chunk {i}", f"/docs/{w}.md"
+                        )
+                        for i in range(40)
+                    ]
+                    with store.transaction():
+                        store.write(own, rng.normal(size=(len(own), DIM)).astype(np.float32))
+                        store.write(shared, rng.normal(size=(len(shared), DIM)).astype(np.float32))
+                        store.set_source(SourceRecord(f"/docs/{w}.md", f"h{part}", 120, 1.0))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert store.count() == 4 * 3 * 40 + len(shared)
+        assert len(store.sources()) == 4
+        assert all(len(store.ids_for_source(f"/docs/{w}.md")) == 120 for w in range(4))
+
     # -- persistence ---------------------------------------------------------------
 
     def test_persistence_across_reopen(self, store: Store) -> None:

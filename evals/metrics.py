@@ -1,0 +1,147 @@
+"""Retrieval and answer metrics, at document level.
+
+Ranking metrics take a ranked list of *document* ids (``doc_ranking`` turns ranked chunks
+into one: a document's rank is the rank of its best chunk) and the qrels of the query
+(doc id -> grade, > 0 is relevant):
+
+* Recall@k: relevant documents in the top k / all relevant documents.
+* MRR@k: 1 / rank of the first relevant document in the top k (0 when none).
+* nDCG@k: sum of (2^grade - 1) / log2(rank + 1) over the top k, divided by the same sum
+  for the ideal ordering of the qrels (so binary grades give the usual 1 / log2(rank + 1)).
+
+Answer metrics: exact match and token F1 after SQuAD normalization (lowercase, no
+punctuation, no English articles, single spaces); for answers with Hangul the F1 is over
+characters (a multiset of the non-space characters), since Korean words carry particles
+and endings that make whole-token overlap too strict.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from rag.types import ScoredChunk
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation) | {"·", "「", "」", "『", "』", "“", "”", "‘", "’", "…"}
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
+def doc_ranking(hits: Iterable[ScoredChunk]) -> list[str]:
+    """Distinct document ids in rank order. A chunk's document is its ``location.record``
+    (the JSONL record id), else its source path."""
+    seen: dict[str, None] = {}
+    for hit in hits:
+        loc = hit.chunk.location
+        doc = loc.record if loc.record is not None else hit.chunk.source
+        seen.setdefault(doc, None)
+    return list(seen)
+
+
+def recall_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Share of the relevant documents found in the top ``k``."""
+    rel = {d for d, g in relevant.items() if g > 0}
+    if not rel:
+        return 0.0
+    return len(rel.intersection(ranked[:k])) / len(rel)
+
+
+def mrr_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """Reciprocal rank of the first relevant document in the top ``k``."""
+    for rank, doc in enumerate(ranked[:k], 1):
+        if relevant.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def _dcg(grades: Iterable[int]) -> float:
+    return float(sum((2.0**g - 1) / math.log2(i + 2) for i, g in enumerate(grades)))
+
+
+def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """Normalized discounted cumulative gain over the top ``k`` (graded relevance)."""
+    ideal = _dcg(sorted((g for g in relevant.values() if g > 0), reverse=True)[:k])
+    if ideal == 0:
+        return 0.0
+    return _dcg(max(relevant.get(doc, 0), 0) for doc in ranked[:k]) / ideal
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, drop punctuation and English articles, collapse whitespace (SQuAD style)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def is_korean(text: str) -> bool:
+    """True when ``text`` contains Hangul."""
+    return _HANGUL.search(text) is not None
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 when the normalized texts are equal."""
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Harmonic mean of precision and recall of the normalized whitespace tokens."""
+    return _f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+
+
+def char_f1(prediction: str, gold: str) -> float:
+    """F1 over the multiset of non-space characters of the normalized texts (for Korean)."""
+    return _f1(
+        list(normalize_answer(prediction).replace(" ", "")),
+        list(normalize_answer(gold).replace(" ", "")),
+    )
+
+
+def _f1(pred: Sequence[str], gold: Sequence[str]) -> float:
+    if not pred or not gold:
+        return float(pred == gold)
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_f1(prediction: str, gold: str) -> float:
+    """Character F1 when the gold answer is Korean, token F1 otherwise."""
+    return char_f1(prediction, gold) if is_korean(gold) else token_f1(prediction, gold)
+
+
+def best_answer_scores(prediction: str, golds: Sequence[str]) -> tuple[float, float, float]:
+    """(exact match, F1, contains) against the best-matching gold answer. ``contains`` is 1.0
+    when the normalized prediction contains a gold answer: RAG answers are sentences with
+    citations rather than extracted spans, so strict exact match alone undersells them."""
+    if not golds:
+        return 0.0, 0.0, 0.0
+    norm_pred = normalize_answer(prediction)
+    em = max(exact_match(prediction, g) for g in golds)
+    f1 = max(answer_f1(prediction, g) for g in golds)
+    contains = max(float(bool(normalize_answer(g)) and _contains(norm_pred, g)) for g in golds)
+    return em, f1, contains
+
+
+def _contains(norm_pred: str, gold: str) -> bool:
+    norm_gold = normalize_answer(gold)
+    if is_korean(gold):
+        return norm_gold.replace(" ", "") in norm_pred.replace(" ", "")
+    return f" {norm_gold} " in f" {norm_pred} "
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)

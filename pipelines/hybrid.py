@@ -1,0 +1,247 @@
+"""Hybrid retrieval: a dense leg (vectors) and a keyword leg (BM25), fused by weighted RRF.
+
+Each leg returns up to ``candidates`` chunks. Reciprocal rank fusion scores a chunk by its
+ranks only, so cosine similarities and BM25 scores never need to be put on one scale::
+
+    fused(d) = sum over legs L that returned d of  weight_L / (rrf_k + rank_L(d))    (rank from 1)
+
+``mode="dense"`` or ``"keyword"`` runs one leg and keeps that leg's own score (cosine or BM25).
+Exact and near-duplicate chunks are dropped in fused order (``pipelines.query.near_duplicate``).
+
+MMR (optional) re-ranks the fused candidates for diversity:
+``argmax lambda * sim(q, d) - (1 - lambda) * max over picked p of sim(d, p)``, with cosine
+similarity of dense vectors. The Store protocol does not return stored vectors, so MMR embeds
+the query and the candidate texts (``3 * k`` candidates at most) with the embedder: one extra
+batch per question. That is why it is off by default.
+
+``last_debug`` holds, for the most recent call, each returned chunk's rank in each leg and its
+fused score, so ``rag ask --show-prompt`` can say why a source was picked.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.chunking import detect_lang
+from rag.embeddings import Embedder
+from rag.errors import CollectionNotFoundError, ConfigError
+from rag.pipelines.query import near_duplicate
+from rag.stores.base import Filters, Store, validate_filters
+from rag.types import ScoredChunk
+
+__all__ = ["HybridRetriever", "LegRanks", "mmr_select", "rrf_fuse"]
+
+Mode = Literal["dense", "keyword", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+
+
+class QueryTokenizer(Protocol):
+    def tokenize(self, text: str) -> list[str]: ...
+
+
+class KeywordSearcher(Protocol):
+    def search(
+        self, tokens: list[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]: ...
+
+    def count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LegRanks:
+    """Why a chunk was retrieved: its 1-based rank in each leg (None = not returned) and score."""
+
+    chunk_id: str
+    dense_rank: int | None
+    keyword_rank: int | None
+    score: float
+
+    def describe(self) -> str:
+        dense = f"dense #{self.dense_rank}" if self.dense_rank else "dense -"
+        keyword = f"keyword #{self.keyword_rank}" if self.keyword_rank else "keyword -"
+        return f"{dense}, {keyword}, score {self.score:.4f}"
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60
+) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion: ids by ``sum(w / (k + rank))``, best first.
+
+    Ties keep the order in which ids were first seen (leg by leg, rank by rank).
+    """
+    if len(rankings) != len(weights):
+        raise ValueError(f"{len(rankings)} rankings but {len(weights)} weights")
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, 1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    order = {item: i for i, item in enumerate(scores)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def mmr_select(
+    query: npt.NDArray[np.float32],
+    candidates: npt.NDArray[np.float32],
+    k: int,
+    lambda_: float = 0.7,
+) -> list[int]:
+    """Maximal marginal relevance: indices of ``k`` rows of ``candidates``, picked greedily by
+    ``lambda * cos(q, d) - (1 - lambda) * max cos(d, picked)``. Ties go to the earlier row."""
+    if len(candidates) == 0 or k <= 0:
+        return []
+
+    def unit(m: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        m = np.asarray(m, dtype=np.float64)
+        norms = np.linalg.norm(m, axis=-1, keepdims=True)
+        return m / np.where(norms == 0, 1.0, norms)
+
+    cands = unit(candidates)
+    relevance = cands @ unit(query)
+    pairwise = cands @ cands.T
+    picked: list[int] = []
+    left = list(range(len(cands)))
+    while left and len(picked) < k:
+        best, best_score = left[0], -np.inf
+        for i in left:
+            redundancy = max((pairwise[i, j] for j in picked), default=0.0)
+            score = lambda_ * relevance[i] - (1.0 - lambda_) * redundancy
+            if score > best_score:
+                best, best_score = i, score
+        picked.append(best)
+        left.remove(best)
+    return picked
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval with RRF, dedup and optional MMR; same ``retrieve`` as ``Retriever``."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        keyword_index: KeywordSearcher | None,
+        tokenizer: QueryTokenizer | None,
+        *,
+        mode: str = "hybrid",
+        top_k: int = 4,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        keyword_weight: float = 1.0,
+        mmr: bool = False,
+        mmr_lambda: float = 0.7,
+        dense_weight_by_lang: Mapping[str, float] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"setting 'retrieval_mode' is {mode!r}; use dense, keyword or hybrid")
+        if mode != "dense" and (keyword_index is None or tokenizer is None):
+            raise ConfigError(
+                f"retrieval_mode {mode!r} needs a keyword index and tokenizer; "
+                "use retrieval_mode = 'dense' or pass keyword_index and tokenizer"
+            )
+        self.store = store
+        self.embedder = embedder
+        self.keyword_index = keyword_index
+        self.tokenizer = tokenizer
+        self.mode = mode
+        self.top_k = top_k
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.dense_weight_by_lang = dict(dense_weight_by_lang or {})
+        self.keyword_weight = keyword_weight
+        self.mmr = mmr
+        self.mmr_lambda = mmr_lambda
+        self.last_debug: list[LegRanks] = []
+
+    def retrieve(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` best distinct chunks for ``question`` (see the module docstring)."""
+        validate_filters(filters)
+        if self.store.count() == 0:
+            raise CollectionNotFoundError(
+                f"collection '{self.store.collection}' is empty or does not exist; "
+                "run `rag ingest PATH` first (or pick another with --collection)"
+            )
+        k = k or self.top_k
+        n = max(self.candidates, 2 * k)
+        dense = self._dense(question, n, filters) if self.mode != "keyword" else []
+        keyword = self._keyword(question, n, filters) if self.mode != "dense" else []
+        chunks = {h.chunk.id: h for h in keyword}
+        chunks.update({h.chunk.id: h for h in dense})
+        dense_rank = {h.chunk.id: i for i, h in enumerate(dense, 1)}
+        keyword_rank = {h.chunk.id: i for i, h in enumerate(keyword, 1)}
+        if self.mode == "hybrid":
+            fused = rrf_fuse(
+                [[h.chunk.id for h in dense], [h.chunk.id for h in keyword]],
+                [self._dense_weight(question), self.keyword_weight],
+                self.rrf_k,
+            )
+            ranked = [ScoredChunk(chunk=chunks[cid].chunk, score=s) for cid, s in fused]
+        else:
+            ranked = dense or keyword
+        distinct = self._distinct(ranked, 3 * k if self.mmr else k)
+        if self.mmr and len(distinct) > 1:
+            distinct = self._mmr(question, distinct, k)
+        kept = distinct[:k]
+        self.last_debug = [
+            LegRanks(h.chunk.id, dense_rank.get(h.chunk.id), keyword_rank.get(h.chunk.id), h.score)
+            for h in kept
+        ]
+        return kept
+
+    def _dense_weight(self, question: str) -> float:
+        """``dense_weight``, scaled for the question's language (an English-only embedder
+        gives weak vectors for Korean, so Korean questions lean on the keyword leg)."""
+        if not self.dense_weight_by_lang:
+            return self.dense_weight
+        return self.dense_weight * self.dense_weight_by_lang.get(detect_lang(question), 1.0)
+
+    def _dense(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+        vector = self.embedder.embed([question], input_type="query")[0]
+        return self.store.query(vector, n, filters)
+
+    def _keyword(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+        assert self.keyword_index is not None and self.tokenizer is not None
+        tokens = self.tokenizer.tokenize(question)
+        hits = self.keyword_index.search(tokens, n, filters) if tokens else []
+        if hits or self.keyword_index.count() > 0:
+            return hits
+        if self.mode == "keyword":
+            raise CollectionNotFoundError(
+                f"the keyword index of collection '{self.store.collection}' is empty; "
+                "re-run `rag ingest PATH` to build it (or use --mode dense)"
+            )
+        warnings.warn(
+            f"the keyword index of collection '{self.store.collection}' is empty, so only "
+            "dense retrieval ran; re-run `rag ingest PATH` to build it",
+            stacklevel=3,
+        )
+        return hits
+
+    @staticmethod
+    def _distinct(hits: Sequence[ScoredChunk], limit: int) -> list[ScoredChunk]:
+        kept: list[ScoredChunk] = []
+        for hit in hits:
+            if any(
+                hit.chunk.content_hash == other.chunk.content_hash
+                or near_duplicate(hit.chunk.text, other.chunk.text)
+                for other in kept
+            ):
+                continue
+            kept.append(hit)
+            if len(kept) == limit:
+                break
+        return kept
+
+    def _mmr(self, question: str, hits: list[ScoredChunk], k: int) -> list[ScoredChunk]:
+        query = self.embedder.embed([question], input_type="query")[0]
+        vectors = self.embedder.embed([h.chunk.text for h in hits], input_type="document")
+        return [hits[i] for i in mmr_select(query, vectors, k, self.mmr_lambda)]

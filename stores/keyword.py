@@ -1,0 +1,438 @@
+"""Keyword (BM25) indexes that live beside each store, fed with ``rag.keywords`` terms.
+
+``KeywordIndex`` is the protocol; the implementations share one scoring so every store ranks a
+query the same way:
+
+- ``MemoryKeywordIndex``: in-process postings, for ``MemoryStore``;
+- ``SQLiteKeywordIndex``: a SQLite file per collection at
+  ``<data_dir>/keyword/<collection>.sqlite``, for Chroma (embedded or a server: Chroma has no
+  keyword index of its own, so with ``chroma_url`` the index still lives in the local data dir
+  of the machine that ingests and queries);
+- ``rag.stores.pgvector_keyword.PgKeywordIndex``: tables in PostgreSQL, for pgvector.
+
+Scoring is Okapi BM25 with k1 = 1.2, b = 0.75 and Lucene's always-positive idf::
+
+    score(d, q) = sum over distinct query terms t in d of
+                  idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
+    idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+
+SQLite's FTS5 ``bm25()`` is not used: its idf (``ln((N - df + 0.5) / (df + 0.5))``, clamped to
+1e-6) is zero for a term in half the documents, which ruins small collections, and it could
+not be reproduced on pgvector. An explicit postings table gives identical scores everywhere.
+Query terms are deduplicated (a repeated query word does not count twice).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from rag.errors import ConfigError, StoreError
+from rag.stores.base import Filters, chunk_fields, matches, validate_filters
+from rag.types import Chunk, ScoredChunk
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.stores.base import Store
+
+__all__ = [
+    "BM25_B",
+    "BM25_K1",
+    "KeywordIndex",
+    "MemoryKeywordIndex",
+    "SQLiteKeywordIndex",
+    "bm25_idf",
+    "keyword_index_path",
+    "make_keyword_index",
+]
+
+BM25_K1 = 1.2
+"""Term-frequency saturation: the 3rd occurrence of a word adds much less than the 1st."""
+BM25_B = 0.75
+"""Length normalization: a match in a short chunk counts more than in a long one."""
+
+
+def bm25_idf(n_docs: int, df: int) -> float:
+    """Lucene's BM25 idf: rare terms weigh more, and it never goes negative."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def bm25_term(idf: float, tf: int, length: int, avgdl: float) -> float:
+    """One term's contribution to a document's BM25 score."""
+    norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / avgdl) if avgdl > 0 else BM25_K1
+    return idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    """The BM25 side of a collection: chunks with their terms, searched by terms."""
+
+    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
+        """Index chunks (``tokens[i]`` are chunk i's terms); an id already indexed is replaced.
+        Returns how many chunks were indexed."""
+        ...
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` already indexed."""
+        ...
+
+    def ids_for_source(self, source: str) -> set[str]:
+        """Ids of every indexed chunk of one source."""
+        ...
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        """Remove chunks by id; return how many were indexed."""
+        ...
+
+    def delete_source(self, source: str) -> int:
+        """Remove every chunk of a source; return how many there were."""
+        ...
+
+    def search(
+        self, tokens: list[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` best chunks by BM25 for query ``tokens`` (best first), restricted by ``filters``.
+        Chunks sharing no term with the query are never returned."""
+        ...
+
+    def count(self) -> int:
+        """Number of indexed chunks."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections."""
+        ...
+
+
+def _check(chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> None:
+    if len(chunks) != len(tokens):
+        raise ValueError(f"add() got {len(chunks)} chunks but {len(tokens)} token lists")
+
+
+def _latest(
+    chunks: Sequence[Chunk], tokens: Sequence[list[str]]
+) -> dict[str, tuple[Chunk, Counter[str]]]:
+    """Chunks by id (the last one wins, as with repeated upserts) with term frequencies."""
+    _check(chunks, tokens)
+    return {c.id: (c, Counter(t)) for c, t in zip(chunks, tokens, strict=True)}
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+class MemoryKeywordIndex:
+    """BM25 over in-process postings (term -> chunk id -> tf). Lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[Chunk, int]] = {}
+        self._postings: dict[str, dict[str, int]] = {}
+        self._terms: dict[str, Counter[str]] = {}
+        self._total_len = 0
+        self._lock = threading.RLock()
+
+    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
+        rows = _latest(chunks, tokens)
+        with self._lock:
+            self.delete_ids(list(rows))
+            for cid, (chunk, tf) in rows.items():
+                length = sum(tf.values())
+                self._docs[cid] = (chunk, length)
+                self._terms[cid] = tf
+                self._total_len += length
+                for term, n in tf.items():
+                    self._postings.setdefault(term, {})[cid] = n
+        return len(rows)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return {i for i in ids if i in self._docs}
+
+    def ids_for_source(self, source: str) -> set[str]:
+        with self._lock:
+            return {cid for cid, (c, _) in self._docs.items() if c.source == source}
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        gone = 0
+        with self._lock:
+            for cid in ids:
+                doc = self._docs.pop(cid, None)
+                if doc is None:
+                    continue
+                gone += 1
+                self._total_len -= doc[1]
+                for term in self._terms.pop(cid):
+                    posting = self._postings[term]
+                    del posting[cid]
+                    if not posting:
+                        del self._postings[term]
+        return gone
+
+    def delete_source(self, source: str) -> int:
+        with self._lock:
+            return self.delete_ids(sorted(self.ids_for_source(source)))
+
+    def search(
+        self, tokens: list[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        validate_filters(filters)
+        if k <= 0:
+            return []
+        with self._lock:
+            n = len(self._docs)
+            if n == 0:
+                return []
+            avgdl = self._total_len / n
+            scores: dict[str, float] = {}
+            for term in dict.fromkeys(tokens):
+                posting = self._postings.get(term)
+                if not posting:
+                    continue
+                idf = bm25_idf(n, len(posting))
+                for cid, tf in posting.items():
+                    scores[cid] = scores.get(cid, 0.0) + bm25_term(
+                        idf, tf, self._docs[cid][1], avgdl
+                    )
+            ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            out: list[ScoredChunk] = []
+            for cid, score in ranked:
+                chunk = self._docs[cid][0]
+                if matches(chunk_fields(chunk), filters):
+                    out.append(ScoredChunk(chunk=chunk, score=score))
+                    if len(out) == k:
+                        break
+        return out
+
+    def count(self) -> int:
+        return len(self._docs)
+
+    def close(self) -> None:
+        pass
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+_SQLITE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT NOT NULL, "
+    "length INTEGER NOT NULL, chunk TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS docs_source ON docs (source)",
+    "CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, id TEXT NOT NULL, "
+    "tf INTEGER NOT NULL, PRIMARY KEY (term, id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS postings_id ON postings (id)",
+)
+_SQLITE_VERSION = "1"
+
+
+def keyword_index_path(data_dir: Path, collection: str) -> Path:
+    """Where a Chroma collection's keyword index lives: ``<data_dir>/keyword/<collection>.sqlite``."""
+    return data_dir / "keyword" / f"{collection}.sqlite"
+
+
+class SQLiteKeywordIndex:
+    """BM25 over a postings table in one SQLite file per collection (WAL; safe across threads).
+
+    Each ``add``/``delete_*`` is one transaction, so a crash leaves a call's rows all there or
+    all absent; the ingest pipeline re-checks ``existing_ids`` on the next run.
+    """
+
+    def __init__(self, path: Path | str, collection: str) -> None:
+        self.path = Path(path)
+        self.collection = collection
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._tx() as db:
+                for statement in _SQLITE_SCHEMA:
+                    db.execute(statement)
+                row = db.execute("SELECT value FROM meta WHERE key = 'collection'").fetchone()
+                if row is None:
+                    db.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)",
+                        [("collection", collection), ("version", _SQLITE_VERSION)],
+                    )
+                elif row[0] != collection:
+                    raise StoreError(
+                        f"keyword index {self.path} belongs to collection {row[0]!r}, not "
+                        f"{collection!r}; delete the file to rebuild it on the next `rag ingest`"
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open the keyword index {self.path}: {exc}. Check that the data dir "
+                "(setting 'data_dir') is writable, or delete the file to rebuild it"
+            ) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"keyword index {self.path}: {exc}") from exc
+
+    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
+        rows = _latest(chunks, tokens)
+        if not rows:
+            return 0
+        with self._errors(), self._tx() as db:
+            self._delete(db, list(rows))
+            db.executemany(
+                "INSERT INTO docs (id, source, length, chunk) VALUES (?, ?, ?, ?)",
+                [
+                    (cid, c.source, sum(tf.values()), c.model_dump_json())
+                    for cid, (c, tf) in rows.items()
+                ],
+            )
+            db.executemany(
+                "INSERT INTO postings (term, id, tf) VALUES (?, ?, ?)",
+                [(term, cid, n) for cid, (_, tf) in rows.items() for term, n in tf.items()],
+            )
+        return len(rows)
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, ids: list[str]) -> int:
+        gone = 0
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            db.execute(f"DELETE FROM postings WHERE id IN ({marks})", part)
+            gone += db.execute(f"DELETE FROM docs WHERE id IN ({marks})", part).rowcount
+        return gone
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(ids)
+        with self._errors(), self._lock:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                found.update(
+                    r[0]
+                    for r in self._db.execute(f"SELECT id FROM docs WHERE id IN ({marks})", part)
+                )
+        return found
+
+    def ids_for_source(self, source: str) -> set[str]:
+        with self._errors(), self._lock:
+            return {
+                r[0] for r in self._db.execute("SELECT id FROM docs WHERE source = ?", (source,))
+            }
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        with self._errors(), self._tx() as db:
+            return self._delete(db, list(ids))
+
+    def delete_source(self, source: str) -> int:
+        with self._errors(), self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM docs WHERE source = ?", (source,))]
+            return self._delete(db, ids)
+
+    def search(
+        self, tokens: list[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        validate_filters(filters)
+        terms = list(dict.fromkeys(tokens))
+        if k <= 0 or not terms:
+            return []
+        with self._errors(), self._lock:
+            n, total = self._db.execute(
+                "SELECT count(*), coalesce(sum(length), 0) FROM docs"
+            ).fetchone()
+            if not n:
+                return []
+            avgdl = total / n
+            marks = ",".join("?" * len(terms))
+            dfs = self._db.execute(
+                f"SELECT term, count(*) FROM postings WHERE term IN ({marks}) GROUP BY term", terms
+            ).fetchall()
+            if not dfs:
+                return []
+            values = ",".join("(?, ?)" for _ in dfs)
+            params: list[object] = [x for term, df in dfs for x in (term, bm25_idf(n, df))]
+            # constant SQL text; terms, idfs and constants are bound parameters
+            sql = (
+                f"WITH q(term, idf) AS (VALUES {values}) "
+                "SELECT p.id, sum(q.idf * p.tf * (? + 1.0) / (p.tf + ? * (1.0 - ? + ? * d.length / ?)))"
+                " AS score FROM postings p JOIN q ON p.term = q.term JOIN docs d ON d.id = p.id "
+                "GROUP BY p.id ORDER BY score DESC, p.id"
+            )
+            params += [BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl]
+            if not filters:
+                sql += " LIMIT ?"
+                params.append(k)
+            out: list[ScoredChunk] = []
+            cursor = self._db.execute(sql, params)
+            while len(out) < k:
+                batch = cursor.fetchmany(max(k, 64))
+                if not batch:
+                    break
+                for chunk in self._chunks([r[0] for r in batch], [r[1] for r in batch], filters):
+                    out.append(chunk)
+                    if len(out) == k:
+                        break
+        return out
+
+    def _chunks(
+        self, ids: list[str], scores: list[float], filters: Filters | None
+    ) -> Iterator[ScoredChunk]:
+        marks = ",".join("?" * len(ids))
+        stored = dict(
+            self._db.execute(f"SELECT id, chunk FROM docs WHERE id IN ({marks})", ids).fetchall()
+        )
+        for cid, score in zip(ids, scores, strict=True):
+            chunk = Chunk.model_validate_json(stored[cid])
+            if matches(chunk_fields(chunk), filters):
+                yield ScoredChunk(chunk=chunk, score=float(score))
+
+    def count(self) -> int:
+        with self._errors(), self._lock:
+            return int(self._db.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# -- factory -----------------------------------------------------------------------------------
+
+
+def make_keyword_index(settings: Settings, store: Store) -> KeywordIndex:
+    """The keyword index that goes with ``store``: in memory for ``MemoryStore``, in PostgreSQL
+    for ``PgVectorStore`` (same transactions as the store), else a SQLite file in the data dir."""
+    from rag.stores.memory import MemoryStore
+
+    if isinstance(store, MemoryStore):
+        return MemoryKeywordIndex()
+    if type(store).__name__ == "PgVectorStore":
+        from rag.stores.pgvector import PgVectorStore
+        from rag.stores.pgvector_keyword import PgKeywordIndex
+
+        if isinstance(store, PgVectorStore):
+            return PgKeywordIndex(store)
+    collection = store.collection
+    if "/" in collection or collection in ("", ".", ".."):
+        raise ConfigError(
+            f"collection name {collection!r} cannot name a keyword index file; "
+            "use letters, digits, '.', '_' or '-' (setting 'collection')"
+        )
+    return SQLiteKeywordIndex(keyword_index_path(settings.data_dir, collection), collection)

@@ -1,0 +1,213 @@
+"""Hybrid retrieval: RRF and MMR arithmetic, and end to end where only the keyword leg finds
+the passage (Korean particles defeat the bag-of-words fake embedder, not kiwi)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import RAG
+from rag.chunking import TokenChunker
+from rag.config import load_settings
+from rag.errors import CollectionNotFoundError, ConfigError
+from rag.keywords import KeywordTokenizer
+from rag.pipelines.hybrid import HybridRetriever, mmr_select, rrf_fuse
+from rag.pipelines.ingest import IngestPipeline
+from rag.stores.base import Store
+from rag.stores.keyword import KeywordIndex, MemoryKeywordIndex
+from rag.stores.memory import MemoryStore
+from rag.testing import FakeEmbedder
+
+TOKENIZER = KeywordTokenizer()
+
+# -- fusion arithmetic ---------------------------------------------------------------------------
+
+
+def test_rrf_fuse_hand_computed() -> None:
+    fused = dict(rrf_fuse([["a", "b", "c"], ["c", "a"]], [1.0, 1.0], k=60))
+    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["b"] == pytest.approx(1 / 62)
+    assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
+    assert [i for i, _ in rrf_fuse([["a", "b", "c"], ["c", "a"]], [1.0, 1.0], k=60)] == [
+        "a",
+        "c",
+        "b",
+    ]
+
+
+def test_rrf_weights_and_k() -> None:
+    fused = rrf_fuse([["x", "y"], ["y", "x"]], [1.0, 3.0], k=1)
+    # y: 1/(1+2) + 3/(1+1) = 1.8333; x: 1/2 + 3/3 = 1.5
+    assert fused == [("y", pytest.approx(1 / 3 + 3 / 2)), ("x", pytest.approx(1 / 2 + 3 / 3))]
+    # a zero weight removes a leg; ties keep first-seen order
+    assert [i for i, _ in rrf_fuse([["p", "q"], ["q", "p"]], [1.0, 0.0])] == ["p", "q"]
+    assert [i for i, _ in rrf_fuse([["p"], ["q"]], [1.0, 1.0])] == ["p", "q"]
+    with pytest.raises(ValueError):
+        rrf_fuse([["a"]], [1.0, 1.0])
+
+
+def test_mmr_select_hand_computed() -> None:
+    q = np.array([1.0, 0.0], dtype=np.float32)
+    cands = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0]], dtype=np.float32)
+    # lambda = 1: pure relevance order
+    assert mmr_select(q, cands, 3, 1.0) == [0, 1, 2]
+    # lambda = 0.5: after 0, candidate 1 scores 0.5*0.99 - 0.5*0.99 = 0, candidate 2 scores
+    # 0.5*0 - 0.5*0 = 0 -> tie to the earlier row... so use 0.4: 1 -> 0.4*.99-.6*.99 < 0 = 2
+    assert mmr_select(q, cands, 2, 0.4) == [0, 2]
+    assert mmr_select(q, cands, 0) == [] and mmr_select(q, cands[:0], 3) == []
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+TARGET = "LoRA를 쓰면 큰 언어 모델을 적은 메모리로 미세조정할 수 있다."
+DISTRACTORS = [  # the question's words (stopwords to BM25) plus distinct topics
+    "what is it about cooking pasta with fresh basil and garlic",
+    "what is it about mountain hiking trails in early autumn",
+    "what is it about jazz records from the fifties",
+    "what is it about chess openings for beginners",
+    "what is it about sailing boats on windy lakes",
+]
+QUESTION = "LoRA는 what is it about?"
+
+
+def write_corpus(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "target.txt").write_text(TARGET)
+    for i, text in enumerate(DISTRACTORS):
+        (root / f"d{i}.txt").write_text(text)
+
+
+def build(store: Store, index: KeywordIndex, root: Path) -> FakeEmbedder:
+    embedder = FakeEmbedder()
+    IngestPipeline(
+        store,
+        embedder,
+        TokenChunker(embedder.tokenizer, 60, 10),
+        keyword_index=index,
+        keyword_tokenizer=TOKENIZER,
+    ).run(root)
+    return embedder
+
+
+def retriever(
+    store: Store, index: KeywordIndex, embedder: FakeEmbedder, mode: str
+) -> HybridRetriever:
+    return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3)
+
+
+@pytest.fixture(params=["memory", "chroma", "pgvector"])
+def parts(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    store: Store
+    index: KeywordIndex
+    if request.param == "memory":
+        store, index = MemoryStore("h"), MemoryKeywordIndex()
+    elif request.param == "chroma":
+        from rag.stores.chroma import ChromaStore
+        from rag.stores.keyword import SQLiteKeywordIndex
+
+        store = ChromaStore("hyb", path=tmp_path / "chroma")
+        index = SQLiteKeywordIndex(tmp_path / "kw.sqlite", "hyb")
+    else:
+        from rag.stores.pgvector import PgVectorStore
+        from rag.stores.pgvector_keyword import PgKeywordIndex
+
+        pg = PgVectorStore(request.getfixturevalue("pg_dsn"), f"h_{uuid.uuid4().hex[:8]}")
+        store, index = pg, PgKeywordIndex(pg)
+    write_corpus(tmp_path / "docs")
+    embedder = build(store, index, tmp_path / "docs")
+    yield store, index, embedder
+    index.close()
+    store.close()
+
+
+def test_keyword_leg_finds_what_dense_misses(parts) -> None:  # type: ignore[no-untyped-def]
+    store, index, embedder = parts
+    dense = retriever(store, index, embedder, "dense").retrieve(QUESTION)
+    assert all("LoRA" not in h.chunk.text for h in dense)
+    keyword = retriever(store, index, embedder, "keyword").retrieve(QUESTION)
+    assert [h.chunk.text for h in keyword] == [TARGET]  # the rest are stopwords
+    hybrid = retriever(store, index, embedder, "hybrid")
+    hits = hybrid.retrieve(QUESTION)
+    assert hits[0].chunk.text == TARGET
+    # target: keyword #1 + its dense rank; fused scores are RRF sums
+    debug = hybrid.last_debug[0]
+    assert debug.keyword_rank == 1 and debug.dense_rank is not None and debug.dense_rank > 3
+    assert hits[0].score == pytest.approx(1 / 61 + 1 / (60 + debug.dense_rank))
+    assert "keyword #1" in debug.describe()
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_hybrid_respects_filters_and_k(parts) -> None:  # type: ignore[no-untyped-def]
+    store, index, embedder = parts
+    h = retriever(store, index, embedder, "hybrid")
+    target = next(s for s in store.sources() if s.endswith("target.txt"))
+    hits = h.retrieve(QUESTION, filters={"source": {"$ne": target}}, k=2)
+    assert len(hits) == 2 and all(x.chunk.source != target for x in hits)
+    with pytest.raises(ConfigError):
+        h.retrieve(QUESTION, filters={"bad field!": 1})
+
+
+def test_duplicates_dropped_and_mmr(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.txt").write_text("Chroma stores vectors on disk for retrieval.")
+    (root / "b.txt").write_text("Chroma stores vectors on disk for retrieval.")  # same text
+    (root / "c.txt").write_text("Chroma stores the vectors on a disk, for retrieval!")  # near
+    (root / "d.txt").write_text("PostgreSQL with pgvector keeps vectors in tables.")
+    store, index = MemoryStore("m"), MemoryKeywordIndex()
+    embedder = build(store, index, root)
+    plain = HybridRetriever(store, embedder, index, KeywordTokenizer(), top_k=3)
+    hits = plain.retrieve("chroma vectors disk")
+    texts = [h.chunk.text for h in hits]
+    assert len(texts) == 2 and texts[0].startswith("Chroma") and "pgvector" in texts[1]
+    with_mmr = HybridRetriever(store, embedder, index, KeywordTokenizer(), top_k=2, mmr=True)
+    assert {h.chunk.source for h in with_mmr.retrieve("chroma vectors disk")} == {
+        h.chunk.source for h in hits
+    }
+
+
+def test_empty_store_and_bad_mode(tmp_path: Path) -> None:
+    store = MemoryStore("e")
+    r = HybridRetriever(store, FakeEmbedder(), MemoryKeywordIndex(), KeywordTokenizer())
+    with pytest.raises(CollectionNotFoundError, match="rag ingest"):
+        r.retrieve("anything")
+    with pytest.raises(ConfigError, match="retrieval_mode"):
+        HybridRetriever(store, FakeEmbedder(), None, None, mode="sparse")
+    with pytest.raises(ConfigError, match="keyword index"):
+        HybridRetriever(store, FakeEmbedder(), None, None, mode="hybrid")
+
+
+def test_rag_api_hybrid_on_chroma_persists_the_keyword_index(tmp_path: Path) -> None:
+    from rag.stores.keyword import SQLiteKeywordIndex
+
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    embedder = FakeEmbedder()
+
+    def make(**overrides: object) -> RAG:
+        settings = load_settings(data_dir=tmp_path / "data", store="chroma", top_k=3)
+        return RAG(
+            settings,
+            embedder=embedder,
+            chunker=TokenChunker(embedder.tokenizer, 60, 10),
+            **overrides,
+        )
+
+    with make() as r:
+        assert r.ingest(docs).files_new == 6
+        assert isinstance(r.keyword_index, SQLiteKeywordIndex)
+        assert r.keyword_index.path.parent == tmp_path / "data" / "keyword"
+        assert r.keyword_index.path.exists()
+    with make() as r:  # a new process: the index is read back from disk
+        assert r.retrieve(QUESTION)[0].chunk.text == TARGET
+        assert all("LoRA" not in h.chunk.text for h in r.retrieve(QUESTION, k=3)[1:])
+    with make(retrieval_mode="dense") as r:
+        assert all("LoRA" not in h.chunk.text for h in r.retrieve(QUESTION))
+    # an unchanged re-run loads neither the embedder nor kiwi
+    with make() as r:
+        calls = embedder.calls
+        assert r.ingest(docs).files_unchanged == 6
+        assert embedder.calls == calls and not r.keyword_tokenizer.kiwi_loaded

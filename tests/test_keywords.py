@@ -1,0 +1,213 @@
+"""Keyword tokenization (Korean morphemes, English stems) and BM25 on every store."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.keywords import KeywordTokenizer, has_hangul
+from rag.stores.keyword import (
+    KeywordIndex,
+    MemoryKeywordIndex,
+    SQLiteKeywordIndex,
+    bm25_idf,
+    keyword_index_path,
+    make_keyword_index,
+)
+from rag.types import Chunk
+
+
+@pytest.fixture(scope="module")
+def tok() -> KeywordTokenizer:
+    return KeywordTokenizer()
+
+
+# -- tokenization ------------------------------------------------------------------------------
+
+
+def test_korean_particles_and_endings_are_dropped(tok: KeywordTokenizer) -> None:
+    assert tok.tokenize("LoRA는 무엇인가?") == ["lora", "무엇"]
+    passage = tok.tokenize("LoRA를 사용하면 모델을 빠르게 미세조정할 수 있다.")
+    assert "lora" in passage and "모델" in passage and "미세" in passage and "조정" in passage
+    for particle in ("는", "를", "을", "다", "면", "하"):
+        assert particle not in passage
+    # the same noun with different particles gives the same term
+    assert tok.tokenize("검색은") == tok.tokenize("검색을") == tok.tokenize("검색이") == ["검색"]
+
+
+def test_korean_verb_and_adjective_stems_are_kept(tok: KeywordTokenizer) -> None:
+    assert tok.tokenize("주가가 올랐다") == ["주가", "오르"]
+    assert "오르" in tok.tokenize("주가가 오르는 이유")
+
+
+def test_english_lowercased_stemmed_and_stopwords_dropped(tok: KeywordTokenizer) -> None:
+    assert tok.tokenize("The runner was Running; it runs!") == ["runner", "run", "run"]
+    assert tok.tokenize("studies") == tok.tokenize("studying") == ["studi"]
+    assert tok.tokenize("IL-6 levels in 2023") == ["il", "6", "level", "2023"]
+
+
+def test_english_text_never_loads_kiwi() -> None:
+    fresh = KeywordTokenizer()
+    fresh.tokenize_batch(["Dense retrieval and BM25.", "Nothing Korean here: café, naïve."])
+    assert not fresh.kiwi_loaded
+    fresh.tokenize("한국어")
+    assert fresh.kiwi_loaded
+
+
+def test_mixed_text_handles_each_script(tok: KeywordTokenizer) -> None:
+    terms = tok.tokenize("Transformers 모델은 attention을 사용하며 running 속도가 빠르다")
+    assert {"transform", "모델", "attent", "사용", "run", "속도", "빠르"} <= set(terms)
+    assert has_hangul("a 한 b") and not has_hangul("abc 123")
+
+
+def test_batch_equals_one_by_one(tok: KeywordTokenizer) -> None:
+    texts = ["LoRA를 썼다", "plain English words", "", "혼합 mixed 텍스트", "12 34"]
+    assert tok.tokenize_batch(texts) == [tok.tokenize(t) for t in texts]
+
+
+# -- BM25 --------------------------------------------------------------------------------------
+
+
+def chunk(cid: str, text: str, source: str = "/d/a.md", **meta: str | int) -> Chunk:
+    return Chunk(
+        id=cid,
+        text=text,
+        source=source,
+        content_hash=hashlib.sha256(text.encode()).hexdigest(),
+        metadata=dict(meta),
+    )
+
+
+CORPUS = [
+    chunk("en1", "The cat sat on the mat.", lang="en"),
+    chunk("en2", "Dogs and cats are pets; the dog barks at the cat.", lang="en"),
+    chunk("en3", "Stock markets rose sharply today.", "/d/b.md", lang="en"),
+    chunk("ko1", "LoRA를 사용하면 대형 언어 모델을 적은 비용으로 미세조정할 수 있다.", lang="ko"),
+    chunk("ko2", "삼성전자의 주가가 어제 크게 올랐다.", "/d/b.md", lang="ko"),
+    chunk("ko3", "한국어 검색은 형태소 분석기로 조사를 떼어 낸다.", lang="ko"),
+]
+
+
+@pytest.fixture(params=["memory", "sqlite", "pgvector"])
+def index(
+    request: pytest.FixtureRequest, tmp_path: Path, tok: KeywordTokenizer
+) -> Iterator[KeywordIndex]:
+    """The same corpus in every keyword index (pgvector: the chunks are in the store too)."""
+    idx: KeywordIndex
+    store = None
+    if request.param == "memory":
+        idx = MemoryKeywordIndex()
+    elif request.param == "sqlite":
+        idx = SQLiteKeywordIndex(tmp_path / "kw.sqlite", "docs")
+    else:
+        from rag.stores.pgvector import PgVectorStore
+        from rag.stores.pgvector_keyword import PgKeywordIndex
+        from rag.testing import FakeEmbedder
+
+        store = PgVectorStore(request.getfixturevalue("pg_dsn"), f"kw_{uuid.uuid4().hex[:8]}")
+        store.write(CORPUS, FakeEmbedder().embed([c.text for c in CORPUS]))
+        idx = PgKeywordIndex(store)
+    assert idx.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS])) == len(CORPUS)
+    yield idx
+    idx.close()
+    if store is not None:
+        store.close()
+
+
+def test_bm25_finds_korean_across_particles(index: KeywordIndex, tok: KeywordTokenizer) -> None:
+    hits = index.search(tok.tokenize("LoRA는 무엇인가?"), 3)
+    assert [h.chunk.id for h in hits] == ["ko1"]
+    assert hits[0].chunk.text == CORPUS[3].text and hits[0].chunk.metadata == {"lang": "ko"}
+    hits = index.search(tok.tokenize("주가가 오른 회사는?"), 3)
+    assert hits[0].chunk.id == "ko2"
+
+
+def test_bm25_english_ranking_and_filters(index: KeywordIndex, tok: KeywordTokenizer) -> None:
+    hits = index.search(tok.tokenize("cats"), 5)
+    assert [h.chunk.id for h in hits] == ["en2", "en1"]  # en2 has "cat" twice
+    assert hits[0].score > hits[1].score > 0
+    assert index.search(tok.tokenize("cats"), 5, {"source": "/d/b.md"}) == []
+    both = index.search(tok.tokenize("cat stock"), 5, {"lang": "en"})
+    assert both[0].chunk.id == "en3"  # the rarer term weighs more
+    assert {h.chunk.id for h in both} == {"en1", "en2", "en3"}
+    assert index.search(tok.tokenize("cat stock"), 5, {"lang": "ko"}) == []
+    assert [h.chunk.id for h in index.search(tok.tokenize("cats"), 1)] == ["en2"]
+    assert index.search(tok.tokenize("unrelated zebra"), 5) == []
+    assert index.search([], 5) == []
+
+
+def test_bm25_score_matches_hand_computation(index: KeywordIndex, tok: KeywordTokenizer) -> None:
+    """'stock' occurs once in en3 (and nowhere else): idf * tf*(k1+1) / (tf + k1*(1-b+b*|d|/avgdl))."""
+    lengths = [len(t) for t in tok.tokenize_batch([c.text for c in CORPUS])]
+    avgdl = sum(lengths) / len(lengths)
+    idf = math.log(1 + (6 - 1 + 0.5) / (1 + 0.5))
+    assert bm25_idf(6, 1) == pytest.approx(idf)
+    expected = idf * 1 * 2.2 / (1 + 1.2 * (1 - 0.75 + 0.75 * lengths[2] / avgdl))
+    (hit,) = index.search(["stock"], 3)
+    assert hit.chunk.id == "en3" and hit.score == pytest.approx(expected, rel=1e-9)
+
+
+def test_delete_and_replace(index: KeywordIndex, tok: KeywordTokenizer) -> None:
+    assert index.count() == 6
+    assert index.existing_ids(["en1", "nope", "ko1"]) == {"en1", "ko1"}
+    assert index.ids_for_source("/d/b.md") == {"en3", "ko2"}
+    assert index.delete_ids(["en1", "nope"]) == 1
+    assert [h.chunk.id for h in index.search(tok.tokenize("cat"), 5)] == ["en2"]
+    assert index.delete_source("/d/b.md") == 2
+    assert index.count() == 3 and index.search(["stock"], 5) == []
+    # re-adding an id replaces its terms
+    replaced = chunk("en2", "Only zebras now.")
+    index.add([replaced], [tok.tokenize(replaced.text)])
+    assert index.search(tok.tokenize("cat"), 5) == []
+    assert index.search(tok.tokenize("zebra"), 5)[0].chunk.id == "en2"
+    assert index.count() == 3
+
+
+def test_sqlite_index_persists_and_checks_collection(tmp_path: Path, tok: KeywordTokenizer) -> None:
+    path = tmp_path / "kw.sqlite"
+    first = SQLiteKeywordIndex(path, "docs")
+    first.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS]))
+    first.close()
+    again = SQLiteKeywordIndex(path, "docs")
+    assert again.count() == 6 and again.search(["stock"], 1)[0].chunk.id == "en3"
+    again.close()
+    from rag.errors import StoreError
+
+    with pytest.raises(StoreError, match="belongs to collection 'docs'"):
+        SQLiteKeywordIndex(path, "other")
+
+
+def test_make_keyword_index_per_store(tmp_path: Path) -> None:
+    from rag.config import load_settings
+    from rag.stores.chroma import ChromaStore
+    from rag.stores.memory import MemoryStore
+
+    settings = load_settings(data_dir=tmp_path)
+    assert isinstance(make_keyword_index(settings, MemoryStore("x")), MemoryKeywordIndex)
+    chroma = ChromaStore("notes", path=tmp_path / "chroma")
+    idx = make_keyword_index(settings, chroma)
+    assert isinstance(idx, SQLiteKeywordIndex)
+    assert idx.path == keyword_index_path(tmp_path, "notes") == tmp_path / "keyword/notes.sqlite"
+    idx.close()
+    chroma.close()
+
+
+def test_scifact_tokenizes_in_seconds(tok: KeywordTokenizer) -> None:
+    import json
+    import time
+
+    corpus = Path("/work/shared/evaldata/scifact/corpus.jsonl")
+    if not corpus.exists():
+        pytest.skip("SciFact corpus not present")
+    texts = [f"{d['title']} {d['text']}" for d in map(json.loads, corpus.read_text().splitlines())]
+    fresh = KeywordTokenizer()
+    start = time.perf_counter()
+    terms = fresh.tokenize_batch(texts)
+    elapsed = time.perf_counter() - start
+    assert len(terms) == len(texts) > 5000 and not fresh.kiwi_loaded
+    assert elapsed < 5.0, f"{elapsed:.2f} s"
