@@ -139,7 +139,7 @@ class QueryPipeline:
         llm: LLM,
         *,
         top_k: int = 4,
-        max_context_tokens: int = 1000,
+        max_context_tokens: int = 500,
         max_tokens: int | None = None,
         call_log: CallRecorder | None = None,
         retriever: Retrieves | None = None,

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     # retrieval and prompt
     top_k: int = Field(default=4, ge=1)
-    max_context_tokens: int = Field(default=1000, ge=32)
+    max_context_tokens: int = Field(default=500, ge=32)
     retrieval_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
     """Dense vectors, BM25 keywords, or both fused with reciprocal rank fusion."""
     rrf_k: int = Field(default=60, ge=1)
