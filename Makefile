@@ -6,7 +6,7 @@ RAG     := $(VENV)/bin/rag
 STAMP   := $(VENV)/.installed
 QUESTION ?= How do I switch to pgvector?
 
-.PHONY: demo install test test-fast lint typecheck bench clean
+.PHONY: demo install test test-fast lint typecheck bench bench-peers clean
 
 # Install (once), ingest examples/ and answer a question: offline, embedded defaults.
 demo: $(STAMP)
@@ -47,6 +47,14 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
+
+# rag vs LangChain vs LlamaIndex on SciFact, in a venv of its own (the peers pin other versions)
+BENCH_VENV := .venv-bench
+bench-peers:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	$(BENCH_VENV)/bin/python bench/peers.py
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,7 @@ DEFAULT_DATASET = REPO.parent / "shared" / "evaldata" / "scifact"
 OUT = BENCH / "out"
 PIPELINES = ("rag", "langchain", "llamaindex")
 LABELS = {"rag": "rag", "langchain": "LangChain", "llamaindex": "LlamaIndex"}
+SHORT = {"rag": "rag", "langchain": "LC", "llamaindex": "LI"}
 SCRIPTS = {p: BENCH / f"peer_{p}.py" for p in PIPELINES}
 COLLECTION = "bench"
 CONTEXT_CHUNKS = 4
@@ -489,7 +490,7 @@ def table(agg: Mapping[str, Any]) -> str:
     head = (
         f"{'':<32}"
         + "".join(f"{LABELS[p]:>12}" for p in cols)
-        + "".join(f"{'rag/' + LABELS[p][:2]:>9}" for p in peers)
+        + "".join(f"{'rag/' + SHORT[p]:>9}" for p in peers)
     )
     lines = [head, "-" * len(head)]
     for key, label, template, _ in ROWS:
