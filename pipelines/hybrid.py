@@ -31,8 +31,8 @@ import numpy.typing as npt
 from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, ConfigError
-from rag.pipelines.query import near_duplicate
-from rag.stores.base import Filters, Store, validate_filters
+from rag.pipelines.query import check_queryable, distinct_hits
+from rag.stores.base import Filters, Store
 from rag.types import ScoredChunk
 
 __all__ = ["HybridRetriever", "LegRanks", "mmr_select", "rrf_fuse"]
@@ -164,12 +164,7 @@ class HybridRetriever:
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """The ``k`` best distinct chunks for ``question`` (see the module docstring)."""
-        validate_filters(filters)
-        if self.store.count() == 0:
-            raise CollectionNotFoundError(
-                f"collection '{self.store.collection}' is empty or does not exist; "
-                "run `rag ingest PATH` first (or pick another with --collection)"
-            )
+        check_queryable(self.store, filters)
         k = k or self.top_k
         n = max(self.candidates, 2 * k)
         dense = self._dense(question, n, filters) if self.mode != "keyword" else []
@@ -187,7 +182,7 @@ class HybridRetriever:
             ranked = [ScoredChunk(chunk=chunks[cid].chunk, score=s) for cid, s in fused]
         else:
             ranked = dense or keyword
-        distinct = self._distinct(ranked, 3 * k if self.mmr else k)
+        distinct = distinct_hits(ranked, 3 * k if self.mmr else k)
         if self.mmr and len(distinct) > 1:
             distinct = self._mmr(question, distinct, k)
         kept = distinct[:k]
@@ -225,21 +220,6 @@ class HybridRetriever:
             stacklevel=3,
         )
         return hits
-
-    @staticmethod
-    def _distinct(hits: Sequence[ScoredChunk], limit: int) -> list[ScoredChunk]:
-        kept: list[ScoredChunk] = []
-        for hit in hits:
-            if any(
-                hit.chunk.content_hash == other.chunk.content_hash
-                or near_duplicate(hit.chunk.text, other.chunk.text)
-                for other in kept
-            ):
-                continue
-            kept.append(hit)
-            if len(kept) == limit:
-                break
-        return kept
 
     def _mmr(self, question: str, hits: list[ScoredChunk], k: int) -> list[ScoredChunk]:
         query = self.embedder.embed([question], input_type="query")[0]

@@ -106,27 +106,36 @@ class Retriever:
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """The ``k`` best distinct chunks for ``question``."""
-        validate_filters(filters)
-        if self.store.count() == 0:
-            raise CollectionNotFoundError(
-                f"collection '{self.store.collection}' is empty or does not exist; "
-                "run `rag ingest PATH` first (or pick another with --collection)"
-            )
+        check_queryable(self.store, filters)
         k = k or self.top_k
         vector = self.embedder.embed([question], input_type="query")[0]
-        hits = self.store.query(vector, k * 2, filters)
-        kept: list[ScoredChunk] = []
-        for hit in hits:
-            if any(
-                hit.chunk.content_hash == k_.chunk.content_hash
-                or near_duplicate(hit.chunk.text, k_.chunk.text)
-                for k_ in kept
-            ):
-                continue
-            kept.append(hit)
-            if len(kept) == k:
-                break
-        return kept
+        return distinct_hits(self.store.query(vector, k * 2, filters), k)
+
+
+def check_queryable(store: Store, filters: Filters | None) -> None:
+    """Reject malformed filters, and a query on an empty or missing collection."""
+    validate_filters(filters)
+    if store.count() == 0:
+        raise CollectionNotFoundError(
+            f"collection '{store.collection}' is empty or does not exist; "
+            "run `rag ingest PATH` first (or pick another with --collection)"
+        )
+
+
+def distinct_hits(hits: Sequence[ScoredChunk], limit: int) -> list[ScoredChunk]:
+    """The first ``limit`` hits, skipping exact and near duplicates of those already kept."""
+    kept: list[ScoredChunk] = []
+    for hit in hits:
+        if any(
+            hit.chunk.content_hash == other.chunk.content_hash
+            or near_duplicate(hit.chunk.text, other.chunk.text)
+            for other in kept
+        ):
+            continue
+        kept.append(hit)
+        if len(kept) == limit:
+            break
+    return kept
 
 
 class QueryPipeline:
