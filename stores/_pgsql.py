@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rag.stores.base import DuplicatePolicy, Filters, normalize_condition
-from rag.types import MetadataValue
+from rag.types import Chunk, Location, MetadataValue
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -173,3 +174,15 @@ def describe_dsn(dsn: str) -> dict[str, str]:
     port = str(params.get("port") or 5432)
     user = str(params.get("user") or "(default user)")
     return {"addr": f"{host}:{port}", "dbname": str(params.get("dbname") or user), "user": user}
+
+
+def row_chunk(row: Sequence[Any]) -> Chunk:
+    """A chunk from a row selected as ``id, source, text, content_hash, location, metadata``."""
+    return Chunk(
+        id=row[0],
+        source=row[1],
+        text=row[2],
+        content_hash=row[3],
+        location=Location.model_validate(row[4]),
+        metadata=row[5],
+    )

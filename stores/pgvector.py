@@ -71,13 +71,14 @@ from rag.stores._pgsql import (
     conflict_clause,
     describe_dsn,
     first_line,
+    row_chunk,
     table_name,
     version_tuple,
 )
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Vectors, validate_filters
 from rag.stores.memory import check_shape, dedupe, query_vector
 from rag.stores.pgvector_keyword import delete_keyword_rows
-from rag.types import Chunk, Location, ScoredChunk
+from rag.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
     import psycopg
@@ -652,20 +653,7 @@ class PgVectorStore:
             ).fetchall()
             if not rows and not self._any_rows(conn, meta):
                 raise self._not_found()
-        hits = [
-            ScoredChunk(
-                chunk=Chunk(
-                    id=r[0],
-                    source=r[1],
-                    text=r[2],
-                    content_hash=r[3],
-                    location=Location.model_validate(r[4]),
-                    metadata=r[5],
-                ),
-                score=1.0 - float(r[6]),
-            )
-            for r in rows
-        ]
+        hits = [ScoredChunk(chunk=row_chunk(r), score=1.0 - float(r[6])) for r in rows]
         hits.sort(key=lambda h: -h.score)  # relaxed_order iterative scans may be slightly off
         return hits
 

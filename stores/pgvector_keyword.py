@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.stores._pgsql import build_where
+from rag.stores._pgsql import build_where, row_chunk
 from rag.stores.base import Filters, validate_filters
 from rag.stores.keyword import BM25_B, BM25_K1, _latest
-from rag.types import Chunk, Location, ScoredChunk
+from rag.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
     import psycopg
@@ -173,20 +173,7 @@ class PgKeywordIndex:
                 k,
             ]
             rows = conn.execute(query, params).fetchall()
-        return [
-            ScoredChunk(
-                chunk=Chunk(
-                    id=r[0],
-                    source=r[1],
-                    text=r[2],
-                    content_hash=r[3],
-                    location=Location.model_validate(r[4]),
-                    metadata=r[5],
-                ),
-                score=float(r[6]),
-            )
-            for r in rows
-        ]
+        return [ScoredChunk(chunk=row_chunk(r), score=float(r[6])) for r in rows]
 
     def count(self) -> int:
         with self.store._conn(tx=False) as conn:
