@@ -20,8 +20,10 @@ fused score, so ``rag ask --show-prompt`` can say why a source was picked.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -32,7 +34,7 @@ from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import check_queryable, distinct_hits
-from rag.stores.base import Filters, Store
+from rag.stores.base import Filters, Store, validate_filters
 from rag.types import ScoredChunk
 
 __all__ = ["HybridRetriever", "LegRanks", "mmr_select", "rrf_fuse"]
@@ -66,6 +68,19 @@ class LegRanks:
         dense = f"dense #{self.dense_rank}" if self.dense_rank else "dense -"
         keyword = f"keyword #{self.keyword_rank}" if self.keyword_rank else "keyword -"
         return f"{dense}, {keyword}, score {self.score:.4f}"
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _leg_pool() -> ThreadPoolExecutor:
+    """The threads that run keyword legs beside dense ones (made on first hybrid query)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-keyword-leg")
+        return _POOL
 
 
 def rrf_fuse(
@@ -164,11 +179,23 @@ class HybridRetriever:
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """The ``k`` best distinct chunks for ``question`` (see the module docstring)."""
-        check_queryable(self.store, filters)
+        validate_filters(filters)
         k = k or self.top_k
         n = max(self.candidates, 2 * k)
-        dense = self._dense(question, n, filters) if self.mode != "keyword" else []
-        keyword = self._keyword(question, n, filters) if self.mode != "dense" else []
+        dense: list[ScoredChunk] = []
+        keyword: list[ScoredChunk] = []
+        if self.mode == "hybrid":
+            # the legs wait on different engines (onnxruntime + the vector store, SQLite or
+            # PostgreSQL), all of which release the GIL: run the keyword leg alongside
+            pending = _leg_pool().submit(self._keyword_search, question, n, filters)
+            dense = self._dense(question, n, filters)
+            keyword = self._keyword_checked(pending.result())
+        elif self.mode == "dense":
+            dense = self._dense(question, n, filters)
+        else:
+            keyword = self._keyword_checked(self._keyword_search(question, n, filters))
+        if not dense and not keyword:
+            check_queryable(self.store, filters)  # an empty collection says so
         chunks = {h.chunk.id: h for h in keyword}
         chunks.update({h.chunk.id: h for h in dense})
         dense_rank = {h.chunk.id: i for i, h in enumerate(dense, 1)}
@@ -203,12 +230,17 @@ class HybridRetriever:
         vector = self.embedder.embed([question], input_type="query")[0]
         return self.store.query(vector, n, filters)
 
-    def _keyword(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+    def _keyword_search(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
         assert self.keyword_index is not None and self.tokenizer is not None
         tokens = self.tokenizer.tokenize(question)
-        hits = self.keyword_index.search(tokens, n, filters) if tokens else []
+        return self.keyword_index.search(tokens, n, filters) if tokens else []
+
+    def _keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
+        """``hits``, after saying so when they are empty because the index is."""
+        assert self.keyword_index is not None
         if hits or self.keyword_index.count() > 0:
             return hits
+        check_queryable(self.store, None)  # an empty collection: that error, not this one
         if self.mode == "keyword":
             raise CollectionNotFoundError(
                 f"the keyword index of collection '{self.store.collection}' is empty; "

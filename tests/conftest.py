@@ -17,6 +17,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbedder
+    from rag.embeddings_onnx import OnnxEmbedder
     from rag.llms.llamacpp import LlamaCppLLM
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,9 +26,17 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pg_fixture"]
 
 
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache (the ONNX export) per session, never the user's ~/.cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    model_cache_dir: Path,
 ) -> Path:
     """Every test gets its own data dir and no stray rag.toml / RAG_* settings."""
     for key in list(os.environ):
@@ -35,6 +44,7 @@ def _isolated_data_dir(
             monkeypatch.delenv(key)
     data = tmp_path_factory.mktemp("data")
     monkeypatch.setenv("RAG_DATA_DIR", str(data))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(model_cache_dir))
     return data
 
 
@@ -44,6 +54,15 @@ def st_embedder() -> SentenceTransformerEmbedder:
     from rag.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(model_cache_dir: Path) -> OnnxEmbedder:
+    """The packaged all-MiniLM-L6-v2 on onnxruntime with int8 weights (the default backend)."""
+    from rag.embeddings import packaged_model_path
+    from rag.embeddings_onnx import OnnxEmbedder
+
+    return OnnxEmbedder(packaged_model_path(), cache_dir=model_cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -182,6 +182,27 @@ def test_sqlite_index_persists_and_checks_collection(tmp_path: Path, tok: Keywor
         SQLiteKeywordIndex(path, "other")
 
 
+def test_sqlite_index_from_before_the_covering_index_gets_it(
+    tmp_path: Path, tok: KeywordTokenizer
+) -> None:
+    """Search reads lengths from the (id, length) index, never the stored chunk rows, and a
+    file written before that index existed gains it on open with its scores unchanged."""
+    import sqlite3
+
+    path = tmp_path / "kw.sqlite"
+    idx = SQLiteKeywordIndex(path, "docs")
+    idx.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS]))
+    before = [(h.chunk.id, h.score) for h in idx.search(tok.tokenize("stock market"), 3)]
+    idx.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX docs_id_length")
+    again = SQLiteKeywordIndex(path, "docs")
+    assert [(h.chunk.id, h.score) for h in again.search(tok.tokenize("stock market"), 3)] == before
+    plan = again._db.execute("EXPLAIN QUERY PLAN SELECT count(*), sum(length) FROM docs").fetchall()
+    assert "COVERING INDEX" in " ".join(str(row[-1]) for row in plan)
+    again.close()
+
+
 def test_make_keyword_index_per_store(tmp_path: Path) -> None:
     from rag.config import load_settings
     from rag.stores.chroma import ChromaStore

@@ -1,0 +1,297 @@
+"""ONNX Runtime embedder: a local sentence-transformers model exported once to ONNX and run
+without torch, optionally with int8 weights.
+
+Why: on a CPU, onnxruntime with dynamically quantized int8 MatMul weights embeds about 2.2x
+faster than torch in float32 (SciFact chunks, 2 cores with AVX-512 VNNI), at a mean cosine
+of 0.994 to the float32 vectors; ``rag eval`` measures what that costs retrieval. A process
+that finds the export cached never imports torch, so it also starts faster and uses less
+memory. ``embed_backend = "torch"`` keeps the plain sentence-transformers path.
+
+The export is built on first use from the model directory (torch, transformers and onnx are
+needed only then), cached under ``cache_dir/onnx/<model>-<fingerprint>/`` and written
+atomically, so concurrent first runs and a crash mid-export leave a usable cache. The
+fingerprint covers the weights file (size, mtime), the config and the export format, so a
+changed model is exported again. Supported: models whose ``modules.json`` is a Transformer
+followed by Pooling (mean, CLS or max) and optionally Normalize; rows are always unit length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag._lazy import require
+from rag.embeddings import HFTokenizer, InputType, Tokenizer, Vectors
+from rag.errors import ConfigError
+
+_EXPORT_VERSION = "1"
+"""Bump when the exported graph or quantization changes, so caches are rebuilt."""
+_BUILD_LOCK = threading.RLock()
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_SUPPORTED_MODULES = {
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+}
+
+
+class OnnxEmbedder:
+    """A sentence-transformers model directory embedded through onnxruntime (see module doc).
+
+    Each text runs alone (batch of one) on one of ``workers`` single-threaded sessions, in
+    parallel threads (onnxruntime releases the GIL). Measured on 2 cores with int8 weights:
+    1.7x the throughput of padded batches of 64 on one two-thread session, because nothing is
+    padded and small matmuls do not pay for splitting across cores. It also makes a text's
+    vector independent of what else is embedded with it: dynamic int8 quantization scales
+    activations per batch, so batching would let neighbours change a vector.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        cache_dir: str | Path,
+        quantize: bool = True,
+        workers: int | None = None,
+        batch_size: int = 64,
+        query_prefix: str = "",
+        document_prefix: str = "",
+    ) -> None:
+        path = Path(model)
+        self._check_modules(path)
+        self._pooling = _pooling_mode(path)
+        self.name = path.name if path.name != "model" else path.parent.name
+        self.variant = "onnx-int8" if quantize else "onnx"
+        self.max_tokens = _max_seq_length(path) - 2  # [CLS] and [SEP]
+        tokenizers = require("tokenizers", "local", "the ONNX embedder")
+        tok_file = path / "tokenizer.json"
+        if not tok_file.exists():
+            raise ConfigError(
+                f"embedding model {str(path)!r} has no tokenizer.json, which the ONNX backend "
+                "needs; set embed_backend = 'torch' (RAG_EMBED_BACKEND=torch) for this model"
+            )
+        self._encoder = tokenizers.Tokenizer.from_file(str(tok_file))
+        self._encoder.enable_truncation(self.max_tokens + 2)
+        self._encoder.no_padding()  # some tokenizer.json files pad to a fixed length
+        self.tokenizer: Tokenizer = HFTokenizer(self._encoder)
+        self.model_file = ensure_onnx(path, Path(cache_dir), quantize=quantize)
+        self.workers = max(1, workers or _cores())
+        self.batch_size = batch_size  # kept for the Embedder settings; texts run one by one
+        self._prefix = {"query": query_prefix, "document": document_prefix}
+        self._sessions: list[Any] = []
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        first = self._session(0)
+        self._type_ids = "token_type_ids" in {i.name for i in first.get_inputs()}
+        self.dimension = int(self._one(first, self._encoder.encode("x")).shape[0])
+
+    @staticmethod
+    def _check_modules(path: Path) -> None:
+        modules_file = path / "modules.json"
+        if not modules_file.exists():
+            return  # a plain transformers directory: sentence-transformers adds mean pooling
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        unknown = [m.get("type") for m in modules if m.get("type") not in _SUPPORTED_MODULES]
+        if unknown:
+            raise ConfigError(
+                f"embedding model {str(path)!r} has modules the ONNX backend does not run "
+                f"({', '.join(map(str, unknown))}); set embed_backend = 'torch' "
+                "(RAG_EMBED_BACKEND=torch) for this model"
+            )
+
+    def _session(self, worker: int) -> Any:
+        """Worker ``worker``'s single-threaded inference session (made on first use)."""
+        with self._lock:
+            while len(self._sessions) <= worker:
+                ort = require("onnxruntime", "local", "the ONNX embedder")
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                self._sessions.append(
+                    ort.InferenceSession(
+                        str(self.model_file), options, providers=["CPUExecutionProvider"]
+                    )
+                )
+            return self._sessions[worker]
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        prefix = self._prefix[input_type]
+        batch = [prefix + t for t in texts] if prefix else list(texts)
+        encodings = self._encoder.encode_batch(batch)
+        out = np.empty((len(batch), self.dimension), dtype=np.float32)
+        workers = min(self.workers, len(batch))
+        if workers == 1:
+            session = self._session(0)
+            for i, e in enumerate(encodings):
+                out[i] = self._one(session, e)
+            return out
+        # longest first, dealt round-robin: every worker gets a similar share of tokens
+        order = sorted(range(len(batch)), key=lambda i: -len(encodings[i].ids))
+
+        def work(worker: int) -> None:
+            session = self._session(worker)
+            for i in order[worker::workers]:
+                out[i] = self._one(session, encodings[i])
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rag-embed")
+            pool = self._pool
+        for done in [pool.submit(work, w) for w in range(workers)]:
+            done.result()
+        return out
+
+    def _one(self, session: Any, encoding: Any) -> Vectors:
+        """One text's unit vector (no padding: the whole sequence is real tokens)."""
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if self._type_ids:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        hidden = session.run(None, feed)[0][0]
+        if self._pooling == "cls":
+            pooled = hidden[0]
+        elif self._pooling == "max":
+            pooled = hidden.max(axis=0)
+        else:
+            pooled = hidden.mean(axis=0)
+        return np.asarray(pooled / max(float(np.linalg.norm(pooled)), 1e-12), dtype=np.float32)
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _pooling_mode(path: Path) -> str:
+    config = _read_json(path / "1_Pooling" / "config.json")
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    if config.get("pooling_mode_max_tokens"):
+        return "max"
+    return "mean"
+
+
+def _max_seq_length(path: Path) -> int:
+    st = _read_json(path / "sentence_bert_config.json")
+    if isinstance(st.get("max_seq_length"), int):
+        return int(st["max_seq_length"])
+    config = _read_json(path / "config.json")
+    return int(config.get("max_position_embeddings", 512))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    value = json.loads(path.read_text(encoding="utf-8"))
+    return value if isinstance(value, dict) else {}
+
+
+def fingerprint(model_dir: Path, quantize: bool) -> str:
+    """Identifies an export: weights (size, mtime), config, export format and quantization."""
+    h = hashlib.sha256(f"{_EXPORT_VERSION}|{quantize}|{model_dir.resolve()}".encode())
+    for name in (*_WEIGHT_FILES, "config.json", "tokenizer.json"):
+        f = model_dir / name
+        if f.exists():
+            st = f.stat()
+            h.update(f"{name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_onnx(model_dir: Path, cache_dir: Path, *, quantize: bool) -> Path:
+    """The cached ONNX file of ``model_dir``, exported (and quantized) first if missing."""
+    name = model_dir.name if model_dir.name != "model" else model_dir.parent.name
+    folder = cache_dir / "onnx" / f"{name}-{fingerprint(model_dir, quantize)}"
+    target = folder / ("model-int8.onnx" if quantize else "model.onnx")
+    if target.exists():
+        return target
+    with _BUILD_LOCK:  # torch's exporter is not re-entrant; other processes: see os.replace
+        if target.exists():
+            return target
+        return _build(model_dir, cache_dir, folder, target, quantize)
+
+
+def _build(model_dir: Path, cache_dir: Path, folder: Path, target: Path, quantize: bool) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the model cache {str(folder)!r} ({exc.strerror}); set cache_dir "
+            "(RAG_CACHE_DIR) to a writable directory"
+        ) from None
+    tmp = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        if quantize:
+            fp32 = ensure_onnx(model_dir, cache_dir, quantize=False)
+            _quantize(fp32, tmp)
+        else:
+            _export(model_dir, tmp)
+        os.replace(tmp, target)  # atomic: a reader sees no file or a whole one
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _export(model_dir: Path, out: Path) -> None:
+    """torch → ONNX (opset 17, dynamic batch and sequence axes) of the Transformer module."""
+    import logging
+    import warnings
+
+    torch = require("torch", "local", "exporting the embedding model to ONNX")
+    require("onnx", "local", "exporting the embedding model to ONNX")
+    transformers = require("transformers", "local", "exporting the embedding model to ONNX")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    type_vocab = int(getattr(model.config, "type_vocab_size", 0) or 0)
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if type_vocab > 0 else [])
+
+    class Wrapper(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            return self.inner(**dict(zip(names, args, strict=True))).last_hidden_state
+
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
+    dummy = (ids, (ids > 0).long(), torch.zeros_like(ids))[: len(names)]
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        torch.onnx.export(
+            Wrapper(model),
+            dummy,
+            str(out),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _quantize(fp32: Path, out: Path) -> None:
+    """Dynamic int8 quantization of the MatMul weights, per channel (accuracy: module doc)."""
+    require("onnx", "local", "quantizing the embedding model")
+    quant = require("onnxruntime.quantization", "local", "quantizing the embedding model")
+    quant.quantize_dynamic(
+        str(fp32),
+        str(out),
+        weight_type=quant.QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+    )
