@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     """How the model runs: onnxruntime with int8 weights (fastest on CPU), onnxruntime in
     float32, or sentence-transformers on torch (also used for any ``embed_device`` but cpu)."""
     embed_batch_size: int = Field(default=64, ge=1)
+    embed_threads: int | None = Field(default=None, ge=1)
+    """CPU threads the ONNX embedder uses; unset = every core this process may run on."""
     embed_device: str = "cpu"
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Derived files rebuilt on demand (the ONNX export of the embedding model)."""

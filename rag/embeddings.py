@@ -222,5 +222,6 @@ def make_embedder(settings: Settings) -> Embedder:
         model_path(settings.embed_model),
         cache_dir=settings.cache_dir,
         quantize=settings.embed_backend == "onnx-int8",
+        threads=settings.embed_threads,
         batch_size=settings.embed_batch_size,
     )

@@ -58,7 +58,7 @@ def test_float32_export_is_the_same_model(
 
 
 def test_a_texts_vector_does_not_depend_on_its_neighbours(model_cache_dir: Path) -> None:
-    parallel = OnnxEmbedder(packaged_model_path(), cache_dir=model_cache_dir, workers=3)
+    parallel = OnnxEmbedder(packaged_model_path(), cache_dir=model_cache_dir, threads=3)
     together = parallel.embed(TEXTS)
     one_by_one = np.concatenate([parallel.embed([t]) for t in TEXTS[:5]])
     assert together.shape == (len(TEXTS), 384)
