@@ -133,21 +133,21 @@ class OnnxEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         prefix = self._prefix[input_type]
         batch = [prefix + t for t in texts] if prefix else list(texts)
-        encodings = self._encoder.encode_batch(batch)
         out = np.empty((len(batch), self.dimension), dtype=np.float32)
         workers = min(self.workers, len(batch))
         if workers == 1:
             session = self._session(0)
-            for i, e in enumerate(encodings):
-                out[i] = self._one(session, e)
+            for i, text in enumerate(batch):
+                out[i] = self._one(session, self._encoder.encode(text))
             return out
-        # longest first, dealt round-robin: every worker gets a similar share of tokens
-        order = sorted(range(len(batch)), key=lambda i: -len(encodings[i].ids))
+        # longest first, dealt round-robin: every worker gets a similar share of the text;
+        # workers tokenize their own texts, so tokenizing runs in parallel too
+        order = sorted(range(len(batch)), key=lambda i: -len(batch[i]))
 
         def work(worker: int) -> None:
             session = self._session(worker)
             for i in order[worker::workers]:
-                out[i] = self._one(session, encodings[i])
+                out[i] = self._one(session, self._encoder.encode(batch[i]))
 
         with self._lock:
             if self._pool is None:
