@@ -8,9 +8,14 @@ The ingest pipeline does, per root::
         elif loader_for(entry.path) is None:
             count the file as skipped        # no loader for its extension
         else:
-            data = read_bytes(entry.path)    # LoadError if unreadable
-            docs = load_file(entry.path, data)
-            # PartialLoadError (a LoadError): ingest exc.documents, report the rest
+            digest = file_digest(entry.path) # LoadError if unreadable; skip if unchanged
+            stream = iter_file(entry.path)
+            for doc in stream: ...           # LoadError if the file cannot be read at all
+            if stream.failure: ...           # PartialLoadError: report the records lost
+
+``iter_file`` streams JSON Lines one record at a time, so a file of any size is never
+held whole; the other types are loaded whole by ``load_file(path, data)``, which is also
+the one-call API (it raises ``PartialLoadError`` instead of setting ``failure``).
 
 Every loader raises ``rag.errors.LoadError`` naming the file and the fix.
 ``PartialLoadError`` is raised when part of a file loaded (bad JSONL lines, PDF pages
@@ -22,17 +27,22 @@ line range; CSV rows, JSON records and HTML sections are derived text whose loca
 applies to the whole document. ``lines_are_verbatim(doc)`` tells the two apart.
 
 Adding a file type: write a class with ``extensions`` and ``load(path, data)`` (see
-``rag.connectors.base.Loader``) and register an instance in ``LOADERS``.
+``rag.connectors.base.Loader``; add ``iter_load(path, file)`` to stream it, see
+``StreamingLoader``) and register an instance in ``LOADERS``.
 
 Importing this package is cheap: pypdf and python-docx load on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from rag.connectors._common import PartialLoadError, lines_are_verbatim
-from rag.connectors.base import Loader
+from rag.connectors._common import PartialLoadError, lines_are_verbatim, os_errors
+from rag.connectors.base import Loader, StreamingLoader
 from rag.connectors.code import CodeLoader
 from rag.connectors.csv import CsvLoader
 from rag.connectors.decoding import decode_text
@@ -48,10 +58,14 @@ from rag.types import Document
 
 __all__ = [
     "LOADERS",
+    "DocumentStream",
     "Loader",
     "PartialLoadError",
+    "StreamingLoader",
     "WalkEntry",
     "decode_text",
+    "file_digest",
+    "iter_file",
     "lines_are_verbatim",
     "load_file",
     "loader_for",
@@ -88,26 +102,34 @@ def loader_for(path: Path | str) -> Loader | None:
 
 def read_bytes(path: Path | str) -> bytes:
     """Read a file whole, turning OS errors into a LoadError that says what to do."""
-    name = str(path)
-    try:
+    with os_errors(path):
         return Path(path).read_bytes()
-    except PermissionError:
+
+
+def file_digest(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks (the ingest manifest's change check)."""
+    with os_errors(path), open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _loader(path: Path) -> Loader:
+    loader = loader_for(path)
+    if loader is None:
+        known = ", ".join(sorted(LOADERS))
         raise LoadError(
-            name, f"no read permission; fix with chmod (e.g. `chmod +r '{name}'`) or exclude it"
-        ) from None
-    except IsADirectoryError:
-        raise LoadError(
-            name, "is a directory, not a file; pass the directory to walk instead"
-        ) from None
-    except FileNotFoundError:
-        raise LoadError(
-            name,
-            "does not exist (deleted during the run, or a broken symbolic link); check the path",
-        ) from None
-    except OSError as exc:
-        raise LoadError(
-            name, f"could not be read ({exc.strerror or exc}); check the disk or exclude it"
-        ) from None
+            str(path),
+            f"no loader for '{path.suffix or '(no extension)'}' files (supported: {known}); "
+            "exclude it or register a loader in rag.connectors.LOADERS",
+        )
+    return loader
+
+
+def _unexpected(loader: Loader, path: Path, exc: Exception) -> LoadError:
+    return LoadError(
+        str(path),
+        f"unexpected error in {type(loader).__name__} ({type(exc).__name__}: {exc}); "
+        "please report it with the file if you can, and exclude the file meanwhile",
+    )
 
 
 def load_file(path: Path | str, data: bytes) -> list[Document]:
@@ -118,21 +140,106 @@ def load_file(path: Path | str, data: bytes) -> list[Document]:
     one bad file never stops an ingest. ``MissingDependencyError`` passes through.
     """
     path = Path(path)
-    loader = loader_for(path)
-    if loader is None:
-        known = ", ".join(sorted(LOADERS))
-        raise LoadError(
-            str(path),
-            f"no loader for '{path.suffix or '(no extension)'}' files (supported: {known}); "
-            "exclude it or register a loader in rag.connectors.LOADERS",
-        )
+    loader = _loader(path)
     try:
         return loader.load(path, data)
     except RagError:
         raise
     except Exception as exc:
-        raise LoadError(
-            str(path),
-            f"unexpected error in {type(loader).__name__} ({type(exc).__name__}: {exc}); "
-            "please report it with the file if you can, and exclude the file meanwhile",
-        ) from exc
+        raise _unexpected(loader, path, exc) from exc
+
+
+def iter_file(path: Path | str) -> DocumentStream:
+    """The Documents of ``path``, read as they are consumed (see ``DocumentStream``).
+
+    Raises LoadError at once for an extension no loader handles; everything else is
+    reported while iterating.
+    """
+    path = Path(path)
+    return DocumentStream(path, _loader(path))
+
+
+class DocumentStream:
+    """The Documents of one file: streamed by a ``StreamingLoader`` (JSON Lines, memory
+    bounded by one record), else loaded whole with ``load_file`` and handed out one by one.
+
+    Iterating raises LoadError (as ``load_file`` would) when the file cannot be read; for a
+    streamed file that can happen after some Documents (a read error midway). Records that
+    fail while the others load do not interrupt it: after the last Document, ``failure`` is
+    the ``PartialLoadError`` naming them (its ``documents`` empty: they were yielded), or
+    None when everything loaded. Iterate once; the file is opened and closed by the loop.
+    """
+
+    def __init__(self, path: Path, loader: Loader) -> None:
+        self.path = path
+        self.loader = loader
+        self.failure: PartialLoadError | None = None
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._loaded: list[Document] | None = None
+        self._yielded = 0
+        self._done = False
+
+    @property
+    def streaming(self) -> bool:
+        """True when the loader reads the file lazily (memory bounded by one record)."""
+        return isinstance(self.loader, StreamingLoader)
+
+    @property
+    def fraction_read(self) -> float:
+        """How far reading has got, 0.0-1.0: bytes for a streamed file, Documents otherwise
+        (an estimate for progress bars)."""
+        if self._done:
+            return 1.0
+        if self._loaded is not None:
+            return self._yielded / len(self._loaded) if self._loaded else 1.0
+        if self._file is None or not self._size or self._file.closed:
+            return 0.0
+        return min(1.0, self._file.tell() / self._size)
+
+    def __iter__(self) -> Iterator[Document]:
+        self.failure = None
+        try:
+            for doc in self._documents():
+                self._yielded += 1
+                yield doc
+        except PartialLoadError as exc:  # a loaded file (its good documents), or after a stream
+            self._loaded, self._yielded = exc.documents, 0
+            for doc in exc.documents:
+                self._yielded += 1
+                yield doc
+            self.failure = PartialLoadError(exc.path, exc.reason, documents=[], failed=exc.failed)
+        self._done = True
+
+    def _documents(self) -> Iterator[Document]:
+        path, loader = self.path, self.loader
+        with os_errors(path):
+            file = open(path, "rb")  # noqa: SIM115 - closed below, after the loop
+        with file:
+            self._file = file
+            with os_errors(path):
+                self._size = os.fstat(file.fileno()).st_size
+            if not isinstance(loader, StreamingLoader):
+                with os_errors(path):
+                    data = file.read()
+                self._loaded = load_file(path, data)
+                del data
+                yield from self._loaded
+                return
+            docs = loader.iter_load(path, file)
+            try:
+                while True:
+                    try:
+                        with os_errors(path):
+                            doc = next(docs)
+                    except StopIteration:
+                        return
+                    except RagError:
+                        raise
+                    except Exception as exc:
+                        raise _unexpected(loader, path, exc) from exc
+                    yield doc
+            finally:
+                close = getattr(docs, "close", None)
+                if close is not None:
+                    close()

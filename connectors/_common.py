@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,39 @@ def line_count(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
+@contextmanager
+def os_errors(path: str | Path) -> Iterator[None]:
+    """Turn OS errors while opening or reading ``path`` into a LoadError that says what to do."""
+    name = str(path)
+    try:
+        yield
+    except PermissionError:
+        raise LoadError(
+            name, f"no read permission; fix with chmod (e.g. `chmod +r '{name}'`) or exclude it"
+        ) from None
+    except IsADirectoryError:
+        raise LoadError(
+            name, "is a directory, not a file; pass the directory to walk instead"
+        ) from None
+    except FileNotFoundError:
+        raise LoadError(
+            name,
+            "does not exist (deleted during the run, or a broken symbolic link); check the path",
+        ) from None
+    except OSError as exc:
+        raise LoadError(
+            name, f"could not be read ({exc.strerror or exc}); check the disk or exclude it"
+        ) from None
+
+
 class PartialLoadError(LoadError):
     """Some of a file loaded and some did not (bad JSONL lines, unreadable PDF pages).
 
     ``documents`` holds what did load; ``failed`` names what did not (line or page
     numbers, as strings). The ingest pipeline should ingest ``documents`` and report the
-    message, which lists the failures and the fix, as a failure of the file.
+    message, which lists the failures and the fix, as a failure of the file. A streaming
+    loader (``iter_load``) raises it after its last Document with ``documents`` empty: the
+    good ones were yielded already.
     """
 
     def __init__(

@@ -15,17 +15,25 @@ is it a plain ``LoadError``.
 A ``.json`` file holding a list is read as records (``record`` = ``id``/``_id`` or the
 0-based index, as in jq's ``.[i]``); an object becomes one Document of ``key.path:
 value`` lines; a ``.json`` file that is really JSON Lines is read as such.
+
+Streaming (``iter_load``): JSON Lines in UTF-8 (with or without a BOM) is read line by line,
+so a file of any size is never held whole; a first pass checks that the whole file is
+UTF-8 that ``decode_text`` would read as such. Anything else (a legacy encoding, UTF-16, a
+``.json`` holding one value) is read whole through ``load``, exactly as before.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rag.connectors._common import PartialLoadError, blank_error, number_ranges
-from rag.connectors.decoding import decode_text
+from rag.connectors.decoding import _CONTROL_BYTES, _MAX_CONTROL_SHARE, _SNIFF_BYTES, decode_text
 from rag.errors import LoadError
 from rag.types import Document, Location, Metadata, MetadataValue
 
@@ -34,6 +42,8 @@ TEXT_FIELDS = ("text", "content", "body")
 ID_FIELDS = ("id", "_id")
 MAX_METADATA_CHARS = 200
 _INT64 = 2**63
+_BLOCK = 1 << 20
+_JSON_WHITESPACE = " \t\n\r"
 
 
 class JsonLoader:
@@ -61,46 +71,133 @@ class JsonLoader:
             raise LoadError(str(path), "JSON nested too deeply to read; exclude it") from None
         return _load_value(path, value)
 
+    def iter_load(self, path: Path, file: BinaryIO) -> Iterator[Document]:
+        """The Documents ``load`` would return, JSON Lines read line by line from ``file``."""
+        encoding = _utf8_encoding(file)
+        file.seek(0)
+        if encoding is not None and path.suffix.lower() == ".json":
+            if not _starts_as_json_lines(file, encoding):
+                encoding = None
+            file.seek(0)
+        if encoding is None:
+            yield from self.load(path, file.read())
+            return
+        lines = _LineParser(str(path))
+        text = io.TextIOWrapper(file, encoding=encoding, newline=None)
+        try:
+            yield from lines.parse(enumerate(text, 1))
+        finally:
+            text.detach()  # the caller owns (and closes) ``file``
+        lines.check(path, [])
+
 
 def _load_lines(path: Path, text: str) -> list[Document]:
-    source = str(path)
-    docs: list[Document] = []
-    bad: list[int] = []
-    first_error = ""
-    loads = json.loads
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line or line.isspace():
-            continue
-        try:
-            value = loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            bad.append(number)
-            if not first_error:
-                detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-                first_error = f"line {number}: {detail}"
-            continue
-        doc = _record(source, value, str(number), number)
-        if doc is not None:
-            docs.append(doc)
-    if bad:
-        total = len(bad) + len(docs)
-        if not docs:
-            raise LoadError(
-                source,
-                f"no line is valid JSON ({first_error}); JSON Lines needs one JSON value per "
-                "line. Fix the file or exclude it",
-            )
-        raise PartialLoadError(
-            source,
-            f"{len(bad)} of {total} lines are not valid JSON (lines {number_ranges(bad)}; "
-            f"first error: {first_error}); the other {len(docs)} records were loaded. "
-            "Fix or remove those lines",
-            documents=docs,
-            failed=[str(n) for n in bad],
-        )
-    if not docs:
-        raise blank_error(path, "empty records")
+    lines = _LineParser(str(path))
+    docs = list(lines.parse(enumerate(text.split("\n"), 1)))
+    lines.check(path, docs)
     return docs
+
+
+class _LineParser:
+    """JSON Lines -> Documents, one record at a time, remembering the lines that failed."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.bad: list[int] = []
+        self.first_error = ""
+        self.loaded = 0
+        self.blank = True
+
+    def parse(self, lines: Iterable[tuple[int, str]]) -> Iterator[Document]:
+        loads = json.loads
+        for number, line in lines:
+            if not line or line.isspace():
+                continue
+            self.blank = False
+            try:
+                value = loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                self.bad.append(number)
+                if not self.first_error:
+                    detail = (
+                        exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                    )
+                    self.first_error = f"line {number}: {detail}"
+                continue
+            doc = _record(self.source, value, str(number), number)
+            if doc is not None:
+                self.loaded += 1
+                yield doc
+
+    def check(self, path: Path, documents: list[Document]) -> None:
+        """After the last line: raise what the file amounts to (``documents`` = what loaded)."""
+        source = self.source
+        if self.bad:
+            total = len(self.bad) + self.loaded
+            if not self.loaded:
+                raise LoadError(
+                    source,
+                    f"no line is valid JSON ({self.first_error}); JSON Lines needs one JSON "
+                    "value per line. Fix the file or exclude it",
+                )
+            raise PartialLoadError(
+                source,
+                f"{len(self.bad)} of {total} lines are not valid JSON (lines "
+                f"{number_ranges(self.bad)}; first error: {self.first_error}); the other "
+                f"{self.loaded} records were loaded. Fix or remove those lines",
+                documents=documents,
+                failed=[str(n) for n in self.bad],
+            )
+        if not self.loaded:
+            raise blank_error(path) if self.blank else blank_error(path, "empty records")
+
+
+def _utf8_encoding(file: BinaryIO) -> str | None:
+    """``"utf-8"`` or ``"utf-8-sig"`` (a BOM) when ``decode_text`` would read the whole file as
+    UTF-8; None (a legacy encoding, UTF-16, NULs, binary, empty) to leave it to ``decode_text``.
+    One pass in blocks: plain UTF-8 is checked at memory speed, never held whole."""
+    block = file.read(_BLOCK)
+    if not block:
+        return None
+    bom = block.startswith(codecs.BOM_UTF8)
+    if not bom:  # decode_text's binary sniffing, which a BOM skips
+        sample = block[:_SNIFF_BYTES]
+        controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+        if controls > _MAX_CONTROL_SHARE * len(sample):
+            return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while block:
+            if not bom and b"\x00" in block:
+                return None
+            decoder.decode(block)
+            block = file.read(_BLOCK)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return "utf-8-sig" if bom else "utf-8"
+
+
+def _starts_as_json_lines(file: BinaryIO, encoding: str) -> bool:
+    """True when ``json.loads`` of the whole ``.json`` file would stop with "Extra data" after
+    a first value that fills its line (``load`` then reads it as JSON Lines): that line parses
+    alone, only JSON whitespace precedes it, and another non-whitespace line follows."""
+    text = io.TextIOWrapper(file, encoding=encoding, newline=None)
+    try:
+        first = False
+        for line in text:
+            if not line.strip(_JSON_WHITESPACE):
+                continue
+            if first:
+                return True
+            try:
+                json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                return False
+            first = True
+        return False
+    finally:
+        text.detach()
 
 
 def _load_value(path: Path, value: Any) -> list[Document]:

@@ -2,33 +2,41 @@
 
 Per file, in this order, so that a crash at any point is repaired by a re-run:
 
-1. hash the bytes; if the store's manifest has this source at this hash, skip the file
-   (nothing is read, chunked or embedded);
+1. hash the bytes (read in blocks); if the store's manifest has this source at this hash,
+   skip the file (nothing is loaded, chunked or embedded);
 2. load and chunk; chunk ids are deterministic (source, record, text);
 3. embed and write only the chunks whose ids are not stored yet;
 4. delete the source's stored chunks whose ids are no longer produced;
 5. record the source and hash in the manifest.
 
+Memory stays bounded by a window, not by the file: documents are streamed (JSON Lines record
+by record, ``rag.connectors.iter_file``) and chunked in groups, and 2-3 are done for about
+``window_chunks`` chunks at a time. Only the ids the source had stored before (for 4, shrinking
+as windows produce them again; none for a new file) live as long as the file. A file of one
+window joins a batch shared with other small files (their chunks embedded together); a
+larger one is embedded and written window by window, and 4 and 5 wait for its last window.
+
 With a keyword index (BM25, ``rag.stores.keyword``) the index is kept in step: 3 also tokenizes
 and indexes the chunks the *index* lacks (asked separately from the store, so a crash between
 the two writes is repaired), and 4 deletes the index's stale ids before the store's. With a
-transactional store (pgvector) all of a file's writes, index rows included, commit together.
+transactional store (pgvector) all of a file's writes, every window and the index rows
+included, commit together.
 An empty index beside a non-empty store (an index added later, or its file deleted) makes the
 run re-read every file once, ignoring the manifest, to fill it (nothing is re-embedded).
 
-A crash before 5 leaves no or an old manifest entry, so the re-run redoes the file,
-finds the chunks written so far already stored (no duplicates, no re-embedding) and
-finishes 4 and 5. Files that disappeared from an ingested directory have their chunks
-and manifest entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them).
-Chunks of many small files are embedded in shared batches; a failing file is reported
-and the others go on.
+A crash before 5 (between two windows, too) leaves no or an old manifest entry, so the
+re-run redoes the file, finds the chunks written so far already stored (no duplicates, no
+re-embedding) and finishes 4 and 5. Files that disappeared from an ingested directory have
+their chunks and manifest entries removed when ``prune`` is on (the default; ``--no-prune``
+keeps them). A failing file is reported and the others go on; a file whose reading fails
+midway keeps the windows written, but gets neither 4 nor 5 (its chunk ids are incomplete).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -36,33 +44,46 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from rag.chunking import Chunker
-from rag.connectors import PartialLoadError, load_file, loader_for, read_bytes, walk
+from rag.connectors import DocumentStream, file_digest, iter_file, loader_for, walk
 from rag.embeddings import InputType
 from rag.errors import LoadError
 from rag.stores.base import SourceRecord, Store, Vectors
-from rag.types import Chunk, FileFailure, IngestReport
+from rag.types import Chunk, Document, FileFailure, IngestReport
 
 if TYPE_CHECKING:
     from rag.stores.keyword import KeywordIndex
 
 ProgressCallback = Callable[[str, int, int], None]
-"""Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``."""
+"""Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``.
+During a file of several windows, ``"embed"`` counts that file's chunks against an estimated
+total (from the share of the file read) that is corrected as it goes."""
 
 # files are embedded together until this many new chunks are pending
 _EMBED_BATCH_CHUNKS = 512
+WINDOW_CHUNKS = 4096
+"""Chunks of one file handled at a time (default ``window_chunks``): a few MB of text and
+vectors, enough for large store writes and embedding batches."""
+# documents are chunked in groups of about this many characters (one tokenizer call each)
+_CHUNK_GROUP_CHARS = 1 << 20
 
 
 @dataclass
 class _PendingFile:
     source: str
     file_hash: str
-    chunks: list[Chunk]
-    new: list[Chunk]
-    stale: set[str]
+    """"" records no manifest entry (some records failed to load)."""
     status: str
-    kw_new: list[Chunk] = field(default_factory=list)
-    """Chunks the keyword index lacks (not necessarily the same as ``new``)."""
+    stale: set[str] = field(default_factory=set)
+    """The source's stored chunk ids not produced (yet): stale if still here after the last
+    window. Empty for a new file, so a first ingest holds no ids at all."""
     kw_stale: set[str] = field(default_factory=set)
+    count: int = 0
+    produced: int = 0
+    """Chunks made so far, including a window read ahead (for the progress estimate)."""
+    new: list[Chunk] = field(default_factory=list)
+    """The current window's chunks the store lacks."""
+    kw_new: list[Chunk] = field(default_factory=list)
+    """The current window's chunks the keyword index lacks (not necessarily ``new``)."""
 
 
 @dataclass
@@ -71,7 +92,15 @@ class _Batch:
     size: int = 0
 
 
+def _drain(ahead: list[list[Chunk]], rest: Iterator[list[Chunk]]) -> Iterator[list[Chunk]]:
+    """The windows read ahead, each let go of as it is handed out, then the rest."""
+    while ahead:
+        yield ahead.pop(0)
+    yield from rest
+
+
 def file_hash(data: bytes) -> str:
+    """The manifest hash of a file's bytes (``rag.connectors.file_digest`` reads it in blocks)."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -91,7 +120,8 @@ class IngestPipeline:
     """Incremental, crash-safe ingest into one store. Reusable across runs.
 
     ``embedder`` and ``chunker`` are touched only when a file is new or changed, so a
-    re-run over an unchanged tree never loads the embedding model.
+    re-run over an unchanged tree never loads the embedding model. ``window_chunks`` bounds
+    the chunks of one file held at a time (see the module docstring).
     """
 
     def __init__(
@@ -101,11 +131,16 @@ class IngestPipeline:
         chunker: Chunker,
         keyword_index: KeywordIndex | None = None,
         keyword_tokenizer: Tokenizer | None = None,
+        *,
+        window_chunks: int = WINDOW_CHUNKS,
     ) -> None:
+        if window_chunks < 1:
+            raise ValueError(f"window_chunks must be at least 1, got {window_chunks}")
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.keyword_index = keyword_index
+        self.window_chunks = window_chunks
         self._tokenizer = keyword_tokenizer
         self._backfill = False
 
@@ -154,13 +189,7 @@ class IngestPipeline:
                 report.files_skipped += 1
             else:
                 report.files_seen += 1
-                pending = self._prepare(entry.path, source, manifest, report)
-                if pending is not None:
-                    batch.files.append(pending)
-                    batch.size += len(pending.new)
-                    if batch.size >= _EMBED_BATCH_CHUNKS:
-                        self._flush(batch, report, progress)
-                        batch = _Batch()
+                self._ingest_file(entry.path, source, manifest, report, batch, progress)
             if progress:
                 progress("file", done, total)
         self._flush(batch, report, progress)
@@ -173,94 +202,225 @@ class IngestPipeline:
         report.files_failed += 1
         report.failures.append(FileFailure(path=source, error=error))
 
-    def _prepare(
-        self, path: Path, source: str, manifest: dict[str, SourceRecord], report: IngestReport
-    ) -> _PendingFile | None:
-        """Hash, and unless unchanged, load + chunk + find what is new and stale."""
+    def _ingest_file(
+        self,
+        path: Path,
+        source: str,
+        manifest: dict[str, SourceRecord],
+        report: IngestReport,
+        batch: _Batch,
+        progress: ProgressCallback | None,
+    ) -> None:
+        """Hash, and unless unchanged, load + chunk; a file of one window joins the shared
+        batch, a larger one is embedded and written window by window."""
         try:
-            data = read_bytes(path)
+            digest = file_digest(path)
         except LoadError as exc:
             self._fail(report, source, exc.reason)
-            return None
-        digest = file_hash(data)
+            return
         previous = manifest.get(source)
         if previous is not None and previous.file_hash == digest and not self._backfill:
             report.files_unchanged += 1
-            return None
+            return
+        f = _PendingFile(source, digest, "changed" if previous is not None else "new")
         try:
-            documents = load_file(path, data)
-        except PartialLoadError as exc:
+            stream = iter_file(path)
+            windows = self._windows(stream, f)
+            first = next(windows, [])
+            second = next(windows, None)
+        except LoadError as exc:  # nothing written yet: the file just fails
+            self._fail(report, source, exc.reason)
+            return
+        if second is None:
+            self._stored(f)
+            self._add_window(f, first)
+            self._conclude(f, stream, report)
+            batch.files.append(f)
+            batch.size += len(f.new)
+            if batch.size >= _EMBED_BATCH_CHUNKS:
+                self._flush(batch, report, progress)
+            return
+        self._flush(batch, report, progress)  # the files before it come first
+        ahead = [first, second]
+        del first, second  # held by ``ahead`` only, so each is freed once written
+        self._ingest_windows(f, stream, _drain(ahead, windows), report, progress)
+
+    def _windows(self, stream: DocumentStream, f: _PendingFile) -> Iterator[list[Chunk]]:
+        """The file's chunks, ``window_chunks`` at a time, from documents chunked in groups."""
+        size = self.window_chunks
+        window: list[Chunk] = []
+        group: list[Document] = []
+        chars = 0
+        for doc in stream:
+            doc.source = f.source
+            group.append(doc)
+            chars += len(doc.text)
+            if chars >= _CHUNK_GROUP_CHARS:
+                window.extend(self._chunk(group, f))
+                group, chars = [], 0
+                while len(window) >= size:
+                    yield window[:size]
+                    window = window[size:]
+        if group:
+            window.extend(self._chunk(group, f))
+        while len(window) > size:
+            yield window[:size]
+            window = window[size:]
+        if window:
+            yield window
+
+    def _chunk(self, documents: list[Document], f: _PendingFile) -> list[Chunk]:
+        chunks = self.chunker.chunk(documents)
+        f.produced += len(chunks)
+        return chunks
+
+    def _stored(self, f: _PendingFile) -> None:
+        """The source's chunk ids stored now: the candidates for stale. Always asked, even for
+        a new file: a crash may have left chunks of it without a manifest entry."""
+        f.stale = self.store.ids_for_source(f.source)
+        if self.keyword_index is not None:
+            f.kw_stale = self.keyword_index.ids_for_source(f.source)
+
+    def _add_window(self, f: _PendingFile, chunks: list[Chunk]) -> None:
+        """Count the window's chunks as produced (not stale) and find those the store lacks."""
+        f.count += len(chunks)
+        ids = [c.id for c in chunks]
+        f.stale.difference_update(ids)
+        stored = self.store.existing_ids(ids) if ids else set()
+        f.new = [c for c in chunks if c.id not in stored]
+        if self.keyword_index is not None:
+            f.kw_stale.difference_update(ids)
+            indexed = self.keyword_index.existing_ids(ids) if ids else set()
+            f.kw_new = [c for c in chunks if c.id not in indexed]
+
+    def _conclude(self, f: _PendingFile, stream: DocumentStream, report: IngestReport) -> None:
+        """After the file's last document: report the records that did not load."""
+        if stream.failure is not None:
             # ingest the good records, but record no manifest entry: the next run reports
             # the bad ones again (and re-embeds nothing) until the file is fixed
-            documents = exc.documents
-            self._fail(report, source, exc.reason)
-            digest = ""
-        except LoadError as exc:
-            self._fail(report, source, exc.reason)
-            return None
-        for doc in documents:
-            doc.source = source
-        chunks = self.chunker.chunk(documents)
-        ids = [c.id for c in chunks]
-        stored = self.store.existing_ids(ids) if ids else set()
-        # always ask: a crash may have left chunks of this source without a manifest entry
-        old_ids = self.store.ids_for_source(source)
-        new = [c for c in chunks if c.id not in stored]
-        status = "changed" if previous is not None else "new"
-        pending = _PendingFile(source, digest, chunks, new, old_ids - set(ids), status)
-        if self.keyword_index is not None:
-            indexed = self.keyword_index.existing_ids(ids) if ids else set()
-            pending.kw_new = [c for c in chunks if c.id not in indexed]
-            pending.kw_stale = self.keyword_index.ids_for_source(source) - set(ids)
-        return pending
+            self._fail(report, f.source, stream.failure.reason)
+            f.file_hash = ""
+
+    def _ingest_windows(
+        self,
+        f: _PendingFile,
+        stream: DocumentStream,
+        windows: Iterator[list[Chunk]],
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> None:
+        """A file of several windows: each is checked, embedded and written in turn; the stale
+        chunks and the manifest entry follow the last (all one transaction where supported)."""
+        with self.store.transaction():
+            self._stored(f)
+            try:
+                for window in windows:
+                    self._add_window(f, window)
+                    on_slice = None
+                    if progress is not None:
+                        on_slice = self._window_progress(f, stream, len(window), progress)
+                    rows = self._vectors([f], report, on_slice)
+                    self._write([f], rows, self._tokenize([f]), report)
+                    f.new, f.kw_new = [], []
+                    if on_slice is not None:
+                        on_slice(1, 1)
+                    del window, rows  # not held while the next one is read and chunked
+            except LoadError as exc:
+                # unreadable midway: what was written stays (a re-run finds it stored), but
+                # without all of the file's ids nothing can be called stale, nor the file done
+                self._fail(report, f.source, exc.reason)
+                return
+            self._conclude(f, stream, report)
+            self._finish(f, report)
+        if progress is not None:
+            progress("embed", f.count, f.count)
+
+    @staticmethod
+    def _window_progress(
+        f: _PendingFile, stream: DocumentStream, size: int, progress: ProgressCallback
+    ) -> Callable[[int, int], None]:
+        """``"embed"`` progress in the file's chunks; the total is estimated from the share
+        of the file read so far."""
+        read = stream.fraction_read
+        estimate = max(f.produced, round(f.produced / read) if read > 0 else f.produced)
+        before = f.count - size
+
+        def on_slice(done: int, total: int) -> None:
+            progress("embed", before + size * done // max(total, 1), estimate)
+
+        return on_slice
 
     def _flush(
         self, batch: _Batch, report: IngestReport, progress: ProgressCallback | None = None
     ) -> None:
         """Embed the batch's new chunks together (identical texts once), then finish each file."""
-        if not batch.files:
+        files = batch.files
+        if not files:
             return
+        batch.files, batch.size = [], 0
+        on_slice = None
+        if progress is not None:
+
+            def on_slice(done: int, total: int) -> None:
+                progress("embed", done, total)
+
+        rows = self._vectors(files, report, on_slice)
+        terms = self._tokenize(files)
+        if self.store.supports_transactions:
+            # one transaction per file: a crash leaves its old chunks, never a mix
+            for f in files:
+                with self.store.transaction():
+                    self._write([f], rows, terms, report)
+                    self._finish(f, report)
+        else:
+            # one write for the whole batch (much cheaper than one per file); each file's
+            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
+            self._write(files, rows, terms, report)
+            for f in files:
+                self._finish(f, report)
+
+    def _vectors(
+        self,
+        files: list[_PendingFile],
+        report: IngestReport,
+        on_slice: Callable[[int, int], None] | None,
+    ) -> Callable[[list[Chunk]], Vectors]:
+        """Embed the files' new chunks (identical texts once); return chunks -> their rows."""
         texts: list[str] = []
         unique: dict[str, int] = {}
-        for f in batch.files:
+        for f in files:
             for c in f.new:
                 if c.content_hash not in unique:
                     unique[c.content_hash] = len(texts)
                     texts.append(c.text)
-        vectors = self._embed(texts, progress) if texts else None
+        vectors = self._embed(texts, on_slice) if texts else None
         report.chunks_embedded += len(texts)
 
         def rows(chunks: list[Chunk]) -> Vectors:
             assert vectors is not None
             return np.stack([vectors[unique[c.content_hash]] for c in chunks])
 
-        terms = self._tokenize(batch)
-        index = self.keyword_index
-        if self.store.supports_transactions:
-            # one transaction per file: a crash leaves its old chunks, never a mix
-            for f in batch.files:
-                with self.store.transaction():
-                    if f.new:
-                        report.chunks_written += self.store.write(f.new, rows(f.new))
-                    if index is not None and f.kw_new:
-                        index.add(f.kw_new, [terms[c.content_hash] for c in f.kw_new])
-                    self._finish(f, report)
-        else:
-            # one write for the whole batch (much cheaper than one per file); each file's
-            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
-            new = [c for f in batch.files for c in f.new]
-            if new:
-                report.chunks_written += self.store.write(new, rows(new))
-            kw_new = [c for f in batch.files for c in f.kw_new]
-            if index is not None and kw_new:
-                index.add(kw_new, [terms[c.content_hash] for c in kw_new])
-            for f in batch.files:
-                self._finish(f, report)
+        return rows
 
-    def _tokenize(self, batch: _Batch) -> dict[str, list[str]]:
-        """Keyword terms of the batch's chunks the index lacks, by content hash (each text once)."""
+    def _write(
+        self,
+        files: list[_PendingFile],
+        rows: Callable[[list[Chunk]], Vectors],
+        terms: dict[str, list[str]],
+        report: IngestReport,
+    ) -> None:
+        """One store write of the files' new chunks, then one keyword-index add."""
+        new = [c for f in files for c in f.new]
+        if new:
+            report.chunks_written += self.store.write(new, rows(new))
+        kw_new = [c for f in files for c in f.kw_new]
+        if self.keyword_index is not None and kw_new:
+            self.keyword_index.add(kw_new, [terms[c.content_hash] for c in kw_new])
+
+    def _tokenize(self, files: list[_PendingFile]) -> dict[str, list[str]]:
+        """Keyword terms of the chunks the index lacks, by content hash (each text once)."""
         texts: dict[str, str] = {}
-        for f in batch.files:
+        for f in files:
             for c in f.kw_new:
                 texts.setdefault(c.content_hash, c.text)
         if not texts:
@@ -275,23 +435,23 @@ class IngestPipeline:
             report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
         if f.file_hash:
             self.store.set_source(
-                SourceRecord(f.source, f.file_hash, len(f.chunks), updated_at=time.time())
+                SourceRecord(f.source, f.file_hash, f.count, updated_at=time.time())
             )
-        report.chunks_total += len(f.chunks)
+        report.chunks_total += f.count
         if f.status == "new":
             report.files_new += 1
         else:
             report.files_changed += 1
 
-    def _embed(self, texts: list[str], progress: ProgressCallback | None) -> Vectors:
-        """Embed in slices so the progress bar moves during one large file."""
+    def _embed(self, texts: list[str], on_slice: Callable[[int, int], None] | None) -> Vectors:
+        """Embed in slices so the progress bar moves during a large batch or window."""
         step = 1024
-        if progress is None or len(texts) <= step:
+        if on_slice is None or len(texts) <= step:
             return self.embedder.embed(texts, input_type="document")
         parts = []
         for start in range(0, len(texts), step):
             parts.append(self.embedder.embed(texts[start : start + step], input_type="document"))
-            progress("embed", min(start + step, len(texts)), len(texts))
+            on_slice(min(start + step, len(texts)), len(texts))
         return np.concatenate(parts)
 
     def _prune(
