@@ -30,7 +30,7 @@ import numpy as np
 
 from rag._lazy import require
 from rag.embeddings import HFTokenizer, InputType, Tokenizer, Vectors
-from rag.errors import ConfigError
+from rag.errors import ConfigError, RagError
 
 _EXPORT_VERSION = "1"
 """Bump when the exported graph or quantization changes, so caches are rebuilt."""
@@ -216,8 +216,14 @@ def fingerprint(model_dir: Path, quantize: bool) -> str:
     return h.hexdigest()[:16]
 
 
-def ensure_onnx(model_dir: Path, cache_dir: Path, *, quantize: bool) -> Path:
-    """The cached ONNX file of ``model_dir``, exported (and quantized) first if missing."""
+def ensure_onnx(
+    model_dir: Path, cache_dir: Path, *, quantize: bool, in_process: bool = False
+) -> Path:
+    """The cached ONNX file of ``model_dir``, exported (and quantized) first if missing.
+
+    The export runs in a child process unless ``in_process``: it needs torch and
+    transformers, which would otherwise stay loaded (about 500 MB) in a process that then
+    never uses them."""
     name = model_dir.name if model_dir.name != "model" else model_dir.parent.name
     folder = cache_dir / "onnx" / f"{name}-{fingerprint(model_dir, quantize)}"
     target = folder / ("model-int8.onnx" if quantize else "model.onnx")
@@ -226,7 +232,36 @@ def ensure_onnx(model_dir: Path, cache_dir: Path, *, quantize: bool) -> Path:
     with _BUILD_LOCK:  # torch's exporter is not re-entrant; other processes: see os.replace
         if target.exists():
             return target
+        if not in_process:
+            _build_in_child(model_dir, cache_dir, quantize)
+            if target.exists():
+                return target
         return _build(model_dir, cache_dir, folder, target, quantize)
+
+
+def _build_in_child(model_dir: Path, cache_dir: Path, quantize: bool) -> None:
+    """Run ``python -m rag.embeddings_onnx`` to build the export; its errors are raised here."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rag.embeddings_onnx", str(model_dir), str(cache_dir)]
+    done = subprocess.run(
+        [*cmd, *(["--quantize"] if quantize else [])], capture_output=True, text=True
+    )
+    if done.returncode == 0:
+        return
+    lines = done.stderr.strip().splitlines()
+    message = next((ln[len(_ERROR_MARK) :] for ln in lines if ln.startswith(_ERROR_MARK)), None)
+    if message is not None:
+        raise ConfigError(message)
+    raise ConfigError(
+        f"exporting the embedding model {str(model_dir)!r} to ONNX failed "
+        f"({' / '.join(lines[-3:]) or f'exit code {done.returncode}'}); "
+        "set embed_backend = 'torch' (RAG_EMBED_BACKEND=torch) to run it without ONNX"
+    )
+
+
+_ERROR_MARK = "rag-export-error: "
 
 
 def _build(model_dir: Path, cache_dir: Path, folder: Path, target: Path, quantize: bool) -> Path:
@@ -240,7 +275,7 @@ def _build(model_dir: Path, cache_dir: Path, folder: Path, target: Path, quantiz
     tmp = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         if quantize:
-            fp32 = ensure_onnx(model_dir, cache_dir, quantize=False)
+            fp32 = ensure_onnx(model_dir, cache_dir, quantize=False, in_process=True)
             _quantize(fp32, tmp)
         else:
             _export(model_dir, tmp)
@@ -300,3 +335,24 @@ def _quantize(fp32: Path, out: Path) -> None:
         per_channel=True,
         op_types_to_quantize=["MatMul"],
     )
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m rag.embeddings_onnx MODEL_DIR CACHE_DIR [--quantize]``: build the export."""
+    import sys
+
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--quantize"):
+        print("usage: python -m rag.embeddings_onnx MODEL_DIR CACHE_DIR [--quantize]")
+        return 2
+    try:
+        ensure_onnx(Path(argv[0]), Path(argv[1]), quantize=len(argv) == 3, in_process=True)
+    except RagError as exc:
+        print(f"{_ERROR_MARK}{exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))
