@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import DocumentStream, file_digest, iter_file, loader_for, walk
 from rag.embeddings import InputType
@@ -325,6 +326,7 @@ class IngestPipeline:
                     if on_slice is not None:
                         on_slice(1, 1)
                     del window, rows  # not held while the next one is read and chunked
+                    release_free_memory()  # and what they held goes back to the OS
             except LoadError as exc:
                 # unreadable midway: what was written stays (a re-run finds it stored), but
                 # without all of the file's ids nothing can be called stale, nor the file done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbedder
     from rag.embeddings_onnx import OnnxEmbedder
     from rag.llms.llamacpp import LlamaCppLLM
+    from rag.stores.base import Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,3 +78,24 @@ def local_llm() -> Iterator[LlamaCppLLM]:
 @pytest.fixture()
 def examples_dir() -> Path:
     return REPO / "examples"
+
+
+@pytest.fixture(params=["memory", "chroma", "pgvector"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same ingest behaviour on every store (pgvector on the session's real server)."""
+    from rag.stores.memory import MemoryStore
+
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore("docs")
+    elif request.param == "chroma":
+        from rag.stores.chroma import ChromaStore
+
+        store = ChromaStore("docs", path=tmp_path / "chroma")
+    else:
+        from rag.stores.pgvector import PgVectorStore
+
+        name = f"ingest_{uuid.uuid4().hex[:8]}"  # a table of its own on the shared server
+        store = PgVectorStore(request.getfixturevalue("pg_dsn"), name)
+    yield store
+    store.close()

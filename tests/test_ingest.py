@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,25 +45,6 @@ def state(store: Store) -> dict[str, tuple[str, str]]:
         for cid in store.ids_for_source(source):
             out[cid] = (source, store.sources()[source].file_hash)
     return out
-
-
-@pytest.fixture(params=["memory", "chroma", "pgvector"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The same ingest behaviour on every store (pgvector on the session's real server)."""
-    store: Store
-    if request.param == "memory":
-        store = MemoryStore("docs")
-    elif request.param == "chroma":
-        from rag.stores.chroma import ChromaStore
-
-        store = ChromaStore("docs", path=tmp_path / "chroma")
-    else:
-        from rag.stores.pgvector import PgVectorStore
-
-        name = f"ingest_{uuid.uuid4().hex[:8]}"
-        store = PgVectorStore(request.getfixturevalue("pg_dsn"), name)
-    yield store
-    store.close()
 
 
 def test_first_run_then_unchanged_rerun_embeds_and_writes_nothing(
@@ -217,9 +196,20 @@ KILL_SCRIPT = textwrap.dedent(
 
     e = KillingEmbedder()
     store = ChromaStore("docs", path=sys.argv[2])
-    IngestPipeline(store, e, TokenChunker(e.tokenizer, 40, 8)).run(sys.argv[1])
+    window = {"window_chunks": int(sys.argv[4])} if len(sys.argv) > 4 else {}
+    IngestPipeline(store, e, TokenChunker(e.tokenizer, 40, 8), **window).run(sys.argv[1])
     """
 )
+
+
+def ingest_killed(
+    docs: Path, store_dir: Path, at_call: int, window_chunks: int | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``rag`` ingest of ``docs`` into Chroma at ``store_dir`` in a child process that is
+    killed with SIGKILL as it asks for its ``at_call``-th embedding batch."""
+    window = [str(window_chunks)] if window_chunks else []
+    args = [sys.executable, "-c", KILL_SCRIPT, str(docs), str(store_dir), str(at_call), *window]
+    return subprocess.run(args, capture_output=True, timeout=300)
 
 
 @pytest.mark.integration
@@ -230,11 +220,7 @@ def test_kill_9_mid_ingest_then_rerun_leaves_chroma_like_a_clean_run(tmp_path: P
     docs.mkdir()
     for i in range(60):
         (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
-    killed = subprocess.run(
-        [sys.executable, "-c", KILL_SCRIPT, str(docs), str(tmp_path / "crashed"), "1"],
-        capture_output=True,
-        timeout=300,
-    )
+    killed = ingest_killed(docs, tmp_path / "crashed", 1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     crashed = ChromaStore("docs", path=tmp_path / "crashed")
     partial = crashed.count()
