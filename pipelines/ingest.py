@@ -34,7 +34,6 @@ midway keeps the windows written, but gets neither 4 nor 5 (its chunk ids are in
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,11 +97,6 @@ def _drain(ahead: list[list[Chunk]], rest: Iterator[list[Chunk]]) -> Iterator[li
     while ahead:
         yield ahead.pop(0)
     yield from rest
-
-
-def file_hash(data: bytes) -> str:
-    """The manifest hash of a file's bytes (``rag.connectors.file_digest`` reads it in blocks)."""
-    return hashlib.sha256(data).hexdigest()
 
 
 class DocumentEmbedder(Protocol):

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     """How the model runs: onnxruntime with int8 weights (fastest on CPU), onnxruntime in
     float32, or sentence-transformers on torch (also used for any ``embed_device`` but cpu)."""
     embed_batch_size: int = Field(default=64, ge=1)
+    """Texts per batch on the torch backend (the ONNX one runs texts one by one)."""
     embed_threads: int | None = Field(default=None, ge=1)
     """CPU threads the ONNX embedder uses; unset = every core this process may run on."""
     embed_device: str = "cpu"

@@ -223,5 +223,4 @@ def make_embedder(settings: Settings) -> Embedder:
         cache_dir=settings.cache_dir,
         quantize=settings.embed_backend == "onnx-int8",
         threads=settings.embed_threads,
-        batch_size=settings.embed_batch_size,
     )

@@ -62,7 +62,6 @@ class OnnxEmbedder:
         cache_dir: str | Path,
         quantize: bool = True,
         threads: int | None = None,
-        batch_size: int = 64,
         query_prefix: str = "",
         document_prefix: str = "",
     ) -> None:
@@ -89,7 +88,6 @@ class OnnxEmbedder:
         # instead of dozens of sessions (each holds its own copy of the weights)
         self.workers = min(threads, _MAX_SESSIONS)
         self._threads_per_session = max(1, threads // self.workers)
-        self.batch_size = batch_size  # kept for the Embedder settings; texts run one by one
         self._prefix = {"query": query_prefix, "document": document_prefix}
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
