@@ -24,6 +24,11 @@ included, commit together.
 An empty index beside a non-empty store (an index added later, or its file deleted) makes the
 run re-read every file once, ignoring the manifest, to fill it (nothing is re-embedded).
 
+Embedding overlaps the rest: a batch or window is embedded in a background thread while
+this one writes the one before it, tokenizes its keywords and reads and chunks the next.
+Only the embedding leaves the calling thread; every store and index call stays in it, in
+the order above (the manifest entry of a file still follows its writes).
+
 A crash before 5 (between two windows, too) leaves no or an old manifest entry, so the
 re-run redoes the file, finds the chunks written so far already stored (no duplicates, no
 re-embedding) and finishes 4 and 5. Files that disappeared from an ingested directory have
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -92,6 +98,10 @@ class _Batch:
     size: int = 0
 
 
+Rows = Callable[[list[Chunk]], Vectors]
+"""Chunks -> their embedding rows (identical texts were embedded once)."""
+
+
 def _drain(ahead: list[list[Chunk]], rest: Iterator[list[Chunk]]) -> Iterator[list[Chunk]]:
     """The windows read ahead, each let go of as it is handed out, then the rest."""
     while ahead:
@@ -138,6 +148,10 @@ class IngestPipeline:
         self.window_chunks = window_chunks
         self._tokenizer = keyword_tokenizer
         self._backfill = False
+        self._driver: ThreadPoolExecutor | None = None
+        self._pending: Callable[[], None] | None = None
+        """Writes the batch or window being embedded once its vectors are there."""
+        self._in_flight: Future[Rows] | None = None
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -174,20 +188,24 @@ class IngestPipeline:
         total = len(entries)
         if progress:
             progress("scan", 0, total)
-        for done, entry in enumerate(entries, 1):
-            source = str(entry.path.absolute())
-            seen.add(source)
-            if entry.error is not None:
-                report.files_seen += 1
-                self._fail(report, source, entry.error)
-            elif loader_for(entry.path) is None:
-                report.files_skipped += 1
-            else:
-                report.files_seen += 1
-                self._ingest_file(entry.path, source, manifest, report, batch, progress)
-            if progress:
-                progress("file", done, total)
-        self._flush(batch, report, progress)
+        try:
+            for done, entry in enumerate(entries, 1):
+                source = str(entry.path.absolute())
+                seen.add(source)
+                if entry.error is not None:
+                    report.files_seen += 1
+                    self._fail(report, source, entry.error)
+                elif loader_for(entry.path) is None:
+                    report.files_skipped += 1
+                else:
+                    report.files_seen += 1
+                    self._ingest_file(entry.path, source, manifest, report, batch, progress)
+                if progress:
+                    progress("file", done, total)
+            self._flush(batch, report, progress)
+            self._settle()
+        finally:
+            self._stop_driver()
         if prune and root.is_dir():
             self._prune(root, seen, manifest, report)
         report.seconds = time.perf_counter() - started
@@ -235,7 +253,8 @@ class IngestPipeline:
             if batch.size >= _EMBED_BATCH_CHUNKS:
                 self._flush(batch, report, progress)
             return
-        self._flush(batch, report, progress)  # the files before it come first
+        self._flush(batch, report, progress)  # the files before it come first, and are
+        self._settle()  # written outside its transaction
         ahead = [first, second]
         del first, second  # held by ``ahead`` only, so each is freed once written
         self._ingest_windows(f, stream, _drain(ahead, windows), report, progress)
@@ -314,16 +333,32 @@ class IngestPipeline:
                     on_slice = None
                     if progress is not None:
                         on_slice = self._window_progress(f, stream, len(window), progress)
-                    rows = self._vectors([f], report, on_slice)
-                    self._write([f], rows, self._tokenize([f]), report)
+                    new, kw_new = f.new, f.kw_new
                     f.new, f.kw_new = [], []
-                    if on_slice is not None:
-                        on_slice(1, 1)
-                    del window, rows  # not held while the next one is read and chunked
-                    release_free_memory()  # and what they held goes back to the OS
+                    rows = self._start_embedding(new, report, on_slice)
+                    terms = self._tokenize(kw_new)
+
+                    def write(
+                        new: list[Chunk] = new,
+                        kw_new: list[Chunk] = kw_new,
+                        rows: Future[Rows] = rows,
+                        terms: dict[str, list[str]] = terms,
+                        on_slice: Callable[[int, int], None] | None = on_slice,
+                    ) -> None:
+                        self._write(new, kw_new, rows.result(), terms, report)
+                        if on_slice is not None:
+                            on_slice(1, 1)
+                        release_free_memory()  # what the window held goes back to the OS
+
+                    # the previous window is written while this one is embedded; then this
+                    # window's chunks are held only by ``write`` as the next one is read
+                    self._then(write)
+                    del window, new, kw_new, rows, terms, write
+                self._settle()
             except LoadError as exc:
                 # unreadable midway: what was written stays (a re-run finds it stored), but
                 # without all of the file's ids nothing can be called stale, nor the file done
+                self._settle()
                 self._fail(report, f.source, exc.reason)
                 return
             self._conclude(f, stream, report)
@@ -360,66 +395,101 @@ class IngestPipeline:
             def on_slice(done: int, total: int) -> None:
                 progress("embed", done, total)
 
-        rows = self._vectors(files, report, on_slice)
-        terms = self._tokenize(files)
-        if self.store.supports_transactions:
-            # one transaction per file: a crash leaves its old chunks, never a mix
-            for f in files:
-                with self.store.transaction():
-                    self._write([f], rows, terms, report)
-                    self._finish(f, report)
-        else:
-            # one write for the whole batch (much cheaper than one per file); each file's
-            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
-            self._write(files, rows, terms, report)
-            for f in files:
-                self._finish(f, report)
+        rows = self._start_embedding([c for f in files for c in f.new], report, on_slice)
+        terms = self._tokenize([c for f in files for c in f.kw_new])
 
-    def _vectors(
+        def write() -> None:
+            vectors = rows.result()
+            if self.store.supports_transactions:
+                # one transaction per file: a crash leaves its old chunks, never a mix
+                for f in files:
+                    with self.store.transaction():
+                        self._write(f.new, f.kw_new, vectors, terms, report)
+                        self._finish(f, report)
+            else:
+                # one write for the whole batch (much cheaper than one per file); each file's
+                # stale chunks and manifest entry follow, so a crash is repaired by a re-run
+                new = [c for f in files for c in f.new]
+                kw_new = [c for f in files for c in f.kw_new]
+                self._write(new, kw_new, vectors, terms, report)
+                for f in files:
+                    self._finish(f, report)
+
+        self._then(write)
+
+    # -- the embedding thread: one batch or window embedded while the previous is written --
+
+    def _start_embedding(
         self,
-        files: list[_PendingFile],
+        chunks: list[Chunk],
         report: IngestReport,
         on_slice: Callable[[int, int], None] | None,
-    ) -> Callable[[list[Chunk]], Vectors]:
-        """Embed the files' new chunks (identical texts once); return chunks -> their rows."""
+    ) -> Future[Rows]:
+        """Embed ``chunks`` (identical texts once) in the background; the future gives rows."""
         texts: list[str] = []
         unique: dict[str, int] = {}
-        for f in files:
-            for c in f.new:
-                if c.content_hash not in unique:
-                    unique[c.content_hash] = len(texts)
-                    texts.append(c.text)
-        vectors = self._embed(texts, on_slice) if texts else None
+        for c in chunks:
+            if c.content_hash not in unique:
+                unique[c.content_hash] = len(texts)
+                texts.append(c.text)
         report.chunks_embedded += len(texts)
 
-        def rows(chunks: list[Chunk]) -> Vectors:
-            assert vectors is not None
-            return np.stack([vectors[unique[c.content_hash]] for c in chunks])
+        def embed() -> Rows:
+            vectors = self._embed(texts, on_slice) if texts else None
 
-        return rows
+            def rows(chunks: list[Chunk]) -> Vectors:
+                assert vectors is not None
+                return np.stack([vectors[unique[c.content_hash]] for c in chunks])
+
+            return rows
+
+        if self._driver is None:
+            self._driver = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-embed")
+        self._in_flight = self._driver.submit(embed)
+        return self._in_flight
+
+    def _then(self, write: Callable[[], None]) -> None:
+        """Keep ``write`` pending and run the one before it (which waits for its vectors)."""
+        previous, self._pending = self._pending, write
+        if previous is not None:
+            previous()
+
+    def _settle(self) -> None:
+        """Run the pending write: everything embedded so far is stored after this."""
+        previous, self._pending = self._pending, None
+        if previous is not None:
+            previous()
+
+    def _stop_driver(self) -> None:
+        """End of a run, or an error: drop what is pending and wait for the thread to end."""
+        self._pending = None
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+            self._in_flight = None
+        if self._driver is not None:
+            self._driver.shutdown(wait=True)
+            self._driver = None
 
     def _write(
         self,
-        files: list[_PendingFile],
-        rows: Callable[[list[Chunk]], Vectors],
+        new: list[Chunk],
+        kw_new: list[Chunk],
+        rows: Rows,
         terms: dict[str, list[str]],
         report: IngestReport,
     ) -> None:
-        """One store write of the files' new chunks, then one keyword-index add."""
-        new = [c for f in files for c in f.new]
+        """One store write of the new chunks, then one keyword-index add."""
         if new:
             report.chunks_written += self.store.write(new, rows(new))
-        kw_new = [c for f in files for c in f.kw_new]
         if self.keyword_index is not None and kw_new:
             self.keyword_index.add(kw_new, [terms[c.content_hash] for c in kw_new])
 
-    def _tokenize(self, files: list[_PendingFile]) -> dict[str, list[str]]:
+    def _tokenize(self, chunks: list[Chunk]) -> dict[str, list[str]]:
         """Keyword terms of the chunks the index lacks, by content hash (each text once)."""
         texts: dict[str, str] = {}
-        for f in files:
-            for c in f.kw_new:
-                texts.setdefault(c.content_hash, c.text)
-        if not texts:
+        for c in chunks:
+            texts.setdefault(c.content_hash, c.text)
+        if not texts or self.keyword_index is None:
             return {}
         return dict(zip(texts, self.tokenizer.tokenize_batch(list(texts.values())), strict=True))
 

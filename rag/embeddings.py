@@ -48,10 +48,14 @@ class Embedder(Protocol):
     """Turns text into vectors. See the module docstring for the contract."""
 
     name: str
-    dimension: int
     max_tokens: int
     """Longest input (in tokens, special tokens excluded) embedded without truncation."""
     tokenizer: Tokenizer
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector (an attribute will do)."""
+        ...
 
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
         """Unit-length float32 vectors, one row per text."""

@@ -61,6 +61,7 @@ class KeywordTokenizer:
         self._stemmer: Any = snowballstemmer.stemmer("english")
         self._stopwords = frozenset(stopwords)
         self._stems: dict[str, str] = {}
+        self._terms: dict[str, str] = {}
         self._kiwi: Kiwi | None = None
 
     @property
@@ -102,11 +103,16 @@ class KeywordTokenizer:
         return stem
 
     def _latin(self, words: Iterable[str]) -> list[str]:
+        terms = self._terms  # word as written -> its term ("" for a stopword)
         out = []
         for word in words:
-            stem = self._stem(word)
-            if stem:
-                out.append(stem)
+            term = terms.get(word)
+            if term is None:
+                term = self._stem(word) or ""
+                if len(terms) < _STEM_CACHE_MAX:
+                    terms[word] = term
+            if term:
+                out.append(term)
         return out
 
     def _korean(self, tokens: Iterable[tuple[str, str]]) -> list[str]:

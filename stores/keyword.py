@@ -252,6 +252,9 @@ class SQLiteKeywordIndex:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # 16 MB of page cache instead of 2: a window's postings land all over the
+            # (term, id) B-tree, and this took 40% off their insert time on SciFact
+            self._db.execute("PRAGMA cache_size=-16384")
             with self._tx() as db:
                 for statement in _SQLITE_SCHEMA:
                     db.execute(statement)

@@ -177,3 +177,24 @@ def test_export_errors_from_the_child_are_raised_here(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="embed_backend = 'torch'"):
         ensure_onnx(model, tmp_path / "cache", quantize=True)
     assert not list((tmp_path / "cache").rglob("*.onnx"))
+
+
+def test_a_first_run_chunks_while_the_model_is_exported(tmp_path: Path) -> None:
+    """The tokenizer and limits are there at once; the export (seconds) runs in the
+    background and the first embedding waits for it."""
+    e = OnnxEmbedder(packaged_model_path(), cache_dir=tmp_path / "cache")
+    exporting = [t for t in threading.enumerate() if t.name == "rag-onnx-export"]
+    assert exporting, "a cold cache starts the export in the background"
+    assert e.tokenizer.count(["hello world"]) == [2] and e.dimension == 384
+    assert e.embed(["hello world"]).shape == (1, 384)
+    assert e.model_file.exists() and not exporting[0].is_alive()
+
+
+def test_an_export_error_is_raised_by_the_first_embedding(tmp_path: Path) -> None:
+    model = _model_copy(tmp_path)
+    (model / "model.safetensors").write_bytes(b"not weights")
+    e = OnnxEmbedder(model, cache_dir=tmp_path / "cache")  # chunking can start
+    with pytest.raises(ConfigError, match="embed_backend = 'torch'"):
+        e.embed(["hello"])
+    with pytest.raises(ConfigError, match="embed_backend = 'torch'"):
+        e.embed(["hello"])  # and again, not a hang or another error

@@ -13,6 +13,7 @@ import gc
 import hashlib
 import json
 import signal
+import threading
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -503,7 +504,8 @@ def test_kill_9_between_windows_then_rerun_leaves_chroma_like_a_clean_run(tmp_pa
     from rag.stores.chroma import ChromaStore
 
     docs = corpus(tmp_path / "docs")
-    killed = ingest_killed(docs, tmp_path / "crashed", 4, window_chunks=64)
+    # at the sixth embedding call: writes overlap the next embedding, so 3+ windows are stored
+    killed = ingest_killed(docs, tmp_path / "crashed", 5, window_chunks=64)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     crashed = ChromaStore("docs", path=tmp_path / "crashed")
     big = str((docs / "big.jsonl").absolute())
@@ -528,3 +530,56 @@ def test_freed_window_memory_goes_back_to_the_os() -> None:
 
     # glibc Linux here (CI): the call is made; elsewhere it is a harmless no-op
     assert release_free_memory() is sys.platform.startswith("linux")
+
+
+class _HandshakeEmbedder(FakeEmbedder):
+    """Signals when its second call starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second_started = threading.Event()
+
+    def embed(self, texts, *, input_type="document"):  # type: ignore[no-untyped-def]
+        if self.calls == 1:
+            self.second_started.set()
+        return super().embed(texts, input_type=input_type)
+
+
+class _WaitingStore(MemoryStore):
+    """Its first write waits until the embedder is on the next window."""
+
+    def __init__(self, embedder: _HandshakeEmbedder) -> None:
+        super().__init__("docs")
+        self.embedder = embedder
+        self.overlapped: bool | None = None
+
+    def write(self, chunks, embeddings, policy=DuplicatePolicy.OVERWRITE):  # type: ignore[no-untyped-def]
+        if self.overlapped is None:
+            self.overlapped = self.embedder.second_started.wait(timeout=30)
+        return super().write(chunks, embeddings, policy)
+
+
+def test_the_next_window_is_embedded_while_the_previous_is_written(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_jsonl(docs / "big.jsonl", [record(i) for i in range(200)])
+    embedder = _HandshakeEmbedder()
+    store = _WaitingStore(embedder)
+    report = pipeline(store, embedder).run(docs)
+    # run one after the other, the first write would wait for a call that never comes
+    assert store.overlapped is True
+    clean = MemoryStore("docs")
+    pipeline(clean).run(docs)
+    assert state(store) == state(clean) and report.chunks_written == clean.count()
+
+
+def test_an_embedding_error_in_the_background_ends_the_run_and_its_thread(
+    tmp_path: Path,
+) -> None:
+    docs = corpus(tmp_path / "docs")
+    store = MemoryStore("docs")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline(store, ExplodingEmbedder(fail_on_call=3)).run(docs)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rag-ingest-embed")]
+    assert store.count() > 0  # the windows before the failing one were written
+    assert str((docs / "big.jsonl").absolute()) not in store.sources()

@@ -245,7 +245,8 @@ def test_chroma_collection_uses_cosine_and_records_dimension(tmp_path: Path) -> 
 
 
 def test_chroma_record_layout(tmp_path: Path) -> None:
-    """Chunk -> Chroma record mapping: text as document, reserved keys, escaped user keys."""
+    """Chunk -> Chroma record mapping: text in ``rag_text`` (not a document, which Chroma would
+    also put in a full-text index rag does not use), reserved keys, escaped user keys."""
     import chromadb
     from chromadb.config import Settings
 
@@ -254,7 +255,9 @@ def test_chroma_record_layout(tmp_path: Path) -> None:
     path = tmp_path / "chroma"
     store = ChromaStore("layout", path=path)
     loc = Location(page=2, heading_path=("A", 'B "quoted" > C'), record="r1")
-    chunk = make_chunk("id1", "body", "/d/x.md", location=loc, source="fm", lang="en")
+    chunk = make_chunk(
+        "id1", "body", "/d/x.md", location=loc, source="fm", lang="en", rag_text="user's"
+    )
     store.write([chunk], vectors(unit(0)))
     client = chromadb.PersistentClient(
         path=str(path), settings=Settings(anonymized_telemetry=False)
@@ -262,13 +265,15 @@ def test_chroma_record_layout(tmp_path: Path) -> None:
     got = client.get_collection("layout", embedding_function=None).get(ids=["id1"])
     assert got["metadatas"] is not None
     meta: dict[str, Any] = dict(got["metadatas"][0])
-    assert got["documents"] == ["body"]
+    assert got["documents"] == [None] and meta["rag_text"] == "body"
     assert meta["source"] == "/d/x.md"
-    assert meta["meta.source"] == "fm"
+    assert meta["meta.source"] == "fm" and meta["meta.rag_text"] == "user's"
     assert meta["lang"] == "en"
     assert meta["loc_page"] == 2 and meta["loc_record"] == "r1"
     assert json.loads(meta["loc_heading_path"]) == ["A", 'B "quoted" > C']
     assert "loc_start_line" not in meta  # None values are skipped
+    back = store.query(unit(0), k=1)[0].chunk
+    assert back.text == "body" and back.metadata == chunk.metadata
     store.close()
 
 
