@@ -10,8 +10,8 @@ memory. ``embed_backend = "torch"`` keeps the plain sentence-transformers path.
 The export is built on first use from the model directory (torch, transformers and onnx are
 needed only then), in a child process started in the background: the tokenizer is ready at
 once, so a first ingest chunks while it runs, and the first ``embed`` waits for it. It uses
-the eager attention graph (15% faster in onnxruntime than the SDPA one) and is cached under ``cache_dir/onnx/<model>-<fingerprint>/`` and written
-atomically, so concurrent first runs and a crash mid-export leave a usable cache. The
+the eager attention graph (15% faster in onnxruntime than the SDPA one) and is cached
+under ``cache_dir/onnx/<model>-<fingerprint>/``, written atomically, so concurrent first runs and a crash mid-export leave a usable cache. The
 fingerprint covers the weights file (size, mtime), the config and the export format, so a
 changed model is exported again. Supported: models whose ``modules.json`` is a Transformer
 followed by Pooling (mean, CLS or max) and optionally Normalize; rows are always unit length.
