@@ -210,8 +210,12 @@ def chroma_stats(path: Path, collection: str, out: Path, *, tokens: bool) -> Non
         texts: list[str] = []
         step = 5000
         for offset in range(0, count, step):
-            got = col.get(include=["documents"], limit=step, offset=offset)
-            texts.extend(d or "" for d in got["documents"] or [])
+            got = col.get(include=["documents", "metadatas"], limit=step, offset=offset)
+            docs = got["documents"] or [None] * len(got["ids"])
+            metas = got["metadatas"] or [None] * len(got["ids"])
+            # rag keeps the text in metadata (``rag_text``), the peers in the document
+            for doc, meta in zip(docs, metas, strict=True):
+                texts.append(doc or str((meta or {}).get("rag_text") or ""))
         counts = token_counts(texts, model_path())
     out.write_text(json.dumps({"count": count, "token_counts": counts}))
 

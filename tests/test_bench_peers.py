@@ -105,3 +105,22 @@ def test_aggregate_and_table_show_paired_ratios(peers: ModuleType) -> None:
     text = peers.table(agg)
     row = next(line for line in text.splitlines() if line.startswith("first ingest"))
     assert row.split()[-3:] == ["20.0", "25.0", "0.75"]
+
+
+def test_chroma_stats_counts_text_in_documents_and_in_rag_metadata(
+    peers: ModuleType, tmp_path: Path
+) -> None:
+    import chromadb
+    import numpy as np
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    col = client.create_collection("bench", embedding_function=None)
+    col.add(
+        ids=["peer", "rag"],
+        embeddings=np.eye(2, 3, dtype=np.float32),
+        documents=["hello world", None],  # type: ignore[list-item]
+        metadatas=[{"source": "p"}, {"rag_text": "hello big world"}],
+    )
+    out = tmp_path / "stats.json"
+    peers.chroma_stats(tmp_path / "chroma", "bench", out, tokens=True)
+    assert json.loads(out.read_text()) == {"count": 2, "token_counts": [4, 5]}
