@@ -151,7 +151,6 @@ class IngestPipeline:
         self._driver: ThreadPoolExecutor | None = None
         self._pending: Callable[[], None] | None = None
         """Writes the batch or window being embedded once its vectors are there."""
-        self._in_flight: Future[Rows] | None = None
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -395,8 +394,10 @@ class IngestPipeline:
             def on_slice(done: int, total: int) -> None:
                 progress("embed", done, total)
 
-        rows = self._start_embedding([c for f in files for c in f.new], report, on_slice)
-        terms = self._tokenize([c for f in files for c in f.kw_new])
+        new = [c for f in files for c in f.new]
+        kw_new = [c for f in files for c in f.kw_new]
+        rows = self._start_embedding(new, report, on_slice)
+        terms = self._tokenize(kw_new)
 
         def write() -> None:
             vectors = rows.result()
@@ -409,8 +410,6 @@ class IngestPipeline:
             else:
                 # one write for the whole batch (much cheaper than one per file); each file's
                 # stale chunks and manifest entry follow, so a crash is repaired by a re-run
-                new = [c for f in files for c in f.new]
-                kw_new = [c for f in files for c in f.kw_new]
                 self._write(new, kw_new, vectors, terms, report)
                 for f in files:
                     self._finish(f, report)
@@ -445,10 +444,9 @@ class IngestPipeline:
 
         if self._driver is None:
             self._driver = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-embed")
-        self._in_flight = self._driver.submit(embed)
-        return self._in_flight
+        return self._driver.submit(embed)
 
-    def _then(self, write: Callable[[], None]) -> None:
+    def _then(self, write: Callable[[], None] | None) -> None:
         """Keep ``write`` pending and run the one before it (which waits for its vectors)."""
         previous, self._pending = self._pending, write
         if previous is not None:
@@ -456,18 +454,13 @@ class IngestPipeline:
 
     def _settle(self) -> None:
         """Run the pending write: everything embedded so far is stored after this."""
-        previous, self._pending = self._pending, None
-        if previous is not None:
-            previous()
+        self._then(None)
 
     def _stop_driver(self) -> None:
         """End of a run, or an error: drop what is pending and wait for the thread to end."""
         self._pending = None
-        if self._in_flight is not None:
-            self._in_flight.cancel()
-            self._in_flight = None
         if self._driver is not None:
-            self._driver.shutdown(wait=True)
+            self._driver.shutdown(wait=True, cancel_futures=True)
             self._driver = None
 
     def _write(
@@ -489,7 +482,7 @@ class IngestPipeline:
         texts: dict[str, str] = {}
         for c in chunks:
             texts.setdefault(c.content_hash, c.text)
-        if not texts or self.keyword_index is None:
+        if not texts:
             return {}
         return dict(zip(texts, self.tokenizer.tokenize_batch(list(texts.values())), strict=True))
 

@@ -11,10 +11,11 @@ The export is built on first use from the model directory (torch, transformers a
 needed only then), in a child process started in the background: the tokenizer is ready at
 once, so a first ingest chunks while it runs, and the first ``embed`` waits for it. It uses
 the eager attention graph (15% faster in onnxruntime than the SDPA one) and is cached
-under ``cache_dir/onnx/<model>-<fingerprint>/``, written atomically, so concurrent first runs and a crash mid-export leave a usable cache. The
-fingerprint covers the weights file (size, mtime), the config and the export format, so a
-changed model is exported again. Supported: models whose ``modules.json`` is a Transformer
-followed by Pooling (mean, CLS or max) and optionally Normalize; rows are always unit length.
+under ``cache_dir/onnx/<model>-<fingerprint>/``, written atomically, so concurrent first
+runs and a crash mid-export leave a usable cache. The fingerprint covers the weights file
+(size, mtime), the config and the export format, so a changed model is exported again.
+Supported: models whose ``modules.json`` is a Transformer followed by Pooling (mean, CLS or
+max) and optionally Normalize; rows are always unit length.
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ class KeywordTokenizer:
 
         self._stemmer: Any = snowballstemmer.stemmer("english")
         self._stopwords = frozenset(stopwords)
-        self._stems: dict[str, str] = {}
         self._terms: dict[str, str] = {}
+        """Word as written -> its term ("" for a stopword): vocabularies are far smaller than
+        corpora, so each spelling is lowercased, checked and stemmed once."""
         self._kiwi: Kiwi | None = None
 
     @property
@@ -90,25 +91,20 @@ class KeywordTokenizer:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _stem(self, word: str) -> str | None:
-        """Lowercase, drop stopwords, stem (cached: vocabularies are far smaller than corpora)."""
+    def _stem(self, word: str) -> str:
+        """Lowercase, drop stopwords (""), stem."""
         lower = word.lower()
         if lower in self._stopwords:
-            return None
-        stem = self._stems.get(lower)
-        if stem is None:
-            stem = str(self._stemmer.stemWord(lower)) if lower.isascii() else lower
-            if len(self._stems) < _STEM_CACHE_MAX:
-                self._stems[lower] = stem
-        return stem
+            return ""
+        return str(self._stemmer.stemWord(lower)) if lower.isascii() else lower
 
     def _latin(self, words: Iterable[str]) -> list[str]:
-        terms = self._terms  # word as written -> its term ("" for a stopword)
+        terms = self._terms
         out = []
         for word in words:
             term = terms.get(word)
             if term is None:
-                term = self._stem(word) or ""
+                term = self._stem(word)
                 if len(terms) < _STEM_CACHE_MAX:
                     terms[word] = term
             if term:
