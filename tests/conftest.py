@@ -18,7 +18,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbedder
-    from rag.embeddings_onnx import OnnxEmbedder
+    from rag.embeddings.onnx import OnnxEmbedder
     from rag.llms.llamacpp import LlamaCppLLM
     from rag.stores.base import Store
 
@@ -62,7 +62,7 @@ def st_embedder() -> SentenceTransformerEmbedder:
 def onnx_embedder(model_cache_dir: Path) -> OnnxEmbedder:
     """The packaged all-MiniLM-L6-v2 on onnxruntime with int8 weights (the default backend)."""
     from rag.embeddings import packaged_model_path
-    from rag.embeddings_onnx import OnnxEmbedder
+    from rag.embeddings.onnx import OnnxEmbedder
 
     return OnnxEmbedder(packaged_model_path(), cache_dir=model_cache_dir)
 

@@ -1,4 +1,4 @@
-"""The Embedder protocol and the sentence-transformers reference implementation.
+"""The Embedder protocol, the tokenizer adapter, and the identity of a set of vectors.
 
 Contract: ``embed(texts, input_type=...)`` returns a float32 array of shape
 ``(len(texts), dimension)`` with unit-length rows (cosine = dot product), in input
@@ -10,21 +10,15 @@ can keep every chunk inside ``max_tokens`` and nothing is silently truncated.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from rag._lazy import require
 from rag.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rag.config import Settings
 
 InputType = Literal["query", "document"]
 Vectors = npt.NDArray[np.float32]
@@ -60,6 +54,48 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
         """Unit-length float32 vectors, one row per text."""
         ...
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    """What produced a set of vectors, recorded with every ingested file so that a query
+    embedder that would mix incompatible vectors is noticed.
+
+    ``model`` and ``backend``/``scheme`` decide compatibility: another model is an error
+    (its vectors mean nothing against these), another backend or quantization of the same
+    model a warning (cosine about 0.99 to each other: retrieval degrades a little).
+    ``runtime`` (e.g. the onnxruntime version) and ``isa`` (the CPU capability the export was
+    made for; ``x86-64`` = any) are recorded for diagnosis. An embedder may expose an
+    ``identity`` attribute; without one, ``identity_of`` uses its ``name``.
+    """
+
+    model: str
+    backend: str = "custom"
+    scheme: str = ""
+    runtime: str = ""
+    isa: str = ""
+
+    def key(self) -> str:
+        """The compact form stored with each source: ``model|backend|scheme|runtime|isa``."""
+        return "|".join((self.model, self.backend, self.scheme, self.runtime, self.isa))
+
+    @classmethod
+    def parse(cls, key: str) -> EmbedderIdentity:
+        """Inverse of ``key`` (missing fields are empty: older records hold just a name)."""
+        parts = (key.split("|") + [""] * 5)[:5]
+        return cls(parts[0], parts[1] or "custom", parts[2], parts[3], parts[4])
+
+    def describe(self) -> str:
+        extra = ", ".join(p for p in (self.scheme, self.runtime, self.isa) if p)
+        return f"{self.model} on {self.backend}" + (f" ({extra})" if extra else "")
+
+
+def identity_of(embedder: Any) -> EmbedderIdentity:
+    """The embedder's declared ``identity``, else one made from its ``name``."""
+    found = getattr(embedder, "identity", None)
+    if isinstance(found, EmbedderIdentity):
+        return found
+    return EmbedderIdentity(model=str(getattr(embedder, "name", type(embedder).__name__)))
 
 
 class HFTokenizer:
@@ -127,104 +163,3 @@ def model_path(model: str | Path | None) -> Path:
             "to use the packaged all-MiniLM-L6-v2"
         )
     return path
-
-
-class SentenceTransformerEmbedder:
-    """sentence-transformers, loaded from a local path only (no hub access), batched, normalized."""
-
-    def __init__(
-        self,
-        model: str | Path | None = None,
-        *,
-        batch_size: int = 64,
-        device: str = "cpu",
-        query_prefix: str = "",
-        document_prefix: str = "",
-    ) -> None:
-        path = model_path(model)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        st = require("sentence_transformers", "local", "the sentence-transformers embedder")
-        _quiet_transformers()
-        self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.name = path.name if path.name != "model" else path.parent.name
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
-        dim = get_dim()
-        self.dimension = int(dim) if dim is not None else len(self._model.encode(["x"])[0])
-        # the model reserves two positions for [CLS] and [SEP]
-        self.max_tokens = int(self._model.max_seq_length) - 2
-        self.tokenizer: Tokenizer = HFTokenizer(self._model.tokenizer)
-        self.batch_size = batch_size
-        self._prefix = {"query": query_prefix, "document": document_prefix}
-
-    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        prefix = self._prefix[input_type]
-        batch = [prefix + t for t in texts] if prefix else list(texts)
-        with _threads_for(len(batch)):
-            vectors = self._model.encode(
-                batch,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
-
-
-_SMALL_BATCH = 8
-_THREADS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _threads_for(n_texts: int) -> Iterator[None]:
-    """One torch thread for a handful of texts (a query): splitting a tiny matmul across
-    cores costs more in synchronisation than it saves, badly so on a busy machine
-    (measured: 93 ms with 2 threads vs 12 ms with 1 for one query under load)."""
-    if n_texts > _SMALL_BATCH:
-        yield
-        return
-    import torch
-
-    with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-
-def _quiet_transformers() -> None:
-    """No weight-loading progress bars or tokenizer length warnings on the user's terminal."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name: a local sentence-transformers model run by onnxruntime
-    (``onnx-int8``, the default, or ``onnx``) or by torch (``torch``)."""
-    if settings.embed_backend == "torch" or settings.embed_device != "cpu":
-        return SentenceTransformerEmbedder(
-            settings.embed_model,
-            batch_size=settings.embed_batch_size,
-            device=settings.embed_device,
-        )
-    from rag.embeddings_onnx import OnnxEmbedder
-
-    return OnnxEmbedder(
-        model_path(settings.embed_model),
-        cache_dir=settings.cache_dir,
-        quantize=settings.embed_backend == "onnx-int8",
-        threads=settings.embed_threads,
-    )
