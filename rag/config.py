@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -127,14 +127,14 @@ class Settings(BaseSettings):
             )
         return v
 
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_tokens:
-            raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens "
-                f"({self.chunk_tokens})"
-            )
-        return self
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: ValidationInfo) -> int:
+        # a field validator (not a model one), so the error names chunk_overlap and its hint
+        size = info.data.get("chunk_tokens")
+        if size is not None and v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
+        return v
 
     @classmethod
     def settings_customise_sources(
@@ -189,6 +189,31 @@ def load_settings(toml_file: str | Path | None = None, **overrides: Any) -> Sett
         raise ConfigError(f"could not read configuration: {exc}") from None
 
 
+CLI_FLAGS: dict[str, str] = {
+    "data_dir": "--data-dir",
+    "collection": "--collection",
+    "store": "--store",
+    "pg_dsn": "--dsn",
+    "include": "--include",
+    "exclude": "--exclude",
+    "prune": "--prune",
+    "llm": "--llm",
+    "top_k": "--top-k",
+    "max_context_tokens": "--max-context-tokens",
+    "retrieval_mode": "--mode",
+    "mmr": "--mmr",
+}
+"""The command-line flag of each setting that has one; the others are set through the
+environment or rag.toml. A test checks that every flag named here is an option of a command."""
+
+
+def setting_hint(field: str) -> str:
+    """How to set ``field``: its flag (only if one exists), ``RAG_<FIELD>`` and rag.toml."""
+    ways = [CLI_FLAGS[field]] if field in CLI_FLAGS else []
+    ways.append(f"RAG_{field.upper()}")
+    return f"Set it with {', '.join(ways)} or '{field} = ...' in rag.toml"
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad setting: name, offending value, what was expected, how to set it."""
     lines = []
@@ -197,10 +222,10 @@ def describe_validation_error(exc: ValidationError) -> str:
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         msg = err["msg"].removeprefix("Value error, ")
+        top = err["loc"][0] if err["loc"] else None
         if err["type"] == "extra_forbidden":
             msg = "is not a rag setting; check the spelling against `rag config`"
-        lines.append(
-            f"setting '{field}'{shown}: {msg}. Set it with --{field.replace('_', '-')}, "
-            f"RAG_{field.upper()} or '{field} = ...' in rag.toml"
-        )
+        elif isinstance(top, str) and top in Settings.model_fields:
+            msg = f"{msg}. {setting_hint(top)}"
+        lines.append(f"setting '{field}'{shown}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

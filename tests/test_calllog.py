@@ -173,7 +173,7 @@ def test_several_processes_can_write(tmp_path: Path) -> None:
 def _costs_app() -> object:
     import typer
 
-    from rag._cli_costs import register
+    from rag.cli.costs import register
 
     app = typer.Typer()
 

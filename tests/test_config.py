@@ -74,3 +74,43 @@ def test_missing_gguf_path_is_a_config_error(tmp_path: Path) -> None:
     s = load_settings(gguf_path=tmp_path / "nope.gguf")
     with pytest.raises(ConfigError, match=r"nope\.gguf"):
         make_llm("local", s)
+
+
+def test_every_setting_hint_names_a_real_flag_and_its_env_var() -> None:
+    """Each setting's hint (built, then raised by a real validation error) names only flags
+    some rag command has, names the flag a command has under the setting's own name, and
+    names the env var ``RAG_<FIELD>``."""
+    import re
+
+    from rag.cli import option_names
+    from rag.config import Settings, setting_hint
+
+    options = option_names()
+    assert {"--collection", "--top-k", "--dsn"} <= options  # the walk sees the commands
+    for field in Settings.model_fields:
+        hint = setting_hint(field)
+        for flag in re.findall(r"--[a-z][a-z0-9-]*", hint):
+            assert flag in options, f"hint of {field!r} names {flag}, which no command has"
+        own_flag = "--" + field.replace("_", "-")
+        if own_flag in options:
+            assert own_flag in hint, f"hint of {field!r} does not name {own_flag}"
+        assert re.findall(r"RAG_[A-Z0-9_]+", hint) == [f"RAG_{field.upper()}"], hint
+        assert f"'{field} = ...' in rag.toml" in hint
+
+        with pytest.raises(ConfigError) as info:
+            load_settings(**{field: object()})  # no setting accepts an arbitrary object
+        line = next(x for x in str(info.value).splitlines() if f"setting '{field}" in x)
+        assert line.endswith(hint), line
+
+
+def test_hint_names_the_flag_only_where_one_exists() -> None:
+    from rag.config import setting_hint
+
+    assert "--dsn" in setting_hint("pg_dsn") and "--mode" in setting_hint("retrieval_mode")
+    assert "--" not in setting_hint("rrf_k")  # no such flag: env and rag.toml only
+    with pytest.raises(ConfigError) as info:
+        load_settings(rrf_k=0)
+    assert "--rrf-k" not in str(info.value) and "RAG_RRF_K" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(chunk_overlap=300, chunk_tokens=200)
+    assert "setting 'chunk_overlap'" in str(info.value) and "RAG_CHUNK_OVERLAP" in str(info.value)

@@ -15,68 +15,61 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rag.cli.exit_codes import handle_errors
+from rag.cli.options import ConfigOpt, DataDirOpt
+
 if TYPE_CHECKING:
     from rag.calllog import CostRow, CostSummary
 
-EXIT_USAGE = 2
+
+def costs(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Only calls in the last span (7d, 24h, 30m, 2w) or since a date."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Also save a PNG of spend per day by model (matplotlib)."),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="Call log file (default: DATA_DIR/calls.db)."),
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
+    from rag.calllog import CallLog, parse_since
+
+    start: datetime | None = None
+    if since is not None:
+        try:
+            start = parse_since(since)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--since") from None
+    with handle_errors():
+        if log is None:
+            from rag.config import load_settings
+
+            log = load_settings(config, data_dir=data_dir).call_log_path
+        summary = CallLog(log).summary(start)
+        if chart is not None:
+            save_chart(summary, chart)
+    if as_json:
+        typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        print_table(summary, log)
+    if chart is not None and not as_json:
+        typer.echo(f"chart saved to {chart}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``costs`` command to ``app``."""
-
-    @app.command("costs")
-    def costs(
-        since: Annotated[
-            str | None,
-            typer.Option(
-                "--since", help="Only calls in the last span (7d, 24h, 30m, 2w) or since a date."
-            ),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
-        chart: Annotated[
-            Path | None,
-            typer.Option("--chart", help="Also save a PNG of spend per day by model (matplotlib)."),
-        ] = None,
-        log: Annotated[
-            Path | None,
-            typer.Option("--log", help="Call log file (default: DATA_DIR/calls.db)."),
-        ] = None,
-        config: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="TOML settings file (default ./rag.toml)."),
-        ] = None,
-        data_dir: Annotated[
-            Path | None,
-            typer.Option("--data-dir", help="Data directory (default: $XDG_DATA_HOME/rag)."),
-        ] = None,
-    ) -> None:
-        """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
-        from rag.calllog import CallLog, parse_since
-        from rag.errors import ConfigError
-
-        start: datetime | None = None
-        if since is not None:
-            try:
-                start = parse_since(since)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--since") from None
-        try:
-            if log is None:
-                from rag.config import load_settings
-
-                log = load_settings(config, data_dir=data_dir).call_log_path
-            summary = CallLog(log).summary(start)
-            if chart is not None:
-                save_chart(summary, chart)
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-        if as_json:
-            typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
-        else:
-            print_table(summary, log)
-        if chart is not None and not as_json:
-            typer.echo(f"chart saved to {chart}")
+    """Add the ``costs`` command to ``app`` (``rag.cli`` does; so do tests with an app of their
+    own)."""
+    app.command("costs")(costs)
 
 
 def _money(row: CostRow) -> str:
@@ -90,12 +83,15 @@ def _money(row: CostRow) -> str:
 
 def print_table(summary: CostSummary, log: Path) -> None:
     """The human table (rich), with a totals row."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from rag.cli.output import stdout
+
+    console = stdout(soft_wrap=False)
     if not console.is_terminal:
-        console = Console(width=160)  # piped or captured: do not squeeze the columns
+        console = stdout(
+            width=160, soft_wrap=False
+        )  # piped or captured: do not squeeze the columns
     span = f" since {summary.since:%Y-%m-%d %H:%M} UTC" if summary.since else ""
     if not summary.rows:
         console.print(f"no calls logged in {log}{span}")

@@ -1,0 +1,53 @@
+"""The ``rag`` command line: one module per command, shared options in ``options``, and one
+table of exit codes in ``exit_codes`` (0 ok; 1 partial failure; 2 usage error).
+
+Rich markup is off for help and messages, so ``[...]`` in them prints as written. Heavy
+dependencies load inside the commands, so ``rag --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from rag.cli import ask, config, costs, db, ingest
+from rag.cli import eval as eval_command
+
+__all__ = ["app", "main", "option_names"]
+
+app = typer.Typer(
+    name="rag",
+    help="Retrieval-augmented generation, offline by default: ingest documents, ask questions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+app.command("ingest")(ingest.ingest)
+app.command("ask")(ask.ask)
+app.command("config")(config.show_config)
+app.add_typer(db.app)
+costs.register(app)
+app.command("eval")(eval_command.eval_)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+def option_names() -> set[str]:
+    """Every option name (long, short and negative forms) of every command: what a message or a
+    setting's hint may name (tests check that they do not name others)."""
+    import typer.main
+
+    def walk(cmd: object) -> set[str]:
+        found: set[str] = set()
+        for param in getattr(cmd, "params", []):
+            if param.param_type_name == "option":
+                found |= {*param.opts, *param.secondary_opts}
+        for sub in getattr(cmd, "commands", {}).values():
+            found |= walk(sub)
+        return found
+
+    return walk(typer.main.get_command(app))

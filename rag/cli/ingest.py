@@ -1,0 +1,109 @@
+"""``rag ingest PATH``: load, chunk, embed and store documents, incrementally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rag.cli._settings import make_rag
+from rag.cli.exit_codes import EXIT_OK, EXIT_PARTIAL, handle_errors
+from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+
+if TYPE_CHECKING:
+    from rag.api import RAG
+    from rag.types import IngestReport
+
+
+def ingest(
+    path: Annotated[Path, typer.Argument(help="File or directory to ingest.")],
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", "-i", help="Glob a file must match (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="Glob to skip (repeatable).")
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune/--no-prune", help="Remove chunks of files deleted from PATH (default: prune)."
+        ),
+    ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    collection: CollectionOpt = None,
+    store: StoreOpt = None,
+    dsn: DsnOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Load, chunk, embed and store the documents under PATH (incremental: only what changed)."""
+    with handle_errors():
+        r = make_rag(config, collection=collection, store=store, pg_dsn=dsn, data_dir=data_dir)
+        report = run_ingest(r, path, include, exclude, prune, quiet=json_out)
+    if json_out:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_report(report)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def run_ingest(
+    r: RAG,
+    path: Path,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    prune: bool,
+    *,
+    quiet: bool,
+) -> IngestReport:
+    """Ingest ``path`` with a progress bar on a terminal (a one-line notice otherwise)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rag.cli.output import stderr
+
+    if not path.exists():
+        from rag.errors import ConfigError
+
+        raise ConfigError(f"path {str(path)!r} does not exist; check the path and try again")
+    console = stderr()
+    with Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    ) as bar:
+        files = bar.add_task("files", total=None)
+        embed = bar.add_task("embedding", total=None, visible=False)
+
+        def progress(event: str, done: int, total: int) -> None:
+            task = embed if event == "embed" else files
+            bar.update(task, completed=done, total=total, visible=True)
+
+        if not quiet and not console.is_terminal:
+            console.print(f"ingesting {path} into collection '{r.settings.collection}' ...")
+        return r.ingest(path, include=include, exclude=exclude, prune=prune, progress=progress)
+
+
+def print_report(report: IngestReport) -> None:
+    """Counts of files and chunks on stdout; each failed file and its reason on stderr."""
+    from rag.cli.output import print_labelled, stdout
+
+    out = stdout()
+    out.print(
+        f"files: {report.files_seen} seen · {report.files_new} new · {report.files_changed} "
+        f"changed · {report.files_unchanged} unchanged · {report.files_removed} removed · "
+        f"{report.files_failed} failed"
+        + (f" · {report.files_skipped} skipped (no loader)" if report.files_skipped else "")
+    )
+    out.print(
+        f"chunks: {report.chunks_total} from new/changed files · {report.chunks_embedded} embedded"
+        f" · {report.chunks_written} written · {report.chunks_deleted} deleted"
+    )
+    out.print(f"collection '{report.collection}' · {report.seconds:.2f} s")
+    for failure in report.failures:
+        print_labelled("failed:", "yellow", f"{failure.path}: {failure.error}")
