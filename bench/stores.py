@@ -15,7 +15,7 @@ transaction each for pgvector), index build time, query latency p50/p95 for top-
 ``Store.query`` (Python objects included) without and with the filter, recall@10 against exact
 numpy search (with the same filter), and disk size.
 
-pgvector runs on its own embedded server (``rag.pgserver``: durable defaults, but
+pgvector runs on its own embedded server (``rag.stores.pgvector_server``: durable defaults, but
 ``shared_buffers=1GB`` instead of 128MB so the 100k-row HNSW graph fits in PostgreSQL's cache, as
 on any tuned server). It bulk
 loads without an index (``hnsw_min_rows=None``), then builds HNSW once with ``create_index()``
@@ -203,8 +203,8 @@ def bench_pgvector(
     ef_sweep: list[int],
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    from rag.pgserver import LocalPostgres
     from rag.stores.pgvector import PgVectorStore
+    from rag.stores.pgvector_server import LocalPostgres
 
     with tempdir("rag-bench-pg-") as path:
         server = LocalPostgres(path / "postgres", conf={"shared_buffers": "1GB"})

@@ -48,11 +48,13 @@ class QueryTokenizer(Protocol):
 
 
 class KeywordSearcher(Protocol):
-    def search(
-        self, tokens: list[str], k: int, filters: Filters | None = None
+    """The keyword side of a ``KeywordSearchStore`` (``rag.stores.base``)."""
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[ScoredChunk]: ...
 
-    def count(self) -> int: ...
+    def keyword_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -233,12 +235,12 @@ class HybridRetriever:
     def _keyword_search(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
         assert self.keyword_index is not None and self.tokenizer is not None
         tokens = self.tokenizer.tokenize(question)
-        return self.keyword_index.search(tokens, n, filters) if tokens else []
+        return self.keyword_index.keyword_query(tokens, n, filters) if tokens else []
 
     def _keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """``hits``, after saying so when they are empty because the index is."""
         assert self.keyword_index is not None
-        if hits or self.keyword_index.count() > 0:
+        if hits or self.keyword_index.keyword_count() > 0:
             return hits
         check_queryable(self.store, None)  # an empty collection: that error, not this one
         if self.mode == "keyword":

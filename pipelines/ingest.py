@@ -16,13 +16,15 @@ as windows produce them again; none for a new file) live as long as the file. A 
 window joins a batch shared with other small files (their chunks embedded together); a
 larger one is embedded and written window by window, and 4 and 5 wait for its last window.
 
-With a keyword index (BM25, ``rag.stores.keyword``) the index is kept in step: 3 also tokenizes
-and indexes the chunks the *index* lacks (asked separately from the store, so a crash between
-the two writes is repaired), and 4 deletes the index's stale ids before the store's. With a
-transactional store (pgvector) all of a file's writes, every window and the index rows
-included, commit together.
-An empty index beside a non-empty store (an index added later, or its file deleted) makes the
-run re-read every file once, ignoring the manifest, to fill it (nothing is re-embedded).
+With a keyword tokenizer and a store that ``supports_keyword_search``, 3 also tokenizes the new
+chunks and hands their terms to the same ``store.write``; the store keeps its BM25 rows in step
+(its deletes in 4 remove them too). Chunks stored without keyword rows (a crash between a
+sidecar store's two writes, or written without a tokenizer) are found by ``keyword_ids`` and
+get their terms alone (``index_terms``). With a transactional store (pgvector) all of a file's
+writes, every window and the keyword rows included, commit together.
+A store with chunks but no keyword rows at all (keyword search added later, or its sidecar file
+deleted) makes the run re-read every file once, ignoring the manifest, to fill them (nothing
+is re-embedded).
 
 Embedding overlaps the rest: a batch or window is embedded in a background thread while
 this one writes the one before it, tokenizes its keywords and reads and chunks the next.
@@ -44,7 +46,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -53,11 +55,8 @@ from rag.chunking import Chunker
 from rag.connectors import DocumentStream, file_digest, iter_file, loader_for, walk
 from rag.embeddings import InputType
 from rag.errors import LoadError
-from rag.stores.base import SourceRecord, Store, Vectors
+from rag.stores.base import SourceRecord, Store, Vectors, keyword_search
 from rag.types import Chunk, Document, FileFailure, IngestReport
-
-if TYPE_CHECKING:
-    from rag.stores.keyword import KeywordIndex
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``.
@@ -82,14 +81,13 @@ class _PendingFile:
     stale: set[str] = field(default_factory=set)
     """The source's stored chunk ids not produced (yet): stale if still here after the last
     window. Empty for a new file, so a first ingest holds no ids at all."""
-    kw_stale: set[str] = field(default_factory=set)
     count: int = 0
     produced: int = 0
     """Chunks made so far, including a window read ahead (for the progress estimate)."""
     new: list[Chunk] = field(default_factory=list)
     """The current window's chunks the store lacks."""
-    kw_new: list[Chunk] = field(default_factory=list)
-    """The current window's chunks the keyword index lacks (not necessarily ``new``)."""
+    kw_only: list[Chunk] = field(default_factory=list)
+    """The current window's stored chunks that lack keyword rows."""
 
 
 @dataclass
@@ -124,9 +122,10 @@ class Tokenizer(Protocol):
 class IngestPipeline:
     """Incremental, crash-safe ingest into one store. Reusable across runs.
 
-    ``embedder`` and ``chunker`` are touched only when a file is new or changed, so a
-    re-run over an unchanged tree never loads the embedding model. ``window_chunks`` bounds
-    the chunks of one file held at a time (see the module docstring).
+    ``embedder``, ``chunker`` and ``keyword_tokenizer`` are touched only when a file is new or
+    changed, so a re-run over an unchanged tree never loads the embedding model. Keyword terms
+    are written when ``keyword_tokenizer`` is given and the store ``supports_keyword_search``.
+    ``window_chunks`` bounds the chunks of one file held at a time (see the module docstring).
     """
 
     def __init__(
@@ -134,7 +133,6 @@ class IngestPipeline:
         store: Store,
         embedder: DocumentEmbedder,
         chunker: Chunker,
-        keyword_index: KeywordIndex | None = None,
         keyword_tokenizer: Tokenizer | None = None,
         *,
         window_chunks: int = WINDOW_CHUNKS,
@@ -144,22 +142,13 @@ class IngestPipeline:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
-        self.keyword_index = keyword_index
         self.window_chunks = window_chunks
-        self._tokenizer = keyword_tokenizer
+        self.tokenizer = keyword_tokenizer
+        self._keywords = keyword_search(store) if keyword_tokenizer is not None else None
         self._backfill = False
         self._driver: ThreadPoolExecutor | None = None
         self._pending: Callable[[], None] | None = None
         """Writes the batch or window being embedded once its vectors are there."""
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """The keyword tokenizer (the default one is built on first use)."""
-        if self._tokenizer is None:
-            from rag.keywords import KeywordTokenizer
-
-            self._tokenizer = KeywordTokenizer()
-        return self._tokenizer
 
     def run(
         self,
@@ -175,11 +164,11 @@ class IngestPipeline:
         report = IngestReport(collection=self.store.collection)
         entries = list(walk(root, include, exclude))  # raises ConfigError for a missing root
         manifest = self.store.sources()
-        # an empty keyword index beside stored chunks: re-read every file once to fill it
+        # stored chunks without any keyword rows: re-read every file once to fill them
         self._backfill = (
-            self.keyword_index is not None
+            self._keywords is not None
             and bool(manifest)
-            and self.keyword_index.count() == 0
+            and self._keywords.keyword_count() == 0
             and self.store.count() > 0
         )
         seen: set[str] = set()
@@ -291,20 +280,19 @@ class IngestPipeline:
         """The source's chunk ids stored now: the candidates for stale. Always asked, even for
         a new file: a crash may have left chunks of it without a manifest entry."""
         f.stale = self.store.ids_for_source(f.source)
-        if self.keyword_index is not None:
-            f.kw_stale = self.keyword_index.ids_for_source(f.source)
 
     def _add_window(self, f: _PendingFile, chunks: list[Chunk]) -> None:
-        """Count the window's chunks as produced (not stale) and find those the store lacks."""
+        """Count the window's chunks as produced (not stale) and find those the store lacks,
+        and the stored ones without keyword rows."""
         f.count += len(chunks)
         ids = [c.id for c in chunks]
         f.stale.difference_update(ids)
         stored = self.store.existing_ids(ids) if ids else set()
         f.new = [c for c in chunks if c.id not in stored]
-        if self.keyword_index is not None:
-            f.kw_stale.difference_update(ids)
-            indexed = self.keyword_index.existing_ids(ids) if ids else set()
-            f.kw_new = [c for c in chunks if c.id not in indexed]
+        f.kw_only = []
+        if self._keywords is not None and stored:
+            indexed = self._keywords.keyword_ids(sorted(stored))
+            f.kw_only = [c for c in chunks if c.id in stored and c.id not in indexed]
 
     def _conclude(self, f: _PendingFile, stream: DocumentStream, report: IngestReport) -> None:
         """After the file's last document: report the records that did not load."""
@@ -332,19 +320,19 @@ class IngestPipeline:
                     on_slice = None
                     if progress is not None:
                         on_slice = self._window_progress(f, stream, len(window), progress)
-                    new, kw_new = f.new, f.kw_new
-                    f.new, f.kw_new = [], []
+                    new, kw_only = f.new, f.kw_only
+                    f.new, f.kw_only = [], []
                     rows = self._start_embedding(new, report, on_slice)
-                    terms = self._tokenize(kw_new)
+                    terms = self._tokenize(new, kw_only)
 
                     def write(
                         new: list[Chunk] = new,
-                        kw_new: list[Chunk] = kw_new,
+                        kw_only: list[Chunk] = kw_only,
                         rows: Future[Rows] = rows,
                         terms: dict[str, list[str]] = terms,
                         on_slice: Callable[[int, int], None] | None = on_slice,
                     ) -> None:
-                        self._write(new, kw_new, rows.result(), terms, report)
+                        self._write(new, kw_only, rows.result(), terms, report)
                         if on_slice is not None:
                             on_slice(1, 1)
                         release_free_memory()  # what the window held goes back to the OS
@@ -352,7 +340,7 @@ class IngestPipeline:
                     # the previous window is written while this one is embedded; then this
                     # window's chunks are held only by ``write`` as the next one is read
                     self._then(write)
-                    del window, new, kw_new, rows, terms, write
+                    del window, new, kw_only, rows, terms, write
                 self._settle()
             except LoadError as exc:
                 # unreadable midway: what was written stays (a re-run finds it stored), but
@@ -395,9 +383,9 @@ class IngestPipeline:
                 progress("embed", done, total)
 
         new = [c for f in files for c in f.new]
-        kw_new = [c for f in files for c in f.kw_new]
+        kw_only = [c for f in files for c in f.kw_only]
         rows = self._start_embedding(new, report, on_slice)
-        terms = self._tokenize(kw_new)
+        terms = self._tokenize(new, kw_only)
 
         def write() -> None:
             vectors = rows.result()
@@ -405,12 +393,12 @@ class IngestPipeline:
                 # one transaction per file: a crash leaves its old chunks, never a mix
                 for f in files:
                     with self.store.transaction():
-                        self._write(f.new, f.kw_new, vectors, terms, report)
+                        self._write(f.new, f.kw_only, vectors, terms, report)
                         self._finish(f, report)
             else:
                 # one write for the whole batch (much cheaper than one per file); each file's
                 # stale chunks and manifest entry follow, so a crash is repaired by a re-run
-                self._write(new, kw_new, vectors, terms, report)
+                self._write(new, kw_only, vectors, terms, report)
                 for f in files:
                     self._finish(f, report)
 
@@ -466,30 +454,39 @@ class IngestPipeline:
     def _write(
         self,
         new: list[Chunk],
-        kw_new: list[Chunk],
+        kw_only: list[Chunk],
         rows: Rows,
         terms: dict[str, list[str]],
         report: IngestReport,
     ) -> None:
-        """One store write of the new chunks, then one keyword-index add."""
+        """One store write of the new chunks with their keyword terms; the terms alone for
+        stored chunks that lack them."""
         if new:
-            report.chunks_written += self.store.write(new, rows(new))
-        if self.keyword_index is not None and kw_new:
-            self.keyword_index.add(kw_new, [terms[c.content_hash] for c in kw_new])
+            if self._keywords is None:
+                report.chunks_written += self.store.write(new, rows(new))
+            else:
+                report.chunks_written += self.store.write(
+                    new, rows(new), terms=[terms[c.content_hash] for c in new]
+                )
+        if self._keywords is not None and kw_only:
+            self._keywords.index_terms(kw_only, [terms[c.content_hash] for c in kw_only])
 
-    def _tokenize(self, chunks: list[Chunk]) -> dict[str, list[str]]:
-        """Keyword terms of the chunks the index lacks, by content hash (each text once)."""
+    def _tokenize(self, *groups: list[Chunk]) -> dict[str, list[str]]:
+        """Keyword terms of the chunks, by content hash (each text once); none without keyword
+        search."""
+        if self._keywords is None or self.tokenizer is None:
+            return {}
         texts: dict[str, str] = {}
-        for c in chunks:
-            texts.setdefault(c.content_hash, c.text)
+        for chunks in groups:
+            for c in chunks:
+                texts.setdefault(c.content_hash, c.text)
         if not texts:
             return {}
         return dict(zip(texts, self.tokenizer.tokenize_batch(list(texts.values())), strict=True))
 
     def _finish(self, f: _PendingFile, report: IngestReport) -> None:
-        """Delete the file's stale chunks (index first), then record it in the manifest."""
-        if self.keyword_index is not None and f.kw_stale:
-            self.keyword_index.delete_ids(sorted(f.kw_stale))
+        """Delete the file's stale chunks (with their keyword rows), then record it in the
+        manifest."""
         if f.stale:
             report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
         if f.file_hash:
@@ -519,10 +516,7 @@ class IngestPipeline:
         prefix = str(root.absolute()).rstrip("/") + "/"
         for source in manifest:
             if source.startswith(prefix) and source not in seen:
-                # the index first: the store's delete drops the manifest entry that makes a
-                # re-run after a crash here prune again
-                with self.store.transaction():
-                    if self.keyword_index is not None:
-                        self.keyword_index.delete_source(source)
-                    report.chunks_deleted += self.store.delete_source(source)
+                # chunks, keyword rows and manifest entry (the store deletes the entry last,
+                # so a re-run after a crash here prunes again)
+                report.chunks_deleted += self.store.delete_source(source)
                 report.files_removed += 1

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import QueryPipeline
     from rag.stores.base import Filters, Store
-    from rag.stores.keyword import KeywordIndex
     from rag.types import Answer, Chunk, Document, IngestReport, ScoredChunk
 
 
@@ -55,7 +54,6 @@ class RAG:
         self._llm = llm
         self._chunker = chunker
         self._call_log: CallLog | None = None
-        self._keyword_index: KeywordIndex | None = None
         self._keyword_tokenizer: KeywordTokenizer | None = None
 
     @classmethod
@@ -99,16 +97,6 @@ class RAG:
         return self._chunker
 
     @property
-    def keyword_index(self) -> KeywordIndex:
-        """The BM25 index beside the store (memory, a SQLite file in ``data_dir/keyword``, or
-        tables in PostgreSQL for pgvector); opened on first use."""
-        if self._keyword_index is None:
-            from rag.stores.keyword import make_keyword_index
-
-            self._keyword_index = make_keyword_index(self.settings, self.store)
-        return self._keyword_index
-
-    @property
     def keyword_tokenizer(self) -> KeywordTokenizer:
         """Korean/English keyword tokenizer (kiwi itself loads only on the first Korean text)."""
         if self._keyword_tokenizer is None:
@@ -120,13 +108,14 @@ class RAG:
     def retriever(self) -> HybridRetriever:
         """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR)."""
         from rag.pipelines.hybrid import HybridRetriever
+        from rag.stores.base import keyword_search
 
         s = self.settings
         dense = s.retrieval_mode == "dense"
         return HybridRetriever(
             self.store,
             self.embedder,
-            None if dense else self.keyword_index,
+            None if dense else keyword_search(self.store),
             None if dense else self.keyword_tokenizer,
             mode=s.retrieval_mode,
             top_k=s.top_k,
@@ -163,7 +152,6 @@ class RAG:
             self.store,
             _Deferred(self),
             _Deferred(self),
-            keyword_index=self.keyword_index,
             keyword_tokenizer=_Deferred(self),
         )
         return pipeline.run(
@@ -218,9 +206,6 @@ class RAG:
         return self.call_log.summary(start)
 
     def close(self) -> None:
-        if self._keyword_index is not None:
-            self._keyword_index.close()
-            self._keyword_index = None
         if self._store is not None:
             self._store.close()
 

@@ -1,5 +1,8 @@
 """Vector stores: the ``Store`` protocol, its backends and ``make_store``.
 
+Every backend here ``supports_keyword_search`` (BM25): pgvector in its own tables, Chroma and
+memory with a sidecar they own (``rag.stores.bm25_sidecar``).
+
 ``import rag.stores`` is cheap: the backends (and chromadb, psycopg) load only
 when a class is first used (``rag.stores.ChromaStore``) or built by ``make_store``.
 """
@@ -9,7 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
-from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Store
+from rag.stores.base import (
+    DuplicatePolicy,
+    Filters,
+    KeywordSearchStore,
+    SourceRecord,
+    Store,
+    keyword_search,
+)
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -20,9 +30,11 @@ __all__ = [
     "ChromaStore",
     "DuplicatePolicy",
     "Filters",
+    "KeywordSearchStore",
     "MemoryStore",
     "SourceRecord",
     "Store",
+    "keyword_search",
     "make_store",
 ]
 
@@ -52,7 +64,12 @@ def make_store(settings: Settings) -> Store:
     if settings.store == "chroma":
         from rag.stores.chroma import ChromaStore
 
-        return ChromaStore(settings.collection, path=settings.chroma_path, url=settings.chroma_url)
+        return ChromaStore(
+            settings.collection,
+            path=settings.chroma_path,
+            url=settings.chroma_url,
+            keyword_dir=settings.data_dir / "keyword",
+        )
     if settings.store == "memory":
         from rag.stores.memory import MemoryStore
 

@@ -2,15 +2,19 @@
 
 Contract (every implementation passes ``rag.testing.store_contract``):
 
-- ``write`` stores chunks with their embeddings. Ids are deterministic, so the
-  ``DuplicatePolicy`` decides what an id that is already stored means:
+- ``write`` stores chunks with their embeddings (and, on a store that
+  ``supports_keyword_search``, their keyword ``terms``, in the same call). Ids are
+  deterministic, so the ``DuplicatePolicy`` decides what an id that is already stored means:
   OVERWRITE replaces it (upsert), SKIP keeps the stored one, FAIL raises
-  ``StoreError`` and writes nothing of that call.
+  ``StoreError`` and writes nothing of that call. A chunk's keyword rows always come from
+  the write that stored it: a write without ``terms`` leaves the chunks it wrote unsearchable
+  by keyword.
 - The first write fixes the collection's embedding dimension; a later write or
   query with another dimension raises ``DimensionMismatchError``.
 - ``query`` returns at most ``k`` chunks, closest first, with cosine similarity
   as ``score`` (1.0 = same direction), restricted by ``filters``.
-- ``delete_source`` removes every chunk of a source *and* its manifest entry.
+- ``delete_ids``/``delete_source`` remove chunks with their keyword rows;
+  ``delete_source`` removes the source's manifest entry too.
 - ``transaction()`` groups calls: a store that ``supports_transactions`` (pgvector) commits
   them together or not at all; the others return a no-op context and rely on the manifest
   order below for crash safety.
@@ -18,6 +22,10 @@ Contract (every implementation passes ``rag.testing.store_contract``):
   the content that was fully ingested. The ingest pipeline writes it only after
   all of a file's chunks are stored, so a crash leaves the entry missing or old,
   and a re-run repairs the file instead of skipping it.
+
+Keyword search is a declared capability: a store with ``supports_keyword_search`` is a
+``KeywordSearchStore`` (BM25 over the terms given to ``write``, scored as in
+``rag.stores.bm25``); ``keyword_search(store)`` returns it typed as one, or None.
 
 Filters, one grammar for every store: a mapping of field -> condition, all of which
 must hold. Fields are ``source`` or metadata keys (letters, digits, ``_``, ``.``, ``-``).
@@ -32,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -73,14 +81,18 @@ class Store(Protocol):
     collection: str
     supports_filters: bool
     supports_transactions: bool
+    supports_keyword_search: bool
 
     def write(
         self,
         chunks: Sequence[Chunk],
         embeddings: Vectors,
         policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
     ) -> int:
-        """Store chunks (row i of ``embeddings`` is chunk i's vector); return how many were written."""
+        """Store chunks (row i of ``embeddings`` is chunk i's vector, ``terms[i]`` its keyword
+        terms, ignored without ``supports_keyword_search``); return how many were written."""
         ...
 
     def query(
@@ -98,7 +110,7 @@ class Store(Protocol):
         ...
 
     def delete_ids(self, ids: Sequence[str]) -> int:
-        """Delete chunks by id; return how many existed."""
+        """Delete chunks (and their keyword rows) by id; return how many existed."""
         ...
 
     def delete_source(self, source: str) -> int:
@@ -124,6 +136,39 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+@runtime_checkable
+class KeywordSearchStore(Store, Protocol):
+    """A store that ``supports_keyword_search``: BM25 over the terms its writes carried."""
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` best chunks by BM25 for the query ``terms``, best first, restricted by
+        ``filters``. Chunks sharing no term with the query are never returned; an empty
+        collection returns ``[]``."""
+        ...
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` whose keyword rows are stored."""
+        ...
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        ...
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of chunks that are already stored (repairs a gap left by a
+        crash or by writes without terms; ids not stored are ignored); return how many."""
+        ...
+
+
+def keyword_search(store: Store) -> KeywordSearchStore | None:
+    """``store`` as a ``KeywordSearchStore`` if it declares ``supports_keyword_search``."""
+    if getattr(store, "supports_keyword_search", False):
+        return cast(KeywordSearchStore, store)
+    return None
 
 
 def validate_filters(filters: Filters | None) -> None:

@@ -11,7 +11,10 @@ which rag never queries (its BM25 index is its own), and took half of each write
 earlier versions are read the same.
 
 The manifest lives in a second collection ``<collection>__sources`` (id = source
-path, a 1-d dummy embedding). Chroma's default embedding function is never used
+path, a 1-d dummy embedding). Keyword search (BM25) is a SQLite sidecar owned by the store
+(``rag.stores.bm25_sidecar``), opened on first use: a write stores the chunks in Chroma, then
+their terms in the sidecar; deletes go the other way round, so a crash leaves at worst chunks
+without keyword rows, which the next ingest finds (``keyword_ids``) and fills. Chroma's default embedding function is never used
 (it would download an ONNX model): embeddings are always passed explicitly.
 """
 
@@ -38,6 +41,8 @@ from rag.stores.base import (
     normalize_condition,
     validate_filters,
 )
+from rag.stores.bm25 import terms_by_id
+from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
 from rag.stores.memory import (
     check_shape,
     dedupe,
@@ -234,12 +239,23 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 
 class ChromaStore:
-    """``Store`` on Chroma: a directory (default ``data_dir/chroma``) or a server ``url``."""
+    """``KeywordSearchStore`` on Chroma: a directory (default ``data_dir/chroma``) or a server
+    ``url``, with its BM25 sidecar ``<collection>.sqlite`` in ``keyword_dir`` (default:
+    ``<path>/rag_keyword`` when embedded, ``<data_dir>/keyword`` with a server; ``make_store``
+    always uses ``<data_dir>/keyword``)."""
 
     supports_filters = True
     supports_transactions = False
+    supports_keyword_search = True
 
-    def __init__(self, collection: str, path: Path | None = None, url: str | None = None) -> None:
+    def __init__(
+        self,
+        collection: str,
+        path: Path | None = None,
+        url: str | None = None,
+        *,
+        keyword_dir: Path | None = None,
+    ) -> None:
         if not _NAME_RE.match(collection) or collection.endswith(MANIFEST_SUFFIX):
             raise ConfigError(
                 f"setting 'collection' ({collection!r}) is not a valid Chroma collection name: "
@@ -282,6 +298,12 @@ class ChromaStore:
                     "directory is writable and not used by another Chroma version, or set "
                     "data_dir to another directory"
                 ) from exc
+        if keyword_dir is None:
+            from rag.config import default_data_dir
+
+            keyword_dir = self.path / "rag_keyword" if self.path else default_data_dir() / "keyword"
+        self.keyword_path = sidecar_path(keyword_dir, collection)
+        self._keywords: SQLiteBM25 | None = None
         self._max_batch = max(1, int(self._client.get_max_batch_size()))
         self._col: Collection | None = None
         self._manifest: Collection | None = None
@@ -405,6 +427,8 @@ class ChromaStore:
                     pass
         if target == self.collection:
             self._col, self._manifest, self._dim = None, None, None
+            if (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.clear()
         return existed
 
     # -- writes ----------------------------------------------------------------------
@@ -414,12 +438,15 @@ class ChromaStore:
         chunks: Sequence[Chunk],
         embeddings: Vectors,
         policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
     ) -> int:
-        """Store chunks; OVERWRITE replaces whole records (Chroma's upsert would merge
-        metadata), SKIP adds only new ids, FAIL refuses if any id is stored."""
+        """Store chunks, then their keyword terms; OVERWRITE replaces whole records (Chroma's
+        upsert would merge metadata), SKIP adds only new ids, FAIL refuses if any id is stored."""
         if not chunks and np.asarray(embeddings).size == 0:
             return 0
         emb = check_shape(chunks, embeddings)
+        by_id = terms_by_id(chunks, terms, policy)
         chunks, emb = dedupe(chunks, emb, policy)
         with self._lock:
             col = self._collection_for_write(emb.shape[1])
@@ -447,6 +474,10 @@ class ChromaStore:
                         embeddings=unit_rows[part],
                         metadatas=[_to_record(c) for c in chunks[part]],
                     )
+            if by_id is not None:
+                self._sidecar().add(chunks, [by_id[c.id] for c in chunks])
+            elif (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_ids(ids)  # overwritten chunks lose their old terms
             return len(chunks)
 
     def _existing(self, col: Collection, ids: Sequence[str]) -> set[str]:
@@ -466,6 +497,8 @@ class ChromaStore:
         with self._lock:
             if not ids or not self.exists():
                 return 0
+            if (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_ids(ids)
             assert self._col is not None
             present = self._existing(self._col, list(dict.fromkeys(ids)))
             self._delete(self._col, sorted(present))
@@ -474,6 +507,8 @@ class ChromaStore:
     def delete_source(self, source: str) -> int:
         """Delete every chunk of ``source`` and its manifest entry."""
         with self._lock:
+            if (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_source(source)
             ids = self.ids_for_source(source)
             if ids:
                 assert self._col is not None
@@ -612,6 +647,48 @@ class ChromaStore:
                     ],
                 )
 
+    # -- keyword search (the SQLite sidecar) -----------------------------------------
+
+    def _sidecar(self) -> SQLiteBM25:
+        """The BM25 sidecar, opened (and created) on first use."""
+        with self._lock:
+            if self._keywords is None:
+                self._keywords = SQLiteBM25(self.keyword_path, self.collection)
+            return self._keywords
+
+    def _sidecar_if_any(self) -> SQLiteBM25 | None:
+        """The sidecar if it exists (no file is created just to find nothing in it)."""
+        if self._keywords is None and not self.keyword_path.exists():
+            return None
+        return self._sidecar()
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
+        validate_filters(filters)
+        sidecar = self._sidecar_if_any()
+        return [] if sidecar is None else sidecar.search(terms, k, filters)
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return set() if sidecar is None else sidecar.existing_ids(ids)
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return 0 if sidecar is None else sidecar.count()
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of stored chunks (others are ignored)."""
+        by_id = terms_by_id(chunks, terms)
+        assert by_id is not None
+        with self._lock:
+            stored = self.existing_ids(list(by_id))
+            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
+            return self._sidecar().add(keep, [by_id[c.id] for c in keep])
+
     def transaction(self) -> AbstractContextManager[None]:
         """No transactions here: the ingest pipeline's write order keeps a crash repairable."""
         return nullcontext()
@@ -622,3 +699,7 @@ class ChromaStore:
         if callable(close):
             close()
         self._col = self._manifest = None
+        with self._lock:
+            if self._keywords is not None:
+                self._keywords.close()
+                self._keywords = None

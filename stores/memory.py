@@ -1,4 +1,4 @@
-"""The in-memory reference store: exact cosine search over a numpy matrix.
+"""The in-memory reference store: exact cosine search over a numpy matrix, BM25 in process.
 
 Nothing is persisted. It defines the semantics the other backends are tested
 against (``rag.testing.store_contract``) and serves unit tests and small, one-off
@@ -23,6 +23,8 @@ from rag.stores.base import (
     matches,
     validate_filters,
 )
+from rag.stores.bm25 import terms_by_id
+from rag.stores.bm25_sidecar import MemoryBM25
 from rag.types import Chunk, ScoredChunk
 
 __all__ = ["MemoryStore"]
@@ -103,13 +105,15 @@ def empty_error(collection: str) -> CollectionNotFoundError:
 
 
 class MemoryStore:
-    """Reference ``Store``: chunks in a dict, unit vectors in a growable numpy matrix.
+    """Reference ``KeywordSearchStore``: chunks in a dict, unit vectors in a growable numpy
+    matrix, keyword terms in its own in-process BM25 sidecar.
 
     Thread-safe: one lock guards every read and write.
     """
 
     supports_filters = True
     supports_transactions = False
+    supports_keyword_search = True
 
     def __init__(self, collection: str = "default") -> None:
         self.collection = collection
@@ -120,6 +124,7 @@ class MemoryStore:
         self._chunks: dict[str, Chunk] = {}
         self._matrix: Vectors = np.zeros((0, 0), dtype=np.float32)
         self._manifest: dict[str, SourceRecord] = {}
+        self._keywords = MemoryBM25()
 
     def __repr__(self) -> str:
         return f"MemoryStore(collection={self.collection!r}, chunks={len(self._ids)})"
@@ -131,11 +136,14 @@ class MemoryStore:
         chunks: Sequence[Chunk],
         embeddings: Vectors,
         policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
     ) -> int:
-        """Store chunks with their vectors (normalized); see ``DuplicatePolicy``."""
+        """Store chunks with their vectors (normalized) and keyword terms; see ``DuplicatePolicy``."""
         if not chunks and np.asarray(embeddings).size == 0:
             return 0
         emb = check_shape(chunks, embeddings)
+        by_id = terms_by_id(chunks, terms, policy)
         chunks, emb = dedupe(chunks, emb, policy)
         with self._lock:
             dim = emb.shape[1]
@@ -167,6 +175,10 @@ class MemoryStore:
                     self._rows[chunk.id] = index
                 self._matrix[index] = row
                 self._chunks[chunk.id] = chunk
+            if by_id is None:
+                self._keywords.delete_ids([c.id for c in chunks])
+            else:
+                self._keywords.add(chunks, [by_id[c.id] for c in chunks])
             return len(chunks)
 
     def _grow(self, needed: int) -> None:
@@ -182,6 +194,7 @@ class MemoryStore:
         """Delete chunks by id (swap-remove keeps the matrix dense); return how many existed."""
         deleted = 0
         with self._lock:
+            self._keywords.delete_ids(ids)
             for chunk_id in dict.fromkeys(ids):
                 index = self._rows.pop(chunk_id, None)
                 if index is None:
@@ -268,6 +281,30 @@ class MemoryStore:
         """Record (or replace) the manifest entry of ``record.source``."""
         with self._lock:
             self._manifest[record.source] = record
+
+    # -- keyword search ------------------------------------------------------------
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
+        return self._keywords.search(terms, k, filters)
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` with keyword rows."""
+        return self._keywords.existing_ids(ids)
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        return self._keywords.count()
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of stored chunks (others are ignored)."""
+        by_id = terms_by_id(chunks, terms)
+        assert by_id is not None
+        with self._lock:
+            stored = [self._chunks[cid] for cid in by_id if cid in self._chunks]
+            return self._keywords.add(stored, [by_id[c.id] for c in stored])
 
     def transaction(self) -> AbstractContextManager[None]:
         """No transactions here: the ingest pipeline's write order keeps a crash repairable."""

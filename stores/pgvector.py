@@ -7,7 +7,7 @@ lock and recorded in ``rag_schema_version``)::
     rag_sources(collection, source, file_hash, chunk_count, updated_at)   the manifest
     rag_c_<name>_<hash>(id, source, text, content_hash, location jsonb, metadata jsonb,
                         embedding vector(dimension))            one chunk table per collection
-    rag_kw_docs / rag_kw_postings                               keyword (BM25) index, see
+    rag_kw_docs / rag_kw_postings                               keyword (BM25) rows, see
                                                                 rag.stores.pgvector_keyword
 
 A table per collection keeps collections isolated (own ``vector(n)`` type, own HNSW index,
@@ -38,6 +38,9 @@ Filters: field names pass ``validate_filters`` and are sent as bound parameters
 Equality is JSONB containment (numbers compare numerically, ``1 == 1.0``), ranges compare only
 values of the same JSON type (numbers numerically, strings by code point), ``$ne`` and every
 other operator require the field to exist, as in ``rag.stores.base.matches``.
+
+Keyword search: ``write(..., terms=...)`` stores the chunks' BM25 rows in the same statement
+batch and transaction as the chunks; ``delete_*`` and ``drop`` remove them with the chunks.
 
 Transactions: each method runs in its own transaction, unless called inside
 ``with store.transaction():`` -- then all of them (``write``, ``delete_ids``, ``delete_source``,
@@ -73,11 +76,23 @@ from rag.stores._pgsql import (
     first_line,
     row_chunk,
     table_name,
-    version_tuple,
 )
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Vectors, validate_filters
+from rag.stores.bm25 import terms_by_id
 from rag.stores.memory import check_shape, dedupe, query_vector
-from rag.stores.pgvector_keyword import delete_keyword_rows
+from rag.stores.pgvector_keyword import (
+    count_keyword_rows,
+    delete_keyword_rows,
+    keyword_row_ids,
+    search_keywords,
+    write_keyword_rows,
+)
+from rag.stores.pgvector_schema import (
+    LOCK_CLASS,
+    SETTING_HINT,
+    create_chunk_table,
+    setup_schema,
+)
 from rag.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
@@ -87,11 +102,6 @@ if TYPE_CHECKING:
     from rag.config import Settings
 
 __all__ = ["MIGRATIONS", "PgVectorStore", "build_where", "table_name"]
-
-SETTING_HINT = "setting 'pg_dsn' (--dsn, RAG_PG_DSN or pg_dsn in rag.toml)"
-
-_LOCK_CLASS = 0x7261  # first key of rag's advisory locks ("ra")
-_SCHEMA_LOCK = 1
 
 
 @dataclass(frozen=True)
@@ -107,10 +117,11 @@ class _TxState(threading.local):
 
 
 class PgVectorStore:
-    """A rag collection in PostgreSQL with pgvector. See the module docstring for the design."""
+    """A rag collection in PostgreSQL with pgvector and BM25. See the module docstring."""
 
     supports_filters: bool = True
     supports_transactions: bool = True
+    supports_keyword_search: bool = True
 
     def __init__(
         self,
@@ -158,13 +169,13 @@ class PgVectorStore:
         self._indexed = False
         self._iterative = False
         with self._connect() as conn:
-            self._setup(conn, iterative_scan)
+            self._iterative = setup_schema(conn, self._where, iterative_scan)
         self._pool = self._open_pool(pool_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PgVectorStore:
         """The store for ``settings.collection`` at ``settings.pg_dsn`` (or a ``rag db`` server)."""
-        from rag.pgserver import resolve_dsn
+        from rag.stores.pgvector_server import resolve_dsn
 
         return cls(resolve_dsn(settings), settings.collection)
 
@@ -298,99 +309,6 @@ class PgVectorStore:
 
     # -- schema ------------------------------------------------------------------------------
 
-    def _setup(self, conn: psycopg.Connection[Any], iterative_scan: bool) -> None:
-        """Make sure the vector extension and rag's tables exist, at the latest version."""
-        import psycopg
-
-        try:
-            with conn.transaction():
-                version = self._extension_version(conn)
-                if version is None or self._schema_version(conn) != MIGRATIONS[-1][0]:
-                    # serialize setup: concurrent CREATE EXTENSION / CREATE TABLE would collide
-                    conn.execute(
-                        "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _SCHEMA_LOCK)
-                    )
-                    version = self._ensure_extension(conn)
-                    self._migrate(conn)
-                self._iterative = iterative_scan and version_tuple(version) >= (0, 8, 0)
-        except RagError:
-            raise
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise StoreError(
-                f"user {self._where['user']!r} may not create rag's tables in database "
-                f"{self._where['dbname']!r} at {self._where['addr']} ({first_line(exc)}). Grant it "
-                f"CREATE on schema public or connect as the database owner ({SETTING_HINT})."
-            ) from None
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"setting up rag's tables at {self._where['addr']} failed: {first_line(exc)}"
-            ) from None
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _extension_version(conn: psycopg.Connection[Any]) -> str | None:
-        row = conn.execute(
-            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def _ensure_extension(self, conn: psycopg.Connection[Any]) -> str:
-        import psycopg
-
-        version = self._extension_version(conn)
-        if version is not None:
-            return version
-        db = self._where["dbname"]
-        try:
-            with conn.transaction():
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except psycopg.errors.InsufficientPrivilege:
-            raise StoreError(
-                f"database {db!r} at {self._where['addr']} has no 'vector' extension and user "
-                f"{self._where['user']!r} may not create it. Ask an administrator to run "
-                f"'CREATE EXTENSION vector;' in {db!r}, or connect as a user who may ({SETTING_HINT})."
-            ) from None
-        except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as exc:
-            raise StoreError(
-                f"the PostgreSQL server at {self._where['addr']} does not have pgvector installed "
-                f"({first_line(exc)}). Install pgvector on the server "
-                f"(https://github.com/pgvector/pgvector) or start a local one with `rag db start`."
-            ) from None
-        return self._extension_version(conn) or "0"
-
-    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        latest = MIGRATIONS[-1][0]
-        conn.execute(
-            """CREATE TABLE IF NOT EXISTS rag_schema_version (
-                version integer PRIMARY KEY,
-                description text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
-        current = self._schema_version(conn)
-        if current > latest:
-            raise StoreError(
-                f"rag's tables at {self._where['addr']} are at schema version {current}, newer than "
-                f"this rag knows ({latest}); upgrade rag"
-            )
-        for version, description, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                conn.execute(statement)  # constant SQL from MIGRATIONS, never user input
-            conn.execute(
-                "INSERT INTO rag_schema_version (version, description) VALUES (%s, %s)",
-                (version, description),
-            )
-
-    @staticmethod
-    def _schema_version(conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute("SELECT to_regclass('rag_schema_version') IS NOT NULL").fetchone()
-        if not row or not row[0]:
-            return 0
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM rag_schema_version").fetchone()
-        return int(row[0]) if row else 0
-
     def _collection(self, conn: psycopg.Connection[Any]) -> _Collection | None:
         if self._meta is not None:
             return self._meta
@@ -408,7 +326,7 @@ class PgVectorStore:
         meta = self._collection(conn)
         if meta is None:
             conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, self.collection)
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, self.collection)
             )
             meta = self._collection(conn)
         if meta is None:
@@ -423,31 +341,7 @@ class PgVectorStore:
         return meta
 
     def _create_table(self, conn: psycopg.Connection[Any], meta: _Collection) -> None:
-        from psycopg import sql
-
-        t = sql.Identifier(meta.table)
-        conn.execute(
-            sql.SQL(
-                """CREATE TABLE {t} (
-                    id text PRIMARY KEY,
-                    source text NOT NULL,
-                    text text NOT NULL,
-                    content_hash text NOT NULL,
-                    location jsonb NOT NULL,
-                    metadata jsonb NOT NULL,
-                    embedding vector({dim}) NOT NULL)"""
-            ).format(t=t, dim=sql.Literal(meta.dimension))
-        )
-        conn.execute(
-            sql.SQL("CREATE INDEX {i} ON {t} (source)").format(
-                i=sql.Identifier(meta.table + "_source"), t=t
-            )
-        )
-        conn.execute(
-            sql.SQL("CREATE INDEX {i} ON {t} USING gin (metadata jsonb_path_ops)").format(
-                i=sql.Identifier(meta.table + "_meta"), t=t
-            )
-        )
+        create_chunk_table(conn, meta.table, meta.dimension)
         if self.hnsw_min_rows == 0:
             self._build_index(conn, meta)
 
@@ -508,7 +402,7 @@ class PgVectorStore:
         # try-lock: if another writer is building it, let it (waiting could deadlock on the table)
         got = conn.execute(
             "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
-            (_LOCK_CLASS, "index:" + self.collection),
+            (LOCK_CLASS, "index:" + self.collection),
         ).fetchone()
         if got and got[0] and not self._has_index(conn, meta):
             self._build_index(conn, meta)
@@ -522,7 +416,7 @@ class PgVectorStore:
                 return 0.0
             conn.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                (_LOCK_CLASS, "index:" + self.collection),
+                (LOCK_CLASS, "index:" + self.collection),
             )
             self._build_index(conn, meta)
         return time.perf_counter() - start
@@ -540,18 +434,28 @@ class PgVectorStore:
         chunks: Sequence[Chunk],
         embeddings: Vectors,
         policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
     ) -> int:
-        """Bulk-load with binary COPY into a staging table, then INSERT ... ON CONFLICT per policy."""
+        """Bulk-load with binary COPY into a staging table, then INSERT ... ON CONFLICT per
+        policy, then the written chunks' keyword rows: all in one transaction."""
         vecs = check_shape(chunks, embeddings)
         if not chunks:
             return 0
+        by_id = terms_by_id(chunks, terms, policy)
         chunks, vecs = dedupe(chunks, vecs, policy)
         with self._conn() as conn:
             meta = self._ensure_collection(conn, int(vecs.shape[1]))
             written = self._insert(conn, meta, list(zip(chunks, vecs, strict=True)), policy)
+            if written is not None:
+                chunks = [c for c in chunks if c.id in written]
+            if by_id is None:
+                delete_keyword_rows(conn, self.collection, ids=[c.id for c in chunks])
+            else:
+                write_keyword_rows(conn, self.collection, chunks, [by_id[c.id] for c in chunks])
         if self._local.conn is None:  # inside transaction(): built when the block commits
             self._index_if_due()
-        return written
+        return len(chunks)
 
     def _index_if_due(self) -> None:
         """Build the HNSW index, in a transaction of its own, once the collection is big enough."""
@@ -568,7 +472,8 @@ class PgVectorStore:
         meta: _Collection,
         rows: list[tuple[Chunk, Vectors]],
         policy: DuplicatePolicy,
-    ) -> int:
+    ) -> set[str] | None:
+        """Insert ``rows``; return the ids written under SKIP (None: all of them)."""
         import psycopg
         from psycopg import sql
 
@@ -593,17 +498,22 @@ class PgVectorStore:
                     copy.write_row(
                         (c.id, c.source, c.text, c.content_hash, location, c.metadata, vec)
                     )
+            skip = policy is DuplicatePolicy.SKIP
             try:
                 cur.execute(
-                    sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ORDER BY id {x}").format(
-                        t=table, c=cols, s=stage, x=conflict_clause(policy)
+                    sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ORDER BY id {x}{r}").format(
+                        t=table,
+                        c=cols,
+                        s=stage,
+                        x=conflict_clause(policy),
+                        r=sql.SQL(" RETURNING id" if skip else ""),
                     )
                 )
             except psycopg.errors.UniqueViolation:  # FAIL, and another writer got there first
                 raise self._duplicates(1, "?") from None
-            written = cur.rowcount
+            written = {str(r[0]) for r in cur.fetchall()} if skip else None
         conn.execute(sql.SQL("DROP TABLE {s}").format(s=stage))
-        return max(written, 0)
+        return written
 
     def _duplicates(self, n: int, example: str) -> StoreError:
         return StoreError(
@@ -769,6 +679,43 @@ class PgVectorStore:
                     record.updated_at,
                 ),
             )
+
+    # -- keyword search ----------------------------------------------------------------------
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """BM25 in SQL over the terms the writes carried (``rag.stores.pgvector_keyword``)."""
+        validate_filters(filters)
+        with self._conn(tx=False) as conn:
+            meta = self._collection(conn)
+            if meta is None:
+                return []
+            return search_keywords(conn, self.collection, meta.table, terms, k, filters)
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` with keyword rows."""
+        if not ids:
+            return set()
+        with self._conn(tx=False) as conn:
+            return keyword_row_ids(conn, self.collection, ids)
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        with self._conn(tx=False) as conn:
+            return count_keyword_rows(conn, self.collection)
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of stored chunks (others are ignored), in one transaction."""
+        by_id = terms_by_id(chunks, terms)
+        assert by_id is not None
+        if not by_id:
+            return 0
+        with self._conn() as conn:
+            meta = self._collection(conn)
+            stored = set() if meta is None else self._existing(conn, meta, list(by_id))
+            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
+            return write_keyword_rows(conn, self.collection, keep, [by_id[c.id] for c in keep])
 
     def drop(self) -> None:
         """Delete the collection: its chunk table, registry row and manifest."""

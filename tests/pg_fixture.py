@@ -5,7 +5,7 @@ Enabled from ``tests/conftest.py`` with ``pytest_plugins = ["pg_fixture"]`` (``t
 data directory (``<pg_data_dir>/postgres``), listens on a free 127.0.0.1 port, runs with
 fsync off (a throwaway server) and is stopped when the session ends.
 
-Fixtures: ``pg_server`` (``rag.pgserver.ServerInfo``), ``pg_dsn`` (superuser DSN),
+Fixtures: ``pg_server`` (``rag.stores.pgvector_server.ServerInfo``), ``pg_dsn`` (superuser DSN),
 ``pg_data_dir`` (the ``data_dir`` whose ``rag db`` server this is).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.pgserver import FAST_TEST_CONF, LocalPostgres, ServerInfo
+from rag.stores.pgvector_server import FAST_TEST_CONF, LocalPostgres, ServerInfo
 
 
 @pytest.fixture(scope="session")

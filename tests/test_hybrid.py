@@ -16,8 +16,7 @@ from rag.errors import CollectionNotFoundError, ConfigError
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.hybrid import HybridRetriever, mmr_select, rrf_fuse
 from rag.pipelines.ingest import IngestPipeline
-from rag.stores.base import Store
-from rag.stores.keyword import KeywordIndex, MemoryKeywordIndex
+from rag.stores.base import KeywordSearchStore, Store, keyword_search
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
 
@@ -80,46 +79,46 @@ def write_corpus(root: Path) -> None:
         (root / f"d{i}.txt").write_text(text)
 
 
-def build(store: Store, index: KeywordIndex, root: Path) -> FakeEmbedder:
+def build(store: Store, root: Path) -> FakeEmbedder:
     embedder = FakeEmbedder()
     IngestPipeline(
         store,
         embedder,
         TokenChunker(embedder.tokenizer, 60, 10),
-        keyword_index=index,
         keyword_tokenizer=TOKENIZER,
     ).run(root)
     return embedder
 
 
+def searchable(store: Store) -> KeywordSearchStore:
+    kw = keyword_search(store)
+    assert kw is not None
+    return kw
+
+
 def retriever(
-    store: Store, index: KeywordIndex, embedder: FakeEmbedder, mode: str
+    store: Store, index: KeywordSearchStore, embedder: FakeEmbedder, mode: str
 ) -> HybridRetriever:
     return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3)
 
 
 @pytest.fixture(params=["memory", "chroma", "pgvector"])
 def parts(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A store of each kind, its keyword search (the store itself) and the embedder."""
     store: Store
-    index: KeywordIndex
     if request.param == "memory":
-        store, index = MemoryStore("h"), MemoryKeywordIndex()
+        store = MemoryStore("h")
     elif request.param == "chroma":
         from rag.stores.chroma import ChromaStore
-        from rag.stores.keyword import SQLiteKeywordIndex
 
-        store = ChromaStore("hyb", path=tmp_path / "chroma")
-        index = SQLiteKeywordIndex(tmp_path / "kw.sqlite", "hyb")
+        store = ChromaStore("hyb", path=tmp_path / "chroma", keyword_dir=tmp_path / "kw")
     else:
         from rag.stores.pgvector import PgVectorStore
-        from rag.stores.pgvector_keyword import PgKeywordIndex
 
-        pg = PgVectorStore(request.getfixturevalue("pg_dsn"), f"h_{uuid.uuid4().hex[:8]}")
-        store, index = pg, PgKeywordIndex(pg)
+        store = PgVectorStore(request.getfixturevalue("pg_dsn"), f"h_{uuid.uuid4().hex[:8]}")
     write_corpus(tmp_path / "docs")
-    embedder = build(store, index, tmp_path / "docs")
-    yield store, index, embedder
-    index.close()
+    embedder = build(store, tmp_path / "docs")
+    yield store, searchable(store), embedder
     store.close()
 
 
@@ -157,8 +156,9 @@ def test_duplicates_dropped_and_mmr(tmp_path: Path) -> None:
     (root / "b.txt").write_text("Chroma stores vectors on disk for retrieval.")  # same text
     (root / "c.txt").write_text("Chroma stores the vectors on a disk, for retrieval!")  # near
     (root / "d.txt").write_text("PostgreSQL with pgvector keeps vectors in tables.")
-    store, index = MemoryStore("m"), MemoryKeywordIndex()
-    embedder = build(store, index, root)
+    store = MemoryStore("m")
+    index = searchable(store)
+    embedder = build(store, root)
     plain = HybridRetriever(store, embedder, index, KeywordTokenizer(), top_k=3)
     hits = plain.retrieve("chroma vectors disk")
     texts = [h.chunk.text for h in hits]
@@ -171,7 +171,7 @@ def test_duplicates_dropped_and_mmr(tmp_path: Path) -> None:
 
 def test_empty_store_and_bad_mode(tmp_path: Path) -> None:
     store = MemoryStore("e")
-    r = HybridRetriever(store, FakeEmbedder(), MemoryKeywordIndex(), KeywordTokenizer())
+    r = HybridRetriever(store, FakeEmbedder(), store, KeywordTokenizer())
     with pytest.raises(CollectionNotFoundError, match="rag ingest"):
         r.retrieve("anything")
     with pytest.raises(ConfigError, match="retrieval_mode"):
@@ -181,7 +181,7 @@ def test_empty_store_and_bad_mode(tmp_path: Path) -> None:
 
 
 def test_rag_api_hybrid_on_chroma_persists_the_keyword_index(tmp_path: Path) -> None:
-    from rag.stores.keyword import SQLiteKeywordIndex
+    from rag.stores.chroma import ChromaStore
 
     docs = tmp_path / "docs"
     write_corpus(docs)
@@ -198,9 +198,9 @@ def test_rag_api_hybrid_on_chroma_persists_the_keyword_index(tmp_path: Path) -> 
 
     with make() as r:
         assert r.ingest(docs).files_new == 6
-        assert isinstance(r.keyword_index, SQLiteKeywordIndex)
-        assert r.keyword_index.path.parent == tmp_path / "data" / "keyword"
-        assert r.keyword_index.path.exists()
+        assert isinstance(r.store, ChromaStore) and r.store.supports_keyword_search
+        assert r.store.keyword_path == tmp_path / "data" / "keyword" / "default.sqlite"
+        assert r.store.keyword_path.exists()
     with make() as r:  # a new process: the index is read back from disk
         assert r.retrieve(QUESTION)[0].chunk.text == TARGET
         assert all("LoRA" not in h.chunk.text for h in r.retrieve(QUESTION, k=3)[1:])

@@ -16,8 +16,7 @@ from rag.chunking import TokenChunker
 from rag.errors import ConfigError
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
-from rag.stores.base import Store
-from rag.stores.keyword import KeywordIndex, MemoryKeywordIndex
+from rag.stores.base import KeywordSearchStore, Store, keyword_search
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
 
@@ -236,20 +235,14 @@ def test_kill_9_mid_ingest_then_rerun_leaves_chroma_like_a_clean_run(tmp_path: P
         assert crashed.ids_for_source(source) == clean.ids_for_source(source)
 
 
-# -- keyword index kept in step with the store --------------------------------------------------
+# -- keyword rows kept in step with the chunks, by the store --------------------------------------
 
 
-def keyword_index_for(store: Store, tmp_path: Path, name: str = "kw") -> KeywordIndex:
-    """The keyword index that goes with ``store`` (SQLite beside Chroma, tables for pgvector)."""
-    from rag.stores.keyword import MemoryKeywordIndex, SQLiteKeywordIndex
-
-    if isinstance(store, MemoryStore):
-        return MemoryKeywordIndex()
-    if type(store).__name__ == "PgVectorStore":
-        from rag.stores.pgvector_keyword import PgKeywordIndex
-
-        return PgKeywordIndex(store)  # type: ignore[arg-type]
-    return SQLiteKeywordIndex(tmp_path / f"{name}.sqlite", store.collection)
+def keyword_store(store: Store) -> KeywordSearchStore:
+    """``store`` as a keyword-searchable store (every backend declares the capability)."""
+    kw = keyword_search(store)
+    assert kw is not None, f"{store!r} does not declare supports_keyword_search"
+    return kw
 
 
 TOKENIZER = KeywordTokenizer()
@@ -267,7 +260,6 @@ class CountingTokenizer(KeywordTokenizer):
 
 def kw_pipeline(
     store: Store,
-    index: KeywordIndex,
     embedder: FakeEmbedder | None = None,
     tokenizer: KeywordTokenizer | None = None,
 ) -> IngestPipeline:
@@ -276,70 +268,76 @@ def kw_pipeline(
         store,
         embedder,
         TokenChunker(embedder.tokenizer, 40, 8),
-        keyword_index=index,
         keyword_tokenizer=tokenizer or TOKENIZER,
     )
 
 
-def index_state(store: Store, index: KeywordIndex) -> dict[str, set[str]]:
-    """Per source: the chunk ids in the index; asserts they equal the store's."""
+def index_state(store: Store) -> dict[str, set[str]]:
+    """Per source: the chunk ids with keyword rows; asserts they are all the store's chunks."""
+    kw = keyword_store(store)
     out = {}
     for source in store.sources():
-        out[source] = index.ids_for_source(source)
-        assert out[source] == store.ids_for_source(source), source
+        ids = store.ids_for_source(source)
+        out[source] = kw.keyword_ids(sorted(ids))
+        assert out[source] == ids, source
+    assert kw.keyword_count() == store.count()
     return out
 
 
-def test_keyword_index_follows_new_changed_and_removed_files(
+def test_keyword_rows_follow_new_changed_and_removed_files(
     tmp_path: Path, any_store: Store
 ) -> None:
     docs = tmp_path / "docs"
     write_docs(docs)
-    store = any_store
-    index = keyword_index_for(store, tmp_path)
+    store = keyword_store(any_store)
     tokenizer = CountingTokenizer()
-    kw_pipeline(store, index, tokenizer=tokenizer).run(docs)
-    assert index.count() == store.count() and index_state(store, index)
-    hit = index.search(TOKENIZER.tokenize("형태소 분석이란?"), 3)[0]
+    kw_pipeline(store, tokenizer=tokenizer).run(docs)
+    assert store.keyword_count() == store.count() and index_state(store)
+    hit = store.keyword_query(TOKENIZER.tokenize("형태소 분석이란?"), 3)[0]
     assert hit.chunk.source.endswith("c.txt")
     # unchanged: nothing tokenized
     seen = tokenizer.texts
-    kw_pipeline(store, index, tokenizer=tokenizer).run(docs)
+    kw_pipeline(store, tokenizer=tokenizer).run(docs)
     assert tokenizer.texts == seen
     # changed: the old terms are gone, the new ones found
     (docs / "b.txt").write_text("Completely new content about budgets.")
-    kw_pipeline(store, index).run(docs)
-    index_state(store, index)
-    assert index.search(["cost"], 5) == []
-    assert index.search(["budget"], 5)[0].chunk.source.endswith("b.txt")
-    # removed: pruned from the index too
+    kw_pipeline(store).run(docs)
+    index_state(store)
+    assert store.keyword_query(["cost"], 5) == []
+    assert store.keyword_query(["budget"], 5)[0].chunk.source.endswith("b.txt")
+    # removed: pruned from the keyword rows too
     (docs / "sub" / "c.txt").unlink()
-    kw_pipeline(store, index).run(docs)
-    assert index.search(TOKENIZER.tokenize("형태소"), 3) == []
-    assert index.count() == store.count() and len(index_state(store, index)) == 2
-    index.close()
+    kw_pipeline(store).run(docs)
+    assert store.keyword_query(TOKENIZER.tokenize("형태소"), 3) == []
+    assert store.keyword_count() == store.count() and len(index_state(store)) == 2
 
 
-class ExplodingIndex:
-    """A keyword index whose n-th ``add`` fails, as if the process died between the writes."""
+class HalfWritingStore:
+    """Wraps a store: its n-th ``write`` with terms stores the chunks without their keyword
+    rows and then fails, as if the process died between a sidecar store's two writes (on a
+    transactional store, the transaction rolls both back)."""
 
-    def __init__(self, inner: KeywordIndex, fail_on_add: int) -> None:
+    def __init__(self, inner: Store, fail_on_write: int) -> None:
         self.inner = inner
-        self.adds = 0
-        self.fail_on_add = fail_on_add
+        self.writes = 0
+        self.fail_on_write = fail_on_write
 
-    def add(self, chunks, tokens):  # type: ignore[no-untyped-def]
-        self.adds += 1
-        if self.adds == self.fail_on_add:
-            raise RuntimeError("simulated crash in the keyword index")
-        return self.inner.add(chunks, tokens)
+    def write(self, chunks, embeddings, policy=None, *, terms=None):  # type: ignore[no-untyped-def]
+        if terms is not None:
+            self.writes += 1
+            if self.writes == self.fail_on_write:
+                self.inner.write(chunks, embeddings)
+                raise RuntimeError("simulated crash between the chunk and keyword writes")
+        if policy is None:
+            return self.inner.write(chunks, embeddings, terms=terms)
+        return self.inner.write(chunks, embeddings, policy, terms=terms)
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)
 
 
 @pytest.mark.parametrize("crash", ["embedder", "index"])
-def test_crash_then_rerun_leaves_keyword_index_like_a_clean_run(
+def test_crash_then_rerun_leaves_keyword_rows_like_a_clean_run(
     tmp_path: Path, any_store: Store, crash: str
 ) -> None:
     docs = tmp_path / "docs"
@@ -347,37 +345,37 @@ def test_crash_then_rerun_leaves_keyword_index_like_a_clean_run(
     for i in range(20):  # > 512 chunks: two embedding batches
         (docs / f"f{i:02}.txt").write_text(" ".join(f"File {i} sentence {j}." for j in range(200)))
     (docs / "ko.txt").write_text("LoRA를 사용하면 모델을 빠르게 미세조정할 수 있다. " * 5)
-    clean, clean_index = MemoryStore("docs"), MemoryKeywordIndex()
-    kw_pipeline(clean, clean_index).run(docs)
-    crashed = any_store
-    index = keyword_index_for(crashed, tmp_path)
+    clean = MemoryStore("docs")
+    kw_pipeline(clean).run(docs)
+    crashed = keyword_store(any_store)
     if crash == "embedder":
         with pytest.raises(RuntimeError, match="simulated crash"):
-            kw_pipeline(crashed, index, ExplodingEmbedder(fail_on_call=2)).run(docs)
+            kw_pipeline(crashed, ExplodingEmbedder(fail_on_call=2)).run(docs)
     else:
         with pytest.raises(RuntimeError, match="simulated crash"):
-            kw_pipeline(crashed, ExplodingIndex(index, fail_on_add=2)).run(docs)  # type: ignore[arg-type]
-    assert index.count() < clean_index.count()
+            kw_pipeline(HalfWritingStore(crashed, fail_on_write=2)).run(docs)  # type: ignore[arg-type]
+    assert crashed.keyword_count() < clean.keyword_count()
     if not crashed.supports_transactions and crash == "index":
-        assert crashed.count() > index.count()  # chunks stored, not yet indexed: the gap to repair
-    kw_pipeline(crashed, index).run(docs)
-    assert index_state(crashed, index) == index_state(clean, clean_index)
+        # chunks stored, not yet keyword-indexed: the gap to repair
+        assert crashed.count() > crashed.keyword_count()
+    kw_pipeline(crashed).run(docs)
+    assert index_state(crashed) == index_state(clean)
     question = TOKENIZER.tokenize("LoRA는 무엇인가? file 7 sentence 3")
-    got = sorted((-round(h.score, 6), h.chunk.id) for h in index.search(question, 1000))
-    want = sorted((-round(h.score, 6), h.chunk.id) for h in clean_index.search(question, 1000))
+    got = sorted((-round(h.score, 6), h.chunk.id) for h in crashed.keyword_query(question, 1000))
+    want = sorted((-round(h.score, 6), h.chunk.id) for h in clean.keyword_query(question, 1000))
     assert got == want and len(got) > 10
-    index.close()
 
 
-def test_empty_keyword_index_is_filled_from_an_existing_collection(tmp_path: Path) -> None:
+def test_missing_keyword_rows_are_filled_from_an_existing_collection(tmp_path: Path) -> None:
     write_docs(tmp_path)
     store = MemoryStore("docs")
     embedder = FakeEmbedder()
-    pipeline(store, embedder).run(tmp_path)  # ingested before keyword search existed
-    index = MemoryKeywordIndex()
+    pipeline(store, embedder).run(tmp_path)  # no tokenizer: ingested without keyword terms
+    assert store.keyword_count() == 0
     embedded = embedder.texts_embedded
-    report = kw_pipeline(store, index, embedder).run(tmp_path)
-    assert index.count() == store.count() and embedder.texts_embedded == embedded
+    report = kw_pipeline(store, embedder).run(tmp_path)
+    assert store.keyword_count() == store.count() and embedder.texts_embedded == embedded
     assert report.chunks_embedded == 0 and report.files_changed == 3
-    again = kw_pipeline(store, index, embedder).run(tmp_path)
+    index_state(store)
+    again = kw_pipeline(store, embedder).run(tmp_path)
     assert again.files_unchanged == 3

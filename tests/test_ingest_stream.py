@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from test_ingest import ExplodingEmbedder, ingest_killed, keyword_index_for
+from test_ingest import ExplodingEmbedder, index_state, ingest_killed, keyword_store
 
 import rag.connectors as connectors
 from rag.chunking import TokenChunker
@@ -29,7 +29,6 @@ from rag.errors import LoadError
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
 from rag.stores.base import DuplicatePolicy, Store, Vectors
-from rag.stores.keyword import KeywordIndex, MemoryKeywordIndex
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
 from rag.types import Chunk, Document, IngestReport
@@ -242,7 +241,7 @@ def pipeline(
     embedder: FakeEmbedder | None = None,
     *,
     window: int = 64,
-    index: KeywordIndex | None = None,
+    keywords: bool = False,
     chunker: TokenChunker | None = None,
 ) -> IngestPipeline:
     embedder = embedder or FakeEmbedder()
@@ -250,8 +249,7 @@ def pipeline(
         store,
         embedder,
         chunker or TokenChunker(embedder.tokenizer, 40, 8),
-        keyword_index=index,
-        keyword_tokenizer=TOKENIZER,
+        keyword_tokenizer=TOKENIZER if keywords else None,
         window_chunks=window,
     )
 
@@ -262,14 +260,6 @@ def state(store: Store) -> dict[str, object]:
         s: (sorted(store.ids_for_source(s)), rec.file_hash, rec.chunk_count)
         for s, rec in store.sources().items()
     }
-
-
-def index_state(store: Store, index: KeywordIndex) -> dict[str, set[str]]:
-    out = {}
-    for source in store.sources():
-        out[source] = index.ids_for_source(source)
-        assert out[source] == store.ids_for_source(source), source
-    return out
 
 
 def corpus(root: Path, n: int = 200) -> Path:
@@ -286,10 +276,10 @@ def test_window_size_does_not_change_what_is_stored(tmp_path: Path) -> None:
     docs = corpus(tmp_path / "docs")
     one = MemoryStore("docs")
     whole = pipeline(one, window=1_000_000).run(docs)
-    windowed_store, index = MemoryStore("docs"), MemoryKeywordIndex()
-    windowed = pipeline(windowed_store, window=7, index=index).run(docs)
+    windowed_store = MemoryStore("docs")
+    windowed = pipeline(windowed_store, window=7, keywords=True).run(docs)
     assert state(windowed_store) == state(one)
-    assert index_state(windowed_store, index)
+    assert index_state(windowed_store)
     assert windowed.chunks_total == whole.chunks_total == one.count() > 400
     assert (windowed.files_new, windowed.files_failed) == (4, 0)
     big = str((docs / "big.jsonl").absolute())
@@ -324,9 +314,11 @@ class WindowCheckingStore(MemoryStore):
         chunks: Sequence[Chunk],
         embeddings: Vectors,
         policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
     ) -> int:
         self.largest_write = max(self.largest_write, len(chunks))
-        return super().write(chunks, embeddings, policy)
+        return super().write(chunks, embeddings, policy, terms=terms)
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         self.largest_lookup = max(self.largest_lookup, len(ids))
@@ -364,36 +356,34 @@ def test_crash_between_windows_then_rerun_equals_a_clean_run(
     pgvector), its manifest entry is not; the re-run embeds only what is missing."""
     docs = corpus(tmp_path / "docs")
     big = str((docs / "big.jsonl").absolute())
-    crashed = any_store
-    index = keyword_index_for(crashed, tmp_path)
+    crashed = keyword_store(any_store)
     if change:  # an older version of the big file is stored: its dropped records must go
-        pipeline(crashed, index=index).run(docs)
+        pipeline(crashed, keywords=True).run(docs)
         write_jsonl(docs / "big.jsonl", [record(i) for i in range(50, 300)])
     old_ids, old_record = crashed.ids_for_source(big), crashed.sources().get(big)
-    clean, clean_index = MemoryStore("docs"), MemoryKeywordIndex()
-    pipeline(clean, index=clean_index).run(docs)
+    clean = MemoryStore("docs")
+    pipeline(clean, keywords=True).run(docs)
     clean_ids = clean.ids_for_source(big)
     with pytest.raises(RuntimeError, match="simulated crash"):
         # new: call 1 embeds a.txt and b.md, 2-3 the first windows of big.jsonl;
         # changed: the windows of records 50-199 are stored already, 1-3 embed the next ones
-        pipeline(crashed, ExplodingEmbedder(fail_on_call=4), index=index).run(docs)
+        pipeline(crashed, ExplodingEmbedder(fail_on_call=4), keywords=True).run(docs)
     assert crashed.sources().get(big) == old_record, "a manifest entry before the last window"
     stored = crashed.ids_for_source(big)
     if crashed.supports_transactions:
         assert stored == old_ids, "the file's windows commit together"
     else:
         assert len(stored - old_ids) >= 128 and not (stored - old_ids) >= clean_ids - old_ids
-        assert index.ids_for_source(big) - old_ids == stored - old_ids
+        assert crashed.keyword_ids(sorted(stored | clean_ids)) - old_ids == stored - old_ids
     embedder = FakeEmbedder()
-    report = pipeline(crashed, embedder, index=index).run(docs)
+    report = pipeline(crashed, embedder, keywords=True).run(docs)
     assert state(crashed) == state(clean)
-    assert index_state(crashed, index) == index_state(clean, clean_index)
+    assert index_state(crashed) == index_state(clean)
     z_new = 0 if change else 1  # z.txt (one chunk) comes after the crash
     assert report.chunks_written == len(clean_ids - stored) + z_new
     assert embedder.texts_embedded <= report.chunks_written, "stored chunks re-embedded"
     assert report.chunks_deleted == len(stored - clean_ids)
     assert (len(stored - clean_ids) > 0) == change
-    index.close()
 
 
 def test_bad_lines_in_a_large_file_ingest_the_rest_and_leave_no_manifest_entry(

@@ -1,4 +1,5 @@
-"""Keyword tokenization (Korean morphemes, English stems) and BM25 on every store."""
+"""Keyword tokenization (Korean morphemes, English stems) and BM25 on every store: the same
+scores from the memory and SQLite sidecars and from pgvector's tables."""
 
 from __future__ import annotations
 
@@ -11,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from rag.keywords import KeywordTokenizer, has_hangul
-from rag.stores.keyword import (
-    KeywordIndex,
-    MemoryKeywordIndex,
-    SQLiteKeywordIndex,
-    bm25_idf,
-    keyword_index_path,
-    make_keyword_index,
-)
+from rag.stores.base import KeywordSearchStore, keyword_search
+from rag.stores.bm25 import bm25_idf
+from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
+from rag.testing import FakeEmbedder
 from rag.types import Chunk
 
 
@@ -93,93 +90,100 @@ CORPUS = [
 ]
 
 
+def embed(chunks: list[Chunk]):  # type: ignore[no-untyped-def]
+    return FakeEmbedder().embed([c.text for c in chunks])
+
+
 @pytest.fixture(params=["memory", "sqlite", "pgvector"])
 def index(
     request: pytest.FixtureRequest, tmp_path: Path, tok: KeywordTokenizer
-) -> Iterator[KeywordIndex]:
-    """The same corpus in every keyword index (pgvector: the chunks are in the store too)."""
-    idx: KeywordIndex
-    store = None
+) -> Iterator[KeywordSearchStore]:
+    """The same corpus, chunks and terms in one write, in every store: memory (in-process
+    sidecar), Chroma (SQLite sidecar) and pgvector (its own tables)."""
+    from rag.stores.memory import MemoryStore
+
+    store: KeywordSearchStore
     if request.param == "memory":
-        idx = MemoryKeywordIndex()
+        store = MemoryStore("docs")
     elif request.param == "sqlite":
-        idx = SQLiteKeywordIndex(tmp_path / "kw.sqlite", "docs")
+        from rag.stores.chroma import ChromaStore
+
+        store = ChromaStore("docs", path=tmp_path / "chroma")
     else:
         from rag.stores.pgvector import PgVectorStore
-        from rag.stores.pgvector_keyword import PgKeywordIndex
-        from rag.testing import FakeEmbedder
 
         store = PgVectorStore(request.getfixturevalue("pg_dsn"), f"kw_{uuid.uuid4().hex[:8]}")
-        store.write(CORPUS, FakeEmbedder().embed([c.text for c in CORPUS]))
-        idx = PgKeywordIndex(store)
-    assert idx.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS])) == len(CORPUS)
-    yield idx
-    idx.close()
-    if store is not None:
-        store.close()
+    terms = tok.tokenize_batch([c.text for c in CORPUS])
+    assert store.write(CORPUS, embed(CORPUS), terms=terms) == len(CORPUS)
+    yield store
+    store.close()
 
 
-def test_bm25_finds_korean_across_particles(index: KeywordIndex, tok: KeywordTokenizer) -> None:
-    hits = index.search(tok.tokenize("LoRA는 무엇인가?"), 3)
+def test_bm25_finds_korean_across_particles(
+    index: KeywordSearchStore, tok: KeywordTokenizer
+) -> None:
+    hits = index.keyword_query(tok.tokenize("LoRA는 무엇인가?"), 3)
     assert [h.chunk.id for h in hits] == ["ko1"]
     assert hits[0].chunk.text == CORPUS[3].text and hits[0].chunk.metadata == {"lang": "ko"}
-    hits = index.search(tok.tokenize("주가가 오른 회사는?"), 3)
+    hits = index.keyword_query(tok.tokenize("주가가 오른 회사는?"), 3)
     assert hits[0].chunk.id == "ko2"
 
 
-def test_bm25_english_ranking_and_filters(index: KeywordIndex, tok: KeywordTokenizer) -> None:
-    hits = index.search(tok.tokenize("cats"), 5)
+def test_bm25_english_ranking_and_filters(index: KeywordSearchStore, tok: KeywordTokenizer) -> None:
+    hits = index.keyword_query(tok.tokenize("cats"), 5)
     assert [h.chunk.id for h in hits] == ["en2", "en1"]  # en2 has "cat" twice
     assert hits[0].score > hits[1].score > 0
-    assert index.search(tok.tokenize("cats"), 5, {"source": "/d/b.md"}) == []
-    both = index.search(tok.tokenize("cat stock"), 5, {"lang": "en"})
+    assert index.keyword_query(tok.tokenize("cats"), 5, {"source": "/d/b.md"}) == []
+    both = index.keyword_query(tok.tokenize("cat stock"), 5, {"lang": "en"})
     assert both[0].chunk.id == "en3"  # the rarer term weighs more
     assert {h.chunk.id for h in both} == {"en1", "en2", "en3"}
-    assert index.search(tok.tokenize("cat stock"), 5, {"lang": "ko"}) == []
-    assert [h.chunk.id for h in index.search(tok.tokenize("cats"), 1)] == ["en2"]
-    assert index.search(tok.tokenize("unrelated zebra"), 5) == []
-    assert index.search([], 5) == []
+    assert index.keyword_query(tok.tokenize("cat stock"), 5, {"lang": "ko"}) == []
+    assert [h.chunk.id for h in index.keyword_query(tok.tokenize("cats"), 1)] == ["en2"]
+    assert index.keyword_query(tok.tokenize("unrelated zebra"), 5) == []
+    assert index.keyword_query([], 5) == []
 
 
-def test_bm25_score_matches_hand_computation(index: KeywordIndex, tok: KeywordTokenizer) -> None:
+def test_bm25_score_matches_hand_computation(
+    index: KeywordSearchStore, tok: KeywordTokenizer
+) -> None:
     """'stock' occurs once in en3 (and nowhere else): idf * tf*(k1+1) / (tf + k1*(1-b+b*|d|/avgdl))."""
     lengths = [len(t) for t in tok.tokenize_batch([c.text for c in CORPUS])]
     avgdl = sum(lengths) / len(lengths)
     idf = math.log(1 + (6 - 1 + 0.5) / (1 + 0.5))
     assert bm25_idf(6, 1) == pytest.approx(idf)
     expected = idf * 1 * 2.2 / (1 + 1.2 * (1 - 0.75 + 0.75 * lengths[2] / avgdl))
-    (hit,) = index.search(["stock"], 3)
+    (hit,) = index.keyword_query(["stock"], 3)
     assert hit.chunk.id == "en3" and hit.score == pytest.approx(expected, rel=1e-9)
 
 
-def test_delete_and_replace(index: KeywordIndex, tok: KeywordTokenizer) -> None:
-    assert index.count() == 6
-    assert index.existing_ids(["en1", "nope", "ko1"]) == {"en1", "ko1"}
+def test_delete_and_replace(index: KeywordSearchStore, tok: KeywordTokenizer) -> None:
+    assert index.keyword_count() == 6
+    assert index.keyword_ids(["en1", "nope", "ko1"]) == {"en1", "ko1"}
     assert index.ids_for_source("/d/b.md") == {"en3", "ko2"}
     assert index.delete_ids(["en1", "nope"]) == 1
-    assert [h.chunk.id for h in index.search(tok.tokenize("cat"), 5)] == ["en2"]
+    assert [h.chunk.id for h in index.keyword_query(tok.tokenize("cat"), 5)] == ["en2"]
     assert index.delete_source("/d/b.md") == 2
-    assert index.count() == 3 and index.search(["stock"], 5) == []
-    # re-adding an id replaces its terms
+    assert index.keyword_count() == 3 and index.keyword_query(["stock"], 5) == []
+    # re-writing an id replaces its terms
     replaced = chunk("en2", "Only zebras now.")
-    index.add([replaced], [tok.tokenize(replaced.text)])
-    assert index.search(tok.tokenize("cat"), 5) == []
-    assert index.search(tok.tokenize("zebra"), 5)[0].chunk.id == "en2"
-    assert index.count() == 3
+    index.write([replaced], embed([replaced]), terms=[tok.tokenize(replaced.text)])
+    assert index.keyword_query(tok.tokenize("cat"), 5) == []
+    assert index.keyword_query(tok.tokenize("zebra"), 5)[0].chunk.id == "en2"
+    assert index.keyword_count() == 3
 
 
 def test_sqlite_index_persists_and_checks_collection(tmp_path: Path, tok: KeywordTokenizer) -> None:
     path = tmp_path / "kw.sqlite"
-    first = SQLiteKeywordIndex(path, "docs")
+    first = SQLiteBM25(path, "docs")
     first.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS]))
     first.close()
-    again = SQLiteKeywordIndex(path, "docs")
+    again = SQLiteBM25(path, "docs")
     assert again.count() == 6 and again.search(["stock"], 1)[0].chunk.id == "en3"
     again.close()
     from rag.errors import StoreError
 
     with pytest.raises(StoreError, match="belongs to collection 'docs'"):
-        SQLiteKeywordIndex(path, "other")
+        SQLiteBM25(path, "other")
 
 
 def test_sqlite_index_from_before_the_covering_index_gets_it(
@@ -190,31 +194,35 @@ def test_sqlite_index_from_before_the_covering_index_gets_it(
     import sqlite3
 
     path = tmp_path / "kw.sqlite"
-    idx = SQLiteKeywordIndex(path, "docs")
+    idx = SQLiteBM25(path, "docs")
     idx.add(CORPUS, tok.tokenize_batch([c.text for c in CORPUS]))
     before = [(h.chunk.id, h.score) for h in idx.search(tok.tokenize("stock market"), 3)]
     idx.close()
     with sqlite3.connect(path) as db:
         db.execute("DROP INDEX docs_id_length")
-    again = SQLiteKeywordIndex(path, "docs")
+    again = SQLiteBM25(path, "docs")
     assert [(h.chunk.id, h.score) for h in again.search(tok.tokenize("stock market"), 3)] == before
     plan = again._db.execute("EXPLAIN QUERY PLAN SELECT count(*), sum(length) FROM docs").fetchall()
     assert "COVERING INDEX" in " ".join(str(row[-1]) for row in plan)
     again.close()
 
 
-def test_make_keyword_index_per_store(tmp_path: Path) -> None:
+def test_every_store_declares_keyword_search_and_chroma_keeps_its_sidecar(
+    tmp_path: Path,
+) -> None:
     from rag.config import load_settings
+    from rag.stores import make_store
     from rag.stores.chroma import ChromaStore
-    from rag.stores.memory import MemoryStore
 
-    settings = load_settings(data_dir=tmp_path)
-    assert isinstance(make_keyword_index(settings, MemoryStore("x")), MemoryKeywordIndex)
-    chroma = ChromaStore("notes", path=tmp_path / "chroma")
-    idx = make_keyword_index(settings, chroma)
-    assert isinstance(idx, SQLiteKeywordIndex)
-    assert idx.path == keyword_index_path(tmp_path, "notes") == tmp_path / "keyword/notes.sqlite"
-    idx.close()
+    memory = make_store(load_settings(data_dir=tmp_path, store="memory", collection="xyz"))
+    assert keyword_search(memory) is memory
+    chroma = make_store(load_settings(data_dir=tmp_path, store="chroma", collection="notes"))
+    assert isinstance(chroma, ChromaStore) and keyword_search(chroma) is chroma
+    expected = tmp_path / "keyword/notes.sqlite"
+    assert chroma.keyword_path == sidecar_path(tmp_path / "keyword", "notes") == expected
+    assert not expected.exists()  # opened on first use
+    chroma.write([CORPUS[0]], embed([CORPUS[0]]), terms=[["cat", "mat"]])
+    assert expected.exists() and chroma.keyword_query(["mat"], 1)[0].chunk.id == "en1"
     chroma.close()
 
 

@@ -20,10 +20,10 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import ConfigError, DimensionMismatchError, StoreError
-from rag.pgserver import free_port
 from rag.stores import make_store
 from rag.stores.base import DuplicatePolicy, SourceRecord, matches, normalize_condition
 from rag.stores.pgvector import MIGRATIONS, PgVectorStore, build_where, table_name
+from rag.stores.pgvector_server import free_port
 from rag.testing.store_contract import StoreContract, make_chunk, unit, vectors
 from rag.types import Chunk
 

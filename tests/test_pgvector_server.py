@@ -1,4 +1,5 @@
-"""``rag.pgserver`` and ``rag db start|stop|status``: a real embedded PostgreSQL in a data dir."""
+"""``rag.stores.pgvector_server`` and ``rag db start|stop|status``: a real embedded PostgreSQL
+in a data dir."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typer.testing import CliRunner
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import ConfigError, StoreError
-from rag.pgserver import LocalPostgres, resolve_dsn, running_dsn
 from rag.stores.pgvector import PgVectorStore
+from rag.stores.pgvector_server import LocalPostgres, resolve_dsn, running_dsn
 from rag.testing.store_contract import make_chunk, unit, vectors
 
 pytestmark = pytest.mark.integration

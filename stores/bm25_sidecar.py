@@ -1,132 +1,39 @@
-"""Keyword (BM25) indexes that live beside each store, fed with ``rag.keywords`` terms.
+"""BM25 sidecars: the keyword search a store without one of its own keeps beside its chunks.
 
-``KeywordIndex`` is the protocol; the implementations share one scoring so every store ranks a
-query the same way:
+A sidecar is owned by its store object (opened, written, deleted from and closed by it, never
+by the pipeline), so a chunk's keyword rows follow its ``write``/``delete_*`` calls:
 
-- ``MemoryKeywordIndex``: in-process postings, for ``MemoryStore``;
-- ``SQLiteKeywordIndex``: a SQLite file per collection at
-  ``<data_dir>/keyword/<collection>.sqlite``, for Chroma (embedded or a server: Chroma has no
-  keyword index of its own, so with ``chroma_url`` the index still lives in the local data dir
-  of the machine that ingests and queries);
-- ``rag.stores.pgvector_keyword.PgKeywordIndex``: tables in PostgreSQL, for pgvector.
+- ``MemoryBM25``: in-process postings, for ``MemoryStore``;
+- ``SQLiteBM25``: a SQLite file per collection, for ``ChromaStore`` (embedded or a server:
+  Chroma has no BM25 of its own, so with ``chroma_url`` the file still lives on the machine
+  that ingests and queries; ``make_store`` puts it at ``<data_dir>/keyword/<collection>.sqlite``).
 
-Scoring is Okapi BM25 with k1 = 1.2, b = 0.75 and Lucene's always-positive idf::
-
-    score(d, q) = sum over distinct query terms t in d of
-                  idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
-    idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
-
-SQLite's FTS5 ``bm25()`` is not used: its idf (``ln((N - df + 0.5) / (df + 0.5))``, clamped to
-1e-6) is zero for a term in half the documents, which ruins small collections, and it could
-not be reproduced on pgvector. An explicit postings table gives identical scores everywhere.
-Query terms are deduplicated (a repeated query word does not count twice).
+pgvector keeps its keyword rows in its own tables instead (``rag.stores.pgvector_keyword``).
+All of them score with ``rag.stores.bm25``, from an explicit postings table, so the same query
+gets the same scores on every store.
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rag.errors import ConfigError, StoreError
 from rag.stores.base import Filters, chunk_fields, matches, validate_filters
+from rag.stores.bm25 import BM25_B, BM25_K1, bm25_idf, bm25_term, term_counts
 from rag.types import Chunk, ScoredChunk
 
-if TYPE_CHECKING:
-    from rag.config import Settings
-    from rag.stores.base import Store
-
-__all__ = [
-    "BM25_B",
-    "BM25_K1",
-    "KeywordIndex",
-    "MemoryKeywordIndex",
-    "SQLiteKeywordIndex",
-    "bm25_idf",
-    "keyword_index_path",
-    "make_keyword_index",
-]
-
-BM25_K1 = 1.2
-"""Term-frequency saturation: the 3rd occurrence of a word adds much less than the 1st."""
-BM25_B = 0.75
-"""Length normalization: a match in a short chunk counts more than in a long one."""
-
-
-def bm25_idf(n_docs: int, df: int) -> float:
-    """Lucene's BM25 idf: rare terms weigh more, and it never goes negative."""
-    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-
-
-def bm25_term(idf: float, tf: int, length: int, avgdl: float) -> float:
-    """One term's contribution to a document's BM25 score."""
-    norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / avgdl) if avgdl > 0 else BM25_K1
-    return idf * tf * (BM25_K1 + 1.0) / (tf + norm)
-
-
-@runtime_checkable
-class KeywordIndex(Protocol):
-    """The BM25 side of a collection: chunks with their terms, searched by terms."""
-
-    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
-        """Index chunks (``tokens[i]`` are chunk i's terms); an id already indexed is replaced.
-        Returns how many chunks were indexed."""
-        ...
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """The subset of ``ids`` already indexed."""
-        ...
-
-    def ids_for_source(self, source: str) -> set[str]:
-        """Ids of every indexed chunk of one source."""
-        ...
-
-    def delete_ids(self, ids: Sequence[str]) -> int:
-        """Remove chunks by id; return how many were indexed."""
-        ...
-
-    def delete_source(self, source: str) -> int:
-        """Remove every chunk of a source; return how many there were."""
-        ...
-
-    def search(
-        self, tokens: list[str], k: int, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """The ``k`` best chunks by BM25 for query ``tokens`` (best first), restricted by ``filters``.
-        Chunks sharing no term with the query are never returned."""
-        ...
-
-    def count(self) -> int:
-        """Number of indexed chunks."""
-        ...
-
-    def close(self) -> None:
-        """Release files and connections."""
-        ...
-
-
-def _check(chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> None:
-    if len(chunks) != len(tokens):
-        raise ValueError(f"add() got {len(chunks)} chunks but {len(tokens)} token lists")
-
-
-def _latest(
-    chunks: Sequence[Chunk], tokens: Sequence[list[str]]
-) -> dict[str, tuple[Chunk, Counter[str]]]:
-    """Chunks by id (the last one wins, as with repeated upserts) with term frequencies."""
-    _check(chunks, tokens)
-    return {c.id: (c, Counter(t)) for c, t in zip(chunks, tokens, strict=True)}
+__all__ = ["MemoryBM25", "SQLiteBM25", "sidecar_path"]
 
 
 # -- memory ------------------------------------------------------------------------------------
 
 
-class MemoryKeywordIndex:
+class MemoryBM25:
     """BM25 over in-process postings (term -> chunk id -> tf). Lost when the process ends."""
 
     def __init__(self) -> None:
@@ -136,8 +43,8 @@ class MemoryKeywordIndex:
         self._total_len = 0
         self._lock = threading.RLock()
 
-    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
-        rows = _latest(chunks, tokens)
+    def add(self, chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]]) -> int:
+        rows = term_counts(chunks, tokens)
         with self._lock:
             self.delete_ids(list(rows))
             for cid, (chunk, tf) in rows.items():
@@ -178,7 +85,7 @@ class MemoryKeywordIndex:
             return self.delete_ids(sorted(self.ids_for_source(source)))
 
     def search(
-        self, tokens: list[str], k: int, filters: Filters | None = None
+        self, tokens: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         validate_filters(filters)
         if k <= 0:
@@ -211,6 +118,14 @@ class MemoryKeywordIndex:
     def count(self) -> int:
         return len(self._docs)
 
+    def clear(self) -> None:
+        """Forget every chunk."""
+        with self._lock:
+            self._docs.clear()
+            self._postings.clear()
+            self._terms.clear()
+            self._total_len = 0
+
     def close(self) -> None:
         pass
 
@@ -231,16 +146,22 @@ _SQLITE_SCHEMA = (
 _SQLITE_VERSION = "1"
 
 
-def keyword_index_path(data_dir: Path, collection: str) -> Path:
-    """Where a Chroma collection's keyword index lives: ``<data_dir>/keyword/<collection>.sqlite``."""
-    return data_dir / "keyword" / f"{collection}.sqlite"
+def sidecar_path(directory: Path, collection: str) -> Path:
+    """The SQLite sidecar of ``collection`` under ``directory``: ``<directory>/<collection>.sqlite``."""
+    if "/" in collection or collection in ("", ".", ".."):
+        raise ConfigError(
+            f"collection name {collection!r} cannot name a keyword index file; "
+            "use letters, digits, '.', '_' or '-' (setting 'collection')"
+        )
+    return directory / f"{collection}.sqlite"
 
 
-class SQLiteKeywordIndex:
+class SQLiteBM25:
     """BM25 over a postings table in one SQLite file per collection (WAL; safe across threads).
 
     Each ``add``/``delete_*`` is one transaction, so a crash leaves a call's rows all there or
-    all absent; the ingest pipeline re-checks ``existing_ids`` on the next run.
+    all absent; the ingest pipeline asks the store (``keyword_ids``) on the next run and
+    fills the gap.
     """
 
     def __init__(self, path: Path | str, collection: str) -> None:
@@ -294,8 +215,8 @@ class SQLiteKeywordIndex:
         except sqlite3.Error as exc:
             raise StoreError(f"keyword index {self.path}: {exc}") from exc
 
-    def add(self, chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
-        rows = _latest(chunks, tokens)
+    def add(self, chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]]) -> int:
+        rows = term_counts(chunks, tokens)
         if not rows:
             return 0
         with self._errors(), self._tx() as db:
@@ -354,7 +275,7 @@ class SQLiteKeywordIndex:
             return self._delete(db, ids)
 
     def search(
-        self, tokens: list[str], k: int, filters: Filters | None = None
+        self, tokens: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         validate_filters(filters)
         terms = list(dict.fromkeys(tokens))
@@ -415,30 +336,11 @@ class SQLiteKeywordIndex:
         with self._errors(), self._lock:
             return int(self._db.execute("SELECT count(*) FROM docs").fetchone()[0])
 
+    def clear(self) -> None:
+        """Forget every chunk (the file stays, with its collection name)."""
+        with self._errors(), self._tx() as db:
+            db.execute("DELETE FROM postings")
+            db.execute("DELETE FROM docs")
+
     def close(self) -> None:
         self._db.close()
-
-
-# -- factory -----------------------------------------------------------------------------------
-
-
-def make_keyword_index(settings: Settings, store: Store) -> KeywordIndex:
-    """The keyword index that goes with ``store``: in memory for ``MemoryStore``, in PostgreSQL
-    for ``PgVectorStore`` (same transactions as the store), else a SQLite file in the data dir."""
-    from rag.stores.memory import MemoryStore
-
-    if isinstance(store, MemoryStore):
-        return MemoryKeywordIndex()
-    if type(store).__name__ == "PgVectorStore":
-        from rag.stores.pgvector import PgVectorStore
-        from rag.stores.pgvector_keyword import PgKeywordIndex
-
-        if isinstance(store, PgVectorStore):
-            return PgKeywordIndex(store)
-    collection = store.collection
-    if "/" in collection or collection in ("", ".", ".."):
-        raise ConfigError(
-            f"collection name {collection!r} cannot name a keyword index file; "
-            "use letters, digits, '.', '_' or '-' (setting 'collection')"
-        )
-    return SQLiteKeywordIndex(keyword_index_path(settings.data_dir, collection), collection)
