@@ -57,6 +57,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX rag_kw_postings_chunk ON rag_kw_postings (collection, chunk_id)",
         ),
     ),
+    (
+        3,
+        "manifest: the identity of the embedder that embedded each source",
+        ("ALTER TABLE rag_sources ADD COLUMN embedder text NOT NULL DEFAULT ''",),
+    ),
 )
 """Schema versions, oldest first. Append new ones; never edit a released entry. Chunk tables are
 created by ``_create_table`` at the latest version; a migration that changes them must loop

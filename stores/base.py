@@ -66,12 +66,14 @@ class DuplicatePolicy(StrEnum):
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """Manifest entry: the content hash of a source file whose chunks are all stored."""
+    """Manifest entry: the content hash of a source file whose chunks are all stored, and
+    what embedded them (``EmbedderIdentity.key()``; empty in entries older than that field)."""
 
     source: str
     file_hash: str
     chunk_count: int
     updated_at: float
+    embedder: str = ""
 
 
 @runtime_checkable

@@ -626,6 +626,7 @@ class ChromaStore:
                 file_hash=str(meta.get("file_hash", "")),
                 chunk_count=int(_number(meta, "chunk_count")),
                 updated_at=_number(meta, "updated_at"),
+                embedder=str(meta.get("embedder", "")),
             )
         return out
 
@@ -643,6 +644,7 @@ class ChromaStore:
                             "file_hash": record.file_hash,
                             "chunk_count": int(record.chunk_count),
                             "updated_at": float(record.updated_at),
+                            "embedder": record.embedder,
                         }
                     ],
                 )

@@ -4,7 +4,7 @@ Schema (created and migrated by rag; ``MIGRATIONS`` is append-only, applied unde
 lock and recorded in ``rag_schema_version``)::
 
     rag_collections(name, table_name, dimension, created_at)    one row per collection
-    rag_sources(collection, source, file_hash, chunk_count, updated_at)   the manifest
+    rag_sources(collection, source, file_hash, chunk_count, updated_at, embedder)   the manifest
     rag_c_<name>_<hash>(id, source, text, content_hash, location jsonb, metadata jsonb,
                         embedding vector(dimension))            one chunk table per collection
     rag_kw_docs / rag_kw_postings                               keyword (BM25) rows, see
@@ -658,25 +658,27 @@ class PgVectorStore:
     def sources(self) -> dict[str, SourceRecord]:
         with self._conn(tx=False) as conn:
             rows = conn.execute(
-                "SELECT source, file_hash, chunk_count, updated_at FROM rag_sources "
+                "SELECT source, file_hash, chunk_count, updated_at, embedder FROM rag_sources "
                 "WHERE collection = %s",
                 (self.collection,),
             ).fetchall()
-        return {r[0]: SourceRecord(r[0], r[1], int(r[2]), float(r[3])) for r in rows}
+        return {r[0]: SourceRecord(r[0], r[1], int(r[2]), float(r[3]), r[4]) for r in rows}
 
     def set_source(self, record: SourceRecord) -> None:
         with self._conn() as conn:
             conn.execute(
-                "INSERT INTO rag_sources (collection, source, file_hash, chunk_count, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (collection, source) DO UPDATE SET "
+                "INSERT INTO rag_sources "
+                "(collection, source, file_hash, chunk_count, updated_at, embedder) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (collection, source) DO UPDATE SET "
                 "file_hash = EXCLUDED.file_hash, chunk_count = EXCLUDED.chunk_count, "
-                "updated_at = EXCLUDED.updated_at",
+                "updated_at = EXCLUDED.updated_at, embedder = EXCLUDED.embedder",
                 (
                     self.collection,
                     record.source,
                     record.file_hash,
                     record.chunk_count,
                     record.updated_at,
+                    record.embedder,
                 ),
             )
 

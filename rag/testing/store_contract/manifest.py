@@ -69,3 +69,18 @@ class ManifestTests(StoreFixture):
         store.write([make_chunk("a", "alpha")], vectors(unit(0)))
         assert set(store.sources()) == {"/docs/a.md"}
         assert store.count() == 1
+
+    def test_manifest_records_the_embedder(self, store: Store) -> None:
+        """The entry keeps the identity of the embedder that embedded the source (so a query
+        with an incompatible embedder is noticed), and replacing the entry replaces it.
+
+        If this fails, store ``embedder`` beside ``file_hash`` (empty string when unset).
+        """
+        identity = "all-MiniLM-L6-v2|onnx|s8-reduced|onnxruntime 1.23.2|x86-64"
+        store.set_source(SourceRecord("/docs/a.md", "h", 1, 1.0, identity))
+        store.set_source(SourceRecord("/docs/b.md", "h", 1, 1.0))
+        got = store.sources()
+        assert got["/docs/a.md"].embedder == identity
+        assert got["/docs/b.md"].embedder == ""
+        store.set_source(SourceRecord("/docs/a.md", "h2", 1, 2.0, "other|torch|fp32||cpu"))
+        assert store.sources()["/docs/a.md"].embedder == "other|torch|fp32||cpu"
