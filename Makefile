@@ -6,7 +6,7 @@ RAG     := $(VENV)/bin/rag
 STAMP   := $(VENV)/.installed
 QUESTION ?= How do I switch to pgvector?
 
-.PHONY: demo install test test-fast lint typecheck bench bench-peers clean
+.PHONY: demo install test test-deps test-fast lint linktree typecheck lint-imports bench bench-peers clean
 
 # Install (once), ingest examples/ and answer a question: offline, embedded defaults.
 demo: $(STAMP)
@@ -23,9 +23,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The whole suite: real Chroma, PostgreSQL+pgvector, llama.cpp, sentence-transformers, SDKs.
-test: $(STAMP)
+# The whole suite: real Chroma, PostgreSQL+pgvector, llama.cpp, sentence-transformers, SDKs,
+# and the AVX2 embedding kernels under qemu's CPU emulator (Debian's qemu-user).
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q
+
+# system packages the tests use (Debian; as root, or through sudo)
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+test-deps:
+	command -v qemu-x86_64 >/dev/null || { $(APT) update -qq && $(APT) install -y -qq qemu-user; }
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not integration"
@@ -34,16 +40,24 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(MAKE) typecheck
+	$(MAKE) lint-imports
 
-# mypy sees the installed layout (connectors/ as rag/connectors, ...) through a symlink tree.
-typecheck: $(STAMP)
+# mypy and import-linter see the installed layout (connectors/ as rag/connectors, ...)
+# through a symlink tree.
+linktree:
 	rm -rf .typecheck && mkdir -p .typecheck
 	mkdir .typecheck/rag && for f in rag/*; do ln -s ../../$$f .typecheck/rag/; done
 	ln -s ../../connectors .typecheck/rag/connectors
 	ln -s ../../stores .typecheck/rag/stores
 	ln -s ../../pipelines .typecheck/rag/pipelines
 	ln -s ../../evals .typecheck/rag/evals
+
+typecheck: $(STAMP) linktree
 	cd .typecheck && ../$(PY) -m mypy -p rag
+
+# the layer contract in pyproject.toml ([tool.importlinter]): imports point one way, no cycles
+lint-imports: $(STAMP) linktree
+	cd .typecheck && PYTHONPATH=. ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py

@@ -4,7 +4,7 @@ without torch, with int8 weights by default.
 Why: on a CPU, onnxruntime with dynamically quantized int8 MatMul weights embeds several times
 faster than torch in float32; ``bench/quantization.py`` measures each scheme's cosine to the
 torch vectors, retrieval quality and speed, and ``rag.embeddings.export`` says why the default
-(``s8-reduced``: 7-bit weights) gives the same vectors on every x86-64 CPU. A process that finds
+(``s8-reduced``: 7-bit weights) is as accurate on every x86-64 CPU, VNNI or not. A process that finds
 the export cached never imports torch, so it also starts faster and uses less memory.
 ``embed_backend = "torch"`` keeps the plain sentence-transformers path.
 
