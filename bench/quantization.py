@@ -96,7 +96,7 @@ def ndcg(embedder: object) -> dict[str, float]:
     out: dict[str, float] = {}
     for row in result.configs:
         out[f"{row.name}_ndcg10"] = row.ndcg10
-        out[f"{row.name}_recall5"] = row.recall5
+        out[f"{row.name}_recall5"] = row.recall[5]
     return out
 
 
