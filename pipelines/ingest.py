@@ -50,7 +50,13 @@ import numpy as np
 
 from rag._memory import release_free_memory
 from rag.chunking import Chunker
-from rag.connectors import DocumentStream, file_digest, iter_file, loader_for, walk
+from rag.connectors import (
+    DocumentStream,
+    LoaderRegistry,
+    default_loaders,
+    file_digest,
+    walk,
+)
 from rag.embeddings import InputType
 from rag.errors import LoadError
 from rag.stores.base import SourceRecord, Store, Vectors
@@ -138,6 +144,7 @@ class IngestPipeline:
         keyword_tokenizer: Tokenizer | None = None,
         *,
         window_chunks: int = WINDOW_CHUNKS,
+        loaders: LoaderRegistry | None = None,
     ) -> None:
         if window_chunks < 1:
             raise ValueError(f"window_chunks must be at least 1, got {window_chunks}")
@@ -146,6 +153,8 @@ class IngestPipeline:
         self.chunker = chunker
         self.keyword_index = keyword_index
         self.window_chunks = window_chunks
+        self.loaders = loaders if loaders is not None else default_loaders()
+        """Which loader reads which file extension."""
         self._tokenizer = keyword_tokenizer
         self._backfill = False
         self._driver: ThreadPoolExecutor | None = None
@@ -194,7 +203,7 @@ class IngestPipeline:
                 if entry.error is not None:
                     report.files_seen += 1
                     self._fail(report, source, entry.error)
-                elif loader_for(entry.path) is None:
+                elif self.loaders.loader_for(entry.path) is None:
                     report.files_skipped += 1
                 else:
                     report.files_seen += 1
@@ -236,7 +245,7 @@ class IngestPipeline:
             return
         f = _PendingFile(source, digest, "changed" if previous is not None else "new")
         try:
-            stream = iter_file(path)
+            stream = self.loaders.iter_file(path)
             windows = self._windows(stream, f)
             first = next(windows, [])
             second = next(windows, None)
