@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,7 @@ from rag.evals.metrics import (
 if TYPE_CHECKING:
     from rag.api import RAG
     from rag.embeddings import Embedder
-    from rag.llms.base import LLM, Completion, Message, StreamEvent
+    from rag.llms.base import LLM
     from rag.stores.base import Store
     from rag.types import Retrieval, ScoredChunk
 
@@ -166,23 +166,10 @@ class _Counter:
     def count_tokens(self, text: str) -> int:
         return self._count(text)
 
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Completion:
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError("retrieval-only eval: no generation (run with --answers)")
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Iterator[StreamEvent]:
-        raise ConfigError("retrieval-only eval: no generation (run with --answers)")
+    stream = complete
 
 
 def parse_configs(specs: Sequence[str]) -> dict[str, dict[str, Any]]:

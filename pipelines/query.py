@@ -186,12 +186,6 @@ class QueryPipeline:
         self.max_tokens = max_tokens
         self.call_log = call_log
 
-    def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
-    ) -> Retrieval:
-        """The sources for ``question`` from this pipeline's retriever."""
-        return self.retriever.retrieve(question, k=k, filters=filters)
-
     def prepare(self, question: str, hits: Retrieval | Sequence[ScoredChunk]) -> PreparedPrompt:
         """Pack sources in relevance order under ``max_context_tokens`` and number them,
         keeping only question-relevant sentences when a selector is set. Given a

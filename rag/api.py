@@ -38,6 +38,19 @@ if TYPE_CHECKING:
     from rag.types import Answer, Chunk, Document, IngestReport, Retrieval
 
 _T = TypeVar("_T")
+_SHARED_PARTS = frozenset(
+    {
+        "_store",
+        "_embedder",
+        "_chunker",
+        "_loaders",
+        "_keyword_index",
+        "_keyword_tokenizer",
+        "_call_log",
+    }
+)
+"""What a ``with_settings`` RAG takes from its parent (the retriever, pipeline and LLM are
+its own)."""
 
 
 class RAG:
@@ -77,13 +90,16 @@ class RAG:
         """Guards building the parts, so concurrent first calls build each one once."""
 
     def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
-        """``self.<attr>``, built by ``build`` on first use (once, under the lock)."""
+        """``self.<attr>``, built by ``build`` on first use (once, under the lock); a part
+        a ``with_settings`` RAG shares is its parent's."""
         value: _T | None = getattr(self, attr)
         if value is None:
             with self._lock:
                 value = getattr(self, attr)
                 if value is None:
-                    value = build()
+                    parent = self._parent
+                    shared = parent is not None and attr in _SHARED_PARTS
+                    value = getattr(parent, attr[1:]) if shared else build()
                     setattr(self, attr, value)
         return value
 
@@ -97,8 +113,6 @@ class RAG:
         return self._lazy("_store", self._build_store)
 
     def _build_store(self) -> Store:
-        if self._parent is not None:
-            return self._parent.store
         from rag.stores import make_store
 
         return make_store(self.settings)
@@ -108,8 +122,6 @@ class RAG:
         return self._lazy("_embedder", self._build_embedder)
 
     def _build_embedder(self) -> Embedder:
-        if self._parent is not None:
-            return self._parent.embedder
         from rag.embeddings import make_embedder
 
         return make_embedder(self.settings)
@@ -128,8 +140,6 @@ class RAG:
         return self._lazy("_chunker", self._build_chunker)
 
     def _build_chunker(self) -> Chunker:
-        if self._parent is not None:
-            return self._parent.chunker
         from rag.chunking import TokenChunker
 
         size = min(self.settings.chunk_tokens, self.embedder.max_tokens)
@@ -144,8 +154,6 @@ class RAG:
         return self._lazy("_loaders", self._build_loaders)
 
     def _build_loaders(self) -> LoaderRegistry:
-        if self._parent is not None:
-            return self._parent.loaders
         from rag.connectors import default_loaders
 
         return default_loaders()
@@ -157,8 +165,6 @@ class RAG:
         return self._lazy("_keyword_index", self._build_keyword_index)
 
     def _build_keyword_index(self) -> KeywordIndex:
-        if self._parent is not None:
-            return self._parent.keyword_index
         from rag.stores.keyword import make_keyword_index
 
         return make_keyword_index(self.settings, self.store)
@@ -169,8 +175,6 @@ class RAG:
         return self._lazy("_keyword_tokenizer", self._build_keyword_tokenizer)
 
     def _build_keyword_tokenizer(self) -> KeywordTokenizer:
-        if self._parent is not None:
-            return self._parent.keyword_tokenizer
         from rag.keywords import KeywordTokenizer
 
         return KeywordTokenizer()
@@ -207,10 +211,6 @@ class RAG:
         return self._lazy("_call_log", self._build_call_log)
 
     def _build_call_log(self) -> CallLog:
-        if self._parent is not None and (
-            self._parent.settings.call_log_path == self.settings.call_log_path
-        ):
-            return self._parent.call_log
         from rag.calllog import CallLog
 
         return CallLog(self.settings.call_log_path)

@@ -1,34 +1,29 @@
 """One ``RAG`` shared by many threads: every answer is built from its own question's sources,
 nothing raises, and the retriever's keyword-leg threads are gone after ``close()``.
 
-First with fakes (memory store, the real in-process BM25 index, ``FakeEmbedder``, an LLM
-that echoes its question), 16 threads x 20 rounds; then with the real default stack
+First with fakes (memory store, the real in-process BM25 index, ``FakeEmbedder``, a
+``ScriptedLLM`` that echoes its question), 16 threads x 20 rounds; then with the real default stack
 (embedded Chroma, the ONNX embedder, the local llama.cpp model), 4 threads.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rag.api import RAG
 from rag.chunking import TokenChunker
-from rag.llms.base import Completion, Message, StreamEvent
 from rag.pipelines.hybrid import LEG_THREAD_PREFIX
 from rag.stores.memory import MemoryStore
-from rag.testing import FakeEmbedder
-from rag.types import Answer, Usage
+from rag.testing import FakeEmbedder, ScriptedLLM, echo_question
+from rag.types import Answer
 
 THREADS = 16
 ROUNDS = 20
 DOCS_PER_TOPIC = 4
-_QUESTION = re.compile(r"Question: (.*)\nAnswer:$")
 
 
 def topic(i: int) -> str:
@@ -54,56 +49,18 @@ def write_corpus(root: Path) -> dict[int, set[str]]:
     return sources
 
 
-class EchoLLM:
-    """Answers with its own question and cites every source: what a thread gets back says
-    which prompt produced it. Keeps no state between calls (safe to share)."""
-
-    backend = "fake"
-    model = "echo"
-    supports_streaming = True
-    context_window = 4096
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def _reply(self, messages: Sequence[Message]) -> str:
-        match = _QUESTION.search(messages[-1].content)
-        assert match, "the prompt ends with its question"
-        time.sleep(0.001)  # let other threads run between reading the prompt and answering
-        return f"Echo: {match.group(1)} [1] [2]"
-
-    def _usage(self, messages: Sequence[Message], text: str) -> Usage:
-        prompt = sum(self.count_tokens(m.content) for m in messages)
-        return Usage(
-            backend=self.backend,
-            model=self.model,
-            input_tokens=prompt,
-            output_tokens=self.count_tokens(text),
-            cost=Decimal(0),
-        )
-
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Completion:
-        text = self._reply(messages)
-        return Completion(text=text, usage=self._usage(messages, text), finish_reason="stop")
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Iterator[StreamEvent]:
-        text = self._reply(messages)
-        for piece in re.findall(r"\S+\s*", text):
-            yield StreamEvent(text=piece)
-        completion = Completion(text=text, usage=self._usage(messages, text), finish_reason="stop")
-        yield StreamEvent(completion=completion)
+def make_rag(tmp_path: Path, **overrides: object) -> RAG:
+    """Memory store, in-process BM25, hashing embedder, an LLM echoing its question."""
+    embedder = FakeEmbedder(dimension=256)
+    return RAG(
+        store=MemoryStore("conc"),
+        embedder=embedder,
+        llm=ScriptedLLM(reply=echo_question),
+        chunker=TokenChunker(embedder.tokenizer, 60, 10),
+        data_dir=tmp_path / "data",
+        top_k=DOCS_PER_TOPIC,
+        **overrides,  # type: ignore[arg-type]
+    )
 
 
 def leg_threads() -> set[threading.Thread]:
@@ -151,17 +108,8 @@ def test_one_rag_shared_by_16_threads_answers_each_from_its_own_sources(tmp_path
     (a retrieval or prompt written onto the retriever or pipeline); if leg threads survive
     ``close()``, the retriever's pool is not shut down (or is not the retriever's)."""
     sources = write_corpus(tmp_path / "docs")
-    embedder = FakeEmbedder(dimension=256)
     before = leg_threads()
-    r = RAG(
-        store=MemoryStore("conc"),
-        embedder=embedder,
-        llm=EchoLLM(),
-        chunker=TokenChunker(embedder.tokenizer, 60, 10),
-        data_dir=tmp_path / "data",
-        retrieval_mode="hybrid",
-        top_k=DOCS_PER_TOPIC,
-    )
+    r = make_rag(tmp_path, retrieval_mode="hybrid")
     report = r.ingest(tmp_path / "docs")
     assert report.ok and report.files_new == THREADS * DOCS_PER_TOPIC
     seen_retrievers: set[int] = set()
@@ -201,18 +149,10 @@ def test_with_settings_shares_the_parts_and_owns_its_retriever(tmp_path: Path) -
     and indexes load once) but own its retriever: closing it must leave the parent usable,
     and a closed RAG builds a new retriever on its next query."""
     sources = write_corpus(tmp_path / "docs")
-    embedder = FakeEmbedder(dimension=256)
     before = leg_threads()
-    base = RAG(
-        store=MemoryStore("conc"),
-        embedder=embedder,
-        llm=EchoLLM(),
-        chunker=TokenChunker(embedder.tokenizer, 60, 10),
-        data_dir=tmp_path / "data",
-        top_k=DOCS_PER_TOPIC,
-    )
+    base = make_rag(tmp_path)
     base.ingest(tmp_path / "docs")
-    echo = EchoLLM()
+    echo = ScriptedLLM(reply=echo_question)
     keyword = base.with_settings(
         base.settings.model_copy(update={"retrieval_mode": "keyword", "top_k": 2}), llm=echo
     )
