@@ -14,8 +14,13 @@ K = 10
 
 
 class _CountingLLM:
-    """Stands in for the LLM in ``QueryPipeline.prepare``: counts tokens with the embedding
-    model's tokenizer, so rag's prompt context is measured like the peers' chunks."""
+    """Stands in for the LLM in ``RAG.prepare``: counts tokens with the embedding model's
+    tokenizer, so rag's prompt context is measured like the peers' chunks."""
+
+    backend = "bench"
+    model = "all-MiniLM-L6-v2 tokens"
+    supports_streaming = False
+    context_window = 1_000_000
 
     def __init__(self) -> None:
         self._path = peers.model_path()
@@ -23,23 +28,22 @@ class _CountingLLM:
     def count_tokens(self, text: str) -> int:
         return peers.token_counts([text], self._path, special=False)[0]
 
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the bench measures prompts only; it never generates")
+
+    stream = complete
+
 
 def prompt_context_tokens(r: Any, questions: list[str], hits: dict[str, Any]) -> list[int] | str:
-    """rag's packed prompt (default top_k, budget and sentence selection): its context_tokens."""
+    """rag's packed prompt (default top_k, budget and sentence selection), exactly as
+    ``RAG.prepare`` builds it from the hits already retrieved: its context_tokens."""
     try:
-        from rag.pipelines.prompt import SentenceSelector
-        from rag.pipelines.query import QueryPipeline
+        from rag import RAG
 
-        s = r.settings
-        pipe = QueryPipeline(
-            r.store,
-            r.embedder,
-            _CountingLLM(),  # type: ignore[arg-type]
-            top_k=s.top_k,
-            max_context_tokens=s.max_context_tokens,
-            selector=SentenceSelector() if s.sentence_selection else None,
-        )
-        return [pipe.prepare(q, hits[q][: s.top_k]).context_tokens for q in questions]
+        counting = r.with_settings(r.settings, llm=_CountingLLM())
+        assert isinstance(counting, RAG)
+        top_k = r.settings.top_k
+        return [counting.prepare(q, retrieval=hits[q].top(top_k)).context_tokens for q in questions]
     except Exception as exc:  # the prompt API moves while other work lands: say so, don't die
         return f"unavailable: {type(exc).__name__}: {exc}"
 

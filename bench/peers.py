@@ -11,8 +11,10 @@ with its peak RSS from ``os.wait4``. All three embed with the packaged all-MiniL
 on CPU, offline. Prints one table and writes ``bench/out/peers.json`` and
 ``bench/out/peers.png``. The peers live only in ``.venv-bench`` (the ``bench`` extra).
 
-This module imports only the standard library at top level; the worker scripts import
-its helpers (dataset reading, token statistics) from here.
+This module imports only the standard library at top level (a worker's import time counts
+in its timing); the worker scripts import its helpers (dataset reading, token statistics)
+from here. Recall@k, nDCG@k and percentiles are ``rag.evals.metrics``' (what ``rag eval``
+reports), imported when the summary is computed.
 """
 
 from __future__ import annotations
@@ -128,26 +130,25 @@ def dedupe_docs(doc_ids: Iterable[str]) -> list[str]:
     return out
 
 
-def recall_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
-    """Share of the relevant docs found in the top ``k``."""
-    return len(set(ranked[:k]) & relevant) / len(relevant) if relevant else 0.0
-
-
-def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
-    """Binary-gain nDCG@k (BEIR's definition)."""
-    dcg = sum(1.0 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-    return dcg / ideal if ideal else 0.0
-
-
 def percentile(values: Sequence[float], p: float) -> float:
-    """Linear-interpolated percentile (numpy's default), ``p`` in 0..100."""
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    pos = (len(xs) - 1) * p / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    """Linear-interpolated percentile (numpy's default), ``p`` in 0..100; NaN for no values
+    (``rag.evals.metrics.percentile``)."""
+    from rag.evals.metrics import percentile
+
+    return percentile(values, p, empty=float("nan"))
+
+
+_METRICS = frozenset({"recall_at", "ndcg_at"})
+
+
+def __getattr__(name: str) -> Any:
+    """``recall_at`` and ``ndcg_at``: ``rag.evals.metrics``' (a set of relevant ids is binary
+    relevance), imported on first use so the workers never load them."""
+    if name in _METRICS:
+        from rag.evals import metrics
+
+        return getattr(metrics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pair_ratios(rag: Sequence[float], peer: Sequence[float]) -> list[float]:
@@ -396,6 +397,8 @@ def summarize(
     docs: int,
 ) -> dict[str, float]:
     """The table's numbers for one pipeline in one run."""
+    from rag.evals.metrics import ndcg_at, recall_at
+
     counts: list[int] = row["stats"]["token_counts"]
     chunks = row["stats"]["count"]
     before, after = chunks, row["reingest"]["count_after"]

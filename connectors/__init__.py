@@ -1,15 +1,15 @@
 """Connectors: find files, read their bytes, turn them into Documents.
 
-The ingest pipeline does, per root::
+The ingest pipeline does, per root, with its ``LoaderRegistry`` (``loaders``)::
 
     for entry in walk(root, include, exclude):
         if entry.error:                      # loop, unreadable directory, broken link
             report a failure for entry.path
-        elif loader_for(entry.path) is None:
+        elif loaders.loader_for(entry.path) is None:
             count the file as skipped        # no loader for its extension
         else:
             digest = file_digest(entry.path) # LoadError if unreadable; skip if unchanged
-            stream = iter_file(entry.path)
+            stream = loaders.iter_file(entry.path)
             for doc in stream: ...           # LoadError if the file cannot be read at all
             if stream.failure: ...           # PartialLoadError: report the records lost
 
@@ -26,9 +26,17 @@ source lines ``start_line..end_line`` verbatim, so a chunker can compute each ch
 line range; CSV rows, JSON records and HTML sections are derived text whose location
 applies to the whole document. ``lines_are_verbatim(doc)`` tells the two apart.
 
-Adding a file type: write a class with ``extensions`` and ``load(path, data)`` (see
-``rag.connectors.base.Loader``; add ``iter_load(path, file)`` to stream it, see
-``StreamingLoader``) and register an instance in ``LOADERS``.
+Loaders come from a ``LoaderRegistry`` instance, never a module global: ``default_loaders()``
+builds a new one holding the built-in loaders each time it is called, and the module-level
+``loader_for`` / ``load_file`` / ``iter_file`` use such a fresh default. Adding a file type:
+write a class with ``extensions`` and ``load(path, data)`` (see ``rag.connectors.base.Loader``;
+add ``iter_load(path, file)`` to stream it, see ``StreamingLoader``) and register an instance
+in the registry you pass to the ingest (``RAG(loaders=registry)``); that affects that registry
+only::
+
+    loaders = default_loaders()
+    loaders.register(MyLoader())
+    RAG(loaders=loaders).ingest("./docs")
 
 Importing this package is cheap: pypdf and python-docx load on first use.
 """
@@ -37,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,13 +65,14 @@ from rag.errors import LoadError, RagError
 from rag.types import Document
 
 __all__ = [
-    "LOADERS",
     "DocumentStream",
     "Loader",
+    "LoaderRegistry",
     "PartialLoadError",
     "StreamingLoader",
     "WalkEntry",
     "decode_text",
+    "default_loaders",
     "file_digest",
     "iter_file",
     "lines_are_verbatim",
@@ -74,30 +83,114 @@ __all__ = [
 ]
 
 
-def _registry(*loaders: Loader) -> dict[str, Loader]:
-    table: dict[str, Loader] = {}
-    for loader in loaders:
-        for ext in loader.extensions:
-            table[ext] = loader
-    return table
+class LoaderRegistry:
+    """File extension (lower case, with the dot) -> the loader for it.
+
+    An instance is configuration: build it, register loaders, then hand it to the ingest.
+    Registering changes this registry only (no module global), so two ``RAG`` objects can
+    read the same extension differently.
+    """
+
+    def __init__(self, loaders: Iterable[Loader] = ()) -> None:
+        self._by_extension: dict[str, Loader] = {}
+        for loader in loaders:
+            self.register(loader)
+
+    def register(self, loader: Loader, *extensions: str) -> None:
+        """Use ``loader`` for ``extensions`` (default: its own ``extensions``), replacing any
+        loader registered for them."""
+        for ext in extensions or loader.extensions:
+            ext = ext.lower()
+            if not ext.startswith("."):
+                raise ValueError(f"an extension starts with a dot, like '.md'; got {ext!r}")
+            self._by_extension[ext] = loader
+
+    def copy(self) -> LoaderRegistry:
+        """A registry with the same loaders, to extend without changing this one."""
+        other = LoaderRegistry()
+        other._by_extension = dict(self._by_extension)
+        return other
+
+    @property
+    def extensions(self) -> list[str]:
+        """Every registered extension, sorted."""
+        return sorted(self._by_extension)
+
+    def items(self) -> list[tuple[str, Loader]]:
+        """(extension, loader) pairs, sorted by extension."""
+        return sorted(self._by_extension.items())
+
+    def __contains__(self, extension: object) -> bool:
+        return extension in self._by_extension
+
+    def __getitem__(self, extension: str) -> Loader:
+        return self._by_extension[extension]
+
+    def loader_for(self, path: Path | str) -> Loader | None:
+        """The loader for ``path``'s extension (case-insensitive), or None if none handles it."""
+        return self._by_extension.get(Path(path).suffix.lower())
+
+    def load_file(self, path: Path | str, data: bytes) -> list[Document]:
+        """Load ``data`` (the bytes of ``path``) with the loader for its extension.
+
+        Raises LoadError for an extension no loader handles, for anything the loader cannot
+        read, and (wrapped, with the exception type) for unexpected errors inside a loader, so
+        one bad file never stops an ingest. ``MissingDependencyError`` passes through.
+        """
+        path = Path(path)
+        return _load(self._loader(path), path, data)
+
+    def iter_file(self, path: Path | str) -> DocumentStream:
+        """The Documents of ``path``, read as they are consumed (see ``DocumentStream``).
+
+        Raises LoadError at once for an extension no loader handles; everything else is
+        reported while iterating.
+        """
+        path = Path(path)
+        return DocumentStream(path, self._loader(path))
+
+    def _loader(self, path: Path) -> Loader:
+        loader = self.loader_for(path)
+        if loader is None:
+            known = ", ".join(self.extensions)
+            raise LoadError(
+                str(path),
+                f"no loader for '{path.suffix or '(no extension)'}' files (supported: {known}); "
+                "exclude it or register a loader (LoaderRegistry.register, RAG(loaders=...))",
+            )
+        return loader
 
 
-LOADERS: dict[str, Loader] = _registry(
-    TextLoader(),
-    MarkdownLoader(),
-    HtmlLoader(),
-    PdfLoader(),
-    DocxLoader(),
-    CsvLoader(),
-    JsonLoader(),
-    CodeLoader(),
-)
-"""File extension (lower case, with the dot) -> the loader for it. Add entries to extend."""
+def default_loaders() -> LoaderRegistry:
+    """A new registry with the built-in loaders (text, Markdown, HTML, PDF, DOCX, CSV, JSON,
+    code); each call builds its own, so registering on it changes nothing else."""
+    return LoaderRegistry(
+        (
+            TextLoader(),
+            MarkdownLoader(),
+            HtmlLoader(),
+            PdfLoader(),
+            DocxLoader(),
+            CsvLoader(),
+            JsonLoader(),
+            CodeLoader(),
+        )
+    )
 
 
 def loader_for(path: Path | str) -> Loader | None:
-    """The loader for ``path``'s extension (case-insensitive), or None if none handles it."""
-    return LOADERS.get(Path(path).suffix.lower())
+    """The built-in loader for ``path``'s extension, or None (``default_loaders().loader_for``)."""
+    return default_loaders().loader_for(path)
+
+
+def load_file(path: Path | str, data: bytes) -> list[Document]:
+    """``default_loaders().load_file(path, data)``: the one-call API for the built-in types."""
+    return default_loaders().load_file(path, data)
+
+
+def iter_file(path: Path | str) -> DocumentStream:
+    """``default_loaders().iter_file(path)``: stream a file of a built-in type."""
+    return default_loaders().iter_file(path)
 
 
 def read_bytes(path: Path | str) -> bytes:
@@ -112,18 +205,6 @@ def file_digest(path: Path | str) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def _loader(path: Path) -> Loader:
-    loader = loader_for(path)
-    if loader is None:
-        known = ", ".join(sorted(LOADERS))
-        raise LoadError(
-            str(path),
-            f"no loader for '{path.suffix or '(no extension)'}' files (supported: {known}); "
-            "exclude it or register a loader in rag.connectors.LOADERS",
-        )
-    return loader
-
-
 def _unexpected(loader: Loader, path: Path, exc: Exception) -> LoadError:
     return LoadError(
         str(path),
@@ -132,31 +213,14 @@ def _unexpected(loader: Loader, path: Path, exc: Exception) -> LoadError:
     )
 
 
-def load_file(path: Path | str, data: bytes) -> list[Document]:
-    """Load ``data`` (the bytes of ``path``) with the loader for its extension.
-
-    Raises LoadError for an extension no loader handles, for anything the loader cannot
-    read, and (wrapped, with the exception type) for unexpected errors inside a loader, so
-    one bad file never stops an ingest. ``MissingDependencyError`` passes through.
-    """
-    path = Path(path)
-    loader = _loader(path)
+def _load(loader: Loader, path: Path, data: bytes) -> list[Document]:
+    """``loader.load``, with unexpected errors wrapped in a LoadError naming the loader."""
     try:
         return loader.load(path, data)
     except RagError:
         raise
     except Exception as exc:
         raise _unexpected(loader, path, exc) from exc
-
-
-def iter_file(path: Path | str) -> DocumentStream:
-    """The Documents of ``path``, read as they are consumed (see ``DocumentStream``).
-
-    Raises LoadError at once for an extension no loader handles; everything else is
-    reported while iterating.
-    """
-    path = Path(path)
-    return DocumentStream(path, _loader(path))
 
 
 class DocumentStream:
@@ -222,7 +286,7 @@ class DocumentStream:
             if not isinstance(loader, StreamingLoader):
                 with os_errors(path):
                     data = file.read()
-                self._loaded = load_file(path, data)
+                self._loaded = _load(loader, path, data)
                 del data
                 yield from self._loaded
                 return

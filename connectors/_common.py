@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import LoadError
-from rag.types import Document
+from rag.types import Document, line_count, lines_are_verbatim
+
+__all__ = [
+    "PartialLoadError",
+    "blank_error",
+    "line_count",
+    "lines_are_verbatim",
+    "number_ranges",
+    "os_errors",
+]
 
 
 def blank_error(path: str | Path, what: str = "whitespace") -> LoadError:
     """The error for a file that decodes fine but holds no text to index."""
     return LoadError(str(path), f"contains only {what}; nothing to ingest (exclude it or add text)")
-
-
-def line_count(text: str) -> int:
-    """Number of lines in ``text`` (a trailing newline does not start a new line)."""
-    if not text:
-        return 0
-    return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
 @contextmanager
@@ -91,14 +93,3 @@ def number_ranges(numbers: list[int], limit: int = 20) -> str:
     if len(parts) > limit:
         return ", ".join(parts[:limit]) + f" and {len(parts) - limit} more"
     return ", ".join(parts)
-
-
-def lines_are_verbatim(doc: Document) -> bool:
-    """True when ``doc.text`` is the source's lines ``start_line..end_line`` verbatim, so a
-    chunker may give each chunk ``start_line + (newlines before it)``. False for derived
-    text (a CSV row as ``column: value`` lines, a JSONL record, extracted HTML), whose
-    location a chunker must copy unchanged."""
-    loc = doc.location
-    if loc.start_line is None or loc.end_line is None:
-        return False
-    return loc.end_line - loc.start_line + 1 == line_count(doc.text)

@@ -6,7 +6,7 @@ walker, which hashes them for incremental ingest) and returns Documents whose
 ``source`` is ``str(path)`` and whose ``location`` says where each text sits (page,
 line range, heading path, record id). It raises ``rag.errors.LoadError`` naming the
 file and the fix for anything it cannot read; it never returns mojibake. Adding a file
-type is one small module with one class, registered in ``rag.connectors.LOADERS``.
+type is one small module with one class, registered in a ``rag.connectors.LoaderRegistry``.
 
 A loader whose files can be too large to hold in memory (JSON Lines) also implements
 ``iter_load(path, file)`` (``StreamingLoader``): it reads the open binary file as it goes

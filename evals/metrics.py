@@ -2,7 +2,7 @@
 
 Ranking metrics take a ranked list of *document* ids (``doc_ranking`` turns ranked chunks
 into one: a document's rank is the rank of its best chunk) and the qrels of the query
-(doc id -> grade, > 0 is relevant):
+(doc id -> grade, > 0 is relevant; or a set of relevant doc ids, each of grade 1):
 
 * Recall@k: relevant documents in the top k / all relevant documents.
 * MRR@k: 1 / rank of the first relevant document in the top k (0 when none).
@@ -23,12 +23,22 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from rag.types import ScoredChunk
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | {"·", "「", "」", "『", "』", "“", "”", "‘", "’", "…"}
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+Relevance = Mapping[str, int] | AbstractSet[str]
+"""A query's qrels: doc id -> grade (> 0 is relevant), or the set of relevant doc ids."""
+
+
+def _grades(relevant: Relevance) -> Mapping[str, int]:
+    if isinstance(relevant, AbstractSet):
+        return dict.fromkeys(relevant, 1)
+    return relevant
 
 
 def doc_ranking(hits: Iterable[ScoredChunk]) -> list[str]:
@@ -42,16 +52,17 @@ def doc_ranking(hits: Iterable[ScoredChunk]) -> list[str]:
     return list(seen)
 
 
-def recall_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+def recall_at(ranked: Sequence[str], relevant: Relevance, k: int) -> float:
     """Share of the relevant documents found in the top ``k``."""
-    rel = {d for d, g in relevant.items() if g > 0}
+    rel = {d for d, g in _grades(relevant).items() if g > 0}
     if not rel:
         return 0.0
     return len(rel.intersection(ranked[:k])) / len(rel)
 
 
-def mrr_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+def mrr_at(ranked: Sequence[str], relevant: Relevance, k: int = 10) -> float:
     """Reciprocal rank of the first relevant document in the top ``k``."""
+    relevant = _grades(relevant)
     for rank, doc in enumerate(ranked[:k], 1):
         if relevant.get(doc, 0) > 0:
             return 1.0 / rank
@@ -62,8 +73,10 @@ def _dcg(grades: Iterable[int]) -> float:
     return float(sum((2.0**g - 1) / math.log2(i + 2) for i, g in enumerate(grades)))
 
 
-def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
-    """Normalized discounted cumulative gain over the top ``k`` (graded relevance)."""
+def ndcg_at(ranked: Sequence[str], relevant: Relevance, k: int = 10) -> float:
+    """Normalized discounted cumulative gain over the top ``k`` (graded relevance; a set of
+    ids is binary relevance, BEIR's usual definition)."""
+    relevant = _grades(relevant)
     ideal = _dcg(sorted((g for g in relevant.values() if g > 0), reverse=True)[:k])
     if ideal == 0:
         return 0.0
@@ -136,10 +149,11 @@ def _contains(norm_pred: str, gold: str) -> bool:
     return f" {norm_gold} " in f" {norm_pred} "
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation; 0.0 for no values."""
+def percentile(values: Sequence[float], q: float, *, empty: float = 0.0) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation (numpy's default);
+    ``empty`` for no values."""
     if not values:
-        return 0.0
+        return empty
     ordered = sorted(values)
     pos = (len(ordered) - 1) * q / 100
     lo = math.floor(pos)

@@ -5,7 +5,7 @@ only checks hashes), then, for each named config (a dict of retrieval/prompt set
 over the base settings), retrieves every query, ranks documents (a document's rank is its
 best chunk's; chunks map to corpus ids through ``location.record``), and measures
 Recall@1/5/10, MRR@10, nDCG@10, p50/p95 retrieval latency, and the context tokens of the
-prompt that ``rag ask`` would send for it (``QueryPipeline.prepare`` under that config's
+prompt that ``rag ask`` would send for it (``RAG.prepare`` under that config's
 ``top_k`` / ``max_context_tokens`` / ``sentence_selection``).
 
 A built-in ``stuff`` row is the baseline the issue compares against: the top-4 dense hits,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.llms.base import LLM
     from rag.stores.base import Store
-    from rag.types import ScoredChunk
+    from rag.types import Retrieval, ScoredChunk
 
 RECALL_KS = (1, 5, 10)
 STUFF_K = 4
@@ -152,16 +152,19 @@ class EvalResult(BaseModel):
 
 
 class _Counter:
-    """Just enough of an LLM for ``QueryPipeline.prepare``: counting tokens. Generation is
-    refused, so a retrieval-only eval can never call a model by accident."""
+    """Just enough of an LLM for ``RAG.prepare``: counting tokens. Generation is refused, so
+    a retrieval-only eval can never call a model by accident."""
 
     supports_streaming = False
+    context_window = 1_000_000
 
     def __init__(self, count: Callable[[str], int], backend: str, model: str) -> None:
-        self.count_tokens = count
+        self._count = count
         self.backend = backend
         self.model = model
-        self.context_window = 1_000_000
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text)
 
     def complete(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError("retrieval-only eval: no generation (run with --answers)")
@@ -227,18 +230,15 @@ def _token_counter(settings: Settings, llm: LLM | None) -> _Counter:
 
 
 def _document_texts(dataset: Dataset) -> dict[str, str]:
-    """Each corpus record as the JSON connector stores it: ``title + "\\n\\n" + text``."""
-    import json
+    """Each corpus record's text exactly as the ingest stored it: read by the JSON connector
+    (``title + "\\n\\n" + text``), keyed by its record id."""
+    from rag.connectors import iter_file
 
-    texts: dict[str, str] = {}
-    with dataset.corpus_path.open(encoding="utf-8-sig") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                title = str(row.get("title") or "").strip()
-                body = str(row["text"])
-                texts[str(row["id"])] = f"{title}\n\n{body}" if title else body
-    return texts
+    return {
+        doc.location.record: doc.text
+        for doc in iter_file(dataset.corpus_path)
+        if doc.location.record is not None
+    }
 
 
 def _stuff_blocks(hits: Sequence[ScoredChunk], docs: Mapping[str, str]) -> list[str]:
@@ -267,6 +267,20 @@ def _stuff_blocks(hits: Sequence[ScoredChunk], docs: Mapping[str, str]) -> list[
         if len(blocks) == STUFF_K:
             break
     return blocks
+
+
+def _query_result(
+    q: Query, ranked: list[str], context_tokens: int, latency_ms: float
+) -> QueryResult:
+    """One query's row: its top 10 documents, Recall@5, nDCG@10, prompt tokens, latency."""
+    return QueryResult(
+        id=q.id,
+        ranked=ranked[:10],
+        recall5=recall_at(ranked, q.relevant, 5),
+        ndcg10=ndcg_at(ranked, q.relevant, 10),
+        context_tokens=context_tokens,
+        latency_ms=latency_ms,
+    )
 
 
 def _aggregate(
@@ -353,11 +367,10 @@ def run_eval(
     tokenizer = f"{counter.backend}:{counter.model}"
 
     results: list[ConfigResult] = []
-    dense_hits: dict[str, tuple[list[ScoredChunk], float]] = {}
+    dense_hits: dict[str, tuple[Retrieval, float]] = {}
     for name, cfg_settings in per_config.items():
         say(f"config {name}: {len(queries)} queries")
-        r = _sibling(base, cfg_settings, counter)
-        pipeline = r._query()
+        r = base.with_settings(cfg_settings, llm=counter)
         k = max(10, cfg_settings.top_k)
         rows: list[QueryResult] = []
         rankings: list[list[str]] = []
@@ -369,20 +382,13 @@ def run_eval(
                 dense_hits[q.id] = (hits, latency)
             ranked = doc_ranking(hits)
             rankings.append(ranked)
-            prepared = pipeline.prepare(q.text, hits[: cfg_settings.top_k])
-            rows.append(
-                QueryResult(
-                    id=q.id,
-                    ranked=ranked[:10],
-                    recall5=recall_at(ranked, q.relevant, 5),
-                    ndcg10=ndcg_at(ranked, q.relevant, 10),
-                    context_tokens=prepared.context_tokens,
-                    latency_ms=latency,
-                )
-            )
+            prepared = r.prepare(q.text, retrieval=hits.top(cfg_settings.top_k))
+            rows.append(_query_result(q, ranked, prepared.context_tokens, latency))
+        r.close()
         result = _aggregate(name, chosen[name], rows, rankings, queries)
         if answers and answer_llm is not None:
-            result.answers = _score_answers(_sibling(base, cfg_settings, answer_llm), queries, rows)
+            with base.with_settings(cfg_settings, llm=answer_llm) as answering:
+                result.answers = _score_answers(answering, queries, rows)
         results.append(result)
 
     if stuff_baseline:
@@ -405,27 +411,17 @@ def run_eval(
     )
 
 
-def _sibling(base: RAG, settings: Settings, llm: Any) -> RAG:
-    """A RAG with other retrieval settings over ``base``'s store, embedder and keyword index,
-    so the model, the index and kiwi load once for every config."""
-    from rag.api import RAG
-
-    r = RAG(settings, store=base.store, embedder=base.embedder, llm=llm)
-    for part in ("keyword_index", "keyword_tokenizer"):  # present once hybrid retrieval is in
-        if hasattr(type(base), part) and settings.retrieval_mode != "dense":
-            setattr(r, f"_{part}", getattr(base, part))
-    return r
-
-
 def _stuff_row(
     base: RAG,
     counter: _Counter,
     dataset: Dataset,
     queries: Sequence[Query],
-    dense_hits: dict[str, tuple[list[ScoredChunk], float]],
+    dense_hits: dict[str, tuple[Retrieval, float]],
 ) -> ConfigResult:
     """The top-4 stuff prompt of 1,000-character chunks (see the module docstring)."""
-    dense = _sibling(base, base.settings.model_copy(update={"retrieval_mode": "dense"}), counter)
+    dense = base.with_settings(
+        base.settings.model_copy(update={"retrieval_mode": "dense"}), llm=counter
+    )
     docs = _document_texts(dataset)
     rows: list[QueryResult] = []
     rankings: list[list[str]] = []
@@ -439,16 +435,9 @@ def _stuff_row(
         blocks = _stuff_blocks(hits, docs)
         ranked = doc_ranking(hits)
         rankings.append(ranked)
-        rows.append(
-            QueryResult(
-                id=q.id,
-                ranked=ranked[:10],
-                recall5=recall_at(ranked, q.relevant, 5),
-                ndcg10=ndcg_at(ranked, q.relevant, 10),
-                context_tokens=sum(counter.count_tokens(b) for b in blocks),
-                latency_ms=latency,
-            )
-        )
+        tokens = sum(counter.count_tokens(b) for b in blocks)
+        rows.append(_query_result(q, ranked, tokens, latency))
+    dense.close()
     note = (
         f"baseline: top-{STUFF_K} dense hits widened to their {STUFF_CHARS:,}-character chunk, "
         "sent whole (no budget, no sentence selection); ranking = dense"

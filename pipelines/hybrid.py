@@ -14,8 +14,11 @@ similarity of dense vectors. The Store protocol does not return stored vectors, 
 the query and the candidate texts (``3 * k`` candidates at most) with the embedder: one extra
 batch per question. That is why it is off by default.
 
-``last_debug`` holds, for the most recent call, each returned chunk's rank in each leg and its
-fused score, so ``rag ask --show-prompt`` can say why a source was picked.
+``retrieve`` returns a ``Retrieval`` value: the hits plus each hit's rank in each leg and its
+fused score (``LegRanks``), so ``rag ask --show-prompt`` can say why a source was picked.
+Nothing about a call is kept on the retriever, so one retriever serves many threads at once.
+The threads that run keyword legs beside dense ones belong to the retriever: made on the
+first hybrid query, shut down (and joined) by ``close()``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal, Protocol
 
 import numpy as np
@@ -35,9 +37,9 @@ from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import check_queryable, distinct_hits
 from rag.stores.base import Filters, Store, validate_filters
-from rag.types import ScoredChunk
+from rag.types import LegRanks, Retrieval, ScoredChunk
 
-__all__ = ["HybridRetriever", "LegRanks", "mmr_select", "rrf_fuse"]
+__all__ = ["LEG_THREAD_PREFIX", "HybridRetriever", "LegRanks", "mmr_select", "rrf_fuse"]
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
@@ -57,32 +59,9 @@ class KeywordSearcher(Protocol):
     def keyword_count(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class LegRanks:
-    """Why a chunk was retrieved: its 1-based rank in each leg (None = not returned) and score."""
-
-    chunk_id: str
-    dense_rank: int | None
-    keyword_rank: int | None
-    score: float
-
-    def describe(self) -> str:
-        dense = f"dense #{self.dense_rank}" if self.dense_rank else "dense -"
-        keyword = f"keyword #{self.keyword_rank}" if self.keyword_rank else "keyword -"
-        return f"{dense}, {keyword}, score {self.score:.4f}"
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _leg_pool() -> ThreadPoolExecutor:
-    """The threads that run keyword legs beside dense ones (made on first hybrid query)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-keyword-leg")
-        return _POOL
+LEG_THREAD_PREFIX = "rag-keyword-leg"
+"""Name prefix of the threads that run keyword legs (``threading.enumerate()`` shows them)."""
+LEG_THREADS = 4
 
 
 def rrf_fuse(
@@ -136,7 +115,11 @@ def mmr_select(
 
 
 class HybridRetriever:
-    """Dense + BM25 retrieval with RRF, dedup and optional MMR; same ``retrieve`` as ``Retriever``."""
+    """Dense + BM25 retrieval with RRF, dedup and optional MMR; same ``retrieve`` as ``Retriever``.
+
+    Safe to share across threads: settings are read-only after construction and every call's
+    facts come back in its ``Retrieval``. ``close()`` shuts down the keyword-leg threads.
+    """
 
     def __init__(
         self,
@@ -175,12 +158,40 @@ class HybridRetriever:
         self.keyword_weight = keyword_weight
         self.mmr = mmr
         self.mmr_lambda = mmr_lambda
-        self.last_debug: list[LegRanks] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _keyword_leg(
+        self, question: str, n: int, filters: Filters | None
+    ) -> Future[list[ScoredChunk]]:
+        """Start the keyword leg on the retriever's leg threads (made on first hybrid query;
+        submitting under the lock means ``close`` waits for legs already started)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=LEG_THREADS, thread_name_prefix=LEG_THREAD_PREFIX
+                )
+            return self._pool.submit(self._keyword_search, question, n, filters)
+
+    def close(self) -> None:
+        """Shut down the keyword-leg threads and wait for them to end (a later hybrid query
+        starts new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> HybridRetriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def retrieve(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """The ``k`` best distinct chunks for ``question`` (see the module docstring)."""
+    ) -> Retrieval:
+        """The ``k`` best distinct chunks for ``question``, with their leg ranks (see the
+        module docstring)."""
         validate_filters(filters)
         k = k or self.top_k
         n = max(self.candidates, 2 * k)
@@ -189,7 +200,7 @@ class HybridRetriever:
         if self.mode == "hybrid":
             # the legs wait on different engines (onnxruntime + the vector store, SQLite or
             # PostgreSQL), all of which release the GIL: run the keyword leg alongside
-            pending = _leg_pool().submit(self._keyword_search, question, n, filters)
+            pending = self._keyword_leg(question, n, filters)
             dense = self._dense(question, n, filters)
             keyword = self._keyword_checked(pending.result())
         elif self.mode == "dense":
@@ -214,12 +225,12 @@ class HybridRetriever:
         distinct = distinct_hits(ranked, 3 * k if self.mmr else k)
         if self.mmr and len(distinct) > 1:
             distinct = self._mmr(question, distinct, k)
-        kept = distinct[:k]
-        self.last_debug = [
+        kept = tuple(distinct[:k])
+        ranks = tuple(
             LegRanks(h.chunk.id, dense_rank.get(h.chunk.id), keyword_rank.get(h.chunk.id), h.score)
             for h in kept
-        ]
-        return kept
+        )
+        return Retrieval(question, kept, ranks, self.mode)
 
     def _dense_weight(self, question: str) -> float:
         """``dense_weight``, scaled for the question's language (an English-only embedder

@@ -52,7 +52,13 @@ import numpy as np
 
 from rag._memory import release_free_memory
 from rag.chunking import Chunker
-from rag.connectors import DocumentStream, file_digest, iter_file, loader_for, walk
+from rag.connectors import (
+    DocumentStream,
+    LoaderRegistry,
+    default_loaders,
+    file_digest,
+    walk,
+)
 from rag.embeddings import InputType
 from rag.errors import LoadError
 from rag.stores.base import SourceRecord, Store, Vectors, keyword_search
@@ -136,6 +142,7 @@ class IngestPipeline:
         keyword_tokenizer: Tokenizer | None = None,
         *,
         window_chunks: int = WINDOW_CHUNKS,
+        loaders: LoaderRegistry | None = None,
     ) -> None:
         if window_chunks < 1:
             raise ValueError(f"window_chunks must be at least 1, got {window_chunks}")
@@ -145,6 +152,8 @@ class IngestPipeline:
         self.window_chunks = window_chunks
         self.tokenizer = keyword_tokenizer
         self._keywords = keyword_search(store) if keyword_tokenizer is not None else None
+        self.loaders = loaders if loaders is not None else default_loaders()
+        """Which loader reads which file extension."""
         self._backfill = False
         self._driver: ThreadPoolExecutor | None = None
         self._pending: Callable[[], None] | None = None
@@ -183,7 +192,7 @@ class IngestPipeline:
                 if entry.error is not None:
                     report.files_seen += 1
                     self._fail(report, source, entry.error)
-                elif loader_for(entry.path) is None:
+                elif self.loaders.loader_for(entry.path) is None:
                     report.files_skipped += 1
                 else:
                     report.files_seen += 1
@@ -225,7 +234,7 @@ class IngestPipeline:
             return
         f = _PendingFile(source, digest, "changed" if previous is not None else "new")
         try:
-            stream = iter_file(path)
+            stream = self.loaders.iter_file(path)
             windows = self._windows(stream, f)
             first = next(windows, [])
             second = next(windows, None)

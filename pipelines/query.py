@@ -3,6 +3,9 @@ prompt with numbered sources → generate → map ``[n]`` markers back to citati
 
 The prompt is plain text that ``Answer.prompt`` and ``rag ask --show-prompt`` show
 exactly as sent. Every generation is recorded in the call log.
+
+Each step returns a value (``Retrieval``, then ``PreparedPrompt``, then ``Answer``) and keeps
+nothing about the call on the pipeline, so one ``QueryPipeline`` serves many threads at once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rag.errors import CollectionNotFoundError
 from rag.llms.base import LLM, Completion, Message
 from rag.pipelines.prompt import Selection, SentenceSelector
 from rag.stores.base import Filters, Store, validate_filters
-from rag.types import Answer, Citation, ScoredChunk, Usage
+from rag.types import Answer, Citation, Retrieval, ScoredChunk, Usage
 
 SYSTEM_PROMPT = (
     "Answer the question using only the numbered sources below. Cite every fact with the "
@@ -32,11 +35,12 @@ _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 class Retrieves(Protocol):
-    """Anything that finds the sources for a question (dense or hybrid)."""
+    """Anything that finds the sources for a question (dense or hybrid), returning them as a
+    value (and keeping nothing about the call on itself)."""
 
     def retrieve(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
-    ) -> list[ScoredChunk]: ...
+    ) -> Retrieval: ...
 
 
 class CallRecorder(Protocol):
@@ -52,17 +56,20 @@ class CallRecorder(Protocol):
     ) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedPrompt:
-    """The messages to send and the citations their numbers stand for."""
+    """The exact messages to send, the citations their numbers stand for, and notes on how
+    the sources were picked and cut: everything ``ask`` sends, without generating."""
 
-    messages: list[Message]
-    citations: list[Citation]
+    question: str
+    messages: tuple[Message, ...]
+    citations: tuple[Citation, ...]
     context_tokens: int
-    dropped: list[tuple[ScoredChunk, str]]
+    dropped: tuple[tuple[ScoredChunk, str], ...]
     """Candidates left out of the prompt, with the reason (duplicate, over budget)."""
-    notes: list[str]
-    """What was cut and why, one line each, for ``--show-prompt``."""
+    notes: tuple[str, ...]
+    """Why each source was retrieved (its rank in each leg) and what was cut and why, one
+    line each, for ``--show-prompt``."""
 
     @property
     def text(self) -> str:
@@ -114,15 +121,15 @@ class Retriever:
 
     def retrieve(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """The ``k`` best distinct chunks for ``question``."""
+    ) -> Retrieval:
+        """The ``k`` best distinct chunks for ``question`` (one leg: no leg ranks)."""
         validate_filters(filters)
         k = k or self.top_k
         vector = self.embedder.embed([question], input_type="query")[0]
         hits = self.store.query(vector, k * 2, filters)
         if not hits:
             check_queryable(self.store, filters)
-        return distinct_hits(hits, k)
+        return Retrieval(question, tuple(distinct_hits(hits, k)))
 
 
 def check_queryable(store: Store, filters: Filters | None) -> None:
@@ -155,7 +162,8 @@ def distinct_hits(hits: Sequence[ScoredChunk], limit: int) -> list[ScoredChunk]:
 
 
 class QueryPipeline:
-    """Retrieval and generation over one store."""
+    """Retrieval and generation over one store; safe to share across threads when its parts
+    are (the call log and the bundled stores, retrievers and LLMs are)."""
 
     def __init__(
         self,
@@ -178,9 +186,10 @@ class QueryPipeline:
         self.max_tokens = max_tokens
         self.call_log = call_log
 
-    def prepare(self, question: str, hits: Sequence[ScoredChunk]) -> PreparedPrompt:
+    def prepare(self, question: str, hits: Retrieval | Sequence[ScoredChunk]) -> PreparedPrompt:
         """Pack sources in relevance order under ``max_context_tokens`` and number them,
-        keeping only question-relevant sentences when a selector is set."""
+        keeping only question-relevant sentences when a selector is set. Given a
+        ``Retrieval``, the notes start with why each source was retrieved."""
         citations: list[Citation] = []
         blocks: list[str] = []
         dropped: list[tuple[ScoredChunk, str]] = []
@@ -230,22 +239,15 @@ class QueryPipeline:
                 )
             )
         user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
-        messages = [
+        messages = (
             Message(role="system", content=SYSTEM_PROMPT),
             Message(role="user", content=user),
-        ]
-        return PreparedPrompt(messages, citations, used, dropped, notes)
-
-    def _explained(self, prepared: PreparedPrompt) -> PreparedPrompt:
-        """Add why each source was retrieved (its rank in each leg) to the prompt notes."""
-        debug = {d.chunk_id: d for d in getattr(self.retriever, "last_debug", None) or []}
-        lines = [
-            f"[{c.number}] retrieved: {debug[c.chunk_id].describe()}"
-            for c in prepared.citations
-            if c.chunk_id in debug
-        ]
-        prepared.notes[:0] = lines
-        return prepared
+        )
+        if isinstance(hits, Retrieval):
+            notes[:0] = _retrieved_notes(hits, citations)
+        return PreparedPrompt(
+            question, messages, tuple(citations), used, tuple(dropped), tuple(notes)
+        )
 
     def _truncate(self, text: str, budget: int) -> str:
         """Cut ``text`` (by words) until it fits ``budget`` tokens."""
@@ -264,7 +266,7 @@ class QueryPipeline:
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
-        prepared = self._explained(self.prepare(question, hits))
+        prepared = self.prepare(question, hits)
         completion = self._generate(prepared, question)
         return self._answer(question, prepared, completion, retrieval_s)
 
@@ -275,7 +277,7 @@ class QueryPipeline:
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
-        prepared = self._explained(self.prepare(question, hits))
+        prepared = self.prepare(question, hits)
         completion: Completion | None = None
         try:
             for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
@@ -328,6 +330,16 @@ class QueryPipeline:
             citations=citations,
             usage=completion.usage,
             prompt=prepared.text,
-            prompt_notes=prepared.notes,
+            prompt_notes=list(prepared.notes),
             retrieval_latency_s=retrieval_s,
         )
+
+
+def _retrieved_notes(retrieval: Retrieval, citations: Sequence[Citation]) -> list[str]:
+    """``[n] retrieved: dense #.., keyword #.., score ..`` for each numbered source."""
+    lines: list[str] = []
+    for c in citations:
+        ranks = retrieval.rank_of(c.chunk_id)
+        if ranks is not None:
+            lines.append(f"[{c.number}] retrieved: {ranks.describe()}")
+    return lines

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         FileFailure,
         IngestReport,
         Location,
+        Retrieval,
         ScoredChunk,
         Usage,
     )
@@ -49,6 +50,7 @@ _LAZY = {
             "FileFailure",
             "IngestReport",
             "Location",
+            "Retrieval",
             "ScoredChunk",
             "Usage",
         )
@@ -86,6 +88,7 @@ __all__ = [
     "Location",
     "MissingDependencyError",
     "RagError",
+    "Retrieval",
     "ScoredChunk",
     "Settings",
     "StoreError",

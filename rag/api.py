@@ -5,35 +5,57 @@ embedder and the LLM (each built on first use), and runs ingest and ask.
     r = RAG()                        # embedded defaults
     report = r.ingest("./docs")      # IngestReport
     answer = r.ask("...")            # Answer: text, citations, usage
+    hits = r.retrieve("...")         # Retrieval: hits and each hit's rank per leg
+    prompt = r.prepare("...")        # PreparedPrompt: the exact prompt, sources, notes
+
+One ``RAG`` is safe to share across threads: each part, the retriever and the query pipeline
+are built once (under a lock) and keep no per-call state; every call returns its facts as
+values. ``close()`` releases the store, the keyword index and the retriever's threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from rag.calllog import CallLog, CostSummary
     from rag.chunking import Chunker
+    from rag.connectors import LoaderRegistry
     from rag.embeddings import Embedder, InputType, Vectors
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
-    from rag.pipelines.query import QueryPipeline
+    from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
-    from rag.types import Answer, Chunk, Document, IngestReport, ScoredChunk
+    from rag.types import Answer, Chunk, Document, IngestReport, Retrieval
+
+_T = TypeVar("_T")
+_SHARED_PARTS = frozenset(
+    {
+        "_store",
+        "_embedder",
+        "_chunker",
+        "_loaders",
+        "_keyword_tokenizer",
+        "_call_log",
+    }
+)
+"""What a ``with_settings`` RAG takes from its parent (the retriever, pipeline and LLM are
+its own)."""
 
 
 class RAG:
     """Ingest documents and answer questions about them.
 
     Parts not given are built from ``settings`` on first use, so creating a RAG is cheap
-    and a process that only ingests never loads the LLM.
+    and a process that only ingests never loads the LLM. Safe to share across threads.
     """
 
     def __init__(
@@ -44,6 +66,7 @@ class RAG:
         embedder: Embedder | None = None,
         llm: LLM | None = None,
         chunker: Chunker | None = None,
+        loaders: LoaderRegistry | None = None,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -53,8 +76,29 @@ class RAG:
         self._embedder = embedder
         self._llm = llm
         self._chunker = chunker
+        self._loaders = loaders
         self._call_log: CallLog | None = None
         self._keyword_tokenizer: KeywordTokenizer | None = None
+        self._retriever: HybridRetriever | None = None
+        self._query_pipeline: QueryPipeline | None = None
+        self._parent: RAG | None = None
+        """Set on a ``with_settings`` RAG: whose store, embedder and index it borrows."""
+        self._lock = threading.RLock()
+        """Guards building the parts, so concurrent first calls build each one once."""
+
+    def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
+        """``self.<attr>``, built by ``build`` on first use (once, under the lock); a part
+        a ``with_settings`` RAG shares is its parent's."""
+        value: _T | None = getattr(self, attr)
+        if value is None:
+            with self._lock:
+                value = getattr(self, attr)
+                if value is None:
+                    parent = self._parent
+                    shared = parent is not None and attr in _SHARED_PARTS
+                    value = getattr(parent, attr[1:]) if shared else build()
+                    setattr(self, attr, value)
+        return value
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> RAG:
@@ -63,50 +107,71 @@ class RAG:
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            from rag.stores import make_store
+        return self._lazy("_store", self._build_store)
 
-            self._store = make_store(self.settings)
-        return self._store
+    def _build_store(self) -> Store:
+        from rag.stores import make_store
+
+        return make_store(self.settings)
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from rag.embeddings import make_embedder
+        return self._lazy("_embedder", self._build_embedder)
 
-            self._embedder = make_embedder(self.settings)
-        return self._embedder
+    def _build_embedder(self) -> Embedder:
+        from rag.embeddings import make_embedder
+
+        return make_embedder(self.settings)
 
     @property
     def llm(self) -> LLM:
-        if self._llm is None:
-            from rag.llms import make_llm
+        return self._lazy("_llm", self._build_llm)
 
-            self._llm = make_llm(self.settings.llm, self.settings)
-        return self._llm
+    def _build_llm(self) -> LLM:
+        from rag.llms import make_llm
+
+        return make_llm(self.settings.llm, self.settings)
 
     @property
     def chunker(self) -> Chunker:
-        if self._chunker is None:
-            from rag.chunking import TokenChunker
+        return self._lazy("_chunker", self._build_chunker)
 
-            size = min(self.settings.chunk_tokens, self.embedder.max_tokens)
-            self._chunker = TokenChunker(
-                self.embedder.tokenizer, size, min(self.settings.chunk_overlap, size // 2)
-            )
-        return self._chunker
+    def _build_chunker(self) -> Chunker:
+        from rag.chunking import TokenChunker
+
+        size = min(self.settings.chunk_tokens, self.embedder.max_tokens)
+        return TokenChunker(
+            self.embedder.tokenizer, size, min(self.settings.chunk_overlap, size // 2)
+        )
+
+    @property
+    def loaders(self) -> LoaderRegistry:
+        """Which loader reads which file extension: ``rag.connectors.default_loaders()``
+        unless given. Register a loader on it to ingest another file type."""
+        return self._lazy("_loaders", self._build_loaders)
+
+    def _build_loaders(self) -> LoaderRegistry:
+        from rag.connectors import default_loaders
+
+        return default_loaders()
 
     @property
     def keyword_tokenizer(self) -> KeywordTokenizer:
         """Korean/English keyword tokenizer (kiwi itself loads only on the first Korean text)."""
-        if self._keyword_tokenizer is None:
-            from rag.keywords import KeywordTokenizer
+        return self._lazy("_keyword_tokenizer", self._build_keyword_tokenizer)
 
-            self._keyword_tokenizer = KeywordTokenizer()
-        return self._keyword_tokenizer
+    def _build_keyword_tokenizer(self) -> KeywordTokenizer:
+        from rag.keywords import KeywordTokenizer
 
+        return KeywordTokenizer()
+
+    @property
     def retriever(self) -> HybridRetriever:
-        """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR)."""
+        """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR),
+        built once and shared by every call (it keeps no per-call state)."""
+        return self._lazy("_retriever", self._build_retriever)
+
+    def _build_retriever(self) -> HybridRetriever:
         from rag.pipelines.hybrid import HybridRetriever
         from rag.stores.base import keyword_search
 
@@ -130,11 +195,50 @@ class RAG:
 
     @property
     def call_log(self) -> CallLog:
-        if self._call_log is None:
-            from rag.calllog import CallLog
+        return self._lazy("_call_log", self._build_call_log)
 
-            self._call_log = CallLog(self.settings.call_log_path)
-        return self._call_log
+    def _build_call_log(self) -> CallLog:
+        from rag.calllog import CallLog
+
+        return CallLog(self.settings.call_log_path)
+
+    @property
+    def query_pipeline(self) -> QueryPipeline:
+        """Retrieval, prompt packing and generation as ``settings`` describe, built once and
+        shared by every call."""
+        return self._lazy("_query_pipeline", self._build_query_pipeline)
+
+    def _build_query_pipeline(self) -> QueryPipeline:
+        from rag.pipelines.prompt import SentenceSelector
+        from rag.pipelines.query import QueryPipeline
+
+        selector = None
+        if self.settings.sentence_selection:
+            selector = SentenceSelector(self.keyword_tokenizer.tokenize_batch)
+        return QueryPipeline(
+            self.store,
+            self.embedder,
+            self.llm,
+            top_k=self.settings.top_k,
+            max_context_tokens=self.settings.max_context_tokens,
+            max_tokens=self.settings.max_tokens,
+            call_log=self.call_log,
+            retriever=self.retriever,
+            selector=selector,
+        )
+
+    def with_settings(self, settings: Settings, *, llm: LLM | None = None) -> RAG:
+        """A RAG with other query settings (retrieval mode, ``top_k``, budget, ...) over this
+        one's store, embedder, keyword index and tokenizer, so models and indexes load once.
+
+        Ingest settings (store, collection, chunking, embedding model) must stay the same:
+        the parts are shared, not rebuilt. ``llm`` replaces the model (default: a model
+        built from ``settings`` on first use). Closing the returned RAG stops only its own
+        retriever; the shared parts close with this one.
+        """
+        other = RAG(settings, llm=llm)
+        other._parent = self
+        return other
 
     def ingest(
         self,
@@ -153,6 +257,7 @@ class RAG:
             _Deferred(self),
             _Deferred(self),
             keyword_tokenizer=_Deferred(self),
+            loaders=self.loaders,
         )
         return pipeline.run(
             path,
@@ -162,40 +267,36 @@ class RAG:
             progress=progress,
         )
 
-    def _query(self) -> QueryPipeline:
-        from rag.pipelines.prompt import SentenceSelector
-        from rag.pipelines.query import QueryPipeline
-
-        selector = None
-        if self.settings.sentence_selection:
-            selector = SentenceSelector(self.keyword_tokenizer.tokenize_batch)
-        return QueryPipeline(
-            self.store,
-            self.embedder,
-            self.llm,
-            top_k=self.settings.top_k,
-            max_context_tokens=self.settings.max_context_tokens,
-            max_tokens=self.settings.max_tokens,
-            call_log=self.call_log,
-            retriever=self.retriever(),
-            selector=selector,
-        )
-
     def retrieve(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """The best distinct chunks for ``question``, without generating."""
-        return self.retriever().retrieve(question, k=k, filters=filters)
+    ) -> Retrieval:
+        """The best distinct chunks for ``question``, without generating: a ``Retrieval``
+        (a sequence of ``ScoredChunk``, best first) that also says each hit's rank per leg."""
+        return self.retriever.retrieve(question, k=k, filters=filters)
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        retrieval: Retrieval | None = None,
+    ) -> PreparedPrompt:
+        """The exact prompt ``ask`` would send for ``question`` (messages, the numbered sources
+        as citations, notes on what was picked and cut), without generating. Retrieves as
+        ``ask`` does, or packs the hits of ``retrieval`` when given."""
+        hits = retrieval if retrieval is not None else self.retrieve(question, k=k, filters=filters)
+        return self.query_pipeline.prepare(question, hits)
 
     def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
         """Answer ``question`` from the collection, with citations and usage."""
-        return self._query().ask(question, filters=filters, k=k)
+        return self.query_pipeline.ask(question, filters=filters, k=k)
 
     def ask_stream(
         self, question: str, *, filters: Filters | None = None, k: int | None = None
     ) -> Iterator[str | Answer]:
         """Yield the answer's text as it is generated, then the finished Answer."""
-        yield from self._query().ask_stream(question, filters=filters, k=k)
+        yield from self.query_pipeline.ask_stream(question, filters=filters, k=k)
 
     def costs(self, since: str | datetime | None = None) -> CostSummary:
         """Calls, tokens and cost per day, backend and model from the call log
@@ -206,8 +307,20 @@ class RAG:
         return self.call_log.summary(start)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        """Stop the retriever's threads and close the store (which closes its keyword index) (the parts
+        of a ``with_settings`` RAG belong to the RAG it came from, which closes them)."""
+        with self._lock:
+            retriever, self._retriever = self._retriever, None
+            self._query_pipeline = None
+            store = self._store
+            if self._parent is not None:
+                self._store = None
+        if retriever is not None:
+            retriever.close()
+        if self._parent is not None:
+            return
+        if store is not None:
+            store.close()
 
     def __enter__(self) -> RAG:
         return self

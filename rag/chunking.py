@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from rag.connectors import lines_are_verbatim
 from rag.embeddings import Tokenizer
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, lines_are_verbatim
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
 # a sentence ends at . ! ? (and CJK forms) followed by optional closing quotes/brackets and

@@ -6,8 +6,10 @@ All are pydantic models so they validate, compare and serialize themselves
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +60,24 @@ class Document(BaseModel):
     metadata: Metadata = Field(default_factory=dict)
 
 
+def line_count(text: str) -> int:
+    """Number of lines in ``text`` (a trailing newline does not start a new line)."""
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def lines_are_verbatim(doc: Document) -> bool:
+    """True when ``doc.text`` is the source's lines ``start_line..end_line`` verbatim, so a
+    chunker may give each chunk ``start_line + (newlines before it)``. False for derived
+    text (a CSV row as ``column: value`` lines, a JSONL record, extracted HTML), whose
+    location a chunker must copy unchanged."""
+    loc = doc.location
+    if loc.start_line is None or loc.end_line is None:
+        return False
+    return loc.end_line - loc.start_line + 1 == line_count(doc.text)
+
+
 class Chunk(BaseModel):
     """A piece of a document small enough to embed whole, with everything a citation needs."""
 
@@ -76,6 +96,64 @@ class ScoredChunk(BaseModel):
 
     chunk: Chunk
     score: float
+
+
+@dataclass(frozen=True)
+class LegRanks:
+    """Why a chunk was retrieved: its 1-based rank in each leg (None = not returned) and score."""
+
+    chunk_id: str
+    dense_rank: int | None
+    keyword_rank: int | None
+    score: float
+
+    def describe(self) -> str:
+        dense = f"dense #{self.dense_rank}" if self.dense_rank else "dense -"
+        keyword = f"keyword #{self.keyword_rank}" if self.keyword_rank else "keyword -"
+        return f"{dense}, {keyword}, score {self.score:.4f}"
+
+
+@dataclass(frozen=True)
+class Retrieval(Sequence[ScoredChunk]):
+    """What one retrieval found: the hits, best first, and why each was picked.
+
+    A value returned per call (never state kept on the retriever), so one retriever serves
+    many threads at once. It is a sequence of its hits (``retrieval[0]``, ``len``, slices,
+    iteration), so code written for a list of hits keeps working.
+    """
+
+    question: str
+    hits: tuple[ScoredChunk, ...]
+    ranks: tuple[LegRanks, ...] = ()
+    """Per hit (same order), its rank in each leg and fused score; empty when the
+    retriever has no legs to report (plain dense retrieval)."""
+    mode: str = "dense"
+    """The retrieval mode that ran: dense, keyword or hybrid."""
+
+    def rank_of(self, chunk_id: str) -> LegRanks | None:
+        """The leg ranks of the hit with ``chunk_id``, or None."""
+        return next((r for r in self.ranks if r.chunk_id == chunk_id), None)
+
+    def top(self, k: int) -> Retrieval:
+        """The first ``k`` hits (and their ranks)."""
+        return Retrieval(self.question, self.hits[:k], self.ranks[:k], self.mode)
+
+    @overload
+    def __getitem__(self, index: int) -> ScoredChunk: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ScoredChunk]: ...
+
+    def __getitem__(self, index: int | slice) -> ScoredChunk | list[ScoredChunk]:
+        if isinstance(index, slice):
+            return list(self.hits[index])
+        return self.hits[index]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[ScoredChunk]:
+        return iter(self.hits)
 
 
 class Usage(BaseModel):

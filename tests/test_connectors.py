@@ -18,10 +18,10 @@ import pytest
 
 import rag.connectors as connectors
 from rag.connectors import (
-    LOADERS,
     Loader,
     PartialLoadError,
     decode_text,
+    default_loaders,
     lines_are_verbatim,
     load_file,
     loader_for,
@@ -104,19 +104,44 @@ def encrypt_pdf(data: bytes, user_password: str) -> bytes:
 
 # --- registry and API -------------------------------------------------------------------
 def test_every_registered_loader_satisfies_the_protocol_and_owns_its_extensions() -> None:
-    for ext, loader in LOADERS.items():
+    loaders = default_loaders()
+    for ext, loader in loaders.items():
         assert isinstance(loader, Loader)
         assert ext in loader.extensions
         assert ext == ext.lower() and ext.startswith(".")
     for ext in (".txt", ".md", ".html", ".pdf", ".docx", ".csv", ".tsv", ".jsonl", ".py", ".yaml"):
-        assert ext in LOADERS
+        assert ext in loaders
 
 
 def test_loader_for_is_case_insensitive_and_none_for_unknown() -> None:
-    assert loader_for("README.MD") is LOADERS[".md"]
-    assert loader_for(Path("a/b/report.Pdf")) is LOADERS[".pdf"]
-    assert loader_for("archive.tar.gz") is None
+    loaders = default_loaders()
+    assert loaders.loader_for("README.MD") is loaders[".md"]
+    assert loaders.loader_for(Path("a/b/report.Pdf")) is loaders[".pdf"]
+    assert loaders.loader_for("archive.tar.gz") is None
+    assert loaders.loader_for("Makefile") is None
+    assert type(loader_for("README.MD")) is type(loaders[".md"])
     assert loader_for("Makefile") is None
+
+
+def test_registering_a_loader_changes_only_that_registry() -> None:
+    class Upper:
+        extensions = (".up",)
+
+        def load(self, path: Path, data: bytes) -> list[Document]:
+            return [Document(source=str(path), text=data.decode().upper())]
+
+    mine = default_loaders()
+    mine.register(Upper())
+    mine.register(Upper(), ".MD")  # explicit extensions, lower-cased
+    assert [d.text for d in mine.load_file("x.up", b"abc")] == ["ABC"]
+    assert isinstance(mine[".md"], Upper)
+    copy = mine.copy()
+    assert ".up" in copy and ".up" not in default_loaders()
+    assert loader_for("x.up") is None
+    assert "no loader for '.up'" in str(load_error("x.up", b"abc"))
+    assert not isinstance(default_loaders()[".md"], Upper)
+    with pytest.raises(ValueError, match="starts with a dot"):
+        mine.register(Upper(), "txt")
 
 
 def test_load_file_unknown_extension_names_file_and_supported_types() -> None:
@@ -125,17 +150,19 @@ def test_load_file_unknown_extension_names_file_and_supported_types() -> None:
     assert ".md" in str(err) and "exclude" in str(err)
 
 
-def test_load_file_wraps_unexpected_loader_bugs_in_load_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_load_file_wraps_unexpected_loader_bugs_in_load_error() -> None:
     class Broken:
         extensions = (".broken",)
 
         def load(self, path: Path, data: bytes) -> list[Document]:
             raise KeyError("oops")
 
-    monkeypatch.setitem(LOADERS, ".broken", Broken())
-    err = load_error("x.broken", b"data")
+    loaders = default_loaders()
+    loaders.register(Broken())
+    with pytest.raises(LoadError) as info:
+        loaders.load_file(Path("/corpus") / "x.broken", b"data")
+    err = info.value
+    assert err.path == str(Path("/corpus") / "x.broken"), "the error must name the file"
     assert "unexpected error in Broken (KeyError" in str(err)
     assert isinstance(err.__cause__, KeyError)
 

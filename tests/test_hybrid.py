@@ -132,7 +132,9 @@ def test_keyword_leg_finds_what_dense_misses(parts) -> None:  # type: ignore[no-
     hits = hybrid.retrieve(QUESTION)
     assert hits[0].chunk.text == TARGET
     # target: keyword #1 + its dense rank; fused scores are RRF sums
-    debug = hybrid.last_debug[0]
+    assert hits.mode == "hybrid" and len(hits.ranks) == len(hits)
+    debug = hits.ranks[0]
+    assert debug.chunk_id == hits[0].chunk.id and hits.rank_of(debug.chunk_id) == debug
     assert debug.keyword_rank == 1 and debug.dense_rank is not None and debug.dense_rank > 3
     assert hits[0].score == pytest.approx(1 / 61 + 1 / (60 + debug.dense_rank))
     assert "keyword #1" in debug.describe()

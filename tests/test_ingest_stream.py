@@ -24,7 +24,14 @@ from test_ingest import ExplodingEmbedder, index_state, ingest_killed, keyword_s
 
 import rag.connectors as connectors
 from rag.chunking import TokenChunker
-from rag.connectors import LOADERS, PartialLoadError, file_digest, iter_file, load_file
+from rag.connectors import (
+    LoaderRegistry,
+    PartialLoadError,
+    default_loaders,
+    file_digest,
+    iter_file,
+    load_file,
+)
 from rag.errors import LoadError
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
@@ -243,6 +250,7 @@ def pipeline(
     window: int = 64,
     keywords: bool = False,
     chunker: TokenChunker | None = None,
+    loaders: LoaderRegistry | None = None,
 ) -> IngestPipeline:
     embedder = embedder or FakeEmbedder()
     return IngestPipeline(
@@ -251,6 +259,7 @@ def pipeline(
         chunker or TokenChunker(embedder.tokenizer, 40, 8),
         keyword_tokenizer=TOKENIZER if keywords else None,
         window_chunks=window,
+        loaders=loaders,
     )
 
 
@@ -412,10 +421,10 @@ class FlakyLoader:
     fail_after: int | None = 100
 
     def load(self, path: Path, data: bytes) -> list[Document]:
-        return LOADERS[".jsonl"].load(path, data)
+        return default_loaders()[".jsonl"].load(path, data)
 
     def iter_load(self, path: Path, file: BinaryIO) -> Iterator[Document]:
-        inner = LOADERS[".jsonl"]
+        inner = default_loaders()[".jsonl"]
         assert isinstance(inner, connectors.StreamingLoader)
         for n, doc in enumerate(inner.iter_load(path, file)):
             if n == self.fail_after:
@@ -424,10 +433,11 @@ class FlakyLoader:
 
 
 def test_a_read_error_midway_keeps_the_windows_written_but_deletes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     loader = FlakyLoader()
-    monkeypatch.setitem(LOADERS, ".flaky", loader)
+    loaders = default_loaders()
+    loaders.register(loader)
     docs = tmp_path / "docs"
     docs.mkdir()
     path, source = docs / "data.flaky", str((docs / "data.flaky").absolute())
@@ -436,7 +446,7 @@ def test_a_read_error_midway_keeps_the_windows_written_but_deletes_nothing(
 
     def run(store: Store) -> IngestReport:
         chunker = TokenChunker(FakeEmbedder().tokenizer, 200, 16)
-        return pipeline(store, chunker=chunker).run(docs)
+        return pipeline(store, chunker=chunker, loaders=loaders).run(docs)
 
     store = MemoryStore("docs")
     loader.fail_after = None

@@ -14,7 +14,7 @@ from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import QueryPipeline, cited_numbers, near_duplicate
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder, ScriptedLLM
-from rag.types import Answer
+from rag.types import Answer, Retrieval
 
 
 @pytest.fixture()
@@ -139,6 +139,28 @@ def test_filters_restrict_sources_and_bad_fields_are_rejected(tmp_path: Path, do
     assert hits and all(h.chunk.source == source for h in hits)
     with pytest.raises(ConfigError, match="not a valid name"):
         r.retrieve("x", filters={"a'; drop table x; --": 1})
+
+
+def test_prepare_is_exactly_what_ask_sends_without_generating(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM(["Use --store pgvector [1]."])
+    r = make_rag(tmp_path, llm)
+    r.ingest(docs)
+    question = "How do I switch to pgvector?"
+    hits = r.retrieve(question)
+    assert isinstance(hits, Retrieval) and hits.question == question and hits.mode == "hybrid"
+    assert [rank.chunk_id for rank in hits.ranks] == [h.chunk.id for h in hits]
+    assert hits[:1] == [hits[0]] and hits.top(1).hits == (hits[0],) and len(hits.top(1)) == 1
+    prepared = r.prepare(question)
+    assert llm.prompts == [], "prepare never generates"
+    assert prepared.question == question and prepared.context_tokens > 0
+    assert prepared.notes[0].startswith("[1] retrieved: dense #")
+    answer = r.ask(question)
+    assert prepared.text == answer.prompt and list(prepared.notes) == answer.prompt_notes
+    assert list(prepared.messages) == llm.prompts[0]
+    assert [c.chunk_id for c in prepared.citations] == [c.chunk_id for c in answer.citations]
+    # packing a retrieval already made (what `rag eval` does): same prompt, no new retrieval
+    assert r.prepare(question, retrieval=hits).text == prepared.text
+    assert r.retriever is r.retriever and r.query_pipeline.retriever is r.retriever
 
 
 def test_marker_parsing_and_duplicate_detection() -> None:

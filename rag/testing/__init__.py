@@ -4,6 +4,6 @@
 ``rag.testing.store_contract`` (imports pytest, so it is not imported here).
 """
 
-from rag.testing.fakes import FakeEmbedder, ScriptedLLM, WhitespaceTokenizer
+from rag.testing.fakes import FakeEmbedder, ScriptedLLM, WhitespaceTokenizer, echo_question
 
-__all__ = ["FakeEmbedder", "ScriptedLLM", "WhitespaceTokenizer"]
+__all__ = ["FakeEmbedder", "ScriptedLLM", "WhitespaceTokenizer", "echo_question"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -73,6 +73,8 @@ class ScriptedLLM:
     """Replies with scripted texts in order (the last one repeats) and reports usage.
 
     ``prompts`` keeps every message list it was sent, so tests can assert on the prompt.
+    ``reply``, when given, computes each reply from the messages instead (for example
+    ``echo_question``, so a test can tell which prompt an answer came from).
     """
 
     backend = "fake"
@@ -85,8 +87,10 @@ class ScriptedLLM:
         model: str = "scripted",
         context_window: int = 4096,
         cost_per_call: Decimal | None = Decimal(0),
+        reply: Callable[[Sequence[Message]], str] | None = None,
     ) -> None:
         self.replies = list(replies)
+        self.reply = reply
         self.model = model
         self.context_window = context_window
         self.cost_per_call = cost_per_call
@@ -98,6 +102,8 @@ class ScriptedLLM:
 
     def _next(self, messages: Sequence[Message]) -> str:
         self.prompts.append(list(messages))
+        if self.reply is not None:
+            return self.reply(messages)
         index = min(len(self.prompts) - 1, len(self.replies) - 1)
         return self.replies[index]
 
@@ -141,3 +147,12 @@ class ScriptedLLM:
         usage = self._usage(messages, text, started)
         usage.time_to_first_token_s = first
         yield StreamEvent(completion=Completion(text=text, usage=usage, finish_reason="stop"))
+
+
+_QUESTION = re.compile(r"Question: (.*)\nAnswer:\s*$")
+
+
+def echo_question(messages: Sequence[Message]) -> str:
+    """A ``ScriptedLLM`` reply that repeats the prompt's question and cites sources 1 and 2."""
+    match = _QUESTION.search(messages[-1].content)
+    return f"Echo: {match.group(1) if match else messages[-1].content} [1] [2]"
