@@ -177,6 +177,8 @@ class RAG:
 
         s = self.settings
         dense = s.retrieval_mode == "dense"
+        if s.retrieval_mode != "keyword":
+            self._check_embedder()
         return HybridRetriever(
             self.store,
             self.embedder,
@@ -192,6 +194,19 @@ class RAG:
             mmr_lambda=s.mmr_lambda,
             dense_weight_by_lang=s.effective_dense_weight_by_lang,
         )
+
+    def _check_embedder(self) -> None:
+        """Refuse a query embedder of another model than the collection's vectors, and warn
+        (once per RAG) when only its backend or quantization differs."""
+        import warnings
+
+        from rag.embeddings import check_compatible, identity_of
+        from rag.errors import EmbedderMismatchWarning
+
+        recorded = (r.embedder for r in self.store.sources().values())
+        message = check_compatible(recorded, identity_of(self.embedder), self.store.collection)
+        if message is not None:
+            warnings.warn(message, EmbedderMismatchWarning, stacklevel=4)
 
     @property
     def call_log(self) -> CallLog:

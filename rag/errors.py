@@ -4,7 +4,8 @@ Tree::
 
     RagError
     ├── ConfigError            a setting has a wrong value or names something missing (exit 2)
-    │   └── MissingDependencyError   an optional extra is not installed
+    │   ├── MissingDependencyError   an optional extra is not installed
+    │   └── EmbedderMismatchError    the collection was embedded by another model
     ├── LoadError              one file could not be read or decoded (the ingest goes on)
     ├── StoreError             the vector store failed or refused an operation
     │   ├── CollectionNotFoundError  asked a collection that does not exist or is empty
@@ -27,6 +28,16 @@ class ConfigError(RagError):
 
 class MissingDependencyError(ConfigError):
     """An optional dependency is not installed; the message gives the pip extra."""
+
+
+class EmbedderMismatchError(ConfigError):
+    """The collection's vectors come from another embedding model than the one configured:
+    their similarities to this model's vectors mean nothing."""
+
+
+class EmbedderMismatchWarning(UserWarning):
+    """The collection's vectors come from the same model run by another backend or
+    quantization: close (cosine about 0.99) but not equal, so retrieval degrades a little."""
 
 
 class LoadError(RagError):

@@ -10,7 +10,7 @@ can keep every chunk inside ``max_tokens`` and nothing is silently truncated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, EmbedderMismatchError
 
 InputType = Literal["query", "document"]
 Vectors = npt.NDArray[np.float32]
@@ -88,6 +88,34 @@ class EmbedderIdentity:
     def describe(self) -> str:
         extra = ", ".join(p for p in (self.scheme, self.runtime, self.isa) if p)
         return f"{self.model} on {self.backend}" + (f" ({extra})" if extra else "")
+
+
+def check_compatible(
+    recorded: Iterable[str], current: EmbedderIdentity, collection: str
+) -> str | None:
+    """Compare the identities recorded with a collection's sources to ``current``: raise
+    ``EmbedderMismatchError`` if any names another model, return a warning text if any names
+    another backend or quantization of it, else None. Empty records (older rag) are skipped."""
+    seen = {EmbedderIdentity.parse(key) for key in set(recorded) if key}
+    others = sorted({i.model for i in seen if i.model != current.model})
+    if others:
+        raise EmbedderMismatchError(
+            f"collection '{collection}' was embedded with {', '.join(others)}, but the embedder "
+            f"now configured is {current.model}: their vectors cannot be compared. Set "
+            "'embed_model' (RAG_EMBED_MODEL) back to that model, or ingest into a new collection "
+            "(--collection)"
+        )
+    differ = sorted(
+        {i.describe() for i in seen if (i.backend, i.scheme) != (current.backend, current.scheme)}
+    )
+    if not differ:
+        return None
+    return (
+        f"collection '{collection}' holds vectors made by {'; '.join(differ)}, and this query "
+        f"embedder is {current.describe()}: the same model, but the vectors differ slightly, "
+        "so retrieval may be a little worse. Re-ingest into a new collection with one "
+        "'embed_backend' (RAG_EMBED_BACKEND) to make them agree"
+    )
 
 
 def identity_of(embedder: Any) -> EmbedderIdentity:

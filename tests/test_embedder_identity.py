@@ -1,0 +1,71 @@
+"""The identity of an embedder: recorded with each ingested source, checked before a query."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.api import RAG
+from rag.config import Settings
+from rag.embeddings import EmbedderIdentity, check_compatible, identity_of
+from rag.errors import CollectionNotFoundError, EmbedderMismatchError, EmbedderMismatchWarning
+from rag.stores.base import SourceRecord
+from rag.stores.memory import MemoryStore
+from rag.testing import FakeEmbedder, ScriptedLLM
+
+ONNX = EmbedderIdentity("all-MiniLM-L6-v2", "onnx", "s8-reduced", "onnxruntime 1.23.2", "x86-64")
+
+
+def test_the_same_identity_is_compatible() -> None:
+    assert check_compatible([ONNX.key(), ONNX.key(), ""], ONNX, "docs") is None
+    assert check_compatible([], ONNX, "docs") is None
+
+
+def test_another_runtime_version_is_compatible() -> None:
+    newer = EmbedderIdentity(ONNX.model, ONNX.backend, ONNX.scheme, "onnxruntime 9.9", ONNX.isa)
+    assert check_compatible([ONNX.key()], newer, "docs") is None
+
+
+def test_another_scheme_of_the_same_model_is_a_warning_naming_both() -> None:
+    torch = EmbedderIdentity("all-MiniLM-L6-v2", "torch", "fp32", "torch 2.13.0", "cpu")
+    message = check_compatible([ONNX.key(), torch.key()], ONNX, "docs")
+    assert message is not None
+    assert "collection 'docs'" in message and "all-MiniLM-L6-v2 on torch" in message
+    assert "embed_backend" in message
+
+
+def test_another_model_is_refused_with_the_fix() -> None:
+    other = EmbedderIdentity("bge-small-en", "onnx", "s8-reduced")
+    with pytest.raises(EmbedderMismatchError, match=r"bge-small-en.*embed_model.*--collection"):
+        check_compatible([other.key()], ONNX, "docs")
+
+
+def test_an_embedder_without_identity_is_named_by_its_name() -> None:
+    assert identity_of(FakeEmbedder(32)) == EmbedderIdentity("fake-32")
+    assert EmbedderIdentity.parse("just-a-name") == EmbedderIdentity("just-a-name")
+
+
+def _rag(tmp_path: Path, store: MemoryStore) -> RAG:
+    settings = Settings(data_dir=tmp_path, store="memory", retrieval_mode="dense")
+    return RAG(settings, store=store, embedder=FakeEmbedder(32), llm=ScriptedLLM())
+
+
+def test_a_query_with_another_model_is_refused(tmp_path: Path) -> None:
+    store = MemoryStore("docs")
+    store.set_source(SourceRecord("/d/a.md", "h", 1, 1.0, ONNX.key()))
+    with pytest.raises(EmbedderMismatchError, match="all-MiniLM-L6-v2"):
+        _rag(tmp_path, store).retrieve("anything")
+
+
+def test_a_query_with_another_backend_warns(tmp_path: Path) -> None:
+    store = MemoryStore("docs")
+    other = EmbedderIdentity("fake-32", "onnx", "s8")
+    store.set_source(SourceRecord("/d/a.md", "h", 1, 1.0, other.key()))
+    r = _rag(tmp_path, store)
+    # the store holds no chunk: the warning comes first, then the empty collection's error
+    with (
+        pytest.warns(EmbedderMismatchWarning, match="fake-32 on onnx"),
+        pytest.raises(CollectionNotFoundError),
+    ):
+        r.retrieve("anything")
