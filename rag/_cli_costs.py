@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from rag.calllog import CostRow, CostSummary
+    from rag.costs.calllog import CostRow, CostSummary
 
 EXIT_USAGE = 2
 
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
-        from rag.calllog import CallLog, parse_since
+        from rag.costs.calllog import CallLog, parse_since
         from rag.errors import ConfigError
 
         start: datetime | None = None

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from rag.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from rag.calllog import CallLog, CostSummary
     from rag.chunking import Chunker
+    from rag.costs.calllog import CallLog, CostSummary
     from rag.embeddings import Embedder, InputType, Vectors
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
@@ -142,7 +142,7 @@ class RAG:
     @property
     def call_log(self) -> CallLog:
         if self._call_log is None:
-            from rag.calllog import CallLog
+            from rag.costs.calllog import CallLog
 
             self._call_log = CallLog(self.settings.call_log_path)
         return self._call_log
@@ -212,7 +212,7 @@ class RAG:
     def costs(self, since: str | datetime | None = None) -> CostSummary:
         """Calls, tokens and cost per day, backend and model from the call log
         (``since``: a datetime or a span like ``"7d"``, ``"24h"``)."""
-        from rag.calllog import parse_since
+        from rag.costs.calllog import parse_since
 
         start = parse_since(since) if isinstance(since, str) else since
         return self.call_log.summary(start)
