@@ -3,9 +3,10 @@ key, base URL), the model's window from the price list, priced ``Usage``, API-ke
 pre-call context-window check, and turning the SDK's errors into ``HostedBackendError``s the
 router can act on.
 
-Both official SDKs are generated from one template, so their exception classes
-(``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``) have the same shape; a backend
-names its SDK module and says how its provider words a context-window overflow.
+Both official SDKs are generated from one template, so their clients and exception classes
+(``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``) have the same shape: a
+provider names its SDK, and a backend (``HostedLLM`` subclass) writes only its wire format:
+the request parameters, one call, one stream, and how the provider words a context overflow.
 """
 
 from __future__ import annotations
