@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from llm_server import FakeProvider, Reply
 
-from rag.calllog import CallLog
-from rag.llms.anthropic import AnthropicLLM
+from rag.costs.calllog import CallLog
+from rag.costs.pricing import load_prices
+from rag.llms.anthropic import AnthropicLLM, AnthropicProvider
 from rag.llms.base import LLM, Message
 from rag.llms.openai import OpenAILLM, OpenAIProvider
 from rag.llms.routing import Budget, RetryPolicy, RoutedLLM
-from rag.pricing import load_prices
 
 MESSAGES = [
     Message(role="system", content="Answer from the numbered sources; cite them as [n]."),
@@ -111,8 +111,9 @@ def main() -> None:
         a_rag = routed(
             AnthropicLLM(
                 "claude-haiku-4-5",
-                api_key="sk-bench",
-                base_url=fake.anthropic_url,
+                provider=AnthropicProvider.official(
+                    api_key="sk-bench", base_url=fake.anthropic_url
+                ),
                 max_tokens=64,
             )
         )

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from rag.connectors._common import PartialLoadError, lines_are_verbatim, os_errors
+from rag.connectors._common import lines_are_verbatim, os_errors
 from rag.connectors.base import Loader, StreamingLoader
 from rag.connectors.code import CodeLoader
 from rag.connectors.csv import CsvLoader
@@ -61,7 +61,7 @@ from rag.connectors.markdown import MarkdownLoader
 from rag.connectors.pdf import PdfLoader
 from rag.connectors.text import TextLoader
 from rag.connectors.walker import WalkEntry, walk
-from rag.errors import LoadError, RagError
+from rag.errors import LoadError, PartialLoadError, RagError
 from rag.types import Document
 
 __all__ = [

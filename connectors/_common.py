@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from rag.errors import LoadError
 from rag.types import Document, line_count, lines_are_verbatim
@@ -48,33 +47,6 @@ def os_errors(path: str | Path) -> Iterator[None]:
         raise LoadError(
             name, f"could not be read ({exc.strerror or exc}); check the disk or exclude it"
         ) from None
-
-
-class PartialLoadError(LoadError):
-    """Some of a file loaded and some did not (bad JSONL lines, unreadable PDF pages).
-
-    ``documents`` holds what did load; ``failed`` names what did not (line or page
-    numbers, as strings). The ingest pipeline should ingest ``documents`` and report the
-    message, which lists the failures and the fix, as a failure of the file. A streaming
-    loader (``iter_load``) raises it after its last Document with ``documents`` empty: the
-    good ones were yielded already.
-    """
-
-    def __init__(
-        self, path: str, message: str, *, documents: list[Document], failed: list[str]
-    ) -> None:
-        super().__init__(path, message)
-        self.documents = documents
-        self.failed = failed
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_partial, (self.path, self.reason, self.documents, self.failed))
-
-
-def _rebuild_partial(
-    path: str, message: str, documents: list[Document], failed: list[str]
-) -> PartialLoadError:
-    return PartialLoadError(path, message, documents=documents, failed=failed)
 
 
 def number_ranges(numbers: list[int], limit: int = 20) -> str:

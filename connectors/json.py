@@ -32,9 +32,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rag.connectors._common import PartialLoadError, blank_error, number_ranges
+from rag.connectors._common import blank_error, number_ranges
 from rag.connectors.decoding import _CONTROL_BYTES, _MAX_CONTROL_SHARE, _SNIFF_BYTES, decode_text
-from rag.errors import LoadError
+from rag.errors import LoadError, PartialLoadError
 from rag.types import Document, Location, Metadata, MetadataValue
 
 TEXT_FIELDS = ("text", "content", "body")

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rag.connectors._common import PartialLoadError, blank_error, number_ranges
+from rag.connectors._common import blank_error, number_ranges
 from rag.connectors.decoding import normalize_newlines
-from rag.errors import LoadError
+from rag.errors import LoadError, PartialLoadError
 from rag.types import Document, Location, Metadata
 
 _lock = threading.Lock()

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from rag.embeddings import Embedder
-from rag.errors import CollectionNotFoundError
+from rag.errors import CollectionNotFoundError, LLMError
 from rag.llms.base import LLM, Completion, Message
 from rag.pipelines.prompt import Selection, SentenceSelector
 from rag.stores.base import Filters, Store, validate_filters
@@ -44,7 +44,7 @@ class Retrieves(Protocol):
 
 
 class CallRecorder(Protocol):
-    """Where usage of each call goes (``rag.calllog.CallLog`` in practice)."""
+    """Where usage of each call goes (``rag.costs.calllog.CallLog`` in practice)."""
 
     def record(
         self,
@@ -306,7 +306,7 @@ class QueryPipeline:
             self.call_log.record(usage, collection=self.store.collection, question=question)
 
     def _record_failure(self, question: str, exc: Exception) -> None:
-        if self.call_log is not None and not getattr(exc, "logged", False):
+        if self.call_log is not None and not (isinstance(exc, LLMError) and exc.logged):
             usage = Usage(
                 backend=self.llm.backend,
                 model=self.llm.model,

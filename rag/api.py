@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rag.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from rag.calllog import CallLog, CostSummary
     from rag.chunking import Chunker
     from rag.connectors import LoaderRegistry
+    from rag.costs.calllog import CallLog, CostSummary
     from rag.embeddings import Embedder, InputType, Vectors
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
@@ -213,7 +213,7 @@ class RAG:
         return self._lazy("_call_log", self._build_call_log)
 
     def _build_call_log(self) -> CallLog:
-        from rag.calllog import CallLog
+        from rag.costs.calllog import CallLog
 
         return CallLog(self.settings.call_log_path)
 
@@ -316,7 +316,7 @@ class RAG:
     def costs(self, since: str | datetime | None = None) -> CostSummary:
         """Calls, tokens and cost per day, backend and model from the call log
         (``since``: a datetime or a span like ``"7d"``, ``"24h"``)."""
-        from rag.calllog import parse_since
+        from rag.costs.calllog import parse_since
 
         start = parse_since(since) if isinstance(since, str) else since
         return self.call_log.summary(start)

@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 
 from rag.errors import ConfigError
-from rag.llms.routing import RoutingPolicy
+from rag.routing_config import RoutingPolicy
 
 
 def default_data_dir() -> Path:
@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     routing: RoutingPolicy | None = None
     """Ordered backends with fallback and budgets (``[routing]`` in rag.toml); ``llm = "route"``."""
     price_file: Path | None = None
-    """A TOML price list that overrides the packaged one (same format as ``rag/prices.toml``)."""
+    """A TOML price list that overrides the packaged one (same shape as the packaged
+    ``rag/costs/prices.toml``)."""
 
     @field_validator("collection")
     @classmethod

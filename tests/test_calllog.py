@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.calllog import MIGRATIONS, CallLog, CallLogWarning, migrate
+from rag.costs.calllog import MIGRATIONS, CallLog, CallLogWarning, migrate
 from rag.errors import ConfigError
 from rag.types import Usage
 

@@ -10,8 +10,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from rag.api import RAG
-from rag.calllog import CallLog
 from rag.cli import app
+from rag.costs.calllog import CallLog
 from rag.stores.chroma import ChromaStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

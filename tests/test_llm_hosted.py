@@ -13,13 +13,13 @@ from llm_server import FakeProvider, Reply, rate_limited, server_error
 from no_real_llm import no_real_llm  # noqa: F401  (the guard, until conftest enables it)
 
 from rag.config import Settings
-from rag.errors import BackendError, ConfigError, ContextWindowError
+from rag.costs.pricing import PriceWarning
+from rag.errors import BackendError, ConfigError, ContextWindowError, HostedBackendError
 from rag.llms import make_llm
-from rag.llms._hosted import HostedBackendError, parse_retry_after
-from rag.llms.anthropic import AnthropicLLM
+from rag.llms._hosted import parse_retry_after
+from rag.llms.anthropic import AnthropicLLM, AnthropicProvider
 from rag.llms.base import LLM, Message
 from rag.llms.openai import OpenAILLM, OpenAIProvider
-from rag.pricing import PriceWarning
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,8 @@ def openai_llm(fake: FakeProvider, model: str = "gpt-4o-mini", **kw: object) -> 
 def anthropic_llm(
     fake: FakeProvider, model: str = "claude-haiku-4-5-20251001", **kw: object
 ) -> AnthropicLLM:
-    return track(AnthropicLLM(model, api_key="sk-ant-test", base_url=fake.anthropic_url, **kw))  # type: ignore[arg-type]
+    provider = AnthropicProvider.official(api_key="sk-ant-test", base_url=fake.anthropic_url)
+    return track(AnthropicLLM(model, provider=provider, **kw))  # type: ignore[arg-type]
 
 
 # --- OpenAI ---
@@ -395,7 +396,7 @@ def test_sdks_are_not_imported_with_rag(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys, rag, rag.llms, rag.pricing, rag.calllog, rag.llms.routing;"
+        "import sys, rag, rag.llms, rag.costs.pricing, rag.costs.calllog, rag.llms.routing;"
         "print('openai' in sys.modules, 'anthropic' in sys.modules)"
     )
     out = subprocess.run(

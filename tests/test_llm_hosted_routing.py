@@ -16,22 +16,21 @@ import pytest
 from llm_server import FakeProvider, Reply, rate_limited, server_error
 from no_real_llm import no_real_llm  # noqa: F401  (the guard, until conftest enables it)
 
-from rag.calllog import CallLog
 from rag.config import Settings
-from rag.errors import BackendError, ConfigError
+from rag.costs.calllog import CallLog
+from rag.costs.pricing import PriceTable, load_prices
+from rag.errors import BackendError, BudgetExceededError, ConfigError
 from rag.llms import make_llm
-from rag.llms.anthropic import AnthropicLLM
+from rag.llms.anthropic import AnthropicLLM, AnthropicProvider
 from rag.llms.base import LLM, Message
 from rag.llms.openai import OpenAILLM, OpenAIProvider
 from rag.llms.routing import (
     Budget,
-    BudgetExceededError,
     RetryPolicy,
     RoutedLLM,
     RoutingPolicy,
     parse_policy,
 )
-from rag.pricing import PriceTable, load_prices
 from rag.types import Usage
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,8 @@ def oai(fake: FakeProvider, model: str = "gpt-4o-mini", **kw: object) -> OpenAIL
 
 
 def ant(fake: FakeProvider, model: str = "claude-haiku-4-5", **kw: object) -> AnthropicLLM:
-    return track(AnthropicLLM(model, api_key="sk-ant", base_url=fake.anthropic_url, **kw))  # type: ignore[arg-type]
+    provider = AnthropicProvider.official(api_key="sk-ant", base_url=fake.anthropic_url)
+    return track(AnthropicLLM(model, provider=provider, **kw))  # type: ignore[arg-type]
 
 
 class Sleeps(list[float]):
@@ -218,7 +218,7 @@ def test_every_backend_failing_names_each_failure(
     text = str(info.value)
     assert "every backend" in text and "openai:gpt-4o-mini" in text and "HTTP 529" in text
     assert info.value.kind == "server"
-    assert getattr(info.value, "logged", False), "callers must not log it a second time"
+    assert info.value.logged, "callers must not log it a second time"
     assert [(c.backend, c.outcome) for c in log.calls()] == [
         ("openai", "error:server"),
         ("anthropic", "error:server"),

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from rag.costs.pricing import ModelPrice, PriceTable, PriceWarning, load_prices
 from rag.errors import ConfigError
-from rag.pricing import ModelPrice, PriceTable, PriceWarning, load_prices
 
 
 def test_packaged_list_is_complete_and_versioned() -> None:
     table = load_prices()
     assert table.version and table.version != "unversioned"
-    raw = tomllib.loads(resources.files("rag").joinpath("prices.toml").read_text())
+    raw = tomllib.loads(resources.files("rag.costs").joinpath("prices.toml").read_text())
     models = [(b, m) for b, ms in raw.items() if isinstance(ms, dict) for m in ms]
     assert len(models) >= 10
     for backend, model in models:

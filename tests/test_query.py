@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.api import RAG
-from rag.calllog import CallLog
 from rag.chunking import TokenChunker
+from rag.costs.calllog import CallLog
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import QueryPipeline, cited_numbers, near_duplicate
 from rag.stores.memory import MemoryStore

@@ -19,7 +19,7 @@ from rag.cli.exit_codes import handle_errors
 from rag.cli.options import ConfigOpt, DataDirOpt
 
 if TYPE_CHECKING:
-    from rag.calllog import CostRow, CostSummary
+    from rag.costs.calllog import CostRow, CostSummary
 
 
 def costs(
@@ -42,7 +42,7 @@ def costs(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
-    from rag.calllog import CallLog, parse_since
+    from rag.costs.calllog import CallLog, parse_since
 
     start: datetime | None = None
     if since is not None:

@@ -26,8 +26,8 @@ from rag.llms.base import LLM, Completion, Message, StreamEvent
 
 if TYPE_CHECKING:
     from rag.config import Settings
-    from rag.llms.routing import BackendConfig, RoutingPolicy
-    from rag.pricing import PriceTable
+    from rag.costs.pricing import PriceTable
+    from rag.routing_config import BackendConfig, RoutingPolicy
 
 __all__ = ["LLM", "Completion", "Message", "StreamEvent", "make_llm"]
 
@@ -63,7 +63,7 @@ def make_llm(spec: str, settings: Settings) -> LLM:
 def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:
     """A RoutedLLM over every backend of ``policy``, built now so a bad spec or a missing key
     fails at configuration time; failed attempts are logged to the settings' call log."""
-    from rag.calllog import CallLog
+    from rag.costs.calllog import CallLog
     from rag.llms.routing import RoutedLLM
 
     prices = _prices(settings)
@@ -81,7 +81,7 @@ def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:
 
 
 def _prices(settings: Settings) -> PriceTable:
-    from rag.pricing import load_prices
+    from rag.costs.pricing import load_prices
 
     price_file: Path | None = getattr(settings, "price_file", None)
     return load_prices(price_file)
@@ -134,9 +134,9 @@ def _make_single(
 
         return OpenAILLM(_model(spec, arg), provider=OpenAIProvider.openai(), **common)
     if kind == "anthropic":
-        from rag.llms.anthropic import AnthropicLLM
+        from rag.llms.anthropic import AnthropicLLM, AnthropicProvider
 
-        return AnthropicLLM(_model(spec, arg), **common)
+        return AnthropicLLM(_model(spec, arg), provider=AnthropicProvider.official(), **common)
     if kind == "openai-compatible":
         from rag.llms.openai import OpenAILLM, OpenAIProvider
 

@@ -4,6 +4,15 @@ The offline default is SmolLM2-135M-Instruct (Q4_1) as shipped by the ``llm-smol
 package; any GGUF path is configurable (``gguf_path`` / ``RAG_GGUF_PATH`` /
 ``--llm local:/path/model.gguf``). The chat template comes from the GGUF metadata.
 Token counts come from llama.cpp itself; cost is always 0.
+
+Threads: a ``llama_cpp.Llama`` holds one context (KV cache, sampler), so two generations on it
+at once would corrupt each other. Each loaded model has one lock, shared by every
+``LlamaCppLLM`` on that model: ``complete`` holds it for the call, ``stream`` from its first
+event to its completion (closing the generator early releases it). Calls from several threads
+therefore queue and run one at a time; tokenizing (``count_tokens``) reads only the vocabulary
+and needs no lock. Starting another call on the same model from the thread that is still
+consuming a stream would wait for itself, so it raises BackendError instead. A call's
+``latency_s`` includes its wait for the model.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ import atexit
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from importlib import util as importlib_util
 from pathlib import Path
@@ -25,6 +36,45 @@ from rag.types import Usage
 
 _CACHE: dict[tuple[str, int, int | None], Any] = {}
 _CACHE_LOCK = threading.Lock()
+"""Guards ``_CACHE`` and ``_LOCKS`` (loading, not generating)."""
+
+
+class ModelLock:
+    """One generation at a time on one ``llama_cpp.Llama``. Re-entering from the thread that
+    holds it raises BackendError rather than waiting forever."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Wait for the model, then keep it until the block ends."""
+        me = threading.get_ident()
+        if self._owner == me:  # only this thread can have set its own id
+            raise BackendError(
+                f"llama.cpp model {name} is already generating in this thread (a stream not yet "
+                "finished or closed); finish or close that stream before the next call"
+            )
+        with self._lock:
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+_LOCKS: weakref.WeakKeyDictionary[Any, ModelLock] = weakref.WeakKeyDictionary()
+"""The lock of each loaded model, by model object (a model passed in directly gets one too)."""
+
+
+def model_lock(llama: Any) -> ModelLock:
+    """The one lock of ``llama``, created on first use."""
+    with _CACHE_LOCK:
+        lock = _LOCKS.get(llama)
+        if lock is None:
+            lock = _LOCKS[llama] = ModelLock()
+        return lock
 
 
 def _close_all() -> None:
@@ -54,7 +104,8 @@ def packaged_gguf_path() -> Path:
 
 
 class LlamaCppLLM:
-    """llama.cpp in-process. Models are loaded once per process and path."""
+    """llama.cpp in-process. Models are loaded once per process and path; calls on one model
+    run one at a time (see the module docstring)."""
 
     backend = "local"
     supports_streaming = True
@@ -159,9 +210,11 @@ class LlamaCppLLM:
         temperature: float | None = None,
     ) -> Completion:
         params = self._params(messages, max_tokens, temperature)
+        llama = self.llama
         started = time.perf_counter()
         try:
-            result = self.llama.create_chat_completion(**params)
+            with model_lock(llama).hold(self.path.name):
+                result = llama.create_chat_completion(**params)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
         choice = result["choices"][0]
@@ -182,27 +235,35 @@ class LlamaCppLLM:
         temperature: float | None = None,
     ) -> Iterator[StreamEvent]:
         params = self._params(messages, max_tokens, temperature)
+        llama = self.llama
         started = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
         finish: str | None = None
-        try:
-            for event in self.llama.create_chat_completion(**params, stream=True):
-                choice = event["choices"][0]
-                delta = choice.get("delta", {}).get("content") or ""
-                finish = choice.get("finish_reason") or finish
-                if delta:
-                    if first is None:
-                        first = time.perf_counter() - started
-                    parts.append(delta)
-                    yield StreamEvent(text=delta)
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
+        with model_lock(llama).hold(self.path.name):  # until the last token, or close()
+            events: Any = None
+            try:
+                events = iter(llama.create_chat_completion(**params, stream=True))
+                for event in events:
+                    choice = event["choices"][0]
+                    delta = choice.get("delta", {}).get("content") or ""
+                    finish = choice.get("finish_reason") or finish
+                    if delta:
+                        if first is None:
+                            first = time.perf_counter() - started
+                        parts.append(delta)
+                        yield StreamEvent(text=delta)
+            except (ValueError, RuntimeError) as exc:
+                raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
+            finally:  # a consumer that stopped early: end llama's generator before unlocking
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()
+            # llama.cpp reports no usage when streaming; its context now holds prompt + output
+            context_tokens = int(llama.n_tokens)
         text = "".join(parts)
         output_tokens = self.count_tokens(text) if text else 0
-        # llama.cpp reports no usage when streaming; its context now holds prompt + output
-        prompt_tokens = max(0, int(self.llama.n_tokens) - output_tokens)
-        usage = self._usage(prompt_tokens, output_tokens, started)
+        usage = self._usage(max(0, context_tokens - output_tokens), output_tokens, started)
         usage.time_to_first_token_s = first
         yield StreamEvent(
             completion=Completion(text=text.strip(), usage=usage, finish_reason=finish)

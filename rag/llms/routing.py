@@ -1,14 +1,7 @@
 """Routing: an ordered list of backends with retries, fallback and a budget, as one ``LLM``.
 
-The policy is data (pydantic models; ``[routing]`` in rag.toml builds the same objects)::
-
-    [routing]
-    default = "main"                  # tried first
-    fallback = ["backup", "local"]    # then these, in order
-    backends = { main = "openai:gpt-4o-mini", backup = "anthropic:claude-3-5-haiku-latest",
-                 local = "local" }
-    retry = { attempts = 2, backoff_s = 0.5 }
-    budget = { per_call_usd = "0.01", per_day_usd = "2", on_exceed = "downgrade" }
+The policy is data: ``rag.routing_config.RoutingPolicy`` (``[routing]`` in rag.toml builds the
+same objects; see that module for the TOML shape).
 
 ``RoutedLLM`` satisfies the ``LLM`` protocol. Per call it (1) estimates each backend's worst-case
 cost (prompt + max_tokens, from the price list) and applies the budget: a primary over budget is
@@ -20,150 +13,39 @@ once, since another backend would only hide them. The returned ``usage.route`` s
 backend served and why: ``primary``, ``fallback after rate_limit from openai:gpt-4o-mini``,
 ``budget downgrade from openai:gpt-4o (...)``. Failed attempts are written to the call log
 (outcome ``error:<kind>``); recording the final completion is the caller's job, as for any LLM.
-An error the router already logged carries ``logged = True`` so the caller need not log it again.
+An error the router already logged has its declared field ``LLMError.logged`` set, so the
+caller need not log it again. One RoutedLLM serves several threads: per-call state lives in
+a ``_Run``, and the only shared state (today's spending without a call log) is locked.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from rag.errors import BackendError, ConfigError, LLMError
+from rag.costs.pricing import PriceTable
+from rag.errors import BackendError, BudgetExceededError, ConfigError, HostedBackendError
 from rag.llms._hosted import prompt_tokens
 from rag.llms.base import LLM, Completion, Message, StreamEvent
-from rag.pricing import PriceTable
+from rag.routing_config import BackendConfig, Budget, RetryPolicy, RoutingPolicy, parse_policy
 from rag.types import Usage
 
 if TYPE_CHECKING:
-    from rag.calllog import CallLog
+    from rag.costs.calllog import CallLog
 
 __all__ = [
     "BackendConfig",
     "Budget",
-    "BudgetExceededError",
     "RetryPolicy",
     "RoutedLLM",
     "RoutingPolicy",
     "parse_policy",
 ]
-
-
-class BudgetExceededError(LLMError):
-    """A call's estimated cost exceeds the routing budget and the policy says refuse."""
-
-    kind = "budget"
-
-
-# --- the policy (config as data) ---
-
-
-class BackendConfig(BaseModel):
-    """One named backend of a routing policy. A bare string in rag.toml means ``llm = ...``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    llm: str = Field(min_length=1)
-    """A backend spec as for --llm: ``openai:MODEL``, ``anthropic:MODEL``,
-    ``openai-compatible:URL#MODEL``, ``local``, ``local:/path.gguf``."""
-    timeout_s: float | None = Field(default=None, gt=0)
-    context_window: int | None = Field(default=None, ge=1)
-
-
-class RetryPolicy(BaseModel):
-    """How often to retry one backend before falling back, and how long to wait in between."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    attempts: int = Field(default=2, ge=1, le=10)
-    """Tries per backend (1 = no retry)."""
-    backoff_s: float = Field(default=0.5, ge=0)
-    """First wait; doubles after each failed try."""
-    backoff_max_s: float = Field(default=8.0, ge=0)
-    max_retry_after_s: float = Field(default=30.0, ge=0)
-    """A provider asking to wait longer than this makes rag fall back at once instead."""
-
-
-class Budget(BaseModel):
-    """Spending limits in USD, checked against the estimated worst-case cost before each call."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    per_call_usd: Decimal | None = Field(default=None, ge=0)
-    per_day_usd: Decimal | None = Field(default=None, ge=0)
-    """Per UTC day, counting the known costs in the call log."""
-    on_exceed: Literal["refuse", "downgrade"] = "refuse"
-
-    @property
-    def active(self) -> bool:
-        return self.per_call_usd is not None or self.per_day_usd is not None
-
-
-class RoutingPolicy(BaseModel):
-    """Named backends, which to try first (``default``), the fallback order, retries, budget."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backends: dict[str, BackendConfig] = Field(min_length=1)
-    default: str | None = None
-    """The primary backend; may be omitted when only one backend is defined."""
-    fallback: list[str] = Field(default_factory=list)
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    budget: Budget = Field(default_factory=Budget)
-
-    @field_validator("backends", mode="before")
-    @classmethod
-    def _strings_are_specs(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: ({"llm": v} if isinstance(v, str) else v) for k, v in value.items()}
-        return value
-
-    @model_validator(mode="after")
-    def _names_defined(self) -> RoutingPolicy:
-        defined = ", ".join(sorted(self.backends))
-        if self.default is None:
-            if len(self.backends) != 1:
-                raise ValueError(
-                    f"routing.default is missing: name the primary backend, one of: {defined}"
-                )
-            self.default = next(iter(self.backends))
-        for where, name in [("routing.default", self.default)] + [
-            (f"routing.fallback[{i}]", n) for i, n in enumerate(self.fallback)
-        ]:
-            if name not in self.backends:
-                raise ValueError(
-                    f"{where} names backend '{name}', which is not defined in routing.backends "
-                    f"(defined: {defined}); add [routing.backends.{name}] or fix the name"
-                )
-        order = self.order
-        if len(set(order)) != len(order):
-            raise ValueError(
-                "routing.fallback repeats a backend or lists the default again: "
-                f"{' -> '.join(order)}; list each backend once"
-            )
-        return self
-
-    @property
-    def order(self) -> list[str]:
-        """Primary first, then the fallbacks."""
-        return [self.default or next(iter(self.backends)), *self.fallback]
-
-
-def parse_policy(data: Mapping[str, Any], origin: str = "rag.toml [routing]") -> RoutingPolicy:
-    """Validate a ``[routing]`` table into a RoutingPolicy; errors become one ConfigError."""
-    try:
-        return RoutingPolicy.model_validate(dict(data))
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            path = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{origin}: {'routing.' + path if path else 'routing'}: {msg}")
-        raise ConfigError("invalid routing policy:\n  " + "\n  ".join(lines)) from None
+"""The policy models are ``rag.routing_config``'s, re-exported for the router's callers."""
 
 
 # --- the router ---
@@ -193,6 +75,7 @@ class RoutedLLM:
         self.call_log = call_log
         self._sleep = sleep
         self._spent_day: tuple[str, Decimal] = ("", Decimal(0))
+        self._spent_lock = threading.Lock()
         primary = self.routes[0][1]
         self.backend = primary.backend
         self.model = primary.model
@@ -215,13 +98,15 @@ class RoutedLLM:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         if self.call_log is not None:
             return self.call_log.spent(since=midnight)
-        day, spent = self._spent_day
+        with self._spent_lock:
+            day, spent = self._spent_day
         return spent if day == midnight.date().isoformat() else Decimal(0)
 
     def _add_spent(self, usage: Usage) -> None:
         today = datetime.now(UTC).date().isoformat()
-        day, spent = self._spent_day
-        self._spent_day = (today, (spent if day == today else Decimal(0)) + (usage.cost or 0))
+        with self._spent_lock:
+            day, spent = self._spent_day
+            self._spent_day = (today, (spent if day == today else Decimal(0)) + (usage.cost or 0))
 
     def plan(self, messages: Sequence[Message], max_tokens: int) -> list[tuple[LLM, str]]:
         """The backends to try, in order, each with the route it would report when it serves.
@@ -289,25 +174,26 @@ class RoutedLLM:
         """Seconds to wait before retrying, or None to fall back now."""
         if attempt + 1 >= self.retry.attempts:
             return None
-        raw = getattr(exc, "retry_after", None)
-        retry_after = None if raw is None else float(raw)
+        retry_after = exc.retry_after if isinstance(exc, HostedBackendError) else None
         if retry_after is not None:
             return retry_after if retry_after <= self.retry.max_retry_after_s else None
         return min(self.retry.backoff_s * 2.0**attempt, self.retry.backoff_max_s)
 
-    def _record_failure(self, llm: LLM, exc: BackendError, started: float, route: str) -> None:
+    def _record_failure(self, llm: LLM, exc: BackendError, started: float, route: str) -> bool:
+        """Write the failed attempt to the call log; True when it was written."""
         if self.call_log is None:
-            return
+            return False
         usage = Usage(
             backend=llm.backend,
             model=llm.model,
             latency_s=time.perf_counter() - started,
             cost=Decimal(0),  # providers do not bill refused or failed requests
-            request_id=getattr(exc, "request_id", None),
+            request_id=exc.request_id if isinstance(exc, HostedBackendError) else None,
             outcome=f"error:{exc.kind}",
             route=route,
         )
         self.call_log.record(usage, error=str(exc))
+        return True
 
     def complete(
         self,
@@ -357,8 +243,7 @@ class RoutedLLM:
                         self._add_spent(event.completion.usage)
                     yield event
             except BackendError as exc:
-                self._record_failure(llm, exc, started, route)
-                exc.logged = self.call_log is not None  # type: ignore[attr-defined]
+                exc.logged = self._record_failure(llm, exc, started, route) or exc.logged
                 raise
             return
 
@@ -402,9 +287,9 @@ class _Run:
             f"{tried}. Check the providers' status or add a fallback (e.g. local)",
             kind=last.kind,
             retryable=last.retryable,
+            # each attempt already has its row in the call log
+            logged=self.router.call_log is not None,
         )
-        # each attempt already has its row in the call log
-        exhausted.logged = self.router.call_log is not None  # type: ignore[attr-defined]
         raise exhausted
 
     def fallback_route(self) -> str:
@@ -413,10 +298,9 @@ class _Run:
 
     def failed(self, llm: LLM, exc: BackendError, started: float, route: str) -> None:
         """Log the failed attempt; re-raise errors that another try or backend cannot fix."""
-        self.router._record_failure(llm, exc, started, route)
+        logged = self.router._record_failure(llm, exc, started, route)
         if not exc.retryable:
-            if self.router.call_log is not None:
-                exc.logged = True  # type: ignore[attr-defined]
+            exc.logged = logged or exc.logged
             raise exc
         self.failures.append((llm, exc))
 

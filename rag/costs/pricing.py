@@ -1,8 +1,8 @@
 """Model prices and context windows: a versioned TOML file in the package, overridable by the user.
 
-``rag/prices.toml`` lists, per backend and model, USD per million input / output / cached-input
-tokens, the context window and the date the numbers were checked. A user file of the same shape
-(setting ``price_file``) replaces or adds entries model by model. Arithmetic is exact
+``rag/costs/prices.toml`` lists, per backend and model, USD per million input / output /
+cached-input tokens, the context window and the date the numbers were checked. A user file of
+the same shape (setting ``price_file``) replaces or adds entries model by model. Arithmetic is exact
 ``Decimal``; a model with no price costs ``None`` ("unknown") and warns once, never a silent 0.
 Local backends (llama.cpp) cost ``Decimal(0)``. Nothing here touches the network.
 """
@@ -190,13 +190,13 @@ def _parse(text: str, origin: str) -> tuple[str | None, dict[str, dict[str, Mode
 
 
 def _packaged_text() -> str:
-    return resources.files("rag").joinpath("prices.toml").read_text(encoding="utf-8")
+    return resources.files("rag.costs").joinpath("prices.toml").read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(user_file: str | None, mtime: float | None) -> PriceTable:
-    version, entries = _parse(_packaged_text(), "rag/prices.toml (packaged)")
-    sources: tuple[str, ...] = ("rag/prices.toml",)
+    version, entries = _parse(_packaged_text(), "rag/costs/prices.toml (packaged)")
+    sources: tuple[str, ...] = ("rag/costs/prices.toml",)
     if user_file is not None:
         path = Path(user_file)
         try:
