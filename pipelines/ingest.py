@@ -18,27 +18,22 @@ window joins a batch shared with other small files (their chunks embedded togeth
 larger one is embedded and written window by window, and the stale deletion and manifest
 entry wait for its last window.
 
-With a keyword tokenizer and a store that ``supports_keyword_search``, the new chunks are
-tokenized too and their terms go to the same ``store.write``; the store keeps its BM25 rows in
-step (its deletes remove them too). Chunks stored without keyword rows (a crash between a
-sidecar store's two writes, or written without a tokenizer) are found by ``keyword_ids`` and
-get their terms alone (``index_terms``). With a transactional store (pgvector) all of a file's
-writes, every window and the keyword rows included, commit together. A store with chunks but
-no keyword rows at all (keyword search added later, or its sidecar file deleted) makes the run
-re-read every file once, ignoring the manifest, to fill them (nothing is re-embedded).
+With a keyword tokenizer and a store that ``supports_keyword_search``, the new chunks' terms
+go to the same ``store.write`` (stored chunks lacking keyword rows get theirs alone), and a
+store with chunks but no keyword rows at all makes the run re-read every file once to fill
+them (nothing is re-embedded). With a transactional store (pgvector) all of a file's writes,
+every window and the keyword rows included, commit together.
 
 Embedding overlaps the rest: a batch or window is embedded in a background thread while
 this one writes the one before it, tokenizes its keywords and reads and chunks the next.
 Only the embedding leaves the calling thread; every store call stays in it, in the order
 above (the manifest entry of a file still follows its writes).
 
-A crash before the manifest entry (between two windows, too) leaves no or an old entry, so
-the re-run redoes the file, finds the chunks written so far already stored (no duplicates, no
-re-embedding) and finishes it. Files that disappeared from an ingested directory have their
-chunks and manifest entries removed when ``prune`` is on (the default; ``--no-prune`` keeps
-them). A failing file is reported and the others go on; a file whose reading fails midway
-keeps the windows written, but gets no stale deletion nor manifest entry (its chunk ids are
-incomplete).
+A crash at any point is repaired by a re-run (see ``ingest_commit`` for the order that makes
+it so). Files that disappeared from an ingested directory have their chunks and manifest
+entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them). A failing file
+is reported and the others go on; a file whose reading fails midway keeps the windows
+written, but gets no stale deletion nor manifest entry (its chunk ids are incomplete).
 """
 
 from __future__ import annotations
@@ -97,18 +92,10 @@ class IngestParts:
         embedder: DocumentEmbedder, chunker: Chunker, keyword_tokenizer: Tokenizer | None = None
     ) -> IngestParts:
         """Parts that are built already."""
-        tokenizer = None if keyword_tokenizer is None else _Const(keyword_tokenizer)
-        return IngestParts(_Const(embedder), _Const(chunker), tokenizer)
-
-
-class _Const(Generic[T]):
-    """A factory that returns a part built already."""
-
-    def __init__(self, value: T) -> None:
-        self._value = value
-
-    def __call__(self) -> T:
-        return self._value
+        tokenizer = keyword_tokenizer
+        return IngestParts(
+            lambda: embedder, lambda: chunker, None if tokenizer is None else lambda: tokenizer
+        )
 
 
 class _Once(Generic[T]):
