@@ -16,7 +16,7 @@ values. ``close()`` releases the store, the keyword index and the retriever's th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,14 +27,14 @@ if TYPE_CHECKING:
     from rag.chunking import Chunker
     from rag.connectors import LoaderRegistry
     from rag.costs.calllog import CallLog, CostSummary
-    from rag.embeddings import Embedder, InputType, Vectors
+    from rag.embeddings import Embedder
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
-    from rag.types import Answer, Chunk, Document, IngestReport, Retrieval
+    from rag.types import Answer, IngestReport, Retrieval
 
 _T = TypeVar("_T")
 _SHARED_PARTS = frozenset(
@@ -265,15 +265,16 @@ class RAG:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store everything under ``path`` that is new or changed."""
-        from rag.pipelines.ingest import IngestPipeline
+        from rag.pipelines.ingest import IngestParts, IngestPipeline
 
-        pipeline = IngestPipeline(
-            self.store,
-            _Deferred(self),
-            _Deferred(self),
-            keyword_tokenizer=_Deferred(self),
-            loaders=self.loaders,
+        # factories, not parts: an ingest that finds nothing new or changed never builds the
+        # embedding model or the keyword tokenizer
+        parts = IngestParts(
+            embedder=lambda: self.embedder,
+            chunker=lambda: self.chunker,
+            keyword_tokenizer=lambda: self.keyword_tokenizer,
         )
+        pipeline = IngestPipeline.from_parts(self.store, parts, loaders=self.loaders)
         return pipeline.run(
             path,
             include=include if include is not None else self.settings.include,
@@ -342,20 +343,3 @@ class RAG:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Deferred:
-    """Embeds, chunks and tokenizes through ``rag``'s parts, building them on first use only,
-    so an ingest that finds nothing new or changed never loads the embedding model or kiwi."""
-
-    def __init__(self, rag: RAG) -> None:
-        self._rag = rag
-
-    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
-        return self._rag.embedder.embed(texts, input_type=input_type)
-
-    def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
-        return self._rag.chunker.chunk(documents)
-
-    def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
-        return self._rag.keyword_tokenizer.tokenize_batch(texts)

@@ -65,6 +65,16 @@ class KeywordTokenizer:
         corpora, so each spelling is lowercased, checked and stemmed once."""
         self._kiwi: Kiwi | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickles as its settings (the stemmer and kiwi are rebuilt where it is unpickled),
+        so ingest's load + chunk stage can run in another process."""
+        return {"stopwords": self._stopwords}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        stopwords = state["stopwords"]
+        assert isinstance(stopwords, frozenset)
+        self.__init__(stopwords=stopwords)  # type: ignore[misc]
+
     @property
     def kiwi_loaded(self) -> bool:
         """Whether this tokenizer has needed the Korean analyzer (only text with Hangul does)."""

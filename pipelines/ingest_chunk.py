@@ -1,0 +1,164 @@
+"""Ingest stage 2, load + chunk: one file's Documents -> its Chunks (and their keyword terms).
+
+Documents are streamed (JSON Lines record by record, ``LoaderRegistry.iter_file``) and
+chunked in groups of about ``CHUNK_GROUP_CHARS`` characters (one tokenizer call each), so
+memory is bounded by a group, not by the file. Two forms share that core:
+
+- ``FileReader``: the local pipeline's form, the chunks ``window_chunks`` at a time, with the
+  share of the file read (for progress) and ``LoadError`` raised where reading fails;
+- ``load_and_chunk``: a pure, picklable function from a planned file to a ``FileChunks``
+  value holding all of its chunks and their terms; a file that cannot be read is a value
+  too (``error`` set), so one bad file never stops the others. A distributed engine runs
+  it on workers (its arguments and result pickle).
+
+``keyword_terms`` tokenizes chunks for BM25, each distinct text once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.chunking import Chunker
+from rag.connectors import DocumentStream, LoaderRegistry, default_loaders
+from rag.errors import LoadError
+from rag.types import Chunk, Document
+
+from .ingest_plan import PlannedFile
+
+WINDOW_CHUNKS = 4096
+"""Chunks of one file handled at a time (default ``window_chunks``): a few MB of text and
+vectors, enough for large store writes and embedding batches."""
+CHUNK_GROUP_CHARS = 1 << 20
+"""Documents are chunked in groups of about this many characters (one tokenizer call each)."""
+
+ChunkFn = Callable[[Sequence[Document]], list[Chunk]]
+
+
+class Tokenizer(Protocol):
+    """The part of ``rag.keywords.KeywordTokenizer`` that ingest uses."""
+
+    def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]: ...
+
+
+def chunk_groups(stream: DocumentStream, source: str, chunk: ChunkFn) -> Iterator[list[Chunk]]:
+    """The chunks of ``stream``'s Documents (given ``source`` as their source), one group of
+    about ``CHUNK_GROUP_CHARS`` characters at a time; a group's Documents are let go of once
+    chunked. Raises ``LoadError`` where reading fails."""
+    group: list[Document] = []
+    chars = 0
+    for doc in stream:
+        doc.source = source
+        group.append(doc)
+        chars += len(doc.text)
+        if chars >= CHUNK_GROUP_CHARS:
+            chunks = chunk(group)
+            group, chars = [], 0
+            yield chunks
+    if group:
+        chunks = chunk(group)
+        group = []
+        yield chunks
+
+
+class FileReader:
+    """One new or changed file read as windows of ``window_chunks`` chunks. Iterate
+    ``windows()`` once; ``LoadError`` comes from opening or from the iteration."""
+
+    def __init__(
+        self,
+        file: PlannedFile,
+        chunk: ChunkFn,
+        window_chunks: int,
+        loaders: LoaderRegistry | None = None,
+    ) -> None:
+        self.file = file
+        self.stream = (loaders or default_loaders()).iter_file(file.path)
+        self._chunk = chunk
+        self.window_chunks = window_chunks
+        self.produced = 0
+        """Chunks made so far, including windows read ahead (for the progress estimate)."""
+
+    @property
+    def fraction_read(self) -> float:
+        return self.stream.fraction_read
+
+    @property
+    def failure(self) -> str | None:
+        """After the last window: why some records did not load (None if all did)."""
+        return None if self.stream.failure is None else self.stream.failure.reason
+
+    def windows(self) -> Iterator[list[Chunk]]:
+        """The file's chunks, ``window_chunks`` at a time (the last window may be shorter)."""
+        size = self.window_chunks
+        window: list[Chunk] = []
+        for chunks in chunk_groups(self.stream, self.file.source, self._chunk):
+            self.produced += len(chunks)
+            window.extend(chunks)
+            del chunks
+            while len(window) >= size:
+                yield window[:size]
+                window = window[size:]
+        if window:
+            yield window
+
+
+@dataclass(frozen=True)
+class FileChunks:
+    """What load + chunk made of one file: a value, for a file that failed too.
+
+    ``error`` set and ``complete`` True: some records did not load; the chunks of the others
+    are all here (stored, the stale ones deleted, but no manifest entry so the next run reports
+    the file again). ``complete`` False: reading failed; ``chunks`` are those read before (may
+    be stored, but nothing may be called stale nor the file done).
+    """
+
+    file: PlannedFile
+    chunks: list[Chunk]
+    terms: list[list[str]] | None = None
+    """``terms[i]``: the keyword terms of ``chunks[i]``; None without a tokenizer."""
+    error: str | None = None
+    complete: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def load_and_chunk(
+    file: PlannedFile,
+    chunker: Chunker,
+    tokenizer: Tokenizer | None = None,
+    loaders: LoaderRegistry | None = None,
+) -> FileChunks:
+    """Stage 2 for one file, whole: its chunks and (with ``tokenizer``) their keyword terms.
+    Never raises ``LoadError``: an unreadable file is a ``FileChunks`` with ``error`` set.
+    ``loaders``: which loader reads which extension (default: ``default_loaders()``)."""
+    chunks: list[Chunk] = []
+    error: str | None = None
+    complete = True
+    try:
+        stream = (loaders or default_loaders()).iter_file(file.path)
+        for group in chunk_groups(stream, file.source, chunker.chunk):
+            chunks.extend(group)
+        if stream.failure is not None:
+            error = stream.failure.reason
+    except LoadError as exc:
+        error, complete = exc.reason, False
+    terms = None
+    if tokenizer is not None:
+        by_hash = keyword_terms(tokenizer, chunks)
+        terms = [by_hash[c.content_hash] for c in chunks]
+    return FileChunks(file, chunks, terms, error, complete)
+
+
+def keyword_terms(tokenizer: Tokenizer, *groups: Sequence[Chunk]) -> dict[str, list[str]]:
+    """Keyword terms of the chunks, by content hash (each distinct text tokenized once)."""
+    texts: dict[str, str] = {}
+    for chunks in groups:
+        for c in chunks:
+            texts.setdefault(c.content_hash, c.text)
+    if not texts:
+        return {}
+    return dict(zip(texts, tokenizer.tokenize_batch(list(texts.values())), strict=True))

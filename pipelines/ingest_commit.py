@@ -1,0 +1,188 @@
+"""Ingest stage 4, commit: chunks + vectors + keyword terms into the store, then the manifest.
+
+Per file, in this order, so that a crash at any point is repaired by a re-run:
+
+1. ``open_file``: the source's stored chunk ids are the candidates for stale (asked even for a
+   new file: a crash may have left chunks of it without a manifest entry);
+2. ``add_window``: of each window of chunks, those the store lacks are to be embedded and
+   written, and stored ones without keyword rows get their terms alone;
+3. ``write``: one ``store.write`` of the new chunks with their keyword terms;
+4. ``finish``: delete the source's stored chunks whose ids were not produced again, then
+   record the source and hash in the manifest (not when some records failed to load).
+
+A crash before 4 leaves no or an old manifest entry, so the re-run redoes the file, finds the
+chunks written so far already stored (no duplicates, no re-embedding) and finishes it.
+``write_batch`` commits several small files: one transaction per file on a store that
+``supports_transactions``, else one write for all and then each file's step 4. ``prune``
+removes the files that disappeared (the store deletes the manifest entry last).
+``commit`` runs 1-4 for one ``FileChunks`` from stage 2 (what a distributed engine calls).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rag.stores.base import KeywordSearchStore, SourceRecord, Store, keyword_search
+from rag.types import Chunk, FileFailure, IngestReport
+
+from .ingest_chunk import FileChunks
+from .ingest_embed import Embedded
+from .ingest_plan import PlannedFile
+
+
+@dataclass
+class PendingFile:
+    """A new or changed file between its first window and its manifest entry."""
+
+    file: PlannedFile
+    record: bool = True
+    """False records no manifest entry (some records failed to load)."""
+    stale: set[str] = field(default_factory=set)
+    """The source's stored chunk ids not produced (yet): stale if still here after the last
+    window. Empty for a new file, so a first ingest holds no ids at all."""
+    count: int = 0
+    new: list[Chunk] = field(default_factory=list)
+    """The current window's chunks the store lacks."""
+    kw_only: list[Chunk] = field(default_factory=list)
+    """The current window's stored chunks that lack keyword rows."""
+
+    @property
+    def source(self) -> str:
+        return self.file.source
+
+
+def fail(report: IngestReport, source: str, error: str) -> None:
+    """Count ``source`` as failed, with the reason the user reads."""
+    report.files_failed += 1
+    report.failures.append(FileFailure(path=source, error=error))
+
+
+class Committer:
+    """The store side of an ingest run. Keyword terms are written when ``keywords`` is on and
+    the store ``supports_keyword_search``; only the calling thread should use it."""
+
+    def __init__(self, store: Store, *, keywords: bool) -> None:
+        self.store = store
+        self.keywords: KeywordSearchStore | None = keyword_search(store) if keywords else None
+
+    def needs_recheck(self, manifest: Mapping[str, SourceRecord]) -> bool:
+        """True when stored chunks have no keyword rows at all (keyword search added later, or
+        its sidecar deleted): every file is read once more to fill them (none re-embedded)."""
+        return (
+            self.keywords is not None
+            and bool(manifest)
+            and self.keywords.keyword_count() == 0
+            and self.store.count() > 0
+        )
+
+    def open_file(self, file: PlannedFile) -> PendingFile:
+        """Step 1: a pending file whose stale candidates are the chunks stored now."""
+        return PendingFile(file, stale=self.store.ids_for_source(file.source))
+
+    def add_window(self, f: PendingFile, chunks: list[Chunk]) -> None:
+        """Step 2: count the window's chunks as produced (not stale), find those the store
+        lacks, and the stored ones without keyword rows."""
+        f.count += len(chunks)
+        ids = [c.id for c in chunks]
+        f.stale.difference_update(ids)
+        stored = self.store.existing_ids(ids) if ids else set()
+        f.new = [c for c in chunks if c.id not in stored]
+        f.kw_only = []
+        if self.keywords is not None and stored:
+            indexed = self.keywords.keyword_ids(sorted(stored))
+            f.kw_only = [c for c in chunks if c.id in stored and c.id not in indexed]
+
+    def write(
+        self,
+        new: list[Chunk],
+        kw_only: list[Chunk],
+        embedded: Embedded,
+        terms: Mapping[str, list[str]],
+        report: IngestReport,
+    ) -> None:
+        """Step 3: one store write of the new chunks with their keyword terms (by content
+        hash); the terms alone for stored chunks that lack them."""
+        if new:
+            if self.keywords is None:
+                report.chunks_written += self.store.write(new, embedded.rows(new))
+            else:
+                report.chunks_written += self.store.write(
+                    new, embedded.rows(new), terms=[terms[c.content_hash] for c in new]
+                )
+        if self.keywords is not None and kw_only:
+            self.keywords.index_terms(kw_only, [terms[c.content_hash] for c in kw_only])
+
+    def finish(self, f: PendingFile, report: IngestReport) -> None:
+        """Step 4: delete the file's stale chunks (with their keyword rows), then record it in
+        the manifest."""
+        if f.stale:
+            report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
+        if f.record:
+            self.store.set_source(
+                SourceRecord(f.source, f.file.file_hash, f.count, updated_at=time.time())
+            )
+        report.chunks_total += f.count
+        if f.file.status == "new":
+            report.files_new += 1
+        else:
+            report.files_changed += 1
+
+    def write_batch(
+        self,
+        files: list[PendingFile],
+        embedded: Embedded,
+        terms: Mapping[str, list[str]],
+        report: IngestReport,
+    ) -> None:
+        """Steps 3 and 4 for small files embedded together (``f.new``/``f.kw_only`` set)."""
+        if self.store.supports_transactions:
+            # one transaction per file: a crash leaves its old chunks, never a mix
+            for f in files:
+                with self.store.transaction():
+                    self.write(f.new, f.kw_only, embedded, terms, report)
+                    self.finish(f, report)
+        else:
+            # one write for the whole batch (much cheaper than one per file); each file's
+            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
+            new = [c for f in files for c in f.new]
+            kw_only = [c for f in files for c in f.kw_only]
+            self.write(new, kw_only, embedded, terms, report)
+            for f in files:
+                self.finish(f, report)
+
+    def commit(
+        self,
+        loaded: FileChunks,
+        embed: Callable[[list[Chunk]], Embedded],
+        report: IngestReport,
+    ) -> None:
+        """Steps 1-4 for one file loaded by ``load_and_chunk`` (one transaction where the
+        store supports it), embedding only the chunks the store lacks. A file that failed is
+        reported; what it loaded is written, but only a complete one is finished."""
+        if self.keywords is not None and loaded.terms is None and loaded.chunks:
+            raise ValueError("the store has keyword search: load_and_chunk needs a tokenizer")
+        if loaded.error is not None:
+            fail(report, loaded.file.source, loaded.error)
+        if not loaded.complete and not loaded.chunks:
+            return
+        terms: dict[str, list[str]] = {}
+        if loaded.terms is not None:
+            terms = {c.content_hash: t for c, t in zip(loaded.chunks, loaded.terms, strict=True)}
+        with self.store.transaction():
+            f = self.open_file(loaded.file)
+            f.record = loaded.error is None
+            self.add_window(f, loaded.chunks)
+            embedded = embed(f.new) if f.new else Embedded({}, None)
+            report.chunks_embedded += len(embedded.index)
+            self.write(f.new, f.kw_only, embedded, terms, report)
+            if loaded.complete:
+                self.finish(f, report)
+
+    def prune(self, sources: Iterable[str], report: IngestReport) -> None:
+        """Remove files that disappeared: chunks, keyword rows and manifest entry (the store
+        deletes the entry last, so a re-run after a crash here prunes again)."""
+        for source in sources:
+            report.chunks_deleted += self.store.delete_source(source)
+            report.files_removed += 1
