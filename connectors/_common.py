@@ -7,10 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.types import Document, line_count, lines_are_verbatim
+from rag.types import line_count, lines_are_verbatim
 
 __all__ = [
-    "PartialLoadError",
     "blank_error",
     "line_count",
     "lines_are_verbatim",

@@ -19,6 +19,12 @@ Tree::
 
 Per-call facts travel in the fields declared here (``LLMError.logged``, ``BackendError.kind``,
 ``HostedBackendError.request_id``, ...), never in attributes patched onto an exception later.
+
+Warnings (``warnings.warn`` categories, not errors)::
+
+    UserWarning
+    └── EmbedderMismatchWarning   the collection was embedded by another backend or
+                                  quantization of the same model
 """
 
 from __future__ import annotations

@@ -23,8 +23,24 @@ from rag.types import Document
 ERRORS = [
     cls
     for _, cls in inspect.getmembers(rag.errors, inspect.isclass)
-    if issubclass(cls, Exception) and cls.__module__ == "rag.errors"
+    if issubclass(cls, Exception)
+    and not issubclass(cls, Warning)
+    and cls.__module__ == "rag.errors"
 ]
+WARNINGS = [
+    cls
+    for _, cls in inspect.getmembers(rag.errors, inspect.isclass)
+    if issubclass(cls, Warning) and cls.__module__ == "rag.errors"
+]
+
+
+@pytest.mark.parametrize("cls", WARNINGS, ids=lambda c: c.__name__)
+def test_every_warning_is_listed_and_exported(cls: type[Warning]) -> None:
+    """If this fails, a warning category was added to rag/errors.py without its line under
+    "Warnings" in the module docstring, or missing from ``rag.__all__``."""
+    doc = rag.errors.__doc__ or ""
+    assert doc.index("Warnings") < doc.index(cls.__name__)
+    assert cls.__name__ in rag.__all__
 
 
 @pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
