@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,9 @@ from typing import Generic, TypeVar
 from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import LoaderRegistry, default_loaders
-from rag.errors import LoadError
-from rag.stores.base import Store
+from rag.embeddings import check_compatible, identity_of
+from rag.errors import EmbedderMismatchWarning, LoadError
+from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
 from .ingest_chunk import WINDOW_CHUNKS, FileReader, Tokenizer, keyword_terms
@@ -192,7 +194,7 @@ class IngestPipeline:
         report = IngestReport(collection=self.store.collection)
         root, entries = walk_files(path, include, exclude)  # ConfigError for a missing root
         manifest = self.store.sources()
-        run = _Run(self, report, progress)
+        run = _Run(self, report, progress, manifest)
         recheck = run.commit.needs_recheck(manifest)
         total = len(entries)
         if progress:
@@ -218,10 +220,15 @@ class _Run:
     thread while the previous batch or window is written."""
 
     def __init__(
-        self, pipeline: IngestPipeline, report: IngestReport, progress: ProgressCallback | None
+        self,
+        pipeline: IngestPipeline,
+        report: IngestReport,
+        progress: ProgressCallback | None,
+        manifest: Mapping[str, SourceRecord],
     ) -> None:
         self.pipeline = pipeline
         self.store = pipeline.store
+        self.manifest = manifest
         self.commit = Committer(pipeline.store, keywords=pipeline.keywords)
         self.report = report
         self.progress = progress
@@ -388,6 +395,8 @@ class _Run:
         self.report.chunks_embedded += len(texts)
         # the embedder is built (if it must be) here, in the calling thread
         embedder = self.pipeline.embedder() if texts else None
+        if embedder is not None and not self.commit.embedder:
+            self._check_embedder(embedder)
 
         def embed() -> Embedded:
             if embedder is None:
@@ -397,6 +406,17 @@ class _Run:
         if self._driver is None:
             self._driver = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-embed")
         return self._driver.submit(embed)
+
+    def _check_embedder(self, embedder: DocumentEmbedder) -> None:
+        """Before the first vectors: refuse another model than the collection's (its vectors
+        would be meaningless beside these), warn on another backend or quantization of it, and
+        record this embedder's identity with every file written from now on."""
+        identity = identity_of(embedder)
+        recorded = (r.embedder for r in self.manifest.values())
+        message = check_compatible(recorded, identity, self.store.collection)
+        if message is not None:
+            warnings.warn(message, EmbedderMismatchWarning, stacklevel=2)
+        self.commit.embedder = identity.key()
 
     def _then(self, write: Callable[[], None] | None) -> None:
         """Keep ``write`` pending and run the one before it (which waits for its vectors)."""

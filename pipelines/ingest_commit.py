@@ -63,9 +63,12 @@ class Committer:
     """The store side of an ingest run. Keyword terms are written when ``keywords`` is on and
     the store ``supports_keyword_search``; only the calling thread should use it."""
 
-    def __init__(self, store: Store, *, keywords: bool) -> None:
+    def __init__(self, store: Store, *, keywords: bool, embedder: str = "") -> None:
         self.store = store
         self.keywords: KeywordSearchStore | None = keyword_search(store) if keywords else None
+        self.embedder = embedder
+        """The identity (``EmbedderIdentity.key()``) recorded with each file's manifest entry;
+        set once the embedder is built."""
 
     def needs_recheck(self, manifest: Mapping[str, SourceRecord]) -> bool:
         """True when stored chunks have no keyword rows at all (keyword search added later, or
@@ -121,7 +124,9 @@ class Committer:
             report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
         if f.record:
             self.store.set_source(
-                SourceRecord(f.source, f.file.file_hash, f.count, updated_at=time.time())
+                SourceRecord(
+                    f.source, f.file.file_hash, f.count, time.time(), embedder=self.embedder
+                )
             )
         report.chunks_total += f.count
         if f.file.status == "new":

@@ -69,3 +69,19 @@ def test_a_query_with_another_backend_warns(tmp_path: Path) -> None:
         pytest.raises(CollectionNotFoundError),
     ):
         r.retrieve("anything")
+
+
+def test_ingest_records_the_identity_and_refuses_another_model(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha beta gamma.\n", encoding="utf-8")
+    store = MemoryStore("docs")
+    r = _rag(tmp_path, store)
+    r.ingest(docs)
+    assert {rec.embedder for rec in store.sources().values()} == {"fake-32|custom|||"}
+    (docs / "b.md").write_text("# B\n\nDelta epsilon.\n", encoding="utf-8")
+    other = RAG(r.settings, store=store, embedder=FakeEmbedder(32, max_tokens=128))
+    other._embedder.name = "another-model"  # type: ignore[union-attr]
+    with pytest.raises(EmbedderMismatchError, match="another-model"):
+        other.ingest(docs)
+    assert set(store.sources()) == {str((docs / "a.md").absolute())}, "nothing was written"
