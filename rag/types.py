@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, overload
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
+
+Vectors = npt.NDArray[np.float32]
+"""Rows of float32 vectors (embedders return them; stores take them)."""
 
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]

@@ -42,15 +42,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, cast, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from rag.errors import ConfigError
-from rag.types import Chunk, MetadataValue, ScoredChunk
+from rag.types import Chunk, MetadataValue, ScoredChunk, Vectors
 
 Condition = MetadataValue | list[MetadataValue] | dict[str, MetadataValue | list[MetadataValue]]
 Filters = Mapping[str, Condition]
-Vectors = npt.NDArray[np.float32]
 
 FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in"})
 _FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}$")

@@ -32,7 +32,17 @@ app.command("eval")(eval_command.eval_)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. The one place rag sets environment variables: offline by
+    default (transformers and huggingface_hub never reach for a hub; models load from local
+    paths), and no tokenizers fork warnings."""
+    import os
+
+    for key, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
+        os.environ.setdefault(key, value)
     app()
 
 

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from rag.errors import ConfigError, EmbedderMismatchError
+from rag.types import Vectors
 
 InputType = Literal["query", "document"]
-Vectors = npt.NDArray[np.float32]
 
 
 @runtime_checkable
