@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "peers.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "peers.py"
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from rag.stores.chroma import ChromaStore, _parse_url, translate_filters
 from rag.stores.memory import MemoryStore
 from rag.testing.store_contract import DIM, StoreContract, make_chunk, unit, vectors
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run_python(code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:

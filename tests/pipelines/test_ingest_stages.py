@@ -1,6 +1,6 @@
 """Ingest stages on their own: plan, load + chunk (pure, picklable), embed, commit.
 
-The local pipeline composes them (tests/test_ingest.py, tests/test_ingest_stream.py); these
+The local pipeline composes them (tests/pipelines/test_ingest.py, test_ingest_stream.py); these
 tests check what a distributed engine relies on: the plan is a value, load + chunk runs in
 another process and turns a bad file into a value, and the stages composed by hand store
 exactly what the pipeline stores.

@@ -159,7 +159,7 @@ def test_commands_list_covers_every_command() -> None:
 
 
 def test_the_table_agrees_with_the_readme() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "`2` usage error (bad option or setting, missing path, empty or missing collection)" in (
         _flat(readme)
     )
@@ -204,7 +204,7 @@ def test_every_flag_the_code_names_exists() -> None:
 
     from rag.cli import option_names
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     options = option_names()
     missing = set()
     for folder in ("rag", "connectors", "stores", "pipelines", "evals"):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from rag.cli import app
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 
 

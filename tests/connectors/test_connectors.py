@@ -689,7 +689,7 @@ def test_read_bytes_errors_are_load_errors(tmp_path: Path) -> None:
 
 def test_example_corpus_loads_cleanly_and_stays_small() -> None:
     """The README demo ingests examples/: every file must load, with citable locations."""
-    root = Path(__file__).resolve().parent.parent / "examples"
+    root = Path(__file__).resolve().parents[2] / "examples"
     entries = list(connectors.walk(root))
     assert len(entries) >= 6
     for entry in entries:

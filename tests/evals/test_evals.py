@@ -30,7 +30,7 @@ from rag.evals.metrics import best_answer_scores, percentile
 from rag.testing import FakeEmbedder, ScriptedLLM
 from rag.types import Chunk, Location, ScoredChunk
 
-KO = Path(__file__).resolve().parents[1] / "evals" / "data" / "ko"
+KO = Path(__file__).resolve().parents[2] / "evals" / "data" / "ko"
 
 
 # --- metrics -------------------------------------------------------------------------------
