@@ -28,17 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 SCIFACT = REPO.parent / "shared" / "evaldata" / "scifact"
 
 
-def cpu_flags() -> str:
-    """The x86 features that choose onnxruntime's integer kernels, as CPUID reports them to
-    this process (numpy's detection: right under an emulator too, unlike /proc/cpuinfo)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as found
-    except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as found
-    wanted = ("AVX2", "AVX512F", "AVX512BW", "AVX512VNNI", "AVX512_SPR")
-    return " ".join(f for f in wanted if found.get(f)) or "no AVX2"
-
-
 def sample_chunks(n: int) -> list[str]:
     """``n`` chunks of SciFact (title + abstract, chunked as rag does), spread over the corpus."""
     import tokenizers
@@ -102,7 +91,7 @@ def ndcg(embedder: object) -> dict[str, float]:
 
 def main() -> int:
     from rag.embeddings import OnnxEmbedder, packaged_model_path
-    from rag.embeddings.export import SCHEMES, ort_version
+    from rag.embeddings.export import SCHEMES, cpu_features, ort_version
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=list(SCHEMES))
@@ -120,7 +109,7 @@ def main() -> int:
     texts = sample_chunks(args.texts)
     ref = reference(texts, args.ref)
     other = dict(np.load(args.compare)) if args.compare else {}
-    flags = cpu_flags()
+    flags = cpu_features()
     print(f"CPU: {platform.machine()}; features: {flags}")
     print(f"onnxruntime {ort_version()}; {len(texts)} SciFact chunks\n")
     embedders = {}

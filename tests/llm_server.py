@@ -19,7 +19,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+from rag.llms.base import Message
 
 
 @dataclass
@@ -341,3 +343,23 @@ def _anthropic_events(reply: Reply, body: dict[str, Any], rid: str) -> list[tupl
     )
     events.append({"type": "message_stop"})
     return [(e["type"], json.dumps(e)) for e in events]
+
+
+T = TypeVar("T")
+_OPEN: list[Any] = []
+
+MESSAGES = [
+    Message(role="system", content="Answer from the sources only."),
+    Message(role="user", content="What is the capital of France?"),
+]
+
+
+def track(llm: T) -> T:
+    """Remember a backend so its SDK client is closed after the test (``close_tracked``)."""
+    _OPEN.append(llm)
+    return llm
+
+
+def close_tracked() -> None:
+    while _OPEN:
+        _OPEN.pop().close()

@@ -74,6 +74,17 @@ def scheme(name: str | bool) -> Scheme:
     return SCHEMES[key]
 
 
+def cpu_features() -> str:
+    """The x86 features that choose onnxruntime's integer kernels, as CPUID reports them to
+    this process (numpy's detection: right under an emulator too, unlike /proc/cpuinfo)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as found
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as found
+    wanted = ("AVX2", "AVX512F", "AVX512BW", "AVX512VNNI", "AVX512_SPR")
+    return " ".join(f for f in wanted if found.get(f)) or "no AVX2"
+
+
 def ort_version() -> str:
     """The installed onnxruntime's version, without importing it."""
     from importlib.metadata import PackageNotFoundError, version

@@ -23,7 +23,7 @@ from rag.embeddings import (
     make_embedder,
     packaged_model_path,
 )
-from rag.embeddings.export import DEFAULT_INT8, SCHEMES, ensure_onnx, fingerprint
+from rag.embeddings.export import DEFAULT_INT8, SCHEMES, cpu_features, ensure_onnx, fingerprint
 from rag.errors import ConfigError
 
 pytestmark = pytest.mark.slow
@@ -55,17 +55,6 @@ VARIED = [
 ]
 
 
-def cpu_capabilities() -> str:
-    """The x86 features that choose onnxruntime's integer kernels, as CPUID reports them to
-    this process (numpy's detection: right under an emulator too, unlike /proc/cpuinfo)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as found
-    except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as found
-    wanted = ("AVX2", "AVX512F", "AVX512BW", "AVX512VNNI", "AVX512_SPR")
-    return " ".join(f for f in wanted if found.get(f)) or "no AVX2"
-
-
 def test_is_an_embedder_with_the_models_limits(onnx_embedder: OnnxEmbedder) -> None:
     assert isinstance(onnx_embedder, Embedder)
     assert onnx_embedder.dimension == 384
@@ -86,7 +75,7 @@ def test_int8_vectors_match_the_torch_model(
     assert ours.dtype == np.float32 and ours.shape == (len(texts), 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosine = (ours * ref).sum(axis=1)
-    where = f"CPU features: {cpu_capabilities()}; scheme {onnx_embedder.scheme.name}"
+    where = f"CPU features: {cpu_features()}; scheme {onnx_embedder.scheme.name}"
     print(f"int8 vs torch cosine mean {cosine.mean():.4f} min {cosine.min():.4f}; {where}")
     assert cosine.mean() > 0.99 and cosine.min() > 0.97, f"{where}: {cosine}"
 
@@ -282,11 +271,11 @@ def test_an_export_error_is_raised_by_the_first_embedding(tmp_path: Path) -> Non
 _EMULATED = """
 import sys, numpy as np
 from rag.embeddings import OnnxEmbedder, packaged_model_path
-from numpy._core._multiarray_umath import __cpu_features__ as f
+from rag.embeddings.export import cpu_features
 texts = [line for line in open(sys.argv[2], encoding="utf-8").read().split("\\x1e") if line]
 e = OnnxEmbedder(packaged_model_path(), cache_dir=sys.argv[1], quantize=sys.argv[3], threads=1)
 np.save(sys.argv[4], e.embed(texts))
-print("AVX512F" if f.get("AVX512F") else "AVX2" if f.get("AVX2") else "none")
+print(cpu_features().replace(" ", "+"))
 """
 
 

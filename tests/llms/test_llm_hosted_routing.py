@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
-from llm_server import FakeProvider, Reply, rate_limited, server_error
+from llm_server import MESSAGES, FakeProvider, Reply, rate_limited, server_error, track
 from no_real_llm import no_real_llm  # noqa: F401  (the guard, until conftest enables it)
 
 from rag.config import Settings
@@ -22,7 +21,7 @@ from rag.costs.pricing import PriceTable, load_prices
 from rag.errors import BackendError, BudgetExceededError, ConfigError
 from rag.llms import make_llm
 from rag.llms.anthropic import AnthropicLLM, AnthropicProvider
-from rag.llms.base import LLM, Message
+from rag.llms.base import LLM
 from rag.llms.openai import OpenAILLM, OpenAIProvider
 from rag.llms.routing import (
     Budget,
@@ -34,28 +33,6 @@ from rag.llms.routing import (
 from rag.types import Usage
 
 pytestmark = pytest.mark.integration
-
-T = TypeVar("T")
-_OPEN: list[Any] = []
-
-
-def track(llm: T) -> T:
-    """Remember a backend so its SDK client is closed after the test."""
-    _OPEN.append(llm)
-    return llm
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-MESSAGES = [
-    Message(role="system", content="Answer from the sources only."),
-    Message(role="user", content="What is the capital of France?"),
-]
 
 
 class RoutingSettings(Settings):
