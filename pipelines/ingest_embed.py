@@ -14,8 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.embeddings import InputType
-from rag.stores.base import Vectors
-from rag.types import Chunk
+from rag.types import Chunk, Vectors
 
 EMBED_SLICE = 1024
 """Texts per embedder call when progress is reported during one batch."""

@@ -37,7 +37,6 @@ from rag.stores.base import (
     DuplicatePolicy,
     Filters,
     SourceRecord,
-    Vectors,
     normalize_condition,
     validate_filters,
 )
@@ -51,7 +50,7 @@ from rag.stores.memory import (
     normalize_rows,
     query_vector,
 )
-from rag.types import Chunk, Location, MetadataValue, ScoredChunk
+from rag.types import Chunk, Location, MetadataValue, ScoredChunk, Vectors
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

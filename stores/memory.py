@@ -18,14 +18,13 @@ from rag.stores.base import (
     DuplicatePolicy,
     Filters,
     SourceRecord,
-    Vectors,
     chunk_fields,
     matches,
     validate_filters,
 )
 from rag.stores.bm25 import terms_by_id
 from rag.stores.bm25_sidecar import MemoryBM25
-from rag.types import Chunk, ScoredChunk
+from rag.types import Chunk, ScoredChunk, Vectors
 
 __all__ = ["MemoryStore"]
 

@@ -77,7 +77,7 @@ from rag.stores._pgsql import (
     row_chunk,
     table_name,
 )
-from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, Vectors, validate_filters
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
 from rag.stores.bm25 import terms_by_id
 from rag.stores.memory import check_shape, dedupe, query_vector
 from rag.stores.pgvector_keyword import (
@@ -93,7 +93,7 @@ from rag.stores.pgvector_schema import (
     create_chunk_table,
     setup_schema,
 )
-from rag.types import Chunk, ScoredChunk
+from rag.types import Chunk, ScoredChunk, Vectors
 
 if TYPE_CHECKING:
     import psycopg

@@ -21,7 +21,6 @@ from rag.embeddings.base import (
     HFTokenizer,
     InputType,
     Tokenizer,
-    Vectors,
     check_compatible,
     identity_of,
     model_path,
@@ -29,6 +28,7 @@ from rag.embeddings.base import (
 )
 from rag.embeddings.onnx import OnnxEmbedder
 from rag.embeddings.sentence_transformers import SentenceTransformerEmbedder
+from rag.types import Vectors
 
 if TYPE_CHECKING:
     from rag.config import Settings

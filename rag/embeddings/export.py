@@ -77,10 +77,13 @@ def scheme(name: str | bool) -> Scheme:
 def cpu_features() -> str:
     """The x86 features that choose onnxruntime's integer kernels, as CPUID reports them to
     this process (numpy's detection: right under an emulator too, unlike /proc/cpuinfo)."""
+    import importlib
+
     try:
-        from numpy._core._multiarray_umath import __cpu_features__ as found
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as found
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    found: dict[str, bool] = umath.__cpu_features__
     wanted = ("AVX2", "AVX512F", "AVX512BW", "AVX512VNNI", "AVX512_SPR")
     return " ".join(f for f in wanted if found.get(f)) or "no AVX2"
 

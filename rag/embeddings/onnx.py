@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from rag._lazy import require
-from rag.embeddings.base import EmbedderIdentity, HFTokenizer, InputType, Tokenizer, Vectors
+from rag.embeddings.base import EmbedderIdentity, HFTokenizer, InputType, Tokenizer
 from rag.embeddings.export import cached_onnx, ensure_onnx, ort_version, scheme
 from rag.errors import ConfigError
+from rag.types import Vectors
 
 _MAX_SESSIONS = 8
 _SUPPORTED_MODULES = {

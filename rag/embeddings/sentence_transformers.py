@@ -14,14 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from rag._lazy import require
-from rag.embeddings.base import (
-    EmbedderIdentity,
-    HFTokenizer,
-    InputType,
-    Tokenizer,
-    Vectors,
-    model_path,
-)
+from rag.embeddings.base import EmbedderIdentity, HFTokenizer, InputType, Tokenizer, model_path
+from rag.types import Vectors
 
 
 def _version(module: str) -> str:

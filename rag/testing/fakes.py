@@ -15,9 +15,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from rag.embeddings import InputType, Vectors
+from rag.embeddings import InputType
 from rag.llms.base import Completion, Message, StreamEvent
-from rag.types import Usage
+from rag.types import Usage, Vectors
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 

@@ -35,10 +35,10 @@ from rag.connectors import (
 from rag.errors import LoadError
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
-from rag.stores.base import DuplicatePolicy, Store, Vectors
+from rag.stores.base import DuplicatePolicy, Store
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
-from rag.types import Chunk, Document, IngestReport
+from rag.types import Chunk, Document, IngestReport, Vectors
 
 TOKENIZER = KeywordTokenizer()
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from rag.stores.base import Store, Vectors
-from rag.types import Chunk, Location, MetadataValue
+from rag.stores.base import Store
+from rag.types import Chunk, Location, MetadataValue, Vectors
 
 __all__ = [
     "DIM",
