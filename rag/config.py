@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     dense_weight_by_lang: dict[str, float] | None = None
-    """Per question language, a factor on ``dense_weight``. Unset: ``{"ko": 0.3}`` with the
-    packaged all-MiniLM-L6-v2 (trained on English, weak on Korean), ``{}`` with any other model."""
+    """Per question language, a factor on ``dense_weight``. A language not named here gets 1,
+    or 0 (no dense vote) when the embedding model's card declares other languages only: the
+    packaged all-MiniLM-L6-v2 is English-only, so Korean questions rank by the keyword leg."""
     keyword_weight: float = Field(default=1.0, ge=0.0)
     candidates: int = Field(default=30, ge=1)
     """Candidates each leg contributes before fusion, dedup and packing."""
@@ -155,9 +156,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_dense_weight_by_lang(self) -> dict[str, float]:
-        if self.dense_weight_by_lang is not None:
-            return self.dense_weight_by_lang
-        return {"ko": 0.3} if self.embed_model is None else {}
+        return dict(self.dense_weight_by_lang or {})
 
     @property
     def chroma_path(self) -> Path:

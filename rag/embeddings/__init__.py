@@ -23,6 +23,8 @@ from rag.embeddings.base import (
     Tokenizer,
     check_compatible,
     identity_of,
+    languages_of,
+    model_languages,
     model_path,
     packaged_model_path,
 )
@@ -44,7 +46,9 @@ __all__ = [
     "Vectors",
     "check_compatible",
     "identity_of",
+    "languages_of",
     "make_embedder",
+    "model_languages",
     "model_path",
     "packaged_model_path",
 ]

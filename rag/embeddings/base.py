@@ -42,6 +42,8 @@ class Embedder(Protocol):
     max_tokens: int
     """Longest input (in tokens, special tokens excluded) embedded without truncation."""
     tokenizer: Tokenizer
+    # optional, read with ``languages_of``: ``languages: frozenset[str] | None``, the ISO 639-1
+    # codes the model was trained for (None: not declared, treated as any language)
 
     @property
     def dimension(self) -> int:
@@ -113,6 +115,43 @@ def check_compatible(
         "so retrieval may be a little worse. Re-ingest into a new collection with one "
         "'embed_backend' (RAG_EMBED_BACKEND) to make them agree"
     )
+
+
+def model_languages(path: Path) -> frozenset[str] | None:
+    """The languages a model directory's card declares (``language:`` in the front matter of
+    its README.md, a code or a list of codes); None when it declares none or ``multilingual``."""
+    readme = path / "README.md"
+    if not readme.exists():
+        return None
+    lines = readme.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    found: list[str] = []
+    in_list = False
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        if in_list and line.lstrip().startswith("- "):
+            found.append(line.strip()[2:].strip().strip("'\""))
+            continue
+        in_list = False
+        key, _, value = line.partition(":")
+        if key.strip() == "language":
+            value = value.strip()
+            if value.startswith("["):
+                found += [v.strip().strip("'\"") for v in value.strip("[]").split(",")]
+            elif value:
+                found.append(value.strip("'\""))
+            else:
+                in_list = True
+    codes = frozenset(c.lower() for c in found if c)
+    return None if not codes or "multilingual" in codes else codes
+
+
+def languages_of(embedder: Any) -> frozenset[str] | None:
+    """The languages an embedder declares it was trained for (None: any)."""
+    found = getattr(embedder, "languages", None)
+    return frozenset(found) if found is not None else None
 
 
 def identity_of(embedder: Any) -> EmbedderIdentity:

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from rag._lazy import require
-from rag.embeddings.base import EmbedderIdentity, HFTokenizer, InputType, Tokenizer
+from rag.embeddings.base import (
+    EmbedderIdentity,
+    HFTokenizer,
+    InputType,
+    Tokenizer,
+    model_languages,
+)
 from rag.embeddings.export import cached_onnx, ensure_onnx, ort_version, scheme
 from rag.errors import ConfigError
 from rag.types import Vectors
@@ -75,6 +81,8 @@ class OnnxEmbedder:
             self.name, "onnx", self.scheme.name, f"onnxruntime {ort_version()}", self.scheme.isa
         )
         self.max_tokens = _max_seq_length(path) - 2  # [CLS] and [SEP]
+        self.languages = model_languages(path)
+        """What the model card declares it was trained for (None: any language)."""
         tokenizers = require("tokenizers", "local", "the ONNX embedder")
         tok_file = path / "tokenizer.json"
         if not tok_file.exists():

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from rag._lazy import require
-from rag.embeddings.base import EmbedderIdentity, HFTokenizer, InputType, Tokenizer, model_path
+from rag.embeddings.base import (
+    EmbedderIdentity,
+    HFTokenizer,
+    InputType,
+    Tokenizer,
+    model_languages,
+    model_path,
+)
 from rag.types import Vectors
 
 
@@ -45,6 +52,8 @@ class SentenceTransformerEmbedder:
         _quiet_transformers()
         self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = path.name if path.name != "model" else path.parent.name
+        self.languages = model_languages(path)
+        """What the model card declares it was trained for (None: any language)."""
         self.identity = EmbedderIdentity(
             self.name, "torch", "fp32", f"torch {_version('torch')}", device
         )

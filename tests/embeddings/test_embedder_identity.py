@@ -8,7 +8,13 @@ import pytest
 
 from rag.api import RAG
 from rag.config import Settings
-from rag.embeddings import EmbedderIdentity, check_compatible, identity_of
+from rag.embeddings import (
+    EmbedderIdentity,
+    check_compatible,
+    identity_of,
+    model_languages,
+    packaged_model_path,
+)
 from rag.errors import CollectionNotFoundError, EmbedderMismatchError, EmbedderMismatchWarning
 from rag.stores.base import SourceRecord
 from rag.stores.memory import MemoryStore
@@ -85,3 +91,26 @@ def test_ingest_records_the_identity_and_refuses_another_model(tmp_path: Path) -
     with pytest.raises(EmbedderMismatchError, match="another-model"):
         other.ingest(docs)
     assert set(store.sources()) == {str((docs / "a.md").absolute())}, "nothing was written"
+
+
+@pytest.mark.parametrize(
+    ("front", "want"),
+    [
+        ("language: en", {"en"}),
+        ("language:\n- en\n- ko", {"en", "ko"}),
+        ("language: [en, 'ko']", {"en", "ko"}),
+        ("language: multilingual", None),
+        ("license: apache-2.0", None),
+    ],
+)
+def test_model_languages_from_the_model_card(
+    tmp_path: Path, front: str, want: set[str] | None
+) -> None:
+    (tmp_path / "README.md").write_text(f"---\n{front}\ntags:\n- x\n---\n# card\n")
+    got = model_languages(tmp_path)
+    assert got == (frozenset(want) if want is not None else None)
+
+
+def test_the_packaged_model_declares_english() -> None:
+    assert model_languages(packaged_model_path()) == frozenset({"en"})
+    assert model_languages(Path("/nonexistent")) is None

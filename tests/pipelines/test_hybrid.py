@@ -213,3 +213,72 @@ def test_rag_api_hybrid_on_chroma_persists_the_keyword_index(tmp_path: Path) -> 
         calls = embedder.calls
         assert r.ingest(docs).files_unchanged == 6
         assert embedder.calls == calls and not r.keyword_tokenizer.kiwi_loaded
+
+
+# -- a leg that cannot inform the question gets no vote ------------------------------------------
+
+
+class _EnglishOnly(FakeEmbedder):
+    """A fake embedder that declares, like the packaged MiniLM's card, English only."""
+
+    languages = frozenset({"en"})
+
+
+def _docs_store(embedder: FakeEmbedder) -> MemoryStore:
+    store = MemoryStore("lang")
+    chunker = TokenChunker(embedder.tokenizer, 64, 8)
+    from rag.types import Document
+
+    docs = [
+        Document(source="/d/lora.md", text="LoRA는 저랭크 행렬만 학습하는 미세 조정 방법이다."),
+        Document(source="/d/rice.md", text="밥을 지을 때는 쌀을 먼저 씻어 불린다."),
+        Document(source="/d/pg.md", text="pgvector stores embeddings inside PostgreSQL tables."),
+    ]
+    chunks = chunker.chunk(docs)
+    terms = TOKENIZER.tokenize_batch([c.text for c in chunks])
+    store.write(chunks, embedder.embed([c.text for c in chunks]), terms=terms)
+    return store
+
+
+def _retriever(embedder: FakeEmbedder, store: MemoryStore, **kw: object) -> HybridRetriever:
+    return HybridRetriever(store, embedder, keyword_search(store), TOKENIZER, top_k=2, **kw)  # type: ignore[arg-type]
+
+
+def test_a_question_outside_the_embedders_languages_ranks_by_keywords_alone() -> None:
+    """MiniLM is English-only: for a Korean question its dense leg is noise, so it must not
+    vote (no dense rank on any hit, and the query is never embedded)."""
+    embedder = _EnglishOnly(32)
+    store = _docs_store(embedder)
+    with _retriever(embedder, store) as r:
+        calls = embedder.calls
+        got = r.retrieve("LoRA로 학습하면 뭐가 달라지나요?")
+        assert got.hits[0].chunk.source == "/d/lora.md"
+        assert all(rank.dense_rank is None for rank in got.ranks)
+        assert embedder.calls == calls, "the Korean question was embedded for nothing"
+        english = r.retrieve("Where does pgvector store embeddings?")
+        assert english.hits[0].chunk.source == "/d/pg.md"
+        assert any(rank.dense_rank is not None for rank in english.ranks)
+
+
+def test_the_dense_leg_answers_when_the_keyword_leg_finds_nothing() -> None:
+    embedder = _EnglishOnly(32)
+    store = _docs_store(embedder)
+    with _retriever(embedder, store) as r:
+        none = r.retrieve("갑을병정무기경신")  # shares no term with any chunk
+        assert none.hits and all(rank.keyword_rank is None for rank in none.ranks)
+
+
+def test_an_explicit_weight_for_a_language_overrides_the_rule() -> None:
+    embedder = _EnglishOnly(32)
+    store = _docs_store(embedder)
+    with _retriever(embedder, store, dense_weight_by_lang={"ko": 1.0}) as r:
+        got = r.retrieve("LoRA로 학습하면 뭐가 달라지나요?")
+        assert any(rank.dense_rank is not None for rank in got.ranks)
+
+
+def test_an_embedder_that_declares_no_languages_votes_on_every_question() -> None:
+    embedder = FakeEmbedder(32)
+    store = _docs_store(embedder)
+    with _retriever(embedder, store) as r:
+        got = r.retrieve("LoRA로 학습하면 뭐가 달라지나요?")
+        assert any(rank.dense_rank is not None for rank in got.ranks)
