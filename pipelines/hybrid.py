@@ -213,6 +213,7 @@ class HybridRetriever:
             keyword = self._keyword_checked(self._keyword_search(question, n, filters))
             if not keyword:
                 dense = self._dense(question, n, filters)
+                dense_weight = self.dense_weight  # the fallback leg ranks alone
         elif self.mode == "hybrid":
             # the legs wait on different engines (onnxruntime + the vector store, SQLite or
             # PostgreSQL), all of which release the GIL: run the keyword leg alongside
@@ -232,7 +233,7 @@ class HybridRetriever:
         if self.mode == "hybrid":
             fused = rrf_fuse(
                 [[h.chunk.id for h in dense], [h.chunk.id for h in keyword]],
-                [dense_weight if keyword else 1.0, self.keyword_weight],
+                [dense_weight, self.keyword_weight],
                 self.rrf_k,
             )
             ranked = [ScoredChunk(chunk=chunks[cid].chunk, score=s) for cid, s in fused]

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,8 +49,8 @@ from typing import Generic, TypeVar
 from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import LoaderRegistry, default_loaders
-from rag.embeddings import check_compatible, identity_of
-from rag.errors import EmbedderMismatchWarning, LoadError
+from rag.embeddings import check_compatible
+from rag.errors import LoadError
 from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
@@ -411,12 +410,8 @@ class _Run:
         """Before the first vectors: refuse another model than the collection's (its vectors
         would be meaningless beside these), warn on another backend or quantization of it, and
         record this embedder's identity with every file written from now on."""
-        identity = identity_of(embedder)
         recorded = (r.embedder for r in self.manifest.values())
-        message = check_compatible(recorded, identity, self.store.collection)
-        if message is not None:
-            warnings.warn(message, EmbedderMismatchWarning, stacklevel=2)
-        self.commit.embedder = identity.key()
+        self.commit.embedder = check_compatible(recorded, embedder, self.store.collection).key()
 
     def _then(self, write: Callable[[], None] | None) -> None:
         """Keep ``write`` pending and run the one before it (which waits for its vectors)."""

@@ -63,10 +63,10 @@ class Committer:
     """The store side of an ingest run. Keyword terms are written when ``keywords`` is on and
     the store ``supports_keyword_search``; only the calling thread should use it."""
 
-    def __init__(self, store: Store, *, keywords: bool, embedder: str = "") -> None:
+    def __init__(self, store: Store, *, keywords: bool) -> None:
         self.store = store
         self.keywords: KeywordSearchStore | None = keyword_search(store) if keywords else None
-        self.embedder = embedder
+        self.embedder = ""
         """The identity (``EmbedderIdentity.key()``) recorded with each file's manifest entry;
         set once the embedder is built."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 
@@ -17,3 +18,15 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
             f"{purpose} needs the Python package '{module.split('.')[0]}', which is not installed "
             f"({exc}). Install it with: pip install 'rag[{extra}]'"
         ) from exc
+
+
+@functools.cache
+def package_version(distribution: str) -> str:
+    """The installed version of ``distribution`` without importing it ("none" if absent);
+    read once per process (embedder identities and cache keys ask on every build)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "none"

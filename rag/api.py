@@ -192,21 +192,16 @@ class RAG:
             keyword_weight=s.keyword_weight,
             mmr=s.mmr,
             mmr_lambda=s.mmr_lambda,
-            dense_weight_by_lang=s.effective_dense_weight_by_lang,
+            dense_weight_by_lang=s.dense_weight_by_lang,
         )
 
     def _check_embedder(self) -> None:
         """Refuse a query embedder of another model than the collection's vectors, and warn
         (once per RAG) when only its backend or quantization differs."""
-        import warnings
-
-        from rag.embeddings import check_compatible, identity_of
-        from rag.errors import EmbedderMismatchWarning
+        from rag.embeddings import check_compatible
 
         recorded = (r.embedder for r in self.store.sources().values())
-        message = check_compatible(recorded, identity_of(self.embedder), self.store.collection)
-        if message is not None:
-            warnings.warn(message, EmbedderMismatchWarning, stacklevel=4)
+        check_compatible(recorded, self.embedder, self.store.collection)
 
     @property
     def call_log(self) -> CallLog:

@@ -155,10 +155,6 @@ class Settings(BaseSettings):
         )
 
     @property
-    def effective_dense_weight_by_lang(self) -> dict[str, float]:
-        return dict(self.dense_weight_by_lang or {})
-
-    @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
 

@@ -10,12 +10,13 @@ can keep every chunk inside ``max_tokens`` and nothing is silently truncated.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from rag.errors import ConfigError, EmbedderMismatchError
+from rag.errors import ConfigError, EmbedderMismatchError, EmbedderMismatchWarning
 from rag.types import Vectors
 
 InputType = Literal["query", "document"]
@@ -89,12 +90,21 @@ class EmbedderIdentity:
         return f"{self.model} on {self.backend}" + (f" ({extra})" if extra else "")
 
 
-def check_compatible(
-    recorded: Iterable[str], current: EmbedderIdentity, collection: str
-) -> str | None:
-    """Compare the identities recorded with a collection's sources to ``current``: raise
-    ``EmbedderMismatchError`` if any names another model, return a warning text if any names
-    another backend or quantization of it, else None. Empty records (older rag) are skipped."""
+def check_compatible(recorded: Iterable[str], embedder: Any, collection: str) -> EmbedderIdentity:
+    """Check ``embedder`` against the identities recorded with a collection's sources, and
+    return its identity: raise ``EmbedderMismatchError`` if any names another model, warn
+    (``EmbedderMismatchWarning``) if any names another backend or quantization of it. Empty
+    records (older rag) are skipped."""
+    current = identity_of(embedder)
+    message = _mismatch(recorded, current, collection)
+    if message is not None:
+        warnings.warn(message, EmbedderMismatchWarning, stacklevel=3)
+    return current
+
+
+def _mismatch(recorded: Iterable[str], current: EmbedderIdentity, collection: str) -> str | None:
+    """The warning text for another backend/scheme of the model (None: all agree); raises for
+    another model."""
     seen = {EmbedderIdentity.parse(key) for key in set(recorded) if key}
     others = sorted({i.model for i in seen if i.model != current.model})
     if others:
@@ -110,7 +120,7 @@ def check_compatible(
     if not differ:
         return None
     return (
-        f"collection '{collection}' holds vectors made by {'; '.join(differ)}, and this query "
+        f"collection '{collection}' holds vectors made by {'; '.join(differ)}, and this "
         f"embedder is {current.describe()}: the same model, but the vectors differ slightly, "
         "so retrieval may be a little worse. Re-ingest into a new collection with one "
         "'embed_backend' (RAG_EMBED_BACKEND) to make them agree"
@@ -155,7 +165,10 @@ def languages_of(embedder: Any) -> frozenset[str] | None:
 
 
 def identity_of(embedder: Any) -> EmbedderIdentity:
-    """The embedder's declared ``identity``, else one made from its ``name``."""
+    """The embedder's declared ``identity``, else one made from its ``name`` (an identity
+    itself is returned as it is)."""
+    if isinstance(embedder, EmbedderIdentity):
+        return embedder
     found = getattr(embedder, "identity", None)
     if isinstance(found, EmbedderIdentity):
         return found

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag._lazy import require
+from rag._lazy import package_version, require
 from rag.errors import ConfigError, RagError
 
 _EXPORT_VERSION = "3"
@@ -38,7 +38,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 @dataclass(frozen=True)
 class Scheme:
-    """How the exported weights are stored, and on which CPUs its vectors are the same."""
+    """How the exported weights are stored, and on which CPUs it meets the accuracy bar."""
 
     name: str
     weight_type: str | None
@@ -90,12 +90,7 @@ def cpu_features() -> str:
 
 def ort_version() -> str:
     """The installed onnxruntime's version, without importing it."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("onnxruntime")
-    except PackageNotFoundError:
-        return "none"
+    return package_version("onnxruntime")
 
 
 def fingerprint(model_dir: Path, quantize: bool | str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag._lazy import require
+from rag._lazy import package_version, require
 from rag.embeddings.base import (
     EmbedderIdentity,
     HFTokenizer,
@@ -23,15 +23,6 @@ from rag.embeddings.base import (
     model_path,
 )
 from rag.types import Vectors
-
-
-def _version(module: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(module)
-    except PackageNotFoundError:  # pragma: no cover - installed with the extra
-        return "?"
 
 
 class SentenceTransformerEmbedder:
@@ -55,7 +46,7 @@ class SentenceTransformerEmbedder:
         self.languages = model_languages(path)
         """What the model card declares it was trained for (None: any language)."""
         self.identity = EmbedderIdentity(
-            self.name, "torch", "fp32", f"torch {_version('torch')}", device
+            self.name, "torch", "fp32", f"torch {package_version('torch')}", device
         )
         get_dim = (
             getattr(self._model, "get_embedding_dimension", None)

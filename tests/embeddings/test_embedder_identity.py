@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -24,19 +25,24 @@ ONNX = EmbedderIdentity("all-MiniLM-L6-v2", "onnx", "s8-reduced", "onnxruntime 1
 
 
 def test_the_same_identity_is_compatible() -> None:
-    assert check_compatible([ONNX.key(), ONNX.key(), ""], ONNX, "docs") is None
-    assert check_compatible([], ONNX, "docs") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either
+        assert check_compatible([ONNX.key(), ONNX.key(), ""], ONNX, "docs") == ONNX
+        assert check_compatible([], ONNX, "docs") == ONNX
 
 
 def test_another_runtime_version_is_compatible() -> None:
     newer = EmbedderIdentity(ONNX.model, ONNX.backend, ONNX.scheme, "onnxruntime 9.9", ONNX.isa)
-    assert check_compatible([ONNX.key()], newer, "docs") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_compatible([ONNX.key()], newer, "docs") == newer
 
 
 def test_another_scheme_of_the_same_model_is_a_warning_naming_both() -> None:
     torch = EmbedderIdentity("all-MiniLM-L6-v2", "torch", "fp32", "torch 2.13.0", "cpu")
-    message = check_compatible([ONNX.key(), torch.key()], ONNX, "docs")
-    assert message is not None
+    with pytest.warns(EmbedderMismatchWarning) as caught:
+        assert check_compatible([ONNX.key(), torch.key()], ONNX, "docs") == ONNX
+    message = str(caught[0].message)
     assert "collection 'docs'" in message and "all-MiniLM-L6-v2 on torch" in message
     assert "embed_backend" in message
 
