@@ -13,6 +13,13 @@ therefore queue and run one at a time; tokenizing (``count_tokens``) reads only 
 and needs no lock. Starting another call on the same model from the thread that is still
 consuming a stream would wait for itself, so it raises BackendError instead. A call's
 ``latency_s`` includes its wait for the model.
+
+Determinism: llama.cpp reuses the KV cache of the previous call's common prompt prefix and
+evaluates only the rest, which changes the floating-point sums and, at near ties, the chosen
+tokens, so the same question could get another answer depending on what was asked before.
+Each call therefore starts from an empty context (``reuse_prefix=False``, the default): the
+same prompt and seed always give the same text. ``reuse_prefix=True`` trades that for speed on
+long shared prefixes.
 """
 
 from __future__ import annotations
@@ -119,6 +126,7 @@ class LlamaCppLLM:
         max_tokens: int = 256,
         temperature: float = 0.1,
         seed: int = 0,
+        reuse_prefix: bool = False,
     ) -> None:
         path = Path(model_path) if model_path is not None else packaged_gguf_path()
         if not path.is_file():
@@ -134,6 +142,7 @@ class LlamaCppLLM:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.seed = seed
+        self.reuse_prefix = reuse_prefix
         self._llama: Any = None
 
     @property
@@ -192,6 +201,12 @@ class LlamaCppLLM:
             "repeat_penalty": 1.1,
         }
 
+    def _fresh_context(self, llama: Any) -> None:
+        """Forget the previous call's tokens (under the model lock), so that the prompt is
+        evaluated whole and the answer does not depend on earlier calls (module docstring)."""
+        if not self.reuse_prefix:
+            llama.reset()
+
     def _usage(self, prompt_tokens: int, completion_tokens: int, started: float) -> Usage:
         return Usage(
             backend=self.backend,
@@ -214,6 +229,7 @@ class LlamaCppLLM:
         started = time.perf_counter()
         try:
             with model_lock(llama).hold(self.path.name):
+                self._fresh_context(llama)
                 result = llama.create_chat_completion(**params)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp failed on {self.path.name}: {exc}") from exc
@@ -243,6 +259,7 @@ class LlamaCppLLM:
         with model_lock(llama).hold(self.path.name):  # until the last token, or close()
             events: Any = None
             try:
+                self._fresh_context(llama)
                 events = iter(llama.create_chat_completion(**params, stream=True))
                 for event in events:
                     choice = event["choices"][0]

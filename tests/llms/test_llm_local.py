@@ -34,6 +34,9 @@ class FakeLlama:
         self.closed_streams = 0
         self._count = threading.Lock()
 
+    def reset(self) -> None:
+        self.n_tokens = 0
+
     def tokenize(self, text: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(range(len(text.split())))
 
@@ -177,3 +180,30 @@ def test_real_model_from_four_threads(local_llm: LlamaCppLLM) -> None:
     for question, answer in zip(questions, answers, strict=True):
         assert answer.strip(), f"empty answer to {question!r}"
         assert answer == alone[question], f"the answer to {question!r} changed under threads"
+
+
+def test_real_model_answer_does_not_depend_on_earlier_calls(local_llm: LlamaCppLLM) -> None:
+    """llama.cpp reuses the cached common prefix of the previous prompt (here the long system
+    message) and evaluates only the rest, which shifts floating-point sums and can change the
+    answer. Each call starts from an empty context, so a question asked first, after another
+    question, and again gets one text."""
+    system = Message(
+        role="system",
+        content="Answer from the sources below. "
+        + " ".join(f"Source {i}: the sky is blue." for i in range(20)),
+    )
+
+    def ask_with(question: str) -> str:
+        return local_llm.complete(
+            [system, Message(role="user", content=question)], max_tokens=24
+        ).text
+
+    first = ask_with("What colour is the sky?")
+    ask_with("Name three primary colors.")
+    assert ask_with("What colour is the sky?") == first
+    assert (
+        local_llm.complete(
+            [system, Message(role="user", content="What colour is the sky?")], max_tokens=24
+        ).text
+        == first
+    )
