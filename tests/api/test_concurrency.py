@@ -231,7 +231,8 @@ def real_stack_run(data_dir: str, examples: str) -> None:
 def test_default_stack_shared_by_4_threads(tmp_path: Path, examples_dir: Path) -> None:
     """Embedded Chroma + the default ONNX embedder + the local llama.cpp model, one RAG, four
     threads asking at once. Each answer must equal what the same question gets when asked
-    alone (greedy decoding is deterministic), so text generated for another thread, or a
+    alone (greedy decoding of a prompt evaluated from an empty context is deterministic; see
+    "Determinism" in rag/llms/llamacpp.py), so text generated for another thread, or a
     model state garbled by concurrent calls, fails here.
 
     Needs the lock that serialises calls to one ``llama_cpp.Llama`` (rag/llms/llamacpp.py,
@@ -270,6 +271,7 @@ def test_default_stack_shared_by_4_threads(tmp_path: Path, examples_dir: Path) -
         first = alone[q]
         assert f"Question: {q}\nAnswer:" in got["prompt"]
         assert got["chunk_ids"] == first["chunk_ids"], "the sources of another question"
+        assert got["prompt"] == first["prompt"], "the prompt of another question"
         assert got["text"] == first["text"], "text generated for another prompt, or garbled"
         assert got["streamed"].strip() == got["text"].strip()
         assert set(got["cited"]) <= set(got["numbers"])
