@@ -5,6 +5,7 @@ result = run_eval("evals/data/ko")            # dense, keyword, hybrid + stuff b
 print(plain_table(result))
 """
 
+from rag.evals.answers import AnswerRow, AnswerStats, score_answers
 from rag.evals.datasets import Dataset, Query, load_dataset
 from rag.evals.metrics import (
     answer_f1,
@@ -17,10 +18,9 @@ from rag.evals.metrics import (
     recall_at,
     token_f1,
 )
-from rag.evals.report import plain_table, table, to_html, to_json, write_html
+from rag.evals.report import answer_table, plain_table, table, to_html, to_json, write_html
 from rag.evals.runner import (
     DEFAULT_CONFIGS,
-    AnswerStats,
     ConfigResult,
     EvalResult,
     QueryResult,
@@ -30,6 +30,7 @@ from rag.evals.runner import (
 
 __all__ = [
     "DEFAULT_CONFIGS",
+    "AnswerRow",
     "AnswerStats",
     "ConfigResult",
     "Dataset",
@@ -38,6 +39,7 @@ __all__ = [
     "QueryResult",
     "answer_f1",
     "best_answer_scores",
+    "answer_table",
     "char_f1",
     "doc_ranking",
     "exact_match",
@@ -48,6 +50,7 @@ __all__ = [
     "plain_table",
     "recall_at",
     "run_eval",
+    "score_answers",
     "table",
     "to_html",
     "to_json",

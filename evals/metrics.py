@@ -144,7 +144,7 @@ def best_answer_scores(prediction: str, golds: Sequence[str]) -> tuple[float, fl
 
 def _contains(norm_pred: str, gold: str) -> bool:
     norm_gold = normalize_answer(gold)
-    if is_korean(gold):
+    if is_korean(gold) or is_korean(norm_pred):  # particles attach to words: "QLoRA도"
         return norm_gold.replace(" ", "") in norm_pred.replace(" ", "")
     return f" {norm_gold} " in f" {norm_pred} "
 

@@ -29,36 +29,74 @@ COLUMNS = (
 
 
 def rows(result: EvalResult) -> list[list[str]]:
-    """One list of formatted cells per config, in ``COLUMNS`` order (plus answer columns)."""
-    with_answers = any(c.answers for c in result.configs)
+    """One list of formatted cells per retrieval config, in ``COLUMNS`` order."""
     out: list[list[str]] = []
     for c in result.configs:
-        cells = [
-            c.name + (" (baseline)" if c.baseline else ""),
-            f"{c.recall[1]:.3f}",
-            f"{c.recall[5]:.3f}",
-            f"{c.recall[10]:.3f}",
-            f"{c.mrr10:.3f}",
-            f"{c.ndcg10:.3f}",
-            f"{c.context_tokens_mean:.0f}",
-            f"{c.latency_p50_ms:.1f}",
-            f"{c.latency_p95_ms:.1f}",
-        ]
-        if with_answers:
-            a = c.answers
-            cost = "" if a is None else ("unknown" if a.cost_usd is None else f"${a.cost_usd:.4f}")
-            cells += (
-                ["", "", "", ""]
-                if a is None
-                else [f"{a.exact_match:.3f}", f"{a.f1:.3f}", f"{a.contains:.3f}", cost]
-            )
-        out.append(cells)
+        if c.answers_only:
+            continue
+        out.append(
+            [
+                c.name + (" (baseline)" if c.baseline else ""),
+                f"{c.recall[1]:.3f}",
+                f"{c.recall[5]:.3f}",
+                f"{c.recall[10]:.3f}",
+                f"{c.mrr10:.3f}",
+                f"{c.ndcg10:.3f}",
+                f"{c.context_tokens_mean:.0f}",
+                f"{c.latency_p50_ms:.1f}",
+                f"{c.latency_p95_ms:.1f}",
+            ]
+        )
     return out
 
 
 def headers(result: EvalResult) -> list[str]:
-    extra = ["EM", "F1", "contains", "cost"] if any(c.answers for c in result.configs) else []
-    return [*COLUMNS, *extra]
+    return list(COLUMNS)
+
+
+ANSWER_COLUMNS = (
+    "answers",
+    "contains",
+    "EM",
+    "F1",
+    "grounded",
+    "cite prec",
+    "abstain (unans.)",
+    "abstain (ans.)",
+    "out tokens",
+    "s/answer",
+    "cost",
+)
+
+
+def answer_rows(result: EvalResult) -> list[list[str]]:
+    """One list of cells per config that answered, in ``ANSWER_COLUMNS`` order."""
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    out: list[list[str]] = []
+    for c in result.configs:
+        a = c.answers
+        if a is None:
+            continue
+        cost = "unknown" if a.cost_usd is None else f"${a.cost_usd:.4f}"
+        out.append(
+            [
+                c.name + (" (baseline)" if c.baseline else ""),
+                num(a.answer_contains),
+                num(a.answer_em),
+                num(a.answer_f1),
+                num(a.grounded),
+                num(a.citation_precision),
+                num(a.abstain_rate),
+                num(a.false_abstain_rate),
+                f"{a.output_tokens:.1f}",
+                f"{a.latency_mean_s:.2f}",
+                cost,
+            ]
+        )
+    return out
 
 
 def summary(result: EvalResult) -> str:
@@ -71,23 +109,46 @@ def summary(result: EvalResult) -> str:
 
 
 def table(result: EvalResult) -> Table:
-    """A rich Table of every config side by side."""
+    """A rich Table of every retrieval config side by side."""
+    return _rich(summary(result), headers(result), rows(result))
+
+
+def answer_table(result: EvalResult) -> Table | None:
+    """A rich Table of the answer scores per config (None without ``--answers``)."""
+    body = answer_rows(result)
+    if not body:
+        return None
+    answered = next(c.answers for c in result.configs if c.answers is not None)
+    title = (
+        f"answers: {answered.scored} answerable + {answered.unanswerable} unanswerable "
+        "questions; tokens counted with " + result.tokenizer
+    )
+    return _rich(title, list(ANSWER_COLUMNS), body)
+
+
+def _rich(title: str, head: list[str], body: list[list[str]]) -> Table:
     from rich.table import Table
 
-    t = Table(title=summary(result), title_justify="left")
-    for i, name in enumerate(headers(result)):
+    t = Table(title=title, title_justify="left")
+    for i, name in enumerate(head):
         t.add_column(name, justify="left" if i == 0 else "right")
-    for cells in rows(result):
+    for cells in body:
         t.add_row(*cells)
     return t
 
 
 def plain_table(result: EvalResult) -> str:
-    """The same table as fixed-width text (for logs and tests)."""
-    head = headers(result)
-    body = rows(result)
+    """The same tables as fixed-width text (for logs and tests)."""
+    text = _plain(summary(result), headers(result), rows(result))
+    answers = answer_rows(result)
+    if answers:
+        text += "\n\n" + _plain("answers", list(ANSWER_COLUMNS), answers)
+    return text
+
+
+def _plain(title: str, head: list[str], body: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = [summary(result)]
+    lines = [title]
     for r in [head, *body]:
         lines.append(
             "  ".join(
@@ -120,13 +181,14 @@ def charts(result: EvalResult) -> list[tuple[str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [c.name for c in result.configs]
+    configs = [c for c in result.configs if not c.answers_only]
+    names = [c.name for c in configs]
     metrics = [
-        ("R@1", [c.recall[1] for c in result.configs]),
-        ("R@5", [c.recall[5] for c in result.configs]),
-        ("R@10", [c.recall[10] for c in result.configs]),
-        ("MRR@10", [c.mrr10 for c in result.configs]),
-        ("nDCG@10", [c.ndcg10 for c in result.configs]),
+        ("R@1", [c.recall[1] for c in configs]),
+        ("R@5", [c.recall[5] for c in configs]),
+        ("R@10", [c.recall[10] for c in configs]),
+        ("MRR@10", [c.mrr10 for c in configs]),
+        ("nDCG@10", [c.ndcg10 for c in configs]),
     ]
     out: list[tuple[str, str]] = []
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -143,7 +205,7 @@ def charts(result: EvalResult) -> list[tuple[str, str]]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for c in result.configs:
+    for c in configs:
         ax.scatter(c.context_tokens_mean, c.recall[5], s=60)
         ax.annotate(
             c.name, (c.context_tokens_mean, c.recall[5]), xytext=(5, 5), textcoords="offset points"
@@ -176,6 +238,13 @@ def to_html(result: EvalResult) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows(result)
     )
+    answers = answer_rows(result)
+    if answers:
+        body += "</tbody></table><h2>Answers</h2><table><thead><tr>"
+        body += "".join(f"<th>{esc(h)}</th>" for h in ANSWER_COLUMNS) + "</tr></thead><tbody>"
+        body += "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in answers
+        )
     notes = [c.note for c in result.configs if c.note] + result.warnings
     settings = "".join(
         f"<li><b>{esc(c.name)}</b>: {esc(', '.join(f'{k}={v}' for k, v in c.overrides.items()) or 'base settings')}</li>"

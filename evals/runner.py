@@ -15,9 +15,11 @@ chunker would have stored), sent whole with no budget, no dedup and no sentence 
 Its tokens are counted with the same tokenizer and source headers; its ranking metrics are
 those of the dense ranking of those four chunks.
 
-With ``answers=True`` and an ``answers.jsonl``, every config also generates (``RAG.ask``)
-and scores exact match, F1 (character F1 for Korean) and containment, with tokens and cost
-from each answer's usage.
+With ``answers=True`` and an ``answers.jsonl``, every config also answers (``RAG.ask``, in
+the config's ``answer_mode``) the questions with gold answers and those marked unanswerable,
+scored by ``rag.evals.answers`` (correctness, grounding, citations, abstention, tokens,
+latency); a built-in ``naive`` row answers with the top source's sentence sharing the most
+terms with the question, the baseline every answer mode must beat.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from rag.config import Settings, describe_validation_error, load_settings
 from rag.errors import ConfigError
+from rag.evals.answers import AnswerStats, naive_answerer, rag_answerer, score_answers
 from rag.evals.datasets import Dataset, Query, load_dataset
 from rag.evals.metrics import (
-    best_answer_scores,
     doc_ranking,
     mrr_at,
     ndcg_at,
@@ -96,20 +97,6 @@ class QueryResult(BaseModel):
     f1: float | None = None
 
 
-class AnswerStats(BaseModel):
-    """End-to-end answer quality and what generating the answers cost."""
-
-    scored: int
-    exact_match: float
-    f1: float
-    contains: float
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
-    """``None`` when some call's price was unknown (never a silent zero)."""
-    model: str
-
-
 class ConfigResult(BaseModel):
     """Aggregate metrics of one config (or of the ``stuff`` baseline)."""
 
@@ -123,6 +110,8 @@ class ConfigResult(BaseModel):
     latency_p50_ms: float
     latency_p95_ms: float
     baseline: bool = False
+    answers_only: bool = False
+    """A row with answer scores only (the ``naive`` answer baseline)."""
     note: str = ""
     answers: AnswerStats | None = None
     per_query: list[QueryResult] = Field(default_factory=list)
@@ -365,6 +354,8 @@ def run_eval(
         answer_llm = make_llm(base_settings.llm, base_settings)
     counter = _token_counter(base_settings, answer_llm)
     tokenizer = f"{counter.backend}:{counter.model}"
+    answer_queries = [*queries, *dataset.unanswerable]
+    checker = _checker(base) if answers else None
 
     results: list[ConfigResult] = []
     dense_hits: dict[str, tuple[Retrieval, float]] = {}
@@ -388,8 +379,17 @@ def run_eval(
         result = _aggregate(name, chosen[name], rows, rankings, queries)
         if answers and answer_llm is not None:
             with base.with_settings(cfg_settings, llm=answer_llm) as answering:
-                result.answers = _score_answers(answering, queries, rows)
+                result.answers = score_answers(
+                    rag_answerer(answering), answer_queries, checker, counter.count_tokens
+                )
+            _fill_rows(rows, result.answers)
         results.append(result)
+    if answers and answer_llm is not None:
+        with base.with_settings(base_settings, llm=answer_llm) as naive:
+            stats = score_answers(
+                naive_answerer(naive), answer_queries, checker, counter.count_tokens
+            )
+        results.append(_naive_row(stats))
 
     if stuff_baseline:
         results.append(_stuff_row(base, counter, dataset, queries, dense_hits))
@@ -447,32 +447,37 @@ def _stuff_row(
     )
 
 
-def _score_answers(r: RAG, queries: Sequence[Query], rows: list[QueryResult]) -> AnswerStats:
-    """Generate an answer per query and score it against the gold answers."""
-    em = f1 = contains = 0.0
-    scored = tokens_in = tokens_out = 0
-    cost: Decimal | None = Decimal(0)
-    model = ""
-    for q, row in zip(queries, rows, strict=True):
-        if not q.answers:
-            continue
-        answer = r.ask(q.text)
-        usage = answer.usage
-        model = f"{usage.backend}:{usage.model}"
-        tokens_in += usage.input_tokens
-        tokens_out += usage.output_tokens
-        cost = None if cost is None or usage.cost is None else cost + usage.cost
-        e, f, c = best_answer_scores(answer.text, q.answers)
-        row.answer, row.em, row.f1 = answer.text, e, f
-        em, f1, contains, scored = em + e, f1 + f, contains + c, scored + 1
-    n = scored or 1
-    return AnswerStats(
-        scored=scored,
-        exact_match=em / n,
-        f1=f1 / n,
-        contains=contains / n,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost_usd=cost,
-        model=model,
+def _checker(base: RAG) -> Any:
+    """The one support checker every config's answers are judged by."""
+    from rag.pipelines.grounding import SupportChecker
+
+    return SupportChecker(base.keyword_tokenizer.tokenize_batch, base.embedder)
+
+
+def _fill_rows(rows: list[QueryResult], stats: AnswerStats) -> None:
+    """Copy each answerable question's answer and scores onto its retrieval row."""
+    by_id = {a.id: a for a in stats.per_answer}
+    for row in rows:
+        got = by_id.get(row.id)
+        if got is not None:
+            row.answer, row.em, row.f1 = got.answer, got.em, got.f1
+
+
+def _naive_row(stats: AnswerStats) -> ConfigResult:
+    """The naive answer baseline as a row of its own (answers only, no ranking metrics)."""
+    return ConfigResult(
+        name="naive",
+        overrides={},
+        queries=stats.scored,
+        recall={k: 0.0 for k in RECALL_KS},
+        mrr10=0.0,
+        ndcg10=0.0,
+        context_tokens_mean=0.0,
+        latency_p50_ms=0.0,
+        latency_p95_ms=0.0,
+        baseline=True,
+        answers_only=True,
+        note="answer baseline: the top source's sentence sharing the most terms with the "
+        "question (base settings' retrieval); answer columns only",
+        answers=stats,
     )

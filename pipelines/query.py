@@ -1,5 +1,10 @@
 """Query: embed the question → top-k → drop near-duplicates → pack under a token budget →
-prompt with numbered sources → generate → map ``[n]`` markers back to citations.
+prompt with numbered sources → answer → map ``[n]`` markers back to citations.
+
+The answer step depends on ``answer_mode``: ``extractive`` answers with the sources' own
+sentences and never calls the model (``rag.pipelines.extractive``); ``generative`` calls the
+model and then checks every sentence of its answer against the sources, repairing ``[n]``
+markers and flagging unsupported sentences (``rag.pipelines.grounding``).
 
 The prompt is plain text that ``Answer.prompt`` and ``rag ask --show-prompt`` show
 exactly as sent. Every generation is recorded in the call log.
@@ -18,12 +23,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, LLMError
 from rag.llms.base import LLM, Completion, Message
+from rag.pipelines.extractive import Composed, ExtractiveAnswerer
+from rag.pipelines.grounding import CheckedAnswer, SupportChecker
 from rag.pipelines.prompt import Selection, SentenceSelector
 from rag.stores.base import Filters, Store, validate_filters
-from rag.types import Answer, Citation, Retrieval, ScoredChunk, Usage
+from rag.types import Answer, AnswerMode, Citation, Retrieval, ScoredChunk, Usage
 
 SYSTEM_PROMPT = (
     "Answer the question using only the numbered sources below. Cite every fact with the "
@@ -177,6 +185,9 @@ class QueryPipeline:
         call_log: CallRecorder | None = None,
         retriever: Retrieves | None = None,
         selector: SentenceSelector | None = None,
+        answer_mode: AnswerMode = "generative",
+        extractor: ExtractiveAnswerer | None = None,
+        checker: SupportChecker | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever or Retriever(store, embedder, top_k=top_k)
@@ -185,6 +196,10 @@ class QueryPipeline:
         self.max_context_tokens = max_context_tokens
         self.max_tokens = max_tokens
         self.call_log = call_log
+        self.answer_mode: AnswerMode = answer_mode
+        self.extractor = extractor or ExtractiveAnswerer()
+        self.checker = checker
+        """Checks generated answers sentence by sentence; None leaves them unchecked."""
 
     def prepare(self, question: str, hits: Retrieval | Sequence[ScoredChunk]) -> PreparedPrompt:
         """Pack sources in relevance order under ``max_context_tokens`` and number them,
@@ -262,22 +277,30 @@ class QueryPipeline:
         return " ".join(words[:lo]) + " …"
 
     def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
-        """Retrieve, generate, cite."""
+        """Retrieve, answer (extract or generate and check), cite."""
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
         prepared = self.prepare(question, hits)
+        if self.answer_mode == "extractive":
+            return self._extract(question, prepared, retrieval_s)
         completion = self._generate(prepared, question)
         return self._answer(question, prepared, completion, retrieval_s)
 
     def ask_stream(
         self, question: str, *, filters: Filters | None = None, k: int | None = None
     ) -> Iterator[str | Answer]:
-        """Like ``ask``, but yields text deltas as they arrive and then the Answer."""
+        """Like ``ask``, but yields text deltas as they arrive and then the Answer (an
+        extractive answer arrives as one delta)."""
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k=k, filters=filters)
         retrieval_s = time.perf_counter() - started
         prepared = self.prepare(question, hits)
+        if self.answer_mode == "extractive":
+            answer = self._extract(question, prepared, retrieval_s)
+            yield answer.text
+            yield answer
+            return
         completion: Completion | None = None
         try:
             for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
@@ -291,6 +314,39 @@ class QueryPipeline:
         assert completion is not None, "an LLM stream must end with its completion"
         self._record(completion.usage, question)
         yield self._answer(question, prepared, completion, retrieval_s)
+
+    def _extract(self, question: str, prepared: PreparedPrompt, retrieval_s: float) -> Answer:
+        """The extractive answer: no model call; its usage counts the answer's tokens (with
+        the model's tokenizer) at no cost, and is recorded like any call."""
+        started = time.perf_counter()
+        composed: Composed = self.extractor.compose(
+            question, prepared.citations, lang=detect_lang(question)
+        )
+        usage = Usage(
+            backend="extractive",
+            model="rag",
+            input_tokens=0,
+            output_tokens=self.llm.count_tokens(composed.text),
+            latency_s=time.perf_counter() - started,
+            cost=Decimal(0),
+        )
+        self._record(usage, question)
+        cited = {n for s in composed.sentences for n in s.citations}
+        return Answer(
+            question=question,
+            text=composed.text,
+            citations=[
+                c.model_copy(update={"cited": c.number in cited}) for c in prepared.citations
+            ],
+            usage=usage,
+            prompt=prepared.text,
+            prompt_notes=list(prepared.notes),
+            retrieval_latency_s=retrieval_s,
+            mode="extractive",
+            sentences=list(composed.sentences),
+            grounded=None if composed.abstained else 1.0,
+            abstained=composed.abstained,
+        )
 
     def _generate(self, prepared: PreparedPrompt, question: str) -> Completion:
         try:
@@ -320,18 +376,28 @@ class QueryPipeline:
     def _answer(
         self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
     ) -> Answer:
-        numbers = cited_numbers(completion.text)
+        """The generated answer; with a checker, its markers repaired and each sentence judged."""
+        text = completion.text
+        checked: CheckedAnswer | None = None
+        if self.checker is not None and text:
+            checked = self.checker.check(text, prepared.citations, lang=detect_lang(question))
+            text = checked.text
+        numbers = cited_numbers(text)
         citations = [
             c.model_copy(update={"cited": c.number in numbers}) for c in prepared.citations
         ]
         return Answer(
             question=question,
-            text=completion.text,
+            text=text,
             citations=citations,
             usage=completion.usage,
             prompt=prepared.text,
             prompt_notes=list(prepared.notes),
             retrieval_latency_s=retrieval_s,
+            mode="generative",
+            sentences=list(checked.sentences) if checked else [],
+            grounded=checked.grounded if checked else None,
+            abstained=checked.abstained if checked else False,
         )
 
 

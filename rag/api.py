@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
-    from rag.types import Answer, IngestReport, Retrieval
+    from rag.types import Answer, AnswerMode, IngestReport, Retrieval
 
 _T = TypeVar("_T")
 _SHARED_PARTS = frozenset(
@@ -219,12 +219,18 @@ class RAG:
         return self._lazy("_query_pipeline", self._build_query_pipeline)
 
     def _build_query_pipeline(self) -> QueryPipeline:
+        from rag.pipelines.extractive import ExtractiveAnswerer
+        from rag.pipelines.grounding import SupportChecker
         from rag.pipelines.prompt import SentenceSelector
         from rag.pipelines.query import QueryPipeline
 
         selector = None
         if self.settings.sentence_selection:
             selector = SentenceSelector(self.keyword_tokenizer.tokenize_batch)
+        terms = self.keyword_tokenizer.tokenize_batch
+        dense = self.settings.retrieval_mode != "keyword"
+        embedder = self.embedder if dense else None
+        checker = SupportChecker(terms, embedder) if self.settings.check_answers else None
         return QueryPipeline(
             self.store,
             self.embedder,
@@ -235,6 +241,23 @@ class RAG:
             call_log=self.call_log,
             retriever=self.retriever,
             selector=selector,
+            answer_mode=self.answer_mode,
+            extractor=ExtractiveAnswerer(terms, embedder),
+            checker=checker,
+        )
+
+    @property
+    def answer_mode(self) -> AnswerMode:
+        """``settings.answer_mode`` with ``auto`` resolved: extractive when the model declares
+        fewer than ``GENERATIVE_MIN_PARAMS`` parameters, else generative."""
+        from rag.llms.base import GENERATIVE_MIN_PARAMS, parameter_count_of
+
+        mode = self.settings.answer_mode
+        if mode != "auto":
+            return mode
+        params = parameter_count_of(self.llm)
+        return (
+            "extractive" if params is not None and params < GENERATIVE_MIN_PARAMS else "generative"
         )
 
     def with_settings(self, settings: Settings, *, llm: LLM | None = None) -> RAG:

@@ -100,7 +100,15 @@ class Settings(BaseSettings):
     sentence_selection: bool = True
     """Keep only the question-relevant sentences of each source in the prompt."""
 
-    # generation
+    # answering and generation
+    answer_mode: Literal["auto", "extractive", "generative"] = "auto"
+    """``extractive``: answer with the sources' own sentences and their [n] (no model call,
+    grounded by construction); ``generative``: the model writes the answer and every sentence
+    is checked against the sources; ``auto``: extractive for models below 1B parameters (the
+    packaged SmolLM2-135M), generative otherwise (hosted models, bigger GGUFs)."""
+    check_answers: bool = True
+    """Check each sentence of a generated answer against the sources (flag unsupported ones,
+    repair [n] markers)."""
     llm: str = "local"
     """Backend spec: ``local`` (llama.cpp GGUF) or, with the hosted extras, ``openai:MODEL`` ..."""
     gguf_path: Path | None = None
@@ -198,6 +206,7 @@ CLI_FLAGS: dict[str, str] = {
     "max_context_tokens": "--max-context-tokens",
     "retrieval_mode": "--mode",
     "mmr": "--mmr",
+    "answer_mode": "--answer-mode",
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""

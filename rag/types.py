@@ -208,6 +208,23 @@ class Citation(BaseModel):
         return f"[{self.number}] {self.source}" + (f" ({loc})" if loc else "")
 
 
+class AnswerSentence(BaseModel):
+    """One sentence of an answer and whether the sources back it."""
+
+    text: str
+    """The sentence with its (repaired) ``[n]`` markers."""
+    citations: list[int] = Field(default_factory=list)
+    """The numbers of the sources that support it."""
+    supported: bool | None = None
+    """True/False from the support check; None for a sentence that says the sources do not
+    answer (an abstention)."""
+    support: float = 0.0
+    """The best source's support score (0..1; see ``rag.pipelines.grounding``)."""
+
+
+AnswerMode = Literal["extractive", "generative"]
+
+
 class Answer(BaseModel):
     """The result of ``RAG.ask``: text, the sources it was built from, and what the call cost."""
 
@@ -221,6 +238,21 @@ class Answer(BaseModel):
     prompt_notes: list[str] = Field(default_factory=list)
     """What was cut from the sources to fit the budget, and why."""
     retrieval_latency_s: float = 0.0
+    mode: AnswerMode = "generative"
+    """``extractive``: built from the sources' own sentences (no model call); ``generative``:
+    written by the model, then checked sentence by sentence."""
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    """The answer's sentences with their support verdicts (empty when not checked)."""
+    grounded: float | None = None
+    """Share of the answer's sentences supported by a source they cite (None: not checked,
+    or the answer only abstains)."""
+    abstained: bool = False
+    """True when the answer says the sources do not answer the question."""
+
+    @property
+    def unsupported(self) -> list[AnswerSentence]:
+        """Sentences no source backs."""
+        return [s for s in self.sentences if s.supported is False]
 
     @property
     def cited(self) -> list[Citation]:

@@ -48,6 +48,15 @@ def ask(
         bool | None,
         typer.Option("--mmr/--no-mmr", help="Diversify sources (maximal marginal relevance)."),
     ] = None,
+    answer_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-mode",
+            help="extractive (the sources' own sentences), generative (the model writes, "
+            "every sentence checked) or auto (default: extractive for models under 1B "
+            "parameters).",
+        ),
+    ] = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
@@ -67,6 +76,7 @@ def ask(
             max_context_tokens=max_context_tokens,
             retrieval_mode=mode,
             mmr=mmr,
+            answer_mode=answer_mode,
         )
         filters = parse_where(where, r)
         if stream and not json_out:
@@ -159,6 +169,10 @@ def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
         ],
         "usage": answer.usage.model_dump(mode="json"),
         "retrieval_latency_s": answer.retrieval_latency_s,
+        "mode": answer.mode,
+        "grounded": answer.grounded,
+        "abstained": answer.abstained,
+        "sentences": [s.model_dump(mode="json") for s in answer.sentences],
     }
     if with_prompt:
         data["prompt"] = answer.prompt
@@ -172,10 +186,24 @@ def _print_answer(answer: Answer, *, printed_text: bool) -> None:
 
     out = stdout()
     if not printed_text:
-        out.print(answer.text or "(the model returned no text)")
+        out.print(answer.text or "(the model returned no text)", markup=False)
     out.print()
+    if answer.unsupported:
+        out.print(
+            f"[yellow]warning:[/yellow] {len(answer.unsupported)} of {len(answer.sentences)} "
+            "sentences are not supported by the sources (grounded "
+            f"{answer.grounded or 0:.0%}); do not rely on:"
+        )
+        for s in answer.unsupported:
+            out.print(f"  ! {s.text}", markup=False, style="yellow")
+        out.print()
     cited = [c for c in answer.citations if c.cited]
-    heading = "Sources:" if cited else "Sources (given to the model; it cited none by number):"
+    if cited:
+        heading = "Sources:"
+    elif answer.mode == "extractive":
+        heading = "Sources (none answers the question):"
+    else:
+        heading = "Sources (given to the model; it cited none by number):"
     out.print(heading)
     for c in answer.citations:
         loc = c.location.describe()

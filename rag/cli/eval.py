@@ -71,7 +71,7 @@ def eval_(
 
     from rag.cli.output import print_labelled, stderr, stdout
     from rag.config import load_settings
-    from rag.evals.report import table, to_json, write_html
+    from rag.evals.report import answer_table, table, to_json, write_html
     from rag.evals.runner import parse_configs, run_eval
 
     err = stderr()
@@ -93,6 +93,9 @@ def eval_(
         if not out.is_terminal:
             out.width = 160  # never truncate the table in logs and pipes
         out.print(table(result))
+        answers_view = answer_table(result)
+        if answers_view is not None:
+            out.print(answers_view)
         for config_result in result.configs:
             if config_result.note:
                 err.print(f"note: {config_result.name}: {config_result.note}")

@@ -12,6 +12,9 @@ Contract (every backend, one module each under ``rag/llms/``):
 - ``count_tokens(text)`` counts with the model's own tokenizer when it is available
   offline, else a documented approximation; the query pipeline uses it to pack the
   prompt under ``context_window``.
+- Optional capability, read with ``parameter_count_of``: ``parameter_count: int | None``,
+  the model's size when the backend knows it (llama.cpp reads it from the GGUF). The
+  ``auto`` answer mode answers extractively for models below ``GENERATIVE_MIN_PARAMS``.
 - Failures raise ``rag.errors.BackendError`` (with ``kind`` and ``retryable``) or
   ``ContextWindowError``; never a bare SDK exception.
 """
@@ -19,7 +22,7 @@ Contract (every backend, one module each under ``rag/llms/``):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -91,3 +94,20 @@ def approx_tokens(text: str) -> int:
     one per character of Hangul/CJK (those take about a token each in BPE vocabularies)."""
     wide = sum(1 for ch in text if ord(ch) >= 0x1100)
     return (len(text) - wide + 3) // 4 + wide
+
+
+GENERATIVE_MIN_PARAMS = 1_000_000_000
+"""Below this many parameters the ``auto`` answer mode does not let the model write the
+answer: SmolLM2-135M, the packaged default, writes answers that contain the gold answer far
+less often than the sources' own best sentences do and invents commands and numbers (numbers
+in README "Grounded answers"). Hosted models and GGUFs of unknown size are let write, with
+every sentence checked."""
+
+
+def parameter_count_of(llm: Any) -> int | None:
+    """The model's parameter count when its backend declares it, else None."""
+    try:
+        count = getattr(llm, "parameter_count", None)
+    except Exception:  # a model that cannot be loaded: unknown size
+        return None
+    return int(count) if isinstance(count, int) and count > 0 else None

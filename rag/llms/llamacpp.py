@@ -175,6 +175,11 @@ class LlamaCppLLM:
                 self._llama = _CACHE[key]
         return self._llama
 
+    @property
+    def parameter_count(self) -> int:
+        """Parameters of the loaded GGUF model (from llama.cpp; loads the model)."""
+        return int(self.llama._model.n_params())
+
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
 

@@ -59,6 +59,7 @@ def make_rag(tmp_path: Path, **overrides: object) -> RAG:
         chunker=TokenChunker(embedder.tokenizer, 60, 10),
         data_dir=tmp_path / "data",
         top_k=DOCS_PER_TOPIC,
+        check_answers=False,  # the echo is no grounded answer; this test is about sharing
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -202,7 +203,13 @@ def real_stack_run(data_dir: str, examples: str) -> None:
 
     before = leg_threads()
     out: dict[str, object] = {}
-    with RAG(data_dir=Path(data_dir), collection="conc", max_tokens=16, temperature=0.0) as r:
+    with RAG(
+        data_dir=Path(data_dir),
+        collection="conc",
+        max_tokens=16,
+        temperature=0.0,
+        answer_mode="generative",  # the model must write (auto answers extractively)
+    ) as r:
         report = r.ingest(examples)
         out["ingest_ok"], out["chunks_written"] = report.ok, report.chunks_written
         out["alone"] = {q: facts(r.ask(q)) for q in REAL_QUESTIONS}

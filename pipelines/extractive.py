@@ -1,0 +1,280 @@
+"""Extractive answers: grounded by construction, for models too small to write faithfully.
+
+``ExtractiveAnswerer.compose`` answers with the sources' own sentences, each followed by its
+``[n]``, so nothing in the answer is invented: no command, number or name the sources do
+not contain, and Korean sources give Korean answers. It scores every sentence of the
+numbered sources against the question:
+
+* **coverage** — the question's content terms (keyword tokenizer: Korean morphemes, English
+  stems) found in the sentence, each weighted by its rarity among the candidate sentences
+  (a term in every sentence tells nothing);
+* the same coverage of the sentence's whole **source** (a heading or the neighbouring
+  sentences often carry the question's words while the answer sentence does not), and of its
+  **neighbours**;
+* **meaning** — the embedder's cosine between question and sentence, in the languages the
+  embedder declares (English for the packaged MiniLM), none otherwise;
+* the source's **rank** from retrieval, as a small tie-breaker.
+
+The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
+it along, and a second sentence joins when it scores nearly as well. When no source covers
+``min_coverage`` of the question's weighted terms (and, where the embedder covers the
+language, no sentence comes close in meaning), the answer is the honest "the sources do not
+say" in the question's language.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rag.embeddings import languages_of
+from rag.pipelines.grounding import Terms, abstain_text, attach_markers
+from rag.pipelines.prompt import simple_terms
+from rag.types import AnswerSentence, Citation
+
+_DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_CODE = re.compile(r"`[^`]+`|^\s*(?:\$\s+)?(?:pip|rag|export|python|make|curl|git)\s", re.M)
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_CLOSING = set(".!?。:;)]`'\"”’")
+_QUESTION_WORDS = frozenset(
+    [
+        "무엇",
+        "뭐",
+        "누구",
+        "누가",
+        "어디",
+        "언제",
+        "몇",
+        "왜",
+        "어떻",
+        "어떤",
+        "어느",
+        "얼마",
+        "무슨",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+    ]
+)
+"""Interrogatives: in the question, never in the answer sentence."""
+_HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """An extractive answer: its text, its sentences (all supported by construction, or one
+    abstention), and whether it abstained."""
+
+    text: str
+    sentences: tuple[AnswerSentence, ...]
+    abstained: bool
+    coverage: float = 0.0
+    """The best source's weighted share of the question's terms."""
+    closeness: float | None = None
+    """The best sentence's cosine to the question (None: the embedder does not cover the
+    question's language)."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    source: int  # index into the citations
+    position: int  # index among the source's sentences
+    text: str
+
+
+class ExtractiveAnswerer:
+    """Answers with the best source sentences (see the module docstring)."""
+
+    def __init__(
+        self,
+        terms: Terms | None = None,
+        embedder: Any = None,
+        *,
+        min_coverage: float = 0.5,
+        min_cosine: float = 0.55,
+        second_ratio: float = 0.9,
+        follow: bool = True,
+    ) -> None:
+        self.terms = terms or simple_terms
+        self.embedder = embedder
+        self.languages = languages_of(embedder) if embedder is not None else None
+        self.min_coverage = min_coverage
+        self.min_cosine = min_cosine
+        self.second_ratio = second_ratio
+        self.follow = follow
+
+    def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
+        """The answer to ``question`` from the numbered ``citations`` (best first)."""
+        candidates: list[_Candidate] = []
+        seen: set[str] = set()
+        for i, c in enumerate(citations):
+            for j, text in enumerate(_sentences(_body(c))):
+                if text in seen or (j == 0 and _fragment(text)):
+                    continue  # overlapping chunks repeat sentences; a chunk may start mid-way
+                seen.add(text)
+                candidates.append(_Candidate(i, j, text))
+        if not candidates:
+            return _abstain(lang)
+        term_lists = self.terms([question, *(c.text for c in candidates), *_texts(citations)])
+        q_terms = set(term_lists[0]) - _QUESTION_WORDS
+        sent_terms = [set(t) for t in term_lists[1 : 1 + len(candidates)]]
+        source_terms = [set(t) for t in term_lists[1 + len(candidates) :]]
+        weight = _weights(q_terms, sent_terms)
+        total = sum(weight.values())
+        if total == 0:
+            return _abstain(lang)
+
+        def cover(terms: set[str]) -> float:
+            return sum(weight[t] for t in q_terms & terms) / total
+
+        sent_cov = [cover(t) for t in sent_terms]
+        src_cov = [cover(t) for t in source_terms]
+        cosines = self._cosines(question, [c.text for c in candidates], lang)
+        coverage = max(src_cov)
+        closeness = max(cosines) if cosines is not None else None
+        if coverage < self.min_coverage and (closeness is None or closeness < self.min_cosine):
+            return _abstain(lang, coverage, closeness)
+        by_source: dict[int, list[int]] = {}
+        for k, cand in enumerate(candidates):
+            by_source.setdefault(cand.source, []).append(k)
+        how = _HOW.search(question) is not None
+        scores: list[float] = []
+        for k, cand in enumerate(candidates):
+            siblings = by_source[cand.source]
+            at = siblings.index(k)
+            neighbours = [sent_cov[siblings[a]] for a in (at - 1, at + 1) if 0 <= a < len(siblings)]
+            score = (
+                sent_cov[k]
+                + 0.3 * src_cov[cand.source]
+                + 0.2 * max(neighbours, default=0.0)
+                + (0.5 * cosines[k] if cosines is not None else 0.0)
+                + (0.15 if how and _CODE.search(cand.text) else 0.0)
+                - 0.02 * cand.source
+            )
+            scores.append(score)
+        order = sorted(range(len(candidates)), key=lambda k: (-scores[k], k))
+        chosen = [order[0]]
+        best = candidates[order[0]]
+        siblings = by_source[best.source]
+        at = siblings.index(order[0])
+        if at > 0 and candidates[siblings[at - 1]].text.rstrip().endswith(":"):
+            chosen.append(siblings[at - 1])  # the line that introduces a command or list
+        if at + 1 < len(siblings) and (self.follow or best.text.rstrip().endswith(":")):
+            # what an introduction leads to; or the next sentence, which often holds the
+            # answer the matching one only leads up to ("... . This is called Y.")
+            chosen.append(siblings[at + 1])
+        elif len(order) > 1 and scores[order[1]] >= self.second_ratio * scores[order[0]]:
+            chosen.append(order[1])
+        chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
+        sentences = tuple(
+            AnswerSentence(
+                text=attach_markers(candidates[k].text, [citations[candidates[k].source].number]),
+                citations=[citations[candidates[k].source].number],
+                supported=True,
+                support=1.0,
+            )
+            for k in chosen
+        )
+        return Composed(
+            text="\n".join(s.text for s in sentences),
+            sentences=sentences,
+            abstained=False,
+            coverage=coverage,
+            closeness=closeness,
+        )
+
+    def _cosines(self, question: str, texts: Sequence[str], lang: str) -> list[float] | None:
+        if self.embedder is None or (self.languages is not None and lang not in self.languages):
+            return None
+        q = self.embedder.embed([question], input_type="query")
+        s = self.embedder.embed(list(texts), input_type="document")
+        return [float(x) for x in (s @ q[0])]
+
+
+def _texts(citations: Sequence[Citation]) -> list[str]:
+    return [c.text for c in citations]
+
+
+def _body(citation: Citation) -> str:
+    """The chunk's text without the heading breadcrumb the chunker puts on its first line
+    (it stays in the source's terms, for coverage, but is no statement)."""
+    path = citation.location.heading_path
+    first, sep, rest = citation.text.partition("\n")
+    if path and sep and first.strip() == " > ".join(path):
+        return rest
+    return citation.text
+
+
+def _sentences(text: str) -> list[str]:
+    """A source's statements: prose split into sentences, each line of a code block whole
+    (wrapped in backticks), list items on their own; headings, fences, titles (a short line
+    with no closing punctuation) and lines with no letters left out."""
+    out: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        joined = " ".join(para).strip()
+        para.clear()
+        if not joined:
+            return
+        if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
+            return  # a title or label, not a statement
+        out.extend(p for p in _SENTENCE_END.split(joined) if sum(ch.isalpha() for ch in p) >= 3)
+
+    lines = text.splitlines()
+    # an odd number of fences: the chunk starts inside a code block
+    in_code = sum(bool(_FENCE.match(line)) for line in lines) % 2 == 1
+    for line in lines:
+        if _FENCE.match(line):
+            flush()
+            in_code = not in_code
+            continue
+        if in_code:
+            code = line.strip()
+            if sum(ch.isalpha() for ch in code) >= 3:
+                out.append(f"`{code}`")
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            flush()
+            continue
+        if _DECORATION.match(line):  # a list item or quote starts a statement of its own
+            flush()
+            line = _DECORATION.sub("", line)
+        para.append(line.strip())
+    flush()
+    return out
+
+
+def _fragment(text: str) -> bool:
+    """True for the tail of a sentence cut by a chunk boundary (starts in lower case)."""
+    if text.startswith("`"):
+        return False  # a code line
+    first = next((ch for ch in text if ch.isalpha()), "")
+    return first.isascii() and first.islower()
+
+
+def _weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, float]:
+    """Question term -> rarity among the candidate sentences (absent terms weigh most)."""
+    n = len(sent_terms)
+    return {t: math.log(1 + (n + 1) / (sum(t in s for s in sent_terms) + 0.5)) for t in q_terms}
+
+
+def _abstain(lang: str, coverage: float = 0.0, closeness: float | None = None) -> Composed:
+    text = abstain_text(lang)
+    return Composed(
+        text=text,
+        sentences=(AnswerSentence(text=text, supported=None),),
+        abstained=True,
+        coverage=coverage,
+        closeness=closeness,
+    )
