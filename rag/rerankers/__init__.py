@@ -20,7 +20,8 @@ __all__ = ["CrossEncoderReranker", "Reranker", "check_model_dir", "keep_best", "
 
 
 def make_reranker(settings: Settings) -> Reranker | None:
-    """The reranker the settings name (a cross-encoder at ``reranker_path``), or None: off."""
+    """The reranker the settings name (a cross-encoder at ``reranker_path``, on the
+    ``embed_device``), or None: reranking off."""
     if settings.reranker_path is None:
         return None
     return CrossEncoderReranker(settings.reranker_path, device=settings.embed_device)

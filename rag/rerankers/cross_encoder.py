@@ -4,8 +4,8 @@ A cross-encoder reads the question and a passage together and scores their relev
 than the embedder (one forward pass per candidate) but more accurate, so it re-orders the
 few dozen candidates retrieval found (``rag.pipelines.rerank``) rather than the collection.
 
-rag ships no cross-encoder (none is packaged on PyPI), so reranking is off until the setting
-``reranker_path`` names a local model directory. To use one, save it once on a machine that
+rag ships no cross-encoder (we found no PyPI package that carries one's weights), so reranking
+is off until the setting ``reranker_path`` names a local model directory. To use one, save it once on a machine that
 may download, then point rag at the directory::
 
     # once, anywhere with network access:
