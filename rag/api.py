@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
+    from rag.pipelines.rerank import RerankingRetriever
     from rag.stores.base import Filters, Store
     from rag.types import Answer, AnswerMode, IngestReport, Retrieval
 
@@ -79,7 +80,7 @@ class RAG:
         self._loaders = loaders
         self._call_log: CallLog | None = None
         self._keyword_tokenizer: KeywordTokenizer | None = None
-        self._retriever: HybridRetriever | None = None
+        self._retriever: HybridRetriever | RerankingRetriever | None = None
         self._query_pipeline: QueryPipeline | None = None
         self._parent: RAG | None = None
         """Set on a ``with_settings`` RAG: whose store, embedder and index it borrows."""
@@ -166,20 +167,22 @@ class RAG:
         return KeywordTokenizer()
 
     @property
-    def retriever(self) -> HybridRetriever:
-        """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR),
-        built once and shared by every call (it keeps no per-call state)."""
+    def retriever(self) -> HybridRetriever | RerankingRetriever:
+        """The retriever ``settings`` describe (``retrieval_mode``, ``rrf_k``, weights, MMR,
+        the reranker at ``reranker_path``), built once and shared by every call (it keeps no
+        per-call state)."""
         return self._lazy("_retriever", self._build_retriever)
 
-    def _build_retriever(self) -> HybridRetriever:
+    def _build_retriever(self) -> HybridRetriever | RerankingRetriever:
         from rag.pipelines.hybrid import HybridRetriever
+        from rag.rerankers import make_reranker
         from rag.stores.base import keyword_search
 
         s = self.settings
         dense = s.retrieval_mode == "dense"
         if s.retrieval_mode != "keyword":
             self._check_embedder()
-        return HybridRetriever(
+        hybrid = HybridRetriever(
             self.store,
             self.embedder,
             None if dense else keyword_search(self.store),
@@ -194,6 +197,12 @@ class RAG:
             mmr_lambda=s.mmr_lambda,
             dense_weight_by_lang=s.dense_weight_by_lang,
         )
+        reranker = make_reranker(s)  # None unless reranker_path is set
+        if reranker is None:
+            return hybrid
+        from rag.pipelines.rerank import RerankingRetriever
+
+        return RerankingRetriever(hybrid, reranker, candidates=s.rerank_candidates, top_k=s.top_k)
 
     def _check_embedder(self) -> None:
         """Refuse a query embedder of another model than the collection's vectors, and warn

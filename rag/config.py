@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
     sentence_selection: bool = True
     """Keep only the question-relevant sentences of each source in the prompt."""
+    reranker_path: Path | None = None
+    """A local sentence-transformers cross-encoder directory (with ``config.json``) that
+    re-scores the retrieved candidates; unset = no reranking (rag packages no cross-encoder:
+    ``rag/rerankers/cross_encoder.py`` says how to save one). Never downloaded from a hub."""
+    rerank_candidates: int = Field(default=20, ge=1)
+    """Candidates retrieval hands the reranker, of which it keeps the ``top_k`` best."""
 
     # answering and generation
     answer_mode: Literal["auto", "extractive", "generative"] = "auto"

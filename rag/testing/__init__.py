@@ -1,9 +1,16 @@
-"""Test helpers shipped with rag: deterministic fakes and the store contract suite.
+"""Test helpers shipped with rag: deterministic fakes and the contract suites.
 
-``from rag.testing import FakeEmbedder, ScriptedLLM``; the store contract lives in
-``rag.testing.store_contract`` (imports pytest, so it is not imported here).
+``from rag.testing import FakeEmbedder, FakeReranker, ScriptedLLM``; the store contract lives
+in ``rag.testing.store_contract`` and the reranker contract in ``rag.testing.reranker_contract``
+(both import pytest, so they are not imported here).
 """
 
-from rag.testing.fakes import FakeEmbedder, ScriptedLLM, WhitespaceTokenizer, echo_question
+from rag.testing.fakes import (
+    FakeEmbedder,
+    FakeReranker,
+    ScriptedLLM,
+    WhitespaceTokenizer,
+    echo_question,
+)
 
-__all__ = ["FakeEmbedder", "ScriptedLLM", "WhitespaceTokenizer", "echo_question"]
+__all__ = ["FakeEmbedder", "FakeReranker", "ScriptedLLM", "WhitespaceTokenizer", "echo_question"]

@@ -1,4 +1,4 @@
-"""Deterministic fakes for fast unit tests: an embedder and a scripted LLM.
+"""Deterministic fakes for fast unit tests: an embedder, a scripted LLM and a reranker.
 
 They satisfy the same protocols as the real parts and report usage like them, so
 pipelines are tested without torch or llama.cpp. Each real part still has its own
@@ -17,7 +17,8 @@ import numpy as np
 
 from rag.embeddings import InputType
 from rag.llms.base import Completion, Message, StreamEvent
-from rag.types import Usage, Vectors
+from rag.rerankers import keep_best
+from rag.types import ScoredChunk, Usage, Vectors
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -156,3 +157,19 @@ def echo_question(messages: Sequence[Message]) -> str:
     """A ``ScriptedLLM`` reply that repeats the prompt's question and cites sources 1 and 2."""
     match = _QUESTION.search(messages[-1].content)
     return f"Echo: {match.group(1) if match else messages[-1].content} [1] [2]"
+
+
+class FakeReranker:
+    """Scores a hit by the share of the question's distinct words its text contains (0..1);
+    deterministic, so tests can predict the order it gives. Keeps no per-call state."""
+
+    name = "fake-overlap"
+
+    def rerank(self, question: str, hits: Sequence[ScoredChunk], k: int) -> list[ScoredChunk]:
+        if not hits or k <= 0:
+            return []
+        words = set(_WORD.findall(question.lower()))
+        scores = [
+            len(words & set(_WORD.findall(h.chunk.text.lower()))) / max(1, len(words)) for h in hits
+        ]
+        return keep_best(hits, scores, k)
