@@ -19,7 +19,11 @@ The best sentence is the answer; a sentence that introduces the next (ends with 
 it along, and a second sentence joins when it scores nearly as well. When no source covers
 ``min_coverage`` of the question's weighted terms (and, where the embedder covers the
 language, no sentence comes close in meaning), the answer is the honest "the sources do not
-say" in the question's language.
+say" in the question's language. The defaults were chosen on tuning data only: on the
+ko-large tuning half, ``min_coverage=0.25`` abstains on 9% of answerable questions and on 60%
+of the same questions with their gold passage removed; on SciFact train claims (English),
+``min_cosine=0.6`` abstains on 6% with the gold documents and 14% without them (scientific
+neighbours are close; off-topic questions score far lower).
 """
 
 from __future__ import annotations
@@ -100,10 +104,11 @@ class ExtractiveAnswerer:
         terms: Terms | None = None,
         embedder: Any = None,
         *,
-        min_coverage: float = 0.5,
-        min_cosine: float = 0.55,
+        min_coverage: float = 0.25,
+        min_cosine: float = 0.6,
         second_ratio: float = 0.9,
         follow: bool = True,
+        rank_weight: float = 0.02,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -112,6 +117,7 @@ class ExtractiveAnswerer:
         self.min_cosine = min_cosine
         self.second_ratio = second_ratio
         self.follow = follow
+        self.rank_weight = rank_weight
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -159,7 +165,7 @@ class ExtractiveAnswerer:
                 + 0.2 * max(neighbours, default=0.0)
                 + (0.5 * cosines[k] if cosines is not None else 0.0)
                 + (0.15 if how and _CODE.search(cand.text) else 0.0)
-                - 0.02 * cand.source
+                - self.rank_weight * cand.source
             )
             scores.append(score)
         order = sorted(range(len(candidates)), key=lambda k: (-scores[k], k))

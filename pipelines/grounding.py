@@ -40,7 +40,8 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ABSTAIN = re.compile(
     r"(?:do(?:es)? not (?:say|contain|mention|answer|provide|include)|don'?t know|"
     r"not (?:mentioned|stated|provided|found) in|no information|cannot (?:be )?(?:answer|found)"
-    r"|can'?t answer|자료(?:에는|에)?\s*(?:답|내용|정보)?[이가]?\s*없|알 수 없|나와 있지 않|모르)",
+    r"|can'?t answer|자료(?:에는|에)?\s*(?:답|내용|정보)?[이가]?\s*없|답[이은]\s*없|알 수 없"
+    r"|(?:나와|언급되어|적혀) 있지 않|모르)",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,130 @@
+"""The support check of generated answers and the extractive answerer (rag.pipelines)."""
+
+from __future__ import annotations
+
+from rag.pipelines.extractive import ExtractiveAnswerer, _sentences
+from rag.pipelines.grounding import (
+    SupportChecker,
+    abstain_text,
+    claim_parts,
+    is_abstention,
+    markers_of,
+    split_claims,
+)
+from rag.types import Citation, Location
+
+STORES = (
+    "rag keeps chunks in a vector store. PostgreSQL with the pgvector extension suits teams "
+    "that already run PostgreSQL. Install the extra first:\n\n```bash\npip install "
+    "'rag[pgvector]'\n```\n\nPoint rag at a database with a DSN:\n\n```bash\nrag ingest "
+    "./docs --store pgvector --dsn postgresql://localhost:5432/rag\n```\n"
+)
+COSTS = "Every call is logged with its tokens, latency and cost. Prices come from prices.toml."
+
+
+def cite(number: int, text: str, heading: tuple[str, ...] = ()) -> Citation:
+    return Citation(
+        number=number,
+        source=f"/docs/{number}.md",
+        location=Location(heading_path=heading),
+        chunk_id=f"c{number}",
+        text=text,
+        score=1.0,
+    )
+
+
+SOURCES = [cite(1, STORES), cite(2, COSTS)]
+
+
+def test_claims_keep_their_markers_and_layout() -> None:
+    text = "Use it [1]. Then 3.5 GB at ./docs is fine. [2] Next line\n\n- `pip install x` [1]"
+    assert split_claims(text) == [
+        "Use it [1].",
+        "Then 3.5 GB at ./docs is fine. [2]",
+        "Next line",
+        "- `pip install x` [1]",
+    ]
+    assert [sep for _, sep in claim_parts(text)] == [" ", " ", "\n\n", ""]
+    assert markers_of("a [2, 1] b [2]") == [2, 1]
+
+
+def test_supported_sentence_gets_the_right_marker() -> None:
+    checked = SupportChecker().check("Every call is logged with its tokens [1].", SOURCES)
+    (sentence,) = checked.sentences
+    assert sentence.supported is True and sentence.citations == [2]
+    assert checked.text == "Every call is logged with its tokens [2]."
+    assert checked.grounded == 1.0 and not checked.abstained
+
+
+def test_missing_marker_is_added_and_layout_kept() -> None:
+    text = "Install the extra first.\n\n- pip install 'rag[pgvector]'"
+    checked = SupportChecker().check(text, SOURCES)
+    assert checked.text == "Install the extra first [1].\n\n- pip install 'rag[pgvector]' [1]"
+    assert [s.citations for s in checked.sentences] == [[1], [1]]
+
+
+def test_invented_facts_are_flagged_and_lose_their_marker() -> None:
+    text = (
+        "To switch to pgvector, you need to install the RAG_PG_DSN command-line tool [1]. "
+        "The server listens on port 6543 [1]. Install the extra first [1]."
+    )
+    checked = SupportChecker().check(text, SOURCES)
+    verdicts = [s.supported for s in checked.sentences]
+    assert verdicts == [False, False, True]
+    assert "[1]" not in checked.sentences[0].text and "[1]" not in checked.sentences[1].text
+    assert checked.grounded == 1 / 3
+
+
+def test_a_number_missing_from_the_source_is_never_supported() -> None:
+    source = [cite(1, "The default port is 5432 for PostgreSQL servers.")]
+    assert SupportChecker().check("The default port is 5432.", source).grounded == 1.0
+    assert SupportChecker().check("The default port is 5433.", source).grounded == 0.0
+
+
+def test_abstentions_are_neither_supported_nor_not() -> None:
+    checked = SupportChecker().check("The sources do not say.", SOURCES)
+    assert checked.abstained and checked.grounded is None
+    assert checked.sentences[0].supported is None
+    assert is_abstention(abstain_text("ko")) and is_abstention("I don't know.")
+    assert not is_abstention("Install the extra first.")
+
+
+def test_extractive_answer_copies_source_sentences_with_their_numbers() -> None:
+    composed = ExtractiveAnswerer().compose("What is logged for every call?", SOURCES, lang="en")
+    assert not composed.abstained
+    assert composed.text.startswith("Every call is logged with its tokens, latency and cost [2].")
+    for sentence in composed.sentences:
+        assert sentence.supported is True and sentence.citations == [2]
+    # grounded by construction: the checker agrees
+    assert SupportChecker().check(composed.text, SOURCES).grounded == 1.0
+
+
+def test_extractive_how_question_takes_the_command_and_its_introduction() -> None:
+    composed = ExtractiveAnswerer().compose("How do I install pgvector support?", SOURCES, lang="en")
+    assert "`pip install 'rag[pgvector]'` [1]" in composed.text
+    assert "Install the extra first: [1]" in composed.text
+
+
+def test_extractive_abstains_when_no_source_covers_the_question() -> None:
+    composed = ExtractiveAnswerer().compose(
+        "Which GPU vendors are supported by the tokenizer?", SOURCES, lang="en"
+    )
+    assert composed.abstained and composed.text == abstain_text("en")
+    korean = ExtractiveAnswerer().compose("화성의 위성은 몇 개인가?", SOURCES, lang="ko")
+    assert korean.abstained and korean.text == abstain_text("ko")
+    assert ExtractiveAnswerer().compose("Anything?", [], lang="en").abstained
+
+
+def test_source_statements_skip_breadcrumbs_titles_and_fences() -> None:
+    chunk = "Vector stores > pgvector\nrag ask 'x' --store pgvector\n```\n\nNo server? Start one."
+    crumbs = cite(1, chunk, ("Vector stores", "pgvector"))
+    composed = ExtractiveAnswerer().compose("How do I ask with pgvector?", [crumbs], lang="en")
+    assert "Vector stores > pgvector" not in composed.text
+    assert _sentences("LoRA 미세 조정\n\nLoRA는 기법이다. 이를 QLoRA라 한다.") == [
+        "LoRA는 기법이다.",
+        "이를 QLoRA라 한다.",
+    ]
+    # a chunk that starts inside a code block: its first line is code
+    assert _sentences("rag ask 'x' --store pgvector\n```\n\nNo server? Start one.")[0] == (
+        "`rag ask 'x' --store pgvector`"
+    )
