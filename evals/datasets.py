@@ -8,10 +8,15 @@ A dataset directory holds::
     qrels.tsv         query-id <TAB> corpus-id <TAB> score      (or qrels.<split>.tsv,
                                                                  or qrels/<split>.tsv)
     answers.jsonl     {"id": <query id>, "answers": [...]}      optional, for answer scoring
+                      {"id": ..., "answers": [], "unanswerable": true}
 
 Every error names the file and the line number and is a ``ConfigError`` (the dataset is
 the user's input). Qrels naming a document the corpus lacks are warned about and counted,
-not fatal; queries without any relevant document are skipped and counted.
+not fatal; queries without any relevant document are skipped and counted, except those
+``answers.jsonl`` marks ``"unanswerable": true``: their answer is not in the corpus, so they
+have no qrels on purpose. They go to ``Dataset.unanswerable`` (kept for answer scoring, where
+the right answer is an abstention) and never into ``Dataset.queries``, whose retrieval metrics
+they would drag down with a recall of zero.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class Query:
     relevant: dict[str, int]
     """Corpus id -> relevance grade (> 0)."""
     answers: tuple[str, ...] = ()
+    unanswerable: bool = False
+    """The answer is not in the corpus: no relevant document, no gold answer; the right
+    response is to say so."""
 
 
 @dataclass
@@ -46,16 +54,25 @@ class Dataset:
     doc_ids: set[str]
     titles: dict[str, str]
     queries: list[Query]
+    """Queries with at least one relevant document: the ones retrieval metrics are over."""
     split: str | None = None
     unknown_qrels: int = 0
     """Qrels rows naming a document that is not in the corpus (ignored)."""
     queries_without_qrels: int = 0
-    """Queries with no relevant document in the qrels (skipped)."""
+    """Queries with no relevant document in the qrels (skipped), not counting unanswerable."""
     warnings: list[str] = field(default_factory=list)
+    unanswerable: list[Query] = field(default_factory=list)
+    """Queries marked ``"unanswerable": true`` in answers.jsonl (no qrels): for answer
+    scoring only, never in retrieval metrics."""
 
     @property
     def has_answers(self) -> bool:
         return any(q.answers for q in self.queries)
+
+    @property
+    def answer_queries(self) -> list[Query]:
+        """Every query answer scoring covers: the judged ones, then the unanswerable ones."""
+        return [*self.queries, *self.unanswerable]
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
@@ -180,26 +197,24 @@ def load_dataset(root: str | Path, *, split: str | None = None) -> Dataset:
         if score > 0:
             relevant.setdefault(qid, {})[doc_id] = score
 
-    answers: dict[str, tuple[str, ...]] = {}
-    answers_path = base / "answers.jsonl"
-    if answers_path.is_file():
-        for number, row in _read_jsonl(answers_path, ("id", "answers")):
-            value = row["answers"]
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-                raise ConfigError(
-                    f"{answers_path}, line {number}: 'answers' must be a list of strings"
-                )
-            answers[str(row["id"])] = tuple(value)
+    answers, unanswerable_ids = _read_answers(base / "answers.jsonl")
 
     queries: list[Query] = []
+    unanswerable: list[Query] = []
     without = 0
     for qid, text in texts.items():
-        if qid not in relevant:
+        if qid in unanswerable_ids:
+            if qid in relevant:
+                raise ConfigError(
+                    f"{base / 'answers.jsonl'}, line {unanswerable_ids[qid]}: query {qid!r} is "
+                    f"marked unanswerable but {qrels_path.name} names a relevant document for "
+                    "it; remove one of the two"
+                )
+            unanswerable.append(Query(qid, text, {}, (), unanswerable=True))
+        elif qid not in relevant:
             without += 1
-            continue
-        queries.append(Query(qid, text, relevant[qid], answers.get(qid, ())))
+        else:
+            queries.append(Query(qid, text, relevant[qid], answers.get(qid, ())))
     notes: list[str] = []
     if unknown:
         note = (
@@ -226,4 +241,33 @@ def load_dataset(root: str | Path, *, split: str | None = None) -> Dataset:
         unknown_qrels=unknown,
         queries_without_qrels=without,
         warnings=notes,
+        unanswerable=unanswerable,
     )
+
+
+def _read_answers(path: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
+    """Gold answers per query id, and the ids marked ``"unanswerable": true`` (with their
+    line numbers); both empty when ``path`` does not exist."""
+    answers: dict[str, tuple[str, ...]] = {}
+    unanswerable: dict[str, int] = {}
+    if not path.is_file():
+        return answers, unanswerable
+    for number, row in _read_jsonl(path, ("id", "answers")):
+        value = row["answers"]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise ConfigError(f"{path}, line {number}: 'answers' must be a list of strings")
+        flag = row.get("unanswerable", False)
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{path}, line {number}: 'unanswerable' must be true or false")
+        if flag and value:
+            raise ConfigError(
+                f"{path}, line {number}: a query marked unanswerable has no gold answers; "
+                'give "answers": []'
+            )
+        if flag:
+            unanswerable[str(row["id"])] = number
+        else:
+            answers[str(row["id"])] = tuple(value)
+    return answers, unanswerable

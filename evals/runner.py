@@ -127,6 +127,9 @@ class EvalResult(BaseModel):
     queries: int
     queries_without_qrels: int
     unknown_qrels: int
+    unanswerable_queries: int = 0
+    """Queries marked unanswerable in answers.jsonl: in no retrieval metric (see
+    ``Dataset.unanswerable``)."""
     tokenizer: str
     ingest_seconds: float
     chunks_written: int
@@ -403,6 +406,7 @@ def run_eval(
         queries=len(queries),
         queries_without_qrels=dataset.queries_without_qrels,
         unknown_qrels=dataset.unknown_qrels,
+        unanswerable_queries=len(dataset.unanswerable),
         tokenizer=tokenizer,
         ingest_seconds=ingest_s,
         chunks_written=report.chunks_written,

@@ -1,0 +1,188 @@
+"""The answer-evaluation sets (``evals/data/en``, ``evals/data/ko``) and the loader's
+unanswerable questions: kept for answer scoring, never in retrieval metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rag.config import load_settings
+from rag.errors import ConfigError
+from rag.evals import Dataset, load_dataset, run_eval
+from rag.testing import FakeEmbedder
+
+REPO = Path(__file__).resolve().parents[2]
+EN = REPO / "evals" / "data" / "en"
+KO = REPO / "evals" / "data" / "ko"
+
+
+def _corpus(root: Path) -> dict[str, dict[str, str]]:
+    rows = [json.loads(line) for line in (root / "corpus.jsonl").read_text("utf-8").splitlines()]
+    return {row["id"]: row for row in rows}
+
+
+def _qrels_doc_ids(root: Path) -> list[str]:
+    lines = (root / "qrels.tsv").read_text("utf-8").splitlines()
+    assert lines[0] == "query-id\tcorpus-id\tscore"
+    return [line.split("\t")[1] for line in lines[1:] if line.strip()]
+
+
+def _check_set(root: Path, ds: Dataset, *, english: bool) -> None:
+    """The checks both sets share: one gold record per answerable question, gold answers
+    copied verbatim from that record (English: every one, ignoring case; Korean: at least one,
+    the others may be the usual rewritings such as "24자" for "스물네 자"), unanswerable
+    questions flagged and without qrels."""
+    corpus = _corpus(root)
+    assert set(_qrels_doc_ids(root)) <= set(corpus)  # every qrels doc id exists
+    assert ds.unknown_qrels == 0 and ds.queries_without_qrels == 0
+    for q in ds.queries:
+        assert len(q.relevant) == 1, q.id
+        assert not q.unanswerable and 1 <= len(q.answers) <= 3, q.id
+        (doc,) = q.relevant
+        text = corpus[doc]["text"]
+        if english:
+            for answer in q.answers:
+                assert answer.lower() in text.lower(), (q.id, answer, doc)
+        else:
+            assert any(answer in text for answer in q.answers), (q.id, q.answers, doc)
+    assert len(ds.unanswerable) == 15
+    for q in ds.unanswerable:
+        assert q.unanswerable and q.relevant == {} and q.answers == (), q.id
+    assert ds.answer_queries == [*ds.queries, *ds.unanswerable]
+    texts = [q.text for q in ds.answer_queries]
+    assert len(set(texts)) == len(texts)  # no question asked twice
+
+
+def test_english_set_is_consistent() -> None:
+    ds = load_dataset(EN)
+    _check_set(EN, ds, english=True)
+    assert len(ds.queries) >= 60
+    assert all(re.fullmatch(r"en-q\d{3}", q.id) for q in ds.queries)
+    assert [q.id for q in ds.unanswerable] == [f"en-u{i:02d}" for i in range(1, 16)]
+    corpus = _corpus(EN)
+    for doc_id, row in corpus.items():
+        assert 300 <= len(row["text"]) <= 1500, doc_id
+    # every record is asked about, and the questions are spread over examples/ and the rest
+    gold = [next(iter(q.relevant)) for q in ds.queries]
+    assert set(gold) == set(corpus)
+    on_examples = sum(doc.startswith("ex-") for doc in gold)
+    assert 0.35 <= on_examples / len(gold) <= 0.65
+    # the demo question of issue #20 is in the set, with the pgvector section as its gold
+    demo = [q for q in ds.queries if "pgvector" in q.text and "switch" in q.text.lower()]
+    assert [next(iter(q.relevant)) for q in demo] == ["ex-stores-pgvector"]
+    assert "CC0" in (EN / "README.md").read_text("utf-8")
+
+
+def test_english_set_quotes_examples_verbatim() -> None:
+    """The ``ex-*`` records are sections of ``examples/`` copied exactly. When this fails,
+    an example file changed: cut the record again from the file (the README says where) and
+    check that its questions' gold answers are still in it."""
+    for doc_id, row in _corpus(EN).items():
+        if not doc_id.startswith("ex-"):
+            continue
+        path = REPO / row["title"].split(" > ")[0]
+        assert path.parent.name == "examples", doc_id
+        assert row["text"] in path.read_text("utf-8"), doc_id
+    for path in (REPO / "examples").iterdir():
+        titles = " ".join(row["title"] for row in _corpus(EN).values())
+        assert f"examples/{path.name}" in titles, f"{path.name} has no record in evals/data/en"
+
+
+def test_korean_set_has_unanswerable_questions() -> None:
+    ds = load_dataset(KO)
+    _check_set(KO, ds, english=False)
+    assert len(ds.queries) == 60
+    assert [q.id for q in ds.unanswerable] == [f"ko-u{i:02d}" for i in range(1, 16)]
+    assert all(sum("가" <= ch <= "힣" for ch in q.text) > 5 for q in ds.unanswerable)
+    assert "unanswerable" in (KO / "README.md").read_text("utf-8")
+
+
+# --- the loader on a tiny set --------------------------------------------------------------
+
+
+def _tiny(root: Path, answers: list[dict[str, object]], qrels_extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    docs = [
+        ("d1", "Cats", "Cats are small domestic felines that purr and hunt mice at night."),
+        ("d2", "Rockets", "Rockets burn fuel to produce thrust and reach orbit around the earth."),
+        ("d3", "Bread", "Bread is baked from flour, water, yeast and salt in a hot oven."),
+    ]
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"id": i, "title": t, "text": x}) + "\n" for i, t, x in docs)
+    )
+    queries = [
+        ("q1", "what do cats hunt at night"),
+        ("q2", "how do rockets reach orbit"),
+        ("q3", "what is bread baked from"),
+        ("u1", "who painted the ceiling of the sistine chapel"),
+        ("q4", "a query nobody judged"),
+    ]
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in queries)
+    )
+    (root / "qrels.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n" + qrels_extra
+    )
+    (root / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+    return root
+
+
+UNANSWERABLE = {"id": "u1", "answers": [], "unanswerable": True}
+
+
+def test_loader_keeps_unanswerable_apart(tmp_path: Path) -> None:
+    root = _tiny(tmp_path / "t", [{"id": "q1", "answers": ["mice"]}, UNANSWERABLE])
+    ds = load_dataset(root)
+    assert [q.id for q in ds.queries] == ["q1", "q2", "q3"]
+    assert not any(q.unanswerable for q in ds.queries)
+    (u1,) = ds.unanswerable
+    assert (u1.id, u1.relevant, u1.answers, u1.unanswerable) == ("u1", {}, (), True)
+    assert ds.queries_without_qrels == 1  # q4 only: u1 is not counted as a skipped query
+    assert [q.id for q in ds.answer_queries] == ["q1", "q2", "q3", "u1"]
+    assert not any("u1" in note for note in ds.warnings)
+
+
+@pytest.mark.parametrize(
+    ("answers", "qrels_extra", "expected"),
+    [
+        (
+            [{"id": "u1", "answers": ["Michelangelo"], "unanswerable": True}],
+            "",
+            r"answers\.jsonl, line 1: a query marked unanswerable has no gold answers",
+        ),
+        (
+            [{"id": "q1", "answers": ["mice"]}, {"id": "u1", "answers": [], "unanswerable": 1}],
+            "",
+            r"answers\.jsonl, line 2: 'unanswerable' must be true or false",
+        ),
+        (
+            [UNANSWERABLE],
+            "u1\td2\t1\n",
+            r"answers\.jsonl, line 1: query 'u1' is marked unanswerable but qrels\.tsv names",
+        ),
+    ],
+)
+def test_loader_unanswerable_errors(
+    tmp_path: Path, answers: list[dict[str, object]], qrels_extra: str, expected: str
+) -> None:
+    root = _tiny(tmp_path / "bad", answers, qrels_extra)
+    with pytest.raises(ConfigError, match=expected):
+        load_dataset(root)
+
+
+def test_unanswerable_queries_are_not_in_retrieval_metrics(tmp_path: Path) -> None:
+    root = _tiny(tmp_path / "tiny", [{"id": "q1", "answers": ["mice"]}, UNANSWERABLE])
+    settings = load_settings(store="memory", data_dir=tmp_path / "data")
+    result = run_eval(
+        root, {"dense": {"retrieval_mode": "dense"}}, settings=settings, embedder=FakeEmbedder()
+    )
+    assert result.queries == 3 and result.unanswerable_queries == 1
+    assert result.queries_without_qrels == 1
+    for row in result.configs:  # dense and the stuff baseline
+        assert row.queries == 3
+        assert [q.id for q in row.per_query] == ["q1", "q2", "q3"]
+        # a question with no gold document would have pulled these down to 0.75
+        assert row.recall[1] == 1.0 and row.mrr10 == 1.0
