@@ -46,6 +46,7 @@ from rag.evals.metrics import (
 
 if TYPE_CHECKING:
     from rag.api import RAG
+    from rag.pipelines.grounding import SupportChecker
     from rag.embeddings import Embedder
     from rag.llms.base import LLM
     from rag.stores.base import Store
@@ -380,22 +381,22 @@ def run_eval(
             rows.append(_query_result(q, ranked, prepared.context_tokens, latency))
         r.close()
         result = _aggregate(name, chosen[name], rows, rankings, queries)
-        if answers and answer_llm is not None:
+        if checker is not None and answer_llm is not None:
             with base.with_settings(cfg_settings, llm=answer_llm) as answering:
                 result.answers = score_answers(
                     rag_answerer(answering), answer_queries, checker, counter.count_tokens
                 )
             _fill_rows(rows, result.answers)
         results.append(result)
-    if answers and answer_llm is not None:
+
+    if stuff_baseline:
+        results.append(_stuff_row(base, counter, dataset, queries, dense_hits))
+    if checker is not None and answer_llm is not None:
         with base.with_settings(base_settings, llm=answer_llm) as naive:
             stats = score_answers(
                 naive_answerer(naive), answer_queries, checker, counter.count_tokens
             )
         results.append(_naive_row(stats))
-
-    if stuff_baseline:
-        results.append(_stuff_row(base, counter, dataset, queries, dense_hits))
     if store is None:
         base.close()
     return EvalResult(
@@ -451,8 +452,9 @@ def _stuff_row(
     )
 
 
-def _checker(base: RAG) -> Any:
-    """The one support checker every config's answers are judged by."""
+def _checker(base: RAG) -> SupportChecker:
+    """The one support checker every config's answers are judged by (built cheaply; the
+    embedder loads only when an answer is judged)."""
     from rag.pipelines.grounding import SupportChecker
 
     return SupportChecker(base.keyword_tokenizer.tokenize_batch, base.embedder)

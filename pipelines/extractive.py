@@ -164,7 +164,7 @@ class ExtractiveAnswerer:
                 + 0.3 * src_cov[cand.source]
                 + 0.2 * max(neighbours, default=0.0)
                 + (0.5 * cosines[k] if cosines is not None else 0.0)
-                + (0.15 if how and _CODE.search(cand.text) else 0.0)
+                + (_how_bonus(cand.text) if how else 0.0)
                 - self.rank_weight * cand.source
             )
             scores.append(score)
@@ -259,6 +259,14 @@ def _sentences(text: str) -> list[str]:
         para.append(line.strip())
     flush()
     return out
+
+
+def _how_bonus(text: str) -> float:
+    """A "how do I" question wants a command: a line of a code block most, a sentence with
+    inline code or a command less."""
+    if text.startswith("`") and text.endswith("`"):
+        return 0.15
+    return 0.05 if _CODE.search(text) else 0.0
 
 
 def _fragment(text: str) -> bool:

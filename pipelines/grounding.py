@@ -46,8 +46,30 @@ _ABSTAIN = re.compile(
 )
 
 GENERIC_TERMS = frozenset(
-    "use need make get want also just like way abl simpli via follow step thing help allow "
-    "let provid enabl give take".split()
+    [
+        "use",
+        "need",
+        "make",
+        "get",
+        "want",
+        "also",
+        "just",
+        "like",
+        "way",
+        "abl",
+        "simpli",
+        "via",
+        "follow",
+        "step",
+        "thing",
+        "help",
+        "allow",
+        "let",
+        "provid",
+        "enabl",
+        "give",
+        "take",
+    ]
 )
 """Stems that carry no claim of their own ("you need to use X"): not counted in support."""
 

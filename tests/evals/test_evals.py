@@ -287,7 +287,7 @@ def test_run_eval_end_to_end_tiny(tmp_path: Path) -> None:
     assert result.documents == 4 and result.queries == 3
     assert result.queries_without_qrels == 1
     assert result.tokenizer == "fake:scripted"
-    assert [c.name for c in result.configs] == ["dense", "dense2", "stuff"]
+    assert [c.name for c in result.configs] == ["dense", "dense2", "stuff", "naive"]
     dense = result.row("dense")
     # FakeEmbedder hashes words: each question shares distinctive words with its doc only
     assert dense.recall[1] == 1.0 and dense.mrr10 == 1.0 and dense.ndcg10 == pytest.approx(1.0)
@@ -300,7 +300,13 @@ def test_run_eval_end_to_end_tiny(tmp_path: Path) -> None:
     assert stuff.recall[5] == dense.recall[5]
     # answers: q1 and q3 have gold answers; the scripted reply contains "mice"
     assert dense.answers is not None and dense.answers.scored == 2
-    assert dense.answers.contains == 0.5
+    assert dense.answers.answer_contains == 0.5
+    # the scripted reply is generated (no parameter count: generative) and then checked
+    assert dense.answers.output_tokens > 0 and dense.answers.latency_mean_s > 0
+    naive = result.row("naive")
+    assert naive.answers_only and naive.baseline and naive.answers is not None
+    assert naive.answers.scored == 2 and naive.answers.grounded == 1.0
+    assert "answers" in plain_table(result) and "naive (baseline)" in plain_table(result)
     assert dense.answers.cost_usd == 0
     assert llm.prompts  # generation really happened
     assert "stuff (baseline)" in plain_table(result)

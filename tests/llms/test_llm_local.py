@@ -207,3 +207,28 @@ def test_real_model_answer_does_not_depend_on_earlier_calls(local_llm: LlamaCppL
         ).text
         == first
     )
+
+
+def test_real_model_declares_its_size_and_auto_answers_extractively(
+    local_llm: LlamaCppLLM, tmp_path: Path
+) -> None:
+    """The packaged SmolLM2-135M declares ~135M parameters (from the GGUF), below
+    GENERATIVE_MIN_PARAMS, so ``answer_mode = auto`` picks extractive answers for it."""
+    from rag import RAG
+    from rag.llms.base import GENERATIVE_MIN_PARAMS, parameter_count_of
+    from rag.stores.memory import MemoryStore
+    from rag.testing import FakeEmbedder
+
+    params = parameter_count_of(local_llm)
+    assert params is not None and 100_000_000 < params < 200_000_000
+    assert params < GENERATIVE_MIN_PARAMS
+    r = RAG(store=MemoryStore("size"), embedder=FakeEmbedder(), llm=local_llm, data_dir=tmp_path)
+    assert r.answer_mode == "extractive"
+    forced = RAG(
+        store=MemoryStore("size2"),
+        embedder=FakeEmbedder(),
+        llm=local_llm,
+        data_dir=tmp_path,
+        answer_mode="generative",
+    )
+    assert forced.answer_mode == "generative"

@@ -100,7 +100,9 @@ def test_extractive_answer_copies_source_sentences_with_their_numbers() -> None:
 
 
 def test_extractive_how_question_takes_the_command_and_its_introduction() -> None:
-    composed = ExtractiveAnswerer().compose("How do I install pgvector support?", SOURCES, lang="en")
+    composed = ExtractiveAnswerer().compose(
+        "How do I install pgvector support?", SOURCES, lang="en"
+    )
     assert "`pip install 'rag[pgvector]'` [1]" in composed.text
     assert "Install the extra first: [1]" in composed.text
 
