@@ -163,7 +163,8 @@ class RAG:
     def _build_keyword_tokenizer(self) -> KeywordTokenizer:
         from rag.keywords import KeywordTokenizer
 
-        return KeywordTokenizer()
+        s = self.settings
+        return KeywordTokenizer(compounds=s.keyword_compounds, title_weight=s.keyword_title_weight)
 
     @property
     def retriever(self) -> HybridRetriever:
