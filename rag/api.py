@@ -194,6 +194,8 @@ class RAG:
             mmr=s.mmr,
             mmr_lambda=s.mmr_lambda,
             dense_weight_by_lang=s.dense_weight_by_lang,
+            fusion=s.fusion,
+            fusion_alpha=s.fusion_alpha,
         )
 
     def _check_embedder(self) -> None:
