@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     packaged all-MiniLM-L6-v2 is English-only, so Korean questions rank by the keyword leg."""
     keyword_weight: float = Field(default=1.0, ge=0.0)
     candidates: int = Field(default=30, ge=1)
-    fusion: Literal["rrf", "convex"] = "rrf"
+    fusion: Literal["rrf", "convex"] = "convex"
     """How hybrid retrieval merges its legs: weighted reciprocal rank fusion, or a convex
     combination of min-max normalised scores (``fusion_alpha`` dense, the rest keyword)."""
     fusion_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
