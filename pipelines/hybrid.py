@@ -128,19 +128,20 @@ def convex_fuse(
     best first; an id a leg did not return gets that leg's minimum (0).
 
     Unlike RRF it keeps how far apart the scores are: a keyword hit far ahead of the rest
-    stays ahead of a dense hit that only ranks first among near-equal cosines.
-    Ties keep the order in which ids were first seen (leg by leg, rank by rank).
+    stays ahead of a dense hit that only ranks first among near-equal cosines. On a tie, an
+    id more legs returned goes first (a leg's last hit scores 0, like one it did not
+    return), then the order in which ids were first seen (leg by leg, rank by rank).
     """
     if len(legs) != len(weights):
         raise ValueError(f"{len(legs)} legs but {len(weights)} weights")
     scores: dict[str, float] = {}
+    found_by: dict[str, int] = {}
     for leg, weight in zip(legs, weights, strict=True):
-        for item in (i for i, _ in leg):
-            scores.setdefault(item, 0.0)
         for (item, _), norm in zip(leg, minmax([s for _, s in leg]), strict=True):
-            scores[item] += weight * norm
+            scores[item] = scores.get(item, 0.0) + weight * norm
+            found_by[item] = found_by.get(item, 0) + 1
     order = {item: i for i, item in enumerate(scores)}
-    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], -found_by[kv[0]], order[kv[0]]))
 
 
 def mmr_select(

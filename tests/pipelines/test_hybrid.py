@@ -97,9 +97,13 @@ def searchable(store: Store) -> KeywordSearchStore:
 
 
 def retriever(
-    store: Store, index: KeywordSearchStore, embedder: FakeEmbedder, mode: str
+    store: Store,
+    index: KeywordSearchStore,
+    embedder: FakeEmbedder,
+    mode: str,
+    fusion: str = "rrf",
 ) -> HybridRetriever:
-    return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3)
+    return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3, fusion=fusion)
 
 
 @pytest.fixture(params=["memory", "chroma", "pgvector"])
@@ -139,6 +143,11 @@ def test_keyword_leg_finds_what_dense_misses(parts) -> None:  # type: ignore[no-
     assert hits[0].score == pytest.approx(1 / 61 + 1 / (60 + debug.dense_rank))
     assert "keyword #1" in debug.describe()
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # convex fusion (the default): the keyword leg's only hit ties with the dense leg's first
+    # (1/2 each; the target is the dense leg's last), and the chunk both legs found wins
+    convex = retriever(store, index, embedder, "hybrid", fusion="convex").retrieve(QUESTION)
+    assert convex[0].chunk.text == TARGET and convex.ranks[0].keyword_rank == 1
+    assert [h.score for h in convex] == sorted((h.score for h in convex), reverse=True)
 
 
 def test_hybrid_respects_filters_and_k(parts) -> None:  # type: ignore[no-untyped-def]
