@@ -70,6 +70,8 @@ INGEST_SETTINGS = frozenset(
         "embed_model",
         "embed_batch_size",
         "embed_device",
+        "keyword_compounds",
+        "keyword_title_weight",
     }
 )
 """Settings fixed by the shared ingest; a config may not vary them."""

@@ -377,7 +377,7 @@ class _Run:
         self._then(write)
 
     def _terms(self, new: list[Chunk], kw_only: list[Chunk]) -> dict[str, list[str]]:
-        """Keyword terms by content hash; none without keyword search (or without chunks, so
+        """Keyword terms by chunk id; none without keyword search (or without chunks, so
         the tokenizer is not built for nothing)."""
         tokenizer = self.pipeline.tokenizer
         if self.commit.keywords is None or tokenizer is None or not (new or kw_only):

@@ -11,7 +11,7 @@ memory is bounded by a group, not by the file. Two forms share that core:
   too (``error`` set), so one bad file never stops the others. A distributed engine runs
   it on workers (its arguments and result pickle).
 
-``keyword_terms`` tokenizes chunks for BM25, each distinct text once.
+``keyword_terms`` tokenizes chunks for BM25 (with their title field), each distinct text once.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Tokenizer(Protocol):
     """The part of ``rag.keywords.KeywordTokenizer`` that ingest uses."""
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]: ...
+
+    def chunk_text(self, chunk: Chunk) -> str: ...
 
 
 def chunk_groups(stream: DocumentStream, source: str, chunk: ChunkFn) -> Iterator[list[Chunk]]:
@@ -148,17 +150,17 @@ def load_and_chunk(
         error, complete = exc.reason, False
     terms = None
     if tokenizer is not None:
-        by_hash = keyword_terms(tokenizer, chunks)
-        terms = [by_hash[c.content_hash] for c in chunks]
+        by_id = keyword_terms(tokenizer, chunks)
+        terms = [by_id[c.id] for c in chunks]
     return FileChunks(file, chunks, terms, error, complete)
 
 
 def keyword_terms(tokenizer: Tokenizer, *groups: Sequence[Chunk]) -> dict[str, list[str]]:
-    """Keyword terms of the chunks, by content hash (each distinct text tokenized once)."""
-    texts: dict[str, str] = {}
-    for chunks in groups:
-        for c in chunks:
-            texts.setdefault(c.content_hash, c.text)
-    if not texts:
+    """Keyword terms of the chunks, by chunk id (``tokenizer.chunk_text``: the text and its
+    title field; each distinct such text tokenized once)."""
+    by_id = {c.id: tokenizer.chunk_text(c) for chunks in groups for c in chunks}
+    if not by_id:
         return {}
-    return dict(zip(texts, tokenizer.tokenize_batch(list(texts.values())), strict=True))
+    texts = list(dict.fromkeys(by_id.values()))
+    terms = dict(zip(texts, tokenizer.tokenize_batch(texts), strict=True))
+    return {cid: terms[text] for cid, text in by_id.items()}

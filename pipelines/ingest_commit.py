@@ -105,17 +105,17 @@ class Committer:
         terms: Mapping[str, list[str]],
         report: IngestReport,
     ) -> None:
-        """Step 3: one store write of the new chunks with their keyword terms (by content
-        hash); the terms alone for stored chunks that lack them."""
+        """Step 3: one store write of the new chunks with their keyword terms (by chunk
+        id); the terms alone for stored chunks that lack them."""
         if new:
             if self.keywords is None:
                 report.chunks_written += self.store.write(new, embedded.rows(new))
             else:
                 report.chunks_written += self.store.write(
-                    new, embedded.rows(new), terms=[terms[c.content_hash] for c in new]
+                    new, embedded.rows(new), terms=[terms[c.id] for c in new]
                 )
         if self.keywords is not None and kw_only:
-            self.keywords.index_terms(kw_only, [terms[c.content_hash] for c in kw_only])
+            self.keywords.index_terms(kw_only, [terms[c.id] for c in kw_only])
 
     def finish(self, f: PendingFile, report: IngestReport) -> None:
         """Step 4: delete the file's stale chunks (with their keyword rows), then record it in
@@ -174,7 +174,7 @@ class Committer:
             return
         terms: dict[str, list[str]] = {}
         if loaded.terms is not None:
-            terms = {c.content_hash: t for c, t in zip(loaded.chunks, loaded.terms, strict=True)}
+            terms = {c.id: t for c, t in zip(loaded.chunks, loaded.terms, strict=True)}
         with self.store.transaction():
             f = self.open_file(loaded.file)
             f.record = loaded.error is None

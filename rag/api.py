@@ -164,7 +164,8 @@ class RAG:
     def _build_keyword_tokenizer(self) -> KeywordTokenizer:
         from rag.keywords import KeywordTokenizer
 
-        return KeywordTokenizer()
+        s = self.settings
+        return KeywordTokenizer(compounds=s.keyword_compounds, title_weight=s.keyword_title_weight)
 
     @property
     def retriever(self) -> HybridRetriever | RerankingRetriever:
@@ -196,6 +197,8 @@ class RAG:
             mmr=s.mmr,
             mmr_lambda=s.mmr_lambda,
             dense_weight_by_lang=s.dense_weight_by_lang,
+            fusion=s.fusion,
+            fusion_alpha=s.fusion_alpha,
         )
         reranker = make_reranker(s)  # None unless reranker_path is set
         if reranker is None:

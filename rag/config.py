@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     packaged all-MiniLM-L6-v2 is English-only, so Korean questions rank by the keyword leg."""
     keyword_weight: float = Field(default=1.0, ge=0.0)
     candidates: int = Field(default=30, ge=1)
+    fusion: Literal["rrf", "convex"] = "convex"
+    """How hybrid retrieval merges its legs: weighted reciprocal rank fusion, or a convex
+    combination of min-max normalised scores (``fusion_alpha`` dense, the rest keyword)."""
+    fusion_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    """``fusion = "convex"``: the dense leg's share of the fused score."""
+    keyword_compounds: bool = True
+    """Korean keyword terms for compound nouns: each pair of adjacent nouns joined, and the
+    parts of a compound kiwi keeps whole (read at ingest and query; re-ingest to apply)."""
+    keyword_title_weight: int = Field(default=1, ge=0)
+    """How many times a chunk's document title and heading path are added to its keyword
+    terms (0: the chunk's text only). Read at ingest."""
     """Candidates each leg contributes before fusion, dedup and packing."""
     mmr: bool = False
     """Maximal marginal relevance: trade relevance for diversity among the sources."""

@@ -28,11 +28,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kiwipiepy import Kiwi
 
-__all__ = ["ENGLISH_STOPWORDS", "KeywordTokenizer", "has_hangul"]
+    from rag.types import Chunk
+
+__all__ = ["ENGLISH_STOPWORDS", "KOREAN_STOPWORDS", "KeywordTokenizer", "has_hangul"]
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "SN", "SH"})
+_COMPOUND_TAGS = frozenset({"NNG", "NNP"})
+"""Nouns that are joined with their neighbour and looked into for parts."""
+_COMPOUND_MIN = 3
+"""Nouns of at least this many syllables are looked into for parts."""
+_PART_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP"})
+_PART_MIN = 2
+"""A part shorter than this (one syllable: 철, 쪽, 강) is not emitted: too ambiguous alone."""
 _STEM_CACHE_MAX = 500_000
 
 _STOPWORDS_TEXT = """a about above after again against all am an and any are as at be because been before
@@ -45,6 +54,12 @@ _STOPWORDS_TEXT = """a about above after again against all am an and any are as 
     yourselves"""
 ENGLISH_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 """Dropped before stemming: function words that carry no topic (the usual English list)."""
+KOREAN_STOPWORDS = frozenset(
+    ["것", "거", "수", "데", "뭐", "무엇", "어디", "언제", "누구", "하", "되", "있", "없"]
+)
+"""Content morphemes that carry no topic: bound nouns (것, 거, 수, 데), question pronouns
+(뭐, 무엇, 어디, 언제, 누구) and the light verbs 하, 되, 있, 없. Almost every question has
+one, and in small collections their idf is not low enough to keep them from deciding ties."""
 
 
 def has_hangul(text: str) -> bool:
@@ -55,8 +70,23 @@ def has_hangul(text: str) -> bool:
 class KeywordTokenizer:
     """Text -> BM25 terms, the same for documents and queries. Thread-safe; kiwi loads lazily."""
 
-    def __init__(self, *, stopwords: Iterable[str] = ENGLISH_STOPWORDS) -> None:
+    def __init__(
+        self,
+        *,
+        stopwords: Iterable[str] = ENGLISH_STOPWORDS,
+        korean_stopwords: Iterable[str] = KOREAN_STOPWORDS,
+        compounds: bool = True,
+        title_weight: int = 1,
+    ) -> None:
         import snowballstemmer
+
+        self.compounds = compounds
+        """Korean compound nouns: emit adjacent noun pairs joined and a compound's parts."""
+        self.title_weight = title_weight
+        """How many times ``chunk_text`` puts a chunk's title field before its text."""
+        self._korean_stopwords = frozenset(korean_stopwords)
+        self._parts: dict[str, tuple[str, ...]] = {}
+        """Noun -> the nouns kiwi reads in it (``()``: not a compound); filled under the lock."""
 
         self._stemmer: Any = snowballstemmer.stemmer("english")
         self._stopwords = frozenset(stopwords)
@@ -68,12 +98,15 @@ class KeywordTokenizer:
     def __getstate__(self) -> dict[str, object]:
         """Pickles as its settings (the stemmer and kiwi are rebuilt where it is unpickled),
         so ingest's load + chunk stage can run in another process."""
-        return {"stopwords": self._stopwords}
+        return {
+            "stopwords": self._stopwords,
+            "korean_stopwords": self._korean_stopwords,
+            "compounds": self.compounds,
+            "title_weight": self.title_weight,
+        }
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        stopwords = state["stopwords"]
-        assert isinstance(stopwords, frozenset)
-        self.__init__(stopwords=stopwords)  # type: ignore[misc]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     @property
     def kiwi_loaded(self) -> bool:
@@ -85,6 +118,18 @@ class KeywordTokenizer:
         if has_hangul(text):
             return self._korean(self._analyze([text])[0])
         return self._latin(_WORD.findall(text))
+
+    def chunk_text(self, chunk: Chunk) -> str:
+        """The text BM25 indexes for ``chunk``: its text, after its document title and heading
+        path ``title_weight`` times (a title word is a strong hint of what a chunk is about,
+        and chunks after a document's first do not contain its title)."""
+        title = chunk.metadata.get("title")
+        field = [title] if isinstance(title, str) and title.strip() else []
+        field.extend(h for h in chunk.location.heading_path if h not in field)
+        if not field or self.title_weight <= 0:
+            return chunk.text
+        head = "\n".join(field)
+        return "\n".join([head] * self.title_weight + [chunk.text])
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """``tokenize`` for many texts; the Korean ones go through kiwi in one call."""
@@ -122,14 +167,47 @@ class KeywordTokenizer:
         return out
 
     def _korean(self, tokens: Iterable[tuple[str, str]]) -> list[str]:
+        """Content morphemes as terms; with ``compounds``, also each pair of adjacent nouns
+        joined ("기준 금리" and "기준금리" both give 기준, 금리, 기준금리) and the parts of a
+        compound noun kiwi keeps whole ("장마철" also gives 장마)."""
         out: list[str] = []
+        long_nouns: list[str] = []
+        prev_noun: str | None = None
         for form, tag in tokens:
             base = tag.split("-", 1)[0]  # VV-R / VA-I: regular and irregular stems
+            noun: str | None = None
             if base == "SL" or base.startswith("W_"):
                 out.extend(self._latin(_WORD.findall(form)))
-            elif base in _KEEP_TAGS:
-                out.extend(w.lower() for w in _WORD.findall(form))
+            elif base in _KEEP_TAGS and form not in self._korean_stopwords:
+                words = [w.lower() for w in _WORD.findall(form)]
+                out.extend(words)
+                if base in _COMPOUND_TAGS and len(words) == 1:
+                    noun = words[0]
+                    if len(noun) >= _COMPOUND_MIN:
+                        long_nouns.append(noun)
+            if self.compounds and noun is not None and prev_noun is not None:
+                out.append(prev_noun + noun)
+            prev_noun = noun
+        if self.compounds and long_nouns:
+            for parts in self._compound_parts(long_nouns):
+                out.extend(parts)
         return out
+
+    def _compound_parts(self, nouns: list[str]) -> list[tuple[str, ...]]:
+        """The parts of each of ``nouns`` (``()`` for one that is not a compound), each
+        distinct noun split by kiwi once."""
+        todo = [n for n in dict.fromkeys(nouns) if n not in self._parts]
+        if todo:
+            with _KIWI_LOCK:
+                if self._kiwi is None:
+                    self._kiwi = _shared_kiwi()
+                for n in todo:
+                    parts = _split_compound(self._kiwi, n)
+                    if len(self._parts) < _STEM_CACHE_MAX:
+                        self._parts[n] = parts
+                    else:  # a huge vocabulary: stop caching rather than grow without bound
+                        return [self._parts.get(m) or _split_compound(self._kiwi, m) for m in nouns]
+        return [self._parts[n] for n in nouns]
 
     def _analyze(self, texts: list[str]) -> list[list[tuple[str, str]]]:
         """(form, tag) morphemes of each text, under the lock of the process's one Kiwi."""
@@ -155,3 +233,16 @@ def _shared_kiwi() -> Kiwi:
 
         _KIWI.append(Kiwi())
     return _KIWI[0]
+
+
+def _split_compound(kiwi: Kiwi, noun: str) -> tuple[str, ...]:
+    """The parts of two syllables or more that kiwi reads in ``noun`` when it may not read it
+    whole (``blocklist``): "장마철" -> 장마 (+ 철), "우리은하" -> 우리, 은하. ``()`` when that
+    reading is not all nouns (수묵화 -> 수묵 + the suffix 화, 발원지 -> a verb): the word
+    is not a compound then. Call with ``_KIWI_LOCK`` held."""
+    if len(noun) < 2 or not all("\uac00" <= ch <= "\ud7a3" for ch in noun):
+        return ()
+    tokens = kiwi.tokenize(noun, blocklist=[f"{noun}/NNG", f"{noun}/NNP"])
+    if len(tokens) < 2 or any(t.tag not in _PART_TAGS for t in tokens):
+        return ()
+    return tuple(t.form for t in tokens if len(t.form) >= _PART_MIN)

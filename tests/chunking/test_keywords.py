@@ -16,7 +16,7 @@ from rag.stores.base import KeywordSearchStore, keyword_search
 from rag.stores.bm25 import bm25_idf
 from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
 from rag.testing import FakeEmbedder
-from rag.types import Chunk
+from rag.types import Chunk, Location
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def tok() -> KeywordTokenizer:
 
 
 def test_korean_particles_and_endings_are_dropped(tok: KeywordTokenizer) -> None:
-    assert tok.tokenize("LoRA는 무엇인가?") == ["lora", "무엇"]
+    assert KeywordTokenizer(korean_stopwords=()).tokenize("LoRA는 무엇인가?") == ["lora", "무엇"]
+    assert tok.tokenize("LoRA는 무엇인가?") == ["lora"]  # 무엇: a Korean stopword
     passage = tok.tokenize("LoRA를 사용하면 모델을 빠르게 미세조정할 수 있다.")
     assert "lora" in passage and "모델" in passage and "미세" in passage and "조정" in passage
     for particle in ("는", "를", "을", "다", "면", "하"):
@@ -240,3 +241,60 @@ def test_scifact_tokenizes_in_seconds(tok: KeywordTokenizer) -> None:
     elapsed = time.perf_counter() - start
     assert len(terms) == len(texts) > 5000 and not fresh.kiwi_loaded
     assert elapsed < 5.0, f"{elapsed:.2f} s"
+
+
+# -- compound nouns, Korean stopwords, the title field (issue #17) -------------------------------
+
+
+def test_adjacent_nouns_are_also_joined_so_spacing_does_not_matter(tok: KeywordTokenizer) -> None:
+    spaced, joined = tok.tokenize("기준 금리"), tok.tokenize("기준금리")
+    assert {"기준", "금리", "기준금리"} <= set(spaced)
+    assert {"기준", "금리", "기준금리"} <= set(joined)
+    plain = KeywordTokenizer(compounds=False)
+    assert plain.tokenize("기준 금리") == ["기준", "금리"]
+
+
+def test_a_compound_kiwi_keeps_whole_also_gives_its_parts(tok: KeywordTokenizer) -> None:
+    assert tok.tokenize("장마철에는") == ["장마철", "장마"]  # 철: one syllable, not emitted
+    assert set(tok.tokenize("우리은하")) == {"우리은하", "우리", "은하"}
+    # not all nouns when read in parts (a suffix, a verb): not a compound
+    assert tok.tokenize("수묵화") == ["수묵화"]
+    assert tok.tokenize("발원지") == ["발원지"]
+    assert KeywordTokenizer(compounds=False).tokenize("장마철에는") == ["장마철"]
+
+
+def test_korean_question_words_and_light_verbs_are_stopwords(tok: KeywordTokenizer) -> None:
+    assert tok.tokenize("낙동강 발원지가 어디예요?") == ["낙동강", "발원지", "낙동강발원지"]
+    assert tok.tokenize("월급을 못 받았으면 어디에 신고해요?") == ["월급", "받", "신고"]
+    assert "있" in KeywordTokenizer(korean_stopwords=()).tokenize("책이 있다")
+    assert "있" not in tok.tokenize("책이 있다")
+
+
+def test_chunk_text_puts_the_title_field_first_title_weight_times() -> None:
+    chunk = Chunk(
+        id="c",
+        text="본문 내용",
+        source="/d/a.md",
+        location=Location(heading_path=("설치", "윈도우")),
+        content_hash="h",
+        metadata={"title": "사용 설명서"},
+    )
+    assert KeywordTokenizer(title_weight=0).chunk_text(chunk) == "본문 내용"
+    assert (
+        KeywordTokenizer(title_weight=1).chunk_text(chunk) == "사용 설명서\n설치\n윈도우\n본문 내용"
+    )
+    twice = KeywordTokenizer(title_weight=2).tokenize(
+        KeywordTokenizer(title_weight=2).chunk_text(chunk)
+    )
+    assert twice.count("설명서") == 2 and twice.count("본문") == 1
+    bare = chunk.model_copy(update={"metadata": {}, "location": Location()})
+    assert KeywordTokenizer().chunk_text(bare) == "본문 내용"
+
+
+def test_settings_survive_pickling() -> None:
+    import pickle
+
+    tok = KeywordTokenizer(compounds=False, title_weight=3, korean_stopwords=("책",))
+    back = pickle.loads(pickle.dumps(tok))
+    assert (back.compounds, back.title_weight) == (False, 3)
+    assert back.tokenize("책이 있다") == ["있"]

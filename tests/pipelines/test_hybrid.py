@@ -14,7 +14,7 @@ from rag.chunking import TokenChunker
 from rag.config import load_settings
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.keywords import KeywordTokenizer
-from rag.pipelines.hybrid import HybridRetriever, mmr_select, rrf_fuse
+from rag.pipelines.hybrid import HybridRetriever, convex_fuse, minmax, mmr_select, rrf_fuse
 from rag.pipelines.ingest import IngestPipeline
 from rag.stores.base import KeywordSearchStore, Store, keyword_search
 from rag.stores.memory import MemoryStore
@@ -97,9 +97,13 @@ def searchable(store: Store) -> KeywordSearchStore:
 
 
 def retriever(
-    store: Store, index: KeywordSearchStore, embedder: FakeEmbedder, mode: str
+    store: Store,
+    index: KeywordSearchStore,
+    embedder: FakeEmbedder,
+    mode: str,
+    fusion: str = "rrf",
 ) -> HybridRetriever:
-    return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3)
+    return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3, fusion=fusion)
 
 
 @pytest.fixture(params=["memory", "chroma", "pgvector"])
@@ -139,6 +143,11 @@ def test_keyword_leg_finds_what_dense_misses(parts) -> None:  # type: ignore[no-
     assert hits[0].score == pytest.approx(1 / 61 + 1 / (60 + debug.dense_rank))
     assert "keyword #1" in debug.describe()
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # convex fusion (the default): the keyword leg's only hit ties with the dense leg's first
+    # (1/2 each; the target is the dense leg's last), and the chunk both legs found wins
+    convex = retriever(store, index, embedder, "hybrid", fusion="convex").retrieve(QUESTION)
+    assert convex[0].chunk.text == TARGET and convex.ranks[0].keyword_rank == 1
+    assert [h.score for h in convex] == sorted((h.score for h in convex), reverse=True)
 
 
 def test_hybrid_respects_filters_and_k(parts) -> None:  # type: ignore[no-untyped-def]
@@ -282,3 +291,60 @@ def test_an_embedder_that_declares_no_languages_votes_on_every_question() -> Non
     with _retriever(embedder, store) as r:
         got = r.retrieve("LoRA로 학습하면 뭐가 달라지나요?")
         assert any(rank.dense_rank is not None for rank in got.ranks)
+
+
+# -- convex fusion of normalised scores ---------------------------------------------------------
+
+
+def test_minmax_maps_a_list_onto_0_1() -> None:
+    assert minmax([3.0, 1.0, 2.0]) == [1.0, 0.0, 0.5]
+    assert minmax([2.0, 2.0]) == [1.0, 1.0]
+    assert minmax([]) == []
+
+
+def test_convex_fuse_hand_computed() -> None:
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.5)]  # normalised: a 1, b 0.75, c 0
+    keyword = [("c", 12.0), ("d", 4.0), ("a", 2.0)]  # normalised: c 1, d 0.2, a 0
+    fused = dict(convex_fuse([dense, keyword], [0.6, 0.4]))
+    assert fused["a"] == pytest.approx(0.6)
+    assert fused["b"] == pytest.approx(0.45)
+    assert fused["c"] == pytest.approx(0.4)
+    assert fused["d"] == pytest.approx(0.08)
+    assert [i for i, _ in convex_fuse([dense, keyword], [0.6, 0.4])] == ["a", "b", "c", "d"]
+    # weight 0 for a leg: the other leg's order alone (ties in first-seen order)
+    assert [i for i, _ in convex_fuse([dense, keyword], [0.0, 1.0])][:2] == ["c", "d"]
+    with pytest.raises(ValueError):
+        convex_fuse([dense], [0.5, 0.5])
+
+
+def test_convex_keeps_a_clear_keyword_winner_first_where_rrf_ties_it() -> None:
+    """RRF sees ranks only: a keyword hit far ahead of the rest ties with the dense leg's
+    first pick among near-equal cosines. The convex combination keeps the margin."""
+    dense = [("x", 0.51), ("k", 0.50), ("y", 0.10)]
+    keyword = [("k", 30.0), ("x", 1.0), ("z", 0.5)]
+    by_rank = rrf_fuse([[i for i, _ in dense], [i for i, _ in keyword]], [1.0, 1.0])
+    assert by_rank[0][0] == "x"  # equal RRF scores: the first seen (dense) wins
+    assert convex_fuse([dense, keyword], [0.5, 0.5])[0][0] == "k"
+
+
+def test_the_retriever_fuses_by_convex_combination_when_asked() -> None:
+    embedder = FakeEmbedder(32)
+    store = _docs_store(embedder)
+    with _retriever(embedder, store, fusion="convex", fusion_alpha=0.0) as r:
+        got = r.retrieve("LoRA로 학습하면 뭐가 달라지나요?")
+        assert got.hits[0].chunk.source == "/d/lora.md"
+        assert got.ranks[0].keyword_rank == 1
+        assert 0.0 <= got.hits[-1].score <= got.hits[0].score <= 1.0
+    with _retriever(embedder, store, fusion="convex", fusion_alpha=1.0) as r:
+        english = r.retrieve("Where does pgvector store embeddings?")
+        dense_first = store.query(embedder.embed(["Where does pgvector store embeddings?"])[0], 1)
+        assert english.hits[0].chunk.id == dense_first[0].chunk.id
+
+
+def test_an_unknown_fusion_or_alpha_is_a_config_error() -> None:
+    embedder = FakeEmbedder(32)
+    store = _docs_store(embedder)
+    with pytest.raises(ConfigError, match="fusion"):
+        _retriever(embedder, store, fusion="max")
+    with pytest.raises(ConfigError, match="fusion_alpha"):
+        _retriever(embedder, store, fusion="convex", fusion_alpha=1.5)

@@ -379,3 +379,40 @@ def test_missing_keyword_rows_are_filled_from_an_existing_collection(tmp_path: P
     index_state(store)
     again = kw_pipeline(store, embedder).run(tmp_path)
     assert again.files_unchanged == 3
+
+
+def test_title_terms_are_indexed_with_every_chunk_of_a_record(tmp_path: Path) -> None:
+    """The title is written once at the top of a JSONL record, but every chunk of the record
+    is found by a word of its title (the title field, ``KeywordTokenizer.chunk_text``);
+    Markdown headings likewise."""
+    body = " ".join(f"Sentence {i} talks about rivers and boats." for i in range(40))
+    (tmp_path / "docs.jsonl").write_text(
+        json.dumps({"id": "r1", "title": "Zanzibar handbook", "text": body})
+        + "\n"
+        + json.dumps({"id": "r2", "title": "Other title", "text": body})
+        + "\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "guide.md").write_text(
+        "# Quokka setup\n\n" + "\n\n".join(f"Step {i}: run the tool again." for i in range(30)),
+        encoding="utf-8",
+    )
+    store = MemoryStore("titles")
+    kw_pipeline(store).run(tmp_path)
+    kw = keyword_search(store)
+    assert isinstance(kw, KeywordSearchStore)
+    everything = [h.chunk for h in kw.keyword_query(["river", "tool"], 1000)]
+    records = [c for c in everything if c.location.record == "r1"]
+    assert len(records) > 1, "the record should make several chunks"
+    found = {h.chunk.id for h in kw.keyword_query(["zanzibar"], 100)}
+    assert found == {c.id for c in records}
+    # the same text under another title: its own terms (keyed by chunk, not by text)
+    assert not found & {h.chunk.id for h in kw.keyword_query(["other"], 100)}
+    md = [c for c in everything if c.source.endswith("guide.md")]
+    assert len(md) > 1 and {h.chunk.id for h in kw.keyword_query(["quokka"], 100)} == {
+        c.id for c in md
+    }
+    plain = MemoryStore("plain")
+    kw_pipeline(plain, tokenizer=KeywordTokenizer(title_weight=0)).run(tmp_path)
+    only_first = keyword_search(plain).keyword_query(["zanzibar"], 100)  # type: ignore[union-attr]
+    assert len(only_first) == 1
