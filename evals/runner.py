@@ -46,9 +46,9 @@ from rag.evals.metrics import (
 
 if TYPE_CHECKING:
     from rag.api import RAG
-    from rag.pipelines.grounding import SupportChecker
     from rag.embeddings import Embedder
     from rag.llms.base import LLM
+    from rag.pipelines.grounding import SupportChecker
     from rag.stores.base import Store
     from rag.types import Retrieval, ScoredChunk
 

@@ -16,8 +16,8 @@ import pytest
 
 from rag.api import RAG
 from rag.chunking import TokenChunker
-from rag.pipelines.hybrid import LEG_THREAD_PREFIX
 from rag.pipelines.grounding import strip_markers
+from rag.pipelines.hybrid import LEG_THREAD_PREFIX
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder, ScriptedLLM, echo_question
 from rag.types import Answer
