@@ -145,7 +145,13 @@ def _stream_answer(r: RAG, question: str, filters: Any, show_prompt: bool) -> An
 
 def _print_prompt(answer: Answer) -> None:
     """The exact prompt, then what was cut from the sources and why."""
-    typer.echo(f"--- prompt sent to {answer.usage.backend}:{answer.usage.model} ---")
+    if answer.mode == "extractive":
+        typer.echo(
+            "--- prompt (not sent: the answer is extractive; --answer-mode generative sends "
+            "it to the model) ---"
+        )
+    else:
+        typer.echo(f"--- prompt sent to {answer.usage.backend}:{answer.usage.model} ---")
     typer.echo(answer.prompt)
     typer.echo("--- end of prompt ---")
     for note in answer.prompt_notes:

@@ -33,13 +33,29 @@ def test_library_ingest_and_ask_offline(
 
     hits = r.retrieve("How do I switch to pgvector?")
     assert Path(hits[0].chunk.source).name == "stores.md"
+    # the packaged 135M model is below the size auto lets write: extractive, no model call
     answer = r.ask("How do I switch to pgvector?")
-    assert answer.text.strip()
-    assert answer.citations and Path(answer.citations[0].source).name == "stores.md"
-    assert answer.usage.backend == "local" and answer.usage.output_tokens > 0
-    assert answer.usage.input_tokens > 50 and answer.usage.cost == 0
-    (logged,) = CallLog(tmp_path / "calls.db").calls()
-    assert logged.model == answer.usage.model and logged.output_tokens == answer.usage.output_tokens
+    assert answer.mode == "extractive" and answer.usage.backend == "extractive"
+    assert "--store pgvector" in answer.text and answer.grounded == 1.0
+    assert answer.cited and all(Path(c.source).name == "stores.md" for c in answer.cited)
+    # generative on request: the model writes, every sentence is checked
+    writer = RAG(
+        store=ChromaStore("examples", path=tmp_path / "chroma"),
+        embedder=st_embedder,
+        llm=local_llm,
+        data_dir=tmp_path,
+        answer_mode="generative",
+    )
+    written = writer.ask("How do I switch to pgvector?")
+    assert written.text.strip() and written.mode == "generative"
+    assert written.citations and Path(written.citations[0].source).name == "stores.md"
+    assert written.usage.backend == "local" and written.usage.output_tokens > 0
+    assert written.usage.input_tokens > 50 and written.usage.cost == 0
+    assert written.abstained or (written.sentences and written.grounded is not None)
+    logged = CallLog(tmp_path / "calls.db").calls()
+    assert [c.backend for c in logged] == ["extractive", "local"]
+    assert logged[1].model == written.usage.model
+    assert logged[1].output_tokens == written.usage.output_tokens
 
 
 def test_korean_question_finds_the_korean_document(
@@ -70,17 +86,34 @@ def test_cli_ingest_ask_json_stream_and_show_prompt(tmp_path: Path, examples_dir
     assert asked.exit_code == 0, asked.output
     answer = json.loads(asked.stdout)
     assert answer["answer"] and answer["citations"][0]["path"].endswith("stores.md")
-    assert answer["usage"]["backend"] == "local" and answer["usage"]["cost"] == "0"
+    assert answer["usage"]["backend"] == "extractive" and answer["usage"]["cost"] == "0"
+    assert answer["mode"] == "extractive" and answer["grounded"] == 1.0
 
     shown = run_cli(
-        "ask", "What does rag log?", "--collection", "exa", "--show-prompt", data_dir=data
+        "ask",
+        "What does rag log?",
+        "--collection",
+        "exa",
+        "--show-prompt",
+        "--answer-mode",
+        "generative",
+        data_dir=data,
     )
     assert shown.exit_code == 0, shown.output
     assert "--- prompt sent to local:" in shown.stdout
     assert "Question: What does rag log?" in shown.stdout
     assert "usage: local:" in shown.stdout and "[1] " in shown.stdout
 
-    streamed = run_cli("ask", "What is rag?", "--collection", "exa", "--stream", data_dir=data)
+    streamed = run_cli(
+        "ask",
+        "What is rag?",
+        "--collection",
+        "exa",
+        "--stream",
+        "--answer-mode",
+        "generative",
+        data_dir=data,
+    )
     assert streamed.exit_code == 0, streamed.output
     assert "usage: local:" in streamed.stdout and "Sources" in streamed.stdout
 
