@@ -254,7 +254,7 @@ class RAG:
             retriever=self.retriever,
             selector=selector,
             answer_mode=self.answer_mode,
-            extractor=ExtractiveAnswerer(terms, embedder),
+            extractor=ExtractiveAnswerer(terms, embedder, min_coverage=self.settings.abstain_below),
             checker=checker,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rag.pipelines.extractive import ExtractiveAnswerer, _sentences
 from rag.pipelines.grounding import (
     SupportChecker,
@@ -130,3 +132,22 @@ def test_source_statements_skip_breadcrumbs_titles_and_fences() -> None:
     assert _sentences("rag ask 'x' --store pgvector\n```\n\nNo server? Start one.")[0] == (
         "`rag ask 'x' --store pgvector`"
     )
+
+
+def test_abstain_below_is_a_setting(tmp_path: Path) -> None:
+    from rag import RAG
+    from rag.stores.memory import MemoryStore
+    from rag.testing import FakeEmbedder, ScriptedLLM
+
+    def make(**kw: object) -> RAG:
+        return RAG(
+            store=MemoryStore("ab"),
+            embedder=FakeEmbedder(),
+            llm=ScriptedLLM(),
+            data_dir=tmp_path,
+            answer_mode="extractive",
+            **kw,  # type: ignore[arg-type]
+        )
+
+    assert make().query_pipeline.extractor.min_coverage == 0.2
+    assert make(abstain_below=0.5).query_pipeline.extractor.min_coverage == 0.5
