@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.embeddings import languages_of
+from rag.embeddings import covers, languages_of
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.types import AnswerSentence, Citation
@@ -132,7 +132,9 @@ class ExtractiveAnswerer:
                 candidates.append(_Candidate(i, j, text))
         if not candidates:
             return _abstain(lang)
-        term_lists = self.terms([question, *(c.text for c in candidates), *_texts(citations)])
+        term_lists = self.terms(
+            [question, *(c.text for c in candidates), *(c.text for c in citations)]
+        )
         q_terms = set(term_lists[0]) - _QUESTION_WORDS
         sent_terms = [set(t) for t in term_lists[1 : 1 + len(candidates)]]
         source_terms = [set(t) for t in term_lists[1 + len(candidates) :]]
@@ -201,15 +203,11 @@ class ExtractiveAnswerer:
         )
 
     def _cosines(self, question: str, texts: Sequence[str], lang: str) -> list[float] | None:
-        if self.embedder is None or (self.languages is not None and lang not in self.languages):
+        if self.embedder is None or not covers(self.languages, lang):
             return None
         q = self.embedder.embed([question], input_type="query")
         s = self.embedder.embed(list(texts), input_type="document")
         return [float(x) for x in (s @ q[0])]
-
-
-def _texts(citations: Sequence[Citation]) -> list[str]:
-    return [c.text for c in citations]
 
 
 def _body(citation: Citation) -> str:

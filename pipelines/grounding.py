@@ -29,13 +29,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.embeddings import languages_of
+from rag.embeddings import covers, languages_of
 from rag.pipelines.prompt import simple_terms, split_sentences
 from rag.types import AnswerSentence, Citation
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARKER_BODY = r"\[(\d+(?:\s*[,;]\s*\d+)*)\]"
+"""``[n]`` or ``[n, m]``; group 1 holds the numbers."""
+_MARKER = re.compile(r"\s*" + _MARKER_BODY)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ABSTAIN = re.compile(
     r"(?:do(?:es)? not (?:say|contain|mention|answer|provide|include)|don'?t know|"
@@ -90,7 +92,7 @@ def is_abstention(sentence: str) -> bool:
 
 
 _CLAIM_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*[ \t]+|\n+")
-_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
+_LEADING_MARKERS = re.compile(r"^(?:\s*" + _MARKER_BODY + ")+")
 
 
 def split_claims(text: str) -> list[str]:
@@ -200,17 +202,17 @@ class SupportChecker:
         """For each claim, its support (0..1) by each citation, in citation order."""
         if not claims or not citations:
             return [[0.0] * len(citations) for _ in claims]
-        source_sentences = [split_sentences(c.text) for c in citations]
         term_lists = self.terms([*claims, *(c.text for c in citations)])
         claim_terms = [set(t) - GENERIC_TERMS for t in term_lists[: len(claims)]]
         source_terms = [set(t) for t in term_lists[len(claims) :]]
         source_numbers = [numbers_in(c.text) for c in citations]
-        cosines = self._cosines(claims, source_sentences, lang)
+        cosines = self._cosines(claims, citations, lang)
         out: list[list[float]] = []
         for i, claim in enumerate(claims):
+            numbers = numbers_in(claim)
             row: list[float] = []
             for j in range(len(citations)):
-                if not numbers_in(claim) <= source_numbers[j]:
+                if not numbers <= source_numbers[j]:
                     row.append(0.0)
                     continue
                 terms = claim_terms[i]
@@ -228,12 +230,13 @@ class SupportChecker:
         return out
 
     def _cosines(
-        self, claims: Sequence[str], sources: Sequence[Sequence[str]], lang: str
+        self, claims: Sequence[str], citations: Sequence[Citation], lang: str
     ) -> list[list[float]] | None:
         """Claim x source: cosine to the source's closest sentence; None when the embedder is
         missing or does not cover ``lang``."""
-        if self.embedder is None or (self.languages is not None and lang not in self.languages):
+        if self.embedder is None or not covers(self.languages, lang):
             return None
+        sources = [split_sentences(c.text) for c in citations]
         flat = [s for sents in sources for s in sents]
         if not flat:
             return None

@@ -54,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.chunking import detect_lang
-from rag.embeddings import Embedder, languages_of
+from rag.embeddings import Embedder, covers, languages_of
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import check_queryable, distinct_hits
 from rag.stores.base import Filters, Store, validate_filters
@@ -328,7 +328,7 @@ class HybridRetriever:
         lang = detect_lang(question)
         factor = self.dense_weight_by_lang.get(lang)
         if factor is None:
-            factor = 0.0 if self.languages is not None and lang not in self.languages else 1.0
+            factor = 1.0 if covers(self.languages, lang) else 0.0
         return self.dense_weight * factor
 
     def _dense(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:

@@ -27,18 +27,25 @@ from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, LLMError
 from rag.llms.base import LLM, Completion, Message
-from rag.pipelines.extractive import Composed, ExtractiveAnswerer
-from rag.pipelines.grounding import CheckedAnswer, SupportChecker
+from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.grounding import SupportChecker, markers_of
 from rag.pipelines.prompt import Selection, SentenceSelector
 from rag.stores.base import Filters, Store, validate_filters
-from rag.types import Answer, AnswerMode, Citation, Retrieval, ScoredChunk, Usage
+from rag.types import (
+    Answer,
+    AnswerMode,
+    AnswerSentence,
+    Citation,
+    Retrieval,
+    ScoredChunk,
+    Usage,
+)
 
 SYSTEM_PROMPT = (
     "Answer the question using only the numbered sources below. Cite every fact with the "
     "number of its source in square brackets, like [1]. If the sources do not contain the "
     "answer, say that you don't know."
 )
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
@@ -113,10 +120,7 @@ def _overlapping(
 
 def cited_numbers(text: str) -> set[int]:
     """Numbers in ``[n]`` / ``[n, m]`` markers of an answer."""
-    found: set[int] = set()
-    for m in _MARKER.finditer(text):
-        found.update(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
-    return found
+    return set(markers_of(text))
 
 
 class Retriever:
@@ -319,9 +323,7 @@ class QueryPipeline:
         """The extractive answer: no model call; its usage counts the answer's tokens (with
         the model's tokenizer) at no cost, and is recorded like any call."""
         started = time.perf_counter()
-        composed: Composed = self.extractor.compose(
-            question, prepared.citations, lang=detect_lang(question)
-        )
+        composed = self.extractor.compose(question, prepared.citations, lang=detect_lang(question))
         usage = Usage(
             backend="extractive",
             model="rag",
@@ -331,19 +333,13 @@ class QueryPipeline:
             cost=Decimal(0),
         )
         self._record(usage, question)
-        cited = {n for s in composed.sentences for n in s.citations}
-        return Answer(
-            question=question,
-            text=composed.text,
-            citations=[
-                c.model_copy(update={"cited": c.number in cited}) for c in prepared.citations
-            ],
-            usage=usage,
-            prompt=prepared.text,
-            prompt_notes=list(prepared.notes),
-            retrieval_latency_s=retrieval_s,
+        return self._finish(
+            prepared,
+            composed.text,
+            usage,
+            retrieval_s,
             mode="extractive",
-            sentences=list(composed.sentences),
+            sentences=composed.sentences,
             grounded=None if composed.abstained else 1.0,
             abstained=composed.abstained,
         )
@@ -377,27 +373,49 @@ class QueryPipeline:
         self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
     ) -> Answer:
         """The generated answer; with a checker, its markers repaired and each sentence judged."""
-        text = completion.text
-        checked: CheckedAnswer | None = None
-        if self.checker is not None and text:
-            checked = self.checker.check(text, prepared.citations, lang=detect_lang(question))
-            text = checked.text
+        if self.checker is None or not completion.text:
+            return self._finish(prepared, completion.text, completion.usage, retrieval_s)
+        checked = self.checker.check(
+            completion.text, prepared.citations, lang=detect_lang(question)
+        )
+        return self._finish(
+            prepared,
+            checked.text,
+            completion.usage,
+            retrieval_s,
+            sentences=checked.sentences,
+            grounded=checked.grounded,
+            abstained=checked.abstained,
+        )
+
+    @staticmethod
+    def _finish(
+        prepared: PreparedPrompt,
+        text: str,
+        usage: Usage,
+        retrieval_s: float,
+        *,
+        mode: AnswerMode = "generative",
+        sentences: Sequence[AnswerSentence] = (),
+        grounded: float | None = None,
+        abstained: bool = False,
+    ) -> Answer:
+        """The Answer value for either mode: citations marked by the ``[n]`` in ``text``."""
         numbers = cited_numbers(text)
-        citations = [
-            c.model_copy(update={"cited": c.number in numbers}) for c in prepared.citations
-        ]
         return Answer(
-            question=question,
+            question=prepared.question,
             text=text,
-            citations=citations,
-            usage=completion.usage,
+            citations=[
+                c.model_copy(update={"cited": c.number in numbers}) for c in prepared.citations
+            ],
+            usage=usage,
             prompt=prepared.text,
             prompt_notes=list(prepared.notes),
             retrieval_latency_s=retrieval_s,
-            mode="generative",
-            sentences=list(checked.sentences) if checked else [],
-            grounded=checked.grounded if checked else None,
-            abstained=checked.abstained if checked else False,
+            mode=mode,
+            sentences=list(sentences),
+            grounded=grounded,
+            abstained=abstained,
         )
 
 

@@ -236,10 +236,8 @@ class RAG:
         from rag.pipelines.prompt import SentenceSelector
         from rag.pipelines.query import QueryPipeline
 
-        selector = None
-        if self.settings.sentence_selection:
-            selector = SentenceSelector(self.keyword_tokenizer.tokenize_batch)
         terms = self.keyword_tokenizer.tokenize_batch
+        selector = SentenceSelector(terms) if self.settings.sentence_selection else None
         dense = self.settings.retrieval_mode != "keyword"
         embedder = self.embedder if dense else None
         checker = SupportChecker(terms, embedder) if self.settings.check_answers else None

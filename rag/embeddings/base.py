@@ -164,6 +164,12 @@ def languages_of(embedder: Any) -> frozenset[str] | None:
     return frozenset(found) if found is not None else None
 
 
+def covers(languages: frozenset[str] | None, lang: str) -> bool:
+    """True when an embedder declaring ``languages`` (``languages_of``; None: any) can
+    inform text in ``lang``."""
+    return languages is None or lang in languages
+
+
 def identity_of(embedder: Any) -> EmbedderIdentity:
     """The embedder's declared ``identity``, else one made from its ``name`` (an identity
     itself is returned as it is)."""
