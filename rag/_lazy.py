@@ -30,3 +30,15 @@ def package_version(distribution: str) -> str:
         return version(distribution)
     except PackageNotFoundError:
         return "none"
+
+
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or tokenizer length warnings from transformers on the
+    user's terminal (the sentence-transformers embedder and the cross-encoder both load it)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        pass

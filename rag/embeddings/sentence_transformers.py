@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag._lazy import package_version, require
+from rag._lazy import package_version, quiet_transformers, require
 from rag.embeddings.base import (
     EmbedderIdentity,
     HFTokenizer,
@@ -40,7 +40,7 @@ class SentenceTransformerEmbedder:
         path = model_path(model)
         # local_files_only: a model directory is read from disk, never from a hub
         st = require("sentence_transformers", "local", "the sentence-transformers embedder")
-        _quiet_transformers()
+        quiet_transformers()
         self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = path.name if path.name != "model" else path.parent.name
         self.languages = model_languages(path)
@@ -97,14 +97,3 @@ def _threads_for(n_texts: int) -> Iterator[None]:
             yield
         finally:
             torch.set_num_threads(before)
-
-
-def _quiet_transformers() -> None:
-    """No weight-loading progress bars or tokenizer length warnings on the user's terminal."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag._lazy import require
+from rag._lazy import quiet_transformers, require
 from rag.errors import ConfigError
 from rag.rerankers.base import keep_best
 from rag.types import ScoredChunk
@@ -88,7 +88,7 @@ class CrossEncoderReranker:
             )
         st = require("sentence_transformers", "local", "the cross-encoder reranker")
         torch = require("torch", "local", "the cross-encoder reranker")
-        _quiet_transformers()
+        quiet_transformers()
         try:
             self._model: Any = st.CrossEncoder(
                 str(model_dir),
@@ -133,14 +133,3 @@ class CrossEncoderReranker:
         if not hits or k <= 0:
             return []
         return keep_best(hits, self.scores(question, [h.chunk.text for h in hits]), k)
-
-
-def _quiet_transformers() -> None:
-    """No weight-loading progress bars on the user's terminal."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
