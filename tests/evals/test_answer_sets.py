@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tiny_set import write_tiny_set
 
 from rag.config import load_settings
 from rag.errors import ConfigError
@@ -104,30 +105,12 @@ def test_korean_set_has_unanswerable_questions() -> None:
 
 
 def _tiny(root: Path, answers: list[dict[str, object]], qrels_extra: str = "") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    docs = [
-        ("d1", "Cats", "Cats are small domestic felines that purr and hunt mice at night."),
-        ("d2", "Rockets", "Rockets burn fuel to produce thrust and reach orbit around the earth."),
-        ("d3", "Bread", "Bread is baked from flour, water, yeast and salt in a hot oven."),
-    ]
-    (root / "corpus.jsonl").write_text(
-        "".join(json.dumps({"id": i, "title": t, "text": x}) + "\n" for i, t, x in docs)
+    return write_tiny_set(
+        root,
+        answers=answers,
+        extra_queries=[("u1", "who painted the ceiling of the sistine chapel")],
+        qrels_extra=qrels_extra,
     )
-    queries = [
-        ("q1", "what do cats hunt at night"),
-        ("q2", "how do rockets reach orbit"),
-        ("q3", "what is bread baked from"),
-        ("u1", "who painted the ceiling of the sistine chapel"),
-        ("q4", "a query nobody judged"),
-    ]
-    (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in queries)
-    )
-    (root / "qrels.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n" + qrels_extra
-    )
-    (root / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
-    return root
 
 
 UNANSWERABLE = {"id": "u1", "answers": [], "unanswerable": True}

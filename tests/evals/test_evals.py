@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from tiny_set import ANSWERS, write_tiny_set
 
 from rag.config import load_settings
 from rag.errors import ConfigError
@@ -116,36 +117,7 @@ def test_percentile() -> None:
 
 
 def _write_dataset(root: Path, *, qrels_extra: str = "", answers: bool = True) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    docs = [
-        ("d1", "Cats", "Cats are small domestic felines that purr and hunt mice at night."),
-        ("d2", "Rockets", "Rockets burn fuel to produce thrust and reach orbit around the earth."),
-        ("d3", "Bread", "Bread is baked from flour, water, yeast and salt in a hot oven."),
-        ("d4", "Rivers", "Rivers carry fresh water from mountains down to the sea."),
-    ]
-    (root / "corpus.jsonl").write_text(
-        "".join(json.dumps({"id": i, "title": t, "text": x}) + "\n" for i, t, x in docs)
-    )
-    queries = [
-        ("q1", "what do cats hunt at night"),
-        ("q2", "how do rockets reach orbit"),
-        ("q3", "what is bread baked from"),
-        ("q4", "a query nobody judged"),
-    ]
-    (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in queries)
-    )
-    (root / "qrels.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n" + qrels_extra
-    )
-    if answers:
-        (root / "answers.jsonl").write_text(
-            json.dumps({"id": "q1", "answers": ["mice"]})
-            + "\n"
-            + json.dumps({"id": "q3", "answers": ["flour, water, yeast and salt"]})
-            + "\n"
-        )
-    return root
+    return write_tiny_set(root, answers=ANSWERS if answers else None, qrels_extra=qrels_extra)
 
 
 def test_loader_reads_and_counts(tmp_path: Path) -> None:
