@@ -281,7 +281,8 @@ def test_default_stack_shared_by_4_threads(tmp_path: Path, examples_dir: Path) -
         assert got["chunk_ids"] == first["chunk_ids"], "the sources of another question"
         assert got["prompt"] == first["prompt"], "the prompt of another question"
         assert got["text"] == first["text"], "text generated for another prompt, or garbled"
-        # the final text is the checked one: markers repaired, the words as streamed
-        assert strip_markers(got["streamed"]) == strip_markers(got["text"])
+        # the final text is the checked one: markers repaired (a marker that opened a line
+        # moves to the end of the line before it), the words as streamed
+        assert strip_markers(got["streamed"]).split() == strip_markers(got["text"]).split()
         assert set(got["cited"]) <= set(got["numbers"])
     assert out["leg_threads_left"] == [], "leg threads outlive close()"
