@@ -30,8 +30,10 @@ test: $(STAMP) test-deps
 
 # system packages the tests use (Debian; as root, or through sudo)
 APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+# chromium: Debian's browser for the web page test (Playwright drives it by path; its own download fails offline)
 test-deps:
 	command -v qemu-x86_64 >/dev/null || { $(APT) update -qq && $(APT) install -y -qq qemu-user; }
+	command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium; }
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not integration"
