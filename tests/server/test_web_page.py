@@ -1,0 +1,134 @@
+"""The web page at ``/`` in a real browser: Debian's Chromium driven by Playwright.
+
+``make test-deps`` installs the ``chromium`` package (Playwright's own browser download needs
+the internet); the test runs against the real ``rag serve`` process with the default offline
+stack. A screenshot of the answered page lands in ``test-artifacts/web/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "web"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``rag serve`` with no tenants (loopback only), extractive answers, a fresh data dir."""
+    home = tmp_path_factory.mktemp("web")
+    (home / "rag.toml").write_text(
+        f'data_dir = "{home / "data"}"\nanswer_mode = "extractive"\n', encoding="utf-8"
+    )
+    port = _free_port()
+    env = {**os.environ, "RAG_CONFIG": str(home / "rag.toml")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"rag serve exited with {proc.returncode}:\n{out[-3000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("rag serve did not answer /healthz within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_web_page_uploads_asks_streams_and_shows_a_cited_passage(server: str) -> None:
+    """Upload a file, ask with the keyboard, see the text arrive while the answer streams,
+    follow a ``[n]`` to its passage (file and lines), and see tokens, latency and cost."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium package (make test-deps)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            expect(page).to_have_title("rag")
+            expect(page.locator("#collection-help")).to_contain_text("No collections yet")
+
+            page.fill("#new-collection", "docs")
+            page.set_input_files("#files", str(REPO / "examples" / "stores.md"))
+            page.click("#upload")
+            expect(page.locator("#upload-status")).to_contain_text("1 new", timeout=120_000)
+            expect(page.locator("#collection")).to_have_value("docs")
+
+            # record what the answer box shows while the status still says "Writing…": text
+            # that appears before the final event is the streamed text
+            page.evaluate(
+                """() => {
+                  window.__seen = [];
+                  new MutationObserver(() => window.__seen.push(
+                    [document.getElementById('status').textContent,
+                     document.getElementById('answer').textContent])
+                  ).observe(document.getElementById('answer'),
+                            {childList: true, subtree: true, characterData: true});
+                }"""
+            )
+            page.focus("#question")
+            page.keyboard.type("How do I switch to pgvector?")
+            page.keyboard.press("Control+Enter")
+            expect(page.locator("#status")).to_have_text("Done.", timeout=120_000)
+            seen = page.evaluate("window.__seen")
+            assert any(status == "Writing…" and text.strip() for status, text in seen), seen
+            answer = page.locator("#answer")
+            expect(answer).to_contain_text("pgvector")
+            expect(page.locator("#usage")).to_contain_text("tokens")
+            expect(page.locator("#usage")).to_contain_text(" s · ")
+            expect(page.locator("#sources li").first).to_contain_text("stores.md")
+
+            # keyboard: focus the first [n] of the answer and press Enter
+            cite = answer.locator("button.cite").first
+            cite.focus()
+            page.keyboard.press("Enter")
+            head = page.locator("#passage-head")
+            expect(head).to_contain_text("stores.md")
+            expect(head).to_contain_text("lines")
+            expect(page.locator("#passage")).to_contain_text("pgvector")
+            expect(page.locator("#passage")).to_be_focused()
+            page.screenshot(path=str(ARTIFACTS / "answered.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "answered.png").stat().st_size > 0
