@@ -77,7 +77,7 @@ GENERIC_TERMS = frozenset(
 
 ABSTAIN_TEXT = {
     "en": "The sources do not say.",
-    "ko": "제공된 자료에는 이 질문의 답이 없습니다.",
+    "ko": "자료에 답이 없습니다.",
 }
 
 

@@ -169,3 +169,20 @@ def test_unanswerable_queries_are_not_in_retrieval_metrics(tmp_path: Path) -> No
         assert [q.id for q in row.per_query] == ["q1", "q2", "q3"]
         # a question with no gold document would have pulled these down to 0.75
         assert row.recall[1] == 1.0 and row.mrr10 == 1.0
+
+
+def test_english_tuning_set_loads_and_quotes_its_records() -> None:
+    """evals/data/en-tune: the tuning-only set (never reported): gold answers verbatim from
+    their one gold record, unanswerable questions apart, CC0."""
+    root = REPO / "evals" / "data" / "en-tune"
+    ds = load_dataset(root)
+    corpus = _corpus(root)
+    assert len(ds.queries) >= 30 and len(ds.unanswerable) >= 10
+    for q in ds.queries:
+        (doc,) = q.relevant
+        assert q.answers and all(a.lower() in corpus[doc]["text"].lower() for a in q.answers)
+    assert all(q.unanswerable and not q.relevant for q in ds.unanswerable)
+    readme = (root / "README.md").read_text("utf-8")
+    assert "CC0" in readme and "tuning" in readme
+    # no record of the report sets is reused
+    assert not set(corpus) & (set(_corpus(EN)) | set(_corpus(KO)))
