@@ -62,6 +62,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             app.state.rag.draining = True
             super().handle_exit(sig, frame)
+            # a drained stop is a clean exit (0), not a death by the signal uvicorn re-raises
+            self._captured_signals.clear()
 
     DrainingServer(config).run()
 
