@@ -78,10 +78,12 @@ def add(
     """Create an API key for tenant NAME: print it once, store only its SHA-256 in rag.toml."""
     import os
 
+    from rag.config import load_settings
     from rag.server.keys import add_key
 
     path = config or Path(os.environ.get("RAG_CONFIG") or "rag.toml")
     with handle_errors():
+        load_settings(path if path.exists() else None)  # refuse to edit an invalid file
         key = add_key(path, name)
     typer.echo(key)
     from rag.cli.output import stderr
