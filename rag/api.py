@@ -68,6 +68,7 @@ class RAG:
         llm: LLM | None = None,
         chunker: Chunker | None = None,
         loaders: LoaderRegistry | None = None,
+        call_log: CallLog | None = None,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -78,7 +79,8 @@ class RAG:
         self._llm = llm
         self._chunker = chunker
         self._loaders = loaders
-        self._call_log: CallLog | None = None
+        self._call_log = call_log
+        """Given: where calls are recorded (``rag serve`` passes one per tenant)."""
         self._keyword_tokenizer: KeywordTokenizer | None = None
         self._retriever: HybridRetriever | RerankingRetriever | None = None
         self._query_pipeline: QueryPipeline | None = None

@@ -12,10 +12,18 @@ call log (``calls.db``).
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +45,71 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/rag``, else ``~/.cache/rag``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rag"
+
+
+TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,23}"
+"""A tenant name: 1-24 letters, digits and '-' (no '_', so the store's namespacing
+``t_<tenant>__<collection>`` cannot be read two ways)."""
+
+
+class TenantConfig(BaseModel):
+    """One customer of ``rag serve`` (``[[server.tenants]]`` in rag.toml): the digests of its API
+    keys (several, so keys can rotate) and its limits. Keys themselves are never stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=f"^{TENANT_NAME}$")
+    key_sha256: list[str] = Field(default_factory=list)
+    """Hex SHA-256 digests of the tenant's keys (``rag serve keys add NAME`` appends one)."""
+    daily_budget_usd: Decimal | None = Field(default=None, ge=0)
+    """Known spend per UTC day (call log) above which asks are refused with HTTP 429."""
+    max_concurrent: int | None = Field(default=None, ge=1)
+    """Requests of this tenant running at once; more are refused with HTTP 429."""
+    llm: str | None = None
+    """The backend spec this tenant's answers use (default: the ``llm`` setting)."""
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digests(cls, v: list[str]) -> list[str]:
+        import re
+
+        for digest in v:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(
+                    f"{digest!r} is not a hex SHA-256 digest (64 hex digits); add keys with "
+                    "`rag serve keys add NAME`"
+                )
+        return [d.lower() for d in v]
+
+
+class ServerSettings(BaseModel):
+    """``[server]`` in rag.toml: how ``rag serve`` listens, its limits, and its tenants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    """Largest request body an upload may have (HTTP 413 above it)."""
+    max_question_chars: int = Field(default=4000, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    """A search, ask or upload running longer is answered with HTTP 503 (streams: an error
+    event); also how long a stopping server waits for running requests."""
+    executor_threads: int = Field(default=8, ge=1)
+    """Threads of the one executor that runs rag's blocking calls (embedding, the store, the
+    model) for the server's async routes."""
+    tenants: list[TenantConfig] = Field(default_factory=list)
+    """Empty: one implicit tenant ``default``, no keys, loopback only."""
+
+    @field_validator("tenants")
+    @classmethod
+    def _unique_names(cls, v: list[TenantConfig]) -> list[TenantConfig]:
+        names = [t.name for t in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tenant names must be unique; {', '.join(dupes)} appear twice")
+        return v
 
 
 class Settings(BaseSettings):
@@ -145,6 +218,10 @@ class Settings(BaseSettings):
     price_file: Path | None = None
     """A TOML price list that overrides the packaged one (same shape as the packaged
     ``rag/costs/prices.toml``)."""
+
+    # rag serve
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """``[server]`` and ``[[server.tenants]]``: ``rag serve``'s address, limits and tenants."""
 
     @field_validator("collection")
     @classmethod

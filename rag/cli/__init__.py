@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from rag.cli import ask, config, costs, db, ingest
+from rag.cli import ask, config, costs, db, ingest, serve
 from rag.cli import eval as eval_command
 
 __all__ = ["app", "main", "option_names"]
@@ -29,6 +29,7 @@ app.command("config")(config.show_config)
 app.add_typer(db.app)
 costs.register(app)
 app.command("eval")(eval_command.eval_)
+app.add_typer(serve.app)
 
 
 def main() -> None:

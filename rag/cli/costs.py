@@ -1,6 +1,6 @@
 """``rag costs``: what the logged model calls cost, per day x backend x model, from the call log.
 
-``rag costs [--since 7d] [--json] [--chart costs.png]``. Costs are exact decimals; calls whose
+``rag costs [--since 7d] [--tenant NAME] [--json] [--chart costs.png]``. Costs are exact decimals; calls whose
 price was unknown are counted and shown as "+ N unknown", never folded in as zero. The chart
 needs matplotlib (``pip install 'rag[charts]'``), imported only when ``--chart`` is given.
 """
@@ -38,6 +38,10 @@ def costs(
         Path | None,
         typer.Option("--log", help="Call log file (default: DATA_DIR/calls.db)."),
     ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Only the calls made for this tenant of `rag serve`."),
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -55,7 +59,7 @@ def costs(
             from rag.config import load_settings
 
             log = load_settings(config, data_dir=data_dir).call_log_path
-        summary = CallLog(log).summary(start)
+        summary = CallLog(log, tenant=tenant).summary(start)
         if chart is not None:
             save_chart(summary, chart)
     if as_json:

@@ -93,6 +93,13 @@ def m003_time_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS calls_time ON calls (time)")
 
 
+@_migration
+def m004_tenant(db: sqlite3.Connection) -> None:
+    """``rag serve``: which tenant a call was made for (NULL outside the server)."""
+    db.execute("ALTER TABLE calls ADD COLUMN tenant TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS calls_tenant_time ON calls (tenant, time)")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -147,6 +154,7 @@ class CallRecord(BaseModel):
     collection: str | None = None
     question: str | None = None
     error: str | None = None
+    tenant: str | None = None
 
 
 class CostRow(BaseModel):
@@ -228,15 +236,19 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
-    "cost, latency_s, ttft_s, outcome, route, collection, question, error"
+    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant"
 )
 
 
 class CallLog:
-    """Append-and-read access to one call log file. Thread-safe; several processes may share it."""
+    """Append-and-read access to one call log file. Thread-safe; several processes may share it.
 
-    def __init__(self, path: Path) -> None:
+    With a ``tenant`` (``rag serve``), every call it records carries that tenant, and its
+    reads (``calls``, ``summary``, ``spent``) see that tenant's calls only."""
+
+    def __init__(self, path: Path, *, tenant: str | None = None) -> None:
         self.path = Path(path)
+        self.tenant = tenant
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -285,6 +297,7 @@ class CallLog:
             collection,
             question,
             error,
+            self.tenant,
         )
         try:
             with self._lock:
@@ -293,8 +306,8 @@ class CallLog:
                     db.execute(
                         "INSERT INTO calls (time, backend, model, request_id, input_tokens, "
                         "output_tokens, cached_input_tokens, cost, latency_s, ttft_s, outcome, "
-                        "route, collection, question, error) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "route, collection, question, error, tenant) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
         except (sqlite3.Error, OSError) as exc:
@@ -306,16 +319,24 @@ class CallLog:
                 stacklevel=2,
             )
 
+    def _where(self, since: datetime | None) -> tuple[str, tuple[str, ...]]:
+        """The WHERE clause (and its parameters) for calls since ``since`` of this tenant."""
+        conds, params = [], []
+        if since is not None:
+            conds.append("time >= ?")
+            params.append(_iso(since))
+        if self.tenant is not None:
+            conds.append("tenant = ?")
+            params.append(self.tenant)
+        return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
+
     def calls(self, since: datetime | None = None) -> list[CallRecord]:
-        """Logged calls, oldest first; only those at or after ``since`` (naive = UTC) if given."""
+        """Logged calls, oldest first; only those at or after ``since`` (naive = UTC) if given
+        (and of this log's tenant, when it has one)."""
         if not self.path.exists():
             return []
-        query = f"SELECT {_COLUMNS} FROM calls"
-        params: tuple[str, ...] = ()
-        if since is not None:
-            query += " WHERE time >= ?"
-            params = (_iso(since),)
-        query += " ORDER BY time, id"
+        where, params = self._where(since)
+        query = f"SELECT {_COLUMNS} FROM calls{where} ORDER BY time, id"
         try:
             with self._lock:
                 rows = self._connect().execute(query, params).fetchall()
@@ -331,17 +352,16 @@ class CallLog:
         return summarize(self.calls(since), since)
 
     def spent(self, since: datetime) -> Decimal:
-        """Known cost of the calls at or after ``since`` (the daily budget reads this)."""
+        """Known cost of the calls at or after ``since`` (the daily budget reads this), of this
+        log's tenant when it has one."""
         if not self.path.exists():
             return Decimal(0)
+        where, params = self._where(since)
         try:
             with self._lock:
                 rows = (
                     self._connect()
-                    .execute(
-                        "SELECT cost FROM calls WHERE time >= ? AND cost IS NOT NULL",
-                        (_iso(since),),
-                    )
+                    .execute(f"SELECT cost FROM calls{where} AND cost IS NOT NULL", params)
                     .fetchall()
                 )
         except sqlite3.Error as exc:

@@ -1,0 +1,171 @@
+"""What the native routes and the OpenAI facade both do: check a question, pick the LLM,
+answer (whole or streamed) and turn rag's values into the API's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.server.errors import ApiError, from_rag_error, internal, invalid, log
+from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.api import RAG
+    from rag.server.catalog import Collection
+    from rag.server.state import ServerState
+    from rag.server.tenants import Tenant
+    from rag.stores.base import Filters
+
+_SCALARS = (str, int, float, bool)
+
+
+def check_text(state: ServerState, field: str, text: str) -> str:
+    """A question or query: not blank and at most ``server.max_question_chars``."""
+    limit = state.settings.server.max_question_chars
+    if not text.strip():
+        raise invalid(field, f"{field} is empty; send the text to answer")
+    if len(text) > limit:
+        raise invalid(
+            field,
+            f"{field} has {len(text)} characters, more than {limit} (server.max_question_chars); "
+            "shorten it",
+        )
+    return text
+
+
+def check_where(where: Mapping[str, Any] | None) -> None:
+    """Filters in rag's grammar (field -> scalar, non-empty list of scalars of one type, or
+    operator dict), so no malformed filter reaches a store (422 ``where`` otherwise)."""
+    if not where:
+        return
+    from rag.errors import ConfigError
+    from rag.stores.base import FILTER_OPERATORS, validate_filters
+
+    def scalar_list(v: Any) -> bool:
+        return (
+            isinstance(v, list)
+            and bool(v)
+            and all(isinstance(x, _SCALARS) for x in v)
+            and len({type(x) for x in v}) == 1
+        )
+
+    try:
+        validate_filters(where)
+    except ConfigError as exc:
+        raise invalid("where", str(exc)) from None
+    for name, cond in where.items():
+        ok = isinstance(cond, _SCALARS) or scalar_list(cond)
+        if isinstance(cond, dict):
+            ok = bool(cond) and all(
+                op in FILTER_OPERATORS
+                and (scalar_list(v) if op == "$in" else isinstance(v, _SCALARS))
+                for op, v in cond.items()
+            )
+        if not ok:
+            raise invalid(
+                "where",
+                f"filter on {name!r} must be a value, a non-empty list of values of one type, or "
+                'an operator dict like {"$gte": 3} ($in takes a list)',
+            )
+
+
+def pick_llm(state: ServerState, tenant: Tenant, requested: str | None) -> str:
+    """The backend spec an ask uses: the requested one if the server allows it (the tenant's,
+    the default ``llm`` setting, or ``route`` with a routing policy), else the tenant's."""
+    default = tenant.config.llm or state.settings.llm
+    if requested is None:
+        return default
+    allowed = {default, state.settings.llm}
+    if state.settings.routing is not None:
+        allowed |= {"route", *state.settings.routing.backends}
+    if requested not in allowed:
+        raise invalid(
+            "llm",
+            f"llm {requested[:60]!r} is not offered by this server; use one of "
+            f"{', '.join(sorted(allowed))} or leave it out",
+        )
+    return requested
+
+
+async def open_collection(
+    state: ServerState, tenant: Tenant, name: str, *, create: bool = False
+) -> Collection:
+    from rag.server.catalog import check_name
+
+    check_name(name)
+    return await state.runner.run(state.catalog.get, tenant, name, create=create)
+
+
+def answer_json(collection: Collection, answer: Answer) -> dict[str, Any]:
+    """The native ask response."""
+    return {
+        "answer": answer.text,
+        "citations": collection.cite(answer.citations),
+        "usage": answer.usage.model_dump(mode="json"),
+        "mode": answer.mode,
+        "grounded": answer.grounded,
+        "abstained": answer.abstained,
+        "sentences": [s.model_dump(mode="json") for s in answer.sentences],
+    }
+
+
+@dataclass(frozen=True)
+class AskJob:
+    """One checked ask: the collection, the RAG view that answers it, and its arguments."""
+
+    collection: Collection
+    rag: RAG
+    question: str
+    k: int | None
+    filters: Filters | None
+
+
+async def prepare_ask(
+    state: ServerState,
+    tenant: Tenant,
+    name: str,
+    question: str,
+    *,
+    k: int | None = None,
+    where: Mapping[str, Any] | None = None,
+    llm: str | None = None,
+) -> AskJob:
+    """Check an ask (question, filters, LLM, budget) and open what answers it."""
+    check_text(state, "question", question)
+    check_where(where)
+    spec = pick_llm(state, tenant, llm)
+    tenant.check_budget()
+    collection = await open_collection(state, tenant, name)
+    rag = await state.runner.run(collection.view, llm=spec)
+    return AskJob(collection, rag, question, k, collection.filters(where))
+
+
+async def ask(state: ServerState, job: AskJob) -> Answer:
+    return await state.runner.run(job.rag.ask, job.question, filters=job.filters, k=job.k)
+
+
+async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str, Any]]:
+    """A streamed answer as ``("sources", citations)``, ``("delta", text)``...,
+    ``("final", Answer)``, or ``("error", ApiError)`` when it fails midway or the server
+    drains (the stream is then closed)."""
+    try:
+        prepared = await state.runner.run(
+            job.rag.prepare, job.question, k=job.k, filters=job.filters
+        )
+        yield "sources", list(prepared.citations)
+        async for item in state.runner.stream(
+            lambda: job.rag.ask_stream(job.question, filters=job.filters, k=job.k)
+        ):
+            if isinstance(item, Answer):
+                yield "final", item
+            else:
+                yield "delta", item
+    except ApiError as exc:
+        yield "error", exc
+    except RagError as exc:
+        yield "error", from_rag_error(exc)
+    except Exception as exc:
+        log.error("streamed answer failed", exc_info=exc)
+        yield "error", internal()

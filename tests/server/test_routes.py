@@ -1,0 +1,158 @@
+"""Fast unit tests of the routes (httpx over ASGI, the in-memory store, fake embedder and a
+scripted LLM), of ``rag serve keys add``'s edits, and of the tenant's call log view."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sse import parse_events
+
+from rag.config import Settings, TenantConfig
+from rag.costs.calllog import CallLog
+from rag.embeddings import Embedder
+from rag.llms.base import LLM
+from rag.server.app import create_app
+from rag.server.catalog import Catalog, SharedParts
+from rag.server.keys import add_key
+from rag.server.tenants import key_digest
+from rag.testing import FakeEmbedder, ScriptedLLM
+from rag.types import Usage
+
+
+class FakeParts(SharedParts):
+    def embedder(self) -> Embedder:
+        return self._fake_embedder
+
+    def llm(self, spec: str) -> LLM:
+        return ScriptedLLM(["Ripe in September [1]."], cost_per_call=Decimal("0.5"))
+
+
+def make_client(tmp_path: Path, **tenant: Any) -> httpx.AsyncClient:
+    settings = Settings(
+        data_dir=tmp_path,
+        store="memory",
+        answer_mode="generative",
+        check_answers=False,
+        server={"tenants": [TenantConfig(name="acme", key_sha256=[key_digest("k")], **tenant)]},
+    )
+    catalog = Catalog(settings)
+    parts = FakeParts(settings)
+    parts._fake_embedder = FakeEmbedder()  # type: ignore[attr-defined]
+    catalog.shared = parts
+    app = create_app(settings, catalog=catalog)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers={"Authorization": "Bearer k"},
+    )
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[httpx.AsyncClient]:
+    yield make_client(tmp_path)
+
+
+DOC = {"documents": [{"source": "apples.md", "text": "# Apples\n\nApples ripen in September.\n"}]}
+
+
+def test_generative_ask_stream_and_chat(client: httpx.AsyncClient) -> None:
+    async def run() -> None:
+        async with client:
+            assert (
+                await client.post("/v1/collections/docs/documents", json=DOC)
+            ).status_code == 200
+            body = (
+                await client.post("/v1/collections/docs/ask", json={"question": "When?"})
+            ).json()
+            assert body["answer"] == "Ripe in September [1]." and body["mode"] == "generative"
+            assert body["citations"][0]["cited"] and body["usage"]["cost"] == "0.5"
+            r = await client.post(
+                "/v1/collections/docs/ask?stream=true", json={"question": "When?"}
+            )
+            events = parse_events(r.text.splitlines())
+            assert events[0][0] == "sources" and events[-1][0] == "final"
+            chat = await client.post(
+                "/v1/chat/completions",
+                json={"model": "docs", "messages": [{"role": "user", "content": "When?"}]},
+            )
+            assert chat.json()["citations"][0]["source"] == "apples.md"
+            bad = await client.post(
+                "/v1/collections/docs/ask", json={"question": "x", "llm": "openai:gpt-4o"}
+            )
+            assert bad.status_code == 422 and bad.json()["error"]["field"] == "llm"
+            where = await client.post(
+                "/v1/collections/docs/search", json={"query": "x", "where": {"a": {"$in": []}}}
+            )
+            assert where.status_code == 422 and where.json()["error"]["field"] == "where"
+
+    asyncio.run(run())
+
+
+def test_daily_budget_refuses_with_retry_after(tmp_path: Path) -> None:
+    client = make_client(tmp_path, daily_budget_usd=Decimal("0.5"))
+
+    async def run() -> None:
+        async with client:
+            await client.post("/v1/collections/docs/documents", json=DOC)
+            first = await client.post("/v1/collections/docs/ask", json={"question": "When?"})
+            assert first.status_code == 200
+            second = await client.post("/v1/collections/docs/ask", json={"question": "When?"})
+            assert second.status_code == 429
+            assert second.json()["error"]["type"] == "budget_exceeded"
+            assert int(second.headers["Retry-After"]) > 0
+
+    asyncio.run(run())
+
+
+def test_max_concurrent_refuses_with_retry_after(tmp_path: Path) -> None:
+    client = make_client(tmp_path, max_concurrent=1)
+
+    async def run() -> None:
+        async with client:
+            await client.post("/v1/collections/docs/documents", json=DOC)
+            r = await client.post("/v1/collections/docs/ask?stream=true", json={"question": "a"})
+            assert r.status_code == 200  # the slot is given back when the stream ends
+            app = client._transport.app  # type: ignore[attr-defined]
+            tenant = app.state.rag.tenants.by_name["acme"]
+            async with tenant.slot():
+                busy = await client.get("/v1/collections")
+            assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+            assert (await client.get("/v1/collections")).status_code == 200
+
+    asyncio.run(run())
+
+
+def test_keys_add_keeps_the_file_and_appends_to_a_tenant(tmp_path: Path) -> None:
+    toml = tmp_path / "rag.toml"
+    toml.write_text('# settings\ntop_k = 3\n\n[server]\nport = 9000\n\n[routing]\ndefault = "a"\n')
+    first = add_key(toml, "acme")
+    second = add_key(toml, "acme")
+    add_key(toml, "globex")
+    data = tomllib.loads(toml.read_text())
+    assert toml.read_text().startswith("# settings\ntop_k = 3\n")
+    assert data["server"]["port"] == 9000 and data["routing"] == {"default": "a"}
+    tenants = {t["name"]: t["key_sha256"] for t in data["server"]["tenants"]}
+    assert tenants["acme"] == [key_digest(first), key_digest(second)]
+    assert first not in toml.read_text() and len(tenants["globex"]) == 1
+
+
+def test_call_log_tenant_view(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    usage = Usage(backend="fake", model="m", cost=Decimal("0.25"))
+    CallLog(path, tenant="acme").record(usage)
+    CallLog(path, tenant="globex").record(usage)
+    CallLog(path).record(usage)
+    assert CallLog(path, tenant="acme").summary().total.calls == 1
+    assert CallLog(path).summary().total.calls == 3
+    from datetime import UTC, datetime, timedelta
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert CallLog(path, tenant="globex").spent(since) == Decimal("0.25")
+    assert [c.tenant for c in CallLog(path).calls()] == ["acme", "globex", None]
