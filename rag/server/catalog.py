@@ -117,6 +117,11 @@ class SharedParts:
             self._llms.clear()
 
 
+def store_name(tenant: str, name: str) -> str:
+    """The store collection behind a tenant's collection ``name``."""
+    return f"t_{tenant}__{name}"
+
+
 class Collection:
     """One tenant's collection: its folder, its RAG, and views of it for other retrieval
     modes or LLMs (sharing its store, embedder and keyword index)."""
@@ -133,7 +138,7 @@ class Collection:
         self.tenant = tenant
         self.name = name
         self.folder = folder
-        self.store_name = f"t_{tenant}__{name}"
+        self.store_name = store_name(tenant, name)
         self.settings = settings.model_copy(update={"collection": self.store_name})
         self.shared = shared
         self.rag = RAG(self.settings, embedder=shared.embedder(), call_log=call_log)
