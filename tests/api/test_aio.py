@@ -265,3 +265,22 @@ def test_async_twin_of_each_llm_kind(tmp_path: Path) -> None:
     assert [e.text for e in events[:-1]] == ["one ", "two ", "three"]
     final = events[-1].completion
     assert final is not None and final.text == "one two three"
+
+
+def test_readme_async_snippet_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's "Async" example, run as written over fake parts (``AsyncRAG()`` there
+    builds the real default stack, which other tests cover)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Async", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "pg.txt").write_text("Set store = 'pgvector' and pg_dsn to switch.\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        rag, "AsyncRAG", lambda: AsyncRAG(**{**parts(tmp_path), "answer_mode": "extractive"})
+    )
+    exec(compile(snippet, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "pgvector" in out and "extractive:rag" in out
