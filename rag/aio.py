@@ -16,7 +16,8 @@ Where each call runs. Nothing blocking runs on the event loop:
 - **On the loop**: generation by a hosted LLM (``openai``, ``anthropic``,
   ``openai-compatible``), through the SDK's async client (``AsyncOpenAI``, ``AsyncAnthropic``;
   ``rag.llms.base.AsyncLLM``); a routing policy's retries, fallback and waits
-  (``rag.llms.routing.AsyncRoutedLLM``).
+  (``rag.llms.routing.AsyncRoutedLLM``). The one blocking step left there: the first hosted
+  call on a loop builds that loop's SDK client (the SDK reads its CA bundle, once).
 - **In the executor**, one ``ThreadPoolExecutor`` owned by the AsyncRAG, of
   ``settings.async_workers`` threads (``RAG_ASYNC_WORKERS``, default 4), named ``rag-aio-*``:
   building the parts (loading models, opening the store); retrieval (embedding the question
@@ -135,10 +136,9 @@ class AsyncRAG:
     def _start(
         self, question: str, filters: Filters | None, k: int | None
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
-        """(In the executor) the query pipeline (built on first use), the prompt and the
-        retrieval's seconds."""
+        """(In the executor) the query pipeline (built on first use, with its LLM: a local
+        model loads here, not on the loop), the prompt and the retrieval's seconds."""
         pipeline = self.rag.query_pipeline
-        pipeline.llm  # noqa: B018  (built here, not on the loop)
         prepared, retrieval_s = pipeline.prepared_for(question, filters=filters, k=k)
         return pipeline, prepared, retrieval_s
 

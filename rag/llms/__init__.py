@@ -11,6 +11,9 @@ Specs (``--llm`` / setting ``llm``):
 - ``route`` — the ``[routing]`` policy of the settings (retries, fallback, budget)
 - a backend name defined in ``[routing.backends]`` — that backend alone
 
+``as_async(llm, executor)`` gives any of them its async twin (``AsyncLLM``): the hosted backends
+are their own, a router becomes an ``AsyncRoutedLLM``, others run in ``executor``.
+
 Settings read besides ``max_tokens``/``temperature``/``gguf_path``/``n_ctx``/``n_threads``
 (optional, so this works before they exist): ``routing`` (a ``RoutingPolicy``),
 ``price_file`` (user price list), ``llm_timeout_s`` (hosted request timeout, default 60).
