@@ -282,26 +282,24 @@ class QueryPipeline:
 
     def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
         """Retrieve, answer (extract or generate and check), cite."""
-        started = time.perf_counter()
-        hits = self.retriever.retrieve(question, k=k, filters=filters)
-        retrieval_s = time.perf_counter() - started
-        prepared = self.prepare(question, hits)
+        prepared, retrieval_s = self.prepared_for(question, filters=filters, k=k)
         if self.answer_mode == "extractive":
-            return self._extract(question, prepared, retrieval_s)
-        completion = self._generate(prepared, question)
-        return self._answer(question, prepared, completion, retrieval_s)
+            return self.extract(question, prepared, retrieval_s)
+        try:
+            completion = self.llm.complete(prepared.messages, max_tokens=self.max_tokens)
+        except Exception as exc:
+            self.record_failure(question, exc)
+            raise
+        return self.generated(question, prepared, completion, retrieval_s)
 
     def ask_stream(
         self, question: str, *, filters: Filters | None = None, k: int | None = None
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields text deltas as they arrive and then the Answer (an
         extractive answer arrives as one delta)."""
-        started = time.perf_counter()
-        hits = self.retriever.retrieve(question, k=k, filters=filters)
-        retrieval_s = time.perf_counter() - started
-        prepared = self.prepare(question, hits)
+        prepared, retrieval_s = self.prepared_for(question, filters=filters, k=k)
         if self.answer_mode == "extractive":
-            answer = self._extract(question, prepared, retrieval_s)
+            answer = self.extract(question, prepared, retrieval_s)
             yield answer.text
             yield answer
             return
@@ -313,13 +311,31 @@ class QueryPipeline:
                 elif event.text:
                     yield event.text
         except Exception as exc:
-            self._record_failure(question, exc)
+            self.record_failure(question, exc)
             raise
         assert completion is not None, "an LLM stream must end with its completion"
-        self._record(completion.usage, question)
-        yield self._answer(question, prepared, completion, retrieval_s)
+        yield self.generated(question, prepared, completion, retrieval_s)
 
-    def _extract(self, question: str, prepared: PreparedPrompt, retrieval_s: float) -> Answer:
+    # --- the stages of ask, public so that an async caller (rag.aio) can run the blocking
+    # ones in its executor and await the generation in between ---
+
+    def prepared_for(
+        self, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> tuple[PreparedPrompt, float]:
+        """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds."""
+        started = time.perf_counter()
+        hits = self.retriever.retrieve(question, k=k, filters=filters)
+        retrieval_s = time.perf_counter() - started
+        return self.prepare(question, hits), retrieval_s
+
+    def generated(
+        self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
+    ) -> Answer:
+        """The Answer for a finished generation: its usage recorded, its sentences checked."""
+        self._record(completion.usage, question)
+        return self._answer(question, prepared, completion, retrieval_s)
+
+    def extract(self, question: str, prepared: PreparedPrompt, retrieval_s: float) -> Answer:
         """The extractive answer: no model call; its usage counts the answer's tokens (with
         the model's tokenizer) at no cost, and is recorded like any call."""
         started = time.perf_counter()
@@ -344,20 +360,12 @@ class QueryPipeline:
             abstained=composed.abstained,
         )
 
-    def _generate(self, prepared: PreparedPrompt, question: str) -> Completion:
-        try:
-            completion = self.llm.complete(prepared.messages, max_tokens=self.max_tokens)
-        except Exception as exc:
-            self._record_failure(question, exc)
-            raise
-        self._record(completion.usage, question)
-        return completion
-
     def _record(self, usage: Usage, question: str) -> None:
         if self.call_log is not None:
             self.call_log.record(usage, collection=self.store.collection, question=question)
 
-    def _record_failure(self, question: str, exc: Exception) -> None:
+    def record_failure(self, question: str, exc: Exception) -> None:
+        """Log a failed generation (unless the router already logged it)."""
         if self.call_log is not None and not (isinstance(exc, LLMError) and exc.logged):
             usage = Usage(
                 backend=self.llm.backend,

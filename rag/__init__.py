@@ -25,6 +25,7 @@ from rag.errors import (
 )
 
 if TYPE_CHECKING:
+    from rag.aio import AsyncRAG
     from rag.api import RAG
     from rag.config import Settings, load_settings
     from rag.types import (
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 # loaded on first access, so `import rag` (and `rag --help`) stays cheap
 _LAZY = {
     "RAG": "rag.api",
+    "AsyncRAG": "rag.aio",
     "Settings": "rag.config",
     "load_settings": "rag.config",
     **{
@@ -78,6 +80,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RAG",
     "Answer",
+    "AsyncRAG",
     "BackendError",
     "BudgetExceededError",
     "Chunk",

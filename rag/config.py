@@ -215,6 +215,10 @@ class Settings(BaseSettings):
     """Timeout of one hosted LLM request."""
     routing: RoutingPolicy | None = None
     """Ordered backends with fallback and budgets (``[routing]`` in rag.toml); ``llm = "route"``."""
+    async_workers: int = Field(default=4, ge=1, le=256)
+    """Threads of ``AsyncRAG``'s executor, where its blocking calls run (embedding, store
+    queries, llama.cpp generation, ingest; ``rag.aio`` lists them). A local model's stream holds
+    one for the whole answer; more calls than this wait for a free one."""
     price_file: Path | None = None
     """A TOML price list that overrides the packaged one (same shape as the packaged
     ``rag/costs/prices.toml``)."""

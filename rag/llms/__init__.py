@@ -11,6 +11,9 @@ Specs (``--llm`` / setting ``llm``):
 - ``route`` — the ``[routing]`` policy of the settings (retries, fallback, budget)
 - a backend name defined in ``[routing.backends]`` — that backend alone
 
+``as_async(llm, executor)`` gives any of them its async twin (``AsyncLLM``): the hosted backends
+are their own, a router becomes an ``AsyncRoutedLLM``, others run in ``executor``.
+
 Settings read besides ``max_tokens``/``temperature``/``gguf_path``/``n_ctx``/``n_threads``
 (optional, so this works before they exist): ``routing`` (a ``RoutingPolicy``),
 ``price_file`` (user price list), ``llm_timeout_s`` (hosted request timeout, default 60).
@@ -22,14 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
-from rag.llms.base import LLM, Completion, Message, StreamEvent
+from rag.llms.base import LLM, AsyncLLM, Completion, Message, StreamEvent
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from rag.config import Settings
     from rag.costs.pricing import PriceTable
     from rag.routing_config import BackendConfig, RoutingPolicy
 
-__all__ = ["LLM", "Completion", "Message", "StreamEvent", "make_llm"]
+__all__ = ["LLM", "AsyncLLM", "Completion", "Message", "StreamEvent", "as_async", "make_llm"]
 
 _SINGLE_FORMS = (
     "'local', 'local:/path/model.gguf', 'openai:MODEL', 'anthropic:MODEL' or "
@@ -58,6 +63,21 @@ def make_llm(spec: str, settings: Settings) -> LLM:
             f"unknown LLM backend {spec!r} (setting 'llm' / --llm): use {_FORMS}{names}"
         )
     return _make_single(spec, settings, _prices(settings), timeout_s=None, context_window=None)
+
+
+def as_async(llm: LLM, executor: Executor) -> AsyncLLM:
+    """The async twin of ``llm``: itself when it has a native async path (the hosted backends'
+    async SDK clients), an ``AsyncRoutedLLM`` for a router (each of its backends made async the
+    same way), else an ``OffloadedLLM`` that runs it in ``executor`` (llama.cpp, the fakes)."""
+    from rag.llms.offload import OffloadedLLM
+    from rag.llms.routing import AsyncRoutedLLM, RoutedLLM
+
+    if isinstance(llm, RoutedLLM):
+        views = {id(route): as_async(route, executor) for _, route in llm.routes}
+        return AsyncRoutedLLM(llm, executor, views)
+    if isinstance(llm, AsyncLLM):
+        return llm
+    return OffloadedLLM(llm, executor)
 
 
 def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:

@@ -11,13 +11,16 @@ the request parameters, one call, one stream, and how the provider words a conte
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
 import os
+import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -155,11 +158,20 @@ class HostedProvider:
             api_key=self.api_key, base_url=self.base_url, timeout=timeout_s, max_retries=0
         )
 
+    def async_client(self, timeout_s: float) -> Any:
+        """The SDK's async client (``AsyncOpenAI``, ``AsyncAnthropic``), set up as ``client``."""
+        return getattr(self.sdk(), "Async" + self.title)(
+            api_key=self.api_key, base_url=self.base_url, timeout=timeout_s, max_retries=0
+        )
+
 
 class HostedLLM(ABC):
     """The shared half of a hosted backend: window, pricing, client, closing and error mapping.
     A subclass names its provider type and an example spec, and implements the calls (see
-    ``rag.llms.base`` for the contract)."""
+    ``rag.llms.base`` for the contract) twice: sync on the SDK's client and async
+    (``AsyncLLM``) on its async client. The async client is built on first use, one per event
+    loop (an httpx pool belongs to the loop that opened it); ``aclose`` closes the running
+    loop's."""
 
     supports_streaming = True
     provider_type: ClassVar[type[HostedProvider]]
@@ -210,6 +222,10 @@ class HostedLLM(ABC):
             self.context_window = DEFAULT_CONTEXT_WINDOW
             self._window_source = "assumed; set context_window for this backend"
         self._client = self.provider.client(timeout_s)
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._async_lock = threading.Lock()
 
     def sdk(self) -> Any:
         """The provider's SDK module."""
@@ -218,6 +234,22 @@ class HostedLLM(ABC):
     def close(self) -> None:
         """Close the SDK client's connection pool."""
         self._client.close()
+
+    def _async_client(self) -> Any:
+        """The running loop's async SDK client, built on first use."""
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = self._async_clients[loop] = self.provider.async_client(self.timeout_s)
+            return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's async SDK client (its connection pool)."""
+        with self._async_lock:
+            client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def count_tokens(self, text: str) -> int:
         """``approx_tokens``: the providers' tokenizers need the network (or a download)."""
@@ -249,6 +281,32 @@ class HostedLLM(ABC):
         with self._mapped_errors():
             yield from self._stream(params, messages)
 
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """``complete`` on the async client."""
+        params = self._request(messages, max_tokens, temperature)
+        with self._mapped_errors():
+            return await self._acomplete(params, messages)
+
+    async def astream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """``stream`` on the async client."""
+        params = self._request(messages, max_tokens, temperature)
+        with self._mapped_errors():
+            async with aclosing(self._astream(params, messages)) as events:
+                async for event in events:
+                    yield event
+
     @abstractmethod
     def _params(
         self, messages: Sequence[Message], limit: int, temperature: float | None
@@ -262,6 +320,16 @@ class HostedLLM(ABC):
     @abstractmethod
     def _stream(self, params: dict[str, Any], messages: Sequence[Message]) -> Iterator[StreamEvent]:
         """Send one streaming request; deltas, then the completion (the ``stream`` contract)."""
+
+    @abstractmethod
+    async def _acomplete(self, params: dict[str, Any], messages: Sequence[Message]) -> Completion:
+        """``_complete`` on the async client."""
+
+    @abstractmethod
+    def _astream(
+        self, params: dict[str, Any], messages: Sequence[Message]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """``_stream`` on the async client."""
 
     @abstractmethod
     def _overflow(self, exc: Any) -> bool:

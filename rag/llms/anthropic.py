@@ -18,7 +18,7 @@ only when a temperature is configured or passed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -80,7 +80,14 @@ class AnthropicLLM(HostedLLM):
         """One Messages call; usage (with cache reads and writes) and request id from the reply."""
         started = time.perf_counter()
         resp = self._client.messages.create(**params)
-        latency = time.perf_counter() - started
+        return self._completion(resp, time.perf_counter() - started)
+
+    async def _acomplete(self, params: dict[str, Any], messages: Sequence[Message]) -> Completion:
+        started = time.perf_counter()
+        resp = await self._async_client().messages.create(**params)
+        return self._completion(resp, time.perf_counter() - started)
+
+    def _completion(self, resp: Any, latency: float) -> Completion:
         text = "".join(block.text for block in resp.content if block.type == "text")
         u = resp.usage
         usage = self._usage(
@@ -98,40 +105,27 @@ class AnthropicLLM(HostedLLM):
         """Usage from ``message_start`` and ``message_delta``."""
         started = time.perf_counter()
         stream = self._client.messages.create(**params, stream=True)
-        request_id = stream.response.headers.get("request-id")
-        pieces: list[str] = []
-        first: float | None = None
-        model = self.model
-        counts = {"input": 0, "output": 0, "read": 0, "write": 0}
-        finish: str | None = None
+        state = _StreamState(started, stream.response.headers.get("request-id"), self.model)
         try:
             for event in stream:
-                if event.type == "message_start":
-                    model = event.message.model or model
-                    _merge_usage(counts, event.message.usage)
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    if first is None:
-                        first = time.perf_counter() - started
-                    pieces.append(event.delta.text)
-                    yield StreamEvent(text=event.delta.text)
-                elif event.type == "message_delta":
-                    finish = event.delta.stop_reason or finish
-                    _merge_usage(counts, event.usage)
+                yield from state.feed(event)
         finally:
             stream.close()
-        usage = self._usage(
-            model,
-            counts["input"],
-            counts["output"],
-            counts["read"],
-            counts["write"],
-            time.perf_counter() - started,
-        )
-        usage.request_id = request_id
-        usage.time_to_first_token_s = first
-        yield StreamEvent(
-            completion=Completion(text="".join(pieces), usage=usage, finish_reason=finish)
-        )
+        yield state.finish(self)
+
+    async def _astream(
+        self, params: dict[str, Any], messages: Sequence[Message]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        started = time.perf_counter()
+        stream = await self._async_client().messages.create(**params, stream=True)
+        state = _StreamState(started, stream.response.headers.get("request-id"), self.model)
+        try:
+            async for event in stream:
+                for out in state.feed(event):
+                    yield out
+        finally:
+            await stream.close()
+        yield state.finish(self)
 
     # --- helpers ---
 
@@ -151,6 +145,46 @@ class AnthropicLLM(HostedLLM):
     def _overflow(self, exc: Any) -> bool:
         detail = getattr(exc, "api_message", None) or exc.message
         return bool(exc.status_code == 400 and "prompt is too long" in str(detail).lower())
+
+
+class _StreamState:
+    """What one stream has said so far; the sync and async streams feed it their events."""
+
+    def __init__(self, started: float, request_id: str | None, model: str) -> None:
+        self.started = started
+        self.request_id = request_id
+        self.model = model
+        self.pieces: list[str] = []
+        self.first: float | None = None
+        self.counts = {"input": 0, "output": 0, "read": 0, "write": 0}
+        self.finish_reason: str | None = None
+
+    def feed(self, event: Any) -> Iterator[StreamEvent]:
+        """The text delta of one event, if any (usage, model and stop reason are kept)."""
+        if event.type == "message_start":
+            self.model = event.message.model or self.model
+            _merge_usage(self.counts, event.message.usage)
+        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+            if self.first is None:
+                self.first = time.perf_counter() - self.started
+            self.pieces.append(event.delta.text)
+            yield StreamEvent(text=event.delta.text)
+        elif event.type == "message_delta":
+            self.finish_reason = event.delta.stop_reason or self.finish_reason
+            _merge_usage(self.counts, event.usage)
+
+    def finish(self, llm: AnthropicLLM) -> StreamEvent:
+        """The final event: the whole text and the streamed usage."""
+        c = self.counts
+        latency = time.perf_counter() - self.started
+        usage = llm._usage(self.model, c["input"], c["output"], c["read"], c["write"], latency)
+        usage.request_id = self.request_id
+        usage.time_to_first_token_s = self.first
+        return StreamEvent(
+            completion=Completion(
+                text="".join(self.pieces), usage=usage, finish_reason=self.finish_reason
+            )
+        )
 
 
 def _merge_usage(counts: dict[str, int], usage: Any) -> None:

@@ -15,13 +15,19 @@ Contract (every backend, one module each under ``rag/llms/``):
 - Optional capability, read with ``parameter_count_of``: ``parameter_count: int | None``,
   the model's size when the backend knows it (llama.cpp reads it from the GGUF). The
   ``auto`` answer mode answers extractively for models below ``GENERATIVE_MIN_PARAMS``.
+- Async twin (httpx's ``BaseTransport``/``AsyncBaseTransport`` shape): ``AsyncLLM`` with
+  ``acomplete``, ``astream`` and ``aclose``, the same contract awaited. The hosted backends
+  implement it on their SDKs' async clients; a backend without a native async path (llama.cpp,
+  the fakes) becomes one through ``rag.llms.offload.OffloadedLLM``, which runs it in a given
+  executor. ``rag.llms.as_async`` picks between them; nothing falls back to a sync call on the
+  event loop.
 - Failures raise ``rag.errors.BackendError`` (with ``kind`` and ``retryable``) or
   ``ContextWindowError``; never a bare SDK exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -86,6 +92,39 @@ class LLM(Protocol):
         temperature: float | None = None,
     ) -> Iterator[StreamEvent]:
         """Generate a reply, yielding deltas and then the final completion."""
+        ...
+
+
+@runtime_checkable
+class AsyncLLM(Protocol):
+    """The async twin of ``LLM``: the same calls awaited, and ``aclose`` for the async client."""
+
+    backend: str
+    model: str
+    supports_streaming: bool
+
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Generate a reply to ``messages``."""
+        ...
+
+    def astream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Generate a reply, yielding deltas and then the final completion."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the async calls hold (the async client's connections)."""
         ...
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -92,7 +92,14 @@ class OpenAILLM(HostedLLM):
         """One chat completion; usage and request id from the response."""
         started = time.perf_counter()
         resp = self._client.chat.completions.create(**params)
-        latency = time.perf_counter() - started
+        return self._completion(resp, messages, time.perf_counter() - started)
+
+    async def _acomplete(self, params: dict[str, Any], messages: Sequence[Message]) -> Completion:
+        started = time.perf_counter()
+        resp = await self._async_client().chat.completions.create(**params)
+        return self._completion(resp, messages, time.perf_counter() - started)
+
+    def _completion(self, resp: Any, messages: Sequence[Message], latency: float) -> Completion:
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice is not None else ""
         usage = self._usage(resp.usage, resp.model, messages, text, latency)
@@ -107,33 +114,29 @@ class OpenAILLM(HostedLLM):
         stream = self._client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True}
         )
-        request_id = stream.response.headers.get("x-request-id")
-        pieces: list[str] = []
-        first: float | None = None
-        reported: Any = None
-        model: str | None = None
-        finish: str | None = None
+        state = _StreamState(started, stream.response.headers.get("x-request-id"))
         try:
             for chunk in stream:
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    reported = chunk.usage
-                for choice in chunk.choices:
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    delta = choice.delta.content if choice.delta is not None else None
-                    if delta:
-                        if first is None:
-                            first = time.perf_counter() - started
-                        pieces.append(delta)
-                        yield StreamEvent(text=delta)
+                yield from state.feed(chunk)
         finally:
             stream.close()
-        text = "".join(pieces)
-        usage = self._usage(reported, model, messages, text, time.perf_counter() - started)
-        usage.request_id = request_id
-        usage.time_to_first_token_s = first
-        yield StreamEvent(completion=Completion(text=text, usage=usage, finish_reason=finish))
+        yield state.finish(self, messages)
+
+    async def _astream(
+        self, params: dict[str, Any], messages: Sequence[Message]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        started = time.perf_counter()
+        stream = await self._async_client().chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        state = _StreamState(started, stream.response.headers.get("x-request-id"))
+        try:
+            async for chunk in stream:
+                for event in state.feed(chunk):
+                    yield event
+        finally:
+            await stream.close()
+        yield state.finish(self, messages)
 
     # --- helpers ---
 
@@ -173,3 +176,42 @@ class OpenAILLM(HostedLLM):
         body = exc.body if isinstance(exc.body, dict) else {}
         err = body.get("error", body)
         return isinstance(err, dict) and err.get("code") == "context_length_exceeded"
+
+
+class _StreamState:
+    """What one stream has said so far; the sync and async streams feed it their chunks."""
+
+    def __init__(self, started: float, request_id: str | None) -> None:
+        self.started = started
+        self.request_id = request_id
+        self.pieces: list[str] = []
+        self.first: float | None = None
+        self.reported: Any = None
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+
+    def feed(self, chunk: Any) -> Iterator[StreamEvent]:
+        """The text deltas of one chunk (its model, usage and finish reason are kept)."""
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.reported = chunk.usage
+        for choice in chunk.choices:
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+            delta = choice.delta.content if choice.delta is not None else None
+            if delta:
+                if self.first is None:
+                    self.first = time.perf_counter() - self.started
+                self.pieces.append(delta)
+                yield StreamEvent(text=delta)
+
+    def finish(self, llm: OpenAILLM, messages: Sequence[Message]) -> StreamEvent:
+        """The final event: the whole text and the streamed usage."""
+        text = "".join(self.pieces)
+        latency = time.perf_counter() - self.started
+        usage = llm._usage(self.reported, self.model, messages, text, latency)
+        usage.request_id = self.request_id
+        usage.time_to_first_token_s = self.first
+        return StreamEvent(
+            completion=Completion(text=text, usage=usage, finish_reason=self.finish_reason)
+        )

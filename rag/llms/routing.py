@@ -14,15 +14,19 @@ backend served and why: ``primary``, ``fallback after rate_limit from openai:gpt
 ``budget downgrade from openai:gpt-4o (...)``. Failed attempts are written to the call log
 (outcome ``error:<kind>``); recording the final completion is the caller's job, as for any LLM.
 An error the router already logged has its declared field ``LLMError.logged`` set, so the
-caller need not log it again. One RoutedLLM serves several threads: per-call state lives in
+caller need not log it again. ``AsyncRoutedLLM`` is its async twin (``rag.llms.as_async``
+builds it). One RoutedLLM serves several threads: per-call state lives in
 a ``_Run``, and the only shared state (today's spending without a call log) is locked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from contextlib import aclosing
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -30,7 +34,8 @@ from typing import TYPE_CHECKING
 from rag.costs.pricing import PriceTable
 from rag.errors import BackendError, BudgetExceededError, ConfigError, HostedBackendError
 from rag.llms._hosted import prompt_tokens
-from rag.llms.base import LLM, Completion, Message, StreamEvent
+from rag.llms.base import LLM, AsyncLLM, Completion, Message, StreamEvent
+from rag.llms.offload import run_in
 from rag.routing_config import BackendConfig, Budget, RetryPolicy, RoutingPolicy, parse_policy
 from rag.types import Usage
 
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CallLog
 
 __all__ = [
+    "AsyncRoutedLLM",
     "BackendConfig",
     "Budget",
     "RetryPolicy",
@@ -205,7 +211,9 @@ class RoutedLLM:
         """Plan, then try backends with retries until one answers."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route in run.attempts(self.plan(messages, limit)):
+        for llm, route, wait in run.attempts(self.plan(messages, limit)):
+            if wait:
+                self._sleep(wait)
             started = time.perf_counter()
             try:
                 completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
@@ -228,7 +236,9 @@ class RoutedLLM:
         error after that is raised (the text already shown cannot be taken back)."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route in run.attempts(self.plan(messages, limit)):
+        for llm, route, wait in run.attempts(self.plan(messages, limit)):
+            if wait:
+                self._sleep(wait)
             started = time.perf_counter()
             events = self._events(llm, messages, limit, temperature)
             try:
@@ -269,17 +279,20 @@ class _Run:
         self.router = router
         self.failures: list[tuple[LLM, BackendError]] = []
 
-    def attempts(self, plan: list[tuple[LLM, str]]) -> Iterator[tuple[LLM, str]]:
-        """(backend, route) to try in order; after each failure the caller calls ``failed``.
-        Raises BackendError naming every failure when all are used up."""
+    def attempts(self, plan: list[tuple[LLM, str]]) -> Iterator[tuple[LLM, str, float]]:
+        """(backend, route, seconds to wait first) to try in order; after each failure the
+        caller calls ``failed``. The caller waits (``time.sleep`` or ``asyncio.sleep``), so
+        the sync and async routers share this. Raises BackendError naming every failure when
+        all are used up."""
         for llm, reason in plan:
             route = reason or self.fallback_route()
+            wait = 0.0
             for attempt in range(self.router.retry.attempts):
-                yield llm, route
-                wait = self.router._wait(self.failures[-1][1], attempt)
-                if wait is None:
+                yield llm, route, wait
+                next_wait = self.router._wait(self.failures[-1][1], attempt)
+                if next_wait is None:
                     break
-                self.router._sleep(wait)
+                wait = next_wait
         tried = "; ".join(f"{_label(llm)}: {exc}" for llm, exc in self.failures)
         last = self.failures[-1][1]
         exhausted = BackendError(
@@ -303,6 +316,99 @@ class _Run:
             exc.logged = logged or exc.logged
             raise exc
         self.failures.append((llm, exc))
+
+
+class AsyncRoutedLLM:
+    """The async twin of a ``RoutedLLM`` (an ``AsyncLLM``): the same plan, budget, retries,
+    fallback and call-log rows. Each backend runs through ``rag.llms.as_async`` (hosted ones on
+    their async clients, local ones in ``executor``); planning (it reads today's spend from the
+    call log) and writing a failed attempt to the call log run in ``executor`` too; waits
+    between retries are ``asyncio.sleep``."""
+
+    def __init__(
+        self, router: RoutedLLM, executor: Executor, views: Mapping[int, AsyncLLM]
+    ) -> None:
+        self.router = router
+        self.executor = executor
+        self._views = views
+        """The async view of each route, by ``id`` of its sync LLM."""
+        self.backend = router.backend
+        self.model = router.model
+        self.supports_streaming = router.supports_streaming
+
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Plan, then try backends with retries until one answers."""
+        router = self.router
+        limit = max_tokens if max_tokens is not None else router.max_tokens
+        run = _Run(router)
+        plan = await run_in(self.executor, router.plan, messages, limit)
+        for llm, route, wait in run.attempts(plan):
+            if wait:
+                await asyncio.sleep(wait)
+            started = time.perf_counter()
+            try:
+                completion = await self._views[id(llm)].acomplete(
+                    messages, max_tokens=limit, temperature=temperature
+                )
+            except BackendError as exc:
+                await run_in(self.executor, run.failed, llm, exc, started, route)
+                continue
+            completion.usage.route = route
+            router._add_spent(completion.usage)
+            return completion
+        raise AssertionError("unreachable: _Run.attempts raises when exhausted")
+
+    async def astream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """As ``RoutedLLM.stream``: fallback until the first event arrives, not after."""
+        router = self.router
+        limit = max_tokens if max_tokens is not None else router.max_tokens
+        run = _Run(router)
+        plan = await run_in(self.executor, router.plan, messages, limit)
+        for llm, route, wait in run.attempts(plan):
+            if wait:
+                await asyncio.sleep(wait)
+            started = time.perf_counter()
+            view = self._views[id(llm)]
+            async with aclosing(
+                view.astream(messages, max_tokens=limit, temperature=temperature)
+            ) as events:
+                try:
+                    event = await anext(events)
+                except BackendError as exc:
+                    await run_in(self.executor, run.failed, llm, exc, started, route)
+                    continue
+                try:
+                    while True:
+                        if event.completion is not None:
+                            event.completion.usage.route = route
+                            router._add_spent(event.completion.usage)
+                        yield event
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except BackendError as exc:
+                    logged = await run_in(
+                        self.executor, router._record_failure, llm, exc, started, route
+                    )
+                    exc.logged = logged or exc.logged
+                    raise
+
+    async def aclose(self) -> None:
+        """Close every backend's async client."""
+        for view in self._views.values():
+            await view.aclose()
 
 
 def _chain(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[StreamEvent]:

@@ -1,0 +1,268 @@
+"""``AsyncRAG``: the async twin of ``rag.api.RAG``, for async backends (FastAPI, aiohttp, ...).
+
+    from rag import AsyncRAG
+    async with AsyncRAG() as r:
+        report = await r.ingest("./docs")
+        answer = await r.ask("...")
+        async for piece in r.ask_stream("..."):   # str deltas, then the Answer
+            ...
+
+Same constructor, parts and results as ``RAG`` (it holds one, ``.rag``, and shares its parts);
+the same methods awaited: ``ingest``, ``retrieve``, ``prepare``, ``ask``, ``ask_stream``,
+``costs``, ``aclose``. Twins, not a flag (httpx's ``Client``/``AsyncClient``).
+
+Where each call runs. Nothing blocking runs on the event loop:
+
+- **On the loop**: generation by a hosted LLM (``openai``, ``anthropic``,
+  ``openai-compatible``), through the SDK's async client (``AsyncOpenAI``, ``AsyncAnthropic``;
+  ``rag.llms.base.AsyncLLM``); a routing policy's retries, fallback and waits
+  (``rag.llms.routing.AsyncRoutedLLM``). The one blocking step left there: the first hosted
+  call on a loop builds that loop's SDK client (the SDK reads its CA bundle, once).
+- **In the executor**, one ``ThreadPoolExecutor`` owned by the AsyncRAG, of
+  ``settings.async_workers`` threads (``RAG_ASYNC_WORKERS``, default 4), named ``rag-aio-*``:
+  building the parts (loading models, opening the store); retrieval (embedding the question
+  with ONNX/torch, the store query: embedded Chroma, the memory store, and pgvector, which
+  runs on its sync psycopg pool here, not yet on ``psycopg_pool.AsyncConnectionPool``; the
+  keyword tokenizer and BM25 leg); packing the prompt (the model's tokenizer, sentence
+  selection); the extractive answer; the sentence check of a generated answer; writing the
+  call log (SQLite); the routing budget's look-up of today's spend; ``ingest`` whole (file
+  loading, chunking, embedding, writing; its ``progress`` callback is called on a worker
+  thread, and the ingest pipeline's own helper threads are its own); ``costs``; closing.
+- **Generation by a backend without a native async path** (llama.cpp, ``rag.testing``'s
+  fakes) runs in the executor too (``rag.llms.offload.OffloadedLLM``). A stream holds one
+  worker while it generates and hands each delta to the loop with
+  ``loop.call_soon_threadsafe``, so the loop stays responsive between tokens; a consumer that
+  stops early (``break``, cancellation, ``aclose()`` of the generator) makes the worker close
+  the llama.cpp stream, which releases the model's lock, before the generator's close returns.
+
+Concurrency: calls beyond ``async_workers`` wait for a worker (llama.cpp generations on one
+model run one at a time anyway, see ``rag.llms.llamacpp``). ``aclose()`` closes the hosted async
+clients it opened, the store and the retriever's threads, and waits for the executor's threads
+to end; calls after it raise ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rag.api import RAG
+from rag.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rag.chunking import Chunker
+    from rag.connectors import LoaderRegistry
+    from rag.costs.calllog import CostSummary
+    from rag.embeddings import Embedder
+    from rag.llms.base import LLM, AsyncLLM, Completion
+    from rag.pipelines.ingest import ProgressCallback
+    from rag.pipelines.query import PreparedPrompt, QueryPipeline
+    from rag.stores.base import Filters, Store
+    from rag.types import Answer, IngestReport, Retrieval
+
+__all__ = ["WORKER_THREAD_PREFIX", "AsyncRAG"]
+
+_T = TypeVar("_T")
+
+WORKER_THREAD_PREFIX = "rag-aio"
+"""Name prefix of the executor's threads (so tests and operators can find them)."""
+
+
+class AsyncRAG:
+    """Ingest documents and answer questions about them, awaited. See the module docstring
+    for what runs where. Safe to share across the tasks of one event loop."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        chunker: Chunker | None = None,
+        loaders: LoaderRegistry | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.rag = RAG(
+            settings,
+            store=store,
+            embedder=embedder,
+            llm=llm,
+            chunker=chunker,
+            loaders=loaders,
+            **overrides,
+        )
+        """The sync twin holding the parts (built on first use, in the executor)."""
+        self.settings = self.rag.settings
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.settings.async_workers, thread_name_prefix=WORKER_THREAD_PREFIX
+        )
+        """Where every blocking call runs (module docstring)."""
+        self._views: dict[int, AsyncLLM] = {}
+        """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
+        self._closed = False
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> AsyncRAG:
+        """Settings from a TOML file (env vars and ``overrides`` still take precedence)."""
+        return cls(load_settings(path, **overrides))
+
+    # --- running ---
+
+    async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs)`` in the executor, awaited."""
+        if self._closed:
+            raise RuntimeError("this AsyncRAG is closed; make a new one")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    def _async_llm(self, llm: LLM) -> AsyncLLM:
+        """The async twin of ``llm`` (``rag.llms.as_async``), made once."""
+        view = self._views.get(id(llm))
+        if view is None:
+            from rag.llms import as_async
+
+            view = self._views[id(llm)] = as_async(llm, self.executor)
+        return view
+
+    def _start(
+        self, question: str, filters: Filters | None, k: int | None
+    ) -> tuple[QueryPipeline, PreparedPrompt, float]:
+        """(In the executor) the query pipeline (built on first use, with its LLM: a local
+        model loads here, not on the loop), the prompt and the retrieval's seconds."""
+        pipeline = self.rag.query_pipeline
+        prepared, retrieval_s = pipeline.prepared_for(question, filters=filters, k=k)
+        return pipeline, prepared, retrieval_s
+
+    # --- the calls ---
+
+    async def ingest(
+        self,
+        path: str | Path,
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        prune: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """``RAG.ingest`` in the executor (``progress`` is called on a worker thread)."""
+        return await self._run(
+            self.rag.ingest, path, include=include, exclude=exclude, prune=prune, progress=progress
+        )
+
+    async def retrieve(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> Retrieval:
+        """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
+        return await self._run(self.rag.retrieve, question, k=k, filters=filters)
+
+    async def prepare(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        retrieval: Retrieval | None = None,
+    ) -> PreparedPrompt:
+        """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
+        return await self._run(
+            self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval
+        )
+
+    async def ask(
+        self, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> Answer:
+        """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
+        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        if pipeline.answer_mode == "extractive":
+            return await self._run(pipeline.extract, question, prepared, retrieval_s)
+        llm = self._async_llm(pipeline.llm)
+        try:
+            completion = await llm.acomplete(prepared.messages, max_tokens=pipeline.max_tokens)
+        except Exception as exc:
+            await self._run(pipeline.record_failure, question, exc)
+            raise
+        return await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
+
+    async def ask_stream(
+        self, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> AsyncGenerator[str | Answer, None]:
+        """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
+        Stopping early (``break``, ``aclose()``) ends the generation and frees the model."""
+        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        if pipeline.answer_mode == "extractive":
+            answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
+            yield answer.text
+            yield answer
+            return
+        llm = self._async_llm(pipeline.llm)
+        completion: Completion | None = None
+        try:
+            stream = llm.astream(prepared.messages, max_tokens=pipeline.max_tokens)
+            async with aclosing(stream) as events:
+                async for event in events:
+                    if event.completion is not None:
+                        completion = event.completion
+                    elif event.text:
+                        yield event.text
+        except Exception as exc:
+            await self._run(pipeline.record_failure, question, exc)
+            raise
+        assert completion is not None, "an LLM stream must end with its completion"
+        yield await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
+
+    async def costs(self, since: str | datetime | None = None) -> CostSummary:
+        """``RAG.costs``: calls, tokens and cost from the call log."""
+        return await self._run(self.rag.costs, since)
+
+    # --- closing ---
+
+    async def aclose(self) -> None:
+        """Close the async LLM clients, the store and the retriever's threads, then wait for
+        the executor's threads to end. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        views, self._views = list(self._views.values()), {}
+        try:
+            for view in views:
+                await view.aclose()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self.rag.close)
+        finally:
+            await _shutdown(self.executor)
+
+    async def __aenter__(self) -> AsyncRAG:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def _shutdown(executor: ThreadPoolExecutor) -> None:
+    """``executor.shutdown(wait=True)`` without blocking the loop: a helper thread joins the
+    workers and wakes the loop when they are gone."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def join() -> None:
+        executor.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(RuntimeError):  # the loop is gone already
+            loop.call_soon_threadsafe(wake)
+
+    helper = threading.Thread(target=join, name=f"{WORKER_THREAD_PREFIX}-shutdown", daemon=True)
+    helper.start()
+    await done
+    helper.join()  # it has only to return: woken by its last statement
