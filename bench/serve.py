@@ -39,12 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from llm_server import FakeProvider, Reply
 
-WORDS = (
-    "cache index shard replica vector token budget latency tenant upload stream citation "
-    "schema router backend quota window embedding chunk manifest ledger snapshot compaction "
-    "checksum partition retry timeout cursor lease heartbeat journal segment bloom filter"
-).split()
-QUESTIONS = [f"How does the {a} {b} handle a {c}?" for a, b, c in zip(WORDS, WORDS[3:], WORDS[7:])]
+_VOCABULARY = """cache index shard replica vector token budget latency tenant upload stream citation
+schema router backend quota window embedding chunk manifest ledger snapshot compaction checksum
+partition retry timeout cursor lease heartbeat journal segment bloom filter"""
+WORDS = _VOCABULARY.split()
+QUESTIONS = [
+    f"How does the {a} {b} handle a {c}?"
+    for a, b, c in zip(WORDS, WORDS[3:], WORDS[7:], strict=False)
+]
 
 
 def free_port() -> int:
@@ -62,7 +64,9 @@ def documents(chunks: int, per_doc: int = 25) -> list[dict[str, str]]:
         for s in range(per_doc):
             words = " ".join(rng.choice(WORDS) for _ in range(120))
             sections.append(f"## Part {d}.{s}\n\n{words.capitalize()}.\n")
-        docs.append({"source": f"doc{d:05d}.md", "text": f"# Document {d}\n\n" + "\n".join(sections)})
+        docs.append(
+            {"source": f"doc{d:05d}.md", "text": f"# Document {d}\n\n" + "\n".join(sections)}
+        )
     return docs
 
 
@@ -80,9 +84,7 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-async def drive(
-    url: str, key: str, kind: str, clients: int, seconds: float
-) -> dict[str, Any]:
+async def drive(url: str, key: str, kind: str, clients: int, seconds: float) -> dict[str, Any]:
     """``clients`` tasks asking in a loop for ``seconds``: latencies (ms) and errors."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -183,7 +185,7 @@ def main() -> None:
             f'data_dir = "{home / "data"}"\n'
             f'llm = "openai-compatible:{llm.openai_url}#bench"\n'
             'answer_mode = "generative"\n'
-                        '[[server.tenants]]\nname = "bench"\n'
+            '[[server.tenants]]\nname = "bench"\n'
             f'key_sha256 = ["{hashlib.sha256(key.encode()).hexdigest()}"]\n',
             encoding="utf-8",
         )
@@ -229,8 +231,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{chunks} chunks ingested through the API in {ingest_s:.0f} s; {args.seconds:.0f} s per run")
-    print(f"{'endpoint':8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    print(
+        f"{chunks} chunks ingested through the API in {ingest_s:.0f} s; {args.seconds:.0f} s per run"
+    )
+    print(
+        f"{'endpoint':8} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    )
     for r in runs:
         print(
             f"{r['kind']:8} {r['clients']:7d} {r['rps']:8.1f} {r['p50_ms']:8.1f} "
