@@ -1,9 +1,9 @@
-"""``rag config``: the effective settings as JSON, the database password masked."""
+"""``rag config``: the effective settings as JSON, every password and key masked
+(``rag.redact``)."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import typer
 
@@ -17,7 +17,6 @@ def show_config(config: ConfigOpt = None) -> None:
         from rag.config import load_settings
 
         settings = load_settings(config)
-    data = settings.model_dump(mode="json")
-    if data.get("pg_dsn"):
-        data["pg_dsn"] = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", data["pg_dsn"])
-    typer.echo(json.dumps(data, indent=2))
+    from rag.redact import redact_data
+
+    typer.echo(json.dumps(redact_data(settings.model_dump(mode="json")), indent=2))

@@ -52,5 +52,7 @@ def handle_errors() -> Iterator[None]:
         if isinstance(exc, KeyboardInterrupt):
             stderr().print(INTERRUPTED)
         else:
-            print_error(str(exc))
+            from rag.redact import redact
+
+            print_error(redact(str(exc)))
         raise typer.Exit(code) from None

@@ -280,11 +280,13 @@ class CallLog:
 
         ``time`` defaults to now (UTC); naive datetimes are taken as UTC.
         """
+        from rag.redact import redact
+
         when = _iso(time or datetime.now(UTC))
         row = (
             when,
-            usage.backend,
-            usage.model,
+            redact(usage.backend),
+            redact(usage.model),
             usage.request_id,
             usage.input_tokens,
             usage.output_tokens,
@@ -296,7 +298,7 @@ class CallLog:
             usage.route,
             collection,
             question,
-            error,
+            None if error is None else redact(error),
             self.tenant,
         )
         try:

@@ -145,8 +145,12 @@ class HostedProvider:
 
     @property
     def where(self) -> str:
-        """The server, as error messages name it."""
-        return self.base_url or self.default_host
+        """The server, as error messages name it (the SDK's ``*_BASE_URL`` variable counts;
+        any password in it masked)."""
+        from rag.redact import redact
+
+        env = os.environ.get(f"{self.official_name.upper()}_BASE_URL")
+        return redact(self.base_url or env or self.default_host)
 
     def sdk(self) -> Any:
         """The SDK module, or MissingDependencyError naming the extra."""

@@ -24,11 +24,28 @@ from rag.errors import (
     RagError,
     StoreError,
 )
+from rag.redact import redact
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
+
+class _Redacting(logging.Filter):
+    """Masks passwords and keys (``rag.redact``) in a record's message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from rag.redact import redact
+
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 log = logging.getLogger("rag.server")
+log.addFilter(_Redacting())
 
 _TYPES = {
     401: "unauthorized",
@@ -89,14 +106,16 @@ def from_rag_error(exc: RagError) -> ApiError:
     """The HTTP answer for one of rag's exceptions (their messages name the fix and hold no
     keys; a store or model failure is 503, the caller may retry)."""
     if isinstance(exc, CollectionNotFoundError):
-        return ApiError(404, "not_found", str(exc))
+        return ApiError(404, "not_found", redact(str(exc)))
     if isinstance(exc, BudgetExceededError):
-        return ApiError(429, "budget_exceeded", str(exc), retry_after=seconds_to_utc_midnight())
+        return ApiError(
+            429, "budget_exceeded", redact(str(exc)), retry_after=seconds_to_utc_midnight()
+        )
     if isinstance(exc, ConfigError):
-        return ApiError(422, "invalid_request", str(exc))
+        return ApiError(422, "invalid_request", redact(str(exc)))
     if isinstance(exc, StoreError | LLMError):
         log.warning("backend failure: %s", exc)
-        return ApiError(503, "unavailable", f"{type(exc).__name__}: {exc}", retry_after=5)
+        return ApiError(503, "unavailable", redact(f"{type(exc).__name__}: {exc}"), retry_after=5)
     log.exception("rag error", exc_info=exc)
     return internal()
 
