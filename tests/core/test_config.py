@@ -114,3 +114,51 @@ def test_hint_names_the_flag_only_where_one_exists() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(chunk_overlap=300, chunk_tokens=200)
     assert "setting 'chunk_overlap'" in str(info.value) and "RAG_CHUNK_OVERLAP" in str(info.value)
+
+
+def test_config_files_named_but_missing_or_directories_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#12 case 9: a config named by RAG_CONFIG that does not exist, and a rag.toml that is a
+    directory, are errors like ``--config`` of a missing file (never silently ignored);
+    ``--config`` wins over RAG_CONFIG."""
+    from rag.config import load_settings
+    from rag.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match=r"missing\.toml \(from RAG_CONFIG\) does not exist"):
+        load_settings()
+    (tmp_path / "a.toml").write_text("top_k = 7\n")
+    (tmp_path / "b.toml").write_text("top_k = 9\n")
+    monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "a.toml"))
+    assert load_settings().top_k == 7
+    assert load_settings(tmp_path / "b.toml").top_k == 9
+    monkeypatch.delenv("RAG_CONFIG")
+    (tmp_path / "rag.toml").mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings()
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings(tmp_path / "rag.toml")
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "named"),
+    [
+        ("RAG_DATA_DIR", "", "data_dir"),
+        ("RAG_CACHE_DIR", " ", "cache_dir"),
+        ("RAG_GGUF_PATH", "", "gguf_path"),
+        ("RAG_LLM_TIMEOUT_S", "inf", "llm_timeout_s"),
+        ("RAG_TEMPERATURE", "nan", "temperature"),
+        ("RAG_MAX_TOKENS", "1000000000", "max_tokens"),
+    ],
+)
+def test_empty_paths_and_unbounded_numbers_are_refused(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str
+) -> None:
+    from rag.config import load_settings
+    from rag.errors import ConfigError
+
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match=named):
+        load_settings()
