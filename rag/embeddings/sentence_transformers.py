@@ -22,6 +22,7 @@ from rag.embeddings.base import (
     model_languages,
     model_path,
 )
+from rag.errors import ConfigError
 from rag.types import Vectors
 
 
@@ -41,6 +42,7 @@ class SentenceTransformerEmbedder:
         # local_files_only: a model directory is read from disk, never from a hub
         st = require("sentence_transformers", "local", "the sentence-transformers embedder")
         quiet_transformers()
+        check_device(device)
         self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = path.name if path.name != "model" else path.parent.name
         self.languages = model_languages(path)
@@ -97,3 +99,32 @@ def _threads_for(n_texts: int) -> Iterator[None]:
             yield
         finally:
             torch.set_num_threads(before)
+
+
+def check_device(device: str) -> None:
+    """ConfigError unless torch can run on ``device`` here (``cuda`` without a CUDA build or
+    GPU, ``mps`` off Apple silicon, a malformed name): torch's own failure is an
+    AssertionError deep in its lazy CUDA init."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(
+            f"embed_device {device!r} is not a torch device ({exc}); use 'cpu', 'cuda', "
+            "'cuda:0' or 'mps'"
+        ) from None
+    available = {
+        "cpu": lambda: True,
+        "cuda": lambda: (
+            bool(torch.cuda.is_available())
+            and (dev.index is None or dev.index < torch.cuda.device_count())
+        ),
+        "mps": lambda: bool(torch.backends.mps.is_available()),
+    }.get(dev.type, lambda: False)
+    if not available():
+        raise ConfigError(
+            f"embed_device {device!r} is not available on this machine (torch "
+            f"{torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}); set "
+            "embed_device = 'cpu' (RAG_EMBED_DEVICE=cpu)"
+        )
