@@ -382,7 +382,7 @@ class Catalog:
         """What keeps the server from answering, each with its fix (empty when ready): the
         store must answer a count (a round trip to a Chroma server or PostgreSQL) and the
         embedding model must load."""
-        problems = []
+        problems: list[str] = []
         try:
             self.shared.probe_store().count()
         except Exception as exc:
