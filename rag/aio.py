@@ -39,6 +39,13 @@ Concurrency: calls beyond ``async_workers`` wait for a worker (llama.cpp generat
 model run one at a time anyway, see ``rag.llms.llamacpp``). ``aclose()`` closes the hosted async
 clients it opened, the store and the retriever's threads, and waits for the executor's threads
 to end; calls after it raise ``RuntimeError``.
+
+Sharing an executor: ``AsyncRAG.wrap(rag, executor=pool)`` puts an existing ``RAG`` behind the
+same async face, its blocking calls in an executor the caller owns (``rag serve`` answers every
+collection through one, on its one bounded pool). Such an AsyncRAG owns nothing: its
+``aclose()`` only stops it taking calls; the RAG, its LLM's async clients
+(``AsyncLLM.aclose``) and the executor are closed by whoever made them. Wrapping is cheap (no
+part is built), so a wrapper may live for one request.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
@@ -102,13 +109,30 @@ class AsyncRAG:
         )
         """The sync twin holding the parts (built on first use, in the executor)."""
         self.settings = self.rag.settings
-        self.executor = ThreadPoolExecutor(
+        self.executor: Executor = ThreadPoolExecutor(
             max_workers=self.settings.async_workers, thread_name_prefix=WORKER_THREAD_PREFIX
         )
         """Where every blocking call runs (module docstring)."""
+        self._owned = True
+        """Whether ``aclose`` closes the RAG, the LLMs' async clients and the executor."""
         self._views: dict[int, AsyncLLM] = {}
         """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
         self._closed = False
+
+    @classmethod
+    def wrap(cls, rag: RAG, *, executor: Executor) -> AsyncRAG:
+        """An AsyncRAG over ``rag`` (its parts, settings and call log) whose blocking calls run
+        in ``executor``. It owns neither: ``aclose`` closes nothing of them, nor the async
+        clients of ``rag``'s LLM (``await llm.aclose()`` on the loop that used them, or let the
+        owner of the LLM do it). Cheap: it builds no part."""
+        self = cls.__new__(cls)
+        self.rag = rag
+        self.settings = rag.settings
+        self.executor = executor
+        self._owned = False
+        self._views = {}
+        self._closed = False
+        return self
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> AsyncRAG:
@@ -227,10 +251,13 @@ class AsyncRAG:
 
     async def aclose(self) -> None:
         """Close the async LLM clients, the store and the retriever's threads, then wait for
-        the executor's threads to end. Idempotent."""
+        the executor's threads to end; for a ``wrap``, only stop taking calls. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if not self._owned:
+            self._views = {}
+            return
         views, self._views = list(self._views.values()), {}
         try:
             for view in views:
@@ -247,7 +274,7 @@ class AsyncRAG:
         await self.aclose()
 
 
-async def _shutdown(executor: ThreadPoolExecutor) -> None:
+async def _shutdown(executor: Executor) -> None:
     """``executor.shutdown(wait=True)`` without blocking the loop: a helper thread joins the
     workers and wakes the loop when they are gone."""
     loop = asyncio.get_running_loop()

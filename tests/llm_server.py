@@ -136,6 +136,8 @@ class FakeProvider:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 128  # many clients connecting at once (concurrency tests)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (timeouts, shutdown) is expected; stay quiet."""
 

@@ -25,13 +25,17 @@ from rag.server.errors import invalid, not_found
 from rag.types import Citation, IngestReport
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from rag.config import Settings
     from rag.costs.calllog import CallLog
     from rag.embeddings import Embedder
     from rag.llms.base import LLM
     from rag.server.tenants import Tenant
-    from rag.stores.base import Filters
+    from rag.stores.base import Filters, Store
 
+PROBE_COLLECTION = "rag-readyz-probe"
+"""The store collection ``/readyz`` looks up (never created: tenants' are ``t_<tenant>__<name>``)."""
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,30}[A-Za-z0-9])?")
 _REPORT_COUNTS = (
     "files_seen",
@@ -90,6 +94,7 @@ class SharedParts:
         self.settings = settings
         self._embedder: Embedder | None = None
         self._llms: dict[str, LLM] = {}
+        self._probe: Store | None = None
         self._lock = threading.Lock()
 
     def embedder(self) -> Embedder:
@@ -108,6 +113,27 @@ class SharedParts:
                 self._llms[spec] = make_llm(spec, self.settings)
             return self._llms[spec]
 
+    def probe_store(self) -> Store:
+        """A store handle on the settings' backend for the readiness check (its collection is
+        never written), built once it connects."""
+        with self._lock:
+            if self._probe is None:
+                from rag.stores import make_store
+
+                probe = self.settings.model_copy(update={"collection": PROBE_COLLECTION})
+                self._probe = make_store(probe)
+            return self._probe
+
+    async def aclose_async_clients(self, executor: Executor) -> None:
+        """Close the async SDK clients the LLMs opened on the running loop (the server's):
+        a hosted LLM is its own async twin, a router's twin closes its backends'."""
+        from rag.llms import as_async
+
+        with self._lock:
+            llms = list(self._llms.values())
+        for llm in llms:
+            await as_async(llm, executor).aclose()
+
     def close(self) -> None:
         with self._lock:
             for llm in self._llms.values():
@@ -115,6 +141,9 @@ class SharedParts:
                 if callable(close):
                     close()
             self._llms.clear()
+            probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
 
 
 def store_name(tenant: str, name: str) -> str:
@@ -349,9 +378,25 @@ class Catalog:
         collection.close()
         return chunks
 
-    def ready(self) -> None:
-        """Raise unless the store can be opened and the embedding model loaded."""
-        self.shared.embedder()
+    def ready(self) -> list[str]:
+        """What keeps the server from answering, each with its fix (empty when ready): the
+        store must answer a count (a round trip to a Chroma server or PostgreSQL) and the
+        embedding model must load."""
+        problems: list[str] = []
+        try:
+            self.shared.probe_store().count()
+        except Exception as exc:
+            text = _first_line(exc)
+            problems.append(f"the store is not reachable: {text}{_store_fix(self.settings, text)}")
+        try:
+            self.shared.embedder()
+        except Exception as exc:
+            problems.append(
+                f"the embedding model did not load: {_first_line(exc)} (settings "
+                "'embed_model' and 'cache_dir': the model must be in the cache, or the "
+                "network reachable once to download it)"
+            )
+        return problems
 
     def close(self) -> None:
         with self._lock:
@@ -359,3 +404,23 @@ class Catalog:
         for c in collections:
             c.close()
         self.shared.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _store_fix(settings: Settings, message: str) -> str:
+    """Where to look when the store does not answer, unless ``message`` names it already."""
+    if settings.store == "pgvector":
+        fix = " (setting 'pg_dsn': is PostgreSQL running? `rag db start` starts a local one)"
+    elif settings.store == "chroma" and settings.chroma_url:
+        fix = (
+            f" (setting 'chroma_url' {settings.chroma_url}: is `chroma run` up there? unset "
+            "chroma_url to use the embedded store)"
+        )
+    else:
+        fix = f" (setting 'data_dir' {settings.data_dir}: is it readable and writable?)"
+    setting = fix.split("'")[1]
+    return "" if setting in message else fix

@@ -4,10 +4,14 @@ which FastAPI's ``@app.middleware("http")`` would buffer):
 - while the server drains, every request but ``/healthz`` gets 503 ``draining``;
 - a body larger than ``server.max_upload_mb`` gets 413, by its ``Content-Length`` or, for a
   chunked body, as soon as the bytes read pass the limit.
+
+It also names the process that answered in an ``X-Rag-Worker`` header (its pid), so with
+``--workers N`` an operator (and the tests) can tell the workers apart.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +33,7 @@ class LimitsMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.draining = draining
+        self._worker = (b"x-rag-worker", str(os.getpid()).encode())
 
     def _too_large(self) -> ApiError:
         mb = self.max_body_bytes / 1_000_000
@@ -73,6 +78,7 @@ class LimitsMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                message["headers"] = [*message.get("headers", ()), self._worker]
             await send(message)
 
         try:

@@ -1,25 +1,39 @@
-"""The one seam between the async routes and rag's blocking ``RAG``: a bounded executor.
+"""The one seam between the async routes and rag: ``AsyncRAG`` on one bounded server executor.
 
-Every blocking call (embedding, the store, the model, an ingest) runs in the app's single
-``ThreadPoolExecutor`` of ``server.executor_threads`` threads, never in the event loop; a call
-waits at most ``server.request_timeout_s``. ``stream`` runs a blocking iterator (``RAG.ask_stream``)
-in the same executor and hands its items to the loop through a queue. Swapping in ``AsyncRAG``
-later replaces this module's two methods and nothing in the routes.
+The app owns one ``ThreadPoolExecutor`` of ``server.executor_threads`` threads (``rag-serve-*``).
+Asks go through ``AsyncRAG.wrap(collection's RAG, executor=that pool)`` (``rag.aio``): a hosted
+LLM (openai, anthropic, openai-compatible) generates on its async SDK client on the event loop,
+so a generation holds no thread; retrieval, prompt packing, the sentence check, the call log and
+a local model (llama.cpp, in ``rag.llms.offload``) run in the pool. Every other blocking call
+(opening a collection, an upload's ingest, a search, listing, deleting) runs in the same pool
+through ``run``. Each call waits at most ``server.request_timeout_s`` (503 ``unavailable``
+after); a streamed answer has the same deadline for the whole stream.
+
+The shared LLMs' async clients belong to the catalog's ``SharedParts``, which closes them on the
+server's loop when the app stops (``aclose``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag.aio import AsyncRAG
 from rag.server.errors import ApiError
+
+if TYPE_CHECKING:
+    from rag.api import RAG
+    from rag.stores.base import Filters
+    from rag.types import Answer
 
 T = TypeVar("T")
 
-_DONE = object()
+THREAD_PREFIX = "rag-serve"
+"""Name prefix of the server executor's threads."""
 
 
 def timed_out(seconds: float) -> ApiError:
@@ -33,65 +47,61 @@ def timed_out(seconds: float) -> ApiError:
 
 
 class Runner:
-    """Runs blocking callables off the event loop in one bounded, owned thread pool."""
+    """Runs rag's calls for the routes: blocking ones in one bounded, owned thread pool,
+    asks through an ``AsyncRAG`` sharing that pool; each bounded by the request timeout."""
 
     def __init__(self, threads: int, timeout_s: float) -> None:
         self.threads = threads
         self.timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rag-serve")
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=THREAD_PREFIX)
+        """Where every blocking call of the server runs."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in the pool; 503 when it outlasts the timeout (the thread
         finishes its work, its result is dropped)."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        future = loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
         try:
             return await asyncio.wait_for(future, self.timeout_s)
         except TimeoutError:
             raise timed_out(self.timeout_s) from None
 
-    async def stream(self, make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-        """The items of the iterator ``make()`` returns, produced in the pool. Stops the
-        producer (between items) when the consumer goes away; re-raises its exception."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        stop = threading.Event()
+    def aio(self, rag: RAG) -> AsyncRAG:
+        """``rag`` behind the async face, on this pool (a light wrapper that owns nothing)."""
+        return AsyncRAG.wrap(rag, executor=self.executor)
 
-        def produce() -> None:
-            try:
-                for item in make():
-                    if stop.is_set():
-                        return
-                    loop.call_soon_threadsafe(queue.put_nowait, item)
-            except BaseException as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, _Failure(exc))
-                return
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-        task = loop.run_in_executor(self._pool, produce)
-        deadline = loop.time() + self.timeout_s
+    async def ask(
+        self, rag: RAG, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> Answer:
+        """``AsyncRAG.ask`` over ``rag``; 503 past the timeout (a hosted generation is
+        cancelled, a step in the pool finishes and is dropped)."""
         try:
+            return await asyncio.wait_for(
+                self.aio(rag).ask(question, filters=filters, k=k), self.timeout_s
+            )
+        except TimeoutError:
+            raise timed_out(self.timeout_s) from None
+
+    async def ask_stream(
+        self, rag: RAG, question: str, *, filters: Filters | None = None, k: int | None = None
+    ) -> AsyncIterator[str | Answer]:
+        """``AsyncRAG.ask_stream`` over ``rag``: text deltas, then the Answer. The whole stream
+        has the request timeout (503 past it); a consumer that stops early ends the
+        generation (and frees a local model) before this generator's close returns."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        stream = self.aio(rag).ask_stream(question, filters=filters, k=k)
+        async with aclosing(stream) as items:
             while True:
-                left = deadline - loop.time()
                 try:
-                    item = await asyncio.wait_for(queue.get(), max(left, 0.001))
+                    async with asyncio.timeout_at(deadline):
+                        item = await anext(items)
+                except StopAsyncIteration:
+                    return
                 except TimeoutError:
                     raise timed_out(self.timeout_s) from None
-                if item is _DONE:
-                    break
-                if isinstance(item, _Failure):
-                    raise item.exc
                 yield item
-        finally:
-            stop.set()
-            del task  # the pool thread ends on its own at the next item
 
     def close(self) -> None:
         """Stop taking work; running calls finish."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -143,7 +143,7 @@ async def prepare_ask(
 
 
 async def ask(state: ServerState, job: AskJob) -> Answer:
-    return await state.runner.run(job.rag.ask, job.question, filters=job.filters, k=job.k)
+    return await state.runner.ask(job.rag, job.question, filters=job.filters, k=job.k)
 
 
 async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str, Any]]:
@@ -155,8 +155,8 @@ async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str
             job.rag.prepare, job.question, k=job.k, filters=job.filters
         )
         yield "sources", list(prepared.citations)
-        async for item in state.runner.stream(
-            lambda: job.rag.ask_stream(job.question, filters=job.filters, k=job.k)
+        async for item in state.runner.ask_stream(
+            job.rag, job.question, filters=job.filters, k=job.k
         ):
             if isinstance(item, Answer):
                 yield "final", item

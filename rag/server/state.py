@@ -24,6 +24,13 @@ class ServerState:
     draining: bool = field(default=False)
     """Set when the server is asked to stop: new requests get 503 ``draining``."""
 
+    async def aclose(self) -> None:
+        """Close the LLMs' async clients on this loop, then everything else."""
+        try:
+            await self.catalog.shared.aclose_async_clients(self.runner.executor)
+        finally:
+            self.close()
+
     def close(self) -> None:
         self.runner.close()
         self.catalog.close()

@@ -70,13 +70,14 @@ def server_env(root: Path, cache_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_server(root: Path, cache_dir: Path, *, timeout: float = 60) -> Server:
-    """Start ``rag serve`` with ``root/rag.toml`` and wait (bounded) for ``/healthz``."""
+def start_server(root: Path, cache_dir: Path, *args: str, timeout: float = 60) -> Server:
+    """Start ``rag serve`` (with more ``args``) with ``root/rag.toml`` and wait (bounded) for
+    ``/healthz``."""
     port = free_port()
     env = server_env(root, cache_dir)
     log = (root / "server.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
         cwd=root,
         env=env,
         stdout=log,
