@@ -114,15 +114,16 @@ def check_device(device: str) -> None:
             f"embed_device {device!r} is not a torch device ({exc}); use 'cpu', 'cuda', "
             "'cuda:0' or 'mps'"
         ) from None
-    available = {
-        "cpu": lambda: True,
-        "cuda": lambda: (
-            bool(torch.cuda.is_available())
-            and (dev.index is None or dev.index < torch.cuda.device_count())
-        ),
-        "mps": lambda: bool(torch.backends.mps.is_available()),
-    }.get(dev.type, lambda: False)
-    if not available():
+    if dev.type == "cpu":
+        available = True
+    elif dev.type == "cuda":
+        count = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+        available = count > 0 and (dev.index is None or dev.index < count)
+    elif dev.type == "mps":
+        available = bool(torch.backends.mps.is_available())
+    else:
+        available = False
+    if not available:
         raise ConfigError(
             f"embed_device {device!r} is not available on this machine (torch "
             f"{torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}); set "
