@@ -186,6 +186,9 @@ async def ask(
     except BaseException:
         await stack.aclose()
         raise
+    finally:
+        if not stream:  # a streamed answer's generator holds the slot until it ends
+            await stack.aclose()
 
     async def events() -> AsyncIterator[bytes]:
         async with stack:

@@ -85,6 +85,9 @@ async def chat_completions(
     except BaseException:
         await stack.aclose()
         raise
+    finally:
+        if not body.stream:  # a streamed answer's generator holds the slot until it ends
+            await stack.aclose()
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}

@@ -125,6 +125,18 @@ def test_max_concurrent_refuses_with_retry_after(tmp_path: Path) -> None:
                 busy = await client.get("/v1/collections")
             assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
             assert (await client.get("/v1/collections")).status_code == 200
+            # whole (not streamed) answers, native and OpenAI-style, give their slot back too
+            for _ in range(3):
+                ask = await client.post("/v1/collections/docs/ask", json={"question": "a"})
+                assert ask.status_code == 200, ask.text
+                chat = await client.post(
+                    "/v1/chat/completions",
+                    json={"model": "docs", "messages": [{"role": "user", "content": "a"}]},
+                )
+                assert chat.status_code == 200, chat.text
+            failed = await client.post("/v1/collections/nope/ask", json={"question": "a"})
+            assert failed.status_code == 404
+            assert tenant.running == 0
 
     asyncio.run(run())
 
