@@ -51,6 +51,7 @@ def check_history(history: Sequence[Turn] | None) -> tuple[Message, ...]:
     assistant, or a turn that is not a message or a (role, content) pair of strings."""
     out: list[Message] = []
     for i, turn in enumerate(history or ()):
+        role: str
         if isinstance(turn, Message):
             role, content = turn.role, turn.content
         elif (

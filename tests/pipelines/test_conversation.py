@@ -115,11 +115,19 @@ def test_generative_prompt_keeps_the_latest_turns_under_the_budget(tmp_path: Pat
 def test_history_slice_rules() -> None:
     count = len  # one token per character, to make the arithmetic plain
     history = check_history([("user", "aaaa"), ("assistant", "bbbb"), ("user", "cc")])
-    assert [m.content for m in history_slice(history, 6, count).turns] == ["bbbb", "cc"]
+    assert [m.content for m in history_slice(history, 10, count).turns] == ["aaaa", "bbbb", "cc"]
     # never starts with an assistant turn whose question was cut
-    history = check_history([("user", "aaaa"), ("assistant", "bb"), ("user", "cc")])
-    cut = history_slice(history, 4, count)
-    assert [m.content for m in cut.turns] == ["bb", "cc"]
+    over = history_slice(history, 6, count)
+    assert [m.content for m in over.turns] == ["cc"] and over.cut == 2 and over.tokens == 2
+    history = check_history(
+        [("user", "aaaa"), ("assistant", "bb"), ("user", "c"), ("assistant", "dd")]
+    )
+    cut = history_slice(history, 5, count)
+    assert [m.content for m in cut.turns] == ["c", "dd"] and (cut.kept, cut.cut) == (2, 2)
+    assert (
+        cut.note(5)
+        == "history: kept the last 2 of 4 turns (3 tokens, history_tokens = 5); 2 earlier cut: over the budget"
+    )
     only_answer = history_slice(check_history([("user", "aaaa"), ("assistant", "bb")]), 3, count)
     assert only_answer.turns == () and only_answer.cut == 2 and only_answer.tokens == 0
     # consecutive turns of one role become one message (templates want them to alternate)
