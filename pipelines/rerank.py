@@ -13,6 +13,9 @@ cross-encoder costs one forward pass per candidate on every question.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from rag.pipelines.query import Retrieves
 from rag.rerankers.base import Reranker
 from rag.stores.base import Filters
@@ -46,16 +49,30 @@ class RerankingRetriever:
         return str(getattr(self.inner, "mode", "dense"))
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
-        """The ``k`` best of ``max(candidates, k)`` inner hits, by the reranker's scores."""
+        """The ``k`` best of ``max(candidates, k)`` inner hits, by the reranker's scores. A
+        follow-up's context goes to the inner retriever, and the reranker scores the hits
+        against ``dense_query`` (the question with its previous turn) when there is one."""
         k = k or self.top_k
-        found = self.inner.retrieve(question, k=max(self.candidates, k), filters=filters)
-        hits = tuple(self.reranker.rerank(question, found.hits, k))
+        n = max(self.candidates, k)
+        if context_terms or dense_query:
+            found = self.inner.retrieve(
+                question, k=n, filters=filters, context_terms=context_terms, dense_query=dense_query
+            )
+        else:
+            found = self.inner.retrieve(question, k=n, filters=filters)
+        hits = tuple(self.reranker.rerank(dense_query or question, found.hits, k))
         ranks = tuple(r for r in (found.rank_of(h.chunk.id) for h in hits) if r is not None)
         if len(ranks) != len(hits):
             ranks = ()  # the inner retriever reports no legs (or not for every hit)
-        return Retrieval(found.question, hits, ranks, found.mode)
+        return replace(found, hits=hits, ranks=ranks)
 
     def close(self) -> None:
         """Close the inner retriever (its threads), if it has anything to close."""

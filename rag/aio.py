@@ -54,7 +54,7 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CostSummary
     from rag.embeddings import Embedder
     from rag.llms.base import LLM, AsyncLLM, Completion
+    from rag.pipelines.conversation import Turn
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
@@ -158,12 +159,19 @@ class AsyncRAG:
         return view
 
     def _start(
-        self, question: str, filters: Filters | None, k: int | None
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
         """(In the executor) the query pipeline (built on first use, with its LLM: a local
         model loads here, not on the loop), the prompt and the retrieval's seconds."""
         pipeline = self.rag.query_pipeline
-        prepared, retrieval_s = pipeline.prepared_for(question, filters=filters, k=k)
+        prepared, retrieval_s = pipeline.prepared_for(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
         return pipeline, prepared, retrieval_s
 
     # --- the calls ---
@@ -183,10 +191,15 @@ class AsyncRAG:
         )
 
     async def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Retrieval:
         """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
-        return await self._run(self.rag.retrieve, question, k=k, filters=filters)
+        return await self._run(self.rag.retrieve, question, k=k, filters=filters, history=history)
 
     async def prepare(
         self,
@@ -195,17 +208,26 @@ class AsyncRAG:
         k: int | None = None,
         filters: Filters | None = None,
         retrieval: Retrieval | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> PreparedPrompt:
         """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
         return await self._run(
-            self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval
+            self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval, history=history
         )
 
     async def ask(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Answer:
         """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
-        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        pipeline, prepared, retrieval_s = await self._run(
+            self._start, question, filters, k, history, retrieval
+        )
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
         llm = self._async_llm(pipeline.llm)
@@ -217,11 +239,20 @@ class AsyncRAG:
         return await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
 
     async def ask_stream(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> AsyncGenerator[str | Answer, None]:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
-        Stopping early (``break``, ``aclose()``) ends the generation and frees the model."""
-        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        Stopping early (``break``, ``aclose()``) ends the generation and frees the model.
+        Given ``retrieval`` (from ``retrieve``), it does not retrieve again."""
+        pipeline, prepared, retrieval_s = await self._run(
+            self._start, question, filters, k, history, retrieval
+        )
         if pipeline.answer_mode == "extractive":
             answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
             yield answer.text

@@ -26,9 +26,12 @@ from rag.aio import AsyncRAG
 from rag.server.errors import ApiError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rag.api import RAG
+    from rag.pipelines.conversation import Turn
     from rag.stores.base import Filters
-    from rag.types import Answer
+    from rag.types import Answer, Retrieval
 
 T = TypeVar("T")
 
@@ -71,26 +74,42 @@ class Runner:
         return AsyncRAG.wrap(rag, executor=self.executor)
 
     async def ask(
-        self, rag: RAG, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        rag: RAG,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Answer:
         """``AsyncRAG.ask`` over ``rag``; 503 past the timeout (a hosted generation is
         cancelled, a step in the pool finishes and is dropped)."""
         try:
             return await asyncio.wait_for(
-                self.aio(rag).ask(question, filters=filters, k=k), self.timeout_s
+                self.aio(rag).ask(question, filters=filters, k=k, history=history),
+                self.timeout_s,
             )
         except TimeoutError:
             raise timed_out(self.timeout_s) from None
 
     async def ask_stream(
-        self, rag: RAG, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        rag: RAG,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> AsyncIterator[str | Answer]:
         """``AsyncRAG.ask_stream`` over ``rag``: text deltas, then the Answer. The whole stream
         has the request timeout (503 past it); a consumer that stops early ends the
         generation (and frees a local model) before this generator's close returns."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
-        stream = self.aio(rag).ask_stream(question, filters=filters, k=k)
+        stream = self.aio(rag).ask_stream(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
         async with aclosing(stream) as items:
             while True:
                 try:
