@@ -34,6 +34,17 @@ class FakeParts(SharedParts):
         return ScriptedLLM(["Ripe in September [1]."], cost_per_call=Decimal("0.5"))
 
 
+_opened: list[Catalog] = []
+"""Catalogs of this module's apps: ASGITransport runs no lifespan, so nothing closes them."""
+
+
+@pytest.fixture(autouse=True)
+def _close_catalogs() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
 def make_client(tmp_path: Path, **tenant: Any) -> httpx.AsyncClient:
     settings = Settings(
         data_dir=tmp_path,
@@ -43,6 +54,7 @@ def make_client(tmp_path: Path, **tenant: Any) -> httpx.AsyncClient:
         server={"tenants": [TenantConfig(name="acme", key_sha256=[key_digest("k")], **tenant)]},
     )
     catalog = Catalog(settings)
+    _opened.append(catalog)
     parts = FakeParts(settings)
     parts._fake_embedder = FakeEmbedder()  # type: ignore[attr-defined]
     catalog.shared = parts
