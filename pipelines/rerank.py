@@ -50,7 +50,16 @@ class RerankingRetriever:
     ) -> Retrieval:
         """The ``k`` best of ``max(candidates, k)`` inner hits, by the reranker's scores."""
         k = k or self.top_k
-        found = self.inner.retrieve(question, k=max(self.candidates, k), filters=filters)
+        found = self.inner.retrieve(question, k=self.candidates_for(k), filters=filters)
+        return self.reranked(question, found, k)
+
+    def candidates_for(self, k: int) -> int:
+        """How many inner hits a top-``k`` retrieval reranks."""
+        return max(self.candidates, k)
+
+    def reranked(self, question: str, found: Retrieval, k: int) -> Retrieval:
+        """The ``k`` of ``found`` the reranker scores best, with their inner leg ranks (the
+        async twin, ``rag.pipelines.hybrid_async``, retrieves ``found`` itself)."""
         hits = tuple(self.reranker.rerank(question, found.hits, k))
         ranks = tuple(r for r in (found.rank_of(h.chunk.id) for h in hits) if r is not None)
         if len(ranks) != len(hits):

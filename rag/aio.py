@@ -16,18 +16,23 @@ Where each call runs. Nothing blocking runs on the event loop:
 - **On the loop**: generation by a hosted LLM (``openai``, ``anthropic``,
   ``openai-compatible``), through the SDK's async client (``AsyncOpenAI``, ``AsyncAnthropic``;
   ``rag.llms.base.AsyncLLM``); a routing policy's retries, fallback and waits
-  (``rag.llms.routing.AsyncRoutedLLM``). The one blocking step left there: the first hosted
-  call on a loop builds that loop's SDK client (the SDK reads its CA bundle, once).
+  (``rag.llms.routing.AsyncRoutedLLM``); the store queries of a store that
+  ``supports_async_query``: pgvector's, on ``psycopg_pool.AsyncConnectionPool`` (a pool of
+  its own, opened by the first query, closed by ``aclose``), the dense and keyword legs at
+  once, then their fusion (``rag.pipelines.hybrid_async``). The one blocking step left
+  there: the first hosted call on a loop builds that loop's SDK client (the SDK reads its
+  CA bundle, once).
 - **In the executor**, one ``ThreadPoolExecutor`` owned by the AsyncRAG, of
   ``settings.async_workers`` threads (``RAG_ASYNC_WORKERS``, default 4), named ``rag-aio-*``:
-  building the parts (loading models, opening the store); retrieval (embedding the question
-  with ONNX/torch, the store query: embedded Chroma, the memory store, and pgvector, which
-  runs on its sync psycopg pool here, not yet on ``psycopg_pool.AsyncConnectionPool``; the
-  keyword tokenizer and BM25 leg); packing the prompt (the model's tokenizer, sentence
-  selection); the extractive answer; the sentence check of a generated answer; writing the
-  call log (SQLite); the routing budget's look-up of today's spend; ``ingest`` whole (file
-  loading, chunking, embedding, writing; its ``progress`` callback is called on a worker
-  thread, and the ingest pipeline's own helper threads are its own); ``costs``; closing.
+  building the parts (loading models, opening the store); embedding the question with
+  ONNX/torch and the keyword tokenizer (for pgvector too); the whole retrieval over the other
+  stores (embedded Chroma, the memory store, their BM25 sidecars); MMR, a reranker, and the
+  store look-ups that explain an empty result; packing the prompt (the model's tokenizer,
+  sentence selection); the extractive answer; the sentence check of a generated answer;
+  writing the call log (SQLite); the routing budget's look-up of today's spend; ``ingest``
+  whole (file loading, chunking, embedding, writing: pgvector's writes have no async twin;
+  its ``progress`` callback is called on a worker thread, and the ingest pipeline's own
+  helper threads are its own); ``costs``; closing.
 - **Generation by a backend without a native async path** (llama.cpp, ``rag.testing``'s
   fakes) runs in the executor too (``rag.llms.offload.OffloadedLLM``). A stream holds one
   worker while it generates and hands each delta to the loop with
@@ -37,8 +42,8 @@ Where each call runs. Nothing blocking runs on the event loop:
 
 Concurrency: calls beyond ``async_workers`` wait for a worker (llama.cpp generations on one
 model run one at a time anyway, see ``rag.llms.llamacpp``). ``aclose()`` closes the hosted async
-clients it opened, the store and the retriever's threads, and waits for the executor's threads
-to end; calls after it raise ``RuntimeError``.
+clients it opened, the async pool of the store's queries, the store and the retriever's
+threads, and waits for the executor's threads to end; calls after it raise ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CostSummary
     from rag.embeddings import Embedder
     from rag.llms.base import LLM, AsyncLLM, Completion
+    from rag.pipelines.hybrid_async import AsyncHybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
@@ -106,6 +113,10 @@ class AsyncRAG:
             max_workers=self.settings.async_workers, thread_name_prefix=WORKER_THREAD_PREFIX
         )
         """Where every blocking call runs (module docstring)."""
+        self._aretriever: AsyncHybridRetriever | None = None
+        """The async twin of the retriever, when the store has async queries (pgvector)."""
+        self._aretriever_made = False
+        self._aretriever_lock = threading.Lock()
         self._views: dict[int, AsyncLLM] = {}
         """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
         self._closed = False
@@ -133,7 +144,38 @@ class AsyncRAG:
             view = self._views[id(llm)] = as_async(llm, self.executor)
         return view
 
-    def _start(
+    def _make_aretriever(self) -> AsyncHybridRetriever | None:
+        """(In the executor, once) the retriever (built on first use) and its async twin."""
+        with self._aretriever_lock:
+            if not self._aretriever_made:
+                from rag.pipelines.hybrid_async import async_retriever
+
+                self._aretriever = async_retriever(self.rag.retriever, self.executor)
+                self._aretriever_made = True
+        return self._aretriever
+
+    async def _retrieval(
+        self, question: str, k: int | None, filters: Filters | None
+    ) -> Retrieval | None:
+        """Retrieval on the store's async queries, or None when the store has none (then the
+        caller retrieves in the executor)."""
+        aretriever = self._aretriever
+        if not self._aretriever_made:
+            aretriever = await self._run(self._make_aretriever)
+        if aretriever is None:
+            return None
+        if self._closed:
+            raise RuntimeError("this AsyncRAG is closed; make a new one")
+        return await aretriever.retrieve(question, k=k, filters=filters)
+
+    def _packed(
+        self, question: str, hits: Retrieval, retrieval_s: float
+    ) -> tuple[QueryPipeline, PreparedPrompt, float]:
+        """(In the executor) the query pipeline and the prompt for ``hits``."""
+        pipeline = self.rag.query_pipeline
+        return pipeline, pipeline.prepare(question, hits), retrieval_s
+
+    def _prepared(
         self, question: str, filters: Filters | None, k: int | None
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
         """(In the executor) the query pipeline (built on first use, with its LLM: a local
@@ -141,6 +183,17 @@ class AsyncRAG:
         pipeline = self.rag.query_pipeline
         prepared, retrieval_s = pipeline.prepared_for(question, filters=filters, k=k)
         return pipeline, prepared, retrieval_s
+
+    async def _start(
+        self, question: str, filters: Filters | None, k: int | None
+    ) -> tuple[QueryPipeline, PreparedPrompt, float]:
+        """The query pipeline, the prompt and the retrieval's seconds: retrieval on the
+        store's async queries when it has them, else all of it in the executor."""
+        started = time.perf_counter()
+        hits = await self._retrieval(question, k, filters)
+        if hits is None:
+            return await self._run(self._prepared, question, filters, k)
+        return await self._run(self._packed, question, hits, time.perf_counter() - started)
 
     # --- the calls ---
 
@@ -162,7 +215,10 @@ class AsyncRAG:
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> Retrieval:
         """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
-        return await self._run(self.rag.retrieve, question, k=k, filters=filters)
+        hits = await self._retrieval(question, k, filters)
+        if hits is None:
+            return await self._run(self.rag.retrieve, question, k=k, filters=filters)
+        return hits
 
     async def prepare(
         self,
@@ -173,6 +229,8 @@ class AsyncRAG:
         retrieval: Retrieval | None = None,
     ) -> PreparedPrompt:
         """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
+        if retrieval is None:
+            retrieval = await self._retrieval(question, k, filters)
         return await self._run(
             self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval
         )
@@ -181,7 +239,7 @@ class AsyncRAG:
         self, question: str, *, filters: Filters | None = None, k: int | None = None
     ) -> Answer:
         """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
-        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        pipeline, prepared, retrieval_s = await self._start(question, filters, k)
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
         llm = self._async_llm(pipeline.llm)
@@ -197,7 +255,7 @@ class AsyncRAG:
     ) -> AsyncGenerator[str | Answer, None]:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
         Stopping early (``break``, ``aclose()``) ends the generation and frees the model."""
-        pipeline, prepared, retrieval_s = await self._run(self._start, question, filters, k)
+        pipeline, prepared, retrieval_s = await self._start(question, filters, k)
         if pipeline.answer_mode == "extractive":
             answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
             yield answer.text
@@ -235,6 +293,8 @@ class AsyncRAG:
         try:
             for view in views:
                 await view.aclose()
+            if self._aretriever is not None:
+                await self._aretriever.aclose()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self.executor, self.rag.close)
         finally:
