@@ -19,6 +19,7 @@ import pytest
 from rag.aio import AsyncRAG
 from rag.api import RAG
 from rag.chunking import TokenChunker
+from rag.errors import CollectionNotFoundError
 from rag.pipelines.hybrid import HybridRetriever
 from rag.pipelines.hybrid_async import AsyncHybridRetriever, async_retriever
 from rag.pipelines.rerank import RerankingRetriever
@@ -176,6 +177,27 @@ def test_store_queries_run_on_the_async_pool(
     for i, hits in enumerate(found):
         assert len(hits) == 2
         assert {Path(h.chunk.source).parent.name for h in hits} == {f"t{i:02d}"}, hits_of(hits)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_collection_says_so_like_rag(mode: str, pg_dsn: str, tmp_path: Path) -> None:
+    """Over a collection never ingested, AsyncRAG raises what RAG raises (the explanation of
+    an empty result runs on the sync store, in the executor)."""
+    name = f"empty-{uuid.uuid4().hex[:8]}"
+    with (
+        RAG(**settings(pg_dsn, name, tmp_path / "s", mode)) as sync,
+        pytest.raises(CollectionNotFoundError) as want,
+    ):
+        sync.retrieve(f"What about {topic(2)}?")
+
+    async def main() -> None:
+        async with AsyncRAG(**settings(pg_dsn, name, tmp_path / "a", mode)) as r:
+            with pytest.raises(CollectionNotFoundError) as got:
+                await r.retrieve(f"What about {topic(2)}?")
+            assert str(got.value) == str(want.value)
+            assert isinstance(r._aretriever, AsyncHybridRetriever)
+
+    asyncio.run(main())
 
 
 def test_aclose_closes_the_async_pool(
