@@ -58,7 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rag.api import RAG
 from rag.config import Settings, load_settings
@@ -87,6 +87,13 @@ class AsyncRAG:
     """Ingest documents and answer questions about them, awaited. See the module docstring
     for what runs where. Safe to share across the tasks of one event loop."""
 
+    _aretriever: AsyncHybridRetriever | None = None
+    """The async twin of the retriever, when the store has async queries (pgvector); made by
+    the first retrieval, closed by ``aclose``."""
+    _aretriever_made: bool = False
+    _aretriever_lock: ClassVar[threading.Lock] = threading.Lock()
+    """Held only to publish a twin (which opens nothing until its first query)."""
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -113,10 +120,6 @@ class AsyncRAG:
             max_workers=self.settings.async_workers, thread_name_prefix=WORKER_THREAD_PREFIX
         )
         """Where every blocking call runs (module docstring)."""
-        self._aretriever: AsyncHybridRetriever | None = None
-        """The async twin of the retriever, when the store has async queries (pgvector)."""
-        self._aretriever_made = False
-        self._aretriever_lock = threading.Lock()
         self._views: dict[int, AsyncLLM] = {}
         """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
         self._closed = False
@@ -146,11 +149,12 @@ class AsyncRAG:
 
     def _make_aretriever(self) -> AsyncHybridRetriever | None:
         """(In the executor, once) the retriever (built on first use) and its async twin."""
+        from rag.pipelines.hybrid_async import async_retriever
+
+        retriever = self.rag.retriever  # may load the embedder: outside the lock
         with self._aretriever_lock:
             if not self._aretriever_made:
-                from rag.pipelines.hybrid_async import async_retriever
-
-                self._aretriever = async_retriever(self.rag.retriever, self.executor)
+                self._aretriever = async_retriever(retriever, self.executor)
                 self._aretriever_made = True
         return self._aretriever
 
