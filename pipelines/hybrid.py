@@ -236,7 +236,7 @@ class HybridRetriever:
         self._pool_lock = threading.Lock()
 
     def _keyword_leg(
-        self, question: str, n: int, filters: Filters | None
+        self, terms: list[str], n: int, filters: Filters | None
     ) -> Future[list[ScoredChunk]]:
         """Start the keyword leg on the retriever's leg threads (made on first hybrid query;
         submitting under the lock means ``close`` waits for legs already started)."""
@@ -245,7 +245,7 @@ class HybridRetriever:
                 self._pool = ThreadPoolExecutor(
                     max_workers=LEG_THREADS, thread_name_prefix=LEG_THREAD_PREFIX
                 )
-            return self._pool.submit(self._keyword_search, question, n, filters)
+            return self._pool.submit(self._keyword_search, terms, n, filters)
 
     def close(self) -> None:
         """Shut down the keyword-leg threads and wait for them to end (a later hybrid query
@@ -262,35 +262,53 @@ class HybridRetriever:
         self.close()
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
         """The ``k`` best distinct chunks for ``question``, with their leg ranks (see the
-        module docstring)."""
+        module docstring). A follow-up question (``rag.pipelines.conversation``) brings
+        ``context_terms``, keyword terms searched for besides the question's, and
+        ``dense_query``, the text the dense leg embeds instead of the question."""
         validate_filters(filters)
         k = k or self.top_k
         n = self.candidates_for(k)
+        dense_text = dense_query or question
+        terms = self.query_terms(question, context_terms) if self.mode != "dense" else []
         dense: list[ScoredChunk] = []
         keyword: list[ScoredChunk] = []
         dense_weight = self.dense_weight_for(question) if self.mode == "hybrid" else 0.0
         if self.mode == "hybrid" and dense_weight <= 0.0:
             # no vote for the dense leg (see the module doc): keyword alone, dense if it is empty
-            keyword = self.keyword_checked(self._keyword_search(question, n, filters))
+            keyword = self.keyword_checked(self._keyword_search(terms, n, filters))
             if not keyword:
-                dense = self._dense(question, n, filters)
+                dense = self._dense(dense_text, n, filters)
                 dense_weight = self.dense_weight  # the fallback leg ranks alone
         elif self.mode == "hybrid":
             # the legs wait on different engines (onnxruntime + the vector store, SQLite or
             # PostgreSQL), all of which release the GIL: run the keyword leg alongside
-            pending = self._keyword_leg(question, n, filters)
-            dense = self._dense(question, n, filters)
+            pending = self._keyword_leg(terms, n, filters)
+            dense = self._dense(dense_text, n, filters)
             keyword = self.keyword_checked(pending.result())
         elif self.mode == "dense":
-            dense = self._dense(question, n, filters)
+            dense = self._dense(dense_text, n, filters)
         else:
-            keyword = self.keyword_checked(self._keyword_search(question, n, filters))
+            keyword = self.keyword_checked(self._keyword_search(terms, n, filters))
         if not dense and not keyword:
             check_queryable(self.store, filters)  # an empty collection says so
-        return self.fused(question, k, dense, keyword, dense_weight)
+        return self.fused(
+            question,
+            k,
+            dense,
+            keyword,
+            dense_weight,
+            context_terms=context_terms,
+            dense_query=dense_query,
+        )
 
     def candidates_for(self, k: int) -> int:
         """How many hits each leg returns for a top-``k`` retrieval."""
@@ -303,6 +321,9 @@ class HybridRetriever:
         dense: Sequence[ScoredChunk],
         keyword: Sequence[ScoredChunk],
         dense_weight: float,
+        *,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
         """The ``k`` best distinct chunks of the legs' hits, fused, deduplicated and (with
         ``mmr``) diversified, with each hit's leg ranks. Touches no store; only MMR embeds
@@ -331,13 +352,20 @@ class HybridRetriever:
             ranked = list(dense or keyword)
         distinct = distinct_hits(ranked, 3 * k if self.mmr else k)
         if self.mmr and len(distinct) > 1:
-            distinct = self._mmr(question, distinct, k)
+            distinct = self._mmr(dense_query or question, distinct, k)
         kept = tuple(distinct[:k])
         ranks = tuple(
             LegRanks(h.chunk.id, dense_rank.get(h.chunk.id), keyword_rank.get(h.chunk.id), h.score)
             for h in kept
         )
-        return Retrieval(question, kept, ranks, self.mode)
+        return Retrieval(
+            question,
+            kept,
+            ranks,
+            self.mode,
+            context_terms=tuple(context_terms),
+            dense_query=dense_query if self.mode != "keyword" else None,
+        )
 
     def dense_weight_for(self, question: str) -> float:
         """``dense_weight`` for the question's language: scaled by ``dense_weight_by_lang``
@@ -348,23 +376,27 @@ class HybridRetriever:
             factor = 1.0 if covers(self.languages, lang) else 0.0
         return self.dense_weight * factor
 
-    def query_vector(self, question: str) -> Vectors:
-        """The question's embedding, for the dense leg."""
-        vector: Vectors = self.embedder.embed([question], input_type="query")[0]
+    def query_vector(self, text: str) -> Vectors:
+        """The embedding the dense leg searches with (of the question, or a follow-up's
+        ``dense_query``)."""
+        vector: Vectors = self.embedder.embed([text], input_type="query")[0]
         return vector
 
-    def query_terms(self, question: str) -> list[str]:
-        """The question's keyword terms, for the keyword leg."""
+    def _dense(self, text: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+        return self.store.query(self.query_vector(text), n, filters)
+
+    def query_terms(self, question: str, context_terms: Sequence[str] = ()) -> list[str]:
+        """The keyword leg's terms: the question's, then the context terms it lacks."""
         assert self.tokenizer is not None
-        return self.tokenizer.tokenize(question)
+        tokens = self.tokenizer.tokenize(question)
+        own = set(tokens)
+        return tokens + [t for t in dict.fromkeys(context_terms) if t not in own]
 
-    def _dense(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        return self.store.query(self.query_vector(question), n, filters)
-
-    def _keyword_search(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+    def _keyword_search(
+        self, terms: list[str], n: int, filters: Filters | None
+    ) -> list[ScoredChunk]:
         assert self.keyword_index is not None
-        tokens = self.query_terms(question)
-        return self.keyword_index.keyword_query(tokens, n, filters) if tokens else []
+        return self.keyword_index.keyword_query(terms, n, filters) if terms else []
 
     def keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """``hits``, after saying so when they are empty because the index is (a store call:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -73,39 +73,55 @@ class AsyncHybridRetriever:
     def mode(self) -> str:
         return self.retriever.mode
 
-    async def _run(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        """``fn(*args)`` in the executor, awaited."""
+    async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs)`` in the executor, awaited."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     async def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
-        """``HybridRetriever.retrieve`` (or ``RerankingRetriever.retrieve``), awaited."""
+        """``HybridRetriever.retrieve`` (or ``RerankingRetriever.retrieve``), awaited; a
+        follow-up's ``context_terms`` and ``dense_query`` as there."""
         if self.reranking is None:
-            return await self._hybrid(question, k, filters)
+            return await self._hybrid(question, k, filters, context_terms, dense_query)
         k = k or self.reranking.top_k
-        found = await self._hybrid(question, self.reranking.candidates_for(k), filters)
-        return await self._run(self.reranking.reranked, question, found, k)
+        n = self.reranking.candidates_for(k)
+        found = await self._hybrid(question, n, filters, context_terms, dense_query)
+        return await self._run(self.reranking.reranked, question, found, k, dense_query=dense_query)
 
-    async def _hybrid(self, question: str, k: int | None, filters: Filters | None) -> Retrieval:
+    async def _hybrid(
+        self,
+        question: str,
+        k: int | None,
+        filters: Filters | None,
+        context_terms: Sequence[str],
+        dense_query: str | None,
+    ) -> Retrieval:
         r = self.retriever
         validate_filters(filters)
         k = k or r.top_k
         n = r.candidates_for(k)
+        text = dense_query or question  # what the dense leg embeds
         dense: list[ScoredChunk] = []
         keyword: list[ScoredChunk] = []
         dense_weight = r.dense_weight_for(question) if r.mode == "hybrid" else 0.0
         if r.mode == "hybrid" and dense_weight <= 0.0:
             # no vote for the dense leg: keyword alone, dense if it is empty (as the sync one)
-            keyword = await self._checked(await self._keyword(question, n, filters))
+            keyword = await self._checked(await self._keyword(question, context_terms, n, filters))
             if not keyword:
-                dense = await self._dense(question, n, filters)
+                dense = await self._dense(text, n, filters)
                 dense_weight = r.dense_weight
         elif r.mode == "hybrid":
             legs = await asyncio.gather(
-                self._dense(question, n, filters),
-                self._keyword(question, n, filters),
+                self._dense(text, n, filters),
+                self._keyword(question, context_terms, n, filters),
                 return_exceptions=True,
             )
             for leg in legs:  # both awaited; the dense leg's error first, as in the sync one
@@ -114,21 +130,31 @@ class AsyncHybridRetriever:
             dense, keyword = legs  # type: ignore[assignment]
             keyword = await self._checked(keyword)
         elif r.mode == "dense":
-            dense = await self._dense(question, n, filters)
+            dense = await self._dense(text, n, filters)
         else:
-            keyword = await self._checked(await self._keyword(question, n, filters))
+            keyword = await self._checked(await self._keyword(question, context_terms, n, filters))
         if not dense and not keyword:
             await self._run(check_queryable, r.store, filters)  # an empty collection says so
-        if r.mmr:  # MMR embeds the candidates
-            return await self._run(r.fused, question, k, dense, keyword, dense_weight)
-        return r.fused(question, k, dense, keyword, dense_weight)
+        fuse = functools.partial(
+            r.fused,
+            question,
+            k,
+            dense,
+            keyword,
+            dense_weight,
+            context_terms=context_terms,
+            dense_query=dense_query,
+        )
+        return await self._run(fuse) if r.mmr else fuse()  # MMR embeds the candidates
 
-    async def _dense(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        vector = await self._run(self.retriever.query_vector, question)
+    async def _dense(self, text: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+        vector = await self._run(self.retriever.query_vector, text)
         return await self.store.aquery(vector, n, filters)
 
-    async def _keyword(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        terms = await self._run(self.retriever.query_terms, question)
+    async def _keyword(
+        self, question: str, context_terms: Sequence[str], n: int, filters: Filters | None
+    ) -> list[ScoredChunk]:
+        terms = await self._run(self.retriever.query_terms, question, context_terms)
         return await self.store.akeyword_query(terms, n, filters) if terms else []
 
     async def _checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:

@@ -27,9 +27,10 @@ from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, LLMError
 from rag.llms.base import LLM, Completion, Message
+from rag.pipelines.conversation import Terms, Turn, check_history, follow_up, history_slice
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import SupportChecker, markers_of
-from rag.pipelines.prompt import Selection, SentenceSelector
+from rag.pipelines.prompt import Selection, SentenceSelector, simple_terms
 from rag.stores.base import Filters, Store, validate_filters
 from rag.types import (
     Answer,
@@ -51,10 +52,21 @@ _WORDS = re.compile(r"\w+", re.UNICODE)
 
 class Retrieves(Protocol):
     """Anything that finds the sources for a question (dense or hybrid), returning them as a
-    value (and keeping nothing about the call on itself)."""
+    value (and keeping nothing about the call on itself).
+
+    ``context_terms`` and ``dense_query`` carry a follow-up question's context
+    (``rag.pipelines.conversation``): keyword terms to search for besides the question's, and
+    the text a dense leg embeds instead of the question. They are passed only for a
+    follow-up, so a retriever written before them keeps working for standalone questions."""
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval: ...
 
 
@@ -132,16 +144,47 @@ class Retriever:
         self.top_k = top_k
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
-        """The ``k`` best distinct chunks for ``question`` (one leg: no leg ranks)."""
+        """The ``k`` best distinct chunks for ``question`` (one leg: no leg ranks); a
+        follow-up embeds ``dense_query`` (there is no keyword leg for ``context_terms``)."""
         validate_filters(filters)
         k = k or self.top_k
-        vector = self.embedder.embed([question], input_type="query")[0]
+        vector = self.embedder.embed([dense_query or question], input_type="query")[0]
         hits = self.store.query(vector, k * 2, filters)
         if not hits:
             check_queryable(self.store, filters)
-        return Retrieval(question, tuple(distinct_hits(hits, k)))
+        return Retrieval(question, tuple(distinct_hits(hits, k)), dense_query=dense_query)
+
+
+def retrieve_follow_up(
+    retriever: Retrieves,
+    terms: Terms,
+    question: str,
+    *,
+    k: int | None = None,
+    filters: Filters | None = None,
+    history: Sequence[Turn] | None = None,
+) -> Retrieval:
+    """``retriever.retrieve(question)``, with a follow-up's context when ``history`` has a
+    user turn (``rag.pipelines.conversation.follow_up``; ``terms``: the keyword tokenizer's)."""
+    turns = check_history(history)
+    follow = follow_up(question, turns, terms) if turns else None
+    if follow is None:
+        return retriever.retrieve(question, k=k, filters=filters)
+    return retriever.retrieve(
+        question,
+        k=k,
+        filters=filters,
+        context_terms=follow.context_terms,
+        dense_query=follow.dense_query,
+    )
 
 
 def check_queryable(store: Store, filters: Filters | None) -> None:
@@ -192,6 +235,8 @@ class QueryPipeline:
         answer_mode: AnswerMode = "generative",
         extractor: ExtractiveAnswerer | None = None,
         checker: SupportChecker | None = None,
+        history_tokens: int = 300,
+        terms: Terms | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever or Retriever(store, embedder, top_k=top_k)
@@ -204,11 +249,38 @@ class QueryPipeline:
         self.extractor = extractor or ExtractiveAnswerer()
         self.checker = checker
         """Checks generated answers sentence by sentence; None leaves them unchecked."""
+        self.history_tokens = history_tokens
+        """Token budget of the conversation's turns in a generative prompt."""
+        self.terms = terms or simple_terms
+        """Texts -> keyword terms (the keyword tokenizer's): a follow-up's added terms."""
 
-    def prepare(self, question: str, hits: Retrieval | Sequence[ScoredChunk]) -> PreparedPrompt:
+    def retrieve(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Retrieval:
+        """The sources for ``question``; after a ``history``, retrieved as a follow-up with
+        the previous question's context (``rag.pipelines.conversation``)."""
+        return retrieve_follow_up(
+            self.retriever, self.terms, question, k=k, filters=filters, history=history
+        )
+
+    def prepare(
+        self,
+        question: str,
+        hits: Retrieval | Sequence[ScoredChunk],
+        *,
+        history: Sequence[Turn] | None = None,
+    ) -> PreparedPrompt:
         """Pack sources in relevance order under ``max_context_tokens`` and number them,
         keeping only question-relevant sentences when a selector is set. Given a
-        ``Retrieval``, the notes start with why each source was retrieved."""
+        ``Retrieval``, the notes start with why each source was retrieved. A generative
+        prompt carries the most recent turns of ``history`` that fit ``history_tokens``
+        as chat messages before the sources."""
+        turns = check_history(history)
         citations: list[Citation] = []
         blocks: list[str] = []
         dropped: list[tuple[ScoredChunk, str]] = []
@@ -258,8 +330,16 @@ class QueryPipeline:
                 )
             )
         user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
+        earlier: tuple[Message, ...] = ()
+        if turns and self.answer_mode == "generative":
+            kept = history_slice(turns, self.history_tokens, self.llm.count_tokens)
+            earlier = kept.turns
+            notes.insert(0, kept.note(self.history_tokens))
+        elif turns:
+            notes.insert(0, "history: used for retrieval only (extractive answer)")
         messages = (
             Message(role="system", content=SYSTEM_PROMPT),
+            *earlier,
             Message(role="user", content=user),
         )
         if isinstance(hits, Retrieval):
@@ -280,9 +360,20 @@ class QueryPipeline:
                 hi = mid - 1
         return " ".join(words[:lo]) + " …"
 
-    def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
-        """Retrieve, answer (extract or generate and check), cite."""
-        prepared, retrieval_s = self.prepared_for(question, filters=filters, k=k)
+    def ask(
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
+    ) -> Answer:
+        """Retrieve (unless ``retrieval`` is given), answer (extract or generate and check),
+        cite. ``history``: the conversation so far (``rag.pipelines.conversation``)."""
+        prepared, retrieval_s = self.prepared_for(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
         if self.answer_mode == "extractive":
             return self.extract(question, prepared, retrieval_s)
         try:
@@ -293,11 +384,20 @@ class QueryPipeline:
         return self.generated(question, prepared, completion, retrieval_s)
 
     def ask_stream(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields text deltas as they arrive and then the Answer (an
-        extractive answer arrives as one delta)."""
-        prepared, retrieval_s = self.prepared_for(question, filters=filters, k=k)
+        extractive answer arrives as one delta). Given ``retrieval`` (the sources already
+        shown, say), it packs those hits and does not retrieve again."""
+        prepared, retrieval_s = self.prepared_for(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
         if self.answer_mode == "extractive":
             answer = self.extract(question, prepared, retrieval_s)
             yield answer.text
@@ -320,13 +420,23 @@ class QueryPipeline:
     # ones in its executor and await the generation in between ---
 
     def prepared_for(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> tuple[PreparedPrompt, float]:
-        """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds."""
+        """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds (0 when
+        ``retrieval`` is given: its hits are packed, nothing is retrieved)."""
+        turns = check_history(history)
+        if retrieval is not None:
+            return self.prepare(question, retrieval, history=turns), 0.0
         started = time.perf_counter()
-        hits = self.retriever.retrieve(question, k=k, filters=filters)
+        hits = self.retrieve(question, k=k, filters=filters, history=turns)
         retrieval_s = time.perf_counter() - started
-        return self.prepare(question, hits), retrieval_s
+        return self.prepare(question, hits, history=turns), retrieval_s
 
     def generated(
         self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
@@ -428,8 +538,13 @@ class QueryPipeline:
 
 
 def _retrieved_notes(retrieval: Retrieval, citations: Sequence[Citation]) -> list[str]:
-    """``[n] retrieved: dense #.., keyword #.., score ..`` for each numbered source."""
+    """The retrieval query of a follow-up, then ``[n] retrieved: dense #.., keyword #..,
+    score ..`` for each numbered source."""
     lines: list[str] = []
+    if retrieval.context_terms or retrieval.dense_query:
+        added = ", ".join(retrieval.context_terms) or "none"
+        dense = f"; dense query: {retrieval.dense_query!r}" if retrieval.dense_query else ""
+        lines.append(f"follow-up retrieval: keyword terms added from the history: {added}{dense}")
     for c in citations:
         ranks = retrieval.rank_of(c.chunk_id)
         if ranks is not None:

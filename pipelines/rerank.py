@@ -13,6 +13,9 @@ cross-encoder costs one forward pass per candidate on every question.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from rag.pipelines.query import Retrieves
 from rag.rerankers.base import Reranker
 from rag.stores.base import Filters
@@ -46,25 +49,42 @@ class RerankingRetriever:
         return str(getattr(self.inner, "mode", "dense"))
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
     ) -> Retrieval:
-        """The ``k`` best of ``max(candidates, k)`` inner hits, by the reranker's scores."""
+        """The ``k`` best of ``max(candidates, k)`` inner hits, by the reranker's scores. A
+        follow-up's context goes to the inner retriever, and the reranker scores the hits
+        against ``dense_query`` (the question with its previous turn) when there is one."""
         k = k or self.top_k
-        found = self.inner.retrieve(question, k=self.candidates_for(k), filters=filters)
-        return self.reranked(question, found, k)
+        n = self.candidates_for(k)
+        if context_terms or dense_query:
+            found = self.inner.retrieve(
+                question, k=n, filters=filters, context_terms=context_terms, dense_query=dense_query
+            )
+        else:
+            found = self.inner.retrieve(question, k=n, filters=filters)
+        return self.reranked(question, found, k, dense_query=dense_query)
 
     def candidates_for(self, k: int) -> int:
         """How many inner hits a top-``k`` retrieval reranks."""
         return max(self.candidates, k)
 
-    def reranked(self, question: str, found: Retrieval, k: int) -> Retrieval:
-        """The ``k`` of ``found`` the reranker scores best, with their inner leg ranks (the
-        async twin, ``rag.pipelines.hybrid_async``, retrieves ``found`` itself)."""
-        hits = tuple(self.reranker.rerank(question, found.hits, k))
+    def reranked(
+        self, question: str, found: Retrieval, k: int, *, dense_query: str | None = None
+    ) -> Retrieval:
+        """The ``k`` of ``found`` the reranker scores best (against ``dense_query`` when a
+        follow-up has one), with their inner leg ranks (the async twin,
+        ``rag.pipelines.hybrid_async``, retrieves ``found`` itself)."""
+        hits = tuple(self.reranker.rerank(dense_query or question, found.hits, k))
         ranks = tuple(r for r in (found.rank_of(h.chunk.id) for h in hits) if r is not None)
         if len(ranks) != len(hits):
             ranks = ()  # the inner retriever reports no legs (or not for every hit)
-        return Retrieval(found.question, hits, ranks, found.mode)
+        return replace(found, hits=hits, ranks=ranks)
 
     def close(self) -> None:
         """Close the inner retriever (its threads), if it has anything to close."""

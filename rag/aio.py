@@ -53,7 +53,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CostSummary
     from rag.embeddings import Embedder
     from rag.llms.base import LLM, AsyncLLM, Completion
+    from rag.pipelines.conversation import FollowUp, Turn
     from rag.pipelines.hybrid_async import AsyncHybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
@@ -158,46 +159,86 @@ class AsyncRAG:
                 self._aretriever_made = True
         return self._aretriever
 
+    def _follow_up(self, question: str, history: Sequence[Turn]) -> FollowUp | None:
+        """(In the executor: the keyword tokenizer runs) a follow-up's retrieval context."""
+        from rag.pipelines.conversation import check_history, follow_up
+
+        turns = check_history(history)
+        terms = self.rag.keyword_tokenizer.tokenize_batch
+        return follow_up(question, turns, terms) if turns else None
+
     async def _retrieval(
-        self, question: str, k: int | None, filters: Filters | None
+        self,
+        question: str,
+        k: int | None,
+        filters: Filters | None,
+        history: Sequence[Turn] | None = None,
     ) -> Retrieval | None:
-        """Retrieval on the store's async queries, or None when the store has none (then the
-        caller retrieves in the executor)."""
+        """Retrieval on the store's async queries (as a follow-up after a ``history``), or
+        None when the store has none (then the caller retrieves in the executor)."""
         aretriever = self._aretriever
         if not self._aretriever_made:
             aretriever = await self._run(self._make_aretriever)
         if aretriever is None:
             return None
+        follow = await self._run(self._follow_up, question, history) if history else None
         if self._closed:
             raise RuntimeError("this AsyncRAG is closed; make a new one")
-        return await aretriever.retrieve(question, k=k, filters=filters)
+        if follow is None:
+            return await aretriever.retrieve(question, k=k, filters=filters)
+        return await aretriever.retrieve(
+            question,
+            k=k,
+            filters=filters,
+            context_terms=follow.context_terms,
+            dense_query=follow.dense_query,
+        )
 
     def _packed(
-        self, question: str, hits: Retrieval, retrieval_s: float
+        self,
+        question: str,
+        hits: Retrieval,
+        retrieval_s: float,
+        history: Sequence[Turn] | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
         """(In the executor) the query pipeline and the prompt for ``hits``."""
         pipeline = self.rag.query_pipeline
-        return pipeline, pipeline.prepare(question, hits), retrieval_s
+        return pipeline, pipeline.prepare(question, hits, history=history), retrieval_s
 
     def _prepared(
-        self, question: str, filters: Filters | None, k: int | None
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
         """(In the executor) the query pipeline (built on first use, with its LLM: a local
         model loads here, not on the loop), the prompt and the retrieval's seconds."""
         pipeline = self.rag.query_pipeline
-        prepared, retrieval_s = pipeline.prepared_for(question, filters=filters, k=k)
+        prepared, retrieval_s = pipeline.prepared_for(
+            question, filters=filters, k=k, history=history
+        )
         return pipeline, prepared, retrieval_s
 
     async def _start(
-        self, question: str, filters: Filters | None, k: int | None
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
-        """The query pipeline, the prompt and the retrieval's seconds: retrieval on the
-        store's async queries when it has them, else all of it in the executor."""
+        """The query pipeline, the prompt and the retrieval's seconds (0 for a given
+        ``retrieval``): retrieval on the store's async queries when it has them, else all of
+        it in the executor."""
+        if retrieval is not None:
+            return await self._run(self._packed, question, retrieval, 0.0, history)
         started = time.perf_counter()
-        hits = await self._retrieval(question, k, filters)
+        hits = await self._retrieval(question, k, filters, history)
         if hits is None:
-            return await self._run(self._prepared, question, filters, k)
-        return await self._run(self._packed, question, hits, time.perf_counter() - started)
+            return await self._run(self._prepared, question, filters, k, history)
+        elapsed = time.perf_counter() - started
+        return await self._run(self._packed, question, hits, elapsed, history)
 
     # --- the calls ---
 
@@ -216,12 +257,19 @@ class AsyncRAG:
         )
 
     async def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Retrieval:
         """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
-        hits = await self._retrieval(question, k, filters)
+        hits = await self._retrieval(question, k, filters, history)
         if hits is None:
-            return await self._run(self.rag.retrieve, question, k=k, filters=filters)
+            return await self._run(
+                self.rag.retrieve, question, k=k, filters=filters, history=history
+            )
         return hits
 
     async def prepare(
@@ -231,19 +279,28 @@ class AsyncRAG:
         k: int | None = None,
         filters: Filters | None = None,
         retrieval: Retrieval | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> PreparedPrompt:
         """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
         if retrieval is None:
-            retrieval = await self._retrieval(question, k, filters)
+            retrieval = await self._retrieval(question, k, filters, history)
         return await self._run(
-            self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval
+            self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval, history=history
         )
 
     async def ask(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Answer:
         """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
-        pipeline, prepared, retrieval_s = await self._start(question, filters, k)
+        pipeline, prepared, retrieval_s = await self._start(
+            question, filters, k, history, retrieval
+        )
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
         llm = self._async_llm(pipeline.llm)
@@ -255,11 +312,20 @@ class AsyncRAG:
         return await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
 
     async def ask_stream(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> AsyncGenerator[str | Answer, None]:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
-        Stopping early (``break``, ``aclose()``) ends the generation and frees the model."""
-        pipeline, prepared, retrieval_s = await self._start(question, filters, k)
+        Stopping early (``break``, ``aclose()``) ends the generation and frees the model.
+        Given ``retrieval`` (from ``retrieve``), it does not retrieve again."""
+        pipeline, prepared, retrieval_s = await self._start(
+            question, filters, k, history, retrieval
+        )
         if pipeline.answer_mode == "extractive":
             answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
             yield answer.text

@@ -7,6 +7,7 @@ embedder and the LLM (each built on first use), and runs ingest and ask.
     answer = r.ask("...")            # Answer: text, citations, usage
     hits = r.retrieve("...")         # Retrieval: hits and each hit's rank per leg
     prompt = r.prepare("...")        # PreparedPrompt: the exact prompt, sources, notes
+    a2 = r.ask("and how long does that take?", history=[("user", q1), ("assistant", a1)])
 
 One ``RAG`` is safe to share across threads: each part, the retriever and the query pipeline
 are built once (under a lock) and keep no per-call state; every call returns its facts as
@@ -16,7 +17,7 @@ values. ``close()`` releases the store, the keyword index and the retriever's th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
+    from rag.pipelines.conversation import Turn
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
@@ -256,6 +258,8 @@ class RAG:
             answer_mode=self.answer_mode,
             extractor=ExtractiveAnswerer(terms, embedder, min_coverage=self.settings.abstain_below),
             checker=checker,
+            history_tokens=self.settings.history_tokens,
+            terms=terms,
         )
 
     @property
@@ -314,11 +318,24 @@ class RAG:
         )
 
     def retrieve(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Retrieval:
         """The best distinct chunks for ``question``, without generating: a ``Retrieval``
-        (a sequence of ``ScoredChunk``, best first) that also says each hit's rank per leg."""
-        return self.retriever.retrieve(question, k=k, filters=filters)
+        (a sequence of ``ScoredChunk``, best first) that also says each hit's rank per leg.
+        After a ``history``, ``question`` is retrieved as a follow-up (as ``ask`` does)."""
+        if not history:
+            return self.retriever.retrieve(question, k=k, filters=filters)
+        from rag.pipelines.query import retrieve_follow_up
+
+        terms = self.keyword_tokenizer.tokenize_batch
+        return retrieve_follow_up(
+            self.retriever, terms, question, k=k, filters=filters, history=history
+        )
 
     def prepare(
         self,
@@ -327,22 +344,46 @@ class RAG:
         k: int | None = None,
         filters: Filters | None = None,
         retrieval: Retrieval | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> PreparedPrompt:
         """The exact prompt ``ask`` would send for ``question`` (messages, the numbered sources
         as citations, notes on what was picked and cut), without generating. Retrieves as
         ``ask`` does, or packs the hits of ``retrieval`` when given."""
-        hits = retrieval if retrieval is not None else self.retrieve(question, k=k, filters=filters)
-        return self.query_pipeline.prepare(question, hits)
+        if retrieval is None:
+            retrieval = self.retrieve(question, k=k, filters=filters, history=history)
+        return self.query_pipeline.prepare(question, retrieval, history=history)
 
-    def ask(self, question: str, *, filters: Filters | None = None, k: int | None = None) -> Answer:
-        """Answer ``question`` from the collection, with citations and usage."""
-        return self.query_pipeline.ask(question, filters=filters, k=k)
+    def ask(
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the collection, with citations and usage. ``history``:
+        the conversation so far, oldest first, as ``Message``s or ``(role, content)`` tuples
+        (user and assistant); ``retrieval``: hits already retrieved, packed as they are."""
+        return self.query_pipeline.ask(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
 
     def ask_stream(
-        self, question: str, *, filters: Filters | None = None, k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield the answer's text as it is generated, then the finished Answer."""
-        yield from self.query_pipeline.ask_stream(question, filters=filters, k=k)
+        """Yield the answer's text as it is generated, then the finished Answer. Given
+        ``retrieval`` (the sources a caller showed first, from ``retrieve``), it does not
+        retrieve again."""
+        yield from self.query_pipeline.ask_stream(
+            question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
 
     def costs(self, since: str | datetime | None = None) -> CostSummary:
         """Calls, tokens and cost per day, backend and model from the call log

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # retrieval and prompt
     top_k: int = Field(default=4, ge=1)
     max_context_tokens: int = Field(default=500, ge=32)
+    history_tokens: int = Field(default=300, ge=0)
+    """Token budget of a conversation's earlier turns in a generative prompt (``history`` on
+    ``ask``): the most recent turns that fit are kept, older ones cut; 0 sends none."""
     retrieval_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
     """Dense vectors, BM25 keywords, or both fused with reciprocal rank fusion."""
     rrf_k: int = Field(default=60, ge=1)

@@ -7,7 +7,7 @@ All are pydantic models so they validate, compare and serialize themselves
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal, overload
 
@@ -134,6 +134,11 @@ class Retrieval(Sequence[ScoredChunk]):
     retriever has no legs to report (plain dense retrieval)."""
     mode: str = "dense"
     """The retrieval mode that ran: dense, keyword or hybrid."""
+    context_terms: tuple[str, ...] = ()
+    """Terms from the conversation the keyword leg searched for besides the question's (a
+    follow-up question; ``rag.pipelines.conversation``)."""
+    dense_query: str | None = None
+    """The text the dense leg embedded when it was not the question alone (a follow-up)."""
 
     def rank_of(self, chunk_id: str) -> LegRanks | None:
         """The leg ranks of the hit with ``chunk_id``, or None."""
@@ -141,7 +146,7 @@ class Retrieval(Sequence[ScoredChunk]):
 
     def top(self, k: int) -> Retrieval:
         """The first ``k`` hits (and their ranks)."""
-        return Retrieval(self.question, self.hits[:k], self.ranks[:k], self.mode)
+        return replace(self, hits=self.hits[:k], ranks=self.ranks[:k])
 
     @overload
     def __getitem__(self, index: int) -> ScoredChunk: ...

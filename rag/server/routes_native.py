@@ -178,7 +178,14 @@ async def ask(
     await stack.enter_async_context(tenant.slot())
     try:
         job = await service.prepare_ask(
-            state, tenant, name, body.question, k=body.k, where=body.where, llm=body.llm
+            state,
+            tenant,
+            name,
+            body.question,
+            k=body.k,
+            where=body.where,
+            llm=body.llm,
+            history=[(t.role, t.content) for t in body.history],
         )
         if not stream:
             answer = await service.ask(state, job)

@@ -1,6 +1,12 @@
 """The OpenAI-compatible facade: ``GET /v1/models`` (the tenant's collections) and
 ``POST /v1/chat/completions`` (``model`` = collection; the last user message is the question).
 
+The user and assistant messages before it are the conversation (rag's ``history``: the
+question is retrieved as their follow-up). System and developer messages are ignored: rag
+answers from the sources with its own system prompt, which a client cannot replace. Tool
+messages, assistant messages without text and anything after the last user message are
+ignored too.
+
 The answer's citations travel in an extra ``citations`` field of the response, and of the last
 chunk of a stream, so chat front-ends built on an OpenAI client keep rag's sources; token
 counts are in the standard ``usage`` field.
@@ -59,10 +65,15 @@ async def chat_completions(
     if not users:
         raise invalid("messages", "send at least one message with role 'user': the question")
     question = _text(body.messages[users[-1]])
+    history = [
+        (m.role, text)
+        for m in body.messages[: users[-1]]
+        if m.role in ("user", "assistant") and (text := _text(m)).strip()
+    ]
     stack = AsyncExitStack()
     await stack.enter_async_context(tenant.slot())
     try:
-        job = await service.prepare_ask(state, tenant, body.model, question)
+        job = await service.prepare_ask(state, tenant, body.model, question, history=history)
         created = int(time.time())
         ident = f"chatcmpl-{uuid.uuid4().hex}"
         if not body.stream:

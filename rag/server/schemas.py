@@ -54,7 +54,8 @@ class AskIn(BaseModel):
     llm: str | None = Field(default=None, max_length=200)
     """A backend spec or routing name the server allows (the tenant's, the default, ``route``)."""
     history: list[Turn] = Field(default_factory=list, max_length=100)
-    """Earlier turns of the conversation (accepted; the answer is built from the question)."""
+    """Earlier turns of the conversation, oldest first: the question is retrieved as their
+    follow-up, and a generative prompt carries the most recent turns (``history_tokens``)."""
 
 
 class ChatMessage(BaseModel):

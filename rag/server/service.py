@@ -1,9 +1,14 @@
 """What the native routes and the OpenAI facade both do: check a question, pick the LLM,
-answer (whole or streamed) and turn rag's values into the API's JSON."""
+answer (whole or streamed) and turn rag's values into the API's JSON.
+
+An ask carries the conversation so far (``history``: the native body's field, the facade's
+earlier user and assistant messages) as ``(role, content)`` pairs; rag retrieves the question
+as a follow-up and a generative prompt carries the recent turns (``rag.pipelines.conversation``).
+A streamed ask retrieves once: the ``sources`` event and the answer use the same hits."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +125,8 @@ class AskJob:
     question: str
     k: int | None
     filters: Filters | None
+    history: tuple[tuple[str, str], ...] = ()
+    """Earlier turns, oldest first: ``(role, content)``, role user or assistant."""
 
 
 async def prepare_ask(
@@ -131,6 +138,7 @@ async def prepare_ask(
     k: int | None = None,
     where: Mapping[str, Any] | None = None,
     llm: str | None = None,
+    history: Sequence[tuple[str, str]] = (),
 ) -> AskJob:
     """Check an ask (question, filters, LLM, budget) and open what answers it."""
     check_text(state, "question", question)
@@ -139,24 +147,30 @@ async def prepare_ask(
     tenant.check_budget()
     collection = await open_collection(state, tenant, name)
     rag = await state.runner.run(collection.view, llm=spec)
-    return AskJob(collection, rag, question, k, collection.filters(where))
+    return AskJob(collection, rag, question, k, collection.filters(where), tuple(history))
 
 
 async def ask(state: ServerState, job: AskJob) -> Answer:
-    return await state.runner.run(job.rag.ask, job.question, filters=job.filters, k=job.k)
+    return await state.runner.run(
+        job.rag.ask, job.question, filters=job.filters, k=job.k, history=job.history
+    )
 
 
 async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str, Any]]:
     """A streamed answer as ``("sources", citations)``, ``("delta", text)``...,
     ``("final", Answer)``, or ``("error", ApiError)`` when it fails midway or the server
-    drains (the stream is then closed)."""
+    drains (the stream is then closed). Retrieves once: the sources shown are the hits the
+    answer is built from."""
     try:
+        found = await state.runner.run(
+            job.rag.retrieve, job.question, k=job.k, filters=job.filters, history=job.history
+        )
         prepared = await state.runner.run(
-            job.rag.prepare, job.question, k=job.k, filters=job.filters
+            job.rag.prepare, job.question, retrieval=found, history=job.history
         )
         yield "sources", list(prepared.citations)
         async for item in state.runner.stream(
-            lambda: job.rag.ask_stream(job.question, filters=job.filters, k=job.k)
+            lambda: job.rag.ask_stream(job.question, history=job.history, retrieval=found)
         ):
             if isinstance(item, Answer):
                 yield "final", item

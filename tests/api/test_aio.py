@@ -146,6 +146,40 @@ def test_concurrent_asks_keep_their_own_sources(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_history_passes_through(tmp_path: Path) -> None:
+    """``history`` on retrieve, prepare, ask and ask_stream gives what RAG gives: the follow-up
+    retrieved with the previous question, the turns in the prompt; ``ask_stream`` given a
+    retrieval packs its hits."""
+    docs = tmp_path / "docs"
+    sources = write_corpus(docs)
+    history = [("user", f"What does {topic(5)} say?"), ("assistant", "It matters [1].")]
+    follow = "and what else?"
+    sync = RAG(**parts(tmp_path / "s"))
+    sync.ingest(docs)
+
+    async def main() -> None:
+        async with AsyncRAG(**parts(tmp_path / "a")) as r:
+            await r.ingest(docs)
+            found = await r.retrieve(follow, history=history)
+            assert {h.chunk.source for h in found} == sources[5]
+            assert found.dense_query == f"{history[0][1]} {follow}"
+            assert (await r.prepare(follow, history=history)).text == sync.prepare(
+                follow, history=history
+            ).text
+            answer = await r.ask(follow, history=history)
+            same(answer, sync.ask(follow, history=history))
+            assert {c.source for c in answer.citations} == sources[5]
+            assert "<assistant>\nIt matters [1]." in answer.prompt
+            pieces = [p async for p in r.ask_stream(follow, history=history, retrieval=found)]
+            assert isinstance(pieces[-1], Answer)
+            assert [c.chunk_id for c in pieces[-1].citations] == [
+                c.chunk_id for c in answer.citations
+            ]
+
+    asyncio.run(main())
+    sync.close()
+
+
 class SlowStreamingLLM(ScriptedLLM):
     """Streams many words slowly under a lock (like llama.cpp's model lock) and records when
     its stream was closed and in which thread."""

@@ -136,6 +136,17 @@ def test_same_hits_as_rag(mode: str, corpus: tuple[str, Path], pg_dsn: str, tmp_
                 for k in (None, 1, 5):
                     got = await r.retrieve(question, k=k, filters=filters)
                     same(got, sync.retrieve(question, k=k, filters=filters))
+            history = [("user", f"Tell me about {topic(6)}"), ("assistant", "It matters.")]
+            for question, filters in cases[:3]:  # follow-ups: the previous question's context
+                got = await r.retrieve("And w6x0y1?", k=3, filters=filters, history=history)
+                want = sync.retrieve("And w6x0y1?", k=3, filters=filters, history=history)
+                same(got, want)
+                assert (got.context_terms, got.dense_query) == (
+                    want.context_terms,
+                    want.dense_query,
+                )
+                prompt = await r.prepare(question, filters=filters, history=history)
+                assert prompt.text == sync.prepare(question, filters=filters, history=history).text
             question, filters = cases[2]
             prepared = await r.prepare(question, filters=filters)
             assert prepared.text == sync.prepare(question, filters=filters).text

@@ -156,3 +156,80 @@ def test_call_log_tenant_view(tmp_path: Path) -> None:
     since = datetime.now(UTC) - timedelta(hours=1)
     assert CallLog(path, tenant="globex").spent(since) == Decimal("0.25")
     assert [c.tenant for c in CallLog(path).calls()] == ["acme", "globex", None]
+
+
+CONVERSATION = {
+    "documents": [
+        {
+            "source": "widget.md",
+            "text": "# Widget\n\nTo install the widget, run the widget installer from the install "
+            "folder. Installing the widget takes ten minutes.\n",
+        },
+        {
+            "source": "gadget.md",
+            "text": "# Gadget backups\n\nA gadget backup takes long: how long it takes depends "
+            "on the disk, and a long backup can take hours.\n",
+        },
+        DOC["documents"][0],
+    ]
+}
+Q1, FOLLOW_UP = "How do I install the widget?", "and how long does that take?"
+
+
+def test_follow_ups_use_the_history_and_a_stream_retrieves_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native ask's ``history`` and the facade's earlier messages make a follow-up find
+    its source; a streamed ask retrieves once for its sources and its answer."""
+    from rag.pipelines.hybrid import HybridRetriever
+
+    calls: list[str] = []
+    retrieve = HybridRetriever.retrieve
+
+    def counted(self: HybridRetriever, question: str, **kwargs: Any) -> Any:
+        calls.append(question)
+        return retrieve(self, question, **kwargs)
+
+    monkeypatch.setattr(HybridRetriever, "retrieve", counted)
+    client = make_client(tmp_path)
+    history = [{"role": "user", "content": Q1}, {"role": "assistant", "content": "Run it [1]."}]
+
+    async def run() -> None:
+        async with client:
+            r = await client.post("/v1/collections/docs/documents", json=CONVERSATION)
+            assert r.status_code == 200
+            url = "/v1/collections/docs/ask"
+            alone = (await client.post(url, json={"question": FOLLOW_UP, "k": 1})).json()
+            assert alone["citations"][0]["source"] == "gadget.md"
+            body = {"question": FOLLOW_UP, "k": 1, "history": history}
+            followed = (await client.post(url, json=body)).json()
+            assert followed["citations"][0]["source"] == "widget.md"
+            bad = await client.post(
+                url, json={**body, "history": [{"role": "system", "content": "x"}]}
+            )
+            assert bad.status_code == 422
+
+            calls.clear()
+            r = await client.post(f"{url}?stream=true", json=body)
+            events = parse_events(r.text.splitlines())
+            assert events[0][0] == "sources" and events[-1][0] == "final"
+            assert calls == [FOLLOW_UP], "one retrieval for the sources and the answer"
+            sources = [c["source"] for c in events[0][1]["citations"]]
+            assert sources == [c["source"] for c in events[-1][1]["citations"]] == ["widget.md"]
+
+            def chat(*messages: tuple[str, str]) -> dict[str, Any]:
+                return {
+                    "model": "docs",
+                    "messages": [{"role": role, "content": text} for role, text in messages],
+                }
+
+            one = await client.post("/v1/chat/completions", json=chat(("user", FOLLOW_UP)))
+            assert one.json()["citations"][0]["source"] == "gadget.md"
+            two = await client.post(
+                "/v1/chat/completions",
+                json=chat(("system", "Be brief."), ("user", Q1), ("user", FOLLOW_UP)),
+            )
+            assert two.status_code == 200
+            assert two.json()["citations"][0]["source"] == "widget.md"
+
+    asyncio.run(run())
