@@ -90,7 +90,10 @@ class AsyncRAG:
     _aretriever: AsyncHybridRetriever | None = None
     """The async twin of the retriever, when the store has async queries (pgvector); made by
     the first retrieval, closed by ``aclose``."""
-    _aretriever_made: bool = False
+    _aretriever_made: bool = True
+    """Whether ``_aretriever`` is settled. ``__init__`` unsettles it; an AsyncRAG made without
+    it (a light wrapper over a RAG it does not own) makes no twin, whose pool it could not
+    close: its retrieval runs in the executor."""
     _aretriever_lock: ClassVar[threading.Lock] = threading.Lock()
     """Held only to publish a twin (which opens nothing until its first query)."""
 
@@ -120,6 +123,7 @@ class AsyncRAG:
             max_workers=self.settings.async_workers, thread_name_prefix=WORKER_THREAD_PREFIX
         )
         """Where every blocking call runs (module docstring)."""
+        self._aretriever_made = False
         self._views: dict[int, AsyncLLM] = {}
         """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
         self._closed = False

@@ -227,6 +227,30 @@ def test_aclose_closes_the_async_pool(
     assert app_connections(pg_dsn) == 0
 
 
+def test_a_light_wrapper_opens_no_pool(
+    corpus: tuple[str, Path], pg_dsn: str, tmp_path: Path
+) -> None:
+    """An AsyncRAG made without ``__init__`` over a RAG it does not own (the shape of a
+    per-request wrapper in ``rag serve``) retrieves in the executor and opens no async pool,
+    which it could not close."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name, _ = corpus
+    before = app_connections(pg_dsn)  # others' closed pools may still be leaving
+    with (
+        RAG(**settings(pg_dsn, name, tmp_path / "s", "hybrid")) as sync,
+        ThreadPoolExecutor(2) as executor,
+    ):
+        wrapper = AsyncRAG.__new__(AsyncRAG)
+        wrapper.rag, wrapper.settings, wrapper.executor = sync, sync.settings, executor
+        wrapper._views, wrapper._closed = {}, False
+        question = f"What about {topic(8)}?"
+        got = asyncio.run(wrapper.retrieve(question))
+        assert wrapper._aretriever is None
+        same(got, sync.retrieve(question))
+        assert app_connections(pg_dsn) <= before
+
+
 def test_reranking_retriever_twin(corpus: tuple[str, Path], pg_dsn: str) -> None:
     """Behind a reranker the twin retrieves the candidates itself and reranks them in the
     executor: the same result as RerankingRetriever.retrieve."""
