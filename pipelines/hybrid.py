@@ -58,7 +58,7 @@ from rag.embeddings import Embedder, covers, languages_of
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.query import check_queryable, distinct_hits
 from rag.stores.base import Filters, Store, validate_filters
-from rag.types import LegRanks, Retrieval, ScoredChunk
+from rag.types import LegRanks, Retrieval, ScoredChunk, Vectors
 
 __all__ = [
     "LEG_THREAD_PREFIX",
@@ -276,15 +276,15 @@ class HybridRetriever:
         ``dense_query``, the text the dense leg embeds instead of the question."""
         validate_filters(filters)
         k = k or self.top_k
-        n = max(self.candidates, 2 * k)
+        n = self.candidates_for(k)
         dense_text = dense_query or question
-        terms = self._terms(question, context_terms) if self.mode != "dense" else []
+        terms = self.query_terms(question, context_terms) if self.mode != "dense" else []
         dense: list[ScoredChunk] = []
         keyword: list[ScoredChunk] = []
-        dense_weight = self._dense_weight(question) if self.mode == "hybrid" else 0.0
+        dense_weight = self.dense_weight_for(question) if self.mode == "hybrid" else 0.0
         if self.mode == "hybrid" and dense_weight <= 0.0:
             # no vote for the dense leg (see the module doc): keyword alone, dense if it is empty
-            keyword = self._keyword_checked(self._keyword_search(terms, n, filters))
+            keyword = self.keyword_checked(self._keyword_search(terms, n, filters))
             if not keyword:
                 dense = self._dense(dense_text, n, filters)
                 dense_weight = self.dense_weight  # the fallback leg ranks alone
@@ -293,13 +293,41 @@ class HybridRetriever:
             # PostgreSQL), all of which release the GIL: run the keyword leg alongside
             pending = self._keyword_leg(terms, n, filters)
             dense = self._dense(dense_text, n, filters)
-            keyword = self._keyword_checked(pending.result())
+            keyword = self.keyword_checked(pending.result())
         elif self.mode == "dense":
             dense = self._dense(dense_text, n, filters)
         else:
-            keyword = self._keyword_checked(self._keyword_search(terms, n, filters))
+            keyword = self.keyword_checked(self._keyword_search(terms, n, filters))
         if not dense and not keyword:
             check_queryable(self.store, filters)  # an empty collection says so
+        return self.fused(
+            question,
+            k,
+            dense,
+            keyword,
+            dense_weight,
+            context_terms=context_terms,
+            dense_query=dense_query,
+        )
+
+    def candidates_for(self, k: int) -> int:
+        """How many hits each leg returns for a top-``k`` retrieval."""
+        return max(self.candidates, 2 * k)
+
+    def fused(
+        self,
+        question: str,
+        k: int,
+        dense: Sequence[ScoredChunk],
+        keyword: Sequence[ScoredChunk],
+        dense_weight: float,
+        *,
+        context_terms: Sequence[str] = (),
+        dense_query: str | None = None,
+    ) -> Retrieval:
+        """The ``k`` best distinct chunks of the legs' hits, fused, deduplicated and (with
+        ``mmr``) diversified, with each hit's leg ranks. Touches no store; only MMR embeds
+        (``rag.pipelines.hybrid_async`` shares it, so both paths score the same)."""
         chunks = {h.chunk.id: h for h in keyword}
         chunks.update({h.chunk.id: h for h in dense})
         dense_rank = {h.chunk.id: i for i, h in enumerate(dense, 1)}
@@ -321,10 +349,10 @@ class HybridRetriever:
             )
             ranked = [ScoredChunk(chunk=chunks[cid].chunk, score=s) for cid, s in fused]
         else:
-            ranked = dense or keyword
+            ranked = list(dense or keyword)
         distinct = distinct_hits(ranked, 3 * k if self.mmr else k)
         if self.mmr and len(distinct) > 1:
-            distinct = self._mmr(dense_text, distinct, k)
+            distinct = self._mmr(dense_query or question, distinct, k)
         kept = tuple(distinct[:k])
         ranks = tuple(
             LegRanks(h.chunk.id, dense_rank.get(h.chunk.id), keyword_rank.get(h.chunk.id), h.score)
@@ -339,7 +367,7 @@ class HybridRetriever:
             dense_query=dense_query if self.mode != "keyword" else None,
         )
 
-    def _dense_weight(self, question: str) -> float:
+    def dense_weight_for(self, question: str) -> float:
         """``dense_weight`` for the question's language: scaled by ``dense_weight_by_lang``
         when it names the language, else 0 when the embedder does not cover it."""
         lang = detect_lang(question)
@@ -348,11 +376,16 @@ class HybridRetriever:
             factor = 1.0 if covers(self.languages, lang) else 0.0
         return self.dense_weight * factor
 
-    def _dense(self, question: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        vector = self.embedder.embed([question], input_type="query")[0]
-        return self.store.query(vector, n, filters)
+    def query_vector(self, text: str) -> Vectors:
+        """The embedding the dense leg searches with (of the question, or a follow-up's
+        ``dense_query``)."""
+        vector: Vectors = self.embedder.embed([text], input_type="query")[0]
+        return vector
 
-    def _terms(self, question: str, context_terms: Sequence[str]) -> list[str]:
+    def _dense(self, text: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
+        return self.store.query(self.query_vector(text), n, filters)
+
+    def query_terms(self, question: str, context_terms: Sequence[str] = ()) -> list[str]:
         """The keyword leg's terms: the question's, then the context terms it lacks."""
         assert self.tokenizer is not None
         tokens = self.tokenizer.tokenize(question)
@@ -365,8 +398,9 @@ class HybridRetriever:
         assert self.keyword_index is not None
         return self.keyword_index.keyword_query(terms, n, filters) if terms else []
 
-    def _keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
-        """``hits``, after saying so when they are empty because the index is."""
+    def keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
+        """``hits``, after saying so when they are empty because the index is (a store call:
+        it counts the keyword rows)."""
         assert self.keyword_index is not None
         if hits or self.keyword_index.keyword_count() > 0:
             return hits

@@ -61,13 +61,25 @@ class RerankingRetriever:
         follow-up's context goes to the inner retriever, and the reranker scores the hits
         against ``dense_query`` (the question with its previous turn) when there is one."""
         k = k or self.top_k
-        n = max(self.candidates, k)
+        n = self.candidates_for(k)
         if context_terms or dense_query:
             found = self.inner.retrieve(
                 question, k=n, filters=filters, context_terms=context_terms, dense_query=dense_query
             )
         else:
             found = self.inner.retrieve(question, k=n, filters=filters)
+        return self.reranked(question, found, k, dense_query=dense_query)
+
+    def candidates_for(self, k: int) -> int:
+        """How many inner hits a top-``k`` retrieval reranks."""
+        return max(self.candidates, k)
+
+    def reranked(
+        self, question: str, found: Retrieval, k: int, *, dense_query: str | None = None
+    ) -> Retrieval:
+        """The ``k`` of ``found`` the reranker scores best (against ``dense_query`` when a
+        follow-up has one), with their inner leg ranks (the async twin,
+        ``rag.pipelines.hybrid_async``, retrieves ``found`` itself)."""
         hits = tuple(self.reranker.rerank(dense_query or question, found.hits, k))
         ranks = tuple(r for r in (found.rank_of(h.chunk.id) for h in hits) if r is not None)
         if len(ranks) != len(hits):

@@ -16,18 +16,23 @@ Where each call runs. Nothing blocking runs on the event loop:
 - **On the loop**: generation by a hosted LLM (``openai``, ``anthropic``,
   ``openai-compatible``), through the SDK's async client (``AsyncOpenAI``, ``AsyncAnthropic``;
   ``rag.llms.base.AsyncLLM``); a routing policy's retries, fallback and waits
-  (``rag.llms.routing.AsyncRoutedLLM``). The one blocking step left there: the first hosted
-  call on a loop builds that loop's SDK client (the SDK reads its CA bundle, once).
+  (``rag.llms.routing.AsyncRoutedLLM``); the store queries of a store that
+  ``supports_async_query``: pgvector's, on ``psycopg_pool.AsyncConnectionPool`` (a pool of
+  its own, opened by the first query, closed by ``aclose``), the dense and keyword legs at
+  once, then their fusion (``rag.pipelines.hybrid_async``). The one blocking step left
+  there: the first hosted call on a loop builds that loop's SDK client (the SDK reads its
+  CA bundle, once).
 - **In the executor**, one ``ThreadPoolExecutor`` owned by the AsyncRAG, of
   ``settings.async_workers`` threads (``RAG_ASYNC_WORKERS``, default 4), named ``rag-aio-*``:
-  building the parts (loading models, opening the store); retrieval (embedding the question
-  with ONNX/torch, the store query: embedded Chroma, the memory store, and pgvector, which
-  runs on its sync psycopg pool here, not yet on ``psycopg_pool.AsyncConnectionPool``; the
-  keyword tokenizer and BM25 leg); packing the prompt (the model's tokenizer, sentence
-  selection); the extractive answer; the sentence check of a generated answer; writing the
-  call log (SQLite); the routing budget's look-up of today's spend; ``ingest`` whole (file
-  loading, chunking, embedding, writing; its ``progress`` callback is called on a worker
-  thread, and the ingest pipeline's own helper threads are its own); ``costs``; closing.
+  building the parts (loading models, opening the store); embedding the question with
+  ONNX/torch and the keyword tokenizer (for pgvector too); the whole retrieval over the other
+  stores (embedded Chroma, the memory store, their BM25 sidecars); MMR, a reranker, and the
+  store look-ups that explain an empty result; packing the prompt (the model's tokenizer,
+  sentence selection); the extractive answer; the sentence check of a generated answer;
+  writing the call log (SQLite); the routing budget's look-up of today's spend; ``ingest``
+  whole (file loading, chunking, embedding, writing: pgvector's writes have no async twin;
+  its ``progress`` callback is called on a worker thread, and the ingest pipeline's own
+  helper threads are its own); ``costs``; closing.
 - **Generation by a backend without a native async path** (llama.cpp, ``rag.testing``'s
   fakes) runs in the executor too (``rag.llms.offload.OffloadedLLM``). A stream holds one
   worker while it generates and hands each delta to the loop with
@@ -37,15 +42,16 @@ Where each call runs. Nothing blocking runs on the event loop:
 
 Concurrency: calls beyond ``async_workers`` wait for a worker (llama.cpp generations on one
 model run one at a time anyway, see ``rag.llms.llamacpp``). ``aclose()`` closes the hosted async
-clients it opened, the store and the retriever's threads, and waits for the executor's threads
-to end; calls after it raise ``RuntimeError``.
+clients it opened, the async pool of the store's queries, the store and the retriever's
+threads, and waits for the executor's threads to end; calls after it raise ``RuntimeError``.
 
 Sharing an executor: ``AsyncRAG.wrap(rag, executor=pool)`` puts an existing ``RAG`` behind the
 same async face, its blocking calls in an executor the caller owns (``rag serve`` answers every
 collection through one, on its one bounded pool). Such an AsyncRAG owns nothing: its
 ``aclose()`` only stops it taking calls; the RAG, its LLM's async clients
 (``AsyncLLM.aclose``) and the executor are closed by whoever made them. Wrapping is cheap (no
-part is built), so a wrapper may live for one request.
+part is built), so a wrapper may live for one request; it opens no async store pool (which
+it could not close), so its retrieval runs in the executor.
 """
 
 from __future__ import annotations
@@ -54,12 +60,13 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rag.api import RAG
 from rag.config import Settings, load_settings
@@ -70,7 +77,8 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CostSummary
     from rag.embeddings import Embedder
     from rag.llms.base import LLM, AsyncLLM, Completion
-    from rag.pipelines.conversation import Turn
+    from rag.pipelines.conversation import FollowUp, Turn
+    from rag.pipelines.hybrid_async import AsyncHybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
@@ -87,6 +95,16 @@ WORKER_THREAD_PREFIX = "rag-aio"
 class AsyncRAG:
     """Ingest documents and answer questions about them, awaited. See the module docstring
     for what runs where. Safe to share across the tasks of one event loop."""
+
+    _aretriever: AsyncHybridRetriever | None = None
+    """The async twin of the retriever, when the store has async queries (pgvector); made by
+    the first retrieval, closed by ``aclose``."""
+    _aretriever_made: bool = True
+    """Whether ``_aretriever`` is settled. ``__init__`` unsettles it; an AsyncRAG made without
+    it (a light wrapper over a RAG it does not own) makes no twin, whose pool it could not
+    close: its retrieval runs in the executor."""
+    _aretriever_lock: ClassVar[threading.Lock] = threading.Lock()
+    """Held only to publish a twin (which opens nothing until its first query)."""
 
     def __init__(
         self,
@@ -116,6 +134,7 @@ class AsyncRAG:
         """Where every blocking call runs (module docstring)."""
         self._owned = True
         """Whether ``aclose`` closes the RAG, the LLMs' async clients and the executor."""
+        self._aretriever_made = False
         self._views: dict[int, AsyncLLM] = {}
         """The async twin of each LLM this AsyncRAG generated with, by ``id`` (one, in practice)."""
         self._closed = False
@@ -158,7 +177,79 @@ class AsyncRAG:
             view = self._views[id(llm)] = as_async(llm, self.executor)
         return view
 
-    def _start(
+    def _make_aretriever(self) -> AsyncHybridRetriever | None:
+        """(In the executor, once) the retriever (built on first use) and its async twin."""
+        from rag.pipelines.hybrid_async import async_retriever
+
+        retriever = self.rag.retriever  # may load the embedder: outside the lock
+        with self._aretriever_lock:
+            if not self._aretriever_made:
+                self._aretriever = async_retriever(retriever, self.executor)
+                self._aretriever_made = True
+        return self._aretriever
+
+    def _follow_up(self, question: str, history: Sequence[Turn]) -> FollowUp | None:
+        """(In the executor: the keyword tokenizer runs) a follow-up's retrieval context."""
+        from rag.pipelines.conversation import check_history, follow_up
+
+        turns = check_history(history)
+        terms = self.rag.keyword_tokenizer.tokenize_batch
+        return follow_up(question, turns, terms) if turns else None
+
+    async def _retrieval(
+        self,
+        question: str,
+        k: int | None,
+        filters: Filters | None,
+        history: Sequence[Turn] | None = None,
+    ) -> Retrieval | None:
+        """Retrieval on the store's async queries (as a follow-up after a ``history``), or
+        None when the store has none (then the caller retrieves in the executor)."""
+        aretriever = self._aretriever
+        if not self._aretriever_made:
+            aretriever = await self._run(self._make_aretriever)
+        if aretriever is None:
+            return None
+        follow = await self._run(self._follow_up, question, history) if history else None
+        if self._closed:
+            raise RuntimeError("this AsyncRAG is closed; make a new one")
+        if follow is None:
+            return await aretriever.retrieve(question, k=k, filters=filters)
+        return await aretriever.retrieve(
+            question,
+            k=k,
+            filters=filters,
+            context_terms=follow.context_terms,
+            dense_query=follow.dense_query,
+        )
+
+    def _packed(
+        self,
+        question: str,
+        hits: Retrieval,
+        retrieval_s: float,
+        history: Sequence[Turn] | None = None,
+    ) -> tuple[QueryPipeline, PreparedPrompt, float]:
+        """(In the executor) the query pipeline and the prompt for ``hits``."""
+        pipeline = self.rag.query_pipeline
+        return pipeline, pipeline.prepare(question, hits, history=history), retrieval_s
+
+    def _prepared(
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None = None,
+    ) -> tuple[QueryPipeline, PreparedPrompt, float]:
+        """(In the executor) the query pipeline (built on first use, with its LLM: a local
+        model loads here, not on the loop), the prompt and the retrieval's seconds."""
+        pipeline = self.rag.query_pipeline
+        prepared, retrieval_s = pipeline.prepared_for(
+            question, filters=filters, k=k, history=history
+        )
+        return pipeline, prepared, retrieval_s
+
+    async def _start(
         self,
         question: str,
         filters: Filters | None,
@@ -166,13 +257,17 @@ class AsyncRAG:
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
-        """(In the executor) the query pipeline (built on first use, with its LLM: a local
-        model loads here, not on the loop), the prompt and the retrieval's seconds."""
-        pipeline = self.rag.query_pipeline
-        prepared, retrieval_s = pipeline.prepared_for(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
-        )
-        return pipeline, prepared, retrieval_s
+        """The query pipeline, the prompt and the retrieval's seconds (0 for a given
+        ``retrieval``): retrieval on the store's async queries when it has them, else all of
+        it in the executor."""
+        if retrieval is not None:
+            return await self._run(self._packed, question, retrieval, 0.0, history)
+        started = time.perf_counter()
+        hits = await self._retrieval(question, k, filters, history)
+        if hits is None:
+            return await self._run(self._prepared, question, filters, k, history)
+        elapsed = time.perf_counter() - started
+        return await self._run(self._packed, question, hits, elapsed, history)
 
     # --- the calls ---
 
@@ -199,7 +294,12 @@ class AsyncRAG:
         history: Sequence[Turn] | None = None,
     ) -> Retrieval:
         """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
-        return await self._run(self.rag.retrieve, question, k=k, filters=filters, history=history)
+        hits = await self._retrieval(question, k, filters, history)
+        if hits is None:
+            return await self._run(
+                self.rag.retrieve, question, k=k, filters=filters, history=history
+            )
+        return hits
 
     async def prepare(
         self,
@@ -211,6 +311,8 @@ class AsyncRAG:
         history: Sequence[Turn] | None = None,
     ) -> PreparedPrompt:
         """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
+        if retrieval is None:
+            retrieval = await self._retrieval(question, k, filters, history)
         return await self._run(
             self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval, history=history
         )
@@ -225,8 +327,8 @@ class AsyncRAG:
         retrieval: Retrieval | None = None,
     ) -> Answer:
         """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
-        pipeline, prepared, retrieval_s = await self._run(
-            self._start, question, filters, k, history, retrieval
+        pipeline, prepared, retrieval_s = await self._start(
+            question, filters, k, history, retrieval
         )
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
@@ -250,8 +352,8 @@ class AsyncRAG:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
         Stopping early (``break``, ``aclose()``) ends the generation and frees the model.
         Given ``retrieval`` (from ``retrieve``), it does not retrieve again."""
-        pipeline, prepared, retrieval_s = await self._run(
-            self._start, question, filters, k, history, retrieval
+        pipeline, prepared, retrieval_s = await self._start(
+            question, filters, k, history, retrieval
         )
         if pipeline.answer_mode == "extractive":
             answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
@@ -293,6 +395,8 @@ class AsyncRAG:
         try:
             for view in views:
                 await view.aclose()
+            if self._aretriever is not None:
+                await self._aretriever.aclose()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self.executor, self.rag.close)
         finally:

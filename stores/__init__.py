@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
 from rag.stores.base import (
+    AsyncQueryStore,
     DuplicatePolicy,
     Filters,
     KeywordSearchStore,
     SourceRecord,
     Store,
+    async_queries,
     keyword_search,
 )
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from rag.stores.memory import MemoryStore
 
 __all__ = [
+    "AsyncQueryStore",
     "ChromaStore",
     "DuplicatePolicy",
     "Filters",
@@ -34,6 +37,7 @@ __all__ = [
     "MemoryStore",
     "SourceRecord",
     "Store",
+    "async_queries",
     "keyword_search",
     "make_store",
 ]

@@ -27,6 +27,12 @@ Keyword search is a declared capability: a store with ``supports_keyword_search`
 ``KeywordSearchStore`` (BM25 over the terms given to ``write``, scored as in
 ``rag.stores.bm25``); ``keyword_search(store)`` returns it typed as one, or None.
 
+Async queries are a declared capability too: a store with ``supports_async_query`` (pgvector,
+over ``psycopg_pool.AsyncConnectionPool``) makes an ``AsyncQueryStore``, the async twin of its
+query side (``aquery``, ``akeyword_query``, ``aclose``; httpx's ``Client``/``AsyncClient``
+shape: a twin, not a flag); ``async_queries(store)`` returns one, or None. Only queries have a
+twin: writes (ingest) stay sync, and an async caller runs them in its executor.
+
 Filters, one grammar for every store: a mapping of field -> condition, all of which
 must hold. Fields are ``source`` or metadata keys (letters, digits, ``_``, ``.``, ``-``).
 A condition is a scalar (equality), a list (membership), or a dict with any of
@@ -166,6 +172,50 @@ def keyword_search(store: Store) -> KeywordSearchStore | None:
     """``store`` as a ``KeywordSearchStore`` if it declares ``supports_keyword_search``."""
     if getattr(store, "supports_keyword_search", False):
         return cast(KeywordSearchStore, store)
+    return None
+
+
+@runtime_checkable
+class AsyncQueryStore(Protocol):
+    """The async twin of a store's query side, for an event loop: the same results as
+    ``Store.query`` and ``KeywordSearchStore.keyword_query`` for the same arguments, awaited.
+    Opened on the running loop by its first query and tied to that loop; ``aclose`` releases
+    its connections (the sync store it came from stays open, and closes on its own)."""
+
+    collection: str
+
+    async def aquery(
+        self, embedding: Vectors, k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """``Store.query``, awaited."""
+        ...
+
+    async def akeyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """``KeywordSearchStore.keyword_query``, awaited (on a store that
+        ``supports_keyword_search``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the twin's connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class AsyncQueryable(Store, Protocol):
+    """A store that ``supports_async_query``: it makes the async twin of its query side."""
+
+    def async_queries(self) -> AsyncQueryStore:
+        """A new ``AsyncQueryStore`` over this store's collection (its owner ``aclose``s it);
+        cheap: it connects on its first query, on the loop that awaits it."""
+        ...
+
+
+def async_queries(store: Store) -> AsyncQueryStore | None:
+    """A new async twin of ``store``'s query side if it declares ``supports_async_query``."""
+    if getattr(store, "supports_async_query", False):
+        return cast(AsyncQueryable, store).async_queries()
     return None
 
 

@@ -39,6 +39,10 @@ Equality is JSONB containment (numbers compare numerically, ``1 == 1.0``), range
 values of the same JSON type (numbers numerically, strings by code point), ``$ne`` and every
 other operator require the field to exist, as in ``rag.stores.base.matches``.
 
+Async queries: ``supports_async_query``; ``async_queries()`` makes the twin of ``query`` and
+``keyword_query`` on ``psycopg_pool.AsyncConnectionPool`` (``rag.stores.pgvector_async``, the
+same SQL from ``rag.stores._pgsql``); writes stay sync.
+
 Keyword search: ``write(..., terms=...)`` stores the chunks' BM25 rows in the same statement
 batch and transaction as the chunks; ``delete_*`` and ``drop`` remove them with the chunks.
 
@@ -57,7 +61,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import (
@@ -68,13 +71,20 @@ from rag.errors import (
     StoreError,
 )
 from rag.stores._pgsql import (
+    COLLECTION_SQL,
     COLUMNS,
+    EF_SEARCH_SQL,
     MIGRATIONS,
+    TableInfo,
+    any_rows_sql,
     build_where,
     conflict_clause,
+    dense_hits,
+    dense_query,
     describe_dsn,
     first_line,
-    row_chunk,
+    query_ef_search,
+    session_settings,
     table_name,
 )
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
@@ -100,14 +110,9 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from rag.config import Settings
+    from rag.stores.pgvector_async import AsyncPgVectorQueries
 
 __all__ = ["MIGRATIONS", "PgVectorStore", "build_where", "table_name"]
-
-
-@dataclass(frozen=True)
-class _Collection:
-    table: str
-    dimension: int
 
 
 class _TxState(threading.local):
@@ -122,6 +127,8 @@ class PgVectorStore:
     supports_filters: bool = True
     supports_transactions: bool = True
     supports_keyword_search: bool = True
+    supports_async_query: bool = True
+    """``async_queries()`` makes the async twin of ``query``/``keyword_query``."""
 
     def __init__(
         self,
@@ -165,11 +172,12 @@ class PgVectorStore:
         self._connect_timeout = connect_timeout
         self._where = describe_dsn(dsn)
         self._local = _TxState()
-        self._meta: _Collection | None = None
+        self._meta: TableInfo | None = None
         self._indexed = False
         self._iterative = False
         with self._connect() as conn:
             self._iterative = setup_schema(conn, self._where, iterative_scan)
+        self._pool_size = pool_size
         self._pool = self._open_pool(pool_size)
 
     @classmethod
@@ -245,12 +253,8 @@ class PgVectorStore:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
-        # plan each query for its filter values: a generic plan guesses selectivity and may pick
-        # an exact scan of 10% of the table where the HNSW index with a filter is 5x faster
-        conn.execute("SET plan_cache_mode = force_custom_plan")
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(self.ef_search),))
-        if self._iterative:
-            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)")
+        for statement, params in session_settings(self.ef_search, self._iterative):
+            conn.execute(statement, params)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -309,20 +313,18 @@ class PgVectorStore:
 
     # -- schema ------------------------------------------------------------------------------
 
-    def _collection(self, conn: psycopg.Connection[Any]) -> _Collection | None:
+    def _collection(self, conn: psycopg.Connection[Any]) -> TableInfo | None:
         if self._meta is not None:
             return self._meta
-        row = conn.execute(
-            "SELECT table_name, dimension FROM rag_collections WHERE name = %s", (self.collection,)
-        ).fetchone()
+        row = conn.execute(COLLECTION_SQL, (self.collection,)).fetchone()
         if row is None:
             return None
-        meta = _Collection(str(row[0]), int(row[1]))
+        meta = TableInfo(str(row[0]), int(row[1]))
         if self._local.conn is None:  # read outside an open transaction: committed, cacheable
             self._meta = meta
         return meta
 
-    def _ensure_collection(self, conn: psycopg.Connection[Any], dim: int) -> _Collection:
+    def _ensure_collection(self, conn: psycopg.Connection[Any], dim: int) -> TableInfo:
         meta = self._collection(conn)
         if meta is None:
             conn.execute(
@@ -330,7 +332,7 @@ class PgVectorStore:
             )
             meta = self._collection(conn)
         if meta is None:
-            meta = _Collection(table_name(self.collection), dim)
+            meta = TableInfo(table_name(self.collection), dim)
             conn.execute(
                 "INSERT INTO rag_collections (name, table_name, dimension) VALUES (%s, %s, %s)",
                 (self.collection, meta.table, dim),
@@ -340,7 +342,7 @@ class PgVectorStore:
             raise self._mismatch(meta.dimension, dim)
         return meta
 
-    def _create_table(self, conn: psycopg.Connection[Any], meta: _Collection) -> None:
+    def _create_table(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
         create_chunk_table(conn, meta.table, meta.dimension)
         if self.hnsw_min_rows == 0:
             self._build_index(conn, meta)
@@ -356,10 +358,10 @@ class PgVectorStore:
 
     # -- HNSW index --------------------------------------------------------------------------
 
-    def _index_name(self, meta: _Collection) -> str:
+    def _index_name(self, meta: TableInfo) -> str:
         return meta.table + "_hnsw"
 
-    def _has_index(self, conn: psycopg.Connection[Any], meta: _Collection) -> bool:
+    def _has_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> bool:
         if self._indexed:
             return True
         row = conn.execute(
@@ -370,7 +372,7 @@ class PgVectorStore:
             self._indexed = True
         return found
 
-    def _build_index(self, conn: psycopg.Connection[Any], meta: _Collection) -> None:
+    def _build_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
         from psycopg import sql
 
         conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (self.build_memory,))
@@ -388,7 +390,7 @@ class PgVectorStore:
         # fresh statistics let the planner choose between the index and an exact filtered scan
         conn.execute(sql.SQL("ANALYZE {t}").format(t=sql.Identifier(meta.table)))
 
-    def _maybe_index(self, conn: psycopg.Connection[Any], meta: _Collection) -> None:
+    def _maybe_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
         """Build the HNSW index once the collection reaches ``hnsw_min_rows`` chunks."""
         from psycopg import sql
 
@@ -469,7 +471,7 @@ class PgVectorStore:
     def _insert(
         self,
         conn: psycopg.Connection[Any],
-        meta: _Collection,
+        meta: TableInfo,
         rows: list[tuple[Chunk, Vectors]],
         policy: DuplicatePolicy,
     ) -> set[str] | None:
@@ -522,9 +524,7 @@ class PgVectorStore:
             "'skip', or delete the source first."
         )
 
-    def _existing(
-        self, conn: psycopg.Connection[Any], meta: _Collection, ids: list[str]
-    ) -> set[str]:
+    def _existing(self, conn: psycopg.Connection[Any], meta: TableInfo, ids: list[str]) -> set[str]:
         from psycopg import sql
 
         rows = conn.execute(
@@ -537,42 +537,32 @@ class PgVectorStore:
         self, embedding: Vectors, k: int, filters: Filters | None = None
     ) -> list[ScoredChunk]:
         """Top ``k`` by cosine similarity (``1 - (embedding <=> q)``), filtered in SQL."""
-        from psycopg import sql
-
         validate_filters(filters)
         q = query_vector(embedding)
         if k <= 0:
             return []
-        where, params = build_where(filters)
-        ef = max(k, self.filtered_ef_search if filters else self.ef_search)
-        with self._conn(tx=ef != self.ef_search) as conn:
+        ef = self._query_ef(k, filters)
+        with self._conn(tx=ef is not None) as conn:
             meta = self._collection(conn)
             if meta is None:
                 raise self._not_found()
             if q.shape[0] != meta.dimension:
                 raise self._mismatch(meta.dimension, int(q.shape[0]))
-            if ef != self.ef_search:  # for this transaction only
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(ef, 1000)),))
-            rows = conn.execute(
-                sql.SQL(
-                    "SELECT id, source, text, content_hash, location, metadata, "
-                    "embedding <=> %s AS distance FROM {t} WHERE {w} "
-                    "ORDER BY distance LIMIT %s"
-                ).format(t=sql.Identifier(meta.table), w=where),
-                [q, *params, k],
-            ).fetchall()
+            if ef is not None:  # for this transaction only
+                conn.execute(EF_SEARCH_SQL, (str(ef),))
+            rows = conn.execute(*dense_query(meta.table, q, k, filters)).fetchall()
             if not rows and not self._any_rows(conn, meta):
                 raise self._not_found()
-        hits = [ScoredChunk(chunk=row_chunk(r), score=1.0 - float(r[6])) for r in rows]
-        hits.sort(key=lambda h: -h.score)  # relaxed_order iterative scans may be slightly off
-        return hits
+        return dense_hits(rows)
 
-    def _any_rows(self, conn: psycopg.Connection[Any], meta: _Collection) -> bool:
-        from psycopg import sql
+    def _query_ef(self, k: int, filters: Filters | None) -> int | None:
+        """``hnsw.ef_search`` for one query's transaction (None: the session's holds)."""
+        return query_ef_search(
+            k, filters, ef_search=self.ef_search, filtered_ef_search=self.filtered_ef_search
+        )
 
-        row = conn.execute(
-            sql.SQL("SELECT EXISTS (SELECT 1 FROM {t})").format(t=sql.Identifier(meta.table))
-        ).fetchone()
+    def _any_rows(self, conn: psycopg.Connection[Any], meta: TableInfo) -> bool:
+        row = conn.execute(any_rows_sql(meta.table)).fetchone()
         return bool(row and row[0])
 
     def _not_found(self) -> CollectionNotFoundError:
@@ -745,6 +735,14 @@ class PgVectorStore:
                 "SELECT pg_total_relation_size(%s::regclass)", (meta.table,)
             ).fetchone()
         return int(row[0]) if row else 0
+
+    def async_queries(self) -> AsyncPgVectorQueries:
+        """The async twin of this store's queries, on its own ``AsyncConnectionPool`` of the
+        same size (opened by its first query, on the loop that awaits it; ``aclose`` it).
+        Writes have no twin: they stay here (``rag.stores.pgvector_async``)."""
+        from rag.stores.pgvector_async import AsyncPgVectorQueries
+
+        return AsyncPgVectorQueries(self, pool_size=self._pool_size)
 
     def close(self) -> None:
         self._pool.close()

@@ -28,10 +28,13 @@ from rag.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
 __all__ = [
     "count_keyword_rows",
     "delete_keyword_rows",
+    "keyword_hits",
+    "keyword_query",
     "keyword_row_ids",
     "search_keywords",
     "write_keyword_rows",
@@ -133,20 +136,16 @@ def count_keyword_rows(conn: psycopg.Connection[Any], collection: str) -> int:
     return int(row[0]) if row else 0
 
 
-def search_keywords(
-    conn: psycopg.Connection[Any],
-    collection: str,
-    table: str,
-    terms: Sequence[str],
-    k: int,
-    filters: Filters | None,
-) -> list[ScoredChunk]:
-    """The ``k`` best chunks of chunk table ``table`` by BM25 for ``terms`` (filters validated)."""
+def keyword_query(
+    collection: str, table: str, terms: Sequence[str], k: int, filters: Filters | None
+) -> tuple[sql.Composed, list[Any]] | None:
+    """The BM25 SELECT over chunk table ``table`` for ``terms`` (filters validated), or None
+    when there is nothing to search (``k <= 0`` or no terms)."""
     from psycopg import sql
 
     unique = list(dict.fromkeys(terms))
     if k <= 0 or not unique:
-        return []
+        return None
     where, where_params = build_where(filters)
     query = sql.SQL(_SEARCH).format(t=sql.Identifier(table), w=where)
     params: list[Any] = [
@@ -161,5 +160,24 @@ def search_keywords(
         *where_params,
         k,
     ]
-    rows = conn.execute(query, params).fetchall()
+    return query, params
+
+
+def keyword_hits(rows: Sequence[Sequence[Any]]) -> list[ScoredChunk]:
+    """Hits of a ``keyword_query``'s rows, with their BM25 scores, best first."""
     return [ScoredChunk(chunk=row_chunk(r), score=float(r[6])) for r in rows]
+
+
+def search_keywords(
+    conn: psycopg.Connection[Any],
+    collection: str,
+    table: str,
+    terms: Sequence[str],
+    k: int,
+    filters: Filters | None,
+) -> list[ScoredChunk]:
+    """The ``k`` best chunks of chunk table ``table`` by BM25 for ``terms`` (filters validated)."""
+    query = keyword_query(collection, table, terms, k, filters)
+    if query is None:
+        return []
+    return keyword_hits(conn.execute(*query).fetchall())

@@ -19,9 +19,9 @@ the backend persists data::
 
 The suite is composed of one mixin per capability (haystack's document-store tests are the
 model): ``WriteTests``, ``QueryTests``, ``FilterTests``, ``ManifestTests``,
-``TransactionTests`` (with concurrent writers), ``KeywordSearchTests`` and
-``PersistenceTests``. ``StoreContract`` runs them all; the tests of an optional capability
-(``supports_transactions``, ``supports_keyword_search``) skip themselves on a store that does
+``TransactionTests`` (with concurrent writers), ``KeywordSearchTests``, ``AsyncQueryTests``
+and ``PersistenceTests``. ``StoreContract`` runs them all; the tests of an optional capability
+(``supports_transactions``, ``supports_keyword_search``, ``supports_async_query``) skip themselves on a store that does
 not declare it, and ``persistent = False`` skips persistence. A backend may also compose only
 the mixins it needs: ``class TestMine(WriteTests, QueryTests, ManifestTests): ...``.
 
@@ -40,6 +40,7 @@ from rag.testing.store_contract._base import (
     unit,
     vectors,
 )
+from rag.testing.store_contract.async_query import AsyncQueryTests
 from rag.testing.store_contract.filters import FilterTests
 from rag.testing.store_contract.keyword import KeywordSearchTests
 from rag.testing.store_contract.manifest import ManifestTests
@@ -51,6 +52,7 @@ from rag.testing.store_contract.write import WriteTests
 __all__ = [
     "DIM",
     "FILTER_CASES",
+    "AsyncQueryTests",
     "FilterTests",
     "KeywordSearchTests",
     "ManifestTests",
@@ -73,6 +75,7 @@ class StoreContract(
     ManifestTests,
     TransactionTests,
     KeywordSearchTests,
+    AsyncQueryTests,
     PersistenceTests,
 ):
     """The whole contract. Override ``store``; override ``reopen``/``sibling`` for persistent
