@@ -5,7 +5,9 @@ the walk positively found missing."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,20 @@ from rag.testing import FakeEmbedder
 from rag.types import IngestReport
 
 
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", "pgvector"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The in-memory store and Chroma in a temp dir (the stores these cases apply to)."""
+    """Every store: memory, Chroma in a temp dir, pgvector on the session's server."""
     s: Store
     if request.param == "memory":
         s = MemoryStore("docs")
-    else:
+    elif request.param == "chroma":
         from rag.stores.chroma import ChromaStore
 
         s = ChromaStore("docs", path=tmp_path / "chroma-data")
+    else:
+        from rag.stores.pgvector import PgVectorStore
+
+        s = PgVectorStore(request.getfixturevalue("pg_dsn"), f"paths_{uuid.uuid4().hex[:8]}")
     yield s
     s.close()
 
@@ -37,10 +43,15 @@ EMBEDDER = FakeEmbedder()
 
 
 def ingest(
-    store: Store, path: Path | str, *, allow_roots: tuple[Path, ...] = (), **kw: object
+    store: Store,
+    path: Path | str,
+    *,
+    allow_roots: tuple[Path, ...] = (),
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
 ) -> IngestReport:
     pipeline = IngestPipeline(store, EMBEDDER, TokenChunker(EMBEDDER.tokenizer, 40, 8))
-    return pipeline.run(path, allow_roots=allow_roots, **kw)  # type: ignore[arg-type]
+    return pipeline.run(path, allow_roots=allow_roots, include=include, exclude=exclude)
 
 
 def texts(store: Store, query: str, k: int = 10) -> list[tuple[str, str]]:
@@ -186,10 +197,10 @@ def test_narrower_include_keeps_the_other_files(c: Path, store: Store) -> None:
     (c / "notes.txt").write_text("shrew notes\n")
     ingest(store, c)
     before = store.count()
-    report = ingest(store, c, include=["*.md"])
+    report = ingest(store, c, include=("*.md",))
     assert store.count() == before, "chunks of excluded files were pruned"
     assert report.files_removed == 0 and report.files_excluded_kept == 1
-    report = ingest(store, c, exclude=["a.md"])
+    report = ingest(store, c, exclude=("a.md",))
     assert store.count() == before and report.files_excluded_kept == 1
 
 
@@ -236,8 +247,6 @@ def test_legacy_unresolved_sources_are_replaced_by_canonical_ones(c: Path) -> No
     # what an older version stored: the same files under the link's spelling
     for source, record in canonical.items():
         old = str(link / Path(source).name)
-        from dataclasses import replace
-
         store.set_source(replace(record, source=old))
     report = ingest(store, link)
     assert sorted(store.sources()) == sorted(canonical)
