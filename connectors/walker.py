@@ -197,8 +197,8 @@ class Walk:
         allow_roots: Sequence[Path | str] = (),
     ) -> None:
         self.root = Path(root)
-        self.real_root = self.root.resolve()
-        self.allowed = (self.real_root, *(Path(r).expanduser().resolve() for r in allow_roots))
+        self.real_root = _realpath(self.root)
+        self.allowed = (self.real_root, *(_realpath(Path(r).expanduser()) for r in allow_roots))
         """Real directories a file may be in: the root's and the allowed ones."""
         self.include = compile_globs(include)
         self.exclude = compile_globs(exclude)
@@ -306,7 +306,7 @@ class Walk:
                 continue  # FIFOs, sockets, devices: skipped
             real = here
             if entry.is_symlink():
-                real = Path(os.path.realpath(path))
+                real = _realpath(path)
                 if not self.contains(real):
                     self.outside.add(here)
                     yield self._fail(path, here, self._outside_message(real, is_dir))
@@ -326,7 +326,7 @@ class Walk:
     def _fail(self, path: Path, here: Path, error: str) -> WalkEntry:
         """An error entry for ``path`` (real location ``here``), remembered in ``failed``."""
         self.failed.add(here)
-        return WalkEntry(path, error)
+        return WalkEntry(path, source_key(error))  # a name in it may not be valid UTF-8
 
     def _outside_message(self, real: Path, is_dir: bool) -> str:
         what = "directory" if is_dir else "file"
@@ -337,6 +337,11 @@ class Walk:
             f"(setting allow_roots, --allow-root '{source_key(allow)}'), ingest it directly, "
             "or remove or exclude the link"
         )
+
+
+def _realpath(path: Path | str) -> Path:
+    """``Path.resolve()`` that never raises on a symbolic link loop (``os.path.realpath``)."""
+    return Path(os.path.realpath(path))
 
 
 def _broken_message(path: str) -> str:

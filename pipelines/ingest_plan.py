@@ -8,9 +8,11 @@ positively found missing (see its docstring).
 
 Sources are keyed by one canonical path: the file's real path (``Path.resolve()``, escaped by
 ``rag.connectors.source_key`` where a name is not valid UTF-8), so a file is one source
-whichever spelling of its folder, or link, reached it. ``make_plan`` does both for a whole path and returns a ``Plan`` value;
-the local pipeline calls ``plan_file`` as it goes instead, so hashing overlaps the work on
-the files before and progress moves from the first file.
+whichever spelling of its folder, or link, reached it.
+
+``make_plan`` does both for a whole path and returns a ``Plan`` value; the local pipeline
+calls ``plan_file`` as it goes instead, so hashing overlaps the work on the files before and
+progress moves from the first file.
 
 Nothing here writes: the only reads are the manifest (given as a mapping) and the files'
 bytes. Every value is plain data and pickles, for an engine that ships work elsewhere.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +32,7 @@ from rag.connectors import (
     WalkEntry,
     default_loaders,
     file_digest,
+    source_key,
     source_path,
 )
 from rag.errors import LoadError
@@ -85,8 +88,9 @@ class Walked:
     root: Path
     """The root as given (``~`` expanded)."""
     entries: list[WalkEntry]
-    real_root: Path = field(default_factory=Path)
-    listed: Mapping[Path, frozenset[str]] = field(default_factory=dict)
+    real_root: Path
+    """The root's real path (links resolved): the prefix of its files' sources."""
+    listed: Mapping[Path, frozenset[str]]
     """Names in every directory the walk listed, by real path."""
     failed: frozenset[Path] = frozenset()
     """Real locations of the entries that failed (broken links, unlistable folders, ...)."""
@@ -127,8 +131,8 @@ def plan_file(
         return PlannedFile(entry.path, source, "skipped")
     try:
         digest = file_digest(entry.path)
-    except LoadError as exc:
-        return PlannedFile(entry.path, source, "failed", error=exc.reason)
+    except LoadError as exc:  # its reason may quote a name that is not valid UTF-8
+        return PlannedFile(entry.path, source, "failed", error=source_key(exc.reason))
     previous = manifest.get(source)
     if previous is None:
         return PlannedFile(entry.path, source, "new", digest)
@@ -152,15 +156,16 @@ def removed_sources(
     """The manifest sources the walk of a directory positively found missing: the nearest
     folder above them that the walk listed lacks them (or the folder leading to them), or
     they are another spelling (an older, unresolved key) of a file found under its canonical
-    one, or were read through a link that leads out of the roots (refused now). Kept: files that exist but were excluded, files under a folder the walk could not
-    enter (a broken link, no permission), and sources outside what was walked. None for a
-    file root."""
+    one, or were read through a link that leads out of the roots (refused now). Kept: files
+    that exist but were excluded, files under a folder the walk could not enter (a broken
+    link, no permission), and sources outside what was walked. None for a file root."""
     if not walked.root.is_dir():
         return Pruning()
     found = set(seen)
     real_prefix = str(walked.real_root).rstrip("/") + "/"
     spellings = {str(walked.root.absolute()), os.path.normpath(walked.root.absolute())}
-    old_prefixes = [p.rstrip("/") + "/" for p in spellings if p + "/" != real_prefix]
+    old_prefixes = [p.rstrip("/") + "/" for p in spellings]
+    old_prefixes = [p for p in old_prefixes if p != real_prefix]
     removed: list[str] = []
     kept = 0
     for source in manifest:

@@ -256,3 +256,18 @@ def test_legacy_unresolved_sources_are_replaced_by_canonical_ones(c: Path) -> No
 def test_walk_dedupes_real_paths(c: Path) -> None:
     (c / "same.md").symlink_to(c / "a.md")
     assert [e.path.name for e in walk(c)] == ["a.md", "z.md"]
+
+
+def test_non_utf8_names_in_failures_are_printable(c: Path) -> None:
+    (c / os.fsdecode(b"bad\xff.md")).write_bytes(b"")  # empty: fails to load
+    (c / os.fsdecode(b"link\xfe.md")).symlink_to(c / "missing.md")
+    report = ingest(MemoryStore("docs"), c)
+    assert report.files_new == 2
+    assert sorted(Path(f.path).name for f in report.failures) == ["bad\\xff.md", "link\\xfe.md"]
+    report.model_dump_json().encode("utf-8")  # no lone surrogate anywhere
+
+
+def test_allow_roots_or_root_with_a_link_loop_never_hang(c: Path, tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    report = ingest(MemoryStore("docs"), c, allow_roots=(tmp_path / "loop",))
+    assert report.ok and report.files_new == 2
