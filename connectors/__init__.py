@@ -60,7 +60,7 @@ from rag.connectors.json import JsonLoader
 from rag.connectors.markdown import MarkdownLoader
 from rag.connectors.pdf import PdfLoader
 from rag.connectors.text import TextLoader
-from rag.connectors.walker import WalkEntry, walk
+from rag.connectors.walker import Walk, WalkEntry, source_key, source_path, walk
 from rag.errors import LoadError, PartialLoadError, RagError
 from rag.types import Document
 
@@ -70,6 +70,7 @@ __all__ = [
     "LoaderRegistry",
     "PartialLoadError",
     "StreamingLoader",
+    "Walk",
     "WalkEntry",
     "decode_text",
     "default_loaders",
@@ -79,6 +80,8 @@ __all__ = [
     "load_file",
     "loader_for",
     "read_bytes",
+    "source_key",
+    "source_path",
     "walk",
 ]
 

@@ -6,9 +6,17 @@ Rules:
 * A directory is walked recursively, entries sorted by name, so two runs see the same order.
 * Hidden files and directories (name starts with ``.``) and junk directories
   (``__pycache__``, ``node_modules``, ``venv``, ...) are skipped.
-* Symbolic links to files and directories are followed. A link back to a directory that
+* Root containment: nothing is read whose real path (``Path.resolve()``) is outside the
+  root, or outside one of the ``allow_roots`` given. A symbolic link (to a file or a
+  directory) whose target is elsewhere yields an entry with an error naming the link and
+  how to allow it; links that stay inside are followed. A link back to a directory that
   is already being walked (a loop) yields an entry with an error instead of recursing
   forever; a broken link yields an entry with an error.
+* Each file is yielded once, by the first path (in walk order) that reaches it, with its
+  real path (``WalkEntry.real``); ``WalkEntry.source`` is the key ingest stores it under.
+* ``Walk`` also records the names each directory held (``Walk.listed``, by real path), so
+  a caller can tell a file that is gone from one the walk did not look at (excluded,
+  hidden, under a broken link).
 * A directory that cannot be listed yields an entry with an error. Files are not opened
   here: ``rag.connectors.read_bytes`` reports an unreadable file when it is read.
 * FIFOs, sockets and device files are skipped (reading them could block forever).
@@ -34,12 +42,42 @@ from pathlib import Path
 
 from rag.errors import ConfigError
 
-__all__ = ["JUNK_DIRS", "WalkEntry", "compile_globs", "walk"]
+__all__ = ["JUNK_DIRS", "Walk", "WalkEntry", "compile_globs", "source_key", "source_path", "walk"]
 
 JUNK_DIRS = frozenset(
     {"__pycache__", "node_modules", ".git", ".venv", "venv", ".tox", ".mypy_cache", ".hg", ".svn"}
 )
 """Directory names never descended into (hidden names are skipped anyway)."""
+
+
+def source_key(path: Path | str) -> str:
+    """The string a path is stored under: the path itself, except that bytes of a file name
+    that are not valid UTF-8 (``os.fsdecode`` turns them into lone surrogates, which no store
+    can hold) are written ``\\xNN`` (``caf\\xe9.md``). ``source_path`` reverses it."""
+    text = str(path)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+_ESCAPED = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def source_path(key: str) -> Path:
+    """The path ``source_key`` made ``key`` from. The one ambiguity: a name that is valid
+    UTF-8 but literally spells ``\\xNN`` escapes of bytes that are not; it reads as those."""
+    if "\\x" not in key:
+        return Path(key)
+    raw = _ESCAPED.sub(lambda m: bytes([int(m.group(1), 16)]), key.encode("utf-8"))
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Path(os.fsdecode(raw))
+    return Path(key)
 
 
 @dataclass(frozen=True)
@@ -48,10 +86,18 @@ class WalkEntry:
 
     path: Path
     error: str | None = None
+    real: Path | None = None
+    """The file's real path (symbolic links resolved); None for an error entry."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def source(self) -> str:
+        """The key ingest stores this file under: ``source_key`` of its real path (of the
+        absolute path as walked, for an error entry, which names the link or directory)."""
+        return source_key(self.real if self.real is not None else self.path.absolute())
 
 
 class _Globs:
@@ -131,112 +177,179 @@ def walk(
     root: Path | str,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    *,
+    allow_roots: Sequence[Path | str] = (),
 ) -> Iterator[WalkEntry]:
     """Yield the files under ``root`` (or ``root`` itself if it is a file); see module doc."""
-    root = Path(root)
-    try:
-        st = root.stat()
-    except FileNotFoundError:
-        hint = " (it is a broken symbolic link)" if root.is_symlink() else ""
-        raise ConfigError(f"{root} does not exist{hint}; check the path") from None
-    except PermissionError:
-        raise ConfigError(
-            f"{root}: permission denied while looking it up; fix the permissions of its "
-            "parent directories"
-        ) from None
-    if not stat.S_ISDIR(st.st_mode):
-        if stat.S_ISREG(st.st_mode):
-            yield WalkEntry(root)
-            return
-        raise ConfigError(
-            f"{root} is not a regular file or directory (a FIFO, socket or device); "
-            "pass a file or a directory"
-        )
-    yield from _walk_dir(
-        root,
-        "",
-        compile_globs(include),
-        compile_globs(exclude),
-        {(st.st_dev, st.st_ino): root},
-    )
+    return iter(Walk(root, include, exclude, allow_roots=allow_roots))
 
 
-def _walk_dir(
-    directory: Path,
-    rel_prefix: str,
-    include: _Globs,
-    exclude: _Globs,
-    ancestors: dict[tuple[int, int], Path],
-) -> Iterator[WalkEntry]:
-    try:
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except PermissionError:
-        yield WalkEntry(
-            directory,
-            "cannot list this directory: permission denied; fix its permissions "
-            f"(e.g. `chmod +rx '{directory}'`) or exclude it",
-        )
-        return
-    except OSError as exc:
-        yield WalkEntry(
-            directory,
-            f"cannot list this directory ({exc.strerror or exc}); fix it or exclude it",
-        )
-        return
+class Walk:
+    """One walk of ``root``: iterate it once for the entries; afterwards ``listed`` holds,
+    by real path, the names every directory it listed contained (walked or not)."""
 
-    for entry in entries:
-        name = entry.name
-        if name.startswith("."):
-            continue
-        rel = rel_prefix + name
+    def __init__(
+        self,
+        root: Path | str,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        allow_roots: Sequence[Path | str] = (),
+    ) -> None:
+        self.root = Path(root)
+        self.real_root = _realpath(self.root)
+        self.allowed = (self.real_root, *(_realpath(Path(r).expanduser()) for r in allow_roots))
+        """Real directories a file may be in: the root's and the allowed ones."""
+        self.include = compile_globs(include)
+        self.exclude = compile_globs(exclude)
+        self.listed: dict[Path, frozenset[str]] = {}
+        self.failed: set[Path] = set()
+        """Real locations (links not followed) of the entries yielded with an error."""
+        self.outside: set[Path] = set()
+        """Real locations of the links refused because they lead out of the roots."""
+        self._yielded: set[Path] = set()
+
+    def contains(self, real: Path) -> bool:
+        """Is the real path ``real`` inside the root or an allowed root?"""
+        return any(real == a or real.is_relative_to(a) for a in self.allowed)
+
+    def __iter__(self) -> Iterator[WalkEntry]:
+        root = self.root
         try:
-            if entry.is_file(follow_symlinks=False):  # the common case: no stat call
-                mode = stat.S_IFREG
-            else:
-                st = entry.stat()  # follows symlinks
-                mode = st.st_mode
+            st = root.stat()
         except FileNotFoundError:
-            target = _readlink(entry.path)
-            yield WalkEntry(
-                directory / name,
-                f"broken symbolic link (points to {target!r}, which does not exist); "
-                "fix or remove the link, or exclude it",
-            )
-            continue
+            hint = " (it is a broken symbolic link)" if root.is_symlink() else ""
+            raise ConfigError(f"{root} does not exist{hint}; check the path") from None
         except PermissionError:
-            yield WalkEntry(
-                directory / name,
-                "cannot look it up: permission denied; fix the permissions or exclude it",
+            raise ConfigError(
+                f"{root}: permission denied while looking it up; fix the permissions of its "
+                "parent directories"
+            ) from None
+        if not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISREG(st.st_mode):
+                yield WalkEntry(root, real=self.real_root)
+                return
+            raise ConfigError(
+                f"{root} is not a regular file or directory (a FIFO, socket or device); "
+                "pass a file or a directory"
             )
-            continue
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symlink chain that never ends
-                yield WalkEntry(directory / name, _loop_message(name, None))
-            else:
-                yield WalkEntry(
-                    directory / name, f"cannot look it up ({exc.strerror or exc}); exclude it"
-                )
-            continue
+        ancestors = {(st.st_dev, st.st_ino): root}
+        yield from self._walk_dir(root, self.real_root, "", ancestors)
 
-        if stat.S_ISDIR(mode):
-            if name in JUNK_DIRS or exclude.matches(rel, name):
+    def _walk_dir(
+        self,
+        directory: Path,
+        real_dir: Path,
+        rel_prefix: str,
+        ancestors: dict[tuple[int, int], Path],
+    ) -> Iterator[WalkEntry]:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            yield self._fail(
+                directory,
+                real_dir,
+                "cannot list this directory: permission denied; fix its permissions "
+                f"(e.g. `chmod +rx '{directory}'`) or exclude it",
+            )
+            return
+        except OSError as exc:
+            yield self._fail(
+                directory,
+                real_dir,
+                f"cannot list this directory ({exc.strerror or exc}); fix it or exclude it",
+            )
+            return
+        self.listed[real_dir] = frozenset(e.name for e in entries)
+        include, exclude = self.include, self.exclude
+
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = directory / name
-            key = (st.st_dev, st.st_ino)
-            if key in ancestors:
-                yield WalkEntry(path, _loop_message(name, ancestors[key]))
+            rel = rel_prefix + name
+            path, here = directory / name, real_dir / name
+            try:
+                if entry.is_file(follow_symlinks=False):  # the common case: no stat call
+                    mode = stat.S_IFREG
+                else:
+                    st = entry.stat()  # follows symlinks
+                    mode = st.st_mode
+            except FileNotFoundError:
+                yield self._fail(path, here, _broken_message(entry.path))
                 continue
-            ancestors[key] = path
-            yield from _walk_dir(path, rel + "/", include, exclude, ancestors)
-            del ancestors[key]
-        elif stat.S_ISREG(mode):
-            if exclude and exclude.matches(rel, name):
+            except PermissionError:
+                yield self._fail(
+                    path,
+                    here,
+                    "cannot look it up: permission denied; fix the permissions or exclude it",
+                )
                 continue
-            if include and not include.matches(rel, name):
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a symlink chain that never ends
+                    yield self._fail(path, here, _loop_message(name, None))
+                else:
+                    message = f"cannot look it up ({exc.strerror or exc}); exclude it"
+                    yield self._fail(path, here, message)
                 continue
-            yield WalkEntry(directory / name)
-        # FIFOs, sockets, devices: skipped.
+
+            is_dir, is_file = stat.S_ISDIR(mode), stat.S_ISREG(mode)
+            if is_dir and (name in JUNK_DIRS or exclude.matches(rel, name)):
+                continue
+            if is_file and (
+                (exclude and exclude.matches(rel, name))
+                or (include and not include.matches(rel, name))
+            ):
+                continue
+            if not (is_dir or is_file):
+                continue  # FIFOs, sockets, devices: skipped
+            real = here
+            if entry.is_symlink():
+                real = _realpath(path)
+                if not self.contains(real):
+                    self.outside.add(here)
+                    yield self._fail(path, here, self._outside_message(real, is_dir))
+                    continue
+            if is_dir:
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    yield self._fail(path, here, _loop_message(name, ancestors[key]))
+                    continue
+                ancestors[key] = path
+                yield from self._walk_dir(path, real, rel + "/", ancestors)
+                del ancestors[key]
+            elif real not in self._yielded:  # a file reached twice is yielded once
+                self._yielded.add(real)
+                yield WalkEntry(path, real=real)
+
+    def _fail(self, path: Path, here: Path, error: str) -> WalkEntry:
+        """An error entry for ``path`` (real location ``here``), remembered in ``failed``."""
+        self.failed.add(here)
+        return WalkEntry(path, source_key(error))  # a name in it may not be valid UTF-8
+
+    def _outside_message(self, real: Path, is_dir: bool) -> str:
+        what = "directory" if is_dir else "file"
+        allow = real if is_dir else real.parent
+        return (
+            f"symbolic link to the {what} {source_key(real)}, outside the ingested root "
+            f"{source_key(self.real_root)}; not read. To ingest it, allow its directory "
+            f"(setting allow_roots, --allow-root '{source_key(allow)}'), ingest it directly, "
+            "or remove or exclude the link"
+        )
+
+
+def _realpath(path: Path | str) -> Path:
+    """``Path.resolve()`` that never raises on a symbolic link loop (``os.path.realpath``)."""
+    return Path(os.path.realpath(path))
+
+
+def _broken_message(path: str) -> str:
+    return (
+        f"broken symbolic link (points to {source_key(_readlink(path))!r}, which does not "
+        "exist); fix or remove the link, or exclude it. Files stored from it are kept until "
+        "then"
+    )
 
 
 def _loop_message(name: str, ancestor: Path | None) -> str:

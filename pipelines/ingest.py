@@ -188,10 +188,15 @@ class IngestPipeline:
         exclude: Sequence[str] = (),
         prune: bool = True,
         progress: ProgressCallback | None = None,
+        allow_roots: Sequence[Path | str] = (),
     ) -> IngestReport:
+        """Ingest ``path``. Nothing whose real path is outside ``path`` or ``allow_roots`` is
+        read (a link out is reported as failed); see the module docstring for the rest."""
         started = time.perf_counter()
         report = IngestReport(collection=self.store.collection)
-        root, entries = walk_files(path, include, exclude)  # ConfigError for a missing root
+        # ConfigError for a missing root
+        walked = walk_files(path, include, exclude, allow_roots=allow_roots)
+        entries = walked.entries
         manifest = self.store.sources()
         run = _Run(self, report, progress, manifest)
         recheck = run.commit.needs_recheck(manifest)
@@ -207,9 +212,11 @@ class IngestPipeline:
             run.settle()
         finally:
             run.stop()
+        seen = (e.source for e in entries if e.ok)
+        pruning = removed_sources(walked, seen, manifest)
+        report.files_excluded_kept = pruning.excluded_kept
         if prune:
-            seen = (str(e.path.absolute()) for e in entries)
-            run.commit.prune(removed_sources(root, seen, manifest), report)
+            run.commit.prune(pruning.removed, report)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -297,8 +297,10 @@ class RAG:
         exclude: list[str] | None = None,
         prune: bool | None = None,
         progress: ProgressCallback | None = None,
+        allow_roots: list[Path] | None = None,
     ) -> IngestReport:
-        """Load, chunk, embed and store everything under ``path`` that is new or changed."""
+        """Load, chunk, embed and store everything under ``path`` that is new or changed.
+        Nothing is read from outside ``path`` or ``allow_roots`` (default: the setting)."""
         from rag.pipelines.ingest import IngestParts, IngestPipeline
 
         # factories, not parts: an ingest that finds nothing new or changed never builds the
@@ -315,6 +317,7 @@ class RAG:
             exclude=exclude if exclude is not None else self.settings.exclude,
             prune=self.settings.prune if prune is None else prune,
             progress=progress,
+            allow_roots=allow_roots if allow_roots is not None else self.settings.allow_roots,
         )
 
     def retrieve(

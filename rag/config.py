@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     exclude: list[str] = Field(default_factory=list)
     prune: bool = True
     """Remove chunks of files that disappeared from an ingested directory."""
+    allow_roots: list[Path] = Field(default_factory=list)
+    """Extra folders that symbolic links under an ingested path may lead into. Ingest never
+    reads a file whose real path is outside the path ingested or these; such links are
+    reported as failed (``RAG_ALLOW_ROOTS='["/srv/shared"]'``, ``--allow-root``)."""
     chunk_tokens: int = Field(default=200, ge=16, le=8192)
     chunk_overlap: int = Field(default=32, ge=0)
 
@@ -341,6 +345,7 @@ CLI_FLAGS: dict[str, str] = {
     "include": "--include",
     "exclude": "--exclude",
     "prune": "--prune",
+    "allow_roots": "--allow-root",
     "llm": "--llm",
     "top_k": "--top-k",
     "max_context_tokens": "--max-context-tokens",

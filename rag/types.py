@@ -287,6 +287,9 @@ class IngestReport(BaseModel):
     files_failed: int = 0
     files_skipped: int = 0
     """Files with an extension no loader reads."""
+    files_excluded_kept: int = 0
+    """Stored files under the ingested folder that still exist but this run did not walk
+    (a narrower ``--include``/``--exclude``, hidden): kept, not pruned."""
     chunks_total: int = 0
     """Chunks produced from the new and changed files."""
     chunks_embedded: int = 0

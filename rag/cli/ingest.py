@@ -31,6 +31,14 @@ def ingest(
             "--prune/--no-prune", help="Remove chunks of files deleted from PATH (default: prune)."
         ),
     ] = True,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-root",
+            help="Folder that symbolic links under PATH may lead into (repeatable); "
+            "nothing else outside PATH is read.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
@@ -41,7 +49,9 @@ def ingest(
     """Load, chunk, embed and store the documents under PATH (incremental: only what changed)."""
     with handle_errors():
         r = make_rag(config, collection=collection, store=store, pg_dsn=dsn, data_dir=data_dir)
-        report = run_ingest(r, path, include, exclude, prune, quiet=json_out)
+        report = run_ingest(
+            r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root
+        )
     if json_out:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -57,6 +67,7 @@ def run_ingest(
     prune: bool,
     *,
     quiet: bool,
+    allow_roots: list[Path] | None = None,
 ) -> IngestReport:
     """Ingest ``path`` with a progress bar on a terminal (a one-line notice otherwise)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -86,7 +97,14 @@ def run_ingest(
 
         if not quiet and not console.is_terminal:
             console.print(f"ingesting {path} into collection '{r.settings.collection}' ...")
-        return r.ingest(path, include=include, exclude=exclude, prune=prune, progress=progress)
+        return r.ingest(
+            path,
+            include=include,
+            exclude=exclude,
+            prune=prune,
+            progress=progress,
+            allow_roots=allow_roots,
+        )
 
 
 def print_report(report: IngestReport) -> None:
@@ -99,6 +117,7 @@ def print_report(report: IngestReport) -> None:
         f"changed · {report.files_unchanged} unchanged · {report.files_removed} removed · "
         f"{report.files_failed} failed"
         + (f" · {report.files_skipped} skipped (no loader)" if report.files_skipped else "")
+        + (f" · {report.files_excluded_kept} excluded, kept" if report.files_excluded_kept else "")
     )
     out.print(
         f"chunks: {report.chunks_total} from new/changed files · {report.chunks_embedded} embedded"

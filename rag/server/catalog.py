@@ -166,7 +166,7 @@ class Collection:
     ) -> None:
         self.tenant = tenant
         self.name = name
-        self.folder = folder
+        self.folder = folder.resolve()  # ingest keys sources by their real path
         self.store_name = store_name(tenant, name)
         self.settings = settings.model_copy(update={"collection": self.store_name})
         self.shared = shared

@@ -29,9 +29,14 @@ def touch(root: Path, *names: str) -> None:
         path.write_text(f"content of {name}\n")
 
 
-def rel(root: Path, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[str]:
+def rel(
+    root: Path,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    allow_roots: tuple[Path, ...] = (),
+) -> list[str]:
     out = []
-    for entry in walk(root, include, exclude):
+    for entry in walk(root, include, exclude, allow_roots=allow_roots):
         assert entry.error is None, entry
         out.append(entry.path.relative_to(root).as_posix())
     return out
@@ -112,13 +117,41 @@ def test_glob_star_stays_within_a_segment() -> None:
 
 
 def test_symlinks_to_files_and_dirs_are_followed(tmp_path: Path) -> None:
+    """Followed where they lead into an allowed root (#12: never out of the roots)."""
+    outside = tmp_path / "outside"
+    touch(outside, "shared.md", "lib/code.py")
+    root = tmp_path / "root"
+    touch(root, "own.txt", "in/inner.md")
+    (root / "link.md").symlink_to(outside / "shared.md")
+    (root / "linked").symlink_to(outside / "lib", target_is_directory=True)
+    assert rel(root, allow_roots=(outside,)) == [
+        "in/inner.md",
+        "link.md",
+        "linked/code.py",
+        "own.txt",
+    ]
+    (root / "to-in").symlink_to(root / "in", target_is_directory=True)
+    (root / "zz.md").symlink_to(root / "own.txt")  # inside the root: followed (once)
+    assert rel(root, allow_roots=(outside,)) == [
+        "in/inner.md",
+        "link.md",
+        "linked/code.py",
+        "own.txt",
+    ], "a file reached twice is yielded once, by its first path"
+
+
+def test_symlinks_out_of_the_root_are_reported_not_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     touch(outside, "shared.md", "lib/code.py")
     root = tmp_path / "root"
     touch(root, "own.txt")
     (root / "link.md").symlink_to(outside / "shared.md")
     (root / "linked").symlink_to(outside / "lib", target_is_directory=True)
-    assert rel(root) == ["link.md", "linked/code.py", "own.txt"]
+    entries = list(walk(root))
+    assert [e.path.name for e in entries if e.ok] == ["own.txt"]
+    errors = {e.path.name: e.error or "" for e in entries if not e.ok}
+    assert set(errors) == {"link.md", "linked"}
+    assert all("outside the ingested root" in m and "--allow-root" in m for m in errors.values())
 
 
 def test_symlink_loop_yields_an_error_instead_of_recursing(tmp_path: Path) -> None:
