@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # the click typer runs on (vendored): its exceptions
 from typer.core import TyperGroup
 
 from rag.errors import CollectionNotFoundError, ConfigError, RagError
@@ -42,13 +42,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 INTERRUPTED = "interrupted; re-run the same command to finish (nothing is duplicated)"
 DEBUG_HINT = "re-run with --debug (or RAG_DEBUG=1) to see the traceback, and please report it"
 
-_PASS_THROUGH = (
-    click.exceptions.ClickException,
-    click.exceptions.Exit,
-    click.exceptions.Abort,
-    typer.Exit,
-    typer.Abort,
-)
+_PASS_THROUGH = (click.exceptions.ClickException, typer.Exit, typer.Abort)
 """Exceptions that are click's own way to end a command: never an internal error."""
 
 

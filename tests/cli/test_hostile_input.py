@@ -149,3 +149,12 @@ def test_rag_error_with_debug_shows_its_traceback(monkeypatch: pytest.MonkeyPatc
     debug = runner.invoke(app, ["--debug", "config"])
     assert debug.exit_code == EXIT_USAGE
     assert "Traceback" in debug.output and "error: bad setting [x]" in debug.output
+
+
+def test_click_usage_errors_keep_their_exit_code() -> None:
+    """A bad option value inside a command is click's usage error (2), not an internal one."""
+    result = runner.invoke(app, ["ask", "--top-k", "x", "q"])
+    assert result.exit_code == 2 and "Invalid value for '--top-k'" in result.output
+    assert "internal error" not in result.output
+    unknown = runner.invoke(app, ["db", "status", "--nope"])
+    assert unknown.exit_code == 2 and "internal error" not in unknown.output
