@@ -14,6 +14,7 @@ Exit status 1 if anything crashed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -25,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import HypothesisWarning
 from hypothesis import strategies as st
+from hypothesis.errors import HypothesisWarning
 
 from rag.connectors import default_loaders
 from rag.errors import LoadError
@@ -75,14 +76,16 @@ def _docx() -> bytes:
 
 SAMPLES: dict[str, Callable[[], bytes]] = {
     ".txt": lambda: "Marmots whistle.\n\nVoles eat grass; 한국어 문장입니다.\n".encode(),
-    ".md": lambda: b"# Marmots\n\nThey *whistle*.\n\n## Voles\n\n- grass\n- roots\n\n```py\nx=1\n```\n",
+    ".md": lambda: (
+        b"# Marmots\n\nThey *whistle*.\n\n## Voles\n\n- grass\n- roots\n\n```py\nx=1\n```\n"
+    ),
     ".html": lambda: (
         b"<html><head><title>T</title><script>x()</script></head><body><h1>Marmots</h1>"
         b"<p>They whistle &amp; dig.</p><table><tr><td>a</td><td>b</td></tr></table></body></html>"
     ),
     ".pdf": lambda: _pdf(["Marmots whistle.", "Voles eat grass."]),
     ".docx": _docx,
-    ".csv": lambda: b"name,food,count\nmarmot,grass,3\nvole,\"roots, seeds\",5\n",
+    ".csv": lambda: b'name,food,count\nmarmot,grass,3\nvole,"roots, seeds",5\n',
     ".json": lambda: json.dumps(
         {"title": "Cfg", "items": [{"id": 1, "text": "marmot"}, {"id": 2, "text": "vole"}]}
     ).encode(),
@@ -104,7 +107,17 @@ def mutations(sample: bytes) -> st.SearchStrategy[bytes]:
     return st.lists(edit, min_size=1, max_size=6).map(lambda edits: _apply(sample, edits))
 
 
-_SPECIAL = [b"\x00", b"\xff\xfe", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\r", b"\n\n", b"$", b"{", b"]"]
+_SPECIAL = [
+    b"\x00",
+    b"\xff\xfe",
+    b"\xed\xa0\x80",
+    b"\xef\xbb\xbf",
+    b"\r",
+    b"\n\n",
+    b"$",
+    b"{",
+    b"]",
+]
 
 
 def _apply(sample: bytes, edits: list[tuple[str, int, object]]) -> bytes:
@@ -161,10 +174,8 @@ def fuzz(ext: str, seconds: float, work: Path) -> tuple[Counter[str], dict[str, 
         for doc in docs:
             doc.text.encode("utf-8")  # no lone surrogate escapes a loader
 
-    try:
+    with contextlib.suppress(_TimeUp):
         run()
-    except _TimeUp:
-        pass
     return outcome, crashes
 
 

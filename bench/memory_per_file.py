@@ -23,10 +23,32 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = (
-    "marmot vole burrow meadow alpine grass winter sleep colony whistle sentinel den "
-    "hibernation summer forage root seed predator eagle fox tunnel chamber valley slope"
-).split()
+WORDS = [
+    "marmot",
+    "vole",
+    "burrow",
+    "meadow",
+    "alpine",
+    "grass",
+    "winter",
+    "sleep",
+    "colony",
+    "whistle",
+    "sentinel",
+    "den",
+    "hibernation",
+    "summer",
+    "forage",
+    "root",
+    "seed",
+    "predator",
+    "eagle",
+    "fox",
+    "tunnel",
+    "chamber",
+    "valley",
+    "slope",
+]
 
 CHILD = r"""
 import json, resource, sys, time
@@ -100,7 +122,9 @@ def main() -> None:
     parser.add_argument("--embed", choices=("fake", "real"), default="fake")
     args = parser.parse_args()
     print(f"one-line text file, embed={args.embed}; RSS in MiB (ru_maxrss of a child process)")
-    print(f"{'size':>7} | {'chunks':>7} | {'base':>7} | {'peak':>7} | {'above base':>10} | ingest s")
+    print(
+        f"{'size':>7} | {'chunks':>7} | {'base':>7} | {'peak':>7} | {'above base':>10} | ingest s"
+    )
     print("-" * 64)
     with tempfile.TemporaryDirectory() as tmp:
         for mb in args.sizes:

@@ -24,7 +24,6 @@ from rag.connectors._common import blank_error
 from rag.errors import LoadError
 from rag.types import Document, Location, Metadata
 
-
 MAX_UNCOMPRESSED = 128 * 1024 * 1024
 """Largest total uncompressed size of a .docx's members (bytes): far above any real one."""
 MAX_RATIO = 200
