@@ -5,11 +5,17 @@ block with a row per line and cells joined by `` | `` (merged cells once). Each 
 carries the ``heading_path`` of the headings enclosing it; there are no line numbers in
 a .docx, so that path is the citation. The core-properties title becomes ``title``
 metadata. Legacy binary ``.doc`` files are not read: save them as .docx.
+
+A .docx is a zip archive: before parsing, the sizes its members declare are summed (zipfile
+never inflates a member past its declared size), and an archive that would inflate past
+``MAX_UNCOMPRESSED`` bytes, or past ``MAX_RATIO`` times its own size once over
+``RATIO_FLOOR`` bytes (a zip bomb), is refused with a LoadError naming the file.
 """
 
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,38 @@ from typing import Any
 from rag.connectors._common import blank_error
 from rag.errors import LoadError
 from rag.types import Document, Location, Metadata
+
+MAX_UNCOMPRESSED = 128 * 1024 * 1024
+"""Largest total uncompressed size of a .docx's members (bytes): far above any real one."""
+MAX_RATIO = 200
+"""Largest uncompressed/compressed ratio once over ``RATIO_FLOOR`` (real documents: < 20)."""
+RATIO_FLOOR = 16 * 1024 * 1024
+
+
+def check_archive(name: str, data: bytes) -> None:
+    """Refuse a zip whose members would inflate too far (see the module docstring)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise LoadError(
+            name,
+            f"not a readable .docx (not a zip archive: {exc}); re-save it as .docx "
+            "(Word or LibreOffice) or exclude it",
+        ) from None
+    mib = total / (1024 * 1024)
+    if total > MAX_UNCOMPRESSED:
+        raise LoadError(
+            name,
+            f"inflates to {mib:,.0f} MiB, over the {MAX_UNCOMPRESSED // (1024 * 1024)} MiB "
+            ".docx limit (a zip bomb, or a document to split); exclude it",
+        )
+    if total > RATIO_FLOOR and total > MAX_RATIO * max(1, len(data)):
+        raise LoadError(
+            name,
+            f"inflates {total // max(1, len(data)):,} times its size ({mib:,.0f} MiB), over "
+            f"the {MAX_RATIO}:1 .docx limit (likely a zip bomb); exclude it",
+        )
 
 
 @dataclass
@@ -35,6 +73,7 @@ class DocxLoader:
         name = str(path)
         if not data:
             raise LoadError(name, "empty file (0 bytes); nothing to ingest")
+        check_archive(name, data)
         import docx
 
         try:

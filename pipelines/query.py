@@ -25,7 +25,7 @@ from typing import Protocol
 
 from rag.chunking import detect_lang
 from rag.embeddings import Embedder
-from rag.errors import CollectionNotFoundError, LLMError
+from rag.errors import CollectionNotFoundError, ConfigError, LLMError
 from rag.llms.base import LLM, Completion, Message
 from rag.pipelines.conversation import Terms, Turn, check_history, follow_up, history_slice
 from rag.pipelines.extractive import ExtractiveAnswerer
@@ -48,6 +48,16 @@ SYSTEM_PROMPT = (
     "answer, say that you don't know."
 )
 _WORDS = re.compile(r"\w+", re.UNICODE)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_question(question: str) -> str:
+    """``question`` made safe for tokenizers, stores and the call log: surrogates (bytes
+    that were not UTF-8, as ``sys.argv`` escapes them) become U+FFFD and NULs are dropped, so
+    any ``str`` works as a question. Idempotent; the cleaned text is what the Answer holds."""
+    if not isinstance(question, str):
+        raise ConfigError(f"the question must be text (str), not {type(question).__name__}")
+    return _SURROGATES.sub("\ufffd", question).replace("\x00", "")
 
 
 class Retrieves(Protocol):
@@ -264,6 +274,7 @@ class QueryPipeline:
     ) -> Retrieval:
         """The sources for ``question``; after a ``history``, retrieved as a follow-up with
         the previous question's context (``rag.pipelines.conversation``)."""
+        question = clean_question(question)
         return retrieve_follow_up(
             self.retriever, self.terms, question, k=k, filters=filters, history=history
         )
@@ -280,6 +291,7 @@ class QueryPipeline:
         ``Retrieval``, the notes start with why each source was retrieved. A generative
         prompt carries the most recent turns of ``history`` that fit ``history_tokens``
         as chat messages before the sources."""
+        question = clean_question(question)
         turns = check_history(history)
         citations: list[Citation] = []
         blocks: list[str] = []
@@ -371,6 +383,7 @@ class QueryPipeline:
     ) -> Answer:
         """Retrieve (unless ``retrieval`` is given), answer (extract or generate and check),
         cite. ``history``: the conversation so far (``rag.pipelines.conversation``)."""
+        question = clean_question(question)
         prepared, retrieval_s = self.prepared_for(
             question, filters=filters, k=k, history=history, retrieval=retrieval
         )
@@ -395,6 +408,7 @@ class QueryPipeline:
         """Like ``ask``, but yields text deltas as they arrive and then the Answer (an
         extractive answer arrives as one delta). Given ``retrieval`` (the sources already
         shown, say), it packs those hits and does not retrieve again."""
+        question = clean_question(question)
         prepared, retrieval_s = self.prepared_for(
             question, filters=filters, k=k, history=history, retrieval=retrieval
         )
@@ -430,6 +444,7 @@ class QueryPipeline:
     ) -> tuple[PreparedPrompt, float]:
         """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds (0 when
         ``retrieval`` is given: its hits are packed, nothing is retrieved)."""
+        question = clean_question(question)
         turns = check_history(history)
         if retrieval is not None:
             return self.prepare(question, retrieval, history=turns), 0.0
@@ -442,12 +457,14 @@ class QueryPipeline:
         self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float
     ) -> Answer:
         """The Answer for a finished generation: its usage recorded, its sentences checked."""
+        question = clean_question(question)
         self._record(completion.usage, question)
         return self._answer(question, prepared, completion, retrieval_s)
 
     def extract(self, question: str, prepared: PreparedPrompt, retrieval_s: float) -> Answer:
         """The extractive answer: no model call; its usage counts the answer's tokens (with
         the model's tokenizer) at no cost, and is recorded like any call."""
+        question = clean_question(question)
         started = time.perf_counter()
         composed = self.extractor.compose(question, prepared.citations, lang=detect_lang(question))
         usage = Usage(
@@ -476,6 +493,7 @@ class QueryPipeline:
 
     def record_failure(self, question: str, exc: Exception) -> None:
         """Log a failed generation (unless the router already logged it)."""
+        question = clean_question(question)
         if self.call_log is not None and not (isinstance(exc, LLMError) and exc.logged):
             usage = Usage(
                 backend=self.llm.backend,

@@ -331,6 +331,9 @@ class RAG:
         """The best distinct chunks for ``question``, without generating: a ``Retrieval``
         (a sequence of ``ScoredChunk``, best first) that also says each hit's rank per leg.
         After a ``history``, ``question`` is retrieved as a follow-up (as ``ask`` does)."""
+        from rag.pipelines.query import clean_question
+
+        question = clean_question(question)
         if not history:
             return self.retriever.retrieve(question, k=k, filters=filters)
         from rag.pipelines.query import retrieve_follow_up

@@ -10,15 +10,22 @@ same id) so re-ingesting never duplicates.
 and Korean sentence endings such as ``다.``/``요.``), then lines, and packs those
 pieces greedily up to ``chunk_tokens`` with about ``overlap`` tokens of whole
 sentences carried into the next chunk. A single piece longer than the window is
-cut at token boundaries. All pieces of a batch are tokenized in one call.
+cut at token boundaries. Pieces are tokenized in calls of about ``COUNT_BATCH_CHARS``
+characters.
+
+Memory stays bounded whatever a line's length: a piece longer than ``PIECE_CHARS`` (a
+megabyte-long line without a sentence end, say) is first cut into windows of at most that
+many characters, at the last whitespace of the window where there is one, so the tokenizer
+never sees (nor returns offsets for) more than one window at a time.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +37,13 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
 # whitespace, or at a line break; Korean endings (다. 요.) are covered by the '.' rule.
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s+|\n")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_NEWLINE = re.compile("\n")
+_NONSPACE = re.compile(r"\S")
+
+PIECE_CHARS = 1 << 15
+"""Longest piece handed to the tokenizer, in characters; longer ones are cut into windows."""
+COUNT_BATCH_CHARS = 1 << 18
+"""Characters of pieces counted per tokenizer call (bounds the tokenizer's transient memory)."""
 
 
 @runtime_checkable
@@ -47,6 +61,26 @@ class _Piece:
     end: int
     paragraph_start: bool
     tokens: int = 0
+
+
+def _windows(text: str, start: int, end: int, paragraph_start: bool) -> list[_Piece]:
+    """The piece ``text[start:end]``, cut into windows of at most ``PIECE_CHARS`` characters
+    (at the window's last space or tab when its second half has one)."""
+    out: list[_Piece] = []
+    while end - start > PIECE_CHARS:
+        limit = start + PIECE_CHARS
+        half = start + PIECE_CHARS // 2
+        cut = max(text.rfind(" ", half, limit), text.rfind("\t", half, limit))
+        cut = limit if cut < 0 else cut + 1
+        out.append(_Piece(start, cut, paragraph_start))
+        paragraph_start = False
+        visible = _NONSPACE.search(text, cut, end)
+        if visible is None:
+            return out
+        start = visible.start()
+    if start < end:
+        out.append(_Piece(start, end, paragraph_start))
+    return out
 
 
 def chunk_id(source: str, record: str | None, text: str, occurrence: int) -> str:
@@ -84,33 +118,46 @@ class TokenChunker:
     def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
         docs = [d for d in documents if d.text.strip()]
         pieces_per_doc = [self._pieces(d.text) for d in docs]
-        flat = [
-            d.text[p.start : p.end] for d, ps in zip(docs, pieces_per_doc, strict=True) for p in ps
-        ]
-        counts = self.tokenizer.count(flat)
-        i = 0
-        for ps in pieces_per_doc:
-            for p in ps:
-                p.tokens = counts[i]
-                i += 1
+        self._count((d.text, p) for d, ps in zip(docs, pieces_per_doc, strict=True) for p in ps)
         chunks: list[Chunk] = []
         for doc, ps in zip(docs, pieces_per_doc, strict=True):
             chunks.extend(self._pack(doc, ps))
         return chunks
 
+    def _count(self, pieces: Iterator[tuple[str, _Piece]]) -> None:
+        """Set each piece's ``tokens``, in tokenizer calls of about ``COUNT_BATCH_CHARS``."""
+        batch: list[_Piece] = []
+        texts: list[str] = []
+        chars = 0
+
+        def flush() -> None:
+            for p, n in zip(batch, self.tokenizer.count(texts), strict=True):
+                p.tokens = n
+            batch.clear()
+            texts.clear()
+
+        for text, piece in pieces:
+            batch.append(piece)
+            texts.append(text[piece.start : piece.end])
+            chars += piece.end - piece.start
+            if chars >= COUNT_BATCH_CHARS:
+                flush()
+                chars = 0
+        if batch:
+            flush()
+
     def _pieces(self, text: str) -> list[_Piece]:
         pieces: list[_Piece] = []
         para_start = 0
-        for m in [*_PARAGRAPH.finditer(text), None]:
+        for m in itertools.chain(_PARAGRAPH.finditer(text), [None]):
             para_end = m.start() if m else len(text)
             first = True
             pos = para_start
-            for s in [*_SENTENCE_END.finditer(text, para_start, para_end), None]:
+            for s in itertools.chain(_SENTENCE_END.finditer(text, para_start, para_end), [None]):
                 end = s.start() if s else para_end
-                segment = text[pos:end]
-                if segment.strip():
-                    start = pos + len(segment) - len(segment.lstrip())
-                    pieces.append(_Piece(start, end, first))
+                visible = _NONSPACE.search(text, pos, end)  # no copy of a huge segment
+                if visible is not None:
+                    pieces.extend(_windows(text, visible.start(), end, first))
                     first = False
                 pos = s.end() if s else para_end
             para_start = m.end() if m else len(text)
@@ -170,7 +217,7 @@ class TokenChunker:
         # line ranges are recomputed only where the text is the file's lines verbatim;
         # derived text (a CSV row, a JSON record, extracted HTML) keeps the loader's location
         verbatim = lines_are_verbatim(doc)
-        newlines = [i for i, ch in enumerate(doc.text) if ch == "\n"] if verbatim else []
+        newlines = [m.start() for m in _NEWLINE.finditer(doc.text)] if verbatim else []
         base_line = doc.location.start_line if verbatim else None
         seen: dict[str, int] = {}
         lang = detect_lang(doc.text)

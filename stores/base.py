@@ -36,11 +36,17 @@ twin: writes (ingest) stay sync, and an async caller runs them in its executor.
 Filters, one grammar for every store: a mapping of field -> condition, all of which
 must hold. Fields are ``source`` or metadata keys (letters, digits, ``_``, ``.``, ``-``).
 A condition is a scalar (equality), a list (membership), or a dict with any of
-``$eq $ne $gt $gte $lt $lte $in`` (ranges and explicit operators).
+``$eq $ne $gt $gte $lt $lte $in`` (ranges and explicit operators). ``validate_filters``
+enforces the rest before any store sees a filter, so every store answers alike or all
+refuse alike (``ConfigError`` naming the field): values are ``str``/``int``/``float``/
+``bool`` (never None: a filter cannot match a missing value; no NaN or infinity; no NUL or
+unpaired surrogate in text); the range operators take a number (not a bool, not text);
+``$in`` takes a list and the other operators a single value; an operator dict is not empty.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -220,9 +226,14 @@ def async_queries(store: Store) -> AsyncQueryStore | None:
 
 
 def validate_filters(filters: Filters | None) -> None:
-    """Reject malformed filters (bad field names, unknown operators) before any store sees them."""
+    """Reject malformed filters (bad field names, unknown operators, values a store would
+    treat differently: see the module docstring) before any store sees them."""
     if not filters:
         return
+    if not isinstance(filters, Mapping):
+        raise ConfigError(
+            f"filters must be a mapping of field -> condition, not {type(filters).__name__}"
+        )
     for field, cond in filters.items():
         if not isinstance(field, str) or not _FIELD_RE.match(field):
             raise ConfigError(
@@ -230,12 +241,69 @@ def validate_filters(filters: Filters | None) -> None:
                 "(starting with a letter or '_')"
             )
         if isinstance(cond, dict):
-            for op in cond:
+            if not cond:
+                raise ConfigError(
+                    f"filter on {field!r} is an empty operator dict; give a value or an "
+                    f"operator such as {{'$eq': ...}}"
+                )
+            for op, arg in cond.items():
                 if op not in FILTER_OPERATORS:
                     raise ConfigError(
                         f"filter on {field!r} uses unknown operator {op!r}; "
                         f"use one of {', '.join(sorted(FILTER_OPERATORS))}"
                     )
+                _check_argument(field, op, arg)
+        elif isinstance(cond, list):
+            _check_argument(field, "$in", cond)
+        else:
+            _check_argument(field, "$eq", cond)
+
+
+_RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+
+
+def _check_argument(field: str, op: str, arg: object) -> None:
+    """One operator's argument: a list for ``$in``, a number for ranges, else one value."""
+    if op == "$in":
+        if not isinstance(arg, list):
+            raise ConfigError(
+                f"filter on {field!r}: $in takes a list of values, not {type(arg).__name__}"
+            )
+        for item in arg:
+            _check_value(field, op, item)
+        return
+    if isinstance(arg, list):
+        raise ConfigError(
+            f"filter on {field!r}: {op} takes one value, not a list (use $in for membership)"
+        )
+    _check_value(field, op, arg)
+    if op in _RANGE_OPERATORS and (isinstance(arg, bool) or not isinstance(arg, int | float)):
+        raise ConfigError(
+            f"filter on {field!r}: every store compares with {op} only numbers, got {arg!r}; "
+            "use $eq/$in for text, or store a numeric field"
+        )
+
+
+def _check_value(field: str, op: str, value: object) -> None:
+    if value is None:
+        raise ConfigError(
+            f"filter on {field!r}: None cannot be matched (a filter never matches a missing "
+            "value); leave the field out of the filter instead"
+        )
+    if not isinstance(value, str | int | float | bool):
+        raise ConfigError(
+            f"filter on {field!r}: {op} value {value!r} is a {type(value).__name__}; "
+            "use text, a number or a bool"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"filter on {field!r}: {op} value {value!r} is not a finite number")
+    if isinstance(value, str) and (
+        "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    ):
+        raise ConfigError(
+            f"filter on {field!r}: {op} value {value!r} contains a NUL or an unpaired "
+            "surrogate (bytes that were not UTF-8); no stored text holds one"
+        )
 
 
 def normalize_condition(cond: Condition) -> dict[str, MetadataValue | list[MetadataValue]]:

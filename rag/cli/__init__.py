@@ -1,16 +1,20 @@
 """The ``rag`` command line: one module per command, shared options in ``options``, and one
-table of exit codes in ``exit_codes`` (0 ok; 1 partial failure; 2 usage error).
+table of exit codes in ``exit_codes`` (0 ok; 1 partial failure; 2 usage error; 70 internal
+error, whose traceback ``rag --debug`` or ``RAG_DEBUG=1`` shows).
 
-Rich markup is off for help and messages, so ``[...]`` in them prints as written. Heavy
-dependencies load inside the commands, so ``rag --help`` stays fast.
+Rich markup and emoji codes are off for help and messages, so ``[...]`` and ``:x:`` in them
+print as written. Heavy dependencies load inside the commands, so ``rag --help`` stays fast.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from rag.cli import ask, config, costs, db, ingest, serve
 from rag.cli import eval as eval_command
+from rag.cli.exit_codes import RootGroup
 
 __all__ = ["app", "main", "option_names"]
 
@@ -21,7 +25,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=RootGroup,
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Print the traceback of an error (also RAG_DEBUG=1); for bug reports.",
+        ),
+    ] = False,
+) -> None:
+    """Options for every command (read by ``rag.cli.exit_codes.debug_enabled``)."""
+
 
 app.command("ingest")(ingest.ingest)
 app.command("ask")(ask.ask)

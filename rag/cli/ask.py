@@ -187,7 +187,7 @@ def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
 
 
 def _print_answer(answer: Answer, *, printed_text: bool) -> None:
-    from rag.cli.output import stdout
+    from rag.cli.output import print_labelled, stdout
     from rag.pipelines.query import display_path
 
     out = stdout()
@@ -195,10 +195,13 @@ def _print_answer(answer: Answer, *, printed_text: bool) -> None:
         out.print(answer.text or "(the model returned no text)", markup=False)
     out.print()
     if answer.unsupported:
-        out.print(
-            f"[yellow]warning:[/yellow] {len(answer.unsupported)} of {len(answer.sentences)} "
+        print_labelled(
+            "warning:",
+            "yellow",
+            f"{len(answer.unsupported)} of {len(answer.sentences)} "
             "sentences are not supported by the sources (grounded "
-            f"{answer.grounded or 0:.0%}); do not rely on:"
+            f"{answer.grounded or 0:.0%}); do not rely on:",
+            console=out,
         )
         for s in answer.unsupported:
             out.print(f"  ! {s.text}", markup=False, style="yellow")

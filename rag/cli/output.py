@@ -1,5 +1,6 @@
-"""Consoles for the commands: Rich markup is off, so ``[...]`` in paths, questions and error
-messages prints as written. Styling is applied with ``Text`` objects, never parsed from strings."""
+"""Consoles for the commands: Rich markup, emoji codes and highlighting are off, so ``[/x]``,
+``[bold]`` and ``:smile:`` in paths, questions, filter values and error messages print as
+written. Styling is applied with ``Text`` objects, never parsed from strings."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ if TYPE_CHECKING:
 
 
 def stdout(*, width: int | None = None, soft_wrap: bool = True) -> Console:
-    """A stdout console that prints text literally (no markup, no highlighting). Lines are not
+    """A stdout console that prints text literally (no markup, emoji codes or highlighting). Lines are not
     wrapped unless ``soft_wrap`` is False (tables fit themselves to ``width``)."""
     from rich.console import Console
 
-    return Console(markup=False, highlight=False, soft_wrap=soft_wrap, width=width)
+    return Console(markup=False, emoji=False, highlight=False, soft_wrap=soft_wrap, width=width)
 
 
 def stderr() -> Console:
-    """A stderr console that prints text literally (no markup, no highlighting)."""
+    """A stderr console that prints text literally (no markup, emoji codes or highlighting)."""
     from rich.console import Console
 
-    return Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+    return Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def print_labelled(label: str, style: str, message: str, *, console: Console | None = None) -> None:

@@ -51,11 +51,41 @@ class FilterTests(StoreFixture):
             {"a'; drop table x; --": 1},
             {"lang": {"$regex": ".*"}},
             {"$or": [{"lang": "en"}]},
+            {"lang": {"$gt": "a"}},
+            {"year": {"$lte": True}},
+            {"lang": None},
+            {"lang": ["en", None]},
+            {"lang": {"$ne": None}},
+            {"lang": {"$in": "en"}},
+            {"lang": {"$eq": ["en"]}},
+            {"lang": {}},
+            {"score": float("nan")},
+            {"score": {"$lt": float("inf")}},
+            {"lang": "e\x00n"},
+            {"lang": "en\udcff"},
         ],
-        ids=["injection-field", "unknown-operator", "top-level-operator"],
+        ids=[
+            "injection-field",
+            "unknown-operator",
+            "top-level-operator",
+            "range-on-text",
+            "range-on-bool",
+            "none-value",
+            "none-in-list",
+            "none-in-operator",
+            "in-without-list",
+            "eq-with-list",
+            "empty-operator-dict",
+            "nan",
+            "infinite-bound",
+            "nul-in-text",
+            "surrogate-in-text",
+        ],
     )
     def test_invalid_filters_raise_config_error(self, store: Store, filters: Filters) -> None:
-        """A malformed filter raises ConfigError and changes nothing.
+        """A malformed filter raises ConfigError and changes nothing. That includes filters
+        two backends would answer differently (a text range bound, None, NaN): every store
+        refuses them alike, before the backend sees them.
 
         If this fails, call ``rag.stores.base.validate_filters`` first in ``query`` and
         ``count``; never splice a field name into SQL or a backend query unchecked.

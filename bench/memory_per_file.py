@@ -1,0 +1,142 @@
+"""Peak memory of ingesting one huge one-line text file (issue #12 case 10): each size is
+ingested in a fresh child process, whose peak RSS (``ru_maxrss``) above its own baseline
+(after a warm-up ingest of a small file has loaded every part) is reported.
+
+    python bench/memory_per_file.py                    # 5, 20 and 100 MB
+    python bench/memory_per_file.py --sizes 5 20 --embed real
+
+The file is words and spaces only: no newline and no sentence end, so no paragraph, line or
+sentence boundary bounds a piece. ``--embed fake`` (default) chunks with the real embedder's
+tokenizer but embeds with ``FakeEmbedder`` (the vectors' memory is bounded by the window of
+``WINDOW_CHUNKS`` either way, and real embedding of 100 MB takes many minutes on 2 cores);
+``--embed real`` runs the real model too. Target: under 500 MiB above baseline for 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = [
+    "marmot",
+    "vole",
+    "burrow",
+    "meadow",
+    "alpine",
+    "grass",
+    "winter",
+    "sleep",
+    "colony",
+    "whistle",
+    "sentinel",
+    "den",
+    "hibernation",
+    "summer",
+    "forage",
+    "root",
+    "seed",
+    "predator",
+    "eagle",
+    "fox",
+    "tunnel",
+    "chamber",
+    "valley",
+    "slope",
+]
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from rag.api import RAG
+from rag.chunking import TokenChunker
+from rag.embeddings import make_embedder
+from rag.config import load_settings
+from rag.stores.memory import MemoryStore
+from rag.testing import FakeEmbedder
+
+big, small, embed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+settings = load_settings()
+real = make_embedder(settings)
+embedder = real if embed == "real" else FakeEmbedder(dimension=real.dimension)
+chunker = TokenChunker(real.tokenizer, settings.chunk_tokens, settings.chunk_overlap)
+r = RAG(settings, store=MemoryStore("membench"), embedder=embedder, chunker=chunker)
+warm = r.ingest(small)
+assert warm.ok, warm.failures
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+report = r.ingest(big)
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"ok": report.ok, "chunks": report.chunks_written, "seconds": seconds,
+                  "base_mib": base / 1024, "peak_mib": peak / 1024,
+                  "failures": [f.error for f in report.failures]}))
+"""
+
+
+def write_one_line(path: Path, megabytes: int, seed: int = 12) -> None:
+    """``megabytes`` MB of space-separated words, without a newline or sentence end."""
+    rng = random.Random(seed)
+    target = megabytes * 1_000_000
+    written = 0
+    with path.open("w", encoding="utf-8") as f:
+        while written < target:
+            block = " ".join(rng.choice(WORDS) for _ in range(20_000)) + " "
+            block = block[: target - written]
+            f.write(block)
+            written += len(block)
+
+
+def measure(megabytes: int, embed: str, work: Path) -> dict[str, float]:
+    """Ingest a ``megabytes`` MB one-line file in a child process: its peak RSS above baseline."""
+    big = work / f"one-line-{megabytes}mb.txt"
+    write_one_line(big, megabytes)
+    small = work / "warm"
+    small.mkdir(exist_ok=True)
+    (small / "w.txt").write_text("marmot vole " * 200, encoding="utf-8")
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(big), str(small), embed],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    big.unlink()
+    if out.returncode != 0:
+        raise SystemExit(f"{megabytes} MB: child failed:\n{out.stderr[-3000:]}")
+    row: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    row["mb"] = megabytes
+    row["wall"] = wall
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 100], help="MB each")
+    parser.add_argument("--embed", choices=("fake", "real"), default="fake")
+    args = parser.parse_args()
+    print(f"one-line text file, embed={args.embed}; RSS in MiB (ru_maxrss of a child process)")
+    print(
+        f"{'size':>7} | {'chunks':>7} | {'base':>7} | {'peak':>7} | {'above base':>10} | ingest s"
+    )
+    print("-" * 64)
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in args.sizes:
+            row = measure(mb, args.embed, Path(tmp))
+            above = row["peak_mib"] - row["base_mib"]
+            print(
+                f"{mb:>4} MB | {row['chunks']:>7} | {row['base_mib']:>7.0f} | "
+                f"{row['peak_mib']:>7.0f} | {above:>10.0f} | {row['seconds']:.1f}"
+                + ("" if row["ok"] else f"  FAILED: {row['failures']}"),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
