@@ -17,8 +17,9 @@ direct write stores the same as an ingest. The mapping (``README.md`` says it fo
   ``chroma:``) are escaped by that store reversibly and read back unchanged (see
   ``rag.stores.chroma``), so they are not renamed here.
 - **Metadata values**: str, bool, int and float are kept; None is dropped (the stores have no
-  null: a missing key is how they say "no value"); an int outside the signed 64-bit range
-  and a float that is NaN or infinite become their ``str``; a list, tuple or dict becomes its
+  null: a missing key is how they say "no value"); an int outside the signed 64-bit range,
+  a float that is NaN or infinite, and a float of magnitude 2**53 or more (the stores round
+  or retype those differently) become their ``str``; a list, tuple or dict becomes its
   JSON text (keys sorted); any other object its ``str``.
 
 Clean input is returned as the same object (a regular-expression scan finds nothing), so
@@ -52,6 +53,9 @@ MAX_KEY_CHARS = 256
 """Longest metadata key kept as it is (characters)."""
 
 _INT64 = 2**63
+_FLOAT_EXACT = 2.0**53
+"""Floats this large or larger are stored as text: the stores disagree on them (Chroma may
+round the last digit, PostgreSQL's jsonb gives an integral one back as an integer)."""
 _BAD = re.compile("[\x00\ud800-\udfff]")
 """What no store holds: NUL and surrogate code points (not encodable as UTF-8)."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,7 +74,7 @@ class Fixes:
     keys: int = 0
     """Metadata keys renamed (not a string, or too long)."""
     values: int = 0
-    """Metadata values turned into text (nested, NaN/infinite, huge ints, other objects)."""
+    """Metadata values turned into text (nested, NaN/infinite, huge numbers, other objects)."""
     dropped: int = 0
     """Metadata entries dropped (None values, keys that became another key)."""
 
@@ -144,7 +148,7 @@ def clean_value(value: object, fixes: Fixes | None = None) -> MetadataValue | No
         if -_INT64 <= value < _INT64:
             return value
     elif isinstance(value, float):
-        if math.isfinite(value):
+        if math.isfinite(value) and abs(value) < _FLOAT_EXACT:
             return value
     elif value is None:
         if fixes is not None:
@@ -202,7 +206,9 @@ def _is_clean(metadata: Mapping[Any, object]) -> bool:
         elif isinstance(value, int):
             if not -_INT64 <= value < _INT64:
                 return False
-        elif not isinstance(value, float) or not math.isfinite(value):
+        elif not isinstance(value, float) or not (
+            math.isfinite(value) and abs(value) < _FLOAT_EXACT
+        ):
             return False
     return True
 
