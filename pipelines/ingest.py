@@ -33,7 +33,10 @@ A crash at any point is repaired by a re-run (see ``ingest_commit`` for the orde
 it so). Files that disappeared from an ingested directory have their chunks and manifest
 entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them). A failing file
 is reported and the others go on; a file whose reading fails midway keeps the windows
-written, but gets no stale deletion nor manifest entry (its chunk ids are incomplete).
+written, but gets no stale deletion nor manifest entry (its chunk ids are incomplete). A file
+the store refuses is reported with the store's reason, and the others are committed (see
+``ingest_commit``); a file stored with text or metadata mapped by ``rag.sanitize`` (NULs,
+lone surrogates, keys or values no store holds) is named in ``IngestReport.warnings``.
 """
 
 from __future__ import annotations
@@ -50,12 +53,12 @@ from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import LoaderRegistry, default_loaders
 from rag.embeddings import check_compatible
-from rag.errors import LoadError
+from rag.errors import LoadError, StoreError
 from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
 from .ingest_chunk import WINDOW_CHUNKS, FileReader, Tokenizer, keyword_terms
-from .ingest_commit import Committer, PendingFile, fail
+from .ingest_commit import Committer, PendingFile, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, SliceProgress, distinct_texts, embed_texts
 from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
 
@@ -290,7 +293,9 @@ class _Run:
         self._ingest_windows(planned, reader, _drain(ahead, windows))
 
     def _conclude(self, f: PendingFile, reader: FileReader) -> None:
-        """After the file's last document: report the records that did not load."""
+        """After the file's last document: report what the sanitiser changed and the records
+        that did not load."""
+        warn(self.report, f.source, reader.fixes.describe())
         if reader.failure is not None:
             # ingest the good records, but record no manifest entry: the next run reports
             # the bad ones again (and re-embeds nothing) until the file is fixed
@@ -301,7 +306,20 @@ class _Run:
         self, planned: PlannedFile, reader: FileReader, windows: Iterator[list[Chunk]]
     ) -> None:
         """A file of several windows: each is checked, embedded and written in turn; the stale
-        chunks and the manifest entry follow the last (all one transaction where supported)."""
+        chunks and the manifest entry follow the last (all one transaction where supported).
+        A write the store refuses fails this file only (rolled back where supported)."""
+        written = self.report.chunks_written
+        try:
+            self._write_windows(planned, reader, windows)
+        except StoreError as exc:
+            self._pending = None  # this file's window, if one was still to be written
+            if self.store.supports_transactions:  # rolled back: nothing of it was written
+                self.report.chunks_written = written
+            self.commit.file_failed(planned.source, exc, self.report)
+
+    def _write_windows(
+        self, planned: PlannedFile, reader: FileReader, windows: Iterator[list[Chunk]]
+    ) -> None:
         report, progress = self.report, self.progress
         with self.store.transaction():
             f = self.commit.open_file(planned)

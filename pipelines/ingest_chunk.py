@@ -11,6 +11,11 @@ memory is bounded by a group, not by the file. Two forms share that core:
   too (``error`` set), so one bad file never stops the others. A distributed engine runs
   it on workers (its arguments and result pickle).
 
+Each Document passes ``rag.sanitize`` before it is chunked (the one boundary before any
+store: NULs, lone surrogates and metadata no store holds are mapped), so chunk ids, hashes and
+keyword terms come from what is stored; what it changed is counted per file (``Fixes``) for
+the report's warning.
+
 ``keyword_terms`` tokenizes chunks for BM25 (with their title field), each distinct text once.
 """
 
@@ -23,6 +28,7 @@ from typing import Protocol
 from rag.chunking import Chunker
 from rag.connectors import DocumentStream, LoaderRegistry, default_loaders
 from rag.errors import LoadError
+from rag.sanitize import Fixes, clean_document
 from rag.types import Chunk, Document
 
 from .ingest_plan import PlannedFile
@@ -44,14 +50,19 @@ class Tokenizer(Protocol):
     def chunk_text(self, chunk: Chunk) -> str: ...
 
 
-def chunk_groups(stream: DocumentStream, source: str, chunk: ChunkFn) -> Iterator[list[Chunk]]:
-    """The chunks of ``stream``'s Documents (given ``source`` as their source), one group of
-    about ``CHUNK_GROUP_CHARS`` characters at a time; a group's Documents are let go of once
-    chunked. Raises ``LoadError`` where reading fails."""
+def chunk_groups(
+    stream: DocumentStream, source: str, chunk: ChunkFn, fixes: Fixes | None = None
+) -> Iterator[list[Chunk]]:
+    """The chunks of ``stream``'s Documents (given ``source`` as their source, and sanitised:
+    what changed is counted in ``fixes``), one group of about ``CHUNK_GROUP_CHARS`` characters
+    at a time; a group's Documents are let go of once chunked. Raises ``LoadError`` where
+    reading fails."""
     group: list[Document] = []
     chars = 0
-    for doc in stream:
-        doc.source = source
+    for loaded in stream:
+        loaded.source = source
+        doc = clean_document(loaded, fixes)
+        del loaded
         group.append(doc)
         chars += len(doc.text)
         if chars >= CHUNK_GROUP_CHARS:
@@ -81,6 +92,8 @@ class FileReader:
         self.window_chunks = window_chunks
         self.produced = 0
         """Chunks made so far, including windows read ahead (for the progress estimate)."""
+        self.fixes = Fixes()
+        """What ``rag.sanitize`` changed in the Documents read so far."""
 
     @property
     def fraction_read(self) -> float:
@@ -95,7 +108,7 @@ class FileReader:
         """The file's chunks, ``window_chunks`` at a time (the last window may be shorter)."""
         size = self.window_chunks
         window: list[Chunk] = []
-        for chunks in chunk_groups(self.stream, self.file.source, self._chunk):
+        for chunks in chunk_groups(self.stream, self.file.source, self._chunk, self.fixes):
             self.produced += len(chunks)
             window.extend(chunks)
             del chunks
@@ -122,6 +135,8 @@ class FileChunks:
     """``terms[i]``: the keyword terms of ``chunks[i]``; None without a tokenizer."""
     error: str | None = None
     complete: bool = True
+    warning: str | None = None
+    """What ``rag.sanitize`` changed in the file's text or metadata (None: nothing)."""
 
     @property
     def ok(self) -> bool:
@@ -140,9 +155,10 @@ def load_and_chunk(
     chunks: list[Chunk] = []
     error: str | None = None
     complete = True
+    fixes = Fixes()
     try:
         stream = (loaders or default_loaders()).iter_file(file.path)
-        for group in chunk_groups(stream, file.source, chunker.chunk):
+        for group in chunk_groups(stream, file.source, chunker.chunk, fixes):
             chunks.extend(group)
         if stream.failure is not None:
             error = stream.failure.reason
@@ -152,7 +168,7 @@ def load_and_chunk(
     if tokenizer is not None:
         by_id = keyword_terms(tokenizer, chunks)
         terms = [by_id[c.id] for c in chunks]
-    return FileChunks(file, chunks, terms, error, complete)
+    return FileChunks(file, chunks, terms, error, complete, fixes.describe() or None)
 
 
 def keyword_terms(tokenizer: Tokenizer, *groups: Sequence[Chunk]) -> dict[str, list[str]]:

@@ -16,6 +16,13 @@ chunks written so far already stored (no duplicates, no re-embedding) and finish
 ``supports_transactions``, else one write for all and then each file's step 4. ``prune``
 removes the files that disappeared (the store deletes the manifest entry last).
 ``commit`` runs 1-4 for one ``FileChunks`` from stage 2 (what a distributed engine calls).
+
+One bad file never costs the batch: when the store refuses a write (``StoreError``), the
+batch is written again file by file; the file that still fails is reported by name with the
+store's reason and gets no manifest entry (so the next run tries it again, and the chunks it
+may have left are found stored or deleted as stale then), the others are committed. An error
+about the whole collection (another dimension, a collection gone) or a store that no longer
+answers (``ids_for_source`` fails too) still ends the run.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from rag.errors import CollectionNotFoundError, DimensionMismatchError, StoreError
 from rag.stores.base import KeywordSearchStore, SourceRecord, Store, keyword_search
-from rag.types import Chunk, FileFailure, IngestReport
+from rag.types import Chunk, FileFailure, FileWarning, IngestReport
 
 from .ingest_chunk import FileChunks
 from .ingest_embed import Embedded
@@ -57,6 +65,21 @@ def fail(report: IngestReport, source: str, error: str) -> None:
     """Count ``source`` as failed, with the reason the user reads."""
     report.files_failed += 1
     report.failures.append(FileFailure(path=source, error=error))
+
+
+def warn(report: IngestReport, source: str, warning: str | None) -> None:
+    """Note that ``source`` was stored with its text or metadata mapped (``rag.sanitize``)."""
+    if warning:
+        report.warnings.append(FileWarning(path=source, warning=warning))
+
+
+_COUNTS = ("files_new", "files_changed", "chunks_total", "chunks_written", "chunks_deleted")
+"""The report counters a file's store writes add to (taken back when its transaction fails)."""
+
+
+def _add_counts(report: IngestReport, part: IngestReport) -> None:
+    for name in _COUNTS:
+        setattr(report, name, getattr(report, name) + getattr(part, name))
 
 
 class Committer:
@@ -141,21 +164,63 @@ class Committer:
         terms: Mapping[str, list[str]],
         report: IngestReport,
     ) -> None:
-        """Steps 3 and 4 for small files embedded together (``f.new``/``f.kw_only`` set)."""
+        """Steps 3 and 4 for small files embedded together (``f.new``/``f.kw_only`` set). A
+        file the store refuses is reported; the others are committed (module docstring)."""
         if self.store.supports_transactions:
             # one transaction per file: a crash leaves its old chunks, never a mix
             for f in files:
-                with self.store.transaction():
-                    self.write(f.new, f.kw_only, embedded, terms, report)
-                    self.finish(f, report)
-        else:
-            # one write for the whole batch (much cheaper than one per file); each file's
-            # stale chunks and manifest entry follow, so a crash is repaired by a re-run
-            new = [c for f in files for c in f.new]
-            kw_only = [c for f in files for c in f.kw_only]
+                part = IngestReport(collection=report.collection)
+                try:
+                    with self.store.transaction():
+                        self.write(f.new, f.kw_only, embedded, terms, part)
+                        self.finish(f, part)
+                except StoreError as exc:  # rolled back: its counts are not added
+                    self.file_failed(f.source, exc, report)
+                else:
+                    _add_counts(report, part)
+            return
+        # one write for the whole batch (much cheaper than one per file); each file's stale
+        # chunks and manifest entry follow, so a crash is repaired by a re-run
+        new = [c for f in files for c in f.new]
+        kw_only = [c for f in files for c in f.kw_only]
+        written = files
+        try:
             self.write(new, kw_only, embedded, terms, report)
-            for f in files:
+        except StoreError as exc:
+            if len(files) == 1:
+                self.file_failed(files[0].source, exc, report)
+                return
+            self._check_store(exc, files[0].source)
+            written = []  # which file was it? each is written on its own (OVERWRITE: the
+            for f in files:  # chunks the batch wrote before failing are replaced, not doubled)
+                try:
+                    self.write(f.new, f.kw_only, embedded, terms, report)
+                except StoreError as exc:
+                    self.file_failed(f.source, exc, report)
+                else:
+                    written.append(f)
+        del new, kw_only
+        for f in written:
+            try:
                 self.finish(f, report)
+            except StoreError as exc:
+                self.file_failed(f.source, exc, report)
+
+    def _check_store(self, exc: StoreError, source: str) -> None:
+        """Re-raise ``exc`` when it is not about one file's data: the collection as a whole
+        (dimension, gone) or a store that no longer answers (a cheap read fails too)."""
+        if isinstance(exc, DimensionMismatchError | CollectionNotFoundError):
+            raise exc
+        try:
+            self.store.ids_for_source(source)
+        except StoreError:
+            raise exc from None
+
+    def file_failed(self, source: str, exc: StoreError, report: IngestReport) -> None:
+        """Report ``source`` as failed with the store's reason, unless the store itself is
+        failing (then ``exc`` ends the run, as before)."""
+        self._check_store(exc, source)
+        fail(report, source, f"the store refused it: {exc}; fix the file and ingest again")
 
     def commit(
         self,
@@ -175,15 +240,26 @@ class Committer:
         terms: dict[str, list[str]] = {}
         if loaded.terms is not None:
             terms = {c.id: t for c, t in zip(loaded.chunks, loaded.terms, strict=True)}
-        with self.store.transaction():
-            f = self.open_file(loaded.file)
-            f.record = loaded.error is None
-            self.add_window(f, loaded.chunks)
-            embedded = embed(f.new) if f.new else Embedded({}, None)
-            report.chunks_embedded += len(embedded.index)
-            self.write(f.new, f.kw_only, embedded, terms, report)
-            if loaded.complete:
-                self.finish(f, report)
+        part = IngestReport(collection=report.collection)
+        try:
+            with self.store.transaction():
+                f = self.open_file(loaded.file)
+                f.record = loaded.error is None
+                self.add_window(f, loaded.chunks)
+                embedded = embed(f.new) if f.new else Embedded({}, None)
+                part.chunks_embedded += len(embedded.index)
+                self.write(f.new, f.kw_only, embedded, terms, part)
+                if loaded.complete:
+                    self.finish(f, part)
+        except StoreError as exc:
+            report.chunks_embedded += part.chunks_embedded
+            if not self.store.supports_transactions:  # what was written stays written
+                _add_counts(report, part)
+            self.file_failed(loaded.file.source, exc, report)
+            return
+        report.chunks_embedded += part.chunks_embedded
+        _add_counts(report, part)
+        warn(report, loaded.file.source, loaded.warning)
 
     def prune(self, sources: Iterable[str], report: IngestReport) -> None:
         """Remove files that disappeared: chunks, keyword rows and manifest entry (the store

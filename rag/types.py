@@ -275,6 +275,14 @@ class FileFailure(BaseModel):
     error: str
 
 
+class FileWarning(BaseModel):
+    """A file that was ingested, but not exactly as it is (``rag.sanitize`` mapped text or
+    metadata no store can hold); the message says what changed."""
+
+    path: str
+    warning: str
+
+
 class IngestReport(BaseModel):
     """Summary of one ingest run, the same for the CLI and the library."""
 
@@ -297,6 +305,8 @@ class IngestReport(BaseModel):
     chunks_deleted: int = 0
     seconds: float = 0.0
     failures: list[FileFailure] = Field(default_factory=list)
+    warnings: list[FileWarning] = Field(default_factory=list)
+    """Files stored with text or metadata mapped by ``rag.sanitize`` (not failures)."""
 
     @property
     def ok(self) -> bool:

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 
 from rag.errors import CollectionNotFoundError, DimensionMismatchError, StoreError
+from rag.sanitize import clean_chunk
 from rag.stores.base import (
     DuplicatePolicy,
     Filters,
@@ -173,7 +174,7 @@ class MemoryStore:
                     self._ids.append(chunk.id)
                     self._rows[chunk.id] = index
                 self._matrix[index] = row
-                self._chunks[chunk.id] = chunk
+                self._chunks[chunk.id] = clean_chunk(chunk)  # what every store holds
             if by_id is None:
                 self._keywords.delete_ids([c.id for c in chunks])
             else:

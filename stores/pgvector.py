@@ -33,6 +33,9 @@ re-sorted by distance. Each query is planned for its own filter values
 (``plan_cache_mode = force_custom_plan``), so a selective filter (a ``source``) is answered
 exactly from the btree/GIN indexes instead of a starved index scan.
 
+Text and metadata pass ``rag.sanitize`` before the COPY (PostgreSQL holds no NUL, in
+``text`` or ``jsonb``, and no lone surrogate), as in every store.
+
 Filters: field names pass ``validate_filters`` and are sent as bound parameters
 (``metadata -> %s``), like every value; no SQL text is ever built from user strings.
 Equality is JSONB containment (numbers compare numerically, ``1 == 1.0``), ranges compare only
@@ -70,6 +73,7 @@ from rag.errors import (
     RagError,
     StoreError,
 )
+from rag.sanitize import clean_chunk
 from rag.stores._pgsql import (
     COLLECTION_SQL,
     COLUMNS,
@@ -495,7 +499,8 @@ class PgVectorStore:
             copy_sql = sql.SQL("COPY {s} ({c}) FROM STDIN (FORMAT BINARY)").format(s=stage, c=cols)
             with cur.copy(copy_sql) as copy:
                 copy.set_types(["text", "text", "text", "text", "jsonb", "jsonb", "vector"])
-                for c, vec in rows:
+                for chunk, vec in rows:
+                    c = clean_chunk(chunk)  # no NUL nor lone surrogate: see rag.sanitize
                     location = c.location.model_dump(mode="json", exclude_defaults=True)
                     copy.write_row(
                         (c.id, c.source, c.text, c.content_hash, location, c.metadata, vec)

@@ -124,5 +124,7 @@ def print_report(report: IngestReport) -> None:
         f" · {report.chunks_written} written · {report.chunks_deleted} deleted"
     )
     out.print(f"collection '{report.collection}' · {report.seconds:.2f} s")
+    for warning in report.warnings:
+        print_labelled("warning:", "yellow", f"{warning.path}: {warning.warning}")
     for failure in report.failures:
         print_labelled("failed:", "yellow", f"{failure.path}: {failure.error}")

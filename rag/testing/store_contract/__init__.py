@@ -19,9 +19,10 @@ the backend persists data::
 
 The suite is composed of one mixin per capability (haystack's document-store tests are the
 model): ``WriteTests``, ``QueryTests``, ``FilterTests``, ``ManifestTests``,
-``TransactionTests`` (with concurrent writers), ``KeywordSearchTests``, ``AsyncQueryTests``
-and ``PersistenceTests``. ``StoreContract`` runs them all; the tests of an optional capability
-(``supports_transactions``, ``supports_keyword_search``, ``supports_async_query``) skip themselves on a store that does
+``TransactionTests`` (with concurrent writers), ``KeywordSearchTests``, ``AsyncQueryTests``,
+``SanitizeTests`` (text and metadata no store holds as they are) and ``PersistenceTests``.
+``StoreContract`` runs them all; the tests of an optional capability (``supports_transactions``,
+``supports_keyword_search``, ``supports_async_query``) skip themselves on a store that does
 not declare it, and ``persistent = False`` skips persistence. A backend may also compose only
 the mixins it needs: ``class TestMine(WriteTests, QueryTests, ManifestTests): ...``.
 
@@ -46,6 +47,7 @@ from rag.testing.store_contract.keyword import KeywordSearchTests
 from rag.testing.store_contract.manifest import ManifestTests
 from rag.testing.store_contract.persistence import PersistenceTests
 from rag.testing.store_contract.query import QueryTests
+from rag.testing.store_contract.sanitize import SanitizeTests
 from rag.testing.store_contract.transactions import TransactionTests
 from rag.testing.store_contract.write import WriteTests
 
@@ -58,6 +60,7 @@ __all__ = [
     "ManifestTests",
     "PersistenceTests",
     "QueryTests",
+    "SanitizeTests",
     "StoreContract",
     "StoreFixture",
     "TransactionTests",
@@ -76,6 +79,7 @@ class StoreContract(
     TransactionTests,
     KeywordSearchTests,
     AsyncQueryTests,
+    SanitizeTests,
     PersistenceTests,
 ):
     """The whole contract. Override ``store``; override ``reopen``/``sibling`` for persistent
