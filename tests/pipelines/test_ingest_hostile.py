@@ -214,7 +214,7 @@ def test_distributed_commit_reports_a_refused_file(tmp_path: Path, any_store: St
     chunker = TokenChunker(embedder.tokenizer, 40, 8)
     committer = Committer(store, keywords=False)  # type: ignore[arg-type]
     report = IngestReport(collection="docs")
-    _, entries = walk_files(c, (), ())
+    entries = walk_files(c, (), ()).entries
 
     def embed(chunks: list[Chunk]) -> Embedded:
         texts, index = distinct_texts(chunks)
