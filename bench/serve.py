@@ -24,7 +24,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from llm_server import FakeProvider, Reply
 
+from rag.server.serve import free_port
+
 _VOCABULARY = """cache index shard replica vector token budget latency tenant upload stream citation
 schema router backend quota window embedding chunk manifest ledger snapshot compaction checksum
 partition retry timeout cursor lease heartbeat journal segment bloom filter"""
@@ -47,12 +48,6 @@ QUESTIONS = [
     f"How does the {a} {b} handle a {c}?"
     for a, b, c in zip(WORDS, WORDS[3:], WORDS[7:], strict=False)
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def documents(chunks: int, per_doc: int = 25) -> list[dict[str, str]]:

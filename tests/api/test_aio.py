@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from topic_corpus import TOPICS, topic, write_corpus
 
 import rag
 from rag.aio import WORKER_THREAD_PREFIX, AsyncRAG
@@ -25,25 +26,6 @@ from rag.pipelines.hybrid import LEG_THREAD_PREFIX
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder, ScriptedLLM, echo_question
 from rag.types import Answer
-
-TOPICS = 16
-
-
-def topic(i: int) -> str:
-    return f"zorblax{i}quen"
-
-
-def write_corpus(root: Path) -> dict[int, set[str]]:
-    """Two documents per topic, no word shared across topics; topic -> its source paths."""
-    sources: dict[int, set[str]] = {}
-    for i in range(TOPICS):
-        for j in range(2):
-            path = root / f"t{i:02d}" / f"doc{j}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            words = " ".join(f"w{i}x{j}y{n}" for n in range(3))
-            path.write_text(f"{topic(i)} {topic(i)} {words}.\nIt says {topic(i)} matters.\n")
-            sources.setdefault(i, set()).add(str(path.absolute()))
-    return sources
 
 
 def parts(tmp_path: Path, llm: Any = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from topic_corpus import TOPICS, topic, write_corpus
 
 from rag.aio import AsyncRAG
 from rag.api import RAG
@@ -30,25 +31,7 @@ from rag.types import Retrieval
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("error")]
 
-TOPICS = 16
 MODES = ["dense", "keyword", "hybrid"]
-
-
-def topic(i: int) -> str:
-    return f"zorblax{i}quen"
-
-
-def write_corpus(root: Path) -> dict[int, set[str]]:
-    """Two documents per topic, no word shared across topics; topic -> its source paths."""
-    sources: dict[int, set[str]] = {}
-    for i in range(TOPICS):
-        for j in range(2):
-            path = root / f"t{i:02d}" / f"doc{j}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            words = " ".join(f"w{i}x{j}y{n}" for n in range(3))
-            path.write_text(f"{topic(i)} {topic(i)} {words}.\nIt says {topic(i)} matters.\n")
-            sources.setdefault(i, set()).add(str(path.absolute()))
-    return sources
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,12 @@ stack. A screenshot of the answered page lands in ``test-artifacts/web/``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import BASE_TOML, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "web"
@@ -26,52 +21,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``rag serve`` with no tenants (loopback only), extractive answers, a fresh data dir."""
-    home = tmp_path_factory.mktemp("web")
-    (home / "rag.toml").write_text(
-        f'data_dir = "{home / "data"}"\nanswer_mode = "extractive"\n', encoding="utf-8"
-    )
-    port = _free_port()
-    env = {**os.environ, "RAG_CONFIG": str(home / "rag.toml")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"rag serve exited with {proc.returncode}:\n{out[-3000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("rag serve did not answer /healthz within 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> Iterator[str]:
+    """``rag serve`` with no tenants (loopback only, no keys) and extractive answers."""
+    root = tmp_path_factory.mktemp("web")
+    (root / "rag.toml").write_text(BASE_TOML, encoding="utf-8")
+    running = start_server(root, model_cache_dir)
+    yield running.url
+    running.stop()
 
 
 def test_web_page_uploads_asks_streams_and_shows_a_cited_passage(server: str) -> None:
