@@ -13,10 +13,14 @@ numbered sources against the question:
   **neighbours**;
 * **meaning** — the embedder's cosine between question and sentence, in the languages the
   embedder declares (English for the packaged MiniLM), none otherwise;
+* the **answer type**: a question asking for a quantity or date (how many, when, 몇, 얼마)
+  prefers sentences holding a number, one asking which flag, command, variable or header
+  prefers sentences holding such a name written as code (``type_weight``);
 * the source's **rank** from retrieval, as a small tie-breaker.
 
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
-it along, and a second sentence joins when it scores nearly as well. When no source covers
+it along, and a second sentence joins when it scores nearly as well (``follow=True`` always
+adds the next sentence: on the tuning sets it cost tokens and, in English, answers). When no source covers
 ``min_coverage`` of the question's weighted terms (and, where the embedder covers the
 language, no sentence comes close in meaning), the answer is the honest "the sources do not
 say" in the question's language. The defaults were chosen on tuning data only: on the
@@ -73,6 +77,29 @@ _QUESTION_WORDS = frozenset(
 )
 """Interrogatives: in the question, never in the answer sentence."""
 _HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
+_WANTS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
+    r"fast|often|heavy)\b|\bwhat\s+(?:year|percentage|percent|size|temperature|number|"
+    r"status\s+code|port|angle|ratio)\b|\bwhen\b|\bin\s+which\s+year\b|몇|얼마|언제|며칠",
+    re.IGNORECASE,
+)
+"""A question whose answer is a quantity or a date."""
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|[한두세네]\s?(?:번|개|시간|달|해)",
+    re.IGNORECASE,
+)
+"""A quantity or a date in a sentence: digits, number words, Korean counted nouns."""
+_WANTS_CODE = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
+    r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",
+    re.IGNORECASE,
+)
+"""A question whose answer is a name written as code: a flag, command, variable, header..."""
+_CODE_TOKEN = re.compile(
+    r"`[^`]+`|(?<!\w)--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b\w+\.(?:toml|json|ya?ml|"
+    r"txt|md|py|cfg|ini|gguf)\b|\b[A-Z][a-z]+-[A-Z][a-z]+\b|\b[A-Z]{3,}\b"
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +135,9 @@ class ExtractiveAnswerer:
         min_coverage: float = 0.2,
         min_cosine: float = 0.6,
         second_ratio: float = 0.9,
-        follow: bool = True,
+        follow: bool = False,
         rank_weight: float = 0.02,
+        type_weight: float = 0.3,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -119,6 +147,7 @@ class ExtractiveAnswerer:
         self.second_ratio = second_ratio
         self.follow = follow
         self.rank_weight = rank_weight
+        self.type_weight = type_weight
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -157,6 +186,7 @@ class ExtractiveAnswerer:
         for k, cand in enumerate(candidates):
             by_source.setdefault(cand.source, []).append(k)
         how = _HOW.search(question) is not None
+        wants = _answer_type(question)
         scores: list[float] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]
@@ -168,6 +198,7 @@ class ExtractiveAnswerer:
                 + 0.2 * max(neighbours, default=0.0)
                 + (0.5 * cosines[k] if cosines is not None else 0.0)
                 + (_how_bonus(cand.text) if how else 0.0)
+                + (self.type_weight if wants is not None and wants.search(cand.text) else 0.0)
                 - self.rank_weight * cand.source
             )
             scores.append(score)
@@ -178,9 +209,15 @@ class ExtractiveAnswerer:
         at = siblings.index(order[0])
         if at > 0 and candidates[siblings[at - 1]].text.rstrip().endswith(":"):
             chosen.append(siblings[at - 1])  # the line that introduces a command or list
-        if at + 1 < len(siblings) and (self.follow or best.text.rstrip().endswith(":")):
-            # what an introduction leads to; or the next sentence, which often holds the
-            # answer the matching one only leads up to ("... . This is called Y.")
+        nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
+        if nxt is not None and (
+            self.follow
+            or best.text.rstrip().endswith(":")
+            or (wants is not None and not wants.search(best.text) and wants.search(nxt))
+        ):
+            # what an introduction leads to; the next sentence when it holds the wanted
+            # answer type and the matching one does not; or (``follow``) always the next,
+            # which often holds what the matching one leads up to ("... . This is called Y.")
             chosen.append(siblings[at + 1])
         elif len(order) > 1 and scores[order[1]] >= self.second_ratio * scores[order[0]]:
             chosen.append(order[1])
@@ -258,6 +295,16 @@ def _sentences(text: str) -> list[str]:
         para.append(line.strip())
     flush()
     return out
+
+
+def _answer_type(question: str) -> re.Pattern[str] | None:
+    """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
+    얼마, ...), a name written as code (which flag, command, header, ...), or None."""
+    if _WANTS_NUMBER.search(question):
+        return _NUMBER
+    if _WANTS_CODE.search(question):
+        return _CODE_TOKEN
+    return None
 
 
 def _how_bonus(text: str) -> float:

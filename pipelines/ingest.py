@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +57,7 @@ from rag.errors import LoadError, StoreError
 from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
-from .ingest_chunk import WINDOW_CHUNKS, FileReader, Tokenizer, keyword_terms
+from .ingest_chunk import WINDOW_CHUNKS, FileReader, Tokenizer, chunk_fn, keyword_terms
 from .ingest_commit import Committer, PendingFile, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, SliceProgress, distinct_texts, embed_texts
 from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
@@ -261,8 +261,8 @@ class _Run:
         else:
             self._ingest(planned)
 
-    def _chunk(self, documents: Sequence[Document]) -> list[Chunk]:
-        return self.pipeline.chunker().chunk(documents)
+    def _chunk(self, documents: Sequence[Document]) -> Iterable[Chunk]:
+        return chunk_fn(self.pipeline.chunker())(documents)
 
     def _ingest(self, planned: PlannedFile) -> None:
         """Load + chunk; a file of one window joins the shared batch, a larger one is embedded

@@ -21,7 +21,7 @@ the report's warning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +39,10 @@ vectors, enough for large store writes and embedding batches."""
 CHUNK_GROUP_CHARS = 1 << 20
 """Documents are chunked in groups of about this many characters (one tokenizer call each)."""
 
-ChunkFn = Callable[[Sequence[Document]], list[Chunk]]
+GROUP_CHUNKS = 1024
+"""Chunks handed on at a time from one group of Documents (bounds a huge Document's)."""
+
+ChunkFn = Callable[[Sequence[Document]], Iterable[Chunk]]
 
 
 class Tokenizer(Protocol):
@@ -66,13 +69,31 @@ def chunk_groups(
         group.append(doc)
         chars += len(doc.text)
         if chars >= CHUNK_GROUP_CHARS:
-            chunks = chunk(group)
+            yield from _slices(chunk(group))
             group, chars = [], 0
-            yield chunks
     if group:
-        chunks = chunk(group)
+        yield from _slices(chunk(group))
         group = []
-        yield chunks
+
+
+def _slices(chunks: Iterable[Chunk]) -> Iterator[list[Chunk]]:
+    """``chunks`` in lists of at most ``GROUP_CHUNKS`` (one huge Document's chunks never all
+    exist at once when ``chunks`` is a generator)."""
+    batch: list[Chunk] = []
+    for c in chunks:
+        batch.append(c)
+        if len(batch) >= GROUP_CHUNKS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def chunk_fn(chunker: Chunker) -> ChunkFn:
+    """``chunker.iter_chunks`` when it has one (chunks made as they are consumed), else
+    ``chunker.chunk``."""
+    fn: ChunkFn | None = getattr(chunker, "iter_chunks", None)
+    return fn if fn is not None else chunker.chunk
 
 
 class FileReader:
@@ -158,7 +179,7 @@ def load_and_chunk(
     fixes = Fixes()
     try:
         stream = (loaders or default_loaders()).iter_file(file.path)
-        for group in chunk_groups(stream, file.source, chunker.chunk, fixes):
+        for group in chunk_groups(stream, file.source, chunk_fn(chunker), fixes):
             chunks.extend(group)
         if stream.failure is not None:
             error = stream.failure.reason

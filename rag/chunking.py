@@ -11,7 +11,8 @@ and Korean sentence endings such as ``다.``/``요.``), then lines, and packs th
 pieces greedily up to ``chunk_tokens`` with about ``overlap`` tokens of whole
 sentences carried into the next chunk. A single piece longer than the window is
 cut at token boundaries. Pieces are tokenized in calls of about ``COUNT_BATCH_CHARS``
-characters.
+characters. ``iter_chunks`` yields the same chunks as they are made (ingest uses it, so a
+huge document's chunks never all exist at once); ``chunk`` is its list.
 
 Memory stays bounded whatever a line's length: a piece longer than ``PIECE_CHARS`` (a
 megabyte-long line without a sentence end, say) is first cut into windows of at most that
@@ -25,7 +26,8 @@ import bisect
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -83,6 +85,10 @@ def _windows(text: str, start: int, end: int, paragraph_start: bool) -> list[_Pi
     return out
 
 
+_Counted = tuple[int, Document, _Piece]
+"""A piece with the index of its document (among the non-empty ones) and the document."""
+
+
 def chunk_id(source: str, record: str | None, text: str, occurrence: int) -> str:
     """Deterministic id: identical text at another place in the same record gets another id."""
     key = f"{source}\x00{record or ''}\x00{occurrence}\x00{text}".encode()
@@ -116,38 +122,40 @@ class TokenChunker:
         self.overlap = overlap
 
     def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
-        docs = [d for d in documents if d.text.strip()]
-        pieces_per_doc = [self._pieces(d.text) for d in docs]
-        self._count((d.text, p) for d, ps in zip(docs, pieces_per_doc, strict=True) for p in ps)
-        chunks: list[Chunk] = []
-        for doc, ps in zip(docs, pieces_per_doc, strict=True):
-            chunks.extend(self._pack(doc, ps))
-        return chunks
+        return list(self.iter_chunks(documents))
 
-    def _count(self, pieces: Iterator[tuple[str, _Piece]]) -> None:
-        """Set each piece's ``tokens``, in tokenizer calls of about ``COUNT_BATCH_CHARS``."""
-        batch: list[_Piece] = []
-        texts: list[str] = []
+    def iter_chunks(self, documents: Iterable[Document]) -> Iterator[Chunk]:
+        """``chunk``'s chunks as they are made: pieces are found, counted (tokenizer calls of
+        about ``COUNT_BATCH_CHARS``, across small documents) and packed as the iteration goes,
+        so memory is bounded by a counting batch, not by a document's size."""
+        docs = enumerate(d for d in documents if d.text.strip())
+        counted = self._counted((i, d, p) for i, d in docs for p in self._pieces(d.text))
+        for _, group in itertools.groupby(counted, key=lambda item: item[0]):
+            _, doc, first = next(group)
+            pieces = itertools.chain([first], (p for _, _, p in group))  # noqa: B031
+            yield from self._pack(doc, pieces)
+
+    def _counted(self, pieces: Iterator[_Counted]) -> Iterator[_Counted]:
+        """``pieces`` with their ``tokens`` set, counted in batches of ``COUNT_BATCH_CHARS``."""
+        batch: list[_Counted] = []
         chars = 0
 
-        def flush() -> None:
-            for p, n in zip(batch, self.tokenizer.count(texts), strict=True):
+        def flush() -> list[_Counted]:
+            texts = [d.text[p.start : p.end] for _, d, p in batch]
+            for (_, _, p), n in zip(batch, self.tokenizer.count(texts), strict=True):
                 p.tokens = n
-            batch.clear()
-            texts.clear()
+            return batch
 
-        for text, piece in pieces:
-            batch.append(piece)
-            texts.append(text[piece.start : piece.end])
-            chars += piece.end - piece.start
+        for item in pieces:
+            batch.append(item)
+            chars += item[2].end - item[2].start
             if chars >= COUNT_BATCH_CHARS:
-                flush()
-                chars = 0
+                yield from flush()
+                batch, chars = [], 0
         if batch:
-            flush()
+            yield from flush()
 
-    def _pieces(self, text: str) -> list[_Piece]:
-        pieces: list[_Piece] = []
+    def _pieces(self, text: str) -> Iterator[_Piece]:
         para_start = 0
         for m in itertools.chain(_PARAGRAPH.finditer(text), [None]):
             para_end = m.start() if m else len(text)
@@ -157,13 +165,12 @@ class TokenChunker:
                 end = s.start() if s else para_end
                 visible = _NONSPACE.search(text, pos, end)  # no copy of a huge segment
                 if visible is not None:
-                    pieces.extend(_windows(text, visible.start(), end, first))
+                    yield from _windows(text, visible.start(), end, first)
                     first = False
                 pos = s.end() if s else para_end
             para_start = m.end() if m else len(text)
-        return pieces
 
-    def _pack(self, doc: Document, pieces: list[_Piece]) -> list[Chunk]:
+    def _pack(self, doc: Document, pieces: Iterable[_Piece]) -> Iterator[Chunk]:
         budget = self.chunk_tokens
         heading = " > ".join(doc.location.heading_path)
         if heading:
@@ -171,12 +178,15 @@ class TokenChunker:
         spans: list[tuple[int, int]] = []
         current: list[_Piece] = []
         size = 0
+        place = self._placer(doc, heading)
         for piece in pieces:
             if piece.tokens > budget:
                 if current:
                     spans.append((current[0].start, current[-1].end))
                     current, size = [], 0
                 spans.extend(self._split_long(doc.text, piece, budget))
+                yield from place(spans)
+                spans.clear()
                 continue
             starts_paragraph_late = piece.paragraph_start and size > budget * 0.75
             if current and (size + piece.tokens > budget or starts_paragraph_late):
@@ -184,9 +194,12 @@ class TokenChunker:
                 current, size = self._overlap_tail(current, piece.tokens, budget)
             current.append(piece)
             size += piece.tokens
+            if len(spans) >= 64:
+                yield from place(spans)
+                spans.clear()
         if current:
             spans.append((current[0].start, current[-1].end))
-        return self._to_chunks(doc, spans, heading)
+        yield from place(spans)
 
     def _overlap_tail(
         self, current: list[_Piece], next_tokens: int, budget: int
@@ -213,35 +226,39 @@ class TokenChunker:
             cursor = offset + len(part)
         return spans
 
-    def _to_chunks(self, doc: Document, spans: list[tuple[int, int]], heading: str) -> list[Chunk]:
+    def _placer(
+        self, doc: Document, heading: str
+    ) -> Callable[[Sequence[tuple[int, int]]], Iterator[Chunk]]:
+        """A function from spans of ``doc`` (in order, over one or more calls) to Chunks."""
         # line ranges are recomputed only where the text is the file's lines verbatim;
         # derived text (a CSV row, a JSON record, extracted HTML) keeps the loader's location
         verbatim = lines_are_verbatim(doc)
-        newlines = [m.start() for m in _NEWLINE.finditer(doc.text)] if verbatim else []
+        newlines = array("q", (m.start() for m in _NEWLINE.finditer(doc.text))) if verbatim else []
         base_line = doc.location.start_line if verbatim else None
-        seen: dict[str, int] = {}
+        seen: dict[str, int] = {}  # content hash -> occurrences so far (not the text: memory)
         lang = detect_lang(doc.text)
-        out: list[Chunk] = []
-        for start, end in spans:
-            body = doc.text[start:end].strip()
-            if not body:
-                continue
-            text = f"{heading}\n{body}" if heading else body
-            loc = doc.location
-            if base_line is not None:
-                first = base_line + bisect.bisect_left(newlines, start)
-                last = base_line + bisect.bisect_left(newlines, max(start, end - 1))
-                loc = loc.model_copy(update={"start_line": first, "end_line": last})
-            n = seen.get(text, 0)
-            seen[text] = n + 1
-            out.append(
-                Chunk(
+
+        def place(spans: Sequence[tuple[int, int]]) -> Iterator[Chunk]:
+            for start, end in spans:
+                body = doc.text[start:end].strip()
+                if not body:
+                    continue
+                text = f"{heading}\n{body}" if heading else body
+                loc = doc.location
+                if base_line is not None:
+                    first = base_line + bisect.bisect_left(newlines, start)
+                    last = base_line + bisect.bisect_left(newlines, max(start, end - 1))
+                    loc = loc.model_copy(update={"start_line": first, "end_line": last})
+                digest = content_hash(text)
+                n = seen.get(digest, 0)
+                seen[digest] = n + 1
+                yield Chunk(
                     id=chunk_id(doc.source, loc.record, text, n),
                     text=text,
                     source=doc.source,
                     location=loc,
-                    content_hash=content_hash(text),
+                    content_hash=digest,
                     metadata={"lang": lang, **doc.metadata},
                 )
-            )
-        return out
+
+        return place

@@ -109,3 +109,42 @@ def test_real_tokenizer_keeps_every_chunk_inside_the_model_window(st_embedder) -
     chunks = chunker.chunk([make(text, start_line=1)])
     counts = st_embedder.tokenizer.count([c.text for c in chunks])
     assert len(chunks) > 1 and max(counts) <= st_embedder.max_tokens
+
+
+class _CountingTokenizer(WhitespaceTokenizer):
+    """Records the characters each ``count`` call was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: list[int] = []
+
+    def count(self, texts):  # type: ignore[no-untyped-def]
+        self.counted.append(sum(len(t) for t in texts))
+        return super().count(texts)
+
+
+def test_iter_chunks_equals_chunk_and_streams_a_huge_document() -> None:
+    """``iter_chunks`` gives exactly ``chunk``'s chunks (ids, text, lines) over mixed
+    documents, and a huge one-line document's first chunk comes after counting about one
+    batch, not the whole text (issue #12: memory bounded whatever a line's length). If it
+    fails, check ``TokenChunker._counted``/``_pack`` still yield as they go."""
+    from rag.chunking import COUNT_BATCH_CHARS
+
+    docs = [
+        make("First para. Second sentence here.\n\nAnother para.", start_line=1),
+        make("   "),
+        make("repeat " * 40, start_line=1),
+        make("다시 말합니다. 한국어 문장입니다.\n" * 30, start_line=1),
+    ]
+    chunker = TokenChunker(WhitespaceTokenizer(), 12, 3)
+    assert list(chunker.iter_chunks(docs)) == chunker.chunk(docs)
+    assert len({c.id for c in chunker.chunk(docs)}) == len(chunker.chunk(docs))
+
+    huge = make("marmot vole " * 400_000)  # 4.8 MB, one line, no sentence end
+    tok = _CountingTokenizer()
+    stream = TokenChunker(tok, 200, 32).iter_chunks([huge])
+    first = next(stream)
+    assert first.text.startswith("marmot vole")
+    assert sum(tok.counted) <= 2 * COUNT_BATCH_CHARS < len(huge.text) / 4
+    rest = sum(1 for _ in stream)
+    assert rest > 1000 and sum(tok.counted) >= len(huge.text) - 400_000

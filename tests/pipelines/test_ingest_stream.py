@@ -15,7 +15,7 @@ import json
 import signal
 import threading
 import tracemalloc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -304,12 +304,14 @@ class CountingChunker(TokenChunker):
         self.most_documents = 0
         self.most_docs_per_call = 0
 
-    def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
+    def iter_chunks(self, documents: Iterable[Document]) -> Iterator[Chunk]:
+        """The seam ingest calls (``chunk`` is its list)."""
+        documents = list(documents)
         self.calls += 1
         self.most_docs_per_call = max(self.most_docs_per_call, len(documents))
         alive = sum(1 for o in gc.get_objects() if type(o) is Document)
         self.most_documents = max(self.most_documents, alive)
-        return super().chunk(documents)
+        return super().iter_chunks(documents)
 
 
 class WindowCheckingStore(MemoryStore):
