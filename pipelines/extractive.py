@@ -19,8 +19,11 @@ numbered sources against the question:
 * the source's **rank** from retrieval, as a small tie-breaker.
 
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
-it along, and a second sentence joins when it scores nearly as well (``follow=True`` always
-adds the next sentence: on the tuning sets it cost tokens and, in English, answers). When no source covers
+it along, and a second sentence joins when it scores nearly as well. ``follow`` (a bool, or
+the languages it applies to: Korean by default) always adds the next sentence instead: on
+the ko-large tuning half it raised answer_contains from 0.797 to 0.832 (Korean passages often
+name the topic in one sentence and give the answer in the next), on en-tune it lowered it
+from 0.882 to 0.824 and cost 44% more tokens. When no source covers
 ``min_coverage`` of the question's weighted terms (and, where the embedder covers the
 language, no sentence comes close in meaning), the answer is the honest "the sources do not
 say" in the question's language. The defaults were chosen on tuning data only: on the
@@ -135,7 +138,7 @@ class ExtractiveAnswerer:
         min_coverage: float = 0.2,
         min_cosine: float = 0.6,
         second_ratio: float = 0.9,
-        follow: bool = False,
+        follow: bool | frozenset[str] = frozenset({"ko"}),
         rank_weight: float = 0.02,
         type_weight: float = 0.3,
     ) -> None:
@@ -210,8 +213,9 @@ class ExtractiveAnswerer:
         if at > 0 and candidates[siblings[at - 1]].text.rstrip().endswith(":"):
             chosen.append(siblings[at - 1])  # the line that introduces a command or list
         nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
+        follow = self.follow if isinstance(self.follow, bool) else lang in self.follow
         if nxt is not None and (
-            self.follow
+            follow
             or best.text.rstrip().endswith(":")
             or (wants is not None and not wants.search(best.text) and wants.search(nxt))
         ):
