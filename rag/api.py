@@ -27,7 +27,7 @@ from rag.config import Settings, load_settings
 if TYPE_CHECKING:
     from rag.chunking import Chunker
     from rag.connectors import LoaderRegistry
-    from rag.costs.calllog import CallLog, CostSummary
+    from rag.costs.calllog import CallLogLike, CostSummary
     from rag.embeddings import Embedder
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
@@ -70,7 +70,7 @@ class RAG:
         llm: LLM | None = None,
         chunker: Chunker | None = None,
         loaders: LoaderRegistry | None = None,
-        call_log: CallLog | None = None,
+        call_log: CallLogLike | None = None,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -221,13 +221,13 @@ class RAG:
         check_compatible(recorded, self.embedder, self.store.collection)
 
     @property
-    def call_log(self) -> CallLog:
+    def call_log(self) -> CallLogLike:
         return self._lazy("_call_log", self._build_call_log)
 
-    def _build_call_log(self) -> CallLog:
-        from rag.costs.calllog import CallLog
+    def _build_call_log(self) -> CallLogLike:
+        from rag.costs.calllog import make_call_log
 
-        return CallLog(self.settings.call_log_path)
+        return make_call_log(self.settings)
 
     @property
     def query_pipeline(self) -> QueryPipeline:
