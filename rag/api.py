@@ -27,7 +27,7 @@ from rag.config import Settings, load_settings
 if TYPE_CHECKING:
     from rag.chunking import Chunker
     from rag.connectors import LoaderRegistry
-    from rag.costs.calllog import CallLog, CostSummary
+    from rag.costs.calllog import CallLogLike, CostSummary
     from rag.embeddings import Embedder
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
@@ -70,7 +70,7 @@ class RAG:
         llm: LLM | None = None,
         chunker: Chunker | None = None,
         loaders: LoaderRegistry | None = None,
-        call_log: CallLog | None = None,
+        call_log: CallLogLike | None = None,
         **overrides: Any,
     ) -> None:
         if settings is not None and overrides:
@@ -78,6 +78,7 @@ class RAG:
         self.settings = settings if settings is not None else load_settings(**overrides)
         self._store = store
         self._embedder = embedder
+        self._embedder_given = embedder is not None
         self._llm = llm
         self._chunker = chunker
         self._loaders = loaders
@@ -220,13 +221,13 @@ class RAG:
         check_compatible(recorded, self.embedder, self.store.collection)
 
     @property
-    def call_log(self) -> CallLog:
+    def call_log(self) -> CallLogLike:
         return self._lazy("_call_log", self._build_call_log)
 
-    def _build_call_log(self) -> CallLog:
-        from rag.costs.calllog import CallLog
+    def _build_call_log(self) -> CallLogLike:
+        from rag.costs.calllog import make_call_log
 
-        return CallLog(self.settings.call_log_path)
+        return make_call_log(self.settings)
 
     @property
     def query_pipeline(self) -> QueryPipeline:
@@ -301,6 +302,8 @@ class RAG:
     ) -> IngestReport:
         """Load, chunk, embed and store everything under ``path`` that is new or changed.
         Nothing is read from outside ``path`` or ``allow_roots`` (default: the setting)."""
+        if self.settings.ingest_engine == "ray":
+            return self._ingest_ray(path, include, exclude, prune, progress, allow_roots)
         from rag.pipelines.ingest import IngestParts, IngestPipeline
 
         # factories, not parts: an ingest that finds nothing new or changed never builds the
@@ -318,6 +321,45 @@ class RAG:
             prune=self.settings.prune if prune is None else prune,
             progress=progress,
             allow_roots=allow_roots if allow_roots is not None else self.settings.allow_roots,
+        )
+
+    def _ingest_ray(
+        self,
+        path: str | Path,
+        include: list[str] | None,
+        exclude: list[str] | None,
+        prune: bool | None,
+        progress: ProgressCallback | None,
+        allow_roots: list[Path] | None,
+    ) -> IngestReport:
+        """``ingest`` with ``ingest_engine = "ray"`` (``rag.pipelines.ingest_ray``): the
+        workers build the embedder from these settings, one CPU thread per actor."""
+        from functools import partial
+
+        from rag.embeddings import make_embedder
+        from rag.pipelines.ingest_ray import RayIngest, RayParts
+
+        s = self.settings
+        parent_given = self._parent is not None and self._parent._embedder_given
+        if self._embedder_given or parent_given:  # shipped to the workers as it is (it must pickle)
+            embedder_factory: Any = partial(_same, self.embedder)
+        else:
+            worker_settings = s.model_copy(update={"embed_threads": 1})
+            embedder_factory = partial(make_embedder, worker_settings)
+        parts = RayParts(
+            embedder=embedder_factory,
+            chunker=self.chunker,
+            keyword_tokenizer=self.keyword_tokenizer,
+            loaders=self.loaders,
+        )
+        engine = RayIngest(self.store, parts, lambda: self.embedder, address=s.ray_address)
+        return engine.run(
+            path,
+            include=include if include is not None else s.include,
+            exclude=exclude if exclude is not None else s.exclude,
+            prune=s.prune if prune is None else prune,
+            progress=progress,
+            allow_roots=allow_roots if allow_roots is not None else s.allow_roots,
         )
 
     def retrieve(
@@ -420,3 +462,8 @@ class RAG:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _same(part: _T) -> _T:
+    """A factory of a part that is given (``functools.partial(_same, part)`` pickles)."""
+    return part

@@ -235,6 +235,19 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     """``[server]`` and ``[[server.tenants]]``: ``rag serve``'s address, limits and tenants."""
 
+    # scaling out (issue #14): ingest on Ray, a call log shared by server replicas
+    ingest_engine: Literal["local", "ray"] = "local"
+    """``local``: this process; ``ray``: load + chunk and embedding on a Ray cluster
+    (``pip install 'rag[ray]'``), the plan and the commit on this process."""
+    ray_address: str | None = None
+    """The Ray cluster for ``ingest_engine = "ray"``: ``auto`` (a running one, else an
+    error), ``ray://host:10001`` or ``host:6379``; unset = a running local cluster, else one
+    started for the run and stopped after."""
+    call_log_dsn: str | None = None
+    """PostgreSQL DSN of a call log shared by several processes or machines (``rag serve``
+    replicas: costs and budgets then hold across them); unset = ``pg_dsn`` when the store is
+    pgvector, else the SQLite file ``data_dir/calls.db``."""
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:
@@ -352,6 +365,8 @@ CLI_FLAGS: dict[str, str] = {
     "retrieval_mode": "--mode",
     "mmr": "--mmr",
     "answer_mode": "--answer-mode",
+    "ingest_engine": "--engine",
+    "ray_address": "--ray-address",
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""

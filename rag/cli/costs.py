@@ -57,9 +57,15 @@ def costs(
     with handle_errors():
         if log is None:
             from rag.config import load_settings
+            from rag.costs.calllog import make_call_log
 
-            log = load_settings(config, data_dir=data_dir).call_log_path
-        summary = CallLog(log, tenant=tenant).summary(start)
+            settings = load_settings(config, data_dir=data_dir)
+            shared = make_call_log(settings, tenant=tenant)
+            summary = shared.summary(start)
+            shared.close()
+            log = settings.call_log_path if isinstance(shared, CallLog) else Path("postgresql")
+        else:
+            summary = CallLog(log, tenant=tenant).summary(start)
         if chart is not None:
             save_chart(summary, chart)
     if as_json:

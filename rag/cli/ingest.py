@@ -9,7 +9,15 @@ import typer
 
 from rag.cli._settings import make_rag
 from rag.cli.exit_codes import EXIT_OK, EXIT_PARTIAL, handle_errors
-from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+from rag.cli.options import (
+    CollectionOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DsnOpt,
+    EngineOpt,
+    RayAddressOpt,
+    StoreOpt,
+)
 
 if TYPE_CHECKING:
     from rag.api import RAG
@@ -45,10 +53,20 @@ def ingest(
     dsn: DsnOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Load, chunk, embed and store the documents under PATH (incremental: only what changed)."""
     with handle_errors():
-        r = make_rag(config, collection=collection, store=store, pg_dsn=dsn, data_dir=data_dir)
+        r = make_rag(
+            config,
+            collection=collection,
+            store=store,
+            pg_dsn=dsn,
+            data_dir=data_dir,
+            ingest_engine=engine,
+            ray_address=ray_address,
+        )
         report = run_ingest(
             r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root
         )

@@ -25,3 +25,20 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory [default: $XDG_DATA_HOME/rag]."),
 ]
+
+# scaling out (issue #14)
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local (this process, default) or ray (load, chunk and embed on a Ray cluster).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster for --engine ray: auto, ray://host:10001 or host:6379 "
+        "[default: a running local one, else one started for the run].",
+    ),
+]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
@@ -29,6 +30,7 @@ from rag.types import Usage
 __all__ = [
     "MIGRATIONS",
     "CallLog",
+    "CallLogLike",
     "CallLogWarning",
     "CallRecord",
     "CostRow",
@@ -98,6 +100,21 @@ def m004_tenant(db: sqlite3.Connection) -> None:
     """``rag serve``: which tenant a call was made for (NULL outside the server)."""
     db.execute("ALTER TABLE calls ADD COLUMN tenant TEXT")
     db.execute("CREATE INDEX IF NOT EXISTS calls_tenant_time ON calls (tenant, time)")
+
+
+@_migration
+def m005_budget_holds(db: sqlite3.Connection) -> None:
+    """Budgets checked and recorded atomically: one row per admitted call, its estimated cost
+    until the call ends, then its real cost (``CallLog.reserve`` / ``settle``)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS budget_holds (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            time TEXT NOT NULL,
+            amount TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS budget_holds_scope_time ON budget_holds (scope, time)")
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -240,6 +257,47 @@ _COLUMNS = (
 )
 
 
+class CallLogLike(Protocol):
+    """What rag needs of a call log: append calls, read them back, and hold budgets. Two
+    implementations: ``CallLog`` (a SQLite file, one machine) and
+    ``rag.costs.calllog_pg.PgCallLog`` (PostgreSQL, shared by ``rag serve`` replicas).
+    ``make_call_log`` picks one from the settings."""
+
+    tenant: str | None
+
+    def record(
+        self,
+        usage: Usage,
+        *,
+        collection: str | None = None,
+        question: str | None = None,
+        error: str | None = None,
+        time: datetime | None = None,
+    ) -> None: ...
+
+    def calls(self, since: datetime | None = None) -> list[CallRecord]: ...
+
+    def summary(self, since: datetime | None = None) -> CostSummary: ...
+
+    def spent(self, since: datetime) -> Decimal: ...
+
+    def reserve(self, scope: str, amount: Decimal, limit: Decimal, since: datetime) -> int | None:
+        """Atomically: if the holds of ``scope`` since ``since`` plus ``amount`` stay within
+        ``limit``, record a hold of ``amount`` and return its id; else None (refused). Two
+        processes can never both take the last of a budget."""
+        ...
+
+    def held(self, scope: str, since: datetime) -> Decimal:
+        """The sum of ``scope``'s holds since ``since`` (what its budget has used)."""
+        ...
+
+    def settle(self, hold: int, amount: Decimal) -> None:
+        """Set a hold to the call's real cost (0 for a failed call)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class CallLog:
     """Append-and-read access to one call log file. Thread-safe; several processes may share it.
 
@@ -375,6 +433,57 @@ class CallLog:
             return Decimal(0)
         return sum((Decimal(r[0]) for r in rows), Decimal(0))
 
+    def reserve(self, scope: str, amount: Decimal, limit: Decimal, since: datetime) -> int | None:
+        """See ``CallLogLike.reserve``: the check and the hold in one ``BEGIN IMMEDIATE``
+        transaction, which SQLite serialises across processes."""
+        with self._lock:
+            db = self._connect()
+            previous = db.isolation_level
+            db.isolation_level = None
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = db.execute(
+                        "SELECT amount FROM budget_holds WHERE scope = ? AND time >= ?",
+                        (scope, _iso(since)),
+                    ).fetchall()
+                    held = sum((Decimal(r[0]) for r in rows), Decimal(0))
+                    if held + amount > limit:
+                        db.execute("ROLLBACK")
+                        return None
+                    cur = db.execute(
+                        "INSERT INTO budget_holds (scope, time, amount) VALUES (?, ?, ?)",
+                        (scope, _iso(datetime.now(UTC)), str(amount)),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.isolation_level = previous
+            return cur.lastrowid
+
+    def held(self, scope: str, since: datetime) -> Decimal:
+        """The sum of ``scope``'s holds since ``since`` (what its budget has used)."""
+        with self._lock:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT amount FROM budget_holds WHERE scope = ? AND time >= ?",
+                    (scope, _iso(since)),
+                )
+                .fetchall()
+            )
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
+
+    def settle(self, hold: int, amount: Decimal) -> None:
+        """See ``CallLogLike.settle``."""
+        with self._lock:
+            db = self._connect()
+            with db:
+                db.execute("UPDATE budget_holds SET amount = ? WHERE id = ?", (str(amount), hold))
+
     def close(self) -> None:
         """Close the connection (reopened on next use)."""
         with self._lock:
@@ -399,3 +508,20 @@ def _to_record(row: tuple[object, ...]) -> CallRecord:
     data["cost"] = None if cost is None else Decimal(str(cost))
     data["time"] = datetime.fromisoformat(str(data["time"]))
     return CallRecord.model_validate(data)
+
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+
+def make_call_log(settings: Settings, *, tenant: str | None = None) -> CallLogLike:
+    """The settings' call log: PostgreSQL at ``call_log_dsn`` (or at ``pg_dsn`` when the store
+    is pgvector), else the SQLite file ``call_log_path``."""
+    dsn = settings.call_log_dsn
+    if dsn is None and settings.store == "pgvector":
+        dsn = settings.pg_dsn
+    if dsn:
+        from rag.costs.calllog_pg import PgCallLog
+
+        return PgCallLog(dsn, tenant=tenant)
+    return CallLog(settings.call_log_path, tenant=tenant)

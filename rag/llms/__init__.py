@@ -83,7 +83,7 @@ def as_async(llm: LLM, executor: Executor) -> AsyncLLM:
 def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:
     """A RoutedLLM over every backend of ``policy``, built now so a bad spec or a missing key
     fails at configuration time; failed attempts are logged to the settings' call log."""
-    from rag.costs.calllog import CallLog
+    from rag.costs.calllog import make_call_log
     from rag.llms.routing import RoutedLLM
 
     prices = _prices(settings)
@@ -96,7 +96,7 @@ def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:
         budget=policy.budget,
         prices=prices,
         max_tokens=settings.max_tokens,
-        call_log=CallLog(settings.call_log_path),
+        call_log=make_call_log(settings),
     )
 
 

@@ -40,7 +40,10 @@ from rag.routing_config import BackendConfig, Budget, RetryPolicy, RoutingPolicy
 from rag.types import Usage
 
 if TYPE_CHECKING:
-    from rag.costs.calllog import CallLog
+    from rag.costs.calllog import CallLogLike as CallLog
+
+BUDGET_SCOPE = "routing:day"
+"""The call log's hold scope of the routing per-day budget."""
 
 __all__ = [
     "AsyncRoutedLLM",
@@ -102,8 +105,9 @@ class RoutedLLM:
 
     def _spent_today(self) -> Decimal:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.call_log is not None:
-            return self.call_log.spent(since=midnight)
+        if self.call_log is not None:  # the calls logged, or the holds if more (in flight)
+            log = self.call_log
+            return max(log.spent(since=midnight), log.held(BUDGET_SCOPE, since=midnight))
         with self._spent_lock:
             day, spent = self._spent_day
         return spent if day == midnight.date().isoformat() else Decimal(0)
@@ -113,6 +117,44 @@ class RoutedLLM:
         with self._spent_lock:
             day, spent = self._spent_day
             self._spent_day = (today, (spent if day == today else Decimal(0)) + (usage.cost or 0))
+
+    def admit(
+        self, messages: Sequence[Message], max_tokens: int
+    ) -> tuple[list[tuple[LLM, str]], int | None]:
+        """``plan``, and with a per-day budget and a call log, a hold of the first backend's
+        estimated cost taken atomically in the call log (shared by every process that uses
+        it: ``call_log_dsn``), so concurrent calls cannot together overspend the day. The
+        hold is settled to the real cost when the call ends (``settle``)."""
+        plan = self.plan(messages, max_tokens)
+        per_day, log = self.budget.per_day_usd, self.call_log
+        if per_day is None or log is None:
+            return plan, None
+        first = plan[0][0]
+        est = self.prices.estimate(
+            first.backend,
+            first.model,
+            input_tokens=prompt_tokens(messages),
+            max_output_tokens=max_tokens,
+        )
+        if est is None:
+            return plan, None
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        hold = log.reserve(BUDGET_SCOPE, est, Decimal(per_day), midnight)
+        if hold is None:
+            held = log.held(BUDGET_SCOPE, midnight)
+            raise BudgetExceededError(
+                f"call refused by the routing budget (per day ${per_day}, ${held} spent or "
+                f"held today by every process sharing the call log): estimated ${est} does "
+                "not fit. Raise routing.budget.per_day_usd or lower max_tokens"
+            )
+        return plan, hold
+
+    def settle(self, hold: int | None, usage: Usage | None) -> None:
+        """Turn a hold into the call's real cost (0 when no backend answered)."""
+        if hold is None or self.call_log is None:
+            return
+        cost = Decimal(0) if usage is None or usage.cost is None else usage.cost
+        self.call_log.settle(hold, cost)
 
     def plan(self, messages: Sequence[Message], max_tokens: int) -> list[tuple[LLM, str]]:
         """The backends to try, in order, each with the route it would report when it serves.
@@ -211,18 +253,24 @@ class RoutedLLM:
         """Plan, then try backends with retries until one answers."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route, wait in run.attempts(self.plan(messages, limit)):
-            if wait:
-                self._sleep(wait)
-            started = time.perf_counter()
-            try:
-                completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
-            except BackendError as exc:
-                run.failed(llm, exc, started, route)
-                continue
-            completion.usage.route = route
-            self._add_spent(completion.usage)
-            return completion
+        plan, hold = self.admit(messages, limit)
+        usage: Usage | None = None
+        try:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    self._sleep(wait)
+                started = time.perf_counter()
+                try:
+                    completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
+                except BackendError as exc:
+                    run.failed(llm, exc, started, route)
+                    continue
+                completion.usage.route = route
+                self._add_spent(completion.usage)
+                usage = completion.usage
+                return completion
+        finally:
+            self.settle(hold, usage)
         raise AssertionError("unreachable: _Run.attempts raises when exhausted")
 
     def stream(
@@ -236,7 +284,23 @@ class RoutedLLM:
         error after that is raised (the text already shown cannot be taken back)."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route, wait in run.attempts(self.plan(messages, limit)):
+        plan, hold = self.admit(messages, limit)
+        usage: list[Usage] = []
+        try:
+            yield from self._stream(run, plan, messages, limit, temperature, usage)
+        finally:
+            self.settle(hold, usage[0] if usage else None)
+
+    def _stream(
+        self,
+        run: _Run,
+        plan: list[tuple[LLM, str]],
+        messages: Sequence[Message],
+        limit: int,
+        temperature: float | None,
+        usage: list[Usage],
+    ) -> Iterator[StreamEvent]:
+        for llm, route, wait in run.attempts(plan):
             if wait:
                 self._sleep(wait)
             started = time.perf_counter()
@@ -251,6 +315,7 @@ class RoutedLLM:
                     if event.completion is not None:
                         event.completion.usage.route = route
                         self._add_spent(event.completion.usage)
+                        usage.append(event.completion.usage)
                     yield event
             except BackendError as exc:
                 exc.logged = self._record_failure(llm, exc, started, route) or exc.logged
@@ -347,21 +412,26 @@ class AsyncRoutedLLM:
         router = self.router
         limit = max_tokens if max_tokens is not None else router.max_tokens
         run = _Run(router)
-        plan = await run_in(self.executor, router.plan, messages, limit)
-        for llm, route, wait in run.attempts(plan):
-            if wait:
-                await asyncio.sleep(wait)
-            started = time.perf_counter()
-            try:
-                completion = await self._views[id(llm)].acomplete(
-                    messages, max_tokens=limit, temperature=temperature
-                )
-            except BackendError as exc:
-                await run_in(self.executor, run.failed, llm, exc, started, route)
-                continue
-            completion.usage.route = route
-            router._add_spent(completion.usage)
-            return completion
+        plan, hold = await run_in(self.executor, router.admit, messages, limit)
+        usage: Usage | None = None
+        try:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    await asyncio.sleep(wait)
+                started = time.perf_counter()
+                try:
+                    completion = await self._views[id(llm)].acomplete(
+                        messages, max_tokens=limit, temperature=temperature
+                    )
+                except BackendError as exc:
+                    await run_in(self.executor, run.failed, llm, exc, started, route)
+                    continue
+                completion.usage.route = route
+                router._add_spent(completion.usage)
+                usage = completion.usage
+                return completion
+        finally:
+            await run_in(self.executor, router.settle, hold, usage)
         raise AssertionError("unreachable: _Run.attempts raises when exhausted")
 
     async def astream(
@@ -375,7 +445,24 @@ class AsyncRoutedLLM:
         router = self.router
         limit = max_tokens if max_tokens is not None else router.max_tokens
         run = _Run(router)
-        plan = await run_in(self.executor, router.plan, messages, limit)
+        plan, hold = await run_in(self.executor, router.admit, messages, limit)
+        usage: list[Usage] = []
+        try:
+            async for event in self._astream(run, plan, messages, limit, temperature, usage):
+                yield event
+        finally:
+            await run_in(self.executor, router.settle, hold, usage[0] if usage else None)
+
+    async def _astream(
+        self,
+        run: _Run,
+        plan: list[tuple[LLM, str]],
+        messages: Sequence[Message],
+        limit: int,
+        temperature: float | None,
+        usage: list[Usage],
+    ) -> AsyncGenerator[StreamEvent, None]:
+        router = self.router
         for llm, route, wait in run.attempts(plan):
             if wait:
                 await asyncio.sleep(wait)
@@ -394,6 +481,7 @@ class AsyncRoutedLLM:
                         if event.completion is not None:
                             event.completion.usage.route = route
                             router._add_spent(event.completion.usage)
+                            usage.append(event.completion.usage)
                         yield event
                         event = await anext(events)
                 except StopAsyncIteration:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from rag.config import Settings
-    from rag.costs.calllog import CallLog
+    from rag.costs.calllog import CallLogLike
     from rag.embeddings import Embedder
     from rag.llms.base import LLM
     from rag.server.tenants import Tenant
@@ -162,7 +162,7 @@ class Collection:
         folder: Path,
         settings: Settings,
         shared: SharedParts,
-        call_log: CallLog,
+        call_log: CallLogLike,
     ) -> None:
         self.tenant = tenant
         self.name = name

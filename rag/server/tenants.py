@@ -15,10 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from rag.config import Settings, TenantConfig
-from rag.costs.calllog import CallLog
+from rag.costs.calllog import CallLogLike, make_call_log
 from rag.server.errors import ApiError, seconds_to_utc_midnight
 
 DEFAULT_TENANT = "default"
@@ -37,10 +36,10 @@ def new_key() -> str:
 class Tenant:
     """One tenant at run time: its configuration, its call log and its running requests."""
 
-    def __init__(self, config: TenantConfig, call_log_path: Path) -> None:
+    def __init__(self, config: TenantConfig, settings: Settings) -> None:
         self.config = config
         self.name = config.name
-        self.call_log = CallLog(call_log_path, tenant=config.name)
+        self.call_log: CallLogLike = make_call_log(settings, tenant=config.name)
         self.running = 0
 
     @asynccontextmanager
@@ -89,7 +88,7 @@ class Tenants:
         """No tenants configured: every request is the ``default`` tenant's, without a key."""
         if self.open:
             configs = [TenantConfig(name=DEFAULT_TENANT)]
-        self.by_name = {c.name: Tenant(c, settings.call_log_path) for c in configs}
+        self.by_name = {c.name: Tenant(c, settings) for c in configs}
         self._by_digest = {d: self.by_name[c.name] for c in configs for d in c.key_sha256}
 
     def authenticate(self, authorization: str | None) -> Tenant:

@@ -194,7 +194,7 @@ def test_every_command_maps_an_exception_to_the_same_exit_code(
 
 # Flags of other programs that rag's messages quote (initdb, useradd, qpdf, pip, chroma, ...).
 OTHER_TOOLS_FLAGS = {
-    "--auth-host", "--auth-local", "--decrypt", "--encoding", "--force-reinstall", "--help",
+    "--auth-host", "--auth-local", "--decrypt", "--encoding", "--force-reinstall", "--head", "--help",
     "--locale", "--password", "--path", "--pwfile", "--quantize", "--system", "--user-group",
 }  # fmt: skip
 

@@ -1,0 +1,201 @@
+"""Ingest on Ray vs the local engine: SciFact (and ``--scale N`` copies) into pgvector.
+
+    python bench/ray_ingest.py                 # ../shared/evaldata/scifact, 1x
+    python bench/ray_ingest.py --scale 10      # 10x the corpus (distinct ids)
+    python bench/ray_ingest.py --limit 50      # a quick check on 50 records
+
+Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local``, then
+``--engine ray`` on a local Ray of 1 and of 2 worker CPUs. Per run: wall time, chunks/s, the
+peak RSS of the driver and of each Ray worker (from /proc while it runs), and the commit
+throughput of pgvector (chunks written per second of driver commit time). From the measured
+per-stage rates (embedding per worker CPU, commit on the driver) it prints the projected
+throughput for 8 and 32 worker CPUs and names the bound. The dataset is read in place (never
+copied into the repo); ``bench/peers.py`` writes the scaled corpus to a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from peers import DEFAULT_DATASET, write_corpus  # noqa: E402
+
+
+class RssWatch:
+    """Peak RSS (MiB) of this process and of every Ray worker process, sampled from /proc."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.driver = 0.0
+        self.workers: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._every = every_s
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            self.driver = max(self.driver, me.memory_info().rss / 2**20)
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                cmd = " ".join(proc.info.get("cmdline") or [])
+                if cmd.startswith("ray::") and (
+                    "MapWorker" in cmd or "ReadItems" in cmd or "MapBatches" in cmd or "IDLE" in cmd
+                ):
+                    try:
+                        rss = proc.memory_info().rss / 2**20
+                    except psutil.Error:
+                        continue
+                    self.workers[proc.pid] = max(self.workers.get(proc.pid, 0.0), rss)
+            self._stop.wait(self._every)
+
+
+def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[str, Any]:
+    from rag.api import RAG
+    from rag.config import Settings
+
+    settings = Settings(
+        data_dir=data,
+        store="pgvector",
+        pg_dsn=dsn,
+        collection=f"bench_{engine}_{cpus}_{uuid.uuid4().hex[:6]}",
+        ingest_engine=engine,  # type: ignore[arg-type]
+    )
+    r = RAG(settings)
+    row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus if engine == "ray" else 0}
+    with RssWatch() as rss:
+        started = time.perf_counter()
+        if engine == "local":
+            report = r.ingest(corpus)
+            commit_s = float("nan")
+            embed_actors = 0
+        else:
+            import ray
+
+            from rag.embeddings import make_embedder
+            from rag.pipelines.ingest_ray import RayIngest, RayParts
+
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            try:
+                worker = settings.model_copy(update={"embed_threads": 1})
+                from functools import partial
+
+                parts = RayParts(
+                    embedder=partial(make_embedder, worker),
+                    chunker=r.chunker,
+                    keyword_tokenizer=r.keyword_tokenizer,
+                    loaders=r.loaders,
+                )
+                run = RayIngest(r.store, parts, lambda: r.embedder).run_stats(corpus)
+            finally:
+                ray.shutdown()
+            report, commit_s, embed_actors = run.report, run.commit_seconds, run.embed_actors
+        wall = time.perf_counter() - started
+    r.close()
+    chunks = report.chunks_total
+    row.update(
+        chunks=chunks,
+        seconds=wall,
+        chunks_per_s=chunks / wall if wall else float("nan"),
+        driver_rss_mib=rss.driver,
+        worker_rss_mib=sorted(rss.workers.values(), reverse=True)[: max(cpus, 1) + 1],
+        commit_s=commit_s,
+        commit_chunks_per_s=report.chunks_written / commit_s if commit_s else float("nan"),
+        embed_actors=embed_actors,
+    )
+    return row
+
+
+def project(rows: list[dict[str, Any]]) -> list[str]:
+    """Projected throughput at 8 and 32 worker CPUs from the per-stage rates measured with
+    the most worker CPUs: embedding scales with CPUs, the commit (one driver) does not."""
+    ray_rows = [r for r in rows if r["engine"] == "ray"]
+    if not ray_rows:
+        return []
+    best = max(ray_rows, key=lambda r: r["worker_cpus"])
+    embed_per_cpu = best["chunks_per_s"] / best["worker_cpus"]  # an upper-bound share
+    commit = best["commit_chunks_per_s"]
+    lines = []
+    for cpus in (8, 32):
+        embed = embed_per_cpu * cpus
+        rate = min(embed, commit)
+        bound = "embedding" if embed < commit else "store commit (driver -> pgvector)"
+        lines.append(f"{cpus:>3} worker CPUs: ~{rate:,.0f} chunks/s, bound by {bound}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--scale", type=int, default=1, help="copies of the corpus")
+    parser.add_argument("--limit", type=int, default=None, help="records per copy")
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from rag.stores.pgvector_server import LocalPostgres  # rag db start's server
+
+    with tempfile.TemporaryDirectory(prefix="rag-ray-bench-") as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus"
+        corpus.mkdir()
+        n = write_corpus(
+            args.dataset / "corpus.jsonl",
+            corpus / "corpus.jsonl",
+            limit=args.limit,
+            copies=args.scale,
+        )
+        server = LocalPostgres(work / "postgres")
+        dsn = server.start().dsn
+        try:
+            rows = [one_run(corpus, dsn, "local", 0, work / "local")]
+            for cpus in args.cpus:
+                rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}"))
+        finally:
+            server.stop()
+    print(f"corpus: {args.dataset.name} x{args.scale} ({n} records) · store: pgvector")
+    head = (
+        f"{'engine':<8} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
+        f"{'driver MiB':>10} {'worker MiB (peak each)':<28} {'commit ch/s':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    local_s = rows[0]["seconds"]
+    for r in rows:
+        workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
+        print(
+            f"{r['engine']:<8} {r['worker_cpus']:>4} {r['chunks']:>7} {r['seconds']:>8.1f} "
+            f"{r['chunks_per_s']:>9.1f} {r['driver_rss_mib']:>10.0f} {workers:<28} "
+            f"{r['commit_chunks_per_s']:>11.0f}"
+        )
+    for r in rows[1:]:
+        print(
+            f"ray {r['worker_cpus']} CPU(s): overhead {100 * (r['seconds'] / local_s - 1):+.0f}% "
+            "of the local engine's wall time"
+        )
+    for line in project(rows):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

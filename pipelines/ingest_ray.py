@@ -1,0 +1,472 @@
+"""Ingest on Ray: the same four stages, with load + chunk and embed spread over a Ray cluster.
+
+- plan (``ingest_plan``) runs on the driver: walk the path, hash each file, diff the manifest;
+- load + chunk runs as a Ray Data ``map_batches`` stage of tasks: each new or changed file is
+  read and chunked on a worker and cut into parts of ``RAY_PART_CHUNKS`` chunks (a big file,
+  such as one JSON Lines corpus, is then embedded on many workers at once);
+- embed runs as a ``map_batches`` stage on an actor pool (``ActorPoolStrategy``) sized by the
+  cluster's CPUs: each actor builds one embedder when it starts and keeps it; the chunks the
+  store already holds (the source's stored ids, sent with the file) are not embedded;
+- commit runs on the driver as the parts stream back (streaming execution, ``preserve_order``
+  so each file's parts arrive together and in order), with the local engine's ``Committer``
+  and its crash-safe order: open the file (stale candidates), each part's missing chunks
+  written with their keyword terms, then the stale deletion and the manifest entry, all one
+  transaction where the store supports it. A chunk a worker did not embed (the store changed
+  meanwhile) is embedded on the driver.
+
+So a run stores exactly what the local engine stores (same ids, texts, locations, manifest and
+keyword rows; vectors equal to float tolerance), and a killed driver or worker is repaired by
+a re-run as locally. Ray retries a lost actor's work (Ray Data restarts its actors and retries
+their tasks); an error it cannot retry ends the run with a ``StoreError``-free ``RuntimeError``
+naming it, and nothing half-committed is left that a re-run does not fix.
+
+Every file is read on a worker at its path: the files must be at the same path on every node
+(shared storage), as they are on one machine. ``ray`` is imported only when a run starts.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import Chunker
+from rag.connectors import LoaderRegistry, default_loaders
+from rag.embeddings import check_compatible
+from rag.errors import ConfigError, LoadError, StoreError
+from rag.stores.base import Store
+from rag.types import Chunk, IngestReport
+
+from .ingest_chunk import FileChunks, FileReader, Tokenizer, keyword_terms
+from .ingest_commit import Committer, PendingFile, _add_counts, fail, warn
+from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
+from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
+
+__all__ = ["RAY_PART_CHUNKS", "RayIngest", "RayParts", "RayRun"]
+
+RAY_PART_CHUNKS = 256
+"""Chunks per part: the unit a worker embeds (a big file is many parts)."""
+FILES_PER_LOAD_TASK = 8
+"""Files one load + chunk task reads."""
+PARTS_PER_EMBED_BATCH = 4
+"""Parts one embedding actor call embeds together."""
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RayParts:
+    """What the workers need; all of it pickles. ``embedder`` is a factory called once in each
+    embedding actor (``threads``: the CPUs one actor may use, for factories that take it);
+    ``chunker``, ``keyword_tokenizer`` and ``loaders`` are shipped built."""
+
+    embedder: Callable[[], DocumentEmbedder]
+    chunker: Chunker
+    keyword_tokenizer: Tokenizer | None = None
+    loaders: LoaderRegistry | None = None
+
+
+@dataclass
+class RayRun:
+    """What one Ray run did beyond the report: which node and process embedded how many
+    parts, and how long the commit (store writes) took."""
+
+    report: IngestReport
+    parts_by_node: dict[str, int] = field(default_factory=dict)
+    parts_by_worker: dict[int, int] = field(default_factory=dict)
+    commit_seconds: float = 0.0
+    embed_actors: int = 0
+
+
+# -- the worker side: plain functions and one class, pickled by Ray ---------------------------
+
+
+def _load_parts(planned: PlannedFile, parts: RayParts, size: int) -> Iterator[FileChunks]:
+    """One file's chunks as ``FileChunks`` of at most ``size`` chunks; the last one carries the
+    file's error, completeness and sanitiser warning (as ``load_and_chunk`` would)."""
+    loaders = parts.loaders or default_loaders()
+    error: str | None = None
+    complete = True
+    reader: FileReader | None = None
+    pending: list[Chunk] = []
+    try:
+        reader = FileReader(planned, parts.chunker.chunk, size, loaders)
+        for window in reader.windows():
+            if pending:
+                yield _part(planned, pending, parts.keyword_tokenizer)
+            pending = window
+        error = reader.failure
+    except LoadError as exc:
+        error, complete = exc.reason, False
+    warning = None if reader is None else (reader.fixes.describe() or None)
+    last = _part(planned, pending, parts.keyword_tokenizer)
+    yield FileChunks(planned, last.chunks, last.terms, error, complete, warning)
+
+
+def _part(planned: PlannedFile, chunks: list[Chunk], tokenizer: Tokenizer | None) -> FileChunks:
+    terms = None
+    if tokenizer is not None:
+        by_id = keyword_terms(tokenizer, chunks)
+        terms = [by_id[c.id] for c in chunks]
+    return FileChunks(planned, chunks, terms)
+
+
+def load_stage(batch: dict[str, np.ndarray], parts: RayParts, size: int) -> dict[str, Any]:
+    """Ray Data stage 2: rows of ``(file no, PlannedFile, stored ids)`` -> rows of parts."""
+    keys, numbers, lasts, payloads = [], [], [], []
+    for key, work in zip(batch["key"], batch["work"], strict=True):
+        planned, stored = pickle.loads(work)
+        file_parts = list(_load_parts(planned, parts, size))
+        for n, part in enumerate(file_parts):
+            keys.append(int(key))
+            numbers.append(n)
+            lasts.append(n == len(file_parts) - 1)
+            payloads.append(pickle.dumps((part, stored), protocol=5))
+    return {
+        "key": np.array(keys, dtype=np.int64),
+        "part": np.array(numbers, dtype=np.int64),
+        "last": np.array(lasts, dtype=bool),
+        "payload": np.array(payloads, dtype=object),
+    }
+
+
+class EmbedStage:
+    """Ray Data stage 3, one per actor: builds the embedder once, then embeds each part's
+    chunks that the store lacks (each distinct text once per call)."""
+
+    def __init__(self, parts: RayParts) -> None:
+        import ray
+
+        self.embedder = parts.embedder()
+        self.node = ray.get_runtime_context().get_node_id()
+        self.pid = os.getpid()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        loaded = [pickle.loads(p) for p in batch["payload"]]
+        todo = [c for part, stored in loaded for c in part.chunks if c.id not in stored]
+        embedded = embed_chunks(self.embedder, todo)
+        out = []
+        for part, _ in loaded:
+            hashes = {c.content_hash for c in part.chunks}
+            rows = {h: i for h, i in embedded.index.items() if h in hashes}
+            vectors = None
+            if rows and embedded.vectors is not None:
+                vectors = embedded.vectors[list(rows.values())]
+                rows = {h: k for k, h in enumerate(rows)}
+            out.append(pickle.dumps((part, Embedded(rows, vectors)), protocol=5))
+        n = len(out)
+        return {
+            "key": batch["key"],
+            "part": batch["part"],
+            "last": batch["last"],
+            "payload": np.array(out, dtype=object),
+            "node": np.array([self.node] * n, dtype=object),
+            "pid": np.array([self.pid] * n, dtype=np.int64),
+        }
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+class RayIngest:
+    """Incremental, crash-safe ingest into ``store`` with load + chunk and embedding on Ray.
+
+    ``embedder`` is the driver's own (built on first need): its identity is checked against
+    the collection's before the first write, and it embeds what a worker did not. ``address``:
+    a Ray cluster (``auto``, ``ray://host:10001``, ``host:6379``); None connects to a running
+    local one or starts one for the run (stopped after). Already connected (``ray.init`` done
+    by the caller): that cluster is used and left running. ``embed_actors``: default one per
+    CPU of the cluster."""
+
+    def __init__(
+        self,
+        store: Store,
+        parts: RayParts,
+        embedder: Callable[[], DocumentEmbedder],
+        *,
+        address: str | None = None,
+        embed_actors: int | None = None,
+        part_chunks: int = RAY_PART_CHUNKS,
+    ) -> None:
+        if part_chunks < 1:
+            raise ValueError(f"part_chunks must be at least 1, got {part_chunks}")
+        self.store = store
+        self.parts = parts
+        self.embedder = embedder
+        self.address = address
+        self.embed_actors = embed_actors
+        self.part_chunks = part_chunks
+
+    def run(
+        self,
+        path: str | Path,
+        *,
+        include: list[str] | tuple[str, ...] = (),
+        exclude: list[str] | tuple[str, ...] = (),
+        prune: bool = True,
+        progress: ProgressCallback | None = None,
+        allow_roots: list[Path] | tuple[Path | str, ...] = (),
+    ) -> IngestReport:
+        """Ingest ``path`` (see the module docstring)."""
+        return self.run_stats(
+            path,
+            include=include,
+            exclude=exclude,
+            prune=prune,
+            progress=progress,
+            allow_roots=allow_roots,
+        ).report
+
+    def run_stats(
+        self,
+        path: str | Path,
+        *,
+        include: list[str] | tuple[str, ...] = (),
+        exclude: list[str] | tuple[str, ...] = (),
+        prune: bool = True,
+        progress: ProgressCallback | None = None,
+        allow_roots: list[Path] | tuple[Path | str, ...] = (),
+    ) -> RayRun:
+        """``run``, and what the workers did (``RayRun``)."""
+        started = time.perf_counter()
+        report = IngestReport(collection=self.store.collection)
+        result = RayRun(report)
+        walked = walk_files(path, include, exclude, allow_roots=allow_roots)
+        manifest = self.store.sources()
+        committer = Committer(self.store, keywords=self.parts.keyword_tokenizer is not None)
+        recheck = committer.needs_recheck(manifest)
+        loaders = self.parts.loaders or default_loaders()
+        total = len(walked.entries)
+        if progress:
+            progress("scan", 0, total)
+        todo: list[PlannedFile] = []
+        done = 0
+        for entry in walked.entries:
+            planned = plan_file(entry, manifest, recheck=recheck, loaders=loaders)
+            if planned.status == "skipped":
+                report.files_skipped += 1
+            else:
+                report.files_seen += 1
+            if planned.status == "failed":
+                fail(report, planned.source, planned.error)
+            elif planned.status == "unchanged":
+                report.files_unchanged += 1
+            if planned.to_ingest:
+                todo.append(planned)
+            else:
+                done += 1
+                if progress:
+                    progress("file", done, total)
+        if todo:
+            _Driver(self, committer, result, manifest, progress, (done, total)).run(todo)
+        pruning = removed_sources(walked, (e.source for e in walked.entries if e.ok), manifest)
+        report.files_excluded_kept = pruning.excluded_kept
+        if prune:
+            committer.prune(pruning.removed, report)
+        report.seconds = time.perf_counter() - started
+        return result
+
+
+class _Driver:
+    """One run's Ray side: connect, build the dataset, commit the parts as they arrive."""
+
+    def __init__(
+        self,
+        ingest: RayIngest,
+        committer: Committer,
+        result: RayRun,
+        manifest: Mapping[str, Any],
+        progress: ProgressCallback | None,
+        counts: tuple[int, int],
+    ) -> None:
+        self.ingest = ingest
+        self.store = ingest.store
+        self.committer = committer
+        self.result = result
+        self.report = result.report
+        self.manifest = manifest
+        self.progress = progress
+        self.done, self.total = counts
+        self.chunks_done = 0
+
+    def run(self, todo: list[PlannedFile]) -> None:
+        ray = _ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                ray.init(
+                    address=self.ingest.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            except ConnectionError as exc:
+                raise ConfigError(
+                    f"could not connect to the Ray cluster at {self.ingest.address!r} ({exc}); "
+                    "start one (`ray start --head`), or leave --ray-address unset to start a "
+                    "local Ray for the run"
+                ) from None
+        try:
+            self._run(ray, todo)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray: Any, todo: list[PlannedFile]) -> None:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actors = self.ingest.embed_actors or cpus
+        self.result.embed_actors = actors
+        rows = [
+            {"key": i, "work": pickle.dumps((f, self.store.ids_for_source(f.source)))}
+            for i, f in enumerate(todo)
+        ]
+        blocks = max(1, min(len(rows), 4 * cpus))
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
+        ds.context.execution_options.preserve_order = True
+        ds.context.enable_progress_bars = False
+        ds = ds.map_batches(
+            load_stage,
+            batch_size=FILES_PER_LOAD_TASK,
+            batch_format="numpy",
+            fn_kwargs={"parts": self.ingest.parts, "size": self.ingest.part_chunks},
+            num_cpus=0,  # light beside embedding; never starves for the actors' CPUs
+            concurrency=cpus,
+        )
+        ds = ds.map_batches(
+            EmbedStage,
+            batch_size=PARTS_PER_EMBED_BATCH,
+            batch_format="numpy",
+            fn_constructor_kwargs={"parts": self.ingest.parts},
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,
+        )
+        batches = ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+        self._commit_all(todo, _rows(batches, self.result))
+
+    def _commit_all(self, todo: list[PlannedFile], rows: Iterator[tuple[int, bool, bytes]]) -> None:
+        """Commit each file from its parts, in walk order."""
+        row = next(rows, None)
+        while row is not None:
+            key = row[0]
+            started = time.perf_counter()
+            row = self._commit_file(todo[key], key, row, rows)
+            self.result.commit_seconds += time.perf_counter() - started
+            self.done += 1
+            if self.progress:
+                self.progress("file", self.done, self.total)
+
+    def _commit_file(
+        self,
+        planned: PlannedFile,
+        key: int,
+        first: tuple[int, bool, bytes],
+        rows: Iterator[tuple[int, bool, bytes]],
+    ) -> tuple[int, bool, bytes] | None:
+        """One file: its parts written in one transaction (where supported), in the local
+        engine's order. Returns the first row of the next file."""
+
+        def parts() -> Iterator[tuple[FileChunks, Embedded]]:
+            row: tuple[int, bool, bytes] | None = first
+            while row is not None:
+                if row[0] != key:
+                    raise RuntimeError(f"Ray returned parts out of order ({row[0]} in {key})")
+                yield pickle.loads(row[2])
+                if row[1]:
+                    return
+                row = next(rows, None)
+
+        part_report = IngestReport(collection=self.report.collection)
+        stream = parts()
+        last: FileChunks | None = None
+        try:
+            with self.store.transaction():
+                f = self.committer.open_file(planned)
+                for part, embedded in stream:
+                    last = part
+                    self._write_part(f, part, embedded, part_report)
+                assert last is not None, "a file yields at least one part"
+                f.record = last.error is None
+                if last.error is not None:
+                    fail(self.report, planned.source, last.error)
+                if last.complete:
+                    self.committer.finish(f, part_report)
+        except StoreError as exc:
+            for _ in stream:  # the rest of this file's parts
+                pass
+            self.report.chunks_embedded += part_report.chunks_embedded
+            if not self.store.supports_transactions:
+                _add_counts(self.report, part_report)
+            self.committer.file_failed(planned.source, exc, self.report)
+            return next(rows, None)
+        self.report.chunks_embedded += part_report.chunks_embedded
+        _add_counts(self.report, part_report)
+        warn(self.report, planned.source, last.warning)
+        return next(rows, None)
+
+    def _write_part(
+        self, f: PendingFile, part: FileChunks, embedded: Embedded, report: IngestReport
+    ) -> None:
+        committer = self.committer
+        if committer.keywords is not None and part.terms is None and part.chunks:
+            raise ValueError("the store has keyword search: the workers need a tokenizer")
+        committer.add_window(f, part.chunks)
+        if f.new and not committer.embedder:
+            recorded = (r.embedder for r in self.manifest.values())
+            identity = check_compatible(recorded, self.ingest.embedder(), self.store.collection)
+            committer.embedder = identity.key()
+        rows = self._rows_for(f.new, embedded)
+        report.chunks_embedded += len(rows.index)
+        terms: dict[str, list[str]] = {}
+        if part.terms is not None:
+            terms = {c.id: t for c, t in zip(part.chunks, part.terms, strict=True)}
+        committer.write(f.new, f.kw_only, rows, terms, report)
+        self.chunks_done += len(part.chunks)
+        if self.progress:
+            self.progress("embed", self.chunks_done, self.chunks_done)
+
+    def _rows_for(self, new: list[Chunk], embedded: Embedded) -> Embedded:
+        """The vectors of ``new`` (each distinct text once): the worker's, and the driver's
+        for any the worker skipped (stored when it looked, gone since)."""
+        if not new:
+            return Embedded({}, None)
+        missing = [c for c in new if c.content_hash not in embedded.index]
+        extra = embed_chunks(self.ingest.embedder(), missing) if missing else Embedded({}, None)
+        index: dict[str, int] = {}
+        rows: list[np.ndarray] = []
+        for c in new:
+            h = c.content_hash
+            if h in index:
+                continue
+            index[h] = len(rows)
+            source = embedded if h in embedded.index else extra
+            assert source.vectors is not None
+            rows.append(source.vectors[source.index[h]])
+        return Embedded(index, np.stack(rows))
+
+
+def _rows(
+    batches: Iterator[dict[str, np.ndarray]], result: RayRun
+) -> Iterator[tuple[int, bool, bytes]]:
+    """The parts as ``(file no, last part?, payload)``, counting which node embedded each."""
+    for batch in batches:
+        for key, last, payload, node, pid in zip(
+            batch["key"], batch["last"], batch["payload"], batch["node"], batch["pid"], strict=True
+        ):
+            result.parts_by_node[str(node)] = result.parts_by_node.get(str(node), 0) + 1
+            result.parts_by_worker[int(pid)] = result.parts_by_worker.get(int(pid), 0) + 1
+            yield int(key), bool(last), bytes(payload)
+
+
+def _ray() -> Any:
+    """``ray`` with Ray Data, or a ConfigError naming the extra."""
+    from rag._lazy import require
+
+    ray = require("ray", "ray", "--engine ray")
+    require("ray.data", "ray", "--engine ray")
+    return ray
