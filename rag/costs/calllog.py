@@ -100,6 +100,12 @@ def m004_tenant(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS calls_tenant_time ON calls (tenant, time)")
 
 
+@_migration
+def m005_tokens_estimated(db: sqlite3.Connection) -> None:
+    """Adapted LLMs (LlamaIndex): 1 when the token counts were estimated, not reported."""
+    db.execute("ALTER TABLE calls ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -155,6 +161,8 @@ class CallRecord(BaseModel):
     question: str | None = None
     error: str | None = None
     tenant: str | None = None
+    tokens_estimated: bool = False
+    """The backend reported no token counts; rag estimated them."""
 
 
 class CostRow(BaseModel):
@@ -236,7 +244,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
-    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant"
+    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant, "
+    "tokens_estimated"
 )
 
 
@@ -300,6 +309,7 @@ class CallLog:
             question,
             None if error is None else redact(error),
             self.tenant,
+            int(usage.tokens_estimated),
         )
         try:
             with self._lock:
@@ -308,8 +318,8 @@ class CallLog:
                     db.execute(
                         "INSERT INTO calls (time, backend, model, request_id, input_tokens, "
                         "output_tokens, cached_input_tokens, cost, latency_s, ttft_s, outcome, "
-                        "route, collection, question, error, tenant) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "route, collection, question, error, tenant, tokens_estimated) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
         except (sqlite3.Error, OSError) as exc:
