@@ -104,16 +104,19 @@ _ADAPTER_KEYS = frozenset({NODE_CONTENT_KEY, NODE_TYPE_KEY})
 """Chunk metadata keys that hold the node itself; never shown as the node's metadata."""
 
 
-def _resolve_rag(rag: RAG | None, settings: Settings | None, collection: str | None) -> RAG:
-    """``rag`` as given, or a new RAG from ``settings``/``collection``."""
+def _resolve_rag(
+    rag: RAG | None, settings: Settings | None, collection: str | None
+) -> tuple[RAG, bool]:
+    """``rag`` as given, or a new RAG from ``settings``/``collection``; and whether it is new
+    (then the adapter owns it and closes it in ``close``)."""
     if rag is not None:
         if settings is not None or collection is not None:
             raise ConfigError(
                 "give either rag=RAG(...) or settings/collection, not both (the RAG already "
                 "has its settings and collection)"
             )
-        return rag
-    return RAG(settings) if collection is None else RAG(settings, collection=collection)
+        return rag, False
+    return (RAG(settings) if collection is None else RAG(settings, collection=collection)), True
 
 
 # --- nodes <-> chunks ---
@@ -170,6 +173,7 @@ class RagVectorStore(BasePydanticVectorStore):
     flat_metadata: bool = False
 
     _rag: RAG = PrivateAttr()
+    _owned: bool = PrivateAttr(default=False)
 
     def __init__(
         self,
@@ -179,7 +183,12 @@ class RagVectorStore(BasePydanticVectorStore):
         collection: str | None = None,
     ) -> None:
         super().__init__(stores_text=True)
-        self._rag = _resolve_rag(rag, settings, collection)
+        self._rag, self._owned = _resolve_rag(rag, settings, collection)
+
+    def close(self) -> None:
+        """Close the RAG built from ``settings``/``collection`` (a RAG given stays open)."""
+        if self._owned:
+            self._rag.close()
 
     @classmethod
     def class_name(cls) -> str:
@@ -331,16 +340,19 @@ class RagRetriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
     ) -> None:
         super().__init__(callback_manager=callback_manager)
-        base = _resolve_rag(rag, settings, collection)
         if k is not None and k < 1:
             raise ConfigError(f"RagRetriever: k must be at least 1, got {k}")
-        self._owned: RAG | None = None
+        where = _rag_filters(where)
+        given, owned = _resolve_rag(rag, settings, collection)
+        base = given
         if mode is not None and mode != base.settings.retrieval_mode:
             base = base.with_settings(base.settings.model_copy(update={"retrieval_mode": mode}))
-            self._owned = base
+        self._owned = [base] if base is not given else []
+        if owned:
+            self._owned.append(given)
         self._rag = base
         self.k = k
-        self.where = _rag_filters(where)
+        self.where = where
         self.mode = base.settings.retrieval_mode
 
     @property
@@ -363,9 +375,11 @@ class RagRetriever(BaseRetriever):
         return await asyncio.to_thread(self._retrieve, query_bundle)
 
     def close(self) -> None:
-        """Stop the threads of the retriever built for ``mode`` (the RAG given stays open)."""
-        if self._owned is not None:
-            self._owned.close()
+        """Close what this retriever built (the RAG for ``mode``, the RAG from ``settings``);
+        a RAG given stays open."""
+        for owned in self._owned:  # the derived RAG first: it borrows the other's parts
+            owned.close()
+        self._owned = []
 
 
 def _rag_filters(where: Filters | MetadataFilters | None) -> Filters | None:
@@ -401,7 +415,7 @@ class RagEmbedding(BaseEmbedding):
         collection: str | None = None,
         embed_batch_size: int = 64,
     ) -> None:
-        resolved = _resolve_rag(rag, settings, collection)
+        resolved, _ = _resolve_rag(rag, settings, collection)  # shares the RAG's embedder
         super().__init__(model_name="rag", embed_batch_size=embed_batch_size)
         self._rag = resolved
 

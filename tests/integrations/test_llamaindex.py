@@ -328,12 +328,21 @@ def test_delete_by_ref_doc_id_removes_exactly_that_documents_nodes(rag: RAG) -> 
     assert len(result.nodes) == before - len(nodes_of["beta"])
 
 
-def test_store_from_settings_and_collection() -> None:
+def test_adapters_from_settings_and_collection() -> None:
+    """Built from settings/collection, an adapter owns its RAG and closes it."""
     store = RagVectorStore(settings=load_settings(store="memory"), collection="li-notes")
     assert store.client.collection == "li-notes"
     assert store.stores_text is True
     with pytest.raises(ConfigError, match="not both"):
         RagVectorStore(rag=store.rag, collection="other")
+    store.close()
+    retriever = RagRetriever(
+        settings=load_settings(store="memory"), collection="li-notes", mode="keyword"
+    )
+    assert retriever.rag.settings.collection == "li-notes" and retriever.mode == "keyword"
+    retriever.close()
+    with pytest.raises(ConfigError, match="at least 1"):
+        RagRetriever(rag=store.rag, k=0)
 
 
 def test_store_async_query_and_nodes_found_by_rag_keyword_leg() -> None:
