@@ -182,6 +182,9 @@ class Usage(BaseModel):
     outcome: str = "ok"
     route: str = "primary"
     """Why this backend served the call: primary, fallback after an error, budget downgrade."""
+    tokens_estimated: bool = False
+    """True when the backend did not report its token counts and rag estimated them
+    (``rag.llms.base.approx_tokens``), as for a LlamaIndex LLM that returns no usage."""
 
     @property
     def total_tokens(self) -> int:

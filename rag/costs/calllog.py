@@ -117,6 +117,12 @@ def m005_budget_holds(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS budget_holds_scope_time ON budget_holds (scope, time)")
 
 
+@_migration
+def m006_tokens_estimated(db: sqlite3.Connection) -> None:
+    """Adapted LLMs (LlamaIndex): 1 when the token counts were estimated, not reported."""
+    db.execute("ALTER TABLE calls ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -172,6 +178,8 @@ class CallRecord(BaseModel):
     question: str | None = None
     error: str | None = None
     tenant: str | None = None
+    tokens_estimated: bool = False
+    """The backend reported no token counts; rag estimated them."""
 
 
 class CostRow(BaseModel):
@@ -253,8 +261,45 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
-    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant"
+    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant, "
+    "tokens_estimated"
 )
+
+
+_INSERTED = ", ".join(c.strip() for c in _COLUMNS.split(",")[1:])
+"""The columns a new call writes (all but ``id``), in ``call_row``'s order."""
+
+
+def call_row(
+    usage: Usage,
+    collection: str | None,
+    question: str | None,
+    error: str | None,
+    tenant: str | None,
+    time: datetime | None = None,
+) -> tuple[object, ...]:
+    """One call's values for ``_INSERTED`` (secrets redacted), for every call log backend."""
+    from rag.redact import redact
+
+    return (
+        _iso(time or datetime.now(UTC)),
+        redact(usage.backend),
+        redact(usage.model),
+        usage.request_id,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens,
+        None if usage.cost is None else str(usage.cost),
+        usage.latency_s,
+        usage.time_to_first_token_s,
+        usage.outcome,
+        usage.route,
+        collection,
+        question,
+        None if error is None else redact(error),
+        tenant,
+        int(usage.tokens_estimated),
+    )
 
 
 class CallLogLike(Protocol):
@@ -338,36 +383,13 @@ class CallLog:
 
         ``time`` defaults to now (UTC); naive datetimes are taken as UTC.
         """
-        from rag.redact import redact
-
-        when = _iso(time or datetime.now(UTC))
-        row = (
-            when,
-            redact(usage.backend),
-            redact(usage.model),
-            usage.request_id,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_input_tokens,
-            None if usage.cost is None else str(usage.cost),
-            usage.latency_s,
-            usage.time_to_first_token_s,
-            usage.outcome,
-            usage.route,
-            collection,
-            question,
-            None if error is None else redact(error),
-            self.tenant,
-        )
+        row = call_row(usage, collection, question, error, self.tenant, time)
         try:
             with self._lock:
                 db = self._connect()
                 with db:
                     db.execute(
-                        "INSERT INTO calls (time, backend, model, request_id, input_tokens, "
-                        "output_tokens, cached_input_tokens, cost, latency_s, ttft_s, outcome, "
-                        "route, collection, question, error, tenant) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO calls ({_INSERTED}) VALUES ({', '.join('?' * len(row))})",
                         row,
                     )
         except (sqlite3.Error, OSError) as exc:

@@ -21,11 +21,13 @@ from typing import Any
 from rag._lazy import require
 from rag.costs.calllog import (
     _COLUMNS,
+    _INSERTED,
     CallLogWarning,
     CallRecord,
     CostSummary,
     _iso,
     _to_record,
+    call_row,
     summarize,
 )
 from rag.errors import ConfigError
@@ -87,6 +89,14 @@ def p002_budget_holds(cur: Any) -> None:
     )
 
 
+@_migration
+def p003_tokens_estimated(cur: Any) -> None:
+    """Adapted LLMs (LlamaIndex): 1 when the token counts were estimated (SQLite m006)."""
+    cur.execute(
+        "ALTER TABLE rag_calls ADD COLUMN IF NOT EXISTS tokens_estimated INTEGER NOT NULL DEFAULT 0"
+    )
+
+
 class PgCallLog:
     """``CallLogLike`` on PostgreSQL (``call_log_dsn``). Thread-safe: one connection, locked."""
 
@@ -145,28 +155,8 @@ class PgCallLog:
         time: datetime | None = None,
     ) -> None:
         """Append one call; a database error is a warning, never the call's failure."""
-        from rag.redact import redact
-
-        row = (
-            _iso(time or datetime.now(UTC)),
-            redact(usage.backend),
-            redact(usage.model),
-            usage.request_id,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_input_tokens,
-            None if usage.cost is None else str(usage.cost),
-            usage.latency_s,
-            usage.time_to_first_token_s,
-            usage.outcome,
-            usage.route,
-            collection,
-            question,
-            None if error is None else redact(error),
-            self.tenant,
-        )
-        names = ", ".join(c.strip() for c in _COLUMNS.split(",")[1:])
-        sql = f"INSERT INTO rag_calls ({names}) VALUES ({', '.join(['%s'] * len(row))})"
+        row = call_row(usage, collection, question, error, self.tenant, time)
+        sql = f"INSERT INTO rag_calls ({_INSERTED}) VALUES ({', '.join(['%s'] * len(row))})"
         try:
             self._run(lambda cur: cur.execute(sql, row))
         except Exception as exc:  # psycopg.Error, a dropped connection
