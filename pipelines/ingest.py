@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +220,29 @@ class IngestPipeline:
         report.files_excluded_kept = pruning.excluded_kept
         if prune:
             run.commit.prune(pruning.removed, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def run_planned(
+        self,
+        files: Iterable[PlannedFile],
+        manifest: Mapping[str, SourceRecord],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Stages 2-4 for files the caller planned against ``manifest`` (documents held in
+        memory: ``rag.pipelines.ingest_documents``, read through ``loaders``); no walk, no
+        prune beyond each changed file's stale chunks."""
+        started = time.perf_counter()
+        report = IngestReport(collection=self.store.collection)
+        run = _Run(self, report, progress, manifest)
+        try:
+            for planned in files:
+                run.file(planned)
+            run.flush()
+            run.settle()
+        finally:
+            run.stop()
         report.seconds = time.perf_counter() - started
         return report
 
