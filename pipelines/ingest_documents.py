@@ -129,6 +129,7 @@ def _content_source(text: str) -> str:
 def to_document(doc: object, source: str | None = None) -> Document:
     """A rag ``Document`` for ``doc`` (rag's, LangChain's or LlamaIndex's, by duck typing),
     its source decided as the module docstring says and its metadata as ``stored_metadata``."""
+    given: str | None
     if isinstance(doc, Document):
         metadata: Mapping[str, Any] = doc.metadata
         text, location = doc.text, doc.location
