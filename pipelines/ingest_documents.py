@@ -10,10 +10,12 @@ chunk ids, content hashes and manifest. Each distinct source is one "file":
 - **plan**: the source's hash is a sha256 over its documents (text, location, metadata, in
   order); the manifest has it at that hash: nothing is chunked or embedded;
 - **load+chunk**: ``GivenLoaders`` serves the source's documents where a file's would be
-  read; ``chunk ids`` are ``rag.chunking.chunk_id`` over (source, record, text, occurrence),
-  the occurrence counted across the whole source (two pages with one same paragraph get two
-  ids), and the user's metadata folded into the text key when there is any (a document whose
-  metadata alone changed replaces its chunks, which then carry the new metadata);
+  read; chunk ids are ``rag.chunking.chunk_id`` over (source, record, text, occurrence) as
+  for a file, the occurrence counted across the whole source (two pages with one same
+  paragraph get two ids). For LangChain and LlamaIndex documents the user's metadata, when
+  there is any, is folded into the text key, so a document whose metadata alone changed
+  replaces its chunks (which then carry the new metadata); rag ``Document``s keep exactly the
+  ids ``rag ingest`` gives them;
 - **embed + commit**: unchanged; the chunks of a changed source that are no longer produced
   are deleted (pruning by source). A source not passed in this call is left as it is
   (``store.delete_source`` removes one).
@@ -34,7 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,9 @@ __all__ = [
     "METADATA_KEY",
     "RAG_KEYS",
     "SOURCE_KEYS",
+    "DocumentsPlan",
     "GivenDocuments",
+    "SourceChunker",
     "plan_documents",
     "stored_metadata",
     "to_document",
@@ -217,11 +222,13 @@ class GivenDocuments(LoaderRegistry):
 
 
 class SourceChunker:
-    """Wraps a chunker so chunk ids are unique across a source's documents and carry the
-    user's metadata (module docstring); one per ingest run (it counts per source)."""
+    """Wraps a chunker so chunk ids are unique across a source's documents and, for the
+    sources in ``fold``, carry the user's metadata (module docstring); one per ingest run (it
+    counts per source)."""
 
-    def __init__(self, chunker: Chunker) -> None:
+    def __init__(self, chunker: Chunker, fold: Set[str] = frozenset()) -> None:
         self.chunker = chunker
+        self.fold = fold
         self._seen: dict[tuple[str, str | None, str], int] = {}
 
     def chunk(self, documents: Sequence[Document]) -> list[Chunk]:
@@ -229,7 +236,7 @@ class SourceChunker:
         out = []
         for c in chunks:
             key = c.text
-            if set(c.metadata) - RAG_KEYS:
+            if c.source in self.fold and set(c.metadata) - RAG_KEYS:
                 meta = json.dumps(c.metadata, sort_keys=True, ensure_ascii=True)
                 key = f"{c.text}\x00{meta}"
             slot = (c.source, c.location.record, key)
@@ -239,17 +246,36 @@ class SourceChunker:
         return out
 
 
+@dataclass(frozen=True)
+class DocumentsPlan:
+    """Stage 1's result for documents held in memory."""
+
+    files: list[PlannedFile]
+    """One per source, in order of first appearance."""
+    given: GivenDocuments
+    """Where the later stages read each source's documents."""
+    fold: frozenset[str]
+    """Sources with a LangChain or LlamaIndex document: their ids carry the metadata."""
+
+
 def plan_documents(
     docs: Iterable[object],
     manifest: Mapping[str, SourceRecord],
     committer: Committer,
     *,
     source: str | None = None,
-) -> tuple[list[PlannedFile], GivenDocuments]:
+) -> DocumentsPlan:
     """Stage 1 for documents: one ``PlannedFile`` per source (``new``, ``changed`` or
     ``unchanged`` against ``manifest``), and the registry the later stages read them from.
     Every source is re-read when ``committer`` finds keyword rows missing (as for files)."""
-    groups = group_by_source(to_document(d, source) for d in docs)
+    converted: list[Document] = []
+    fold: set[str] = set()
+    for d in docs:
+        doc = to_document(d, source)
+        converted.append(doc)
+        if not isinstance(d, Document):
+            fold.add(doc.source)
+    groups = group_by_source(converted)
     recheck = committer.needs_recheck(manifest)
     given = GivenDocuments()
     planned: list[PlannedFile] = []
@@ -266,4 +292,4 @@ def plan_documents(
             status = "changed"
         given.add(path, group)
         planned.append(PlannedFile(path, src, status, digest))
-    return planned, given
+    return DocumentsPlan(planned, given, frozenset(fold))

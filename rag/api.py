@@ -333,16 +333,17 @@ class RAG:
         from rag.pipelines.ingest_commit import Committer
         from rag.pipelines.ingest_documents import SourceChunker, plan_documents
 
-        parts = IngestParts(
-            embedder=lambda: self.embedder,
-            chunker=lambda: SourceChunker(self.chunker),
-            keyword_tokenizer=lambda: self.keyword_tokenizer,
-        )
         manifest = self.store.sources()
         committer = Committer(self.store, keywords=True)
-        files, given = plan_documents(docs, manifest, committer, source=source)
-        pipeline = IngestPipeline.from_parts(self.store, parts, loaders=given)
-        return pipeline.run_planned(files, manifest)
+        plan = plan_documents(docs, manifest, committer, source=source)
+        # factories, as for ``ingest``: nothing unchanged builds the embedding model
+        parts = IngestParts(
+            embedder=lambda: self.embedder,
+            chunker=lambda: SourceChunker(self.chunker, plan.fold),
+            keyword_tokenizer=lambda: self.keyword_tokenizer,
+        )
+        pipeline = IngestPipeline.from_parts(self.store, parts, loaders=plan.given)
+        return pipeline.run_planned(plan.files, manifest)
 
     def retrieve(
         self,
