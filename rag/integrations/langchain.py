@@ -247,7 +247,8 @@ class RagRetriever(BaseRetriever):
     ``AsyncRAG``, whose async retrieval ``ainvoke`` awaits). ``k``: hits (default: the
     settings' ``top_k``); ``where``: rag's metadata filters; ``mode``: dense, keyword or
     hybrid (default: the settings'). Each may also be given per call:
-    ``retriever.invoke(q, k=2, where={"lang": "ko"}, mode="keyword")``."""
+    ``retriever.invoke(q, k=2, where={"lang": "ko"}, mode="keyword")`` (a call's ``where``
+    adds to the constructor's, its fields winning)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -284,7 +285,12 @@ class RagRetriever(BaseRetriever):
         """rag's ``Retrieval`` for what ``invoke`` returns: per hit its score, source and
         location (a citation) and its rank in each leg."""
         rag = self._sync_rag(mode)
-        return rag.retrieve(query, k=k or self.k, filters=where or self.where)
+        return rag.retrieve(query, k=k or self.k, filters=self._filters(where))
+
+    def _filters(self, where: Filters | None) -> Filters | None:
+        """The construction's ``where`` with the call's on top (a call's field wins)."""
+        merged = {**(self.where or {}), **(where or {})}
+        return merged or None
 
     async def aretrieval(
         self,
@@ -301,7 +307,7 @@ class RagRetriever(BaseRetriever):
             rag = self._sync_rag(mode)
             if rag is not arag.rag:
                 arag = AsyncRAG.wrap(rag, executor=arag.executor)
-            return await arag.retrieve(query, k=k or self.k, filters=where or self.where)
+            return await arag.retrieve(query, k=k or self.k, filters=self._filters(where))
         from langchain_core.runnables.config import run_in_executor
 
         return await run_in_executor(None, self.retrieval, query, k=k, where=where, mode=mode)

@@ -100,6 +100,9 @@ def test_retriever_gives_back_the_documents_as_written() -> None:
     keyword = retriever.invoke("epsilon", mode="keyword")
     assert [d.page_content for d in keyword] == ["delta epsilon"]
     assert RagRetriever(rag=rag, mode="keyword", k=1).invoke("theta")[0].metadata == {}
+    scoped = RagRetriever(rag=rag, k=3, where={"year": 2020})
+    assert [d.page_content for d in scoped.invoke("alpha delta zeta")] == ["delta epsilon"]
+    assert scoped.invoke("alpha delta zeta", where={"source": "notes/a.md"}) == []
 
 
 def test_retriever_over_async_rag() -> None:
