@@ -223,6 +223,29 @@ class IngestPipeline:
         report.seconds = time.perf_counter() - started
         return report
 
+    def run_planned(
+        self,
+        files: Iterable[PlannedFile],
+        manifest: Mapping[str, SourceRecord],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Stages 2-4 for files the caller planned against ``manifest`` (documents held in
+        memory: ``rag.pipelines.ingest_documents``, read through ``loaders``); no walk, no
+        prune beyond each changed file's stale chunks."""
+        started = time.perf_counter()
+        report = IngestReport(collection=self.store.collection)
+        run = _Run(self, report, progress, manifest)
+        try:
+            for planned in files:
+                run.file(planned)
+            run.flush()
+            run.settle()
+        finally:
+            run.stop()
+        report.seconds = time.perf_counter() - started
+        return report
+
 
 class _Run:
     """One run of the local pipeline: stages 2-4 per planned file, embedding in a background

@@ -8,8 +8,8 @@
             ...
 
 Same constructor, parts and results as ``RAG`` (it holds one, ``.rag``, and shares its parts);
-the same methods awaited: ``ingest``, ``retrieve``, ``prepare``, ``ask``, ``ask_stream``,
-``costs``, ``aclose``. Twins, not a flag (httpx's ``Client``/``AsyncClient``).
+the same methods awaited: ``ingest``, ``ingest_documents``, ``retrieve``, ``prepare``, ``ask``,
+``ask_stream``, ``costs``, ``aclose``. Twins, not a flag (httpx's ``Client``/``AsyncClient``).
 
 Where each call runs. Nothing blocking runs on the event loop:
 
@@ -61,7 +61,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import datetime
@@ -284,6 +284,12 @@ class AsyncRAG:
         return await self._run(
             self.rag.ingest, path, include=include, exclude=exclude, prune=prune, progress=progress
         )
+
+    async def ingest_documents(
+        self, docs: Iterable[object], *, source: str | None = None
+    ) -> IngestReport:
+        """``RAG.ingest_documents`` (rag, LangChain or LlamaIndex Documents) in the executor."""
+        return await self._run(self.rag.ingest_documents, docs, source=source)
 
     async def retrieve(
         self,

@@ -17,7 +17,7 @@ values. ``close()`` releases the store, the keyword index and the retriever's th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -361,6 +361,31 @@ class RAG:
             progress=progress,
             allow_roots=allow_roots if allow_roots is not None else s.allow_roots,
         )
+
+    def ingest_documents(
+        self, docs: Iterable[object], *, source: str | None = None
+    ) -> IngestReport:
+        """Chunk, embed and store documents held in memory, incrementally as ``ingest``: rag
+        ``Document``s, LangChain ``Document``s (``page_content``, ``metadata``) or LlamaIndex
+        ``Document``s (``text``, ``metadata``). A source (``source``, else each document's
+        ``source``/``file_path``/``file_name`` metadata, else an id from its text) is one
+        file: unchanged ones are skipped, a changed one replaces exactly its changed chunks.
+        ``rag.pipelines.ingest_documents`` says how; the metadata round-trips exactly."""
+        from rag.pipelines.ingest import IngestParts, IngestPipeline
+        from rag.pipelines.ingest_commit import Committer
+        from rag.pipelines.ingest_documents import SourceChunker, plan_documents
+
+        manifest = self.store.sources()
+        committer = Committer(self.store, keywords=True)
+        plan = plan_documents(docs, manifest, committer, source=source)
+        # factories, as for ``ingest``: nothing unchanged builds the embedding model
+        parts = IngestParts(
+            embedder=lambda: self.embedder,
+            chunker=lambda: SourceChunker(self.chunker, plan.fold),
+            keyword_tokenizer=lambda: self.keyword_tokenizer,
+        )
+        pipeline = IngestPipeline.from_parts(self.store, parts, loaders=plan.given)
+        return pipeline.run_planned(plan.files, manifest)
 
     def retrieve(
         self,
