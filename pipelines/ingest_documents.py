@@ -43,7 +43,7 @@ from typing import Any
 
 from rag.chunking import Chunker, chunk_id
 from rag.connectors import DocumentStream, LoaderRegistry
-from rag.sanitize import clean_metadata
+from rag.sanitize import clean_metadata, clean_text
 from rag.stores.base import SourceRecord
 from rag.types import Chunk, Document, Location, Metadata
 
@@ -147,8 +147,8 @@ def to_document(doc: object, source: str | None = None) -> Document:
         given = source or next(
             (v for k in SOURCE_KEYS if isinstance(v := metadata.get(k), str) and v), None
         )
-    return Document(
-        source=given or _content_source(text),
+    return Document(  # a given source passes the sanitiser like every stored string (#12)
+        source=clean_text(given) if given else _content_source(text),
         text=text,
         location=location,
         metadata=stored_metadata(metadata),

@@ -98,6 +98,8 @@ def test_sources_by_duck_typing() -> None:
     one, two = to_document(_LlamaLike("t", {})), to_document(_LlamaLike("t", {}))
     assert one.source == two.source and one.source.startswith("document:")
     assert to_document(Document(source="/x", text="t")).source == "/x"
+    # a given source is sanitised like every stored string (#12): no NUL, no lone surrogate
+    assert to_document(_LlamaLike("t", {"source": "a\x00b\udfff"})).source == "ab\ufffd"
     with pytest.raises(TypeError, match="LangChain Documents"):
         to_document(object())
 
