@@ -9,7 +9,15 @@ import typer
 
 from rag.cli._settings import make_rag
 from rag.cli.exit_codes import EXIT_OK, EXIT_PARTIAL, handle_errors
-from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+from rag.cli.options import (
+    CollectionOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DsnOpt,
+    QdrantPathOpt,
+    QdrantUrlOpt,
+    StoreOpt,
+)
 
 if TYPE_CHECKING:
     from rag.api import RAG
@@ -43,12 +51,22 @@ def ingest(
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Load, chunk, embed and store the documents under PATH (incremental: only what changed)."""
     with handle_errors():
-        r = make_rag(config, collection=collection, store=store, pg_dsn=dsn, data_dir=data_dir)
+        r = make_rag(
+            config,
+            collection=collection,
+            store=store,
+            pg_dsn=dsn,
+            data_dir=data_dir,
+            qdrant_path=qdrant_path,
+            qdrant_url=qdrant_url,
+        )
         report = run_ingest(
             r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root
         )

@@ -18,10 +18,23 @@ CollectionOpt = Annotated[
     str | None, typer.Option("--collection", help="Collection name [default: default].")
 ]
 StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="chroma (default), pgvector or memory.")
+    str | None, typer.Option("--store", help="chroma (default), pgvector, qdrant or memory.")
 ]
 DsnOpt = Annotated[str | None, typer.Option("--dsn", help="PostgreSQL DSN for --store pgvector.")]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory [default: $XDG_DATA_HOME/rag]."),
+]
+QdrantPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--qdrant-path",
+        help="Local Qdrant directory for --store qdrant [default: DATA_DIR/qdrant].",
+    ),
+]
+QdrantUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--qdrant-url", help="Qdrant server URL for --store qdrant (key: RAG_QDRANT_API_KEY)."
+    ),
 ]
