@@ -10,6 +10,7 @@ took 0.6 s instead of 80 s, and a crash of the process still loses nothing commi
 
 from __future__ import annotations
 
+import atexit
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -73,6 +74,18 @@ def release_local(key: Path) -> None:
             del _LOCALS[key]
             with shared.lock:
                 shared.client.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the clients stores left open (a command that never closed its ``RAG``) while the
+    interpreter can still import: qdrant-client's own ``__del__`` fails during shutdown."""
+    with _LOCALS_LOCK:
+        shared = list(_LOCALS.values())
+        _LOCALS.clear()
+    for local in shared:
+        with local.lock:
+            local.client.close()
 
 
 def tune(client: QdrantClient, name: str) -> None:

@@ -206,7 +206,7 @@ def test_a_directory_open_in_another_process_is_a_clear_error(tmp_path: Path) ->
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        with pytest.raises(StoreError, match="another process.*qdrant_url"):
+        with pytest.raises(StoreError, match=r"another process.*qdrant_url"):
             QdrantStore("x", path=path)
     finally:
         holder.communicate("", timeout=60)
