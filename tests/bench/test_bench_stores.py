@@ -17,8 +17,10 @@ def test_qdrant_column_on_a_tiny_corpus(tmp_path: Path) -> None:
     pytest.importorskip("qdrant_client")
     out = tmp_path / "out.json"
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--n", "120", "--queries", "25", "--batch", "50"]
-        + ["--stores", "qdrant", "--json", str(out)],
+        [
+            *(sys.executable, str(BENCH), "--n", "120", "--queries", "25", "--batch", "50"),
+            *("--stores", "qdrant", "--json", str(out)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
