@@ -1,7 +1,8 @@
-"""Vector store benchmark: Chroma vs pgvector on the same synthetic 384-d corpus.
+"""Vector store benchmark: Chroma vs pgvector vs Qdrant on the same synthetic 384-d corpus.
 
-    python bench/stores.py                    # 100,000 chunks, both stores
+    python bench/stores.py                    # 100,000 chunks, chroma, pgvector and qdrant
     python bench/stores.py --n 20000 --stores pgvector --json out.json
+    python bench/stores.py --stores qdrant-server --qdrant-url http://127.0.0.1:6333
 
 Data (seeded): each vector is a cluster centre (200 random centres) plus a 32-d latent
 offset through a fixed random 384x32 mixing matrix plus a little isotropic noise, then
@@ -22,6 +23,10 @@ loads without an index (``hnsw_min_rows=None``), then builds HNSW once with ``cr
 (m=16, ef_construction=64) -- reported as "index build". Afterwards ``--incremental`` more
 chunks are written into the indexed table to report row-by-row index maintenance honestly.
 Chroma maintains its HNSW index while writing (build time is inside its write throughput).
+Qdrant (``qdrant``) runs in qdrant-client's local mode in a temp dir: exact numpy search, no
+index (its own docs say a server for more than 20,000 points), so its recall is 1 and its
+latency grows with n; ``qdrant-server`` benchmarks a running server (``--qdrant-url``, HNSW
+built by the server in the background while and after writing).
 """
 
 from __future__ import annotations
@@ -141,15 +146,18 @@ def write_all(store: Store, chunks: list[Chunk], vectors: np.ndarray, batch: int
     return n / (time.perf_counter() - start)
 
 
-def measure_queries(store: Store, corpus: Corpus, k: int = 10) -> dict[str, float]:
-    """p50/p95 latency and mean recall@k, unfiltered and with ``category`` = 3."""
+def measure_queries(
+    store: Store, corpus: Corpus, k: int = 10, limit: int | None = None
+) -> dict[str, float]:
+    """p50/p95 latency and mean recall@k, unfiltered and with ``category`` = 3, over the
+    first ``limit`` queries (default: all)."""
     out: dict[str, float] = {}
     for label, category in (("plain", None), ("filtered", 3)):
         filters = None if category is None else {"category": category}
         for q in corpus.queries[:20]:  # warm up: plans, caches
             store.query(q, k, filters)
         lat, recall = [], []
-        for q in corpus.queries:
+        for q in corpus.queries[:limit]:
             t0 = time.perf_counter()
             hits = store.query(q, k, filters)
             lat.append(time.perf_counter() - t0)
@@ -191,6 +199,41 @@ def bench_chroma(corpus: Corpus, n: int, batch: int, log: Callable[[str], None])
             result.update(measure_queries(store, corpus))
             result["disk_mb"] = dir_bytes(path) / 2**20
         finally:
+            store.close()
+    return result
+
+
+def bench_qdrant(
+    corpus: Corpus, n: int, batch: int, url: str | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    from rag.stores.qdrant import QdrantStore
+
+    name = "qdrant-server" if url else "qdrant"
+    with tempdir("rag-bench-qdrant-") as path:
+        if url:
+            store = QdrantStore(f"bench-{int(time.time())}", url=url, keyword_dir=path / "kw")
+        else:
+            store = QdrantStore("bench", path=path / "qdrant")
+        try:
+            log(f"{name}: writing")
+            rate = write_all(store, corpus.chunks(0, n), corpus.vectors, batch)
+            log(f"{name}: querying")
+            result: dict[str, Any] = {
+                "store": name,
+                "write_chunks_per_s": rate,
+                "index_build_s": None,
+                "index_note": "server HNSW, built in the background"
+                if url
+                else "none: local mode searches exactly (numpy)",
+            }
+            # local mode checks a filter in Python point by point (~50 us each): 50 queries
+            limit = None if url else 50
+            result["queries"] = len(corpus.queries[:limit])
+            result.update(measure_queries(store, corpus, limit=limit))
+            result["disk_mb"] = None if url else dir_bytes(path) / 2**20
+        finally:
+            if url:
+                store.delete_collection()
             store.close()
     return result
 
@@ -279,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--batch", type=int, default=1000, help="chunks per write() [1000]")
-    parser.add_argument("--stores", default="chroma,pgvector")
+    parser.add_argument("--stores", default="chroma,pgvector,qdrant")
+    parser.add_argument("--qdrant-url", help="a Qdrant server for --stores qdrant-server")
     parser.add_argument("--incremental", type=int, default=5000)
     parser.add_argument("--ef-sweep", default="40,200", help="extra pgvector ef_search values")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -297,8 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "pgvector":
             sweep = [int(x) for x in args.ef_sweep.split(",") if x]
             results.append(bench_pgvector(corpus, args.n, args.batch, args.incremental, sweep, log))
+        elif name == "qdrant":
+            results.append(bench_qdrant(corpus, args.n, args.batch, None, log))
+        elif name == "qdrant-server":
+            if not args.qdrant_url:
+                parser.error("--stores qdrant-server needs --qdrant-url")
+            results.append(bench_qdrant(corpus, args.n, args.batch, args.qdrant_url, log))
         else:
-            parser.error(f"unknown store {name!r}: use chroma and/or pgvector")
+            parser.error(
+                f"unknown store {name!r}: use chroma, pgvector, qdrant and/or qdrant-server"
+            )
     print_table(results, args.n, args.dim)
     if args.json:
         args.json.write_text(

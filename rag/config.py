@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -126,7 +127,7 @@ class Settings(BaseSettings):
     # where things live
     data_dir: Path = Field(default_factory=default_data_dir)
     collection: str = "default"
-    store: Literal["chroma", "memory", "pgvector"] = "chroma"
+    store: Literal["chroma", "memory", "pgvector", "qdrant"] = "chroma"
     chroma_url: str | None = None
     """Chroma server URL (``http://host:8000``); unset means embedded in ``data_dir/chroma``."""
     pg_dsn: str | None = None
@@ -248,6 +249,20 @@ class Settings(BaseSettings):
     replicas: costs and budgets then hold across them); unset = ``pg_dsn`` when the store is
     pgvector, else the SQLite file ``data_dir/calls.db``."""
 
+    # Qdrant store (issue #16, slice qdrant)
+    qdrant_path: Path | None = None
+    """``store = "qdrant"``: the local-mode directory; unset = ``data_dir/qdrant``."""
+    qdrant_url: str | None = None
+    """``store = "qdrant"``: a Qdrant server (``http://host:6333``) instead of local mode."""
+    qdrant_api_key: SecretStr | None = None
+    """API key of the Qdrant server (``RAG_QDRANT_API_KEY`` or rag.toml; no flag, so it stays
+    out of shell history). Shown as ``**********`` by ``rag config``."""
+
+    @field_validator("qdrant_path", mode="before")
+    @classmethod
+    def _no_empty_qdrant_path(cls, v: Any) -> Any:
+        return cls._no_empty_path(v)
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:
@@ -355,6 +370,8 @@ CLI_FLAGS: dict[str, str] = {
     "collection": "--collection",
     "store": "--store",
     "pg_dsn": "--dsn",
+    "qdrant_path": "--qdrant-path",
+    "qdrant_url": "--qdrant-url",
     "include": "--include",
     "exclude": "--exclude",
     "prune": "--prune",

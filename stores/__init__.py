@@ -1,9 +1,9 @@
 """Vector stores: the ``Store`` protocol, its backends and ``make_store``.
 
-Every backend here ``supports_keyword_search`` (BM25): pgvector in its own tables, Chroma and
-memory with a sidecar they own (``rag.stores.bm25_sidecar``).
+Every backend here ``supports_keyword_search`` (BM25): pgvector in its own tables, Chroma,
+Qdrant and memory with a sidecar they own (``rag.stores.bm25_sidecar``).
 
-``import rag.stores`` is cheap: the backends (and chromadb, psycopg) load only
+``import rag.stores`` is cheap: the backends (and chromadb, psycopg, qdrant_client) load only
 when a class is first used (``rag.stores.ChromaStore``) or built by ``make_store``.
 """
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rag.config import Settings
     from rag.stores.chroma import ChromaStore
     from rag.stores.memory import MemoryStore
+    from rag.stores.qdrant import QdrantStore
 
 __all__ = [
     "AsyncQueryStore",
@@ -35,6 +36,7 @@ __all__ = [
     "Filters",
     "KeywordSearchStore",
     "MemoryStore",
+    "QdrantStore",
     "SourceRecord",
     "Store",
     "async_queries",
@@ -45,6 +47,7 @@ __all__ = [
 _LAZY = {
     "ChromaStore": "rag.stores.chroma",
     "MemoryStore": "rag.stores.memory",
+    "QdrantStore": "rag.stores.qdrant",
 }
 
 
@@ -64,7 +67,8 @@ def __dir__() -> list[str]:
 
 
 def make_store(settings: Settings) -> Store:
-    """Build the store named by ``settings.store`` (``chroma``, ``memory`` or ``pgvector``)."""
+    """Build the store named by ``settings.store`` (``chroma``, ``memory``, ``pgvector`` or
+    ``qdrant``)."""
     if settings.store == "chroma":
         from rag.stores.chroma import ChromaStore
 
@@ -90,6 +94,21 @@ def make_store(settings: Settings) -> Store:
             ) from None
         store: Store = PgVectorStore.from_settings(settings)
         return store
+    if settings.store == "qdrant":
+        from rag.stores.qdrant import QdrantStore, server_keyword_dir
+
+        key = settings.qdrant_api_key
+        if settings.qdrant_url:
+            return QdrantStore(
+                settings.collection,
+                url=settings.qdrant_url,
+                api_key=key.get_secret_value() if key is not None else None,
+                keyword_dir=server_keyword_dir(settings.data_dir, settings.qdrant_url),
+            )
+        return QdrantStore(
+            settings.collection, path=settings.qdrant_path or settings.data_dir / "qdrant"
+        )
     raise ConfigError(
-        f"setting 'store' has unknown value {settings.store!r}; use 'chroma', 'memory' or 'pgvector'"
+        f"setting 'store' has unknown value {settings.store!r}; use 'chroma', 'memory', "
+        "'pgvector' or 'qdrant'"
     )

@@ -80,7 +80,7 @@ def examples_dir() -> Path:
     return REPO / "examples"
 
 
-@pytest.fixture(params=["memory", "chroma", "pgvector"])
+@pytest.fixture(params=["memory", "chroma", "pgvector", "qdrant"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """The same ingest behaviour on every store (pgvector on the session's real server)."""
     from rag.stores.memory import MemoryStore
@@ -92,6 +92,11 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
         from rag.stores.chroma import ChromaStore
 
         store = ChromaStore("docs", path=tmp_path / "chroma")
+    elif request.param == "qdrant":
+        from rag.stores.qdrant import QdrantStore
+
+        # outside tmp_path, which the ingest tests walk (Qdrant's meta.json would be a document)
+        store = QdrantStore("docs", path=request.getfixturevalue("tmp_path_factory").mktemp("q"))
     else:
         from rag.stores.pgvector import PgVectorStore
 

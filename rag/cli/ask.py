@@ -11,7 +11,15 @@ import typer
 
 from rag.cli._settings import make_rag
 from rag.cli.exit_codes import handle_errors
-from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+from rag.cli.options import (
+    CollectionOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DsnOpt,
+    QdrantPathOpt,
+    QdrantUrlOpt,
+    StoreOpt,
+)
 
 if TYPE_CHECKING:
     from rag.api import RAG
@@ -60,6 +68,8 @@ def ask(
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -71,6 +81,8 @@ def ask(
             store=store,
             pg_dsn=dsn,
             data_dir=data_dir,
+            qdrant_path=qdrant_path,
+            qdrant_url=qdrant_url,
             llm=llm,
             top_k=top_k,
             max_context_tokens=max_context_tokens,

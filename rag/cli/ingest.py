@@ -15,6 +15,8 @@ from rag.cli.options import (
     DataDirOpt,
     DsnOpt,
     EngineOpt,
+    QdrantPathOpt,
+    QdrantUrlOpt,
     RayAddressOpt,
     StoreOpt,
 )
@@ -51,6 +53,8 @@ def ingest(
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
@@ -66,6 +70,8 @@ def ingest(
             data_dir=data_dir,
             ingest_engine=engine,
             ray_address=ray_address,
+            qdrant_path=qdrant_path,
+            qdrant_url=qdrant_url,
         )
         report = run_ingest(
             r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root

@@ -18,7 +18,7 @@ CollectionOpt = Annotated[
     str | None, typer.Option("--collection", help="Collection name [default: default].")
 ]
 StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="chroma (default), pgvector or memory.")
+    str | None, typer.Option("--store", help="chroma (default), pgvector, qdrant or memory.")
 ]
 DsnOpt = Annotated[str | None, typer.Option("--dsn", help="PostgreSQL DSN for --store pgvector.")]
 DataDirOpt = Annotated[
@@ -40,5 +40,20 @@ RayAddressOpt = Annotated[
         "--ray-address",
         help="Ray cluster for --engine ray: auto, ray://host:10001 or host:6379 "
         "[default: a running local one, else one started for the run].",
+    ),
+]
+
+# Qdrant store (issue #16)
+QdrantPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--qdrant-path",
+        help="Local Qdrant directory for --store qdrant [default: DATA_DIR/qdrant].",
+    ),
+]
+QdrantUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--qdrant-url", help="Qdrant server URL for --store qdrant (key: RAG_QDRANT_API_KEY)."
     ),
 ]

@@ -420,6 +420,8 @@ def _store_fix(settings: Settings, message: str) -> str:
             f" (setting 'chroma_url' {settings.chroma_url}: is `chroma run` up there? unset "
             "chroma_url to use the embedded store)"
         )
+    elif settings.store == "qdrant" and settings.qdrant_url:
+        fix = f" (setting 'qdrant_url' {settings.qdrant_url}: is the Qdrant server up there?)"
     else:
         fix = f" (setting 'data_dir' {settings.data_dir}: is it readable and writable?)"
     setting = fix.split("'")[1]

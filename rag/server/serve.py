@@ -55,6 +55,8 @@ def check_workers(settings: Settings, workers: int) -> None:
             f"the embedded Chroma store ({settings.chroma_path}) is not safe to open from several "
             "processes"
         )
+    elif settings.store == "qdrant" and not settings.qdrant_url:
+        where = "Qdrant's local mode lets one process open its directory (or set qdrant_url)"
     else:
         return
     raise ConfigError(

@@ -95,12 +95,12 @@ def embed(chunks: list[Chunk]):  # type: ignore[no-untyped-def]
     return FakeEmbedder().embed([c.text for c in chunks])
 
 
-@pytest.fixture(params=["memory", "sqlite", "pgvector"])
+@pytest.fixture(params=["memory", "sqlite", "pgvector", "qdrant"])
 def index(
     request: pytest.FixtureRequest, tmp_path: Path, tok: KeywordTokenizer
 ) -> Iterator[KeywordSearchStore]:
     """The same corpus, chunks and terms in one write, in every store: memory (in-process
-    sidecar), Chroma (SQLite sidecar) and pgvector (its own tables)."""
+    sidecar), Chroma and Qdrant (SQLite sidecar) and pgvector (its own tables)."""
     from rag.stores.memory import MemoryStore
 
     store: KeywordSearchStore
@@ -110,6 +110,10 @@ def index(
         from rag.stores.chroma import ChromaStore
 
         store = ChromaStore("docs", path=tmp_path / "chroma")
+    elif request.param == "qdrant":
+        from rag.stores.qdrant import QdrantStore
+
+        store = QdrantStore("docs", path=tmp_path / "qdrant")
     else:
         from rag.stores.pgvector import PgVectorStore
 

@@ -106,7 +106,7 @@ def retriever(
     return HybridRetriever(store, embedder, index, TOKENIZER, mode=mode, top_k=3, fusion=fusion)
 
 
-@pytest.fixture(params=["memory", "chroma", "pgvector"])
+@pytest.fixture(params=["memory", "chroma", "pgvector", "qdrant"])
 def parts(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A store of each kind, its keyword search (the store itself) and the embedder."""
     store: Store
@@ -116,6 +116,10 @@ def parts(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-un
         from rag.stores.chroma import ChromaStore
 
         store = ChromaStore("hyb", path=tmp_path / "chroma", keyword_dir=tmp_path / "kw")
+    elif request.param == "qdrant":
+        from rag.stores.qdrant import QdrantStore
+
+        store = QdrantStore("hyb", path=tmp_path / "qdrant")
     else:
         from rag.stores.pgvector import PgVectorStore
 

@@ -21,9 +21,9 @@ from rag.testing import FakeEmbedder
 from rag.types import IngestReport
 
 
-@pytest.fixture(params=["memory", "chroma", "pgvector"])
+@pytest.fixture(params=["memory", "chroma", "pgvector", "qdrant"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every store: memory, Chroma in a temp dir, pgvector on the session's server."""
+    """Every store: memory, Chroma and Qdrant in a temp dir, pgvector on the session's server."""
     s: Store
     if request.param == "memory":
         s = MemoryStore("docs")
@@ -31,6 +31,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         from rag.stores.chroma import ChromaStore
 
         s = ChromaStore("docs", path=tmp_path / "chroma-data")
+    elif request.param == "qdrant":
+        from rag.stores.qdrant import QdrantStore
+
+        s = QdrantStore("docs", path=tmp_path / "qdrant-data")
     else:
         from rag.stores.pgvector import PgVectorStore
 

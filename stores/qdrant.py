@@ -1,0 +1,555 @@
+"""Qdrant store: embedded local mode (``QdrantClient(path=...)``) or a Qdrant server (``url``).
+
+Each chunk is one point of the collection (cosine distance, so ``score`` is the cosine
+similarity) whose id is the uuid5 of the chunk id and whose payload holds the chunk
+(``rag.stores.qdrant_records`` gives the layout, the escaping of metadata keys and the filter
+translation). Text and metadata pass ``rag.sanitize`` first, as in every store.
+
+The manifest lives in a second, vectorless collection ``<collection>__sources`` (one point per
+source file). Keyword search (BM25) is the SQLite sidecar the store owns
+(``rag.stores.bm25_sidecar``), as for Chroma: Qdrant's sparse vectors cannot give the BM25
+scores of the other stores (their length normalisation needs the collection's current average
+length at query time), and rag scores the same query alike on every store. A write stores
+the points, then their terms in the sidecar; deletes go the other way round, so a crash
+leaves at worst chunks without keyword rows, which the next ingest finds (``keyword_ids``)
+and fills. No transactions (``supports_transactions = False``): the ingest pipeline writes
+the manifest entry last, so an interrupted run is repaired by the next one.
+
+Local mode keeps everything in one directory: Qdrant's files and the sidecar
+(``<path>/rag_keyword/<collection>.sqlite``); the stores of one process on one path share
+one client (``rag.stores.qdrant_local``), and another process gets a ``StoreError`` saying to
+use a server. With a server (``qdrant_url``, optional ``qdrant_api_key``, held by the settings
+as a secret and never shown), the sidecar lives on the machine that ingests and queries,
+``<data_dir>/keyword/qdrant-<hash of the url>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag._lazy import require
+from rag.errors import ConfigError, StoreError
+from rag.redact import redact
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
+from rag.stores.bm25 import terms_by_id
+from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
+from rag.stores.memory import (
+    check_shape,
+    dedupe,
+    dimension_error,
+    empty_error,
+    normalize_rows,
+    query_vector,
+)
+from rag.stores.qdrant_local import Local, open_local, release_local, tune
+from rag.stores.qdrant_records import (
+    from_payload,
+    point_id,
+    source_point_id,
+    to_payload,
+    translate_filters,
+)
+from rag.types import Chunk, ScoredChunk, Vectors
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient, models
+
+__all__ = ["QdrantStore", "server_keyword_dir"]
+
+MANIFEST_SUFFIX = "__sources"
+"""The manifest of collection ``X`` is the Qdrant collection ``X__sources``."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
+_BATCH = 256
+"""Points per upsert request (well under a server's 32 MB request limit at 1,024 dims)."""
+_PAGE = 1000
+"""Ids per retrieve/scroll/delete request."""
+
+
+def server_keyword_dir(data_dir: Path, url: str) -> Path:
+    """Where the sidecars of collections on the server at ``url`` live on this machine."""
+    return data_dir / "keyword" / f"qdrant-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+class QdrantStore:
+    """``KeywordSearchStore`` on Qdrant: a local directory (``path``) or a server (``url``,
+    ``api_key``), with its BM25 sidecar ``<collection>.sqlite`` in ``keyword_dir`` (default:
+    ``<path>/rag_keyword`` locally, ``server_keyword_dir(default data dir, url)`` with a server)."""
+
+    supports_filters = True
+    supports_transactions = False
+    supports_keyword_search = True
+
+    def __init__(
+        self,
+        collection: str,
+        path: Path | None = None,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        keyword_dir: Path | None = None,
+        timeout_s: int = 30,
+    ) -> None:
+        if (
+            not _NAME_RE.match(collection)
+            or collection.endswith(MANIFEST_SUFFIX)
+            or collection in (".", "..")
+        ):
+            raise ConfigError(
+                f"setting 'collection' ({collection!r}) is not a valid Qdrant collection name "
+                "for rag: use letters, digits, '.', '_' or '-' (at most 251), starting with a "
+                f"letter or digit, and not ending in {MANIFEST_SUFFIX!r}"
+            )
+        self.collection = collection
+        self.url = url
+        self.path: Path | None = None
+        self._local: Local | None = None
+        if url:
+            qdrant_client = require("qdrant_client", "qdrant", "the Qdrant store")
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ConfigError(
+                    f"setting 'qdrant_url' ({redact(url)!r}) is not a Qdrant server URL; use "
+                    "http://HOST:6333 or https://HOST[:PORT]"
+                )
+            self._client: QdrantClient = qdrant_client.QdrantClient(
+                url=url, api_key=api_key, timeout=timeout_s, check_compatibility=False
+            )
+            self._lock = threading.RLock()
+            try:
+                self._client.get_collections()
+            except Exception as exc:
+                self._client.close()
+                raise StoreError(
+                    f"cannot reach the Qdrant server at {redact(url)} (setting 'qdrant_url'): "
+                    f"{type(exc).__name__}: {redact(str(exc))}. Start it, check "
+                    "qdrant_api_key, or unset qdrant_url to use local mode (--qdrant-path)"
+                ) from None
+            if keyword_dir is None:
+                from rag.config import default_data_dir
+
+                keyword_dir = server_keyword_dir(default_data_dir(), url)
+        else:
+            from rag.config import default_data_dir
+
+            self.path = Path(path) if path is not None else default_data_dir() / "qdrant"
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._local = open_local(self.path)
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise StoreError(
+                    f"cannot open the Qdrant directory {self.path}: {type(exc).__name__}: {exc}. "
+                    "Check that it is writable and was written by qdrant-client's local mode"
+                ) from exc
+            self._client = self._local.client
+            self._lock = self._local.lock
+            keyword_dir = keyword_dir if keyword_dir is not None else self.path / "rag_keyword"
+        self.keyword_path = sidecar_path(keyword_dir, collection)
+        self._keywords: SQLiteBM25 | None = None
+        self._dim: int | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = redact(self.url) if self.url else str(self.path)
+        return f"QdrantStore(collection={self.collection!r}, at={where!r})"
+
+    # -- collection handling ---------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn qdrant-client exceptions into StoreError naming the collection and action."""
+        try:
+            yield
+        except (StoreError, ConfigError):
+            raise
+        except Exception as exc:
+            where = redact(self.url) if self.url else str(self.path)
+            raise StoreError(
+                f"Qdrant failed to {action} in collection '{self.collection}' ({where}): "
+                f"{type(exc).__name__}: {redact(str(exc))}"
+            ) from exc
+
+    def _has(self, name: str) -> bool:
+        with self._errors("look up a collection"):
+            return bool(self._client.collection_exists(name))
+
+    def exists(self) -> bool:
+        """Whether the collection has been created (by a first write)."""
+        with self._lock:
+            if self._dim is not None:
+                return True
+            if not self._has(self.collection):
+                return False
+            with self._errors("read the collection's configuration"):
+                vectors = self._client.get_collection(self.collection).config.params.vectors
+            from qdrant_client import models
+
+            if not isinstance(vectors, models.VectorParams):
+                raise StoreError(
+                    f"Qdrant collection '{self.collection}' has named vectors; it was not "
+                    "created by rag. Use another collection name"
+                )
+            if vectors.distance != models.Distance.COSINE:
+                raise StoreError(
+                    f"Qdrant collection '{self.collection}' uses the {vectors.distance} distance "
+                    "but rag needs cosine; it was not created by rag. Use another collection name"
+                )
+            self._dim = int(vectors.size)
+            return True
+
+    def _collection_for_write(self, dim: int) -> None:
+        if not self.exists():
+            from qdrant_client import models
+
+            with self._errors("create the collection"):
+                self._client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                    metadata={"created_by": "rag"},
+                )
+                if self._local is None:  # local mode has no payload indexes
+                    self._client.create_payload_index(
+                        self.collection, "source", field_schema=models.PayloadSchemaType.KEYWORD
+                    )
+            tune(self._client, self.collection)
+            self._dim = None
+            self.exists()
+        assert self._dim is not None
+        if dim != self._dim:
+            raise dimension_error(self.collection, self._dim, dim, "write")
+
+    def _manifest_name(self, create: bool) -> str | None:
+        name = self.collection + MANIFEST_SUFFIX
+        if self._has(name):
+            return name
+        if not create:
+            return None
+        with self._errors("create the manifest"):
+            self._client.create_collection(
+                name, vectors_config={}, metadata={"manifest_of": self.collection}
+            )
+        tune(self._client, name)
+        return name
+
+    def list_collections(self) -> list[str]:
+        """Names of the rag collections here (manifests hidden), sorted."""
+        with self._lock, self._errors("list collections"):
+            names = [c.name for c in self._client.get_collections().collections]
+        return sorted(n for n in names if not n.endswith(MANIFEST_SUFFIX))
+
+    def delete_collection(self, name: str | None = None) -> bool:
+        """Delete a collection (default: this one) and its manifest; False if it did not exist."""
+        target = name or self.collection
+        with self._lock:
+            existed = self._has(target)
+            for col in (target, target + MANIFEST_SUFFIX):
+                if self._has(col):
+                    with self._errors(f"delete collection '{col}'"):
+                        self._client.delete_collection(col)
+            if target == self.collection:
+                self._dim = None
+                if (sidecar := self._sidecar_if_any()) is not None:
+                    sidecar.clear()
+        return existed
+
+    # -- writes ----------------------------------------------------------------------
+
+    def write(
+        self,
+        chunks: Sequence[Chunk],
+        embeddings: Vectors,
+        policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+        *,
+        terms: Sequence[Sequence[str]] | None = None,
+    ) -> int:
+        """Store chunks (an upsert replaces a point's whole payload), then their keyword terms;
+        SKIP adds only new ids, FAIL refuses if any id is stored."""
+        if not chunks and np.asarray(embeddings).size == 0:
+            return 0
+        emb = check_shape(chunks, embeddings)
+        by_id = terms_by_id(chunks, terms, policy)
+        chunks, emb = dedupe(chunks, emb, policy)
+        from qdrant_client import models
+
+        with self._lock:
+            self._collection_for_write(emb.shape[1])
+            ids = [c.id for c in chunks]
+            present = self._existing(ids)
+            if present and policy is DuplicatePolicy.FAIL:
+                shown = ", ".join([repr(i) for i in ids if i in present][:10])
+                raise StoreError(
+                    f"collection '{self.collection}' already holds chunk ids {shown}"
+                    f"{' ...' if len(present) > 10 else ''} and the duplicate policy is 'fail'; "
+                    "nothing was written. Use policy 'overwrite' or 'skip', or delete them first"
+                )
+            if present and policy is DuplicatePolicy.SKIP:
+                keep = [i for i, cid in enumerate(ids) if cid not in present]
+                chunks, emb, ids = [chunks[i] for i in keep], emb[keep], [ids[i] for i in keep]
+            if not chunks:
+                return 0
+            rows = normalize_rows(emb).tolist()
+            with self._errors("write chunks"):
+                for start in range(0, len(chunks), _BATCH):
+                    points = [
+                        models.PointStruct(id=point_id(c.id), vector=row, payload=to_payload(c))
+                        for c, row in zip(
+                            chunks[start : start + _BATCH],
+                            rows[start : start + _BATCH],
+                            strict=True,
+                        )
+                    ]
+                    self._client.upsert(self.collection, points, wait=True)
+            if by_id is not None:
+                self._sidecar().add(chunks, [by_id[c.id] for c in chunks])
+            elif (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_ids(ids)  # overwritten chunks lose their old terms
+            return len(chunks)
+
+    def _existing(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(dict.fromkeys(ids))
+        with self._errors("look up ids"):
+            for start in range(0, len(ids), _PAGE):
+                records = self._client.retrieve(
+                    self.collection,
+                    ids=[point_id(i) for i in ids[start : start + _PAGE]],
+                    with_payload=["chunk_id"],
+                    with_vectors=False,
+                )
+                found.update(str((r.payload or {}).get("chunk_id")) for r in records)
+        return found
+
+    def _delete_points(self, collection: str, point_ids: list[str]) -> None:
+        from qdrant_client import models
+
+        with self._errors("delete points"):
+            for start in range(0, len(point_ids), _PAGE):
+                self._client.delete(
+                    collection,
+                    points_selector=models.PointIdsList(points=point_ids[start : start + _PAGE]),  # type: ignore[arg-type]
+                    wait=True,
+                )
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        """Delete chunks (keyword rows first) by id; return how many existed."""
+        with self._lock:
+            if not ids or not self.exists():
+                return 0
+            if (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_ids(ids)
+            present = self._existing(ids)
+            self._delete_points(self.collection, [point_id(i) for i in sorted(present)])
+            return len(present)
+
+    def delete_source(self, source: str) -> int:
+        """Delete every chunk of ``source`` (keyword rows first) and its manifest entry."""
+        with self._lock:
+            if (sidecar := self._sidecar_if_any()) is not None:
+                sidecar.delete_source(source)
+            ids = self.ids_for_source(source)
+            if ids:
+                self._delete_points(self.collection, [point_id(i) for i in sorted(ids)])
+            manifest = self._manifest_name(create=False)
+            if manifest is not None:
+                self._delete_points(manifest, [source_point_id(source)])
+            return len(ids)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def query(
+        self, embedding: Vectors, k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """The ``k`` nearest chunks (cosine) matching ``filters``, closest first."""
+        where, impossible = translate_filters(filters)
+        q = query_vector(embedding)
+        with self._lock:
+            if not self.exists():
+                raise empty_error(self.collection)
+            assert self._dim is not None
+            if q.shape[0] != self._dim:
+                if self._count(None) == 0:
+                    raise empty_error(self.collection)
+                raise dimension_error(self.collection, self._dim, q.shape[0], "query")
+            points: list[Any] = []
+            if not impossible and k > 0:
+                with self._errors("query"):
+                    points = self._client.query_points(
+                        self.collection,
+                        query=normalize_rows(q).tolist(),
+                        query_filter=where,
+                        limit=k,
+                        with_payload=True,
+                        with_vectors=False,
+                    ).points
+            if not points and self._count(None) == 0:
+                raise empty_error(self.collection)
+        return [
+            ScoredChunk(chunk=from_payload(p.payload), score=float(np.clip(p.score, -1.0, 1.0)))
+            for p in points
+        ]
+
+    def _count(self, where: models.Filter | None) -> int:
+        with self._errors("count chunks"):
+            return int(self._client.count(self.collection, count_filter=where, exact=True).count)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` already stored."""
+        with self._lock:
+            if not ids or not self.exists():
+                return set()
+            return self._existing(ids)
+
+    def _scroll(self, collection: str, where: models.Filter | None) -> Iterator[Any]:
+        """Every point of ``collection`` matching ``where`` (payload only), page by page."""
+        offset: Any = None
+        while True:
+            with self._errors("list points"):
+                records, offset = self._client.scroll(
+                    collection,
+                    scroll_filter=where,
+                    limit=_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            yield from records
+            if offset is None:
+                return
+
+    def ids_for_source(self, source: str) -> set[str]:
+        """Ids of every stored chunk of ``source``."""
+        from qdrant_client import models
+
+        where = models.Filter(
+            must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))]
+        )
+        with self._lock:
+            if not self.exists():
+                return set()
+            return {
+                str((r.payload or {}).get("chunk_id")) for r in self._scroll(self.collection, where)
+            }
+
+    def count(self, filters: Filters | None = None) -> int:
+        """Number of stored chunks (matching ``filters``)."""
+        where, impossible = translate_filters(filters)
+        with self._lock:
+            if impossible or not self.exists():
+                return 0
+            return self._count(where)
+
+    # -- manifest --------------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourceRecord]:
+        """Every manifest entry, by source path."""
+        out: dict[str, SourceRecord] = {}
+        with self._lock:
+            manifest = self._manifest_name(create=False)
+            if manifest is None:
+                return out
+            for record in self._scroll(manifest, None):
+                p = record.payload or {}
+                source = str(p.get("source", ""))
+                out[source] = SourceRecord(
+                    source=source,
+                    file_hash=str(p.get("file_hash", "")),
+                    chunk_count=int(p.get("chunk_count", 0)),
+                    updated_at=float(p.get("updated_at", 0.0)),
+                    embedder=str(p.get("embedder", "")),
+                )
+        return out
+
+    def set_source(self, record: SourceRecord) -> None:
+        """Record (replace) the manifest entry of ``record.source``."""
+        from qdrant_client import models
+
+        with self._lock:
+            manifest = self._manifest_name(create=True)
+            assert manifest is not None
+            payload = {
+                "source": record.source,
+                "file_hash": record.file_hash,
+                "chunk_count": int(record.chunk_count),
+                "updated_at": float(record.updated_at),
+                "embedder": record.embedder,
+            }
+            with self._errors("write the manifest"):
+                self._client.upsert(
+                    manifest,
+                    [
+                        models.PointStruct(
+                            id=source_point_id(record.source), vector={}, payload=payload
+                        )
+                    ],
+                    wait=True,
+                )
+
+    # -- keyword search (the SQLite sidecar) -----------------------------------------
+
+    def _sidecar(self) -> SQLiteBM25:
+        """The BM25 sidecar, opened (and created) on first use."""
+        with self._lock:
+            if self._keywords is None:
+                self._keywords = SQLiteBM25(self.keyword_path, self.collection)
+            return self._keywords
+
+    def _sidecar_if_any(self) -> SQLiteBM25 | None:
+        """The sidecar if it exists (no file is created just to find nothing in it)."""
+        if self._keywords is None and not self.keyword_path.exists():
+            return None
+        return self._sidecar()
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
+        validate_filters(filters)
+        sidecar = self._sidecar_if_any()
+        return [] if sidecar is None else sidecar.search(terms, k, filters)
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return set() if sidecar is None else sidecar.existing_ids(ids)
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return 0 if sidecar is None else sidecar.count()
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of stored chunks (others are ignored)."""
+        by_id = terms_by_id(chunks, terms)
+        assert by_id is not None
+        with self._lock:
+            stored = self.existing_ids(list(by_id))
+            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
+            return self._sidecar().add(keep, [by_id[c.id] for c in keep])
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """No transactions here: the ingest pipeline's write order keeps a crash repairable."""
+        return nullcontext()
+
+    def close(self) -> None:
+        """Release the client (local mode: the directory's shared client closes with its last
+        store) and the sidecar. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._keywords is not None:
+                self._keywords.close()
+                self._keywords = None
+        if self._local is not None:
+            release_local(self._local.key)
+        else:
+            self._client.close()
