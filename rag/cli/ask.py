@@ -11,7 +11,15 @@ import typer
 
 from rag.cli._settings import make_rag
 from rag.cli.exit_codes import handle_errors
-from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+from rag.cli.options import (
+    CollectionOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DsnOpt,
+    LoraOpt,
+    LoraScaleOpt,
+    StoreOpt,
+)
 
 if TYPE_CHECKING:
     from rag.api import RAG
@@ -30,6 +38,8 @@ def ask(
     llm: Annotated[
         str | None, typer.Option("--llm", help="Backend spec: local, local:/path/model.gguf, ...")
     ] = None,
+    lora: LoraOpt = None,
+    lora_scale: LoraScaleOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Sources to retrieve.")] = None,
     max_context_tokens: Annotated[
         int | None, typer.Option("--max-context-tokens", help="Token budget for the sources.")
@@ -72,6 +82,8 @@ def ask(
             pg_dsn=dsn,
             data_dir=data_dir,
             llm=llm,
+            lora_path=lora,
+            lora_scale=lora_scale,
             top_k=top_k,
             max_context_tokens=max_context_tokens,
             retrieval_mode=mode,
@@ -173,7 +185,10 @@ def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
             }
             for c in answer.citations
         ],
-        "usage": answer.usage.model_dump(mode="json"),
+        "usage": {
+            **answer.usage.model_dump(mode="json"),
+            "output_tokens_per_s": answer.usage.output_tokens_per_s,
+        },
         "retrieval_latency_s": answer.retrieval_latency_s,
         "mode": answer.mode,
         "grounded": answer.grounded,

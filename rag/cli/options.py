@@ -25,3 +25,18 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory [default: $XDG_DATA_HOME/rag]."),
 ]
+
+# issue 15 (helper "lora"): a LoRA adapter on the local model, wherever --llm is accepted
+LoraOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lora",
+        help="LoRA adapter GGUF for the local model (converted for that base model).",
+    ),
+]
+LoraScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--lora-scale", help="How strongly the adapter applies: 0 = base model, 1 = full."
+    ),
+]
