@@ -373,6 +373,7 @@ CLI_FLAGS: dict[str, str] = {
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""
+CLI_FLAGS.update({"lora_path": "--lora", "lora_scale": "--lora-scale"})  # issue 15 (helper "lora")
 
 
 def setting_hint(field: str) -> str:

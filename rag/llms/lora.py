@@ -57,7 +57,7 @@ def adapter_identity(path: Path, scale: float) -> str:
 def _bad(path: Path, what: str) -> ConfigError:
     return ConfigError(
         f"LoRA adapter {str(path)!r} (setting 'lora_path' / --lora) {what}; give a LoRA GGUF "
-        "converted for this base model (llama.cpp's convert_lora_to_gguf.py --base <model>), "
+        "converted for this base model (llama.cpp's convert_lora_to_gguf.py, given that base), "
         "or unset lora_path"
     )
 
