@@ -341,7 +341,8 @@ class QueryPipeline:
                     score=hit.score,
                 )
             )
-        user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
+        sources = "Sources:\n\n" + "\n\n".join(blocks)
+        user = sources + f"\n\nQuestion: {question}\nAnswer:"
         earlier: tuple[Message, ...] = ()
         if turns and self.answer_mode == "generative":
             kept = history_slice(turns, self.history_tokens, self.llm.count_tokens)
@@ -352,7 +353,8 @@ class QueryPipeline:
         messages = (
             Message(role="system", content=SYSTEM_PROMPT),
             *earlier,
-            Message(role="user", content=user),
+            # the sources first, the question last: a prompt cache can keep the shared part
+            Message(role="user", content=user, stable_chars=len(sources)),
         )
         if isinstance(hits, Retrieval):
             notes[:0] = _retrieved_notes(hits, citations)

@@ -263,6 +263,24 @@ class Settings(BaseSettings):
     def _no_empty_qdrant_path(cls, v: Any) -> Any:
         return cls._no_empty_path(v)
 
+    # issue 15, LoRA and prompt caching (helper "lora")
+    lora_path: Path | None = None
+    """A LoRA adapter GGUF for the local model (``--lora``), converted for that base model with
+    llama.cpp's convert_lora_to_gguf.py; unset = the base model alone."""
+    lora_scale: float = Field(default=1.0, ge=0.0, le=4.0)
+    """How strongly the adapter applies (``--lora-scale``): 0 = the base model, 1 = as trained."""
+    prompt_cache: Literal["auto", "sources", "off"] = "auto"
+    """What Anthropic requests mark for its prompt cache: ``auto`` the system prompt and the
+    conversation so far, ``sources`` also the prompt's sources (when a batch's questions share
+    them), ``off`` nothing. OpenAI caches long prefixes by itself."""
+
+    @field_validator("lora_path", mode="before")
+    @classmethod
+    def _no_empty_lora_path(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("is empty; give the adapter's path, or unset it for the base model")
+        return v
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:
@@ -384,6 +402,8 @@ CLI_FLAGS: dict[str, str] = {
     "answer_mode": "--answer-mode",
     "ingest_engine": "--engine",
     "ray_address": "--ray-address",
+    "lora_path": "--lora",
+    "lora_scale": "--lora-scale",
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""

@@ -174,6 +174,9 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    """Input tokens read from the provider's prompt cache (counted in ``input_tokens`` too)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the prompt cache (Anthropic; counted in ``input_tokens`` too)."""
     latency_s: float = 0.0
     time_to_first_token_s: float | None = None
     cost: Decimal | None = Decimal(0)
@@ -186,17 +189,46 @@ class Usage(BaseModel):
     """True when the backend did not report its token counts and rag estimated them
     (``rag.llms.base.approx_tokens``), as for a LlamaIndex LLM that returns no usage."""
 
+    adapter: str | None = None
+    """The LoRA adapter the local model ran with: file name, sha256 prefix and scale
+    (``ko.gguf sha256:1a2b3c4d5e6f scale 0.8``); None = the base model alone."""
+
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def output_tokens_per_s(self) -> float | None:
+        """Generation speed: output tokens over the time spent producing them (after the first
+        token when a stream reported it, else the whole latency); None without both."""
+        return output_rate(self.output_tokens, self.latency_s, self.time_to_first_token_s)
+
     def describe(self) -> str:
-        """One line for terminals: backend/model, tokens, latency, cost."""
+        """One line for terminals: backend/model (and adapter), tokens, speed, latency, cost."""
         cost = "unknown" if self.cost is None else f"${self.cost:.6f}"
+        model = f"{self.backend}:{self.model}" + (f" + {self.adapter}" if self.adapter else "")
+        cache = ""
+        if self.cached_input_tokens or self.cache_write_tokens:
+            cache = f" ({self.cached_input_tokens} cache read, {self.cache_write_tokens} written)"
+        rate = self.output_tokens_per_s
+        speed = "" if rate is None else f" · {rate:.1f} tok/s"
+        ttft = self.time_to_first_token_s
+        first = "" if ttft is None else f" · first token {ttft:.2f} s"
         return (
-            f"{self.backend}:{self.model} · {self.input_tokens} in / {self.output_tokens} out tokens"
-            f" · {self.latency_s:.2f} s · {cost}"
+            f"{model} · {self.input_tokens} in{cache} / {self.output_tokens} out tokens{speed}"
+            f" · {self.latency_s:.2f} s{first} · {cost}"
         )
+
+
+def output_rate(output_tokens: int, latency_s: float, ttft_s: float | None) -> float | None:
+    """Output tokens per second: after the first token (``ttft_s``, a stream's) the remaining
+    tokens over the remaining time, else all tokens over the whole latency; None when there is
+    nothing to measure."""
+    if ttft_s is not None and output_tokens > 1 and latency_s > ttft_s:
+        return (output_tokens - 1) / (latency_s - ttft_s)
+    if output_tokens > 0 and latency_s > 0:
+        return output_tokens / latency_s
+    return None
 
 
 class Citation(BaseModel):

@@ -6,10 +6,18 @@ empty ``default`` answers). A ``Reply`` renders in the format of the endpoint th
 (``/v1/chat/completions`` or ``/v1/messages``), as JSON or as SSE when the request asked to
 stream, with usage blocks (cached tokens included), errors with headers such as
 ``retry-after``, and delays for timeouts. Every request is recorded in ``requests``.
+
+``simulate_prompt_cache()`` makes the Anthropic endpoint behave like its prompt cache: a prefix
+ending at a ``cache_control`` block is written (``cache_creation_input_tokens``), and a later
+request that starts with a written prefix reads it (``cache_read_input_tokens``, the longest
+one, checked at every block boundary as Anthropic looks back); tokens are counted as one per
+4 characters of text.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import re
@@ -75,6 +83,8 @@ class FakeProvider:
         self.requests: list[RecordedRequest] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.prompt_cache: dict[str, int] | None = None
+        """Written cache prefixes (digest -> tokens) once ``simulate_prompt_cache`` is on."""
         provider = self
 
         class Handler(_Handler):
@@ -109,6 +119,42 @@ class FakeProvider:
         with self._lock:
             reply = self.queue.popleft() if self.queue else self.default
             return reply, next(self._ids)
+
+    def simulate_prompt_cache(self) -> None:
+        """Answer Anthropic requests with cache reads and writes (module docstring)."""
+        with self._lock:
+            self.prompt_cache = {}
+
+    def cached(self, reply: Reply, body: dict[str, Any]) -> Reply:
+        """``reply`` with the input tokens of ``body`` split into cache reads, writes and the
+        rest, when the cache is simulated (else unchanged)."""
+        with self._lock:
+            cache = self.prompt_cache
+            if cache is None:
+                return reply
+            digest = hashlib.sha256()
+            total = 0
+            read = 0
+            marks: list[tuple[str, int]] = []
+            for text, marked in _blocks(body):
+                digest.update(json.dumps(text).encode())
+                total += (len(text) + 3) // 4
+                key = digest.hexdigest()
+                if key in cache:
+                    read = total
+                if marked:
+                    marks.append((key, total))
+            written = 0
+            for key, tokens in marks:
+                if tokens > read and key not in cache:
+                    cache[key] = tokens
+                    written = tokens - read
+        return dataclasses.replace(
+            reply,
+            input_tokens=max(total - read - written, 0),
+            cached_tokens=read,
+            cache_write_tokens=written,
+        )
 
     def record(self, req: RecordedRequest) -> None:
         with self._lock:
@@ -175,6 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.status != 200:
                 self._json(reply.status, _error_body(reply, anthropic), headers)
             elif anthropic:
+                reply = self.fake.cached(reply, body)
                 if body.get("stream"):
                     self._sse(_anthropic_events(reply, body, rid), reply.chunk_delay_s, headers)
                 else:
@@ -218,6 +265,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+
+def _blocks(body: dict[str, Any]) -> list[tuple[str, bool]]:
+    """An Anthropic request's text blocks in prompt order (system, then each message, tagged with
+    its role), each with whether it carries ``cache_control``."""
+    out: list[tuple[str, bool]] = []
+
+    def add(content: Any, tag: str) -> None:
+        if isinstance(content, str):
+            out.append((f"{tag}:{content}", False))
+            return
+        for block in content or ():
+            out.append((f"{tag}:{block.get('text', '')}", "cache_control" in block))
+
+    add(body.get("system"), "system")
+    for message in body.get("messages", ()):
+        add(message.get("content"), message.get("role", "user"))
+    return out
 
 
 def _pieces(text: str) -> list[str]:

@@ -16,6 +16,8 @@ from rag.cli.options import (
     ConfigOpt,
     DataDirOpt,
     DsnOpt,
+    LoraOpt,
+    LoraScaleOpt,
     QdrantPathOpt,
     QdrantUrlOpt,
     StoreOpt,
@@ -38,6 +40,8 @@ def ask(
     llm: Annotated[
         str | None, typer.Option("--llm", help="Backend spec: local, local:/path/model.gguf, ...")
     ] = None,
+    lora: LoraOpt = None,
+    lora_scale: LoraScaleOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Sources to retrieve.")] = None,
     max_context_tokens: Annotated[
         int | None, typer.Option("--max-context-tokens", help="Token budget for the sources.")
@@ -84,6 +88,8 @@ def ask(
             qdrant_path=qdrant_path,
             qdrant_url=qdrant_url,
             llm=llm,
+            lora_path=lora,
+            lora_scale=lora_scale,
             top_k=top_k,
             max_context_tokens=max_context_tokens,
             retrieval_mode=mode,
@@ -185,7 +191,10 @@ def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
             }
             for c in answer.citations
         ],
-        "usage": answer.usage.model_dump(mode="json"),
+        "usage": {
+            **answer.usage.model_dump(mode="json"),
+            "output_tokens_per_s": answer.usage.output_tokens_per_s,
+        },
         "retrieval_latency_s": answer.retrieval_latency_s,
         "mode": answer.mode,
         "grounded": answer.grounded,

@@ -45,7 +45,8 @@ def costs(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
+    """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency and
+    p50 output tokens per second."""
     from rag.costs.calllog import CallLog, parse_since
 
     start: datetime | None = None
@@ -109,23 +110,37 @@ def print_table(summary: CostSummary, log: Path) -> None:
     table = Table(title=f"model calls{span}", title_justify="left")
     table.add_column("day", no_wrap=True)
     table.add_column("backend:model", overflow="fold")
-    for name in ("calls", "errors", "input", "output", "cached", "cost", "p50 latency"):
+    for name in (
+        "calls",
+        "errors",
+        "input",
+        "output",
+        "cached",
+        "cache write",
+        "cost",
+        "p50 latency",
+        "p50 tok/s",
+    ):
         table.add_column(name, justify="right")
 
     def cells(row: CostRow) -> list[str]:
         p50 = "-" if row.p50_latency_s is None else f"{row.p50_latency_s:.2f} s"
+        rate = row.p50_output_tokens_per_s
         return [
             f"{row.calls}",
             f"{row.errors}",
             f"{row.input_tokens:,}",
             f"{row.output_tokens:,}",
             f"{row.cached_input_tokens:,}",
+            f"{row.cache_write_tokens:,}",
             _money(row),
             p50,
+            "-" if rate is None else f"{rate:.1f}",
         ]
 
     for row in summary.rows:
-        table.add_row(str(row.day), f"{row.backend}:{row.model}", *cells(row))
+        model = f"{row.backend}:{row.model}" + (f" + {row.adapter}" if row.adapter else "")
+        table.add_row(str(row.day), model, *cells(row))
     table.add_section()
     table.add_row("total", "", *cells(summary.total), style="bold")
     console.print(table)

@@ -57,3 +57,18 @@ QdrantUrlOpt = Annotated[
         "--qdrant-url", help="Qdrant server URL for --store qdrant (key: RAG_QDRANT_API_KEY)."
     ),
 ]
+
+# issue 15 (helper "lora"): a LoRA adapter on the local model, wherever --llm is accepted
+LoraOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lora",
+        help="LoRA adapter GGUF for the local model (converted for that base model).",
+    ),
+]
+LoraScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--lora-scale", help="How strongly the adapter applies: 0 = base model, 1 = full."
+    ),
+]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import BaseModel
 
 from rag.errors import ConfigError
-from rag.types import Usage
+from rag.types import Usage, output_rate
 
 __all__ = [
     "MIGRATIONS",
@@ -123,6 +123,14 @@ def m006_tokens_estimated(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE calls ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0")
 
 
+@_migration
+def m007_cache_writes_and_adapter(db: sqlite3.Connection) -> None:
+    """Prompt-cache writes (Anthropic, priced at their own rate) and the LoRA adapter a local
+    model ran with (file name, sha256 prefix, scale)."""
+    db.execute("ALTER TABLE calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE calls ADD COLUMN adapter TEXT")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -180,6 +188,13 @@ class CallRecord(BaseModel):
     tenant: str | None = None
     tokens_estimated: bool = False
     """The backend reported no token counts; rag estimated them."""
+    cache_write_tokens: int = 0
+    adapter: str | None = None
+
+    @property
+    def output_tokens_per_s(self) -> float | None:
+        """Generation speed of the call (``rag.types.output_rate``)."""
+        return output_rate(self.output_tokens, self.latency_s, self.ttft_s)
 
 
 class CostRow(BaseModel):
@@ -198,6 +213,11 @@ class CostRow(BaseModel):
     unknown_cost_calls: int = 0
     """Successful calls whose price was unknown: ``cost`` is a lower bound when this is > 0."""
     p50_latency_s: float | None = None
+    cache_write_tokens: int = 0
+    p50_output_tokens_per_s: float | None = None
+    """Median generation speed of the successful calls that produced output."""
+    adapter: str | None = None
+    """The LoRA adapter of these calls (``Usage.adapter``); None = the base model."""
 
 
 class CostSummary(BaseModel):
@@ -209,18 +229,28 @@ class CostSummary(BaseModel):
 
 
 def summarize(records: Iterable[CallRecord], since: datetime | None = None) -> CostSummary:
-    """Group calls per UTC day, backend and model; sum tokens and known costs exactly."""
-    groups: dict[tuple[date, str, str], list[CallRecord]] = {}
+    """Group calls per UTC day, backend and model (and LoRA adapter: a base model with an
+    adapter is another model); sum tokens and known costs exactly."""
+    groups: dict[tuple[date, str, str, str | None], list[CallRecord]] = {}
     for rec in records:
-        groups.setdefault((rec.time.astimezone(UTC).date(), rec.backend, rec.model), []).append(rec)
-    rows = [_aggregate(recs, day, backend, model) for (day, backend, model), recs in groups.items()]
-    rows.sort(key=lambda r: (r.day or date.min, r.backend, r.model))
+        key = (rec.time.astimezone(UTC).date(), rec.backend, rec.model, rec.adapter)
+        groups.setdefault(key, []).append(rec)
+    rows = [
+        _aggregate(recs, day, backend, model, adapter)
+        for (day, backend, model, adapter), recs in groups.items()
+    ]
+    rows.sort(key=lambda r: (r.day or date.min, r.backend, r.model, r.adapter or ""))
     everything = [rec for recs in groups.values() for rec in recs]
     return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*"))
 
 
-def _aggregate(recs: list[CallRecord], day: date | None, backend: str, model: str) -> CostRow:
+def _aggregate(
+    recs: list[CallRecord], day: date | None, backend: str, model: str, adapter: str | None = None
+) -> CostRow:
     ok_latencies = [r.latency_s for r in recs if r.outcome == "ok"]
+    rates = [
+        rate for r in recs if r.outcome == "ok" and (rate := r.output_tokens_per_s) is not None
+    ]
     return CostRow(
         day=day,
         backend=backend,
@@ -233,6 +263,9 @@ def _aggregate(recs: list[CallRecord], day: date | None, backend: str, model: st
         cost=sum((r.cost for r in recs if r.cost is not None), Decimal(0)),
         unknown_cost_calls=sum(1 for r in recs if r.cost is None and r.outcome == "ok"),
         p50_latency_s=statistics.median(ok_latencies) if ok_latencies else None,
+        cache_write_tokens=sum(r.cache_write_tokens for r in recs),
+        p50_output_tokens_per_s=statistics.median(rates) if rates else None,
+        adapter=adapter,
     )
 
 
@@ -262,7 +295,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
     "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant, "
-    "tokens_estimated"
+    "tokens_estimated, cache_write_tokens, adapter"
 )
 
 
@@ -299,6 +332,8 @@ def call_row(
         None if error is None else redact(error),
         tenant,
         int(usage.tokens_estimated),
+        usage.cache_write_tokens,
+        usage.adapter,
     )
 
 

@@ -97,6 +97,15 @@ def p003_tokens_estimated(cur: Any) -> None:
     )
 
 
+@_migration
+def p004_cache_writes_and_adapter(cur: Any) -> None:
+    """Prompt-cache writes and the LoRA adapter of a call (SQLite m007)."""
+    cur.execute(
+        "ALTER TABLE rag_calls ADD COLUMN IF NOT EXISTS cache_write_tokens BIGINT NOT NULL DEFAULT 0"
+    )
+    cur.execute("ALTER TABLE rag_calls ADD COLUMN IF NOT EXISTS adapter TEXT")
+
+
 class PgCallLog:
     """``CallLogLike`` on PostgreSQL (``call_log_dsn``). Thread-safe: one connection, locked."""
 

@@ -16,7 +16,9 @@ are their own, a router becomes an ``AsyncRoutedLLM``, others run in ``executor`
 
 Settings read besides ``max_tokens``/``temperature``/``gguf_path``/``n_ctx``/``n_threads``
 (optional, so this works before they exist): ``routing`` (a ``RoutingPolicy``),
-``price_file`` (user price list), ``llm_timeout_s`` (hosted request timeout, default 60).
+``price_file`` (user price list), ``llm_timeout_s`` (hosted request timeout, default 60),
+``lora_path``/``lora_scale`` (a LoRA adapter on the local model), ``prompt_cache`` (which
+prefixes Anthropic requests mark for its prompt cache).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def make_llm(spec: str, settings: Settings) -> LLM:
         names = f" (defined: {', '.join(sorted(routing.backends))})" if routing else ""
         raise ConfigError(
             f"unknown LLM backend {spec!r} (setting 'llm' / --llm): use {_FORMS}{names}"
+        )
+    if getattr(settings, "lora_path", None) is not None and spec.partition(":")[0] != "local":
+        raise ConfigError(
+            f"a LoRA adapter (setting 'lora_path' / --lora) runs on the local llama.cpp model "
+            f"only, not on {spec!r}; use --llm local[:/path/base.gguf] or unset lora_path"
         )
     return _make_single(spec, settings, _prices(settings), timeout_s=None, context_window=None)
 
@@ -141,6 +148,8 @@ def _make_single(
             n_threads=settings.n_threads,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
+            lora_path=getattr(settings, "lora_path", None),
+            lora_scale=getattr(settings, "lora_scale", 1.0),
         )
     common: dict[str, Any] = {
         "timeout_s": timeout,
@@ -148,6 +157,7 @@ def _make_single(
         "temperature": settings.temperature,
         "context_window": context_window,
         "prices": prices,
+        "prompt_cache": getattr(settings, "prompt_cache", "auto"),
     }
     if kind == "openai":
         from rag.llms.openai import OpenAILLM, OpenAIProvider

@@ -22,13 +22,19 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from rag._lazy import require
 from rag.costs.pricing import PriceTable, load_prices
 from rag.errors import ConfigError, ContextWindowError, HostedBackendError, LLMError
 from rag.llms.base import Completion, Message, StreamEvent, approx_tokens
 from rag.types import Usage
+
+PromptCache = Literal["auto", "sources", "off"]
+"""What Anthropic requests mark with ``cache_control`` (setting ``prompt_cache``): ``auto`` the
+system prompt and the conversation so far, ``sources`` also the sources of the prompt (worth it
+when the questions of a batch share them: a cache write costs 1.25x input, a read 0.1x),
+``off`` nothing."""
 
 DEFAULT_CONTEXT_WINDOW = 8192
 """Assumed window of a model that neither the price list nor the configuration describes."""
@@ -197,6 +203,7 @@ class HostedLLM(ABC):
         temperature: float | None = None,
         context_window: int | None = None,
         prices: PriceTable | None = None,
+        prompt_cache: PromptCache = "auto",
     ) -> None:
         if not model:
             raise LLMError(f"{type(self).__name__} needs a model name, e.g. {self.example_spec}")
@@ -214,6 +221,9 @@ class HostedLLM(ABC):
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.prompt_cache: PromptCache = prompt_cache
+        """Which stable prefixes a provider with an explicit prompt cache marks (``PromptCache``);
+        OpenAI caches long prefixes by itself and ignores it."""
         self.prices = prices or load_prices()
         self.price_info = self.prices.lookup(self.backend, model)
         info = self.price_info
@@ -385,6 +395,7 @@ class HostedLLM(ABC):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_input_tokens=cached,
+            cache_write_tokens=cache_write,
             latency_s=latency,
             cost=cost,
         )

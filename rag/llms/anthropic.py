@@ -11,6 +11,14 @@ plus the prompt-cache reads and writes (``cache_read_input_tokens``,
 rate. Streams take usage from ``message_start`` and ``message_delta``. SDK retries are off
 (``max_retries=0``); rag's router retries.
 
+Prompt caching: requests mark the stable prefix with ``cache_control: {"type": "ephemeral"}``
+(``cache_breakpoints``): the system prompt and the conversation before the last user message
+(setting ``prompt_cache = "auto"``), and with ``prompt_cache = "sources"`` also the sources at
+the start of the last user message (``Message.stable_chars``), so the next call that repeats
+that prefix (a follow-up, another question of a batch on the same sources) reads it at a tenth
+of the input price. A prefix shorter than ``CACHE_MIN_TOKENS`` is sent unmarked, since Anthropic
+caches nothing that short. Reads and writes come back in usage and are priced at their rates.
+
 The SDK (2.x) no longer has a ``temperature`` argument; rag sends one in the request body
 only when a temperature is configured or passed.
 """
@@ -23,13 +31,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rag.llms._hosted import HostedLLM, HostedProvider
-from rag.llms.base import Completion, Message, StreamEvent
+from rag.llms.base import Completion, Message, StreamEvent, approx_tokens
 from rag.types import Usage
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
 
-__all__ = ["AnthropicLLM", "AnthropicProvider"]
+__all__ = ["CACHE_MIN_TOKENS", "AnthropicLLM", "AnthropicProvider", "cache_breakpoints"]
+
+CACHE_MIN_TOKENS = 1024
+"""The smallest prefix any Claude model caches (1024 tokens; some need 2048 or 4096): a shorter
+marked prefix is neither written nor read, so it is not marked (approximate token count)."""
+
+_EPHEMERAL = {"type": "ephemeral"}
 
 
 @dataclass(frozen=True)
@@ -60,17 +74,22 @@ class AnthropicLLM(HostedLLM):
     def _params(
         self, messages: Sequence[Message], limit: int, temperature: float | None
     ) -> dict[str, Any]:
-        """System messages go in ``system``; a temperature in the body (the SDK lacks one)."""
+        """System messages go in ``system``; a temperature in the body (the SDK lacks one);
+        ``cache_control`` on the stable prefix (module docstring)."""
         system = "\n\n".join(m.content for m in messages if m.role == "system")
+        turns = [m for m in messages if m.role != "system"]
+        marks = cache_breakpoints(system, turns, self.prompt_cache)
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": limit,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in messages if m.role != "system"
-            ],
+            "messages": [_turn(i, m, marks) for i, m in enumerate(turns)],
         }
         if system:
-            params["system"] = system
+            params["system"] = (
+                [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
+                if -1 in marks
+                else system
+            )
         temp = temperature if temperature is not None else self.temperature
         if temp is not None:
             params["extra_body"] = {"temperature": temp}
@@ -198,3 +217,40 @@ def _merge_usage(counts: dict[str, int], usage: Any) -> None:
         value = getattr(usage, attr, None)
         if value is not None:
             counts[key] = int(value)
+
+
+def cache_breakpoints(system: str, turns: Sequence[Message], policy: str) -> dict[int, int]:
+    """Where to put ``cache_control``: turn index -> characters of its content that end the
+    marked prefix (``-1`` is the system prompt). ``auto``: the system prompt and the last turn
+    before the final user message; ``sources``: also the final message's ``stable_chars``.
+    A point whose whole prefix is under ``CACHE_MIN_TOKENS`` is left out."""
+    if policy == "off":
+        return {}
+    marks: dict[int, int] = {}
+    used = approx_tokens(system)
+    if system and used >= CACHE_MIN_TOKENS:
+        marks[-1] = len(system)
+    last = len(turns) - 1
+    for i, m in enumerate(turns[:last]):
+        used += approx_tokens(m.content)
+        if i == last - 1 and m.content and used >= CACHE_MIN_TOKENS:
+            marks[i] = len(m.content)
+    if policy == "sources" and turns:
+        final = turns[last]
+        stable = min(final.stable_chars, len(final.content))
+        if stable and used + approx_tokens(final.content[:stable]) >= CACHE_MIN_TOKENS:
+            marks[last] = stable
+    return marks
+
+
+def _turn(i: int, m: Message, marks: dict[int, int]) -> dict[str, Any]:
+    """One message: plain text, or text blocks whose first one ends at a cache breakpoint."""
+    cut = marks.get(i)
+    if cut is None:
+        return {"role": m.role, "content": m.content}
+    blocks: list[dict[str, Any]] = [
+        {"type": "text", "text": m.content[:cut], "cache_control": _EPHEMERAL}
+    ]
+    if m.content[cut:]:
+        blocks.append({"type": "text", "text": m.content[cut:]})
+    return {"role": m.role, "content": blocks}

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rag.types import Usage
 
@@ -40,6 +40,10 @@ class Message(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str
+    stable_chars: int = Field(default=0, ge=0, exclude=True)
+    """How many leading characters of ``content`` repeat across calls (a prompt's sources,
+    shared by the questions of a batch): a backend with an explicit prompt cache may mark them
+    (``rag.llms.anthropic``); the others send ``content`` whole. Not serialized."""
 
 
 class Completion(BaseModel):

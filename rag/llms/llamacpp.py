@@ -20,6 +20,14 @@ tokens, so the same question could get another answer depending on what was aske
 Each call therefore starts from an empty context (``reuse_prefix=False``, the default): the
 same prompt and seed always give the same text. ``reuse_prefix=True`` trades that for speed on
 long shared prefixes.
+
+LoRA: ``lora_path`` / ``lora_scale`` load an adapter GGUF onto the base model (llama.cpp's
+``Llama(lora_path=..., lora_scale=...)``). ``rag.llms.lora.check_adapter`` refuses a file that
+does not fit the base before llama.cpp reads it; the loaded-model cache keys on base, adapter
+and scale; every Usage names the adapter (``rag.llms.lora.adapter_identity``).
+
+Usage carries the output tokens per second (``Usage.output_tokens_per_s``) and, for streams,
+the time to the first token.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from rag.errors import BackendError, ConfigError, ContextWindowError
 from rag.llms.base import Completion, Message, StreamEvent
 from rag.types import Usage
 
-_CACHE: dict[tuple[str, int, int | None], Any] = {}
+_CACHE: dict[tuple[str, int, int | None, str | None, float], Any] = {}
 _CACHE_LOCK = threading.Lock()
 """Guards ``_CACHE`` and ``_LOCKS`` (loading, not generating)."""
 
@@ -127,6 +135,8 @@ class LlamaCppLLM:
         temperature: float = 0.1,
         seed: int = 0,
         reuse_prefix: bool = False,
+        lora_path: Path | str | None = None,
+        lora_scale: float = 1.0,
     ) -> None:
         path = Path(model_path) if model_path is not None else packaged_gguf_path()
         if not path.is_file():
@@ -143,6 +153,15 @@ class LlamaCppLLM:
         self.temperature = temperature
         self.seed = seed
         self.reuse_prefix = reuse_prefix
+        self.lora_path = Path(lora_path) if lora_path is not None else None
+        self.lora_scale = float(lora_scale)
+        self.adapter: str | None = None
+        """The adapter's identity (``rag.llms.lora.adapter_identity``), None without one."""
+        if self.lora_path is not None:
+            from rag.llms.lora import adapter_identity, check_adapter
+
+            check_adapter(self.lora_path, path)
+            self.adapter = adapter_identity(self.lora_path, self.lora_scale)
         self._llama: Any = None
 
     @property
@@ -153,12 +172,16 @@ class LlamaCppLLM:
     def llama(self) -> Any:
         """The loaded ``llama_cpp.Llama`` (loaded on first use, shared per process)."""
         if self._llama is None:
-            key = (str(self.path.resolve()), self.n_ctx, self.n_threads)
+            lora = str(self.lora_path.resolve()) if self.lora_path is not None else None
+            key = (str(self.path.resolve()), self.n_ctx, self.n_threads, lora, self.lora_scale)
             with _CACHE_LOCK:
                 if key not in _CACHE:
                     llama_cpp = require("llama_cpp", "local", "the local llama.cpp backend")
                     if not _CACHE:
                         atexit.register(_close_all)
+                    adapter: dict[str, Any] = {}
+                    if self.lora_path is not None:
+                        adapter = {"lora_path": str(self.lora_path), "lora_scale": self.lora_scale}
                     try:
                         _CACHE[key] = llama_cpp.Llama(
                             model_path=str(self.path),
@@ -166,11 +189,18 @@ class LlamaCppLLM:
                             n_threads=self.n_threads or max(1, (os.cpu_count() or 2)),
                             seed=self.seed,
                             verbose=False,
+                            **adapter,
                         )
                     except (ValueError, RuntimeError) as exc:
+                        what = f" with the LoRA adapter {self.lora_path}" if adapter else ""
                         raise ConfigError(
-                            f"llama.cpp could not load {self.path} ({exc}); check that it is a "
-                            "valid GGUF model file (setting 'gguf_path')"
+                            f"llama.cpp could not load {self.path}{what} ({exc}); check that it "
+                            "is a valid GGUF model file (setting 'gguf_path')"
+                            + (
+                                " and the adapter was made for it (setting 'lora_path')"
+                                if adapter
+                                else ""
+                            )
                         ) from exc
                 self._llama = _CACHE[key]
         return self._llama
@@ -198,7 +228,7 @@ class LlamaCppLLM:
         limit = max_tokens if max_tokens is not None else self.max_tokens
         self._check_window(messages, limit)
         return {
-            "messages": [m.model_dump() for m in messages],
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": limit,
             "temperature": self.temperature if temperature is None else temperature,
             "seed": self.seed,
@@ -220,6 +250,7 @@ class LlamaCppLLM:
             output_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
             cost=Decimal(0),
+            adapter=self.adapter,
         )
 
     def complete(
