@@ -16,7 +16,13 @@ backend served and why: ``primary``, ``fallback after rate_limit from openai:gpt
 An error the router already logged has its declared field ``LLMError.logged`` set, so the
 caller need not log it again. ``AsyncRoutedLLM`` is its async twin (``rag.llms.as_async``
 builds it). One RoutedLLM serves several threads: per-call state lives in
-a ``_Run``, and the only shared state (today's spending without a call log) is locked.
+a ``_Run``, and the only shared state (today's spending, and what calls in flight may spend)
+is locked.
+
+Concurrency never overshoots the budget (``ask_many`` runs many calls at once): checking a
+call against the per-day budget and reserving its worst-case estimate happen under one lock,
+so calls in flight count as spent until they finish (``_Reservation``); a finished call counts
+its actual cost from then on, even before its caller writes it to the call log.
 """
 
 from __future__ import annotations
@@ -82,6 +88,14 @@ class RoutedLLM:
         self._sleep = sleep
         self._spent_day: tuple[str, Decimal] = ("", Decimal(0))
         self._spent_lock = threading.Lock()
+        self._reserved = Decimal(0)
+        """Worst-case cost of the calls in flight (planned, not finished)."""
+        self._logged_before: tuple[str, Decimal] | None = None
+        """(day, what the call log held that this router did not spend), read at the day's
+        first plan: with this router's own spending, a floor under today's total while its
+        finished calls wait to be written to the log."""
+        self._budget_lock = threading.Lock()
+        """Held from reading today's spending to reserving a call's estimate."""
         primary = self.routes[0][1]
         self.backend = primary.backend
         self.model = primary.model
@@ -102,11 +116,19 @@ class RoutedLLM:
 
     def _spent_today(self) -> Decimal:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.call_log is not None:
-            return self.call_log.spent(since=midnight)
+        today = midnight.date().isoformat()
         with self._spent_lock:
             day, spent = self._spent_day
-        return spent if day == midnight.date().isoformat() else Decimal(0)
+        mine = spent if day == today else Decimal(0)
+        if self.call_log is None:
+            return mine
+        logged = self.call_log.spent(since=midnight)
+        with self._spent_lock:
+            if self._logged_before is None or self._logged_before[0] != today:
+                self._logged_before = (today, logged - mine)
+            others = self._logged_before[1]
+        # the caller logs a finished call after it returns: count this router's own calls
+        return max(logged, others + mine)
 
     def _add_spent(self, usage: Usage) -> None:
         today = datetime.now(UTC).date().isoformat()
@@ -116,11 +138,35 @@ class RoutedLLM:
 
     def plan(self, messages: Sequence[Message], max_tokens: int) -> list[tuple[LLM, str]]:
         """The backends to try, in order, each with the route it would report when it serves.
-        Raises BudgetExceededError when the budget refuses the call."""
+        Raises BudgetExceededError when the budget refuses the call. (Reserves nothing: calls
+        go through ``reserve``.)"""
+        return self._plan(messages, max_tokens, Decimal(0))[0]
+
+    def reserve(self, messages: Sequence[Message], max_tokens: int) -> _Reservation:
+        """``plan``, with the call's worst-case cost reserved against the per-day budget until
+        the reservation is released (module docstring): concurrent calls never overshoot it."""
+        if self.budget.per_day_usd is None:
+            return _Reservation(self, self.plan(messages, max_tokens), Decimal(0))
+        with self._budget_lock:
+            plan, estimate = self._plan(messages, max_tokens, self._reserved)
+            self._reserved += estimate
+        return _Reservation(self, plan, estimate)
+
+    def _release(self, estimate: Decimal) -> None:
+        with self._budget_lock:
+            self._reserved -= estimate
+
+    def _plan(
+        self, messages: Sequence[Message], max_tokens: int, in_flight: Decimal
+    ) -> tuple[list[tuple[LLM, str]], Decimal]:
+        """The plan and the largest estimate among its backends (what a call may spend)."""
         if not self.budget.active:
-            return [(llm, "primary" if i == 0 else "") for i, (_, llm) in enumerate(self.routes)]
+            plan = [(llm, "primary" if i == 0 else "") for i, (_, llm) in enumerate(self.routes)]
+            return plan, Decimal(0)
         tokens = prompt_tokens(messages)
-        spent = self._spent_today() if self.budget.per_day_usd is not None else Decimal(0)
+        spent = Decimal(0)
+        if self.budget.per_day_usd is not None:
+            spent = self._spent_today() + in_flight
         fitting: list[tuple[LLM, Decimal]] = []
         problems: list[str] = []
         for _, llm in self.routes:
@@ -133,8 +179,10 @@ class RoutedLLM:
             else:
                 problems.append(f"{_label(llm)}: {problem}")
         primary = self.routes[0][1]
+        most = max((est for _, est in fitting), default=Decimal(0))
         if fitting and fitting[0][0] is primary:
-            return [(llm, "primary" if i == 0 else "") for i, (llm, _) in enumerate(fitting)]
+            plan = [(llm, "primary" if i == 0 else "") for i, (llm, _) in enumerate(fitting)]
+            return plan, most
         why = problems[0]
         if self.budget.on_exceed == "refuse" or not fitting:
             action = "refused" if self.budget.on_exceed == "refuse" else "no backend fits"
@@ -151,7 +199,7 @@ class RoutedLLM:
         # downgrade: the next cheaper backends first (most expensive that still fits)
         ladder = sorted(fitting, key=lambda pair: pair[1], reverse=True)
         reason = f"budget downgrade from {why}"
-        return [(llm, reason if i == 0 else "") for i, (llm, _) in enumerate(ladder)]
+        return [(llm, reason if i == 0 else "") for i, (llm, _) in enumerate(ladder)], most
 
     def _over_budget(self, est: Decimal | None, spent: Decimal) -> str | None:
         if est is None:
@@ -211,18 +259,19 @@ class RoutedLLM:
         """Plan, then try backends with retries until one answers."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route, wait in run.attempts(self.plan(messages, limit)):
-            if wait:
-                self._sleep(wait)
-            started = time.perf_counter()
-            try:
-                completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
-            except BackendError as exc:
-                run.failed(llm, exc, started, route)
-                continue
-            completion.usage.route = route
-            self._add_spent(completion.usage)
-            return completion
+        with self.reserve(messages, limit) as plan:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    self._sleep(wait)
+                started = time.perf_counter()
+                try:
+                    completion = llm.complete(messages, max_tokens=limit, temperature=temperature)
+                except BackendError as exc:
+                    run.failed(llm, exc, started, route)
+                    continue
+                completion.usage.route = route
+                self._add_spent(completion.usage)
+                return completion
         raise AssertionError("unreachable: _Run.attempts raises when exhausted")
 
     def stream(
@@ -236,26 +285,27 @@ class RoutedLLM:
         error after that is raised (the text already shown cannot be taken back)."""
         limit = max_tokens if max_tokens is not None else self.max_tokens
         run = _Run(self)
-        for llm, route, wait in run.attempts(self.plan(messages, limit)):
-            if wait:
-                self._sleep(wait)
-            started = time.perf_counter()
-            events = self._events(llm, messages, limit, temperature)
-            try:
-                first = next(events)
-            except BackendError as exc:
-                run.failed(llm, exc, started, route)
-                continue
-            try:
-                for event in _chain(first, events):
-                    if event.completion is not None:
-                        event.completion.usage.route = route
-                        self._add_spent(event.completion.usage)
-                    yield event
-            except BackendError as exc:
-                exc.logged = self._record_failure(llm, exc, started, route) or exc.logged
-                raise
-            return
+        with self.reserve(messages, limit) as plan:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    self._sleep(wait)
+                started = time.perf_counter()
+                events = self._events(llm, messages, limit, temperature)
+                try:
+                    first = next(events)
+                except BackendError as exc:
+                    run.failed(llm, exc, started, route)
+                    continue
+                try:
+                    for event in _chain(first, events):
+                        if event.completion is not None:
+                            event.completion.usage.route = route
+                            self._add_spent(event.completion.usage)
+                        yield event
+                except BackendError as exc:
+                    exc.logged = self._record_failure(llm, exc, started, route) or exc.logged
+                    raise
+                return
 
     @staticmethod
     def _events(
@@ -270,6 +320,24 @@ class RoutedLLM:
             yield StreamEvent(completion=done)
 
         return whole()
+
+
+class _Reservation:
+    """A call's plan and the estimate it holds against the per-day budget; leaving the
+    ``with`` block releases the estimate (the call's actual cost is counted by then)."""
+
+    def __init__(self, router: RoutedLLM, plan: list[tuple[LLM, str]], estimate: Decimal) -> None:
+        self.router = router
+        self.plan = plan
+        self.estimate = estimate
+
+    def __enter__(self) -> list[tuple[LLM, str]]:
+        return self.plan
+
+    def __exit__(self, *exc: object) -> None:
+        if self.estimate:
+            self.router._release(self.estimate)
+            self.estimate = Decimal(0)
 
 
 class _Run:
@@ -347,21 +415,21 @@ class AsyncRoutedLLM:
         router = self.router
         limit = max_tokens if max_tokens is not None else router.max_tokens
         run = _Run(router)
-        plan = await run_in(self.executor, router.plan, messages, limit)
-        for llm, route, wait in run.attempts(plan):
-            if wait:
-                await asyncio.sleep(wait)
-            started = time.perf_counter()
-            try:
-                completion = await self._views[id(llm)].acomplete(
-                    messages, max_tokens=limit, temperature=temperature
-                )
-            except BackendError as exc:
-                await run_in(self.executor, run.failed, llm, exc, started, route)
-                continue
-            completion.usage.route = route
-            router._add_spent(completion.usage)
-            return completion
+        with await run_in(self.executor, router.reserve, messages, limit) as plan:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    await asyncio.sleep(wait)
+                started = time.perf_counter()
+                try:
+                    completion = await self._views[id(llm)].acomplete(
+                        messages, max_tokens=limit, temperature=temperature
+                    )
+                except BackendError as exc:
+                    await run_in(self.executor, run.failed, llm, exc, started, route)
+                    continue
+                completion.usage.route = route
+                router._add_spent(completion.usage)
+                return completion
         raise AssertionError("unreachable: _Run.attempts raises when exhausted")
 
     async def astream(
@@ -375,35 +443,35 @@ class AsyncRoutedLLM:
         router = self.router
         limit = max_tokens if max_tokens is not None else router.max_tokens
         run = _Run(router)
-        plan = await run_in(self.executor, router.plan, messages, limit)
-        for llm, route, wait in run.attempts(plan):
-            if wait:
-                await asyncio.sleep(wait)
-            started = time.perf_counter()
-            view = self._views[id(llm)]
-            async with aclosing(
-                view.astream(messages, max_tokens=limit, temperature=temperature)
-            ) as events:
-                try:
-                    event = await anext(events)
-                except BackendError as exc:
-                    await run_in(self.executor, run.failed, llm, exc, started, route)
-                    continue
-                try:
-                    while True:
-                        if event.completion is not None:
-                            event.completion.usage.route = route
-                            router._add_spent(event.completion.usage)
-                        yield event
+        with await run_in(self.executor, router.reserve, messages, limit) as plan:
+            for llm, route, wait in run.attempts(plan):
+                if wait:
+                    await asyncio.sleep(wait)
+                started = time.perf_counter()
+                view = self._views[id(llm)]
+                async with aclosing(
+                    view.astream(messages, max_tokens=limit, temperature=temperature)
+                ) as events:
+                    try:
                         event = await anext(events)
-                except StopAsyncIteration:
-                    return
-                except BackendError as exc:
-                    logged = await run_in(
-                        self.executor, router._record_failure, llm, exc, started, route
-                    )
-                    exc.logged = logged or exc.logged
-                    raise
+                    except BackendError as exc:
+                        await run_in(self.executor, run.failed, llm, exc, started, route)
+                        continue
+                    try:
+                        while True:
+                            if event.completion is not None:
+                                event.completion.usage.route = route
+                                router._add_spent(event.completion.usage)
+                            yield event
+                            event = await anext(events)
+                    except StopAsyncIteration:
+                        return
+                    except BackendError as exc:
+                        logged = await run_in(
+                            self.executor, router._record_failure, llm, exc, started, route
+                        )
+                        exc.logged = logged or exc.logged
+                        raise
 
     async def aclose(self) -> None:
         """Close every backend's async client."""
