@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import threading
 import time
@@ -193,11 +194,14 @@ class AsyncRAG:
 
     def _follow_up(self, question: str, history: Sequence[Turn]) -> FollowUp | None:
         """(In the executor: the keyword tokenizer runs) a follow-up's retrieval context."""
-        from rag.pipelines.conversation import check_history, follow_up
+        from rag.pipelines.conversation import check_history, follow_up, rewritten
 
         turns = check_history(history)
         terms = self.rag.keyword_tokenizer.tokenize_batch
-        return follow_up(question, turns, terms) if turns else None
+        follow = follow_up(question, turns, terms) if turns else None
+        rewriter = self.rag.query_pipeline.rewriter if follow is not None else None
+        rewrite = rewriter(question, turns) if rewriter is not None else None
+        return follow if rewrite is None else rewritten(question, turns, rewrite, terms)
 
     async def _retrieval(
         self,
@@ -218,13 +222,14 @@ class AsyncRAG:
             raise RuntimeError("this AsyncRAG is closed; make a new one")
         if follow is None:
             return await aretriever.retrieve(question, k=k, filters=filters)
-        return await aretriever.retrieve(
+        found = await aretriever.retrieve(
             question,
             k=k,
             filters=filters,
             context_terms=follow.context_terms,
             dense_query=follow.dense_query,
         )
+        return dataclasses.replace(found, rewritten=True) if follow.rewritten else found
 
     def _packed(
         self,

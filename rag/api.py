@@ -262,7 +262,18 @@ class RAG:
             checker=checker,
             history_tokens=self.settings.history_tokens,
             terms=terms,
+            rewrite_follow_ups=self.rewrites_follow_ups,
         )
+
+    @property
+    def rewrites_follow_ups(self) -> bool:
+        """Whether the model rewrites follow-up questions (``follow_up_rewrite``), else the
+        deterministic rule makes them standalone. ``auto``: when answers are generative and
+        the model is capable (``capable_model``)."""
+        how = self.settings.follow_up_rewrite
+        if how != "auto":
+            return how == "model"
+        return self.answer_mode == "generative" and capable_model(self.llm)
 
     @property
     def answer_mode(self) -> AnswerMode:
@@ -338,6 +349,8 @@ class RAG:
         question = clean_question(question)
         if not history:
             return self.retriever.retrieve(question, k=k, filters=filters)
+        if self.settings.follow_up_rewrite != "rule" and self.rewrites_follow_ups:
+            return self.query_pipeline.retrieve(question, k=k, filters=filters, history=history)
         from rag.pipelines.query import retrieve_follow_up
 
         terms = self.keyword_tokenizer.tokenize_batch
@@ -449,3 +462,20 @@ class RAG:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def capable_model(llm: LLM) -> bool:
+    """A model trusted to rewrite a follow-up: one that declares ``GENERATIVE_MIN_PARAMS`` or
+    more (a big GGUF), or a hosted one (a router: its primary). The packaged 135M model is
+    not (tests/pipelines/test_follow_up_eval.py measures it), nor are unknown local models
+    and fakes."""
+    from rag.llms._hosted import HostedLLM
+    from rag.llms.base import GENERATIVE_MIN_PARAMS, parameter_count_of
+    from rag.llms.routing import RoutedLLM
+
+    if isinstance(llm, RoutedLLM):
+        return capable_model(llm.routes[0][1])
+    params = parameter_count_of(llm)
+    if params is not None:
+        return params >= GENERATIVE_MIN_PARAMS
+    return isinstance(llm, HostedLLM)

@@ -139,6 +139,8 @@ class Retrieval(Sequence[ScoredChunk]):
     follow-up question; ``rag.pipelines.conversation``)."""
     dense_query: str | None = None
     """The text the dense leg embedded when it was not the question alone (a follow-up)."""
+    rewritten: bool = False
+    """True when the model rewrote the follow-up (``dense_query`` holds its rewrite)."""
 
     def rank_of(self, chunk_id: str) -> LegRanks | None:
         """The leg ranks of the hit with ``chunk_id``, or None."""
