@@ -68,8 +68,9 @@ def summary(results: list[Answer | AskFailure], seconds: float) -> str:
     failed = len(results) - len(answers)
     tokens_in = sum(a.usage.input_tokens for a in answers)
     tokens_out = sum(a.usage.output_tokens for a in answers)
-    costs = [a.usage.cost for a in answers]
-    cost = "unknown" if any(c is None for c in costs) else f"${sum(costs, Decimal(0)):.6f}"
+    costs = [a.usage.cost for a in answers if a.usage.cost is not None]
+    known = len(costs) == len(answers)
+    cost = f"${sum(costs, Decimal(0)):.6f}" if known else "unknown"
     rate = tokens_out / seconds if seconds > 0 else 0.0
     return (
         f"{len(answers)} answered, {failed} failed · {tokens_in} in / {tokens_out} out tokens"
