@@ -113,7 +113,7 @@ def ask(
         if file is not None:
             from rag.cli.batch import ask_file
 
-            ask_file(r, file, jsonl, concurrency, filters)
+            ask_file(r, file, jsonl, concurrency, filters, lambda a: answer_json(a, False))
         assert question is not None
         if stream and not json_out:
             answer = _stream_answer(r, question, filters, show_prompt)

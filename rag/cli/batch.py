@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -46,9 +47,11 @@ def read_questions(path: Path) -> list[str]:
     return questions
 
 
-def line_of(index: int, result: Answer | AskFailure) -> dict[str, Any]:
-    """The JSON line of one question (module docstring)."""
-    from rag.cli.ask import answer_json
+def line_of(
+    index: int, result: Answer | AskFailure, answer_json: Callable[[Answer], dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON line of one question (module docstring); ``answer_json``: ``rag ask --json``'s
+    object of an answer."""
     from rag.types import AskFailure
 
     if isinstance(result, AskFailure):
@@ -57,7 +60,7 @@ def line_of(index: int, result: Answer | AskFailure) -> dict[str, Any]:
             "question": result.question,
             "error": {"kind": result.kind, "message": result.message},
         }
-    return {"index": index, **answer_json(result, False)}
+    return {"index": index, **answer_json(result)}
 
 
 def summary(results: list[Answer | AskFailure], seconds: float) -> str:
@@ -79,7 +82,12 @@ def summary(results: list[Answer | AskFailure], seconds: float) -> str:
 
 
 def ask_file(
-    r: RAG, path: Path, jsonl: Path | None, concurrency: int | None, filters: Filters | None
+    r: RAG,
+    path: Path,
+    jsonl: Path | None,
+    concurrency: int | None,
+    filters: Filters | None,
+    answer_json: Callable[[Answer], dict[str, Any]],
 ) -> None:
     """Answer every question of ``path`` and write the lines (module docstring); exits."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -115,7 +123,7 @@ def ask_file(
                 on_done=lambda _i, _result: bar.advance(task),
             )
         for i, result in enumerate(results):
-            out.write(json.dumps(line_of(i, result), ensure_ascii=False) + "\n")
+            out.write(json.dumps(line_of(i, result, answer_json), ensure_ascii=False) + "\n")
         out.flush()
     finally:
         if out is not sys.stdout:
