@@ -310,6 +310,66 @@ class HybridRetriever:
             dense_query=dense_query,
         )
 
+    def retrieve_many(
+        self, questions: Sequence[str], *, k: int | None = None, filters: Filters | None = None
+    ) -> list[Retrieval | Exception]:
+        """``retrieve`` for each of ``questions`` in one pass (``ask_many``): the dense legs'
+        questions embedded in one call, every keyword leg on the leg threads while the dense
+        legs query the store. A question's failure is its entry (the exception), never the
+        batch's; bad ``filters`` are refused for all."""
+        validate_filters(filters)
+        k = k or self.top_k
+        n = self.candidates_for(k)
+        weights = [
+            self.dense_weight_for(q) if self.mode == "hybrid" else float(self.mode == "dense")
+            for q in questions
+        ]
+        embed = [i for i, w in enumerate(weights) if self.mode != "keyword" and w > 0.0]
+        vectors: list[Vectors] = []
+        if embed:
+            vectors = list(self.embedder.embed([questions[i] for i in embed], input_type="query"))
+        legs: dict[int, Future[list[ScoredChunk]]] = {}
+        if self.mode != "dense":
+            for i, q in enumerate(questions):
+                legs[i] = self._keyword_leg(self.query_terms(q), n, filters)
+        dense: dict[int, list[ScoredChunk] | Exception] = {}
+        for i, vector in zip(embed, vectors, strict=True):
+            try:
+                dense[i] = self.store.query(vector, n, filters)
+            except Exception as exc:
+                dense[i] = exc
+        out: list[Retrieval | Exception] = []
+        for i, question in enumerate(questions):
+            try:
+                out.append(self._fused_one(question, k, n, filters, weights[i], legs, dense, i))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _fused_one(
+        self,
+        question: str,
+        k: int,
+        n: int,
+        filters: Filters | None,
+        weight: float,
+        legs: Mapping[int, Future[list[ScoredChunk]]],
+        dense_hits: Mapping[int, list[ScoredChunk] | Exception],
+        i: int,
+    ) -> Retrieval:
+        """One question of ``retrieve_many``: its legs' results fused (as ``retrieve``)."""
+        found = dense_hits.get(i, [])
+        if isinstance(found, Exception):
+            raise found
+        dense = found
+        keyword = self.keyword_checked(legs[i].result()) if i in legs else []
+        if self.mode == "hybrid" and weight <= 0.0 and not keyword:
+            dense = self._dense(question, n, filters)  # the fallback leg ranks alone
+            weight = self.dense_weight
+        if not dense and not keyword:
+            check_queryable(self.store, filters)
+        return self.fused(question, k, dense, keyword, weight)
+
     def candidates_for(self, k: int) -> int:
         """How many hits each leg returns for a top-``k`` retrieval."""
         return max(self.candidates, 2 * k)

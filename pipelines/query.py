@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -27,7 +27,16 @@ from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, ConfigError, LLMError
 from rag.llms.base import LLM, Completion, Message
-from rag.pipelines.conversation import Terms, Turn, check_history, follow_up, history_slice
+from rag.pipelines.conversation import (
+    Terms,
+    Turn,
+    check_history,
+    follow_up,
+    history_slice,
+    rewrite_messages,
+    rewritten,
+    standalone_of,
+)
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import SupportChecker, markers_of
 from rag.pipelines.prompt import Selection, SentenceSelector, simple_terms
@@ -181,20 +190,30 @@ def retrieve_follow_up(
     k: int | None = None,
     filters: Filters | None = None,
     history: Sequence[Turn] | None = None,
+    rewriter: Rewriter | None = None,
 ) -> Retrieval:
     """``retriever.retrieve(question)``, with a follow-up's context when ``history`` has a
-    user turn (``rag.pipelines.conversation.follow_up``; ``terms``: the keyword tokenizer's)."""
+    user turn (``rag.pipelines.conversation.follow_up``; ``terms``: the keyword tokenizer's):
+    the model's rewrite when a ``rewriter`` gives one, else the rule."""
     turns = check_history(history)
     follow = follow_up(question, turns, terms) if turns else None
     if follow is None:
         return retriever.retrieve(question, k=k, filters=filters)
-    return retriever.retrieve(
+    rewrite = rewriter(question, turns) if rewriter is not None else None
+    if rewrite is not None:
+        follow = rewritten(question, turns, rewrite, terms)
+    found = retriever.retrieve(
         question,
         k=k,
         filters=filters,
         context_terms=follow.context_terms,
         dense_query=follow.dense_query,
     )
+    return replace(found, rewritten=True) if follow.rewritten else found
+
+
+Rewriter = Callable[[str, Sequence[Message]], "str | None"]
+"""(follow-up, history) -> the model's standalone rewrite, or None to use the rule."""
 
 
 def check_queryable(store: Store, filters: Filters | None) -> None:
@@ -247,6 +266,7 @@ class QueryPipeline:
         checker: SupportChecker | None = None,
         history_tokens: int = 300,
         terms: Terms | None = None,
+        rewrite_follow_ups: bool = False,
     ) -> None:
         self.store = store
         self.retriever = retriever or Retriever(store, embedder, top_k=top_k)
@@ -263,6 +283,27 @@ class QueryPipeline:
         """Token budget of the conversation's turns in a generative prompt."""
         self.terms = terms or simple_terms
         """Texts -> keyword terms (the keyword tokenizer's): a follow-up's added terms."""
+        self.rewrite_follow_ups = rewrite_follow_ups
+        """Whether the model rewrites a follow-up before retrieval (else the rule does)."""
+
+    @property
+    def rewriter(self) -> Rewriter | None:
+        """``rewrite`` when the model rewrites follow-ups, else None (the rule)."""
+        return self.rewrite if self.rewrite_follow_ups else None
+
+    def rewrite(self, question: str, history: Sequence[Message]) -> str | None:
+        """The model's standalone rewrite of the follow-up ``question`` (one short call at
+        temperature 0, recorded and priced like any call), or None when it fails or gives no
+        usable question: then the rule applies."""
+        try:
+            done = self.llm.complete(
+                rewrite_messages(question, history), max_tokens=64, temperature=0.0
+            )
+        except LLMError as exc:
+            self.record_failure(question, exc)
+            return None
+        self._record(done.usage, question)
+        return standalone_of(done.text, question)
 
     def retrieve(
         self,
@@ -276,7 +317,13 @@ class QueryPipeline:
         the previous question's context (``rag.pipelines.conversation``)."""
         question = clean_question(question)
         return retrieve_follow_up(
-            self.retriever, self.terms, question, k=k, filters=filters, history=history
+            self.retriever,
+            self.terms,
+            question,
+            k=k,
+            filters=filters,
+            history=history,
+            rewriter=self.rewriter,
         )
 
     def prepare(
@@ -564,7 +611,8 @@ def _retrieved_notes(retrieval: Retrieval, citations: Sequence[Citation]) -> lis
     if retrieval.context_terms or retrieval.dense_query:
         added = ", ".join(retrieval.context_terms) or "none"
         dense = f"; dense query: {retrieval.dense_query!r}" if retrieval.dense_query else ""
-        lines.append(f"follow-up retrieval: keyword terms added from the history: {added}{dense}")
+        how = "rewritten by the model" if retrieval.rewritten else "from the history"
+        lines.append(f"follow-up retrieval: keyword terms added {how}: {added}{dense}")
     for c in citations:
         ranks = retrieval.rank_of(c.chunk_id)
         if ranks is not None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rag.config import Settings, load_settings
     from rag.types import (
         Answer,
+        AskFailure,
         Chunk,
         Citation,
         Document,
@@ -52,6 +53,7 @@ _LAZY = {
         name: "rag.types"
         for name in (
             "Answer",
+            "AskFailure",
             "Chunk",
             "Citation",
             "Document",
@@ -82,6 +84,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RAG",
     "Answer",
+    "AskFailure",
     "AsyncRAG",
     "BackendError",
     "BudgetExceededError",

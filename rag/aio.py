@@ -6,6 +6,7 @@
         answer = await r.ask("...")
         async for piece in r.ask_stream("..."):   # str deltas, then the Answer
             ...
+        answers = await r.ask_many(questions, concurrency=8)  # Answer or AskFailure each
 
 Same constructor, parts and results as ``RAG`` (it holds one, ``.rag``, and shares its parts);
 the same methods awaited: ``ingest``, ``ingest_documents``, ``retrieve``, ``prepare``, ``ask``,
@@ -24,6 +25,7 @@ Where each call runs. Nothing blocking runs on the event loop:
   CA bundle, once).
 - **In the executor**, one ``ThreadPoolExecutor`` owned by the AsyncRAG, of
   ``settings.async_workers`` threads (``RAG_ASYNC_WORKERS``, default 4), named ``rag-aio-*``:
+  a batch's one retrieval pass (``ask_many``, ``rag.pipelines.batch``);
   building the parts (loading models, opening the store); embedding the question with
   ONNX/torch and the keyword tokenizer (for pgvector too); the whole retrieval over the other
   stores (embedded Chroma, the memory store, their BM25 sidecars); MMR, a reranker, and the
@@ -58,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import threading
 import time
@@ -77,12 +80,13 @@ if TYPE_CHECKING:
     from rag.costs.calllog import CostSummary
     from rag.embeddings import Embedder
     from rag.llms.base import LLM, AsyncLLM, Completion
+    from rag.pipelines.batch import Done
     from rag.pipelines.conversation import FollowUp, Turn
     from rag.pipelines.hybrid_async import AsyncHybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.stores.base import Filters, Store
-    from rag.types import Answer, IngestReport, Retrieval
+    from rag.types import Answer, AskFailure, IngestReport, Retrieval
 
 __all__ = ["WORKER_THREAD_PREFIX", "AsyncRAG"]
 
@@ -190,11 +194,14 @@ class AsyncRAG:
 
     def _follow_up(self, question: str, history: Sequence[Turn]) -> FollowUp | None:
         """(In the executor: the keyword tokenizer runs) a follow-up's retrieval context."""
-        from rag.pipelines.conversation import check_history, follow_up
+        from rag.pipelines.conversation import check_history, follow_up, rewritten
 
         turns = check_history(history)
         terms = self.rag.keyword_tokenizer.tokenize_batch
-        return follow_up(question, turns, terms) if turns else None
+        follow = follow_up(question, turns, terms) if turns else None
+        rewriter = self.rag.query_pipeline.rewriter if follow is not None else None
+        rewrite = rewriter(question, turns) if rewriter is not None else None
+        return follow if rewrite is None else rewritten(question, turns, rewrite, terms)
 
     async def _retrieval(
         self,
@@ -215,13 +222,14 @@ class AsyncRAG:
             raise RuntimeError("this AsyncRAG is closed; make a new one")
         if follow is None:
             return await aretriever.retrieve(question, k=k, filters=filters)
-        return await aretriever.retrieve(
+        found = await aretriever.retrieve(
             question,
             k=k,
             filters=filters,
             context_terms=follow.context_terms,
             dense_query=follow.dense_query,
         )
+        return dataclasses.replace(found, rewritten=True) if follow.rewritten else found
 
     def _packed(
         self,
@@ -336,15 +344,90 @@ class AsyncRAG:
         pipeline, prepared, retrieval_s = await self._start(
             question, filters, k, history, retrieval
         )
+        return await self._answered(pipeline, question, prepared, retrieval_s)
+
+    async def _answered(
+        self,
+        pipeline: QueryPipeline,
+        question: str,
+        prepared: PreparedPrompt,
+        retrieval_s: float,
+        llm: AsyncLLM | None = None,
+    ) -> Answer:
+        """The answer to a packed prompt: extracted in the executor, or generated (awaited on
+        ``llm``, default the pipeline's model) and checked in the executor."""
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
-        llm = self._async_llm(pipeline.llm)
+        llm = llm or self._async_llm(pipeline.llm)
         try:
             completion = await llm.acomplete(prepared.messages, max_tokens=pipeline.max_tokens)
         except Exception as exc:
             await self._run(pipeline.record_failure, question, exc)
             raise
         return await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
+
+    async def ask_many(
+        self,
+        questions: Sequence[str],
+        *,
+        concurrency: int | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        on_done: Done | None = None,
+    ) -> list[Answer | AskFailure]:
+        """``RAG.ask_many``: one retrieval pass in the executor, then ``concurrency`` questions
+        at a time (hosted models on their async clients, the local model in the executor, one
+        at a time); an Answer or an AskFailure per question, in order. ``on_done`` is called
+        on the loop."""
+        from rag.llms import as_async
+        from rag.pipelines.batch import batch_llm, check_concurrency, failure
+        from rag.pipelines.query import clean_question
+
+        s = self.settings
+        gate = asyncio.Semaphore(
+            check_concurrency(s.batch_concurrency if concurrency is None else concurrency)
+        )
+        cleaned = [clean_question(q) for q in questions]
+        if not cleaned:
+            return []
+        started = time.perf_counter()
+        pipeline, retrievals = await self._run(self._retrieve_many, cleaned, k, filters)
+        share = (time.perf_counter() - started) / len(cleaned)
+        twin = batch_llm(pipeline.llm, reuse_prefix=s.batch_reuse_prefix)
+        # the batch's own twin is not cached by id (it dies with the batch)
+        view = self._async_llm(twin) if twin is pipeline.llm else as_async(twin, self.executor)
+
+        async def one(i: int) -> Answer | AskFailure:
+            result: Answer | AskFailure
+            async with gate:
+                found = retrievals[i]
+                try:
+                    if isinstance(found, Exception):
+                        raise found
+                    _, prepared, _ = await self._run(self._packed, cleaned[i], found, share)
+                    result = await self._answered(pipeline, cleaned[i], prepared, share, view)
+                except Exception as exc:
+                    result = failure(i, cleaned[i], exc)
+            if on_done is not None:
+                on_done(i, result)
+            return result
+
+        return list(await asyncio.gather(*(one(i) for i in range(len(cleaned)))))
+
+    def _retrieve_many(
+        self, questions: Sequence[str], k: int | None, filters: Filters | None
+    ) -> tuple[QueryPipeline, list[Retrieval | Exception]]:
+        """(In the executor) the query pipeline and the batch's one retrieval pass."""
+        from rag.errors import ConfigError
+        from rag.pipelines.batch import retrieve_many
+
+        pipeline = self.rag.query_pipeline
+        try:
+            return pipeline, retrieve_many(pipeline.retriever, questions, k=k, filters=filters)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            return pipeline, [exc] * len(questions)
 
     async def ask_stream(
         self,

@@ -8,6 +8,7 @@ embedder and the LLM (each built on first use), and runs ingest and ask.
     hits = r.retrieve("...")         # Retrieval: hits and each hit's rank per leg
     prompt = r.prepare("...")        # PreparedPrompt: the exact prompt, sources, notes
     a2 = r.ask("and how long does that take?", history=[("user", q1), ("assistant", a1)])
+    answers = r.ask_many(questions, concurrency=8)   # an Answer or an AskFailure per question
 
 One ``RAG`` is safe to share across threads: each part, the retriever and the query pipeline
 are built once (under a lock) and keep no per-call state; every call returns its facts as
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.keywords import KeywordTokenizer
     from rag.llms.base import LLM
+    from rag.pipelines.batch import Done
     from rag.pipelines.conversation import Turn
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.pipelines.rerank import RerankingRetriever
     from rag.stores.base import Filters, Store
-    from rag.types import Answer, AnswerMode, IngestReport, Retrieval
+    from rag.types import Answer, AnswerMode, AskFailure, IngestReport, Retrieval
 
 _T = TypeVar("_T")
 _SHARED_PARTS = frozenset(
@@ -261,7 +263,18 @@ class RAG:
             checker=checker,
             history_tokens=self.settings.history_tokens,
             terms=terms,
+            rewrite_follow_ups=self.rewrites_follow_ups,
         )
+
+    @property
+    def rewrites_follow_ups(self) -> bool:
+        """Whether the model rewrites follow-up questions (``follow_up_rewrite``), else the
+        deterministic rule makes them standalone. ``auto``: when answers are generative and
+        the model is capable (``capable_model``)."""
+        how = self.settings.follow_up_rewrite
+        if how != "auto":
+            return how == "model"
+        return self.answer_mode == "generative" and capable_model(self.llm)
 
     @property
     def answer_mode(self) -> AnswerMode:
@@ -403,6 +416,8 @@ class RAG:
         question = clean_question(question)
         if not history:
             return self.retriever.retrieve(question, k=k, filters=filters)
+        if self.settings.follow_up_rewrite != "rule" and self.rewrites_follow_ups:
+            return self.query_pipeline.retrieve(question, k=k, filters=filters, history=history)
         from rag.pipelines.query import retrieve_follow_up
 
         terms = self.keyword_tokenizer.tokenize_batch
@@ -440,6 +455,33 @@ class RAG:
         (user and assistant); ``retrieval``: hits already retrieved, packed as they are."""
         return self.query_pipeline.ask(
             question, filters=filters, k=k, history=history, retrieval=retrieval
+        )
+
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        *,
+        concurrency: int | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        on_done: Done | None = None,
+    ) -> list[Answer | AskFailure]:
+        """Answer every question, ``concurrency`` at a time (default: setting
+        ``batch_concurrency``), in one retrieval pass on the one loaded model: an ``Answer``
+        or an ``AskFailure`` per question, in order (``rag.pipelines.batch``). One question's
+        failure never stops the others; ``on_done(index, result)`` hears of each as it
+        finishes."""
+        from rag.pipelines.batch import ask_many
+
+        s = self.settings
+        return ask_many(
+            self.query_pipeline,
+            questions,
+            concurrency=s.batch_concurrency if concurrency is None else concurrency,
+            filters=filters,
+            k=k,
+            reuse_prefix=s.batch_reuse_prefix,
+            on_done=on_done,
         )
 
     def ask_stream(
@@ -492,3 +534,20 @@ class RAG:
 def _same(part: _T) -> _T:
     """A factory of a part that is given (``functools.partial(_same, part)`` pickles)."""
     return part
+
+
+def capable_model(llm: LLM) -> bool:
+    """A model trusted to rewrite a follow-up: one that declares ``GENERATIVE_MIN_PARAMS`` or
+    more (a big GGUF), or a hosted one (a router: its primary). The packaged 135M model is
+    not (tests/pipelines/test_follow_up_eval.py measures it), nor are unknown local models
+    and fakes."""
+    from rag.llms._hosted import HostedLLM
+    from rag.llms.base import GENERATIVE_MIN_PARAMS, parameter_count_of
+    from rag.llms.routing import RoutedLLM
+
+    if isinstance(llm, RoutedLLM):
+        return capable_model(llm.routes[0][1])
+    params = parameter_count_of(llm)
+    if params is not None:
+        return params >= GENERATIVE_MIN_PARAMS
+    return isinstance(llm, HostedLLM)

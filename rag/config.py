@@ -281,6 +281,20 @@ class Settings(BaseSettings):
             raise ValueError("is empty; give the adapter's path, or unset it for the base model")
         return v
 
+    # conversations and batches (issue #15, slice "batch")
+    follow_up_rewrite: Literal["auto", "model", "rule"] = "auto"
+    """How a follow-up question is made standalone before retrieval: ``rule`` carries the
+    previous question's key terms (no model call); ``model`` asks the answering model to
+    rewrite it (one short call, recorded and priced); ``auto``: the model when answers are
+    generative (a capable model), the rule otherwise (the packaged 135M model: measured in
+    tests/pipelines/test_follow_up_eval.py)."""
+    batch_concurrency: int = Field(default=8, ge=1, le=256)
+    """``ask_many`` / ``rag ask --file``: questions answered at once (a hosted model serves that
+    many calls at a time; the local model one at a time)."""
+    batch_reuse_prefix: bool = True
+    """``ask_many`` on the local model keeps the KV cache of the prompt prefix its questions
+    share (faster; at near ties an answer may differ from a lone ``ask``)."""
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:

@@ -7,7 +7,7 @@ All are pydantic models so they validate, compare and serialize themselves
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, overload
 
@@ -139,6 +139,8 @@ class Retrieval(Sequence[ScoredChunk]):
     follow-up question; ``rag.pipelines.conversation``)."""
     dense_query: str | None = None
     """The text the dense leg embedded when it was not the question alone (a follow-up)."""
+    rewritten: bool = False
+    """True when the model rewrote the follow-up (``dense_query`` holds its rewrite)."""
 
     def rank_of(self, chunk_id: str) -> LegRanks | None:
         """The leg ranks of the hit with ``chunk_id``, or None."""
@@ -346,3 +348,18 @@ class IngestReport(BaseModel):
     @property
     def ok(self) -> bool:
         return self.files_failed == 0
+
+
+@dataclass(frozen=True)
+class AskFailure:
+    """A question of a batch (``ask_many``) that got no answer: its place, the error's kind and
+    message. The other questions of the batch are answered all the same."""
+
+    index: int
+    """The question's position in the batch."""
+    question: str
+    kind: str
+    """``budget``, ``rate_limit``, ``timeout``, ... (``LLMError.kind``) or the exception's
+    class name."""
+    message: str
+    error: Exception = field(repr=False, compare=False)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from rag.cli import ask, config, costs, db, ingest, serve
+from rag.cli import ask, chat, config, costs, db, ingest, serve
 from rag.cli import eval as eval_command
 from rag.cli.exit_codes import RootGroup
 
@@ -44,6 +44,7 @@ def _root(
 
 app.command("ingest")(ingest.ingest)
 app.command("ask")(ask.ask)
+app.command("chat")(chat.chat)
 app.command("config")(config.show_config)
 app.add_typer(db.app)
 costs.register(app)

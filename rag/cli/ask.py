@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 
 
 def ask(
-    question: Annotated[str, typer.Argument(help="The question.")],
+    question: Annotated[
+        str | None, typer.Argument(help="The question (or --file with one per line).")
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print answer, citations and usage as one JSON object.")
     ] = False,
@@ -69,6 +72,27 @@ def ask(
             "parameters).",
         ),
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Answer every line of this file (- reads stdin) in one process: one JSON line "
+            "per question, a progress bar, then tokens, cost and time.",
+        ),
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option("--jsonl", help="With --file: write the JSON lines here [default: stdout]."),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="With --file: questions answered at once [default: 8; the local model "
+            "answers one at a time].",
+        ),
+    ] = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
@@ -77,7 +101,14 @@ def ask(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Answer QUESTION from the ingested documents, with numbered citations and usage."""
+    """Answer QUESTION (or each line of --file) from the ingested documents, with numbered
+    citations and usage."""
+    if (question is None) == (file is None):
+        raise typer.BadParameter(
+            "give either a QUESTION or --file FILE (one question per line)", param_hint="QUESTION"
+        )
+    if file is None and (jsonl is not None or concurrency is not None):
+        raise typer.BadParameter("--jsonl and --concurrency go with --file", param_hint="--file")
     with handle_errors():
         r = make_rag(
             config,
@@ -97,6 +128,11 @@ def ask(
             answer_mode=answer_mode,
         )
         filters = parse_where(where, r)
+        if file is not None:
+            from rag.cli.batch import ask_file
+
+            ask_file(r, file, jsonl, concurrency, filters, lambda a: answer_json(a, False))
+        assert question is not None
         if stream and not json_out:
             answer = _stream_answer(r, question, filters, show_prompt)
         else:
@@ -104,7 +140,7 @@ def ask(
             if show_prompt and not json_out:
                 _print_prompt(answer)
     if json_out:
-        typer.echo(json.dumps(_answer_json(answer, show_prompt), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(answer_json(answer, show_prompt), indent=2, ensure_ascii=False))
     else:
         _print_answer(answer, printed_text=stream)
 
@@ -177,7 +213,7 @@ def _print_prompt(answer: Answer) -> None:
     typer.echo("")
 
 
-def _answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
+def answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
     from rag.pipelines.query import display_path
 
     data: dict[str, Any] = {

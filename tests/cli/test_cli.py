@@ -117,6 +117,7 @@ def test_error_with_brackets_is_printed_intact(tmp_path: Path) -> None:
 COMMANDS = [
     ["ingest", "{tmp}"],
     ["ask", "a question"],
+    ["chat"],
     ["config"],
     ["costs"],
     ["eval", "{tmp}"],
