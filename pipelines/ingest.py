@@ -83,8 +83,10 @@ ProgressCallback = Callable[[str, int, int], None]
 During a file of several windows, ``"embed"`` counts that file's chunks against an estimated
 total (from the share of the file read) that is corrected as it goes."""
 
-_TRACED_COUNTS = ("files_seen", "files_new", "files_changed", "files_unchanged", "files_failed")
-_TRACED_COUNTS += ("chunks_total", "chunks_embedded", "chunks_written", "chunks_deleted")
+_TRACED_COUNTS: tuple[str, ...] = (
+    *("files_seen", "files_new", "files_changed", "files_unchanged", "files_failed"),
+    *("chunks_total", "chunks_embedded", "chunks_written", "chunks_deleted"),
+)
 """The report's counts on the ``ingest`` span."""
 
 EMBED_BATCH_CHUNKS = 512
