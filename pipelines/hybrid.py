@@ -53,6 +53,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from rag import tracing
 from rag.chunking import detect_lang
 from rag.embeddings import Embedder, covers, languages_of
 from rag.errors import CollectionNotFoundError, ConfigError
@@ -245,7 +246,7 @@ class HybridRetriever:
                 self._pool = ThreadPoolExecutor(
                     max_workers=LEG_THREADS, thread_name_prefix=LEG_THREAD_PREFIX
                 )
-            return self._pool.submit(self._keyword_search, terms, n, filters)
+            return self._pool.submit(tracing.bind(self._keyword_search), terms, n, filters)
 
     def close(self) -> None:
         """Shut down the keyword-leg threads and wait for them to end (a later hybrid query
@@ -439,11 +440,15 @@ class HybridRetriever:
     def query_vector(self, text: str) -> Vectors:
         """The embedding the dense leg searches with (of the question, or a follow-up's
         ``dense_query``)."""
-        vector: Vectors = self.embedder.embed([text], input_type="query")[0]
+        with tracing.span("embed", texts=1, input_type="query"):
+            vector: Vectors = self.embedder.embed([text], input_type="query")[0]
         return vector
 
     def _dense(self, text: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        return self.store.query(self.query_vector(text), n, filters)
+        with tracing.span("dense", candidates=n, store=type(self.store).__name__) as sp:
+            hits = self.store.query(self.query_vector(text), n, filters)
+            sp.set(hits=len(hits))
+            return hits
 
     def query_terms(self, question: str, context_terms: Sequence[str] = ()) -> list[str]:
         """The keyword leg's terms: the question's, then the context terms it lacks."""
@@ -456,7 +461,10 @@ class HybridRetriever:
         self, terms: list[str], n: int, filters: Filters | None
     ) -> list[ScoredChunk]:
         assert self.keyword_index is not None
-        return self.keyword_index.keyword_query(terms, n, filters) if terms else []
+        with tracing.span("keyword", candidates=n, terms=len(terms)) as sp:
+            hits = self.keyword_index.keyword_query(terms, n, filters) if terms else []
+            sp.set(hits=len(hits))
+            return hits
 
     def keyword_checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """``hits``, after saying so when they are empty because the index is (a store call:
@@ -478,6 +486,7 @@ class HybridRetriever:
         return hits
 
     def _mmr(self, question: str, hits: list[ScoredChunk], k: int) -> list[ScoredChunk]:
-        query = self.embedder.embed([question], input_type="query")[0]
-        vectors = self.embedder.embed([h.chunk.text for h in hits], input_type="document")
-        return [hits[i] for i in mmr_select(query, vectors, k, self.mmr_lambda)]
+        with tracing.span("mmr", candidates=len(hits), k=k):
+            query = self.embedder.embed([question], input_type="query")[0]
+            vectors = self.embedder.embed([h.chunk.text for h in hits], input_type="document")
+            return [hits[i] for i in mmr_select(query, vectors, k, self.mmr_lambda)]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
+from rag import tracing
 from rag.pipelines.hybrid import HybridRetriever
 from rag.pipelines.query import Retrieves, check_queryable
 from rag.pipelines.rerank import RerankingRetriever
@@ -76,7 +77,8 @@ class AsyncHybridRetriever:
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """``fn(*args, **kwargs)`` in the executor, awaited."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        call = tracing.bind(functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self.executor, call)
 
     async def retrieve(
         self,
@@ -88,7 +90,24 @@ class AsyncHybridRetriever:
         dense_query: str | None = None,
     ) -> Retrieval:
         """``HybridRetriever.retrieve`` (or ``RerankingRetriever.retrieve``), awaited; a
-        follow-up's ``context_terms`` and ``dense_query`` as there."""
+        follow-up's ``context_terms`` and ``dense_query`` as there. Traced as the sync
+        ``retrieve`` stage (``rag.pipelines.query.retrieve_follow_up``)."""
+        follow = bool(context_terms or dense_query)
+        with tracing.span(
+            "retrieve", mode=self.mode, k=k, filtered=bool(filters), follow_up=follow
+        ) as sp:
+            found = await self._retrieve(question, k, filters, context_terms, dense_query)
+            sp.set(hits=len(found.hits))
+            return found
+
+    async def _retrieve(
+        self,
+        question: str,
+        k: int | None,
+        filters: Filters | None,
+        context_terms: Sequence[str],
+        dense_query: str | None,
+    ) -> Retrieval:
         if self.reranking is None:
             return await self._hybrid(question, k, filters, context_terms, dense_query)
         k = k or self.reranking.top_k
@@ -148,14 +167,21 @@ class AsyncHybridRetriever:
         return await self._run(fuse) if r.mmr else fuse()  # MMR embeds the candidates
 
     async def _dense(self, text: str, n: int, filters: Filters | None) -> list[ScoredChunk]:
-        vector = await self._run(self.retriever.query_vector, text)
-        return await self.store.aquery(vector, n, filters)
+        store = type(self.retriever.store).__name__
+        with tracing.span("dense", candidates=n, store=store) as sp:
+            vector = await self._run(self.retriever.query_vector, text)
+            hits = await self.store.aquery(vector, n, filters)
+            sp.set(hits=len(hits))
+            return hits
 
     async def _keyword(
         self, question: str, context_terms: Sequence[str], n: int, filters: Filters | None
     ) -> list[ScoredChunk]:
-        terms = await self._run(self.retriever.query_terms, question, context_terms)
-        return await self.store.akeyword_query(terms, n, filters) if terms else []
+        with tracing.span("keyword", candidates=n) as sp:
+            terms = await self._run(self.retriever.query_terms, question, context_terms)
+            hits = await self.store.akeyword_query(terms, n, filters) if terms else []
+            sp.set(terms=len(terms), hits=len(hits))
+            return hits
 
     async def _checked(self, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """``HybridRetriever.keyword_checked`` (in the executor: it counts the keyword rows on

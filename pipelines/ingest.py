@@ -29,6 +29,12 @@ this one writes the one before it, tokenizes its keywords and reads and chunks t
 Only the embedding leaves the calling thread; every store call stays in it, in the order
 above (the manifest entry of a file still follows its writes).
 
+Traced (``rag.tracing``) as ``ingest`` with ``plan``, then per batch of small files or window
+of a large one ``load``, ``chunk``, ``keywords``, ``embed`` (in the embedding thread) and
+``commit``, and ``prune``: a bounded number of spans, never one per chunk. Loading and
+chunking alternate file by file, so each batch's ``load`` and ``chunk`` spans tile the time
+its reading took, each as long as the time spent in that stage.
+
 A crash at any point is repaired by a re-run (see ``ingest_commit`` for the order that makes
 it so). Files that disappeared from an ingested directory have their chunks and manifest
 entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them). A failing file
@@ -49,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from rag import tracing
 from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import LoaderRegistry, default_loaders
@@ -57,7 +64,14 @@ from rag.errors import LoadError, StoreError
 from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
-from .ingest_chunk import WINDOW_CHUNKS, FileReader, Tokenizer, chunk_fn, keyword_terms
+from .ingest_chunk import (
+    WINDOW_CHUNKS,
+    FileReader,
+    ReadSpans,
+    Tokenizer,
+    chunk_fn,
+    keyword_terms,
+)
 from .ingest_commit import Committer, PendingFile, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, SliceProgress, distinct_texts, embed_texts
 from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
@@ -75,6 +89,12 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(event, done, total)``; events: ``"scan"``, ``"file"``, ``"embed"``.
 During a file of several windows, ``"embed"`` counts that file's chunks against an estimated
 total (from the share of the file read) that is corrected as it goes."""
+
+_TRACED_COUNTS: tuple[str, ...] = (
+    *("files_seen", "files_new", "files_changed", "files_unchanged", "files_failed"),
+    *("chunks_total", "chunks_embedded", "chunks_written", "chunks_deleted"),
+)
+"""The report's counts on the ``ingest`` span."""
 
 EMBED_BATCH_CHUNKS = 512
 """Small files are embedded together until this many new chunks are pending."""
@@ -195,14 +215,32 @@ class IngestPipeline:
     ) -> IngestReport:
         """Ingest ``path``. Nothing whose real path is outside ``path`` or ``allow_roots`` is
         read (a link out is reported as failed); see the module docstring for the rest."""
+        store = type(self.store).__name__
+        with tracing.span("ingest", collection=self.store.collection, store=store) as sp:
+            report = self._run(path, include, exclude, prune, progress, allow_roots)
+            sp.set(**{k: getattr(report, k) for k in _TRACED_COUNTS})
+            return report
+
+    def _run(
+        self,
+        path: str | Path,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        prune: bool,
+        progress: ProgressCallback | None,
+        allow_roots: Sequence[Path | str],
+    ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(collection=self.store.collection)
-        # ConfigError for a missing root
-        walked = walk_files(path, include, exclude, allow_roots=allow_roots)
-        entries = walked.entries
-        manifest = self.store.sources()
-        run = _Run(self, report, progress, manifest)
-        recheck = run.commit.needs_recheck(manifest)
+        with tracing.span("plan") as sp:
+            # ConfigError for a missing root
+            walked = walk_files(path, include, exclude, allow_roots=allow_roots)
+            entries = walked.entries
+            manifest = self.store.sources()
+            run = _Run(self, report, progress, manifest)
+            recheck = run.commit.needs_recheck(manifest)
+            sp.set(files=len(entries), stored_sources=len(manifest), recheck=recheck)
+        run.reading.mark()
         total = len(entries)
         if progress:
             progress("scan", 0, total)
@@ -218,7 +256,10 @@ class IngestPipeline:
         seen = (e.source for e in entries if e.ok)
         pruning = removed_sources(walked, seen, manifest)
         report.files_excluded_kept = pruning.excluded_kept
-        if prune:
+        if prune and pruning.removed:
+            with tracing.span("prune", sources=len(pruning.removed)):
+                run.commit.prune(pruning.removed, report)
+        elif prune:
             run.commit.prune(pruning.removed, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -269,10 +310,14 @@ class _Run:
         self._driver: ThreadPoolExecutor | None = None
         self._pending: Callable[[], None] | None = None
         """Writes the batch or window being embedded once its vectors are there."""
+        self._traced = tracing.enabled()
+        self.reading = ReadSpans(self._traced)
+        """Times the reading between batches for the ``load`` and ``chunk`` spans."""
 
     def file(self, planned: PlannedFile) -> None:
         """Count a planned file, and ingest it if it is new or changed."""
         report = self.report
+        self.reading.files += 1
         if planned.status == "skipped":
             report.files_skipped += 1
             return
@@ -285,7 +330,9 @@ class _Run:
             self._ingest(planned)
 
     def _chunk(self, documents: Sequence[Document]) -> Iterable[Chunk]:
-        return chunk_fn(self.pipeline.chunker())(documents)
+        if not self._traced:
+            return chunk_fn(self.pipeline.chunker())(documents)
+        return self.reading.chunked(self.pipeline.chunker(), documents)
 
     def _ingest(self, planned: PlannedFile) -> None:
         """Load + chunk; a file of one window joins the shared batch, a larger one is embedded
@@ -348,6 +395,7 @@ class _Run:
             f = self.commit.open_file(planned)
             try:
                 for window in windows:
+                    self.reading.done()
                     self.commit.add_window(f, window)
                     on_slice = None
                     if progress is not None:
@@ -364,7 +412,9 @@ class _Run:
                         terms: dict[str, list[str]] = terms,
                         on_slice: SliceProgress | None = on_slice,
                     ) -> None:
-                        self.commit.write(new, kw_only, rows.result(), terms, report)
+                        embedded = rows.result()
+                        with tracing.span("commit", files=1, chunks=len(new) + len(kw_only)):
+                            self.commit.write(new, kw_only, embedded, terms, report)
                         if on_slice is not None:
                             on_slice(1, 1)
                         release_free_memory()  # what the window held goes back to the OS
@@ -373,6 +423,7 @@ class _Run:
                     # window's chunks are held only by ``write`` as the next one is read
                     self._then(write)
                     del window, new, kw_only, rows, terms, write
+                    self.reading.mark()
                 self.settle()
             except LoadError as exc:
                 # unreadable midway: what was written stays (a re-run finds it stored), but
@@ -381,7 +432,8 @@ class _Run:
                 fail(report, f.source, exc.reason)
                 return
             self._conclude(f, reader)
-            self.commit.finish(f, report)
+            with tracing.span("commit", files=1, finish=True):
+                self.commit.finish(f, report)
         if progress is not None:
             progress("embed", f.count, f.count)
 
@@ -402,6 +454,7 @@ class _Run:
 
     def flush(self) -> None:
         """Embed the batch's new chunks together (identical texts once), then finish each file."""
+        self.reading.done()
         files = self.batch
         if not files:
             return
@@ -417,12 +470,16 @@ class _Run:
         kw_only = [c for f in files for c in f.kw_only]
         rows = self._start_embedding(new, on_slice)
         terms = self._terms(new, kw_only)
+        chunks = len(new) + len(kw_only)
         del new, kw_only
 
         def write() -> None:
-            self.commit.write_batch(files, rows.result(), terms, self.report)
+            embedded = rows.result()
+            with tracing.span("commit", files=len(files), chunks=chunks):
+                self.commit.write_batch(files, embedded, terms, self.report)
 
         self._then(write)
+        self.reading.mark()
 
     def _terms(self, new: list[Chunk], kw_only: list[Chunk]) -> dict[str, list[str]]:
         """Keyword terms by chunk id; none without keyword search (or without chunks, so
@@ -430,7 +487,8 @@ class _Run:
         tokenizer = self.pipeline.tokenizer
         if self.commit.keywords is None or tokenizer is None or not (new or kw_only):
             return {}
-        return keyword_terms(tokenizer(), new, kw_only)
+        with tracing.span("keywords", chunks=len(new) + len(kw_only)):
+            return keyword_terms(tokenizer(), new, kw_only)
 
     # -- the embedding thread: one batch or window embedded while the previous is written --
 
@@ -445,14 +503,20 @@ class _Run:
         if embedder is not None and not self.commit.embedder:
             self._check_embedder(embedder)
 
+        count = len(chunks)
+        model = _model_of(embedder) if self._traced else None
+
         def embed() -> Embedded:
             if embedder is None:
                 return Embedded(index, None)
-            return Embedded(index, embed_texts(embedder, texts, on_slice))
+            with tracing.span(
+                "embed", {"gen_ai.request.model": model}, texts=len(texts), chunks=count
+            ):
+                return Embedded(index, embed_texts(embedder, texts, on_slice))
 
         if self._driver is None:
             self._driver = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-embed")
-        return self._driver.submit(embed)
+        return self._driver.submit(tracing.bind(embed))
 
     def _check_embedder(self, embedder: DocumentEmbedder) -> None:
         """Before the first vectors: refuse another model than the collection's (its vectors
@@ -470,6 +534,7 @@ class _Run:
     def settle(self) -> None:
         """Run the pending write: everything embedded so far is stored after this."""
         self._then(None)
+        self.reading.mark()
 
     def stop(self) -> None:
         """End of a run, or an error: drop what is pending and wait for the thread to end."""
@@ -477,3 +542,10 @@ class _Run:
         if self._driver is not None:
             self._driver.shutdown(wait=True, cancel_futures=True)
             self._driver = None
+
+
+def _model_of(embedder: DocumentEmbedder | None) -> str | None:
+    """The embedding model's name, for the ``embed`` span (None when it has no identity)."""
+    identity = getattr(embedder, "identity", None)
+    model = getattr(identity, "model", None)
+    return model if isinstance(model, str) else None

@@ -16,15 +16,19 @@ store: NULs, lone surrogates and metadata no store holds are mapped), so chunk i
 keyword terms come from what is stored; what it changed is counted per file (``Fixes``) for
 the report's warning.
 
+``ReadSpans`` times the reading of a batch for its ``load`` and ``chunk`` spans.
+
 ``keyword_terms`` tokenizes chunks for BM25 (with their title field), each distinct text once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag import tracing
 from rag.chunking import Chunker
 from rag.connectors import DocumentStream, LoaderRegistry, default_loaders
 from rag.errors import LoadError
@@ -201,3 +205,47 @@ def keyword_terms(tokenizer: Tokenizer, *groups: Sequence[Chunk]) -> dict[str, l
     texts = list(dict.fromkeys(by_id.values()))
     terms = dict(zip(texts, tokenizer.tokenize_batch(texts), strict=True))
     return {cid: terms[text] for cid, text in by_id.items()}
+
+
+class ReadSpans:
+    """The ``load`` and ``chunk`` spans (``rag.tracing``) of the files read between two
+    batches. Loading and chunking alternate file by file, so rather than two spans per file
+    (unbounded on a large corpus) each stretch of reading gets one of each: consecutive,
+    tiling the stretch, each as long as the time spent in its stage. Does nothing when
+    ``on`` is false."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.files = 0
+        """Files planned since ``mark`` (hashed; read too when new or changed)."""
+        self.chunks = 0
+        self._start = 0
+        self._chunk_ns = 0
+
+    def mark(self) -> None:
+        """Reading starts now."""
+        if self.on:
+            self._start = tracing.now_ns()
+
+    def chunked(self, chunker: Chunker, documents: Sequence[Document]) -> Iterator[Chunk]:
+        """``chunk_fn(chunker)(documents)``, each chunk's making timed as it is taken."""
+        chunks = iter(chunk_fn(chunker)(documents))
+        while True:
+            started = time.perf_counter_ns()
+            chunk = next(chunks, None)
+            self._chunk_ns += time.perf_counter_ns() - started
+            if chunk is None:
+                return
+            self.chunks += 1
+            yield chunk
+
+    def done(self) -> None:
+        """Emit the spans of the reading since ``mark`` (none if nothing was read)."""
+        if not self.on or not (self.files or self.chunks):
+            return
+        end = tracing.now_ns()
+        split = max(self._start, end - self._chunk_ns)
+        tracing.emit("load", self._start, split, files=self.files)
+        if self.chunks:
+            tracing.emit("chunk", split, end, chunks=self.chunks)
+        self.files = self.chunks = self._chunk_ns = 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
+from rag import tracing
 from rag.chunking import detect_lang
 from rag.embeddings import Embedder
 from rag.errors import CollectionNotFoundError, ConfigError, LLMError
@@ -40,6 +41,12 @@ from rag.pipelines.conversation import (
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import SupportChecker, markers_of
 from rag.pipelines.prompt import Selection, SentenceSelector, simple_terms
+from rag.pipelines.spans import (
+    ask_span,
+    finish_ask_span,
+    generate_span,
+    usage_attributes,
+)
 from rag.stores.base import Filters, Store, validate_filters
 from rag.types import (
     Answer,
@@ -175,8 +182,10 @@ class Retriever:
         follow-up embeds ``dense_query`` (there is no keyword leg for ``context_terms``)."""
         validate_filters(filters)
         k = k or self.top_k
-        vector = self.embedder.embed([dense_query or question], input_type="query")[0]
-        hits = self.store.query(vector, k * 2, filters)
+        with tracing.span("dense", candidates=k * 2, store=type(self.store).__name__) as sp:
+            vector = self.embedder.embed([dense_query or question], input_type="query")[0]
+            hits = self.store.query(vector, k * 2, filters)
+            sp.set(hits=len(hits))
         if not hits:
             check_queryable(self.store, filters)
         return Retrieval(question, tuple(distinct_hits(hits, k)), dense_query=dense_query)
@@ -196,20 +205,28 @@ def retrieve_follow_up(
     user turn (``rag.pipelines.conversation.follow_up``; ``terms``: the keyword tokenizer's):
     the model's rewrite when a ``rewriter`` gives one, else the rule."""
     turns = check_history(history)
-    follow = follow_up(question, turns, terms) if turns else None
-    if follow is None:
-        return retriever.retrieve(question, k=k, filters=filters)
-    rewrite = rewriter(question, turns) if rewriter is not None else None
-    if rewrite is not None:
-        follow = rewritten(question, turns, rewrite, terms)
-    found = retriever.retrieve(
-        question,
-        k=k,
-        filters=filters,
-        context_terms=follow.context_terms,
-        dense_query=follow.dense_query,
-    )
-    return replace(found, rewritten=True) if follow.rewritten else found
+    with tracing.span(
+        "retrieve", mode=getattr(retriever, "mode", "dense"), k=k, filtered=bool(filters)
+    ) as sp:
+        follow = follow_up(question, turns, terms) if turns else None
+        sp.set(follow_up=follow is not None)
+        if follow is None:
+            found = retriever.retrieve(question, k=k, filters=filters)
+        else:
+            rewrite = rewriter(question, turns) if rewriter is not None else None
+            if rewrite is not None:
+                follow = rewritten(question, turns, rewrite, terms)
+            found = retriever.retrieve(
+                question,
+                k=k,
+                filters=filters,
+                context_terms=follow.context_terms,
+                dense_query=follow.dense_query,
+            )
+            if follow.rewritten:
+                found = replace(found, rewritten=True)
+        sp.set(hits=len(found.hits))
+        return found
 
 
 Rewriter = Callable[[str, Sequence[Message]], "str | None"]
@@ -333,6 +350,25 @@ class QueryPipeline:
         *,
         history: Sequence[Turn] | None = None,
     ) -> PreparedPrompt:
+        """Pack sources in relevance order under ``max_context_tokens`` (``_pack``), traced as
+        the ``prepare`` stage."""
+        with tracing.span("prepare", candidates=len(hits)) as sp:
+            prepared = self._pack(question, hits, history=history)
+            sp.set(
+                sources=len(prepared.citations),
+                dropped=len(prepared.dropped),
+                context_tokens=prepared.context_tokens,
+                messages=len(prepared.messages),
+            )
+            return prepared
+
+    def _pack(
+        self,
+        question: str,
+        hits: Retrieval | Sequence[ScoredChunk],
+        *,
+        history: Sequence[Turn] | None = None,
+    ) -> PreparedPrompt:
         """Pack sources in relevance order under ``max_context_tokens`` and number them,
         keeping only question-relevant sentences when a selector is set. Given a
         ``Retrieval``, the notes start with why each source was retrieved. A generative
@@ -433,16 +469,31 @@ class QueryPipeline:
         """Retrieve (unless ``retrieval`` is given), answer (extract or generate and check),
         cite. ``history``: the conversation so far (``rag.pipelines.conversation``)."""
         question = clean_question(question)
+        with ask_span(self.store.collection, question) as sp:
+            answer = self._ask(question, filters, k, history, retrieval)
+            finish_ask_span(sp, answer)
+            return answer
+
+    def _ask(
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None,
+        retrieval: Retrieval | None,
+    ) -> Answer:
         prepared, retrieval_s = self.prepared_for(
             question, filters=filters, k=k, history=history, retrieval=retrieval
         )
         if self.answer_mode == "extractive":
             return self.extract(question, prepared, retrieval_s)
-        try:
-            completion = self.llm.complete(prepared.messages, max_tokens=self.max_tokens)
-        except Exception as exc:
-            self.record_failure(question, exc)
-            raise
+        with generate_span(self.llm, self.max_tokens) as gen:
+            try:
+                completion = self.llm.complete(prepared.messages, max_tokens=self.max_tokens)
+            except Exception as exc:
+                self.record_failure(question, exc)
+                raise
+            gen.set(usage_attributes(completion.usage))
         return self.generated(question, prepared, completion, retrieval_s)
 
     def ask_stream(
@@ -458,26 +509,34 @@ class QueryPipeline:
         extractive answer arrives as one delta). Given ``retrieval`` (the sources already
         shown, say), it packs those hits and does not retrieve again."""
         question = clean_question(question)
-        prepared, retrieval_s = self.prepared_for(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
-        )
-        if self.answer_mode == "extractive":
-            answer = self.extract(question, prepared, retrieval_s)
-            yield answer.text
+        # spans stay open across the yields: ``RAG.ask_stream`` runs each step in one context
+        # (``tracing.iterate``), so they attach and detach in the same one
+        with ask_span(self.store.collection, question) as sp:
+            prepared, retrieval_s = self.prepared_for(
+                question, filters=filters, k=k, history=history, retrieval=retrieval
+            )
+            if self.answer_mode == "extractive":
+                answer = self.extract(question, prepared, retrieval_s)
+                finish_ask_span(sp, answer)
+                yield answer.text
+                yield answer
+                return
+            completion: Completion | None = None
+            with generate_span(self.llm, self.max_tokens) as gen:
+                try:
+                    for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
+                        if event.completion is not None:
+                            completion = event.completion
+                        elif event.text:
+                            yield event.text
+                except Exception as exc:
+                    self.record_failure(question, exc)
+                    raise
+                assert completion is not None, "an LLM stream must end with its completion"
+                gen.set(usage_attributes(completion.usage))
+            answer = self.generated(question, prepared, completion, retrieval_s)
+            finish_ask_span(sp, answer)
             yield answer
-            return
-        completion: Completion | None = None
-        try:
-            for event in self.llm.stream(prepared.messages, max_tokens=self.max_tokens):
-                if event.completion is not None:
-                    completion = event.completion
-                elif event.text:
-                    yield event.text
-        except Exception as exc:
-            self.record_failure(question, exc)
-            raise
-        assert completion is not None, "an LLM stream must end with its completion"
-        yield self.generated(question, prepared, completion, retrieval_s)
 
     # --- the stages of ask, public so that an async caller (rag.aio) can run the blocking
     # ones in its executor and await the generation in between ---
@@ -514,8 +573,12 @@ class QueryPipeline:
         """The extractive answer: no model call; its usage counts the answer's tokens (with
         the model's tokenizer) at no cost, and is recorded like any call."""
         question = clean_question(question)
-        started = time.perf_counter()
-        composed = self.extractor.compose(question, prepared.citations, lang=detect_lang(question))
+        with tracing.span("generate", answer_mode="extractive") as sp:
+            started = time.perf_counter()
+            composed = self.extractor.compose(
+                question, prepared.citations, lang=detect_lang(question)
+            )
+            sp.set(abstained=composed.abstained, sentences=len(composed.sentences))
         usage = Usage(
             backend="extractive",
             model="rag",
@@ -560,9 +623,11 @@ class QueryPipeline:
         """The generated answer; with a checker, its markers repaired and each sentence judged."""
         if self.checker is None or not completion.text:
             return self._finish(prepared, completion.text, completion.usage, retrieval_s)
-        checked = self.checker.check(
-            completion.text, prepared.citations, lang=detect_lang(question)
-        )
+        with tracing.span("check", sources=len(prepared.citations)) as sp:
+            checked = self.checker.check(
+                completion.text, prepared.citations, lang=detect_lang(question)
+            )
+            sp.set(grounded=checked.grounded, abstained=checked.abstained)
         return self._finish(
             prepared,
             checked.text,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from rag import tracing
 from rag.pipelines.query import Retrieves
 from rag.rerankers.base import Reranker
 from rag.stores.base import Filters
@@ -80,7 +81,9 @@ class RerankingRetriever:
         """The ``k`` of ``found`` the reranker scores best (against ``dense_query`` when a
         follow-up has one), with their inner leg ranks (the async twin,
         ``rag.pipelines.hybrid_async``, retrieves ``found`` itself)."""
-        hits = tuple(self.reranker.rerank(dense_query or question, found.hits, k))
+        with tracing.span("rerank", candidates=len(found.hits), k=k) as sp:
+            hits = tuple(self.reranker.rerank(dense_query or question, found.hits, k))
+            sp.set(hits=len(hits))
         ranks = tuple(r for r in (found.rank_of(h.chunk.id) for h in hits) if r is not None)
         if len(ranks) != len(hits):
             ranks = ()  # the inner retriever reports no legs (or not for every hit)

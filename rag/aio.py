@@ -71,6 +71,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from rag import tracing
 from rag.api import RAG
 from rag.config import Settings, load_settings
 
@@ -166,11 +167,13 @@ class AsyncRAG:
     # --- running ---
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-        """``fn(*args, **kwargs)`` in the executor, awaited."""
+        """``fn(*args, **kwargs)`` in the executor, awaited (in the caller's trace context:
+        ``run_in_executor`` does not carry it)."""
         if self._closed:
             raise RuntimeError("this AsyncRAG is closed; make a new one")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        call = tracing.bind(functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self.executor, call)
 
     def _async_llm(self, llm: LLM) -> AsyncLLM:
         """The async twin of ``llm`` (``rag.llms.as_async``), made once."""
@@ -288,7 +291,8 @@ class AsyncRAG:
         prune: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """``RAG.ingest`` in the executor (``progress`` is called on a worker thread)."""
+        """``RAG.ingest`` in the executor (``progress`` is called on a worker thread; the
+        RAG traces it there)."""
         return await self._run(
             self.rag.ingest, path, include=include, exclude=exclude, prune=prune, progress=progress
         )
@@ -308,7 +312,8 @@ class AsyncRAG:
         history: Sequence[Turn] | None = None,
     ) -> Retrieval:
         """``RAG.retrieve``: the best distinct chunks for ``question``, without generating."""
-        hits = await self._retrieval(question, k, filters, history)
+        with self.rag.trace_scope():
+            hits = await self._retrieval(question, k, filters, history)
         if hits is None:
             return await self._run(
                 self.rag.retrieve, question, k=k, filters=filters, history=history
@@ -326,7 +331,8 @@ class AsyncRAG:
     ) -> PreparedPrompt:
         """``RAG.prepare``: the exact prompt ``ask`` would send, without generating."""
         if retrieval is None:
-            retrieval = await self._retrieval(question, k, filters, history)
+            with self.rag.trace_scope():
+                retrieval = await self._retrieval(question, k, filters, history)
         return await self._run(
             self.rag.prepare, question, k=k, filters=filters, retrieval=retrieval, history=history
         )
@@ -340,7 +346,26 @@ class AsyncRAG:
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
     ) -> Answer:
-        """``RAG.ask``: retrieval and checks in the executor, generation awaited."""
+        """``RAG.ask``: retrieval and checks in the executor, generation awaited (the same
+        spans as ``RAG.ask``)."""
+        from rag.pipelines.query import clean_question
+        from rag.pipelines.spans import ask_span, finish_ask_span
+
+        question = clean_question(question)
+        with self.rag.trace_scope(), ask_span(self.settings.collection, question) as sp:
+            answer = await self._ask(question, filters, k, history, retrieval)
+            finish_ask_span(sp, answer)
+            return answer
+
+    async def _ask(
+        self,
+        question: str,
+        filters: Filters | None,
+        k: int | None,
+        history: Sequence[Turn] | None,
+        retrieval: Retrieval | None,
+    ) -> Answer:
+
         pipeline, prepared, retrieval_s = await self._start(
             question, filters, k, history, retrieval
         )
@@ -356,14 +381,18 @@ class AsyncRAG:
     ) -> Answer:
         """The answer to a packed prompt: extracted in the executor, or generated (awaited on
         ``llm``, default the pipeline's model) and checked in the executor."""
+        from rag.pipelines.spans import generate_span, usage_attributes
+
         if pipeline.answer_mode == "extractive":
             return await self._run(pipeline.extract, question, prepared, retrieval_s)
         llm = llm or self._async_llm(pipeline.llm)
-        try:
-            completion = await llm.acomplete(prepared.messages, max_tokens=pipeline.max_tokens)
-        except Exception as exc:
-            await self._run(pipeline.record_failure, question, exc)
-            raise
+        with generate_span(pipeline.llm, pipeline.max_tokens) as gen:
+            try:
+                completion = await llm.acomplete(prepared.messages, max_tokens=pipeline.max_tokens)
+            except Exception as exc:
+                await self._run(pipeline.record_failure, question, exc)
+                raise
+            gen.set(usage_attributes(completion.usage))
         return await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
 
     async def ask_many(
@@ -441,29 +470,63 @@ class AsyncRAG:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
         Stopping early (``break``, ``aclose()``) ends the generation and frees the model.
         Given ``retrieval`` (from ``retrieve``), it does not retrieve again."""
-        pipeline, prepared, retrieval_s = await self._start(
-            question, filters, k, history, retrieval
+        from rag.pipelines.query import clean_question
+        from rag.pipelines.spans import (
+            ask_span,
+            finish_ask_span,
+            generate_span,
+            usage_attributes,
         )
-        if pipeline.answer_mode == "extractive":
-            answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
-            yield answer.text
-            yield answer
-            return
-        llm = self._async_llm(pipeline.llm)
-        completion: Completion | None = None
+
+        # the spans are held across the yields but made current only between them, so the
+        # consumer's context is never changed (an async generator runs in the consumer's task)
+        question = clean_question(question)
+        with self.rag.trace_scope():
+            root = ask_span(self.settings.collection, question)
+        failure: BaseException | None = None
         try:
-            stream = llm.astream(prepared.messages, max_tokens=pipeline.max_tokens)
-            async with aclosing(stream) as events:
-                async for event in events:
-                    if event.completion is not None:
-                        completion = event.completion
-                    elif event.text:
-                        yield event.text
-        except Exception as exc:
-            await self._run(pipeline.record_failure, question, exc)
+            with root.active():
+                pipeline, prepared, retrieval_s = await self._start(
+                    question, filters, k, history, retrieval
+                )
+            if pipeline.answer_mode == "extractive":
+                with root.active():
+                    answer = await self._run(pipeline.extract, question, prepared, retrieval_s)
+                finish_ask_span(root, answer)
+                yield answer.text
+                yield answer
+                return
+            llm = self._async_llm(pipeline.llm)
+            completion: Completion | None = None
+            with root.active():
+                gen = generate_span(pipeline.llm, pipeline.max_tokens)
+            try:
+                stream = llm.astream(prepared.messages, max_tokens=pipeline.max_tokens)
+                async with aclosing(stream) as events:
+                    async for event in events:
+                        if event.completion is not None:
+                            completion = event.completion
+                        elif event.text:
+                            yield event.text
+            except BaseException as exc:
+                gen.end(exc)
+                if isinstance(exc, Exception):
+                    await self._run(pipeline.record_failure, question, exc)
+                raise
+            assert completion is not None, "an LLM stream must end with its completion"
+            gen.set(usage_attributes(completion.usage))
+            gen.end()
+            with root.active():
+                answer = await self._run(
+                    pipeline.generated, question, prepared, completion, retrieval_s
+                )
+            finish_ask_span(root, answer)
+            yield answer
+        except BaseException as exc:
+            failure = exc
             raise
-        assert completion is not None, "an LLM stream must end with its completion"
-        yield await self._run(pipeline.generated, question, prepared, completion, retrieval_s)
+        finally:
+            root.end(failure)
 
     async def costs(self, since: str | datetime | None = None) -> CostSummary:
         """``RAG.costs``: calls, tokens and cost from the call log."""

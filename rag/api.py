@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag import tracing
 from rag.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -93,6 +95,14 @@ class RAG:
         """Set on a ``with_settings`` RAG: whose store, embedder and index it borrows."""
         self._lock = threading.RLock()
         """Guards building the parts, so concurrent first calls build each one once."""
+        self._tracing = tracing.configure(self.settings.tracing)
+        """Whether this RAG's calls make spans (setting ``tracing`` or an OTLP endpoint in
+        the environment; ``rag.tracing``)."""
+
+    def trace_scope(self) -> AbstractContextManager[object]:
+        """The tracing context of one call of this RAG (``rag.tracing.scope``): spans are made
+        inside it when this RAG traces, with user text only under ``trace_content``."""
+        return tracing.scope(self._tracing, self.settings.trace_content)
 
     def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
         """``self.<attr>``, built by ``build`` on first use (once, under the lock); a part
@@ -326,15 +336,16 @@ class RAG:
             chunker=lambda: self.chunker,
             keyword_tokenizer=lambda: self.keyword_tokenizer,
         )
-        pipeline = IngestPipeline.from_parts(self.store, parts, loaders=self.loaders)
-        return pipeline.run(
-            path,
-            include=include if include is not None else self.settings.include,
-            exclude=exclude if exclude is not None else self.settings.exclude,
-            prune=self.settings.prune if prune is None else prune,
-            progress=progress,
-            allow_roots=allow_roots if allow_roots is not None else self.settings.allow_roots,
-        )
+        with self.trace_scope():
+            pipeline = IngestPipeline.from_parts(self.store, parts, loaders=self.loaders)
+            return pipeline.run(
+                path,
+                include=include if include is not None else self.settings.include,
+                exclude=exclude if exclude is not None else self.settings.exclude,
+                prune=self.settings.prune if prune is None else prune,
+                progress=progress,
+                allow_roots=allow_roots if allow_roots is not None else self.settings.allow_roots,
+            )
 
     def _ingest_ray(
         self,
@@ -411,19 +422,20 @@ class RAG:
         """The best distinct chunks for ``question``, without generating: a ``Retrieval``
         (a sequence of ``ScoredChunk``, best first) that also says each hit's rank per leg.
         After a ``history``, ``question`` is retrieved as a follow-up (as ``ask`` does)."""
-        from rag.pipelines.query import clean_question
+        from rag.pipelines.query import clean_question, retrieve_follow_up
 
         question = clean_question(question)
-        if not history:
-            return self.retriever.retrieve(question, k=k, filters=filters)
-        if self.settings.follow_up_rewrite != "rule" and self.rewrites_follow_ups:
-            return self.query_pipeline.retrieve(question, k=k, filters=filters, history=history)
-        from rag.pipelines.query import retrieve_follow_up
 
-        terms = self.keyword_tokenizer.tokenize_batch
-        return retrieve_follow_up(
-            self.retriever, terms, question, k=k, filters=filters, history=history
-        )
+        def terms(texts: Sequence[str]) -> list[list[str]]:
+            # the keyword tokenizer is built only for a follow-up (a history) that needs it
+            return self.keyword_tokenizer.tokenize_batch(texts)
+
+        with self.trace_scope():
+            if history and self.settings.follow_up_rewrite != "rule" and self.rewrites_follow_ups:
+                return self.query_pipeline.retrieve(question, k=k, filters=filters, history=history)
+            return retrieve_follow_up(
+                self.retriever, terms, question, k=k, filters=filters, history=history
+            )
 
     def prepare(
         self,
@@ -439,7 +451,8 @@ class RAG:
         ``ask`` does, or packs the hits of ``retrieval`` when given."""
         if retrieval is None:
             retrieval = self.retrieve(question, k=k, filters=filters, history=history)
-        return self.query_pipeline.prepare(question, retrieval, history=history)
+        with self.trace_scope():
+            return self.query_pipeline.prepare(question, retrieval, history=history)
 
     def ask(
         self,
@@ -453,9 +466,10 @@ class RAG:
         """Answer ``question`` from the collection, with citations and usage. ``history``:
         the conversation so far, oldest first, as ``Message``s or ``(role, content)`` tuples
         (user and assistant); ``retrieval``: hits already retrieved, packed as they are."""
-        return self.query_pipeline.ask(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
-        )
+        with self.trace_scope():
+            return self.query_pipeline.ask(
+                question, filters=filters, k=k, history=history, retrieval=retrieval
+            )
 
     def ask_many(
         self,
@@ -496,9 +510,10 @@ class RAG:
         """Yield the answer's text as it is generated, then the finished Answer. Given
         ``retrieval`` (the sources a caller showed first, from ``retrieve``), it does not
         retrieve again."""
-        yield from self.query_pipeline.ask_stream(
+        stream = self.query_pipeline.ask_stream(
             question, filters=filters, k=k, history=history, retrieval=retrieval
         )
+        yield from tracing.iterate(stream, self._tracing, self.settings.trace_content)
 
     def costs(self, since: str | datetime | None = None) -> CostSummary:
         """Calls, tokens and cost per day, backend and model from the call log

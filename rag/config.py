@@ -295,6 +295,14 @@ class Settings(BaseSettings):
     """``ask_many`` on the local model keeps the KV cache of the prompt prefix its questions
     share (faster; at near ties an answer may differ from a lone ``ask``)."""
 
+    # tracing (issue 16: OpenTelemetry spans, rag.tracing)
+    tracing: bool = False
+    """Make OpenTelemetry spans for every stage of ask and ingest (needs ``rag[otel]``); also on
+    whenever ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. See ``rag.tracing``."""
+    trace_content: bool = False
+    """Let the question, the answer and error messages into span attributes (off: no user
+    text, document text, DSN or key is ever an attribute)."""
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:
