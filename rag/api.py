@@ -237,7 +237,7 @@ class RAG:
         return self._lazy("_call_log", self._build_call_log)
 
     def _build_call_log(self) -> CallLogLike:
-        from rag.costs.calllog import make_call_log
+        from rag.costs.logs import make_call_log
 
         return make_call_log(self.settings)
 

@@ -58,7 +58,7 @@ def costs(
     with handle_errors():
         if log is None:
             from rag.config import load_settings
-            from rag.costs.calllog import make_call_log
+            from rag.costs.logs import make_call_log
 
             settings = load_settings(config, data_dir=data_dir)
             shared = make_call_log(settings, tenant=tenant)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -565,20 +565,3 @@ def _to_record(row: tuple[object, ...]) -> CallRecord:
     data["cost"] = None if cost is None else Decimal(str(cost))
     data["time"] = datetime.fromisoformat(str(data["time"]))
     return CallRecord.model_validate(data)
-
-
-if TYPE_CHECKING:
-    from rag.config import Settings
-
-
-def make_call_log(settings: Settings, *, tenant: str | None = None) -> CallLogLike:
-    """The settings' call log: PostgreSQL at ``call_log_dsn`` (or at ``pg_dsn`` when the store
-    is pgvector), else the SQLite file ``call_log_path``."""
-    dsn = settings.call_log_dsn
-    if dsn is None and settings.store == "pgvector":
-        dsn = settings.pg_dsn
-    if dsn:
-        from rag.costs.calllog_pg import PgCallLog
-
-        return PgCallLog(dsn, tenant=tenant)
-    return CallLog(settings.call_log_path, tenant=tenant)

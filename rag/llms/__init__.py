@@ -90,7 +90,7 @@ def as_async(llm: LLM, executor: Executor) -> AsyncLLM:
 def make_routed(policy: RoutingPolicy, settings: Settings) -> LLM:
     """A RoutedLLM over every backend of ``policy``, built now so a bad spec or a missing key
     fails at configuration time; failed attempts are logged to the settings' call log."""
-    from rag.costs.calllog import make_call_log
+    from rag.costs.logs import make_call_log
     from rag.llms.routing import RoutedLLM
 
     prices = _prices(settings)

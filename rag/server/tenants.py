@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from rag.config import Settings, TenantConfig
-from rag.costs.calllog import CallLogLike, make_call_log
+from rag.costs.calllog import CallLogLike
+from rag.costs.logs import make_call_log
 from rag.server.errors import ApiError, seconds_to_utc_midnight
 
 DEFAULT_TENANT = "default"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.costs.calllog import CallLog, CallLogLike, make_call_log
+from rag.costs.calllog import CallLog, CallLogLike
+from rag.costs.logs import make_call_log
 from rag.types import Usage
 
 PRICE = Decimal("0.0009")
