@@ -71,12 +71,14 @@ class RAG:
         *,
         store: Store | None = None,
         embedder: Embedder | None = None,
-        llm: LLM | None = None,
+        llm: LLM | str | None = None,
         chunker: Chunker | None = None,
         loaders: LoaderRegistry | None = None,
         call_log: CallLogLike | None = None,
         **overrides: Any,
     ) -> None:
+        if isinstance(llm, str):  # a backend spec ("local", "openai:MODEL"): the llm setting
+            overrides["llm"], llm = llm, None
         if settings is not None and overrides:
             settings = settings.model_copy(update=overrides)
         self.settings = settings if settings is not None else load_settings(**overrides)

@@ -125,3 +125,14 @@ def test_cli_ingest_ask_json_stream_and_show_prompt(tmp_path: Path, examples_dir
     )
     assert missing.exit_code == 2
     assert "/no/such/model.gguf" in missing.stderr and "gguf_path" in missing.stderr
+
+
+def test_llm_given_as_a_backend_spec_is_the_llm_setting() -> None:
+    """``RAG(llm="openai:MODEL")`` names a backend like ``--llm`` (it used to be taken for an
+    LLM object and every question failed with "'str' object has no attribute ...")."""
+    from rag.config import load_settings
+
+    r = RAG(store="memory", llm="openai:gpt-4o-mini")
+    assert r.settings.llm == "openai:gpt-4o-mini" and r._llm is None
+    s = RAG(load_settings(store="memory"), llm="local")
+    assert s.settings.llm == "local" and s.settings.store == "memory"
