@@ -40,6 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 pytest.importorskip("ray")
 
 HERE = Path(__file__).resolve().parent
+NODE_ENV = {**RAY_ENV, "RAY_AUTH_MODE": "disabled"}
+"""Ray >= 2.59 turns token auth on for a head when a token file exists (``ray.init`` writes
+one) but a joining node does not send it: this throwaway loopback cluster has none."""
 
 
 @dataclass
@@ -76,9 +79,10 @@ def _ray_start(args: list[str], temp: Path, log: Path) -> subprocess.Popen[bytes
         "--dashboard-agent-listen-port", str(free_port()),
         "--metrics-export-port", str(free_port()),
     ]  # fmt: skip
-    env = {**os.environ, **RAY_ENV, "PYTHONPATH": str(HERE)}
+    env = {**os.environ, **NODE_ENV, "PYTHONPATH": str(HERE)}
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus", "1"]
     cmd += ["--temp-dir", str(temp), "--object-store-memory", str(100 * 1024 * 1024)]
+    cmd += ["--node-ip-address", "127.0.0.1"]  # both nodes and the driver on loopback
     return subprocess.Popen(
         cmd + ports + args,
         env=env,
@@ -146,7 +150,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def _env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAY_ENV)
+    env.update(NODE_ENV)
     env.update(RAG_DATA_DIR=str(data), RAG_CACHE_DIR=os.environ["RAG_CACHE_DIR"])
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     return env
