@@ -20,7 +20,7 @@ from rag.types import Answer
 
 if TYPE_CHECKING:
     from rag.api import RAG
-    from rag.pipelines.prompt import PreparedPrompt
+    from rag.pipelines.query import PreparedPrompt
     from rag.server.catalog import Collection
     from rag.server.state import ServerState
     from rag.server.tenants import Tenant
