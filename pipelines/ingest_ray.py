@@ -56,6 +56,8 @@ FILES_PER_LOAD_TASK = 8
 """Files one load + chunk task reads."""
 PARTS_PER_EMBED_BATCH = 4
 """Parts one embedding actor call embeds together."""
+EMBED_RETRIES = 3
+"""Restarts of a lost embedding actor, and retries of its batch, before the run fails."""
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -269,6 +271,7 @@ class RayIngest:
         report.files_excluded_kept = pruning.excluded_kept
         if prune:
             committer.prune(pruning.removed, report)
+        report.embedded_by_node = dict(result.parts_by_node)
         report.seconds = time.perf_counter() - started
         return result
 
@@ -345,6 +348,10 @@ class _Driver:
             fn_constructor_kwargs={"parts": self.ingest.parts},
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
+            # a lost actor (its worker or node died) is restarted and its batch retried, a
+            # bounded number of times: an embedder that keeps crashing ends the run
+            max_restarts=EMBED_RETRIES,
+            max_task_retries=EMBED_RETRIES,
         )
         batches = ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
         self._commit_all(todo, _rows(batches, self.result))

@@ -344,6 +344,8 @@ class IngestReport(BaseModel):
     failures: list[FileFailure] = Field(default_factory=list)
     warnings: list[FileWarning] = Field(default_factory=list)
     """Files stored with text or metadata mapped by ``rag.sanitize`` (not failures)."""
+    embedded_by_node: dict[str, int] = Field(default_factory=dict)
+    """``--engine ray`` only: parts embedded per Ray node id (which nodes did the work)."""
 
     @property
     def ok(self) -> bool:

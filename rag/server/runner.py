@@ -81,12 +81,15 @@ class Runner:
         filters: Filters | None = None,
         k: int | None = None,
         history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Answer:
         """``AsyncRAG.ask`` over ``rag``; 503 past the timeout (a hosted generation is
         cancelled, a step in the pool finishes and is dropped)."""
         try:
             return await asyncio.wait_for(
-                self.aio(rag).ask(question, filters=filters, k=k, history=history),
+                self.aio(rag).ask(
+                    question, filters=filters, k=k, history=history, retrieval=retrieval
+                ),
                 self.timeout_s,
             )
         except TimeoutError:

@@ -8,8 +8,10 @@ A streamed ask retrieves once: the ``sources`` event and the answer use the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
@@ -18,6 +20,7 @@ from rag.types import Answer
 
 if TYPE_CHECKING:
     from rag.api import RAG
+    from rag.pipelines.query import PreparedPrompt
     from rag.server.catalog import Collection
     from rag.server.state import ServerState
     from rag.server.tenants import Tenant
@@ -127,6 +130,8 @@ class AskJob:
     filters: Filters | None
     history: tuple[tuple[str, str], ...] = ()
     """Earlier turns, oldest first: ``(role, content)``, role user or assistant."""
+    tenant: Tenant | None = None
+    """Whose budget the answer's generation is held against (None: no hold)."""
 
 
 async def prepare_ask(
@@ -147,13 +152,70 @@ async def prepare_ask(
     tenant.check_budget()
     collection = await open_collection(state, tenant, name)
     rag = await state.runner.run(collection.view, llm=spec)
-    return AskJob(collection, rag, question, k, collection.filters(where), tuple(history))
+    filters = collection.filters(where)
+    return AskJob(collection, rag, question, k, filters, tuple(history), tenant)
+
+
+def _budgeted(job: AskJob) -> Tenant | None:
+    tenant = job.tenant
+    return tenant if tenant is not None and tenant.config.daily_budget_usd is not None else None
+
+
+def estimate(rag: RAG, prepared: PreparedPrompt) -> Decimal | None:
+    """(Blocking) The worst-case cost of generating for ``prepared``: its prompt tokens plus
+    ``max_tokens`` at the model's price (0 for an extractive answer, None when unpriced)."""
+    if rag.answer_mode == "extractive":
+        return Decimal(0)
+    from rag.llms._hosted import prompt_tokens
+
+    llm = rag.llm
+    prices = getattr(llm, "prices", None)
+    if prices is None:
+        from rag.costs.pricing import load_prices
+
+        prices = load_prices(rag.settings.price_file)
+    estimated: Decimal | None = prices.estimate(
+        llm.backend,
+        llm.model,
+        input_tokens=prompt_tokens(prepared.messages),
+        max_output_tokens=rag.settings.max_tokens,
+    )
+    return estimated
+
+
+def _reserve(tenant: Tenant, rag: RAG, prepared: PreparedPrompt) -> int | None:
+    return tenant.reserve(estimate(rag, prepared))
+
+
+async def _settle(
+    state: ServerState, tenant: Tenant, hold: int | None, answer: Answer | None
+) -> None:
+    """Settle a hold even when the request is cancelled meanwhile."""
+    if hold is None:
+        return
+    cost = answer.usage.cost if answer is not None else None
+    await asyncio.shield(state.runner.run(tenant.settle, hold, cost))
 
 
 async def ask(state: ServerState, job: AskJob) -> Answer:
-    return await state.runner.ask(
-        job.rag, job.question, filters=job.filters, k=job.k, history=job.history
+    tenant = _budgeted(job)
+    if tenant is None:
+        return await state.runner.ask(
+            job.rag, job.question, filters=job.filters, k=job.k, history=job.history
+        )
+    found = await state.runner.run(
+        job.rag.retrieve, job.question, k=job.k, filters=job.filters, history=job.history
     )
+    prepared = await state.runner.run(
+        job.rag.prepare, job.question, retrieval=found, history=job.history
+    )
+    hold = await state.runner.run(_reserve, tenant, job.rag, prepared)
+    answer: Answer | None = None
+    try:
+        answer = await state.runner.ask(job.rag, job.question, history=job.history, retrieval=found)
+        return answer
+    finally:
+        await _settle(state, tenant, hold, answer)
 
 
 async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str, Any]]:
@@ -161,6 +223,9 @@ async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str
     ``("final", Answer)``, or ``("error", ApiError)`` when it fails midway or the server
     drains (the stream is then closed). Retrieves once: the sources shown are the hits the
     answer is built from."""
+    tenant: Tenant | None = None
+    hold: int | None = None
+    answer: Answer | None = None
     try:
         found = await state.runner.run(
             job.rag.retrieve, job.question, k=job.k, filters=job.filters, history=job.history
@@ -168,11 +233,15 @@ async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str
         prepared = await state.runner.run(
             job.rag.prepare, job.question, retrieval=found, history=job.history
         )
+        tenant = _budgeted(job)
+        if tenant is not None:
+            hold = await state.runner.run(_reserve, tenant, job.rag, prepared)
         yield "sources", list(prepared.citations)
         async for item in state.runner.ask_stream(
             job.rag, job.question, history=job.history, retrieval=found
         ):
             if isinstance(item, Answer):
+                answer = item
                 yield "final", item
             else:
                 yield "delta", item
@@ -183,3 +252,6 @@ async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str
     except Exception as exc:
         log.error("streamed answer failed", exc_info=exc)
         yield "error", internal()
+    finally:
+        if tenant is not None:
+            await _settle(state, tenant, hold, answer)

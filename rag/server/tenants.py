@@ -4,7 +4,10 @@ A key maps to its tenant server-side (``[[server.tenants]]``: the SHA-256 digest
 the tenant is never read from a request body or path. With no tenants configured there is one
 implicit tenant, ``default``, and no key is needed (the server then binds loopback only).
 Each tenant has its own call log view (its calls carry its name), a concurrency limit and a
-daily budget, both answered with HTTP 429 and ``Retry-After``.
+daily budget, both answered with HTTP 429 and ``Retry-After``. The budget is held atomically in
+the call log before each generation (``reserve``: the call's estimated cost, scope
+``tenant:<name>:day``) and settled to the real cost after (``settle``), so replicas sharing a
+PostgreSQL call log (``call_log_dsn``) cannot together overspend it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ from rag.costs.logs import make_call_log
 from rag.server.errors import ApiError, seconds_to_utc_midnight
 
 DEFAULT_TENANT = "default"
+
+
+def budget_scope(tenant: str) -> str:
+    """The call log's hold scope of a tenant's daily budget."""
+    return f"tenant:{tenant}:day"
+
+
+def _midnight() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def key_digest(key: str) -> str:
@@ -68,8 +80,7 @@ class Tenant:
         budget = self.config.daily_budget_usd
         if budget is None:
             return
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        spent = self.call_log.spent(since=midnight)
+        spent = self.call_log.spent(since=_midnight())
         if spent >= budget:
             raise ApiError(
                 429,
@@ -78,6 +89,34 @@ class Tenant:
                 "(daily_budget_usd); it refills at 00:00 UTC",
                 retry_after=seconds_to_utc_midnight(),
             )
+
+    def reserve(self, estimate: Decimal | None) -> int | None:
+        """(Blocking) Hold ``estimate`` (an unpriced call: 0) of today's budget in the call
+        log, atomically across every process sharing it; the hold's id, None without a
+        budget. 429 ``budget_exceeded`` when it does not fit."""
+        budget = self.config.daily_budget_usd
+        if budget is None:
+            return None
+        amount = estimate if estimate is not None else Decimal(0)
+        midnight = _midnight()
+        scope = budget_scope(self.name)
+        hold = self.call_log.reserve(scope, amount, Decimal(budget), midnight)
+        if hold is None:
+            held = self.call_log.held(scope, midnight)
+            raise ApiError(
+                429,
+                "budget_exceeded",
+                f"tenant {self.name!r} has ${held} of its ${Decimal(budget)} daily budget "
+                f"(daily_budget_usd) spent or held by running answers; this answer's estimated "
+                f"${amount} does not fit. It refills at 00:00 UTC",
+                retry_after=seconds_to_utc_midnight(),
+            )
+        return hold
+
+    def settle(self, hold: int | None, cost: Decimal | None) -> None:
+        """(Blocking) Turn a hold into the call's real cost (0 when it failed or is unpriced)."""
+        if hold is not None:
+            self.call_log.settle(hold, cost if cost is not None else Decimal(0))
 
 
 class Tenants:

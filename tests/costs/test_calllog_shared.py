@@ -37,7 +37,9 @@ def race(logs: list[CallLogLike], scope: str) -> list[int | None]:
 def test_two_replicas_on_postgres_grant_exactly_the_budget(pg_dsn: str) -> None:
     from rag.costs.calllog_pg import PgCallLog
 
-    logs: list[CallLogLike] = [PgCallLog(pg_dsn), PgCallLog(pg_dsn, tenant="acme")]
+    # a tenant of its own: the session's database also holds other tests' calls
+    tenant = f"acme-{uuid.uuid4().hex[:6]}"
+    logs: list[CallLogLike] = [PgCallLog(pg_dsn), PgCallLog(pg_dsn, tenant=tenant)]
     scope = f"test:{uuid.uuid4().hex[:6]}"
     granted = [h for h in race(logs, scope) if h is not None]
     assert len(granted) == 25

@@ -70,11 +70,18 @@ def server_env(root: Path, cache_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_server(root: Path, cache_dir: Path, *args: str, timeout: float = 60) -> Server:
-    """Start ``rag serve`` (with more ``args``) with ``root/rag.toml`` and wait (bounded) for
-    ``/healthz``."""
+def start_server(
+    root: Path,
+    cache_dir: Path,
+    *args: str,
+    timeout: float = 60,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
+    """Start ``rag serve`` (with more ``args``, and ``extra_env`` such as ``RAG_CALL_LOG_DSN``)
+    with ``root/rag.toml`` and wait (bounded) for ``/healthz``."""
     port = free_port()
     env = server_env(root, cache_dir)
+    env.update(extra_env or {})
     log = (root / "server.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
