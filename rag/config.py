@@ -235,6 +235,19 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     """``[server]`` and ``[[server.tenants]]``: ``rag serve``'s address, limits and tenants."""
 
+    # hosted embeddings and the ingest plan (issue #16: dry run, hosted embeddings)
+    embed: str = "local"
+    """Who embeds: ``local`` (``embed_model`` on ``embed_backend``), ``openai:MODEL``
+    (``openai:text-embedding-3-small``; key from ``OPENAI_API_KEY``, server from
+    ``OPENAI_BASE_URL``) or ``openai-compatible:URL#MODEL`` (any OpenAI-compatible server)."""
+    embed_dimensions: int | None = Field(default=None, ge=1)
+    """Hosted embeddings: ask the model for vectors this long (``dimensions``; the
+    text-embedding-3 models shorten theirs); unset = the model's full length."""
+    embed_batch_tokens: int = Field(default=100_000, ge=1, le=300_000)
+    """Hosted embeddings: estimated tokens per request (the API allows 300,000 and 2048 texts)."""
+    embed_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    """Timeout of one hosted embedding request (retried as the ``[routing]`` retry policy says)."""
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:
@@ -352,6 +365,7 @@ CLI_FLAGS: dict[str, str] = {
     "retrieval_mode": "--mode",
     "mmr": "--mmr",
     "answer_mode": "--answer-mode",
+    "embed": "--embed",
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""

@@ -182,6 +182,9 @@ class Usage(BaseModel):
     outcome: str = "ok"
     route: str = "primary"
     """Why this backend served the call: primary, fallback after an error, budget downgrade."""
+    kind: str = "llm"
+    """What the call was: ``llm`` (a generation) or ``embedding`` (texts embedded by a hosted
+    model; ``input_tokens`` holds the tokens embedded)."""
 
     @property
     def total_tokens(self) -> int:
@@ -301,6 +304,8 @@ class IngestReport(BaseModel):
     chunks_total: int = 0
     """Chunks produced from the new and changed files."""
     chunks_embedded: int = 0
+    chars_embedded: int = 0
+    """Characters of the texts embedded (the ingest plan's rate is measured in them)."""
     chunks_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0

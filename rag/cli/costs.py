@@ -45,7 +45,8 @@ def costs(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency."""
+    """Per day, kind (llm, embedding), backend and model: calls, tokens (input/output/cached),
+    cost, p50 latency."""
     from rag.costs.calllog import CallLog, parse_since
 
     start: datetime | None = None
@@ -102,6 +103,7 @@ def print_table(summary: CostSummary, log: Path) -> None:
         return
     table = Table(title=f"model calls{span}", title_justify="left")
     table.add_column("day", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     table.add_column("backend:model", overflow="fold")
     for name in ("calls", "errors", "input", "output", "cached", "cost", "p50 latency"):
         table.add_column(name, justify="right")
@@ -119,9 +121,9 @@ def print_table(summary: CostSummary, log: Path) -> None:
         ]
 
     for row in summary.rows:
-        table.add_row(str(row.day), f"{row.backend}:{row.model}", *cells(row))
+        table.add_row(str(row.day), row.kind, f"{row.backend}:{row.model}", *cells(row))
     table.add_section()
-    table.add_row("total", "", *cells(summary.total), style="bold")
+    table.add_row("total", "", "", *cells(summary.total), style="bold")
     console.print(table)
     if summary.total.unknown_cost_calls:
         console.print(

@@ -25,3 +25,10 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory [default: $XDG_DATA_HOME/rag]."),
 ]
+EmbedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed",
+        help="Embedder: local (default), openai:MODEL or openai-compatible:URL#MODEL.",
+    ),
+]

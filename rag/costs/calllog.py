@@ -100,6 +100,12 @@ def m004_tenant(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS calls_tenant_time ON calls (tenant, time)")
 
 
+@_migration
+def m005_kind(db: sqlite3.Connection) -> None:
+    """Hosted embeddings: what a call was (``llm`` or ``embedding``); older rows are ``llm``."""
+    db.execute("ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'llm'")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -155,12 +161,17 @@ class CallRecord(BaseModel):
     question: str | None = None
     error: str | None = None
     tenant: str | None = None
+    kind: str = "llm"
+    """``llm`` (a generation) or ``embedding``."""
 
 
 class CostRow(BaseModel):
-    """Calls of one backend/model on one UTC day (``day`` is None in the totals row)."""
+    """Calls of one kind, backend and model on one UTC day (``day`` is None in the totals
+    row, whose ``kind`` is ``*``)."""
 
     day: date | None
+    kind: str = "llm"
+    """``llm`` or ``embedding`` (embedding calls have input tokens only)."""
     backend: str
     model: str
     calls: int = 0
@@ -184,20 +195,27 @@ class CostSummary(BaseModel):
 
 
 def summarize(records: Iterable[CallRecord], since: datetime | None = None) -> CostSummary:
-    """Group calls per UTC day, backend and model; sum tokens and known costs exactly."""
-    groups: dict[tuple[date, str, str], list[CallRecord]] = {}
+    """Group calls per UTC day, kind, backend and model; sum tokens and known costs exactly."""
+    groups: dict[tuple[date, str, str, str], list[CallRecord]] = {}
     for rec in records:
-        groups.setdefault((rec.time.astimezone(UTC).date(), rec.backend, rec.model), []).append(rec)
-    rows = [_aggregate(recs, day, backend, model) for (day, backend, model), recs in groups.items()]
-    rows.sort(key=lambda r: (r.day or date.min, r.backend, r.model))
+        key = (rec.time.astimezone(UTC).date(), rec.kind, rec.backend, rec.model)
+        groups.setdefault(key, []).append(rec)
+    rows = [
+        _aggregate(recs, day, kind, backend, model)
+        for (day, kind, backend, model), recs in groups.items()
+    ]
+    rows.sort(key=lambda r: (r.day or date.min, r.kind, r.backend, r.model))
     everything = [rec for recs in groups.values() for rec in recs]
-    return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*"))
+    return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*", "*"))
 
 
-def _aggregate(recs: list[CallRecord], day: date | None, backend: str, model: str) -> CostRow:
+def _aggregate(
+    recs: list[CallRecord], day: date | None, kind: str, backend: str, model: str
+) -> CostRow:
     ok_latencies = [r.latency_s for r in recs if r.outcome == "ok"]
     return CostRow(
         day=day,
+        kind=kind,
         backend=backend,
         model=model,
         calls=len(recs),
@@ -236,7 +254,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
-    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant"
+    "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant, kind"
 )
 
 
@@ -300,6 +318,7 @@ class CallLog:
             question,
             None if error is None else redact(error),
             self.tenant,
+            usage.kind,
         )
         try:
             with self._lock:
@@ -308,8 +327,8 @@ class CallLog:
                     db.execute(
                         "INSERT INTO calls (time, backend, model, request_id, input_tokens, "
                         "output_tokens, cached_input_tokens, cost, latency_s, ttft_s, outcome, "
-                        "route, collection, question, error, tenant) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "route, collection, question, error, tenant, kind) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
         except (sqlite3.Error, OSError) as exc:
