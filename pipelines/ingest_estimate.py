@@ -93,7 +93,7 @@ class IngestEstimate(BaseModel):
     @property
     def total(self) -> CategoryEstimate:
         rows = list(self.categories.values())
-        costs = [r.cost for r in rows]
+        known = [r.cost for r in rows if r.cost is not None]
         return CategoryEstimate(
             files=sum(r.files for r in rows),
             chunks=sum(r.chunks for r in rows if r is not self.categories.get("removed")),
@@ -101,9 +101,7 @@ class IngestEstimate(BaseModel):
             tokens=sum(r.tokens for r in rows),
             chars=sum(r.chars for r in rows),
             seconds=sum(r.seconds for r in rows),
-            cost=None
-            if any(c is None for c in costs)
-            else sum((c or 0 for c in costs), Decimal(0)),
+            cost=sum(known, Decimal(0)) if len(known) == len(rows) else None,
         )
 
 
@@ -186,7 +184,7 @@ def estimate_ingest(
     walked = walk_files(path, include, exclude, allow_roots=allow_roots)
     manifest = store.sources()
     recheck = Committer(store, keywords=keywords).needs_recheck(manifest)
-    rows = {c: CategoryEstimate() for c in CATEGORIES}
+    rows: dict[str, CategoryEstimate] = {c: CategoryEstimate() for c in CATEGORIES}
     failures: list[tuple[str, str]] = []
     skipped = 0
     for entry in walked.entries:
@@ -201,7 +199,7 @@ def estimate_ingest(
             rows["unchanged"].chunks += manifest[planned.source].chunk_count
         else:
             loaded = load_and_chunk(planned, chunker, None, registry)
-            row = rows[planned.status if loaded.ok else "failing"]
+            row = rows[str(planned.status) if loaded.ok else "failing"]
             if not loaded.ok:
                 failures.append((planned.source, loaded.error or ""))
             row.files += 1
@@ -223,7 +221,7 @@ def estimate_ingest(
     return IngestEstimate(
         collection=store.collection,
         embedder=embedder_label,
-        categories=dict(rows),
+        categories=rows,
         skipped=skipped,
         seconds_per_kchar=rate,
         rate_source="measured" if measured is not None else "default",
