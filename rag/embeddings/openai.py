@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.costs.pricing import PriceTable, load_prices
-from rag.embeddings.base import EmbedderIdentity, InputType
+from rag.embeddings.base import EmbedderIdentity, InputType, Tokenizer
 from rag.errors import HostedBackendError, LLMError
 from rag.llms._hosted import mapped_errors, sdk_error
 from rag.llms.base import approx_tokens
@@ -120,7 +120,7 @@ class OpenAIEmbedder:
         self.prices = prices or load_prices()
         self.call_log = call_log
         self._sleep = sleep
-        self.tokenizer = ApproxTokenizer()
+        self.tokenizer: Tokenizer = ApproxTokenizer()
         self.identity = EmbedderIdentity(
             model=model,
             backend=self.backend,
