@@ -10,7 +10,8 @@ real run chunks the same way. Nothing is embedded; the store is only read.
 
 Seconds come from this machine's measured rate (``EmbedRates``: a file in the cache directory
 that every real ingest updates with its seconds per 1000 characters embedded, per embedder;
-the whole run's seconds, so loading, chunking and writing are in it) or, before any run, the
+the whole run's seconds but those building the model, so loading, chunking and writing are in
+it) or, before any run, the
 documented defaults ``DEFAULT_SECONDS_PER_KCHAR``. Cost is the price list's for a hosted
 embedder (``billing``: its backend and model), 0 for a local one, ``None`` when unpriced.
 """
@@ -50,10 +51,10 @@ __all__ = [
 Category = Literal["new", "changed", "unchanged", "removed", "failing"]
 CATEGORIES: tuple[Category, ...] = ("new", "changed", "unchanged", "removed", "failing")
 
-DEFAULT_SECONDS_PER_KCHAR = {"local": 0.25, "hosted": 0.02}
+DEFAULT_SECONDS_PER_KCHAR = {"local": 0.1, "hosted": 0.02}
 """Seconds per 1000 characters embedded before this machine has measured its own rate: the
-packaged all-MiniLM-L6-v2 (int8 ONNX) on a 2-core x86-64 machine, and a hosted API's round
-trips at about 100,000 tokens a request."""
+packaged all-MiniLM-L6-v2 (int8 ONNX) ingesting SciFact on 2 busy x86-64 cores (measured
+0.11), and a hosted API's round trips at about 100,000 tokens a request."""
 MIN_MEASURED_CHARS = 20_000
 """A run embedding fewer characters does not update the rate (its fixed costs dominate)."""
 
