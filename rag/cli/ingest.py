@@ -207,10 +207,9 @@ def print_plan(plan: IngestEstimate) -> None:
         if plan.rate_source == "measured"
         else "default; a real ingest measures this machine's"
     )
-    out.print(
-        f"rate: {plan.seconds_per_kchar:.3f} s per 1000 characters ({source}) · "
-        + (f"{plan.skipped} skipped (no loader) · " if plan.skipped else "")
-        + "dry run: nothing was embedded or written"
-    )
+    out.print("dry run: nothing was embedded or written")
+    out.print(f"rate: {plan.seconds_per_kchar:.3f} s per 1000 characters ({source})")
+    if plan.skipped:
+        out.print(f"{plan.skipped} skipped (no loader)")
     for file, reason in plan.failures:
         print_labelled("failing:", "yellow", f"{file}: {reason}")
