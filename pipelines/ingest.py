@@ -41,8 +41,11 @@ entries removed when ``prune`` is on (the default; ``--no-prune`` keeps them). A
 is reported and the others go on; a file whose reading fails midway keeps the windows
 written, but gets no stale deletion nor manifest entry (its chunk ids are incomplete). A file
 the store refuses is reported with the store's reason, and the others are committed (see
-``ingest_commit``); a file stored with text or metadata mapped by ``rag.sanitize`` (NULs,
-lone surrogates, keys or values no store holds) is named in ``IngestReport.warnings``.
+``ingest_commit``). When the embedder fails on a batch or window (a hosted model's request
+failing after its retries: ``LLMError``), nothing of it is written and its files are reported
+as failed by name, without manifest entries. A file stored with text or metadata mapped by
+``rag.sanitize`` (NULs, lone surrogates, keys or values no store holds) is named in
+``IngestReport.warnings``.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from rag._memory import release_free_memory
 from rag.chunking import Chunker
 from rag.connectors import LoaderRegistry, default_loaders
 from rag.embeddings import check_compatible
-from rag.errors import LoadError, StoreError
+from rag.errors import LLMError, LoadError, StoreError
 from rag.stores.base import SourceRecord, Store
 from rag.types import Chunk, Document, IngestReport
 
@@ -288,6 +291,10 @@ class IngestPipeline:
         return report
 
 
+def _embedding_error(exc: LLMError) -> str:
+    return f"embedding failed, nothing of it was written: {exc}; ingest again to retry it"
+
+
 class _Run:
     """One run of the local pipeline: stages 2-4 per planned file, embedding in a background
     thread while the previous batch or window is written."""
@@ -386,6 +393,11 @@ class _Run:
             if self.store.supports_transactions:  # rolled back: nothing of it was written
                 self.report.chunks_written = written
             self.commit.file_failed(planned.source, exc, self.report)
+        except LLMError as exc:  # a hosted embedder failed on a window: not written, and the
+            self._pending = None  # file gets no manifest entry (the windows before stay, as
+            if self.store.supports_transactions:  # after a LoadError midway)
+                self.report.chunks_written = written
+            fail(self.report, planned.source, _embedding_error(exc))
 
     def _write_windows(
         self, planned: PlannedFile, reader: FileReader, windows: Iterator[list[Chunk]]
@@ -474,12 +486,25 @@ class _Run:
         del new, kw_only
 
         def write() -> None:
-            embedded = rows.result()
+            try:
+                embedded = rows.result()
+            except LLMError as exc:  # a hosted embedder failed: nothing of the batch is written
+                self._embedding_failed(files, exc)
+                return
             with tracing.span("commit", files=len(files), chunks=chunks):
                 self.commit.write_batch(files, embedded, terms, self.report)
 
         self._then(write)
         self.reading.mark()
+
+    def _embedding_failed(self, files: list[PendingFile], exc: LLMError) -> None:
+        """Report each file of a batch whose embedding failed (after the embedder's retries):
+        none of it was written, and without a manifest entry the next run does it again."""
+        texts, _ = distinct_texts([c for f in files for c in f.new])
+        self.report.chunks_embedded -= len(texts)
+        self.report.chars_embedded -= sum(len(t) for t in texts)
+        for f in files:
+            fail(self.report, f.source, _embedding_error(exc))
 
     def _terms(self, new: list[Chunk], kw_only: list[Chunk]) -> dict[str, list[str]]:
         """Keyword terms by chunk id; none without keyword search (or without chunks, so
@@ -498,6 +523,7 @@ class _Run:
         """Embed ``chunks`` (identical texts once) in the background."""
         texts, index = distinct_texts(chunks)
         self.report.chunks_embedded += len(texts)
+        self.report.chars_embedded += sum(len(t) for t in texts)
         # the embedder is built (if it must be) here, in the calling thread
         embedder = self.pipeline.embedder() if texts else None
         if embedder is not None and not self.commit.embedder:

@@ -36,7 +36,7 @@ from rag.stores.base import KeywordSearchStore, SourceRecord, Store, keyword_sea
 from rag.types import Chunk, FileFailure, FileWarning, IngestReport
 
 from .ingest_chunk import FileChunks
-from .ingest_embed import Embedded
+from .ingest_embed import Embedded, distinct_texts
 from .ingest_plan import PlannedFile
 
 
@@ -248,16 +248,19 @@ class Committer:
                 self.add_window(f, loaded.chunks)
                 embedded = embed(f.new) if f.new else Embedded({}, None)
                 part.chunks_embedded += len(embedded.index)
+                part.chars_embedded += sum(len(t) for t in distinct_texts(f.new)[0])
                 self.write(f.new, f.kw_only, embedded, terms, part)
                 if loaded.complete:
                     self.finish(f, part)
         except StoreError as exc:
             report.chunks_embedded += part.chunks_embedded
+            report.chars_embedded += part.chars_embedded
             if not self.store.supports_transactions:  # what was written stays written
                 _add_counts(report, part)
             self.file_failed(loaded.file.source, exc, report)
             return
         report.chunks_embedded += part.chunks_embedded
+        report.chars_embedded += part.chars_embedded
         _add_counts(report, part)
         warn(report, loaded.file.source, loaded.warning)
 

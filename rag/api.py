@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rag.pipelines.conversation import Turn
     from rag.pipelines.hybrid import HybridRetriever
     from rag.pipelines.ingest import ProgressCallback
+    from rag.pipelines.ingest_estimate import IngestEstimate
     from rag.pipelines.query import PreparedPrompt, QueryPipeline
     from rag.pipelines.rerank import RerankingRetriever
     from rag.stores.base import Filters, Store
@@ -141,7 +142,7 @@ class RAG:
     def _build_embedder(self) -> Embedder:
         from rag.embeddings import make_embedder
 
-        return make_embedder(self.settings)
+        return make_embedder(self.settings, call_log=self.call_log)
 
     @property
     def llm(self) -> LLM:
@@ -329,18 +330,28 @@ class RAG:
         Nothing is read from outside ``path`` or ``allow_roots`` (default: the setting)."""
         if self.settings.ingest_engine == "ray":
             return self._ingest_ray(path, include, exclude, prune, progress, allow_roots)
+        import time
+
         from rag.pipelines.ingest import IngestParts, IngestPipeline
 
         # factories, not parts: an ingest that finds nothing new or changed never builds the
         # embedding model or the keyword tokenizer
+        building = [0.0]  # seconds spent building the embedder (an ONNX export, a model load)
+
+        def embedder() -> Embedder:
+            started = time.perf_counter()
+            built = self.embedder
+            building[0] += time.perf_counter() - started
+            return built
+
         parts = IngestParts(
-            embedder=lambda: self.embedder,
+            embedder=embedder,
             chunker=lambda: self.chunker,
             keyword_tokenizer=lambda: self.keyword_tokenizer,
         )
         with self.trace_scope():
             pipeline = IngestPipeline.from_parts(self.store, parts, loaders=self.loaders)
-            return pipeline.run(
+            report = pipeline.run(
                 path,
                 include=include if include is not None else self.settings.include,
                 exclude=exclude if exclude is not None else self.settings.exclude,
@@ -348,6 +359,14 @@ class RAG:
                 progress=progress,
                 allow_roots=allow_roots if allow_roots is not None else self.settings.allow_roots,
             )
+        if report.chars_embedded:  # this machine's rate (building the model apart), for the
+            from rag.embeddings import identity_of  # next ``plan_ingest``
+            from rag.pipelines.ingest_estimate import EmbedRates
+
+            key = identity_of(self.embedder).key()
+            seconds = report.seconds - building[0]
+            EmbedRates(self.settings.cache_dir).record(key, seconds, report.chars_embedded)
+        return report
 
     def _ingest_ray(
         self,
@@ -412,6 +431,55 @@ class RAG:
         )
         pipeline = IngestPipeline.from_parts(self.store, parts, loaders=plan.given)
         return pipeline.run_planned(plan.files, manifest)
+
+    def plan_ingest(
+        self,
+        path: str | Path,
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        prune: bool | None = None,
+        allow_roots: list[Path] | None = None,
+    ) -> IngestEstimate:
+        """What ``ingest`` would do (``rag ingest --dry-run``): per category of file, the
+        files, chunks (exact: load and chunk run), tokens to embed, estimated seconds and
+        cost. Nothing is embedded or written; a store that does not exist yet is not created."""
+        from rag.embeddings import identity_of
+        from rag.pipelines.ingest_estimate import EmbedRates, estimate_ingest
+
+        s = self.settings
+        embedder = self.embedder
+        identity = identity_of(embedder)
+        billing: tuple[str, str] | None = getattr(embedder, "billing", None)
+        hosted = billing is not None
+        return estimate_ingest(
+            self._store_to_plan(),
+            path,
+            chunker=self.chunker,
+            tokenizer=embedder.tokenizer,
+            embedder_key=identity.key(),
+            embedder_label=f"{billing[0]}:{billing[1]}" if billing else identity.describe(),
+            hosted=hosted,
+            billing=billing,
+            prices=getattr(embedder, "prices", None),
+            rates=EmbedRates(s.cache_dir),
+            include=include if include is not None else s.include,
+            exclude=exclude if exclude is not None else s.exclude,
+            prune=s.prune if prune is None else prune,
+            allow_roots=allow_roots if allow_roots is not None else s.allow_roots,
+            loaders=self.loaders,
+        )
+
+    def _store_to_plan(self) -> Store:
+        """The store, unless opening it would create it (an embedded Chroma directory not made
+        yet): then an empty stand-in, so a dry run leaves the data directory as it was."""
+        s = self.settings
+        fresh = s.store == "chroma" and not s.chroma_url and not s.chroma_path.exists()
+        if self._store is None and fresh:
+            from rag.stores.memory import MemoryStore
+
+            return MemoryStore(s.collection)
+        return self.store
 
     def retrieve(
         self,

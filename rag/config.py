@@ -302,6 +302,18 @@ class Settings(BaseSettings):
     trace_content: bool = False
     """Let the question, the answer and error messages into span attributes (off: no user
     text, document text, DSN or key is ever an attribute)."""
+    # hosted embeddings and the ingest plan (issue #16: dry run, hosted embeddings)
+    embed: str = "local"
+    """Who embeds: ``local`` (``embed_model`` on ``embed_backend``), ``openai:MODEL``
+    (``openai:text-embedding-3-small``; key from ``OPENAI_API_KEY``, server from
+    ``OPENAI_BASE_URL``) or ``openai-compatible:URL#MODEL`` (any OpenAI-compatible server)."""
+    embed_dimensions: int | None = Field(default=None, ge=1)
+    """Hosted embeddings: ask the model for vectors this long (``dimensions``; the
+    text-embedding-3 models shorten theirs); unset = the model's full length."""
+    embed_batch_tokens: int = Field(default=100_000, ge=1, le=300_000)
+    """Hosted embeddings: estimated tokens per request (the API allows 300,000 and 2048 texts)."""
+    embed_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    """Timeout of one hosted embedding request (retried as the ``[routing]`` retry policy says)."""
 
     @field_validator("collection")
     @classmethod
@@ -426,6 +438,7 @@ CLI_FLAGS: dict[str, str] = {
     "ray_address": "--ray-address",
     "lora_path": "--lora",
     "lora_scale": "--lora-scale",
+    "embed": "--embed",
 }
 """The command-line flag of each setting that has one; the others are set through the
 environment or rag.toml. A test checks that every flag named here is an option of a command."""

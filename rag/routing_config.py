@@ -50,6 +50,16 @@ class RetryPolicy(BaseModel):
     max_retry_after_s: float = Field(default=30.0, ge=0)
     """A provider asking to wait longer than this makes rag fall back at once instead."""
 
+    def wait(self, attempt: int, retry_after: float | None = None) -> float | None:
+        """Seconds to wait after failed try ``attempt`` (0-based) before the next one, or None
+        to give up (tries used up, or the provider's ``retry_after`` is longer than allowed).
+        The router and the hosted embedder both ask this."""
+        if attempt + 1 >= self.attempts:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after_s else None
+        return min(self.backoff_s * 2.0**attempt, self.backoff_max_s)
+
 
 class Budget(BaseModel):
     """Spending limits in USD, checked against the estimated worst-case cost before each call."""

@@ -195,6 +195,10 @@ class Usage(BaseModel):
     """The LoRA adapter the local model ran with: file name, sha256 prefix and scale
     (``ko.gguf sha256:1a2b3c4d5e6f scale 0.8``); None = the base model alone."""
 
+    kind: str = "llm"
+    """What the call was: ``llm`` (a generation) or ``embedding`` (texts embedded by a hosted
+    model; ``input_tokens`` holds the tokens embedded)."""
+
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
@@ -338,6 +342,8 @@ class IngestReport(BaseModel):
     chunks_total: int = 0
     """Chunks produced from the new and changed files."""
     chunks_embedded: int = 0
+    chars_embedded: int = 0
+    """Characters of the texts embedded (the ingest plan's rate is measured in them)."""
     chunks_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0

@@ -1,5 +1,7 @@
 """A fake LLM provider on 127.0.0.1 that speaks the OpenAI chat-completions and Anthropic
-messages wire formats, so the real SDKs can be tested without patching them.
+messages wire formats, so the real SDKs can be tested without patching them. It also serves
+OpenAI's ``/v1/embeddings`` (vectors made from each text's hash, ``dimensions`` honoured,
+``float`` or ``base64`` as asked; usage counts one token per whitespace-separated word).
 
 Scriptable per test: ``push(Reply(...))`` queues responses (taken in order; when the queue is
 empty ``default`` answers). A ``Reply`` renders in the format of the endpoint that was called
@@ -54,6 +56,8 @@ class Reply:
     error_code: str | None = None
     include_usage: bool = True
     request_id: str | None = None
+    embed_tokens: int | None = None
+    """``/v1/embeddings``: the reported ``prompt_tokens`` (None: one per word of the inputs)."""
 
 
 def rate_limited(retry_after: str | None = "0", **kw: Any) -> Reply:
@@ -81,6 +85,8 @@ class FakeProvider:
         self.queue: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[RecordedRequest] = []
+        self.embed_dim = 8
+        """Length of ``/v1/embeddings`` vectors when the request names no ``dimensions``."""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.prompt_cache: dict[str, int] | None = None
@@ -220,6 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(reply.delay_s)
             if reply.status != 200:
                 self._json(reply.status, _error_body(reply, anthropic), headers)
+            elif self.path.endswith("/embeddings"):
+                self._json(200, _embeddings(reply, body, self.fake.embed_dim), headers)
             elif anthropic:
                 reply = self.fake.cached(reply, body)
                 if body.get("stream"):
@@ -355,6 +363,49 @@ def _openai_chunks(
     events: list[tuple[str | None, str]] = [(None, json.dumps(c)) for c in chunks]
     events.append((None, "[DONE]"))
     return events
+
+
+def text_vector(text: str, dim: int) -> list[float]:
+    """The fake embedding of ``text``: ``dim`` floats from its SHA-256 (not normalised)."""
+    import hashlib
+
+    out: list[float] = []
+    counter = 0
+    while len(out) < dim:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        out.extend((b - 127.5) / 127.5 for b in digest)
+        counter += 1
+    return out[:dim]
+
+
+def _embeddings(reply: Reply, body: dict[str, Any], default_dim: int) -> dict[str, Any]:
+    import base64
+    import struct
+
+    texts = body.get("input", [])
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    dim = int(body.get("dimensions") or default_dim)
+    data = []
+    for i, text in enumerate(texts):
+        vector = text_vector(str(text), dim)
+        if body.get("encoding_format") == "base64":
+            packed = struct.pack(f"<{dim}f", *vector)
+            data.append(
+                {"object": "embedding", "index": i, "embedding": base64.b64encode(packed).decode()}
+            )
+        else:
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+    tokens = reply.embed_tokens
+    if tokens is None:
+        tokens = sum(len(str(t).split()) for t in texts)
+    out: dict[str, Any] = {
+        "object": "list",
+        "data": data,
+        "model": reply.model or body.get("model", "fake"),
+    }
+    if reply.include_usage:
+        out["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return out
 
 
 def _anthropic_usage(reply: Reply) -> dict[str, Any]:

@@ -45,8 +45,8 @@ def costs(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Per day, backend and model: calls, tokens (input/output/cached), cost, p50 latency and
-    p50 output tokens per second."""
+    """Per day, kind (llm, embedding), backend and model: calls, tokens (input/output/cached),
+    cost, p50 latency and p50 output tokens per second."""
     from rag.costs.calllog import CallLog, parse_since
 
     start: datetime | None = None
@@ -109,6 +109,7 @@ def print_table(summary: CostSummary, log: Path) -> None:
         return
     table = Table(title=f"model calls{span}", title_justify="left")
     table.add_column("day", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     table.add_column("backend:model", overflow="fold")
     for name in (
         "calls",
@@ -140,9 +141,9 @@ def print_table(summary: CostSummary, log: Path) -> None:
 
     for row in summary.rows:
         model = f"{row.backend}:{row.model}" + (f" + {row.adapter}" if row.adapter else "")
-        table.add_row(str(row.day), model, *cells(row))
+        table.add_row(str(row.day), row.kind, model, *cells(row))
     table.add_section()
-    table.add_row("total", "", *cells(summary.total), style="bold")
+    table.add_row("total", "", "", *cells(summary.total), style="bold")
     console.print(table)
     if summary.total.unknown_cost_calls:
         console.print(

@@ -1,4 +1,7 @@
-"""``rag ingest PATH``: load, chunk, embed and store documents, incrementally."""
+"""``rag ingest PATH``: load, chunk, embed and store documents, incrementally.
+
+``--dry-run`` prints the plan instead (``RAG.plan_ingest``): per category of file the files,
+chunks, tokens to embed, estimated seconds and cost; nothing is embedded or written."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from rag.cli.options import (
     ConfigOpt,
     DataDirOpt,
     DsnOpt,
+    EmbedOpt,
     EngineOpt,
     QdrantPathOpt,
     QdrantUrlOpt,
@@ -23,6 +27,7 @@ from rag.cli.options import (
 
 if TYPE_CHECKING:
     from rag.api import RAG
+    from rag.pipelines.ingest_estimate import IngestEstimate
     from rag.types import IngestReport
 
 
@@ -50,6 +55,15 @@ def ingest(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (files, chunks, tokens, estimated seconds and cost per "
+            "category) and write nothing.",
+        ),
+    ] = False,
+    embed: EmbedOpt = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
@@ -61,18 +75,27 @@ def ingest(
     ray_address: RayAddressOpt = None,
 ) -> None:
     """Load, chunk, embed and store the documents under PATH (incremental: only what changed)."""
+    overrides = {
+        "collection": collection,
+        "store": store,
+        "pg_dsn": dsn,
+        "data_dir": data_dir,
+        "ingest_engine": engine,
+        "ray_address": ray_address,
+        "qdrant_path": qdrant_path,
+        "qdrant_url": qdrant_url,
+    }
+    if dry_run:
+        with handle_errors():
+            r = make_rag(config, embed=embed, **overrides)
+            plan = run_plan(r, path, include, exclude, prune, allow_roots=allow_root)
+        if json_out:
+            typer.echo(plan.model_dump_json(indent=2))
+        else:
+            print_plan(plan)
+        raise typer.Exit(EXIT_OK)
     with handle_errors():
-        r = make_rag(
-            config,
-            collection=collection,
-            store=store,
-            pg_dsn=dsn,
-            data_dir=data_dir,
-            ingest_engine=engine,
-            ray_address=ray_address,
-            qdrant_path=qdrant_path,
-            qdrant_url=qdrant_url,
-        )
+        r = make_rag(config, embed=embed, **overrides)
         report = run_ingest(
             r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root
         )
@@ -152,3 +175,65 @@ def print_report(report: IngestReport) -> None:
         print_labelled("warning:", "yellow", f"{warning.path}: {warning.warning}")
     for failure in report.failures:
         print_labelled("failed:", "yellow", f"{failure.path}: {failure.error}")
+
+
+def run_plan(
+    r: RAG,
+    path: Path,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    prune: bool,
+    *,
+    allow_roots: list[Path] | None = None,
+) -> IngestEstimate:
+    """``RAG.plan_ingest`` for ``path`` (ConfigError when it does not exist)."""
+    if not path.exists():
+        from rag.errors import ConfigError
+
+        raise ConfigError(f"path {str(path)!r} does not exist; check the path and try again")
+    return r.plan_ingest(
+        path, include=include, exclude=exclude, prune=prune, allow_roots=allow_roots
+    )
+
+
+def print_plan(plan: IngestEstimate) -> None:
+    """The plan as a table on stdout; the failing files and their reasons on stderr."""
+    from rich.table import Table
+
+    from rag.cli.output import print_labelled, stdout
+
+    def money(cost: object) -> str:
+        return "unknown" if cost is None else f"${cost:.6f}"
+
+    table = Table(
+        title=f"ingest plan: collection '{plan.collection}' · embedder {plan.embedder}",
+        title_justify="left",
+    )
+    table.add_column("files")
+    for name in ("count", "chunks", "to embed", "tokens", "est. seconds", "est. cost"):
+        table.add_column(name, justify="right")
+    rows = [*plan.categories.items(), ("total", plan.total)]
+    for name, row in rows:
+        table.add_row(
+            name,
+            f"{row.files:,}",
+            f"{row.chunks:,}",
+            f"{row.chunks_to_embed:,}",
+            f"{row.tokens:,}",
+            f"{row.seconds:.1f}",
+            money(row.cost),
+            style="bold" if name == "total" else None,
+        )
+    out = stdout(soft_wrap=False)
+    out.print(table)
+    source = (
+        "measured on this machine by earlier ingests"
+        if plan.rate_source == "measured"
+        else "default; a real ingest measures this machine's"
+    )
+    out.print("dry run: nothing was embedded or written")
+    out.print(f"rate: {plan.seconds_per_kchar:.3f} s per 1000 characters ({source})")
+    if plan.skipped:
+        out.print(f"{plan.skipped} skipped (no loader)")
+    for file, reason in plan.failures:
+        print_labelled("failing:", "yellow", f"{file}: {reason}")

@@ -72,3 +72,11 @@ LoraScaleOpt = Annotated[
         "--lora-scale", help="How strongly the adapter applies: 0 = base model, 1 = full."
     ),
 ]
+
+EmbedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed",
+        help="Embedder: local (default), openai:MODEL or openai-compatible:URL#MODEL.",
+    ),
+]

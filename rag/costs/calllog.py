@@ -131,6 +131,12 @@ def m007_cache_writes_and_adapter(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE calls ADD COLUMN adapter TEXT")
 
 
+@_migration
+def m008_kind(db: sqlite3.Connection) -> None:
+    """Hosted embeddings: what a call was (``llm`` or ``embedding``); older rows are ``llm``."""
+    db.execute("ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'llm'")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration not yet recorded in ``_migrations``, in order, all in one
     write transaction (``BEGIN IMMEDIATE``) so two processes opening a new log cannot race."""
@@ -196,11 +202,17 @@ class CallRecord(BaseModel):
         """Generation speed of the call (``rag.types.output_rate``)."""
         return output_rate(self.output_tokens, self.latency_s, self.ttft_s)
 
+    kind: str = "llm"
+    """``llm`` (a generation) or ``embedding``."""
+
 
 class CostRow(BaseModel):
-    """Calls of one backend/model on one UTC day (``day`` is None in the totals row)."""
+    """Calls of one kind, backend and model on one UTC day (``day`` is None in the totals
+    row, whose ``kind`` is ``*``)."""
 
     day: date | None
+    kind: str = "llm"
+    """``llm`` or ``embedding`` (embedding calls have input tokens only)."""
     backend: str
     model: str
     calls: int = 0
@@ -229,23 +241,28 @@ class CostSummary(BaseModel):
 
 
 def summarize(records: Iterable[CallRecord], since: datetime | None = None) -> CostSummary:
-    """Group calls per UTC day, backend and model (and LoRA adapter: a base model with an
-    adapter is another model); sum tokens and known costs exactly."""
-    groups: dict[tuple[date, str, str, str | None], list[CallRecord]] = {}
+    """Group calls per UTC day, kind, backend and model (and LoRA adapter: a base model with
+    an adapter is another model); sum tokens and known costs exactly."""
+    groups: dict[tuple[date, str, str, str, str | None], list[CallRecord]] = {}
     for rec in records:
-        key = (rec.time.astimezone(UTC).date(), rec.backend, rec.model, rec.adapter)
+        key = (rec.time.astimezone(UTC).date(), rec.kind, rec.backend, rec.model, rec.adapter)
         groups.setdefault(key, []).append(rec)
     rows = [
-        _aggregate(recs, day, backend, model, adapter)
-        for (day, backend, model, adapter), recs in groups.items()
+        _aggregate(recs, day, kind, backend, model, adapter)
+        for (day, kind, backend, model, adapter), recs in groups.items()
     ]
-    rows.sort(key=lambda r: (r.day or date.min, r.backend, r.model, r.adapter or ""))
+    rows.sort(key=lambda r: (r.day or date.min, r.kind, r.backend, r.model, r.adapter or ""))
     everything = [rec for recs in groups.values() for rec in recs]
-    return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*"))
+    return CostSummary(since=since, rows=rows, total=_aggregate(everything, None, "*", "*", "*"))
 
 
 def _aggregate(
-    recs: list[CallRecord], day: date | None, backend: str, model: str, adapter: str | None = None
+    recs: list[CallRecord],
+    day: date | None,
+    kind: str,
+    backend: str,
+    model: str,
+    adapter: str | None = None,
 ) -> CostRow:
     ok_latencies = [r.latency_s for r in recs if r.outcome == "ok"]
     rates = [
@@ -253,6 +270,7 @@ def _aggregate(
     ]
     return CostRow(
         day=day,
+        kind=kind,
         backend=backend,
         model=model,
         calls=len(recs),
@@ -295,7 +313,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 _COLUMNS = (
     "id, time, backend, model, request_id, input_tokens, output_tokens, cached_input_tokens, "
     "cost, latency_s, ttft_s, outcome, route, collection, question, error, tenant, "
-    "tokens_estimated, cache_write_tokens, adapter"
+    "tokens_estimated, cache_write_tokens, adapter, kind"
 )
 
 
@@ -334,6 +352,7 @@ def call_row(
         int(usage.tokens_estimated),
         usage.cache_write_tokens,
         usage.adapter,
+        usage.kind,
     )
 
 

@@ -106,6 +106,12 @@ def p004_cache_writes_and_adapter(cur: Any) -> None:
     cur.execute("ALTER TABLE rag_calls ADD COLUMN IF NOT EXISTS adapter TEXT")
 
 
+@_migration
+def p005_kind(cur: Any) -> None:
+    """What a call was, ``llm`` or ``embedding`` (SQLite m008)."""
+    cur.execute("ALTER TABLE rag_calls ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'llm'")
+
+
 class PgCallLog:
     """``CallLogLike`` on PostgreSQL (``call_log_dsn``). Thread-safe: one connection, locked."""
 

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
@@ -362,12 +362,8 @@ class HostedLLM(ABC):
     @contextmanager
     def _mapped_errors(self) -> Iterator[None]:
         """Raise the SDK's errors inside as rag's (``_error``); let anything else through."""
-        try:
+        with mapped_errors(self.sdk(), self._error):
             yield
-        except Exception as exc:
-            if isinstance(exc, self.sdk().APIError):
-                raise self._error(exc) from exc
-            raise
 
     def _priced(
         self,
@@ -402,45 +398,69 @@ class HostedLLM(ABC):
 
     def _error(self, exc: Exception) -> LLMError:
         """The SDK exception as a HostedBackendError (or ContextWindowError) that names the fix."""
-        sdk = self.sdk()
-        where = self.provider.where
-        if isinstance(exc, sdk.APITimeoutError):
-            return HostedBackendError(
-                f"{self.label}: no answer from {where} within {self.timeout_s:g} s (timeout); "
-                "raise the backend's timeout_s or try later",
-                kind="timeout",
-                retryable=True,
-            )
-        if isinstance(exc, sdk.APIConnectionError):
-            return HostedBackendError(
-                f"{self.label}: cannot connect to {where} ({exc.__cause__ or exc}); check the "
-                "URL and your network",
-                kind="connection",
-                retryable=True,
-            )
-        if isinstance(exc, sdk.APIStatusError):
-            status = exc.status_code
-            kind, retryable = classify_status(status)
-            detail = getattr(exc, "api_message", None) or exc.message
-            if self._overflow(exc):
-                return ContextWindowError(
-                    f"{self.label}: the provider says the prompt exceeds the context window "
-                    f"({detail}); lower max_context_tokens or max_tokens"
-                )
-            hint = {
-                "auth": f"; check the key in {self.provider.key_env}",
-                "rate_limit": "; rag retries and falls back as the routing policy says",
-                "bad_request": "; check the model name and parameters",
-            }.get(kind, "")
-            return HostedBackendError(
-                f"{self.label}: HTTP {status} ({kind}) from {where}, request id "
-                f"{exc.request_id or 'none'}: {detail}{hint}",
-                kind=kind,
-                retryable=retryable,
-                retry_after=parse_retry_after(exc.response.headers),
-                status_code=status,
-                request_id=exc.request_id,
-            )
+        return sdk_error(exc, self.provider, self.label, self.timeout_s, self._overflow)
+
+
+@contextmanager
+def mapped_errors(sdk: Any, to_error: Callable[[Exception], Exception]) -> Iterator[None]:
+    """Raise the SDK's errors (``sdk.APIError``) inside as ``to_error`` makes them; let
+    anything else through."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, sdk.APIError):
+            raise to_error(exc) from exc
+        raise
+
+
+def sdk_error(
+    exc: Exception,
+    provider: HostedProvider,
+    label: str,
+    timeout_s: float,
+    overflow: Callable[[Any], bool] = lambda exc: False,
+) -> LLMError:
+    """An SDK exception as a HostedBackendError (or ContextWindowError, when ``overflow``
+    says so) that names the fix; shared by the hosted LLMs and the hosted embedder."""
+    sdk = provider.sdk()
+    where = provider.where
+    if isinstance(exc, sdk.APITimeoutError):
         return HostedBackendError(
-            f"{self.label}: {type(exc).__name__}: {exc}", kind="error", retryable=False
+            f"{label}: no answer from {where} within {timeout_s:g} s (timeout); "
+            "raise the backend's timeout_s or try later",
+            kind="timeout",
+            retryable=True,
         )
+    if isinstance(exc, sdk.APIConnectionError):
+        return HostedBackendError(
+            f"{label}: cannot connect to {where} ({exc.__cause__ or exc}); check the "
+            "URL and your network",
+            kind="connection",
+            retryable=True,
+        )
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        kind, retryable = classify_status(status)
+        detail = getattr(exc, "api_message", None) or exc.message
+        if overflow(exc):
+            return ContextWindowError(
+                f"{label}: the provider says the prompt exceeds the context window "
+                f"({detail}); lower max_context_tokens or max_tokens"
+            )
+        hint = {
+            "auth": f"; check the key in {provider.key_env}",
+            "rate_limit": "; rag retries and falls back as the routing policy says",
+            "bad_request": "; check the model name and parameters",
+        }.get(kind, "")
+        return HostedBackendError(
+            f"{label}: HTTP {status} ({kind}) from {where}, request id "
+            f"{exc.request_id or 'none'}: {detail}{hint}",
+            kind=kind,
+            retryable=retryable,
+            retry_after=parse_retry_after(exc.response.headers),
+            status_code=status,
+            request_id=exc.request_id,
+        )
+    return HostedBackendError(
+        f"{label}: {type(exc).__name__}: {exc}", kind="error", retryable=False
+    )

@@ -220,12 +220,8 @@ class RoutedLLM:
 
     def _wait(self, exc: BackendError, attempt: int) -> float | None:
         """Seconds to wait before retrying, or None to fall back now."""
-        if attempt + 1 >= self.retry.attempts:
-            return None
         retry_after = exc.retry_after if isinstance(exc, HostedBackendError) else None
-        if retry_after is not None:
-            return retry_after if retry_after <= self.retry.max_retry_after_s else None
-        return min(self.retry.backoff_s * 2.0**attempt, self.retry.backoff_max_s)
+        return self.retry.wait(attempt, retry_after)
 
     def _record_failure(self, llm: LLM, exc: BackendError, started: float, route: str) -> bool:
         """Write the failed attempt to the call log; True when it was written."""
