@@ -20,7 +20,11 @@ direct write stores the same as an ingest. The mapping (``README.md`` says it fo
   null: a missing key is how they say "no value"); an int outside the signed 64-bit range,
   a float that is NaN or infinite, and a float of magnitude 2**53 or more (the stores round
   or retype those differently) become their ``str``; a list, tuple or dict becomes its
-  JSON text (keys sorted); any other object its ``str``.
+  JSON text (keys sorted); any other object its ``str``. Floats are kept as they are, but
+  Chroma may give one back a unit or two off in its 16th-17th significant digit (more often
+  for magnitudes far from 1: ``6.3238228790338445e-19`` came back as
+  ``6.323822879033845e-19``): no rounding here makes it exact, so compare floats read from
+  Chroma to 14 significant digits.
 
 Clean input is returned as the same object (a regular-expression scan finds nothing), so
 the boundary costs one scan per string.

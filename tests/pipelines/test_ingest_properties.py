@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,20 @@ def _check(store: Store, recs: list[dict[str, Any]], md: str) -> None:
                 assert any(_made_from(chunk, d) for d in docs), (path.name, chunk)
 
 
+def _same_value(stored: object, given: object) -> bool:
+    """Equal, but a float to 14 significant digits: Chroma gives some floats back a unit or two
+    off in their last digits (``6.3238228790338445e-19`` as ``6.323822879033845e-19``), as
+    its SQLite prints them (rag.sanitize's docstring)."""
+    if isinstance(given, float) and isinstance(stored, float):
+        return math.isclose(stored, given, rel_tol=1e-14, abs_tol=0.0)
+    return stored == given
+
+
 def _made_from(chunk: Chunk, doc: Document) -> bool:
-    """``chunk`` holds part of ``doc``'s clean text and exactly its clean metadata."""
+    """``chunk`` holds part of ``doc``'s clean text and exactly its clean metadata (floats to
+    14 significant digits, ``_same_value``)."""
     extra = set(chunk.metadata) - set(doc.metadata)
-    same = all(chunk.metadata.get(k) == v for k, v in doc.metadata.items())
+    same = all(_same_value(chunk.metadata.get(k), v) for k, v in doc.metadata.items())
     return chunk.text in doc.text and same and extra <= {"lang"}
 
 
