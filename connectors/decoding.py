@@ -18,7 +18,9 @@ Order of attempts (the first that succeeds wins):
    short texts, so they are refused with the probable encoding named instead.
 7. Else LoadError naming the file and the ``iconv`` command that fixes it.
 
-Newlines are normalized to ``\\n``.
+Newlines are normalized to ``\\n``. ``read_text`` does the same from an open file in less
+memory: the bytes are let go of once decoded, before newlines are normalized (a 100 MB file
+peaks at its bytes plus its text, not three copies).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 from rag.errors import LoadError
 
-__all__ = ["decode_text", "normalize_newlines"]
+__all__ = ["decode_text", "normalize_newlines", "read_text"]
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     # UTF-32 first: its LE BOM starts with the UTF-16 LE BOM.
@@ -91,14 +94,31 @@ def normalize_newlines(text: str) -> str:
 
 def decode_text(path: str | Path, data: bytes) -> str:
     """Decode ``data`` (the bytes of ``path``) or raise LoadError naming the file and the fix."""
-    name = str(path)
+    return normalize_newlines(_decode(str(path), data))
+
+
+def read_text(path: str | Path, file: BinaryIO) -> str:
+    """``decode_text`` of what ``file`` (open, binary, at 0) holds, never holding more than the
+    bytes and one text at once: the bytes are freed before newlines are normalized, and each
+    newline pass replaces the text before it."""
+    data = file.read()
+    text = _decode(str(path), data)
+    del data  # the only reference: freed here, before any copy of the text is made
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n")
+    return text
+
+
+def _decode(name: str, data: bytes) -> str:
+    """``decode_text`` without the newline normalization."""
     if not data:
         raise LoadError(name, "empty file (0 bytes); nothing to ingest")
 
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
-                return normalize_newlines(data[len(bom) :].decode(encoding))
+                return str(memoryview(data)[len(bom) :], encoding)  # no copy of the bytes
             except UnicodeDecodeError as exc:
                 raise LoadError(
                     name,
@@ -109,7 +129,7 @@ def decode_text(path: str | Path, data: bytes) -> str:
     if b"\x00" in data:  # memchr: a few ms even for large files
         text = _bomless_utf16(data)
         if text is not None:
-            return normalize_newlines(text)
+            return text
         raise LoadError(name, _binary_message(name, "contains NUL bytes"))
     sample = data[:_SNIFF_BYTES]
     controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
@@ -122,7 +142,7 @@ def decode_text(path: str | Path, data: bytes) -> str:
         )
 
     try:
-        return normalize_newlines(data.decode("utf-8"))
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
 
@@ -132,11 +152,11 @@ def decode_text(path: str | Path, data: bytes) -> str:
         pass
     else:
         if _looks_korean(text):
-            return normalize_newlines(text)
+            return text
 
     guessed, probable = _guess(data)
     if guessed is not None:
-        return normalize_newlines(guessed)
+        return guessed
     maybe = f" (a detector's unreliable best guess: {probable})" if probable else ""
     raise LoadError(
         name,

@@ -128,7 +128,8 @@ class TokenChunker:
         """``chunk``'s chunks as they are made: pieces are found, counted (tokenizer calls of
         about ``COUNT_BATCH_CHARS``, across small documents) and packed as the iteration goes,
         so memory is bounded by a counting batch, not by a document's size."""
-        docs = enumerate(d for d in documents if d.text.strip())
+        # ``not isspace()`` is ``strip()`` without its copy of a huge text
+        docs = enumerate(d for d in documents if d.text and not d.text.isspace())
         counted = self._counted((i, d, p) for i, d in docs for p in self._pieces(d.text))
         for _, group in itertools.groupby(counted, key=lambda item: item[0]):
             _, doc, first = next(group)

@@ -26,6 +26,7 @@ from rag.connectors import (
     load_file,
     loader_for,
 )
+from rag.connectors.decoding import read_text
 from rag.errors import LoadError
 from rag.types import Document
 
@@ -286,6 +287,49 @@ def test_bytes_valid_in_no_supported_encoding_are_refused_with_iconv_hint() -> N
 def test_invalid_after_bom_is_refused() -> None:
     err = load_error("bad.txt", b"\xef\xbb\xbfok \xff\xfe bad")
     assert "UTF-8 byte-order mark" in str(err)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        KOREAN.encode("cp949"),
+        b"\xff\xfe" + KOREAN.encode("utf-16-le"),
+        b"\xef\xbb\xbf" + KOREAN.encode("utf-8"),
+        KOREAN.encode("utf-32"),
+        "Grüße aus München!\r\nDie Straße\rist schön.\n".encode("cp1252"),
+        "これは日本語のテキストです。東京は大きい都市です。".encode("shift_jis"),
+        b"one\r\ntwo\rthree\r",
+        "hello\r\nworld\r\n".encode("utf-16-le"),
+        b"",
+        b" \n\n\t\n",
+        bytes(range(256)) * 8,
+        b"\xef\xbb\xbfok \xff\xfe bad",
+        bytes([0x81, 0x8D, 0x8F, 0x90, 0x9D, 0x41, 0x20]) * 20,
+    ],
+)
+def test_text_read_from_the_file_is_what_decode_text_gives(data: bytes, tmp_path: Path) -> None:
+    """``read_text`` and ``TextLoader.iter_load`` (ingest's lower-memory path) give exactly the
+    text, Document or error that ``decode_text`` and ``load`` give."""
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+    loader = default_loaders()[".txt"]
+    assert isinstance(loader, connectors.StreamingLoader)
+    try:
+        want = decode_text(path, data)
+    except LoadError as exc:
+        with pytest.raises(LoadError) as info:
+            read_text(path, io.BytesIO(data))
+        assert str(info.value) == str(exc)
+    else:
+        assert read_text(path, io.BytesIO(data)) == want
+    try:
+        docs = loader.load(path, data)
+    except LoadError as exc:
+        with pytest.raises(LoadError) as info:
+            list(connectors.iter_file(path))
+        assert str(info.value) == str(exc)
+    else:
+        assert list(connectors.iter_file(path)) == docs
 
 
 # --- text and code --------------------------------------------------------------------
