@@ -143,9 +143,9 @@ class RoutedLLM:
         if hold is None:
             held = log.held(BUDGET_SCOPE, midnight)
             raise BudgetExceededError(
-                f"call refused by the routing budget (per day ${per_day}, ${held} spent or "
-                f"held today by every process sharing the call log): estimated ${est} does "
-                "not fit. Raise routing.budget.per_day_usd or lower max_tokens"
+                f"call refused by the routing budget: estimated ${est} on top of ${held} spent "
+                f"or held today (by every process sharing the call log) exceeds the per-day "
+                f"budget ${per_day}. Raise routing.budget.per_day_usd or lower max_tokens"
             )
         return plan, hold
 
