@@ -15,6 +15,7 @@ gets the same scores on every store.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections import Counter
@@ -144,6 +145,12 @@ _SQLITE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS docs_id_length ON docs (id, length)",
 )
 _SQLITE_VERSION = "1"
+_SCHEMA_NAMES = frozenset(
+    m.group(1)
+    for statement in _SQLITE_SCHEMA
+    if (m := re.match(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", statement))
+)
+"""The tables and indexes ``_SQLITE_SCHEMA`` makes (all present: the file is not written)."""
 
 
 def sidecar_path(directory: Path, collection: str) -> Path:
@@ -176,25 +183,40 @@ class SQLiteBM25:
             # 16 MB of page cache instead of 2: a window's postings land all over the
             # (term, id) B-tree, and this took 40% off their insert time on SciFact
             self._db.execute("PRAGMA cache_size=-16384")
-            with self._tx() as db:
-                for statement in _SQLITE_SCHEMA:
-                    db.execute(statement)
-                row = db.execute("SELECT value FROM meta WHERE key = 'collection'").fetchone()
-                if row is None:
-                    db.executemany(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)",
-                        [("collection", collection), ("version", _SQLITE_VERSION)],
-                    )
-                elif row[0] != collection:
-                    raise StoreError(
-                        f"keyword index {self.path} belongs to collection {row[0]!r}, not "
-                        f"{collection!r}; delete the file to rebuild it on the next `rag ingest`"
-                    )
+            row = self._owner()
+            if row is None:  # a new file: create the schema (an existing one is not written to,
+                with self._tx() as db:  # so opening it to read, as a dry run does, changes no byte)
+                    for statement in _SQLITE_SCHEMA:
+                        db.execute(statement)
+                    row = db.execute("SELECT value FROM meta WHERE key = 'collection'").fetchone()
+                    if row is None:
+                        db.executemany(
+                            "INSERT INTO meta (key, value) VALUES (?, ?)",
+                            [("collection", collection), ("version", _SQLITE_VERSION)],
+                        )
+            if row is not None and row[0] != collection:
+                raise StoreError(
+                    f"keyword index {self.path} belongs to collection {row[0]!r}, not "
+                    f"{collection!r}; delete the file to rebuild it on the next `rag ingest`"
+                )
         except sqlite3.Error as exc:
             raise StoreError(
                 f"cannot open the keyword index {self.path}: {exc}. Check that the data dir "
                 "(setting 'data_dir') is writable, or delete the file to rebuild it"
             ) from None
+
+    def _owner(self) -> tuple[str] | None:
+        """The collection row of an existing index at the current version, else None."""
+        try:
+            rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError:  # no meta table yet
+            return None
+        if rows.get("version") != _SQLITE_VERSION or "collection" not in rows:
+            return None
+        present = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
+        if not present >= _SCHEMA_NAMES:  # an index from before a schema object was added
+            return None
+        return (rows["collection"],)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
