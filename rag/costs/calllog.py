@@ -321,6 +321,21 @@ _INSERTED = ", ".join(c.strip() for c in _COLUMNS.split(",")[1:])
 """The columns a new call writes (all but ``id``), in ``call_row``'s order."""
 
 
+def where_clause(
+    since: datetime | None, tenant: str | None, mark: str
+) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause (and its parameters, ``mark`` their placeholder: ``?`` for SQLite,
+    ``%s`` for PostgreSQL) for calls since ``since`` of ``tenant`` (None: every tenant)."""
+    conds, params = [], []
+    if since is not None:
+        conds.append(f"time >= {mark}")
+        params.append(_iso(since))
+    if tenant is not None:
+        conds.append(f"tenant = {mark}")
+        params.append(tenant)
+    return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
+
+
 def call_row(
     usage: Usage,
     collection: str | None,
@@ -456,15 +471,7 @@ class CallLog:
             )
 
     def _where(self, since: datetime | None) -> tuple[str, tuple[str, ...]]:
-        """The WHERE clause (and its parameters) for calls since ``since`` of this tenant."""
-        conds, params = [], []
-        if since is not None:
-            conds.append("time >= ?")
-            params.append(_iso(since))
-        if self.tenant is not None:
-            conds.append("tenant = ?")
-            params.append(self.tenant)
-        return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
+        return where_clause(since, self.tenant, "?")
 
     def calls(self, since: datetime | None = None) -> list[CallRecord]:
         """Logged calls, oldest first; only those at or after ``since`` (naive = UTC) if given

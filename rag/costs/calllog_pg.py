@@ -29,6 +29,7 @@ from rag.costs.calllog import (
     _to_record,
     call_row,
     summarize,
+    where_clause,
 )
 from rag.errors import ConfigError
 from rag.types import Usage
@@ -183,14 +184,7 @@ class PgCallLog:
             )
 
     def _where(self, since: datetime | None) -> tuple[str, tuple[str, ...]]:
-        conds, params = [], []
-        if since is not None:
-            conds.append("time >= %s")
-            params.append(_iso(since))
-        if self.tenant is not None:
-            conds.append("tenant = %s")
-            params.append(self.tenant)
-        return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
+        return where_clause(since, self.tenant, "%s")
 
     def calls(self, since: datetime | None = None) -> list[CallRecord]:
         where, params = self._where(since)
