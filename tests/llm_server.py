@@ -26,6 +26,8 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -52,6 +54,9 @@ class Reply:
     """Wait before answering (for client timeouts)."""
     chunk_delay_s: float = 0.0
     """Wait between streamed chunks."""
+    gather: int = 0
+    """Hold the request until this many are in flight at once (at most 10 s): a concurrency
+    test that proves N requests overlap without timing them."""
     error_message: str = "scripted failure"
     error_code: str | None = None
     include_usage: bool = True
@@ -91,6 +96,11 @@ class FakeProvider:
         self._lock = threading.Lock()
         self.prompt_cache: dict[str, int] | None = None
         """Written cache prefixes (digest -> tokens) once ``simulate_prompt_cache`` is on."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests answered at once (reset it between phases of a test)."""
+        self._flight = threading.Condition()
+        self._gathered = 0
         provider = self
 
         class Handler(_Handler):
@@ -162,6 +172,24 @@ class FakeProvider:
             cache_write_tokens=written,
         )
 
+    @contextmanager
+    def flight(self, reply: Reply) -> Iterator[None]:
+        """Count the request as in flight; with ``reply.gather``, wait for that many."""
+        with self._flight:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if reply.gather and self.in_flight >= reply.gather:
+                self._gathered += 1
+                self._flight.notify_all()
+            elif reply.gather:
+                generation = self._gathered
+                self._flight.wait_for(lambda: self._gathered != generation, timeout=10)
+        try:
+            yield
+        finally:
+            with self._flight:
+                self.in_flight -= 1
+
     def record(self, req: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(req)
@@ -222,26 +250,33 @@ class _Handler(BaseHTTPRequestHandler):
         rid = reply.request_id or f"req_{n}"
         headers = {("request-id" if anthropic else "x-request-id"): rid, **reply.headers}
         try:
-            if reply.delay_s:
-                time.sleep(reply.delay_s)
-            if reply.status != 200:
-                self._json(reply.status, _error_body(reply, anthropic), headers)
-            elif self.path.endswith("/embeddings"):
-                self._json(200, _embeddings(reply, body, self.fake.embed_dim), headers)
-            elif anthropic:
-                reply = self.fake.cached(reply, body)
-                if body.get("stream"):
-                    self._sse(_anthropic_events(reply, body, rid), reply.chunk_delay_s, headers)
-                else:
-                    self._json(200, _anthropic_message(reply, body, rid), headers)
-            elif body.get("stream"):
-                include = bool((body.get("stream_options") or {}).get("include_usage"))
-                events = _openai_chunks(reply, body, rid, include and reply.include_usage)
-                self._sse(events, reply.chunk_delay_s, headers)
-            else:
-                self._json(200, _openai_completion(reply, body, rid), headers)
+            with self.fake.flight(reply):
+                self._answer(reply, body, rid, headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (timeout test)
+
+    def _answer(
+        self, reply: Reply, body: dict[str, Any], rid: str, headers: dict[str, str]
+    ) -> None:
+        anthropic = self.path.endswith("/messages")
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            self._json(reply.status, _error_body(reply, anthropic), headers)
+        elif self.path.endswith("/embeddings"):
+            self._json(200, _embeddings(reply, body, self.fake.embed_dim), headers)
+        elif anthropic:
+            reply = self.fake.cached(reply, body)
+            if body.get("stream"):
+                self._sse(_anthropic_events(reply, body, rid), reply.chunk_delay_s, headers)
+            else:
+                self._json(200, _anthropic_message(reply, body, rid), headers)
+        elif body.get("stream"):
+            include = bool((body.get("stream_options") or {}).get("include_usage"))
+            events = _openai_chunks(reply, body, rid, include and reply.include_usage)
+            self._sse(events, reply.chunk_delay_s, headers)
+        else:
+            self._json(200, _openai_completion(reply, body, rid), headers)
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -109,8 +109,9 @@ def ask(
         )
     if file is None and (jsonl is not None or concurrency is not None):
         raise typer.BadParameter("--jsonl and --concurrency go with --file", param_hint="--file")
-    with handle_errors():
-        r = make_rag(
+    with (
+        handle_errors(),
+        make_rag(
             config,
             collection=collection,
             store=store,
@@ -126,7 +127,8 @@ def ask(
             retrieval_mode=mode,
             mmr=mmr,
             answer_mode=answer_mode,
-        )
+        ) as r,
+    ):
         filters = parse_where(where, r)
         if file is not None:
             from rag.cli.batch import ask_file

@@ -86,16 +86,15 @@ def ingest(
         "qdrant_url": qdrant_url,
     }
     if dry_run:
-        with handle_errors():
-            r = make_rag(config, embed=embed, **overrides)
+        with handle_errors(), make_rag(config, embed=embed, **overrides) as r:
             plan = run_plan(r, path, include, exclude, prune, allow_roots=allow_root)
         if json_out:
             typer.echo(plan.model_dump_json(indent=2))
         else:
             print_plan(plan)
         raise typer.Exit(EXIT_OK)
-    with handle_errors():
-        r = make_rag(config, embed=embed, **overrides)
+    # closed here, not at garbage collection: the keyword index checkpoints its WAL on close
+    with handle_errors(), make_rag(config, embed=embed, **overrides) as r:
         report = run_ingest(
             r, path, include, exclude, prune, quiet=json_out, allow_roots=allow_root
         )
