@@ -54,6 +54,40 @@ _CACHE_LOCK = threading.Lock()
 """Guards ``_CACHE`` and ``_LOCKS`` (loading, not generating)."""
 
 
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU reports Intel AMX tiles (``amx_tile`` in /proc/cpuinfo)."""
+    try:
+        flags = cpuinfo.read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        return False
+    return "amx_tile" in flags
+
+
+@contextmanager
+def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
+    """While a model loads (under ``_CACHE_LOCK``): on a CPU with AMX, keep the weights in plain
+    CPU buffers (``use_extra_bufts = False``). llama-cpp-python 0.3.36's AMX matrix kernel
+    crashes the process (SIGSEGV in ``ggml_backend_amx_mul_mat``) on the packaged Q4_1 model on
+    Sapphire Rapids; the plain kernels are correct everywhere. Elsewhere nothing changes (the
+    extra buffers also hold the weight repacking that speeds up Q4_0 models on AVX2)."""
+    if not cpu_has_amx():
+        yield
+        return
+    low = llama_cpp.llama_cpp  # llama.py reads its default model params from this module
+    default_params = low.llama_model_default_params
+
+    def params() -> Any:
+        chosen = default_params()
+        chosen.use_extra_bufts = False
+        return chosen
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default_params
+
+
 class ModelLock:
     """One generation at a time on one ``llama_cpp.Llama``. Re-entering from the thread that
     holds it raises BackendError rather than waiting forever."""
@@ -183,14 +217,15 @@ class LlamaCppLLM:
                     if self.lora_path is not None:
                         adapter = {"lora_path": str(self.lora_path), "lora_scale": self.lora_scale}
                     try:
-                        _CACHE[key] = llama_cpp.Llama(
-                            model_path=str(self.path),
-                            n_ctx=self.n_ctx,
-                            n_threads=self.n_threads or max(1, (os.cpu_count() or 2)),
-                            seed=self.seed,
-                            verbose=False,
-                            **adapter,
-                        )
+                        with _plain_cpu_buffers(llama_cpp):
+                            _CACHE[key] = llama_cpp.Llama(
+                                model_path=str(self.path),
+                                n_ctx=self.n_ctx,
+                                n_threads=self.n_threads or max(1, (os.cpu_count() or 2)),
+                                seed=self.seed,
+                                verbose=False,
+                                **adapter,
+                            )
                     except (ValueError, RuntimeError) as exc:
                         what = f" with the LoRA adapter {self.lora_path}" if adapter else ""
                         raise ConfigError(

@@ -232,3 +232,32 @@ def test_real_model_declares_its_size_and_auto_answers_extractively(
         answer_mode="generative",
     )
     assert forced.answer_mode == "generative"
+
+
+# --- CPUs with AMX (llama.cpp's AMX kernel crashes on the packaged model) ---
+
+
+def test_cpu_has_amx_reads_the_flags(tmp_path: Path) -> None:
+    from rag.llms.llamacpp import cpu_has_amx
+
+    intel = tmp_path / "spr"
+    intel.write_text("flags\t\t: fpu avx512f avx512_vnni amx_bf16 amx_tile amx_int8\n")
+    amd = tmp_path / "zen4"
+    amd.write_text("flags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
+    assert cpu_has_amx(intel)
+    assert not cpu_has_amx(amd)
+    assert not cpu_has_amx(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_models_load_without_extra_buffers_only_on_amx(
+    monkeypatch: pytest.MonkeyPatch, amx: bool
+) -> None:
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from rag.llms import llamacpp
+
+    monkeypatch.setattr(llamacpp, "cpu_has_amx", lambda: amx)
+    with llamacpp._plain_cpu_buffers(llama_cpp):
+        inside = llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts
+    assert inside is (not amx)
+    assert llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts is True
