@@ -17,7 +17,15 @@ import typer
 
 from rag.cli._settings import make_rag
 from rag.cli.exit_codes import handle_errors
-from rag.cli.options import CollectionOpt, ConfigOpt, DataDirOpt, DsnOpt, StoreOpt
+from rag.cli.options import (
+    CollectionOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DsnOpt,
+    LoraOpt,
+    LoraScaleOpt,
+    StoreOpt,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,6 +50,8 @@ def chat(
             "--answer-mode", help="extractive, generative or auto (default), as for rag ask."
         ),
     ] = None,
+    lora: LoraOpt = None,
+    lora_scale: LoraScaleOpt = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
     dsn: DsnOpt = None,
@@ -61,6 +71,8 @@ def chat(
             pg_dsn=dsn,
             data_dir=data_dir,
             llm=llm,
+            lora_path=lora,
+            lora_scale=lora_scale,
             top_k=top_k,
             retrieval_mode=mode,
             answer_mode=answer_mode,
@@ -68,6 +80,7 @@ def chat(
         from rag.pipelines.query import check_queryable
 
         check_queryable(r.store, None)
+        r.llm  # noqa: B018  built now: a bad --llm or --lora fails here, not at the first question
     out.print(f"rag chat · collection {r.settings.collection} · {HELP}")
     try:
         _loop(r, out, err)

@@ -133,3 +133,28 @@ def test_a_file_that_is_no_lora_adapter_is_refused(tmp_path: Path) -> None:
     assert "does not exist" in refused(tmp_path / "missing.gguf")
     control = write_adapter(tmp_path / "cvec.gguf", adapter_type="control_vector")
     assert "is not a LoRA adapter" in refused(control)
+
+
+def test_rag_chat_takes_the_adapter_and_names_it(
+    adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "colours.md").write_text("# Colours\n\nRed, green and blue are colours.\n")
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(docs)]).exit_code == 0
+    args = ["chat", "--answer-mode", "generative", "--lora-scale", "0.5", "--lora"]
+    out = runner.invoke(app, [*args, str(adapter)], input="Name three colours.\n/exit\n")
+    assert out.exit_code == 0, out.output
+    assert "colours-lora.gguf sha256:" in out.output and "scale 0.5" in out.output
+
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file at all" * 10)
+    bad = runner.invoke(app, [*args, str(junk)], input="Name three colours.\n/exit\n")
+    assert bad.exit_code != 0
+    assert str(junk) in bad.output and "lora_path" in bad.output
