@@ -151,3 +151,35 @@ def test_abstain_below_is_a_setting(tmp_path: Path) -> None:
 
     assert make().query_pipeline.extractor.min_coverage == 0.2
     assert make(abstain_below=0.5).query_pipeline.extractor.min_coverage == 0.5
+
+
+class Closeness:
+    """An English embedder whose every sentence has cosine ``c`` to every question."""
+
+    languages = frozenset({"en"})
+
+    def __init__(self, c: float) -> None:
+        self.c = c
+
+    def embed(self, texts: list[str], *, input_type: str = "document") -> object:
+        import numpy as np
+
+        row = [1.0, 0.0] if input_type == "query" else [self.c, (1 - self.c**2) ** 0.5]
+        return np.array([row] * len(texts))
+
+
+def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
+    """The question's words are all in the sources (full coverage), but where the embedder
+    covers the language a best sentence under ``cosine_floor`` means something else."""
+    question = "Which PostgreSQL extension is logged for every call?"
+    far = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="en")
+    assert far.abstained and far.coverage > 0.5 and far.closeness == 0.3
+    near = ExtractiveAnswerer(embedder=Closeness(0.7)).compose(question, SOURCES, lang="en")
+    assert not near.abstained
+    assert (
+        not ExtractiveAnswerer(embedder=Closeness(0.3), cosine_floor=0.0)
+        .compose(question, SOURCES, lang="en")
+        .abstained
+    )
+    other = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
+    assert not other.abstained, "no floor where the embedder does not cover the language"
