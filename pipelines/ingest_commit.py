@@ -342,8 +342,8 @@ class Committer:
         if not moves.claimed:
             return
         recorded = self.store.sources()
-        for old, new in sorted(moves.claimed.items()):
-            moved = recorded.get(new)  # not when the file failed: its old entry stays
+        for old, claim in sorted(moves.claimed.items()):
+            moved = recorded.get(claim.new)  # not when the file failed: its old entry stays
             if moved is not None and moved.file_hash == manifest[old].file_hash:
                 report.chunks_deleted += self.store.delete_source(old)
                 report.files_moved += 1

@@ -172,7 +172,7 @@ def plan_file(
     root, rel = entry.root_key, entry.rel_path
     previous = manifest.get(source)
     if previous is None:
-        old = moves.claim(rel, digest, source) if moves is not None else None
+        old = moves.claim(rel, digest, source, root) if moves is not None else None
         if old is not None:
             return PlannedFile(
                 entry.path,
@@ -191,7 +191,7 @@ def plan_file(
     moved_from = ""
     if previous.file_hash == digest and not recheck:
         status = "rerooted" if rewrite else "unchanged"
-        old = moves.claim(rel, digest, source) if moves is not None else None
+        old = moves.claim(rel, digest, source, root) if moves is not None else None
         moved_from = "" if old is None else old.source  # a move a crash left unfinished
     return PlannedFile(
         entry.path,
@@ -223,12 +223,26 @@ def _under(path: str, folder: str) -> bool:
     return path.startswith(folder.rstrip("/") + "/")
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A stored entry found again under another root: where it went, and the two roots."""
+
+    new: str
+    """The source (real path) of the walked file that claimed it."""
+    old_root: str
+    """The root it was recorded under (for an entry that recorded none, what precedes its
+    relative path in its source)."""
+    new_root: str
+    """The root of the walked file."""
+
+
 class Moves:
-    """The manifest entries a moved or renamed root may have left: by relative path and
-    content hash, those recorded with a root whose file is gone (``os.lstat`` finds nothing
-    there; a file that cannot be looked up is not taken for gone). ``claim`` hands each out
-    at most once, to the first walked file with the same relative path and hash; ``claimed``
-    lists them with the root that claimed them (for ``moved_leftovers``).
+    """The manifest entries a moved or renamed root may have left: those whose file is gone
+    (``os.lstat`` finds nothing there; a file that cannot be looked up is not taken for gone),
+    found again by relative path and content hash. ``claim`` hands each out at most once, to
+    the first walked file with the same hash and the same path relative to its root (for an
+    entry stored before roots were recorded: whose source ends with that path); ``claimed``
+    keeps each claim (for ``moved_leftovers`` and ``Committer.conclude``).
 
     A gone file found again under another root is taken as moved even when its old root was
     only unmounted: its vectors are reused and its old entry goes; ingesting the old root
@@ -237,22 +251,41 @@ class Moves:
     def __init__(self, manifest: Mapping[str, SourceRecord]) -> None:
         self._by_key: dict[tuple[str, str], list[SourceRecord]] = {}
         for record in sorted(manifest.values(), key=lambda r: r.source):
-            if record.root and record.rel_path:
-                key = (record.rel_path, record.file_hash)
-                self._by_key.setdefault(key, []).append(record)
-        self.claimed: dict[str, str] = {}
-        """Old source -> the source of the walked file that claimed it."""
+            key = (_name(record.source), record.file_hash)
+            self._by_key.setdefault(key, []).append(record)
+        self.claimed: dict[str, Claim] = {}
+        """Old source -> its claim."""
 
-    def claim(self, rel_path: str, file_hash: str, source: str) -> SourceRecord | None:
-        """A stored entry, at a gone path, of the file ``source`` (relative path ``rel_path``
-        under its root, content ``file_hash``), or None."""
-        for record in self._by_key.get((rel_path, file_hash), ()):
-            if record.source == source or record.source in self.claimed:
+    def claim(self, rel_path: str, file_hash: str, source: str, root: str) -> SourceRecord | None:
+        """A stored entry, at a gone path, of the walked file ``source`` (``rel_path`` under
+        its ``root``, content ``file_hash``), or None."""
+        if not rel_path:
+            return None
+        for record in self._by_key.get((_name(rel_path), file_hash), ()):
+            old = record.source
+            if old == source or old in self.claimed:
                 continue
-            if _gone(record.source):
-                self.claimed[record.source] = source
+            if record.root:
+                if record.rel_path != rel_path:
+                    continue
+                old_root = record.root
+            elif old.endswith("/" + rel_path):
+                old_root = old[: len(old) - len(rel_path) - 1] or "/"
+            else:
+                continue
+            if _gone(old):
+                self.claimed[old] = Claim(source, old_root, root)
                 return record
         return None
+
+
+def _name(path: str) -> str:
+    """The last component of a ``/``-separated path."""
+    return path.rsplit("/", 1)[-1]
+
+
+def _join(root: str, rel_path: str) -> str:
+    return root.rstrip("/") + "/" + rel_path
 
 
 def _gone(source: str) -> bool:
@@ -315,35 +348,56 @@ def removed_sources(
 def moved_leftovers(
     walked: Walked,
     manifest: Mapping[str, SourceRecord],
-    claimed: Mapping[str, str],
+    claimed: Mapping[str, Claim],
     seen: Iterable[str],
 ) -> Pruning:
-    """What moved roots left behind: for each old root that no longer exists and from which
-    a file was claimed as moved (``Moves.claimed``: old source -> the new file's source), its
-    other entries whose file, at the same relative path under the new root, the walk found
-    (stored under its new key: it changed) or positively found missing. Kept (counted): those
-    the walk excluded, or could not reach."""
+    """What moved roots left behind. An old root that no longer exists, some of whose files
+    were claimed under another root (``Moves.claimed``), is taken as moved there when at
+    least half of its entries (recorded with that root, or, stored before roots were
+    recorded, under it) are found again at the same relative path under the new root (the
+    same file, or changed). Then its other entries go whose file there the walk found
+    (stored under its new key: it changed) or positively found missing; those the walk
+    excluded or could not reach are kept (counted). A gone root that shares only a few
+    files with the one walked (an unmounted drive, say) keeps the rest."""
     new_roots: dict[str, str] = {}
-    for old, new in claimed.items():
-        record = manifest.get(old)
-        if record is not None and record.root and _gone(record.root):
-            new_roots.setdefault(record.root, new[: len(new) - len(record.rel_path)].rstrip("/"))
+    for claim in claimed.values():
+        if claim.old_root not in new_roots and _gone(claim.old_root):
+            new_roots[claim.old_root] = claim.new_root
     if not new_roots:
         return Pruning()
     found = set(seen)
+    entries: dict[str, int] = {}
+    again: dict[str, int] = {}
+    rest: dict[str, list[tuple[str, str]]] = {}
+    for source, record in manifest.items():
+        old_root = record.root if record.root else _root_under(source, new_roots)
+        if old_root not in new_roots:
+            continue
+        entries[old_root] = entries.get(old_root, 0) + 1
+        rel = record.rel_path if record.root else source[len(old_root.rstrip("/")) + 1 :]
+        there = _join(new_roots[old_root], rel)
+        if source in claimed or there in found:
+            again[old_root] = again.get(old_root, 0) + 1
+        if source not in claimed:
+            rest.setdefault(old_root, []).append((source, there))
     removed: list[str] = []
     kept = 0
-    for source, record in manifest.items():
-        moved_to = new_roots.get(record.root)
-        if moved_to is None or source in claimed or not record.rel_path:
-            continue
-        there = f"{moved_to}/{record.rel_path}"
-        verdict = "missing" if there in found else _missing(source_path(there), walked)
-        if verdict == "missing":
-            removed.append(source)
-        elif verdict == "excluded":
-            kept += 1
+    for old_root, left in rest.items():
+        if 2 * again.get(old_root, 0) < entries[old_root]:
+            continue  # too little of it found again to call it moved
+        for source, there in left:
+            verdict = "missing" if there in found else _missing(source_path(there), walked)
+            if verdict == "missing":
+                removed.append(source)
+            elif verdict == "excluded":
+                kept += 1
     return Pruning(tuple(sorted(removed)), kept)
+
+
+def _root_under(source: str, roots: Iterable[str]) -> str:
+    """The innermost of ``roots`` holding ``source`` ('' for none)."""
+    holding = [r for r in roots if _under(source, r)]
+    return max(holding, key=len) if holding else ""
 
 
 def _missing(path: Path, walked: Walked) -> str:
