@@ -6,6 +6,7 @@ written before roots were recorded gets them on the next ingest, nothing embedde
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -173,6 +174,26 @@ def test_a_single_file_is_recorded_under_its_parent_directory(tmp_path: Path, st
     link.symlink_to(folder / "x.md")
     pipeline(store).run(link)  # the real file's parent, not the link's
     assert rel_paths(store) == {str(folder.resolve() / "x.md"): (str(folder.resolve()), "x.md")}
+
+
+def test_links_into_allowed_roots_and_undecodable_names_are_recorded_too(
+    c: Path, tmp_path: Path, store: Store
+) -> None:
+    """A file reached through a link into an allowed root is recorded under that root; a
+    name that is not valid UTF-8 gets the escaped form in its relative path, as in its key."""
+    shared = tmp_path / "shared"
+    (shared / "sub").mkdir(parents=True)
+    (shared / "sub" / "s.md").write_text("# S\n\nA hedgehog.\n")
+    (c / "linked").symlink_to(shared / "sub", target_is_directory=True)
+    odd = os.fsdecode(b"caf\xe9.md")
+    (c / odd).write_text("# Cafe\n\nA marmot in a cafe.\n")
+    report = pipeline(store).run(c, allow_roots=(shared,))
+    assert report.ok
+    got = rel_paths(store)
+    assert got[str(shared.resolve() / "sub" / "s.md")] == (str(shared.resolve()), "sub/s.md")
+    assert got[str(c.resolve()) + "/caf\\xe9.md"] == (str(c.resolve()), "caf\\xe9.md")
+    for chunk in all_chunks(store):
+        chunk.rel_path.encode("utf-8")  # what every store holds
 
 
 def test_two_roots_with_the_same_files_never_collide(tmp_path: Path, store: Store) -> None:
