@@ -7,6 +7,10 @@ written before roots were recorded gets them on the next ingest, nothing embedde
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -515,3 +519,64 @@ def test_qdrant_written_without_root_keys_gets_them(c: Path, tmp_path: Path) -> 
         assert snapshot(old) == clean(c)
     finally:
         old.close()
+
+
+MOVE_KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from rag.chunking import TokenChunker
+    from rag.keywords import KeywordTokenizer
+    from rag.pipelines.ingest import IngestPipeline
+    from rag.stores.chroma import ChromaStore
+    from rag.testing import FakeEmbedder
+
+    method, at = sys.argv[3], int(sys.argv[4])
+
+    class Killed(ChromaStore):
+        calls = 0
+
+    def killing(name):
+        real = getattr(ChromaStore, name)
+
+        def call(self, *args, **kwargs):
+            Killed.calls += 1
+            if Killed.calls == at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, *args, **kwargs)
+
+        return call
+
+    setattr(Killed, method, killing(method))
+    e = FakeEmbedder()
+    store = Killed("docs", path=sys.argv[2])
+    chunker = TokenChunker(e.tokenizer, 40, 8)
+    IngestPipeline(store, e, chunker, keyword_tokenizer=KeywordTokenizer()).run(sys.argv[1])
+    """
+)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("method", "at"), [("write", 1), ("set_source", 2), ("delete_source", 2)])
+def test_kill_9_while_moving_then_rerun_leaves_chroma_like_a_clean_run(
+    c: Path, tmp_path: Path, method: str, at: int
+) -> None:
+    """The process is killed (SIGKILL) in the middle of re-keying a moved folder: the next
+    run finishes the move, nothing embedded, and the store equals a clean ingest."""
+    from rag.stores.chroma import ChromaStore
+
+    path = tmp_path / "chroma"
+    with_store = ChromaStore("docs", path=path)
+    pipeline(with_store).run(c)
+    with_store.close()
+    d = c.with_name("d")
+    c.rename(d)
+    args = [sys.executable, "-c", MOVE_KILL_SCRIPT, str(d), str(path), method, str(at)]
+    killed = subprocess.run(args, capture_output=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    store = ChromaStore("docs", path=path)
+    try:
+        report = without_embedding(store).run(d)
+        assert report.ok and report.chunks_embedded == 0 and report.files_moved > 0
+        assert snapshot(store) == clean(d)
+    finally:
+        store.close()
