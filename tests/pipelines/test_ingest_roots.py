@@ -2,16 +2,12 @@
 file was ingested under and its path relative to it; a file is one source however it was
 reached and two roots never collide; a moved or renamed root is re-keyed with its stored
 vectors (nothing embedded, nothing stale or doubled), also after a crash midway; a store
-written before roots were recorded gets them on the next ingest, nothing embedded."""
+written before roots were recorded gets them on the next ingest, nothing embedded. The
+previous version's exact layouts and a SIGKILL midway: ``test_ingest_roots_legacy.py``."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import textwrap
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,128 +15,38 @@ from typing import Any
 
 import numpy as np
 import pytest
+from roots_helpers import (
+    CHUNKER,
+    EMBEDDER,
+    STORES,
+    TOKENIZER,
+    all_chunks,
+    all_chunks_of,
+    clean,
+    folder_c,
+    open_store,
+    pipeline,
+    rel_paths,
+    snapshot,
+    without_embedding,
+    write_tree,
+)
 
-from rag.chunking import TokenChunker
-from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestParts, IngestPipeline
-from rag.stores.base import Store, keyword_search
-from rag.stores.memory import MemoryStore
+from rag.stores.base import Store
 from rag.testing import FakeEmbedder
-from rag.types import Chunk
-
-EMBEDDER = FakeEmbedder()
-CHUNKER = TokenChunker(EMBEDDER.tokenizer, 40, 8)
-TOKENIZER = KeywordTokenizer()
 
 
-@pytest.fixture(params=["memory", "chroma", "pgvector", "qdrant"])
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Store]:
-    """Every store: memory, Chroma and Qdrant in a temp dir (outside the walked folders),
-    pgvector on the session's server."""
-    s: Store
-    if request.param == "memory":
-        s = MemoryStore("docs")
-    elif request.param == "chroma":
-        from rag.stores.chroma import ChromaStore
-
-        s = ChromaStore("docs", path=tmp_path_factory.mktemp("chroma"))
-    elif request.param == "qdrant":
-        from rag.stores.qdrant import QdrantStore
-
-        s = QdrantStore("docs", path=tmp_path_factory.mktemp("qdrant"))
-    else:
-        from rag.stores.pgvector import PgVectorStore
-
-        s = PgVectorStore(request.getfixturevalue("pg_dsn"), f"roots_{uuid.uuid4().hex[:8]}")
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    s = open_store(request.param, request)
     yield s
     s.close()
 
 
-def pipeline(store: Store, embedder: FakeEmbedder | None = None) -> IngestPipeline:
-    return IngestPipeline(store, embedder or FakeEmbedder(), CHUNKER, keyword_tokenizer=TOKENIZER)
-
-
-def _refuse() -> FakeEmbedder:
-    raise AssertionError("the embedder was built: something was embedded again")
-
-
-def without_embedding(store: Store) -> IngestPipeline:
-    """A pipeline that fails if it needs the embedder at all."""
-    parts = IngestParts(_refuse, lambda: CHUNKER, lambda: TOKENIZER)
-    return IngestPipeline.from_parts(store, parts)
-
-
-def write_tree(root: Path) -> None:
-    (root / "docs" / "deep").mkdir(parents=True)
-    (root / "a.md").write_text("# Marmots\n\nThe marmot whistles.\n\n## Burrows\n\nDeep ones.\n")
-    (root / "docs" / "b.md").write_text("# Voles\n\nThe vole eats grass. " * 12)
-    (root / "docs" / "deep" / "c.txt").write_text("Shrews are small. " * 40)
-    (root / "docs" / "notes.txt").write_text("Hedgehogs roll up when scared.\n")
-
-
-def all_chunks(store: Store) -> list[Chunk]:
-    if store.count() == 0:
-        return []
-    [probe] = EMBEDDER.embed(["marmot vole shrew hedgehog"], input_type="query")
-    return [h.chunk for h in store.query(probe, 10_000)]
-
-
-def snapshot(store: Store) -> dict[str, Any]:
-    """Everything that must match a clean ingest, store-independent: the manifest (but the
-    time), every chunk with its root and place, each source's vectors, the keyword rows."""
-    chunks = {c.id: c.model_dump(mode="json") for c in all_chunks(store)}
-    manifest = {s: replace(r, updated_at=0.0) for s, r in store.sources().items()}
-    by_source: dict[str, set[str]] = {}
-    for c in chunks.values():
-        by_source.setdefault(c["source"], set()).add(c["id"])
-    assert by_source == {s: store.ids_for_source(s) for s in manifest}, "chunks without entry"
-    vectors = {}
-    for source in manifest:
-        hashes = sorted({c["content_hash"] for c in chunks.values() if c["source"] == source})
-        got = store.stored_vectors(source, hashes)
-        vectors.update({(source, h): Close(v) for h, v in got.items()})
-    kw = keyword_search(store)
-    assert kw is not None and kw.keyword_count() == store.count() == len(chunks)
-    assert kw.keyword_ids(sorted(chunks)) == set(chunks)
-    hits = kw.keyword_query(TOKENIZER.tokenize("vole grass"), 100)
-    keyword = sorted((h.chunk.id, h.chunk.root, h.chunk.rel_path) for h in hits)
-    return {"manifest": manifest, "chunks": chunks, "vectors": vectors, "keyword": keyword}
-
-
-class Close:
-    """A vector that equals another within float32 rounding (stores normalise it again)."""
-
-    def __init__(self, vector: np.ndarray) -> None:
-        self.vector = vector
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Close) and np.allclose(self.vector, other.vector, atol=1e-5)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Close({np.round(self.vector, 4).tolist()})"
-
-
-def clean(root: Path) -> dict[str, Any]:
-    """The snapshot of a clean ingest of ``root`` into a new store."""
-    fresh = MemoryStore("docs")
-    report = pipeline(fresh).run(root)
-    assert report.ok
-    return snapshot(fresh)
-
-
 @pytest.fixture()
 def c(tmp_path: Path) -> Path:
-    root = tmp_path / "work" / "c"
-    write_tree(root)
-    return root
-
-
-def rel_paths(store: Store) -> dict[str, tuple[str, str]]:
-    return {s: (r.root, r.rel_path) for s, r in store.sources().items()}
+    return folder_c(tmp_path)
 
 
 # -- what is recorded ---------------------------------------------------------------------
@@ -213,12 +119,6 @@ def test_two_roots_with_the_same_files_never_collide(tmp_path: Path, store: Stor
     assert len({ch.id for ch in chunks}) == len(chunks) == 2 * len(all_chunks_of(one))
     a_md = sorted(ch.root for ch in chunks if ch.rel_path == "a.md")
     assert len(set(a_md)) == 2
-
-
-def all_chunks_of(root: Path) -> list[Chunk]:
-    fresh = MemoryStore("x")
-    pipeline(fresh).run(root)
-    return all_chunks(fresh)
 
 
 def test_a_wider_root_is_kept_and_a_narrower_one_never_replaces_it(c: Path, store: Store) -> None:
@@ -413,170 +313,3 @@ def test_ingest_documents_keeps_no_root(store: Store) -> None:
     )
     assert pipe.run_planned(plan.files, store.sources()).ok
     assert {(ch.root, ch.rel_path) for ch in all_chunks(store)} == {("", "")}
-
-
-# -- stores written by the previous version, in its exact layout ------------------------------
-
-
-def _old_sidecar(path: Path) -> None:
-    """The keyword sidecar as the previous version wrote it: chunks without the new fields."""
-    import sqlite3
-
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE docs SET chunk = json_remove(chunk, '$.root', '$.rel_path')")
-
-
-def test_pgvector_at_schema_3_migrates_and_gets_roots_without_embedding(
-    c: Path, pg_dsn: str
-) -> None:
-    """A database at schema version 3 (no root columns anywhere) is migrated when opened,
-    answers queries right away, and the next ingest records every root, nothing embedded."""
-    import psycopg
-    from psycopg import sql
-
-    from rag.stores.pgvector import MIGRATIONS, PgVectorStore
-
-    db = f"v3_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {db}")
-    dsn = psycopg.conninfo.make_conninfo(pg_dsn, dbname=db)
-    try:
-        with PgVectorStore(dsn, "docs") as new:
-            pipeline(new).run(c)
-        with psycopg.connect(dsn, autocommit=True) as conn:  # back to what version 3 wrote
-            (table,) = conn.execute("SELECT table_name FROM rag_collections").fetchone() or ("",)
-            conn.execute(
-                sql.SQL("ALTER TABLE {t} DROP COLUMN root, DROP COLUMN rel_path").format(
-                    t=sql.Identifier(table)
-                )
-            )
-            conn.execute("ALTER TABLE rag_sources DROP COLUMN root, DROP COLUMN rel_path")
-            conn.execute("DELETE FROM rag_schema_version WHERE version > 3")
-        with PgVectorStore(dsn, "docs") as old:  # migration 4 runs here
-            assert {ch.root for ch in all_chunks(old)} == {""}  # works before any ingest
-            report = without_embedding(old).run(c)
-            assert (report.files_rerooted, report.chunks_embedded) == (4, 0)
-            assert snapshot(old) == clean(c)
-        with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT version FROM rag_schema_version ORDER BY 1").fetchall()
-        assert [r[0] for r in rows] == [v for v, _, _ in MIGRATIONS]
-    finally:
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
-
-
-def test_chroma_written_without_root_keys_gets_them(c: Path, tmp_path: Path) -> None:
-    """Chroma records and manifest entries without the root keys (the previous version's
-    layout) read with empty roots, and the next ingest records them, nothing embedded."""
-    from rag.stores.chroma import ChromaStore
-
-    path = tmp_path / "chroma"
-    store = ChromaStore("docs", path=path)
-    pipeline(store).run(c)
-    client = store._client
-    for name, drop in (
-        ("docs", ("rag_root", "rag_rel_path")),
-        ("docs__sources", ("root", "rel_path")),
-    ):
-        col = client.get_collection(name)
-        got = col.get(include=["embeddings", "metadatas"])
-        metas = [
-            {k: v for k, v in (m or {}).items() if k not in drop} for m in got["metadatas"] or []
-        ]
-        col.delete(ids=got["ids"])
-        col.add(ids=got["ids"], embeddings=got["embeddings"], metadatas=metas)  # type: ignore[arg-type]
-    store.close()
-    _old_sidecar(path / "rag_keyword" / "docs.sqlite")
-    old = ChromaStore("docs", path=path)
-    try:
-        assert {ch.root for ch in all_chunks(old)} == {""}
-        assert {r.root for r in old.sources().values()} == {""}
-        report = without_embedding(old).run(c)
-        assert (report.files_rerooted, report.chunks_embedded) == (4, 0)
-        assert snapshot(old) == clean(c)
-    finally:
-        old.close()
-
-
-def test_qdrant_written_without_root_keys_gets_them(c: Path, tmp_path: Path) -> None:
-    """The same for Qdrant's payloads (points and manifest) written without root keys."""
-    from qdrant_client import models
-
-    from rag.stores.qdrant import QdrantStore
-
-    path = tmp_path / "qdrant"
-    store = QdrantStore("docs", path=path)
-    pipeline(store).run(c)
-    for name in ("docs", "docs__sources"):
-        store._client.delete_payload(name, keys=["root", "rel_path"], points=models.Filter())
-    store.close()
-    _old_sidecar(path / "rag_keyword" / "docs.sqlite")
-    old = QdrantStore("docs", path=path)
-    try:
-        assert {ch.root for ch in all_chunks(old)} == {""}
-        report = without_embedding(old).run(c)
-        assert (report.files_rerooted, report.chunks_embedded) == (4, 0)
-        assert snapshot(old) == clean(c)
-    finally:
-        old.close()
-
-
-MOVE_KILL_SCRIPT = textwrap.dedent(
-    """
-    import os, signal, sys
-    from rag.chunking import TokenChunker
-    from rag.keywords import KeywordTokenizer
-    from rag.pipelines.ingest import IngestPipeline
-    from rag.stores.chroma import ChromaStore
-    from rag.testing import FakeEmbedder
-
-    method, at = sys.argv[3], int(sys.argv[4])
-
-    class Killed(ChromaStore):
-        calls = 0
-
-    def killing(name):
-        real = getattr(ChromaStore, name)
-
-        def call(self, *args, **kwargs):
-            Killed.calls += 1
-            if Killed.calls == at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(self, *args, **kwargs)
-
-        return call
-
-    setattr(Killed, method, killing(method))
-    e = FakeEmbedder()
-    store = Killed("docs", path=sys.argv[2])
-    chunker = TokenChunker(e.tokenizer, 40, 8)
-    IngestPipeline(store, e, chunker, keyword_tokenizer=KeywordTokenizer()).run(sys.argv[1])
-    """
-)
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize(("method", "at"), [("write", 1), ("set_source", 2), ("delete_source", 2)])
-def test_kill_9_while_moving_then_rerun_leaves_chroma_like_a_clean_run(
-    c: Path, tmp_path: Path, method: str, at: int
-) -> None:
-    """The process is killed (SIGKILL) in the middle of re-keying a moved folder: the next
-    run finishes the move, nothing embedded, and the store equals a clean ingest."""
-    from rag.stores.chroma import ChromaStore
-
-    path = tmp_path / "chroma"
-    with_store = ChromaStore("docs", path=path)
-    pipeline(with_store).run(c)
-    with_store.close()
-    d = c.with_name("d")
-    c.rename(d)
-    args = [sys.executable, "-c", MOVE_KILL_SCRIPT, str(d), str(path), method, str(at)]
-    killed = subprocess.run(args, capture_output=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    store = ChromaStore("docs", path=path)
-    try:
-        report = without_embedding(store).run(d)
-        assert report.ok and report.chunks_embedded == 0 and report.files_moved > 0
-        assert snapshot(store) == clean(d)
-    finally:
-        store.close()
