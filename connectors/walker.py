@@ -14,6 +14,9 @@ Rules:
   forever; a broken link yields an entry with an error.
 * Each file is yielded once, by the first path (in walk order) that reaches it, with its
   real path (``WalkEntry.real``); ``WalkEntry.source`` is the key ingest stores it under.
+  ``WalkEntry.root`` is the real directory it is recorded under: the root's real path (for a
+  file root, the real file's parent directory), or the allowed root a link led into (the
+  innermost one); ``WalkEntry.rel_path`` is its path relative to that, ``/``-separated.
 * ``Walk`` also records the names each directory held (``Walk.listed``, by real path), so
   a caller can tell a file that is gone from one the walk did not look at (excluded,
   hidden, under a broken link).
@@ -88,10 +91,26 @@ class WalkEntry:
     error: str | None = None
     real: Path | None = None
     """The file's real path (symbolic links resolved); None for an error entry."""
+    root: Path | None = None
+    """The real directory the file is recorded under (see the module docstring); None for an
+    error entry."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def root_key(self) -> str:
+        """``source_key`` of ``root`` ('' for an error entry)."""
+        return "" if self.root is None else source_key(self.root)
+
+    @property
+    def rel_path(self) -> str:
+        """The file's ``/``-separated path relative to ``root`` (``source_key`` form; '' for
+        an error entry)."""
+        if self.real is None or self.root is None:
+            return ""
+        return source_key(self.real.relative_to(self.root).as_posix())
 
     @property
     def source(self) -> str:
@@ -213,6 +232,14 @@ class Walk:
         """Is the real path ``real`` inside the root or an allowed root?"""
         return any(real == a or real.is_relative_to(a) for a in self.allowed)
 
+    def _root_of(self, real: Path) -> Path:
+        """The root a file inside the roots is recorded under: the walked root when it holds
+        the file, else the innermost allowed root that does."""
+        if real.is_relative_to(self.real_root):
+            return self.real_root
+        holding = [a for a in self.allowed[1:] if real.is_relative_to(a)]
+        return max(holding, key=lambda a: len(a.parts)) if holding else real.parent
+
     def __iter__(self) -> Iterator[WalkEntry]:
         root = self.root
         try:
@@ -227,7 +254,7 @@ class Walk:
             ) from None
         if not stat.S_ISDIR(st.st_mode):
             if stat.S_ISREG(st.st_mode):
-                yield WalkEntry(root, real=self.real_root)
+                yield WalkEntry(root, real=self.real_root, root=self.real_root.parent)
                 return
             raise ConfigError(
                 f"{root} is not a regular file or directory (a FIFO, socket or device); "
@@ -321,7 +348,7 @@ class Walk:
                 del ancestors[key]
             elif real not in self._yielded:  # a file reached twice is yielded once
                 self._yielded.add(real)
-                yield WalkEntry(path, real=real)
+                yield WalkEntry(path, real=real, root=self._root_of(real))
 
     def _fail(self, path: Path, here: Path, error: str) -> WalkEntry:
         """An error entry for ``path`` (real location ``here``), remembered in ``failed``."""

@@ -58,33 +58,37 @@ class Tokenizer(Protocol):
 
 
 def chunk_groups(
-    stream: DocumentStream, source: str, chunk: ChunkFn, fixes: Fixes | None = None
+    stream: DocumentStream, file: PlannedFile, chunk: ChunkFn, fixes: Fixes | None = None
 ) -> Iterator[list[Chunk]]:
-    """The chunks of ``stream``'s Documents (given ``source`` as their source, and sanitised:
-    what changed is counted in ``fixes``), one group of about ``CHUNK_GROUP_CHARS`` characters
-    at a time; a group's Documents are let go of once chunked. Raises ``LoadError`` where
-    reading fails."""
+    """The chunks of ``stream``'s Documents (given ``file``'s source as their source, and
+    sanitised: what changed is counted in ``fixes``), one group of about ``CHUNK_GROUP_CHARS``
+    characters at a time, each chunk with ``file``'s root and relative path; a group's
+    Documents are let go of once chunked. Raises ``LoadError`` where reading fails."""
     group: list[Document] = []
     chars = 0
+    where = (file.root, file.rel_path)
     for loaded in stream:
-        loaded.source = source
+        loaded.source = file.source
         doc = clean_document(loaded, fixes)
         del loaded
         group.append(doc)
         chars += len(doc.text)
         if chars >= CHUNK_GROUP_CHARS:
-            yield from _slices(chunk(group))
+            yield from _slices(chunk(group), where)
             group, chars = [], 0
     if group:
-        yield from _slices(chunk(group))
+        yield from _slices(chunk(group), where)
         group = []
 
 
-def _slices(chunks: Iterable[Chunk]) -> Iterator[list[Chunk]]:
+def _slices(chunks: Iterable[Chunk], where: tuple[str, str]) -> Iterator[list[Chunk]]:
     """``chunks`` in lists of at most ``GROUP_CHUNKS`` (one huge Document's chunks never all
-    exist at once when ``chunks`` is a generator)."""
+    exist at once when ``chunks`` is a generator), each given ``where`` (root, relative
+    path)."""
+    root, rel_path = where
     batch: list[Chunk] = []
     for c in chunks:
+        c.root, c.rel_path = root, rel_path
         batch.append(c)
         if len(batch) >= GROUP_CHUNKS:
             yield batch
@@ -133,7 +137,7 @@ class FileReader:
         """The file's chunks, ``window_chunks`` at a time (the last window may be shorter)."""
         size = self.window_chunks
         window: list[Chunk] = []
-        for chunks in chunk_groups(self.stream, self.file.source, self._chunk, self.fixes):
+        for chunks in chunk_groups(self.stream, self.file, self._chunk, self.fixes):
             self.produced += len(chunks)
             window.extend(chunks)
             del chunks
@@ -183,7 +187,7 @@ def load_and_chunk(
     fixes = Fixes()
     try:
         stream = (loaders or default_loaders()).iter_file(file.path)
-        for group in chunk_groups(stream, file.source, chunk_fn(chunker), fixes):
+        for group in chunk_groups(stream, file, chunk_fn(chunker), fixes):
             chunks.extend(group)
         if stream.failure is not None:
             error = stream.failure.reason

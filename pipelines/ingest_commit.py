@@ -12,6 +12,15 @@ Per file, in this order, so that a crash at any point is repaired by a re-run:
 
 A crash before 4 leaves no or an old manifest entry, so the re-run redoes the file, finds the
 chunks written so far already stored (no duplicates, no re-embedding) and finishes it.
+
+A file that reuses stored vectors (``PlannedFile.reuse``: a moved file, its old key's; one
+stored under another root, its own) reads them by content hash in step 2
+(``Store.stored_vectors``) and embeds only what they do not cover; a rewritten file writes
+every chunk again in step 3 (same ids, its new root and relative path). The old entry of a
+moved file is deleted by ``conclude`` at the end of the run, after the prune and after what
+its moved root left behind (``moved_leftovers``): until then it is what tells a re-run that
+the move is unfinished (the file, recorded under its new key, is found unchanged and claims
+it again), so a crash anywhere is repaired by the next run.
 ``write_batch`` commits several small files: one transaction per file on a store that
 ``supports_transactions``, else one write for all and then each file's step 4. ``prune``
 removes the files that disappeared (the store deletes the manifest entry last).
@@ -31,13 +40,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from rag import tracing
 from rag.errors import CollectionNotFoundError, DimensionMismatchError, StoreError
 from rag.stores.base import KeywordSearchStore, SourceRecord, Store, keyword_search
-from rag.types import Chunk, FileFailure, FileWarning, IngestReport
+from rag.types import Chunk, FileFailure, FileWarning, IngestReport, Vectors
 
 from .ingest_chunk import FileChunks
 from .ingest_embed import Embedded, distinct_texts
-from .ingest_plan import PlannedFile
+from .ingest_plan import Moves, PlannedFile, Walked, moved_leftovers, removed_sources
 
 
 @dataclass
@@ -52,9 +62,21 @@ class PendingFile:
     window. Empty for a new file, so a first ingest holds no ids at all."""
     count: int = 0
     new: list[Chunk] = field(default_factory=list)
-    """The current window's chunks the store lacks."""
+    """The current window's chunks to write: those the store lacks (all of them when the
+    file is rewritten)."""
     kw_only: list[Chunk] = field(default_factory=list)
     """The current window's stored chunks that lack keyword rows."""
+    reused: dict[str, Vectors] = field(default_factory=dict)
+    """Stored vectors, by content hash, for the current window's ``new`` chunks."""
+    embedded: bool = False
+    """True once some chunk of it had no stored vector to reuse (so it was embedded)."""
+
+    @property
+    def to_embed(self) -> list[Chunk]:
+        """The current window's ``new`` chunks that no reused vector covers."""
+        if not self.reused:
+            return self.new
+        return [c for c in self.new if c.content_hash not in self.reused]
 
     @property
     def source(self) -> str:
@@ -73,7 +95,10 @@ def warn(report: IngestReport, source: str, warning: str | None) -> None:
         report.warnings.append(FileWarning(path=source, warning=warning))
 
 
-_COUNTS = ("files_new", "files_changed", "chunks_total", "chunks_written", "chunks_deleted")
+_COUNTS = (
+    *("files_new", "files_changed", "files_rerooted"),
+    *("chunks_total", "chunks_written", "chunks_deleted"),
+)
 """The report counters a file's store writes add to (taken back when its transaction fails)."""
 
 
@@ -109,16 +134,26 @@ class Committer:
 
     def add_window(self, f: PendingFile, chunks: list[Chunk]) -> None:
         """Step 2: count the window's chunks as produced (not stale), find those the store
-        lacks, and the stored ones without keyword rows."""
+        lacks (all, for a rewritten file), the stored ones without keyword rows, and the
+        stored vectors the ones to write may reuse."""
         f.count += len(chunks)
         ids = [c.id for c in chunks]
         f.stale.difference_update(ids)
-        stored = self.store.existing_ids(ids) if ids else set()
-        f.new = [c for c in chunks if c.id not in stored]
         f.kw_only = []
-        if self.keywords is not None and stored:
-            indexed = self.keywords.keyword_ids(sorted(stored))
-            f.kw_only = [c for c in chunks if c.id in stored and c.id not in indexed]
+        if f.file.rewrite:
+            f.new = list(chunks)  # again, with the root and relative path recorded now
+        else:
+            stored = self.store.existing_ids(ids) if ids else set()
+            f.new = [c for c in chunks if c.id not in stored]
+            if self.keywords is not None and stored:
+                indexed = self.keywords.keyword_ids(sorted(stored))
+                f.kw_only = [c for c in chunks if c.id in stored and c.id not in indexed]
+        f.reused = {}
+        if f.file.reuse and f.new:
+            hashes = sorted({c.content_hash for c in f.new})
+            f.reused = self.store.stored_vectors(f.file.reuse, hashes)
+        if f.to_embed:
+            f.embedded = True
 
     def write(
         self,
@@ -145,16 +180,27 @@ class Committer:
         the manifest."""
         if f.stale:
             report.chunks_deleted += self.store.delete_ids(sorted(f.stale))
+        file = f.file
         if f.record:
+            # vectors all reused: they are the recorded embedder's, not this run's
+            embedder = self.embedder if f.embedded else file.embedder or self.embedder
             self.store.set_source(
                 SourceRecord(
-                    f.source, f.file.file_hash, f.count, time.time(), embedder=self.embedder
+                    f.source,
+                    file.file_hash,
+                    f.count,
+                    time.time(),
+                    embedder=embedder,
+                    root=file.root,
+                    rel_path=file.rel_path,
                 )
             )
         report.chunks_total += f.count
-        if f.file.status == "new":
+        if file.status == "new":
             report.files_new += 1
-        else:
+        elif file.status == "rerooted":
+            report.files_rerooted += 1
+        elif file.status != "moved":  # moves are counted as ``conclude`` finishes them
             report.files_changed += 1
 
     def write_batch(
@@ -246,9 +292,11 @@ class Committer:
                 f = self.open_file(loaded.file)
                 f.record = loaded.error is None
                 self.add_window(f, loaded.chunks)
-                embedded = embed(f.new) if f.new else Embedded({}, None)
+                todo = f.to_embed
+                embedded = embed(todo) if todo else Embedded({}, None)
+                embedded = Embedded(embedded.index, embedded.vectors, f.reused)
                 part.chunks_embedded += len(embedded.index)
-                part.chars_embedded += sum(len(t) for t in distinct_texts(f.new)[0])
+                part.chars_embedded += sum(len(t) for t in distinct_texts(todo)[0])
                 self.write(f.new, f.kw_only, embedded, terms, part)
                 if loaded.complete:
                     self.finish(f, part)
@@ -270,3 +318,32 @@ class Committer:
         for source in sources:
             report.chunks_deleted += self.store.delete_source(source)
             report.files_removed += 1
+
+    def conclude(
+        self,
+        walked: Walked,
+        manifest: Mapping[str, SourceRecord],
+        moves: Moves,
+        prune: bool,
+        report: IngestReport,
+    ) -> None:
+        """The end of a run over a walked root: prune (when ``prune``) the files the walk
+        found missing and what moved roots left behind (``moved_leftovers``), then delete the
+        old entry of each file moved, once it is recorded under its new key (last: see the
+        module docstring)."""
+        seen = {e.source for e in walked.entries if e.ok}
+        pruning = removed_sources(walked, seen, manifest)
+        left = moved_leftovers(walked, manifest, moves.claimed, seen)
+        report.files_excluded_kept = pruning.excluded_kept + left.excluded_kept
+        removed = [s for s in (*pruning.removed, *left.removed) if s not in moves.claimed]
+        if prune and removed:
+            with tracing.span("prune", sources=len(removed)):
+                self.prune(removed, report)
+        if not moves.claimed:
+            return
+        recorded = self.store.sources()
+        for old, claim in sorted(moves.claimed.items()):
+            moved = recorded.get(claim.new)  # not when the file failed: its old entry stays
+            if moved is not None and moved.file_hash == manifest[old].file_hash:
+                report.chunks_deleted += self.store.delete_source(old)
+                report.files_moved += 1

@@ -2,13 +2,14 @@
 
 ``distinct_texts`` picks the texts to embed (chunks with the same content hash share one);
 ``embed_texts`` embeds them, in slices when a progress callback wants to see it move;
-``Embedded.rows`` gives each chunk its row. Pure apart from the embedder itself.
+``Embedded.rows`` gives each chunk its row (a stored one for chunks whose vectors are
+reused). Pure apart from the embedder itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -31,16 +32,26 @@ class DocumentEmbedder(Protocol):
 
 @dataclass(frozen=True)
 class Embedded:
-    """The vectors of a batch's distinct texts, found per chunk by its content hash."""
+    """The vectors of a batch's distinct texts, found per chunk by its content hash: embedded
+    now, or stored already (``reused``: a moved or re-rooted file's, read from the store)."""
 
     index: Mapping[str, int]
     vectors: Vectors | None
-    """Row ``index[c.content_hash]`` is chunk ``c``'s vector; None for an empty batch."""
+    """Row ``index[c.content_hash]`` is chunk ``c``'s vector; None when nothing was embedded."""
+    reused: Mapping[str, Vectors] = field(default_factory=dict)
+    """Stored vectors by content hash, for the chunks that were not embedded."""
 
     def rows(self, chunks: Sequence[Chunk]) -> Vectors:
         """The embedding rows of ``chunks`` (all from this batch), in order."""
+        return np.stack([self._row(c.content_hash) for c in chunks])
+
+    def _row(self, content_hash: str) -> Vectors:
+        row = self.index.get(content_hash)
+        if row is None:
+            return self.reused[content_hash]
         assert self.vectors is not None, "rows asked of an empty batch"
-        return np.stack([self.vectors[self.index[c.content_hash]] for c in chunks])
+        vector: Vectors = self.vectors[row]
+        return vector
 
 
 def distinct_texts(chunks: Sequence[Chunk]) -> tuple[list[str], dict[str, int]]:

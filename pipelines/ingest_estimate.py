@@ -2,8 +2,10 @@
 time and cost, without embedding or writing anything.
 
 ``estimate_ingest`` runs stage 1 (plan) over the path and stage 2 (load + chunk, cheap) over
-the new and changed files, asks the store which of their chunks it holds already (a read),
-and counts, per category (``new``, ``changed``, ``unchanged``, ``removed``, ``failing``),
+the new, changed and moved files, asks the store which of their chunks it holds already, or
+holds the vectors of under a moved file's old key (reads), and counts, per category
+(``new``, ``changed``, ``moved``, ``unchanged`` (re-rooted files too: nothing to embed),
+``removed``, ``failing``),
 the files, chunks, tokens to embed (each distinct text of a file once; counted by the
 embedder's tokenizer), estimated seconds and estimated cost. The chunk counts are exact: the
 real run chunks the same way. Nothing is embedded; the store is only read.
@@ -37,7 +39,7 @@ from rag.stores.base import SourceRecord, Store
 from .ingest_chunk import load_and_chunk
 from .ingest_commit import Committer
 from .ingest_embed import distinct_texts
-from .ingest_plan import plan_file, removed_sources, walk_files
+from .ingest_plan import Moves, moved_leftovers, plan_file, removed_sources, walk_files
 
 __all__ = [
     "CATEGORIES",
@@ -48,8 +50,8 @@ __all__ = [
     "estimate_ingest",
 ]
 
-Category = Literal["new", "changed", "unchanged", "removed", "failing"]
-CATEGORIES: tuple[Category, ...] = ("new", "changed", "unchanged", "removed", "failing")
+Category = Literal["new", "changed", "moved", "unchanged", "removed", "failing"]
+CATEGORIES: tuple[Category, ...] = ("new", "changed", "moved", "unchanged", "removed", "failing")
 
 DEFAULT_SECONDS_PER_KCHAR = {"local": 0.1, "hosted": 0.02}
 """Seconds per 1000 characters embedded before this machine has measured its own rate: the
@@ -184,18 +186,19 @@ def estimate_ingest(
     )
     walked = walk_files(path, include, exclude, allow_roots=allow_roots)
     manifest = store.sources()
+    moves = Moves(manifest)
     recheck = Committer(store, keywords=keywords).needs_recheck(manifest)
     rows: dict[str, CategoryEstimate] = {c: CategoryEstimate() for c in CATEGORIES}
     failures: list[tuple[str, str]] = []
     skipped = 0
     for entry in walked.entries:
-        planned = plan_file(entry, manifest, recheck=recheck, loaders=registry)
+        planned = plan_file(entry, manifest, recheck=recheck, loaders=registry, moves=moves)
         if planned.status == "skipped":
             skipped += 1
         elif planned.status == "failed":
             rows["failing"].files += 1
             failures.append((planned.source, planned.error))
-        elif planned.status == "unchanged":
+        elif planned.status in ("unchanged", "rerooted"):
             rows["unchanged"].files += 1
             rows["unchanged"].chunks += manifest[planned.source].chunk_count
         else:
@@ -206,14 +209,22 @@ def estimate_ingest(
             row.files += 1
             row.chunks += len(loaded.chunks)
             ids = [c.id for c in loaded.chunks]
-            stored = store.existing_ids(ids) if ids else set()
-            texts, _ = distinct_texts([c for c in loaded.chunks if c.id not in stored])
+            stored = store.existing_ids(ids) if ids and not planned.rewrite else set()
+            todo = [c for c in loaded.chunks if c.id not in stored]
+            if planned.reuse and todo:
+                hashes = sorted({c.content_hash for c in todo})
+                reused = store.stored_vectors(planned.reuse, hashes)
+                todo = [c for c in todo if c.content_hash not in reused]
+            texts, _ = distinct_texts(todo)
             row.chunks_to_embed += len(texts)
             row.tokens += sum(tokenizer.count(texts))
             row.chars += sum(len(t) for t in texts)
     if prune:
-        seen = (e.source for e in walked.entries if e.ok)
-        for source in removed_sources(walked, seen, manifest).removed:
+        seen = {e.source for e in walked.entries if e.ok}
+        left = moved_leftovers(walked, manifest, moves.claimed, seen)
+        for source in (*removed_sources(walked, seen, manifest).removed, *left.removed):
+            if source in moves.claimed:
+                continue  # a moved file's old entry: its chunks are the moved ones
             rows["removed"].files += 1
             rows["removed"].chunks += _chunk_count(manifest, source)
     for row in rows.values():

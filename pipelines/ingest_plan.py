@@ -3,12 +3,20 @@
 ``plan_file`` decides one walked file (hashing its bytes): ``new`` or ``changed`` files are
 loaded, chunked, embedded and committed by the later stages, ``unchanged`` ones are left
 alone, ``failed`` ones (unwalkable, unreadable, a link out of the root) are reported and
-``skipped`` ones have no loader. ``removed_sources`` lists the manifest entries that the walk
-positively found missing (see its docstring).
+``skipped`` ones have no loader. Two more statuses reuse stored vectors instead of embedding:
+``moved`` (a new key whose file the manifest has under a gone path: same relative path, same
+content; see ``Moves``) and ``rerooted`` (unchanged, but stored with another root or none).
+``removed_sources`` lists the manifest entries that the walk positively found missing (see
+its docstring), ``moved_leftovers`` those a moved root left behind.
 
 Sources are keyed by one canonical path: the file's real path (``Path.resolve()``, escaped by
 ``rag.connectors.source_key`` where a name is not valid UTF-8), so a file is one source
-whichever spelling of its folder, or link, reached it.
+whichever spelling of its folder, or link, reached it, and two roots never share a key. Each
+is recorded with its root (the real directory given, an allowed root a link led into, or a
+single file's parent) and its path relative to it (``WalkEntry.root``, ``rel_path``). A file
+keeps the widest root it was ingested under: ingesting ``c`` after ``c/sub`` re-roots
+``c/sub``'s files to ``c`` (``sub/x.md``), ingesting ``c/sub`` or one file of it again keeps
+``c``, so citations do not flip between runs.
 
 ``make_plan`` does both for a whole path and returns a ``Plan`` value; the local pipeline
 calls ``plan_file`` as it goes instead, so hashing overlaps the work on the files before and
@@ -38,7 +46,9 @@ from rag.connectors import (
 from rag.errors import LoadError
 from rag.stores.base import SourceRecord
 
-FileStatus = Literal["new", "changed", "unchanged", "failed", "skipped"]
+FileStatus = Literal["new", "changed", "unchanged", "moved", "rerooted", "failed", "skipped"]
+
+_TO_INGEST: frozenset[str] = frozenset({"new", "changed", "moved", "rerooted"})
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,38 @@ class PlannedFile:
     for a ``failed`` walk entry, the absolute path as walked (the link or folder's name)."""
     status: FileStatus
     file_hash: str = ""
-    """SHA-256 of the bytes (``new``, ``changed``, ``unchanged``)."""
+    """SHA-256 of the bytes (``new``, ``changed``, ``unchanged``, ``moved``, ``rerooted``)."""
     error: str = ""
     """Why it failed (``failed``)."""
+    root: str = ""
+    """The real directory it is recorded under (``source_key`` form; module docstring)."""
+    rel_path: str = ""
+    """Its ``/``-separated path relative to ``root``."""
+    moved_from: str = ""
+    """The stored source this file is found again as (a gone path with the same relative path
+    and content): a ``moved`` file takes its vectors, and once this file is recorded the old
+    entry is deleted (also for an ``unchanged`` one whose move a crash left unfinished)."""
+    rewrite: bool = False
+    """Its stored chunks carry another root or relative path (stored by a version that
+    recorded none, or under a narrower root): every chunk is written again, with its stored
+    vector (``rerooted``, or ``changed``)."""
+    embedder: str = ""
+    """The embedder recorded with the stored vectors it may reuse: its manifest entry keeps
+    this one when nothing of it is embedded."""
 
     @property
     def to_ingest(self) -> bool:
-        """True for a new or changed file: the later stages load, embed and commit it."""
-        return self.status in ("new", "changed")
+        """True for a new, changed, moved or re-rooted file: the later stages load, chunk and
+        commit it (embedding only what no stored vector covers)."""
+        return self.status in _TO_INGEST
+
+    @property
+    def reuse(self) -> str:
+        """The stored source whose vectors its chunks take by content hash before anything is
+        embedded: the old key of a moved file, its own for one rewritten, else ''."""
+        if self.status == "moved":
+            return self.moved_from
+        return self.source if self.rewrite else ""
 
 
 @dataclass(frozen=True)
@@ -120,9 +154,11 @@ def plan_file(
     *,
     recheck: bool = False,
     loaders: LoaderRegistry | None = None,
+    moves: Moves | None = None,
 ) -> PlannedFile:
     """Decide one walked file: skipped (no loader), failed, unchanged (its hash is in the
     manifest, unless ``recheck``: re-read every file, e.g. to fill missing keyword rows),
+    rerooted (unchanged, stored under another root), moved (new here, found in ``moves``),
     new or changed."""
     source = entry.source
     if entry.error is not None:
@@ -133,12 +169,134 @@ def plan_file(
         digest = file_digest(entry.path)
     except LoadError as exc:  # its reason may quote a name that is not valid UTF-8
         return PlannedFile(entry.path, source, "failed", error=source_key(exc.reason))
+    root, rel = entry.root_key, entry.rel_path
     previous = manifest.get(source)
     if previous is None:
-        return PlannedFile(entry.path, source, "new", digest)
+        old = moves.claim(rel, digest, source, root) if moves is not None else None
+        if old is not None:
+            return PlannedFile(
+                entry.path,
+                source,
+                "moved",
+                digest,
+                root=root,
+                rel_path=rel,
+                moved_from=old.source,
+                embedder=old.embedder,
+            )
+        return PlannedFile(entry.path, source, "new", digest, root=root, rel_path=rel)
+    root, rel = _kept_root(previous, root, rel)
+    rewrite = (previous.root, previous.rel_path) != (root, rel)
+    status: FileStatus = "changed"
+    moved_from = ""
     if previous.file_hash == digest and not recheck:
-        return PlannedFile(entry.path, source, "unchanged", digest)
-    return PlannedFile(entry.path, source, "changed", digest)
+        status = "rerooted" if rewrite else "unchanged"
+        old = moves.claim(rel, digest, source, root) if moves is not None else None
+        moved_from = "" if old is None else old.source  # a move a crash left unfinished
+    return PlannedFile(
+        entry.path,
+        source,
+        status,
+        digest,
+        root=root,
+        rel_path=rel,
+        moved_from=moved_from,
+        rewrite=rewrite,
+        embedder=previous.embedder,
+    )
+
+
+def _kept_root(previous: SourceRecord, root: str, rel: str) -> tuple[str, str]:
+    """The root and relative path to record for a stored file walked under ``root``: the
+    stored ones when their root is wider (holds ``root``), else the walked ones."""
+    if (
+        previous.root
+        and previous.rel_path
+        and (root == previous.root or _under(root, previous.root))
+    ):
+        return previous.root, previous.rel_path
+    return root, rel
+
+
+def _under(path: str, folder: str) -> bool:
+    """Is ``path`` strictly inside ``folder`` (both real, ``source_key`` strings)?"""
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A stored entry found again under another root: where it went, and the two roots."""
+
+    new: str
+    """The source (real path) of the walked file that claimed it."""
+    old_root: str
+    """The root it was recorded under (for an entry that recorded none, what precedes its
+    relative path in its source)."""
+    new_root: str
+    """The root of the walked file."""
+
+
+class Moves:
+    """The manifest entries a moved or renamed root may have left: those whose file is gone
+    (``os.lstat`` finds nothing there; a file that cannot be looked up is not taken for gone),
+    found again by relative path and content hash. ``claim`` hands each out at most once, to
+    the first walked file with the same hash and the same path relative to its root (for an
+    entry stored before roots were recorded: whose source ends with that path); ``claimed``
+    keeps each claim (for ``moved_leftovers`` and ``Committer.conclude``).
+
+    A gone file found again under another root is taken as moved even when its old root was
+    only unmounted: its vectors are reused and its old entry goes; ingesting the old root
+    again, once back, embeds it anew (nothing is lost, some work is redone)."""
+
+    def __init__(self, manifest: Mapping[str, SourceRecord]) -> None:
+        self._by_key: dict[tuple[str, str], list[SourceRecord]] = {}
+        for record in sorted(manifest.values(), key=lambda r: r.source):
+            key = (_name(record.source), record.file_hash)
+            self._by_key.setdefault(key, []).append(record)
+        self.claimed: dict[str, Claim] = {}
+        """Old source -> its claim."""
+
+    def claim(self, rel_path: str, file_hash: str, source: str, root: str) -> SourceRecord | None:
+        """A stored entry, at a gone path, of the walked file ``source`` (``rel_path`` under
+        its ``root``, content ``file_hash``), or None."""
+        if not rel_path:
+            return None
+        for record in self._by_key.get((_name(rel_path), file_hash), ()):
+            old = record.source
+            if old == source or old in self.claimed:
+                continue
+            if record.root:
+                if record.rel_path != rel_path:
+                    continue
+                old_root = record.root
+            elif old.endswith("/" + rel_path):
+                old_root = old[: len(old) - len(rel_path) - 1] or "/"
+            else:
+                continue
+            if _gone(old):
+                self.claimed[old] = Claim(source, old_root, root)
+                return record
+        return None
+
+
+def _name(path: str) -> str:
+    """The last component of a ``/``-separated path."""
+    return path.rsplit("/", 1)[-1]
+
+
+def _join(root: str, rel_path: str) -> str:
+    return root.rstrip("/") + "/" + rel_path
+
+
+def _gone(source: str) -> bool:
+    """True when nothing is at ``source`` any more (not when it cannot be looked up)."""
+    try:
+        os.lstat(source_path(source))
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -187,6 +345,61 @@ def removed_sources(
     return Pruning(tuple(removed), kept)
 
 
+def moved_leftovers(
+    walked: Walked,
+    manifest: Mapping[str, SourceRecord],
+    claimed: Mapping[str, Claim],
+    seen: Iterable[str],
+) -> Pruning:
+    """What moved roots left behind. An old root that no longer exists, some of whose files
+    were claimed under another root (``Moves.claimed``), is taken as moved there when at
+    least half of its entries (recorded with that root, or, stored before roots were
+    recorded, under it) are found again at the same relative path under the new root (the
+    same file, or changed). Then its other entries go whose file there the walk found
+    (stored under its new key: it changed) or positively found missing; those the walk
+    excluded or could not reach are kept (counted). A gone root that shares only a few
+    files with the one walked (an unmounted drive, say) keeps the rest."""
+    new_roots: dict[str, str] = {}
+    for claim in claimed.values():
+        if claim.old_root not in new_roots and _gone(claim.old_root):
+            new_roots[claim.old_root] = claim.new_root
+    if not new_roots:
+        return Pruning()
+    found = set(seen)
+    entries: dict[str, int] = {}
+    again: dict[str, int] = {}
+    rest: dict[str, list[tuple[str, str]]] = {}
+    for source, record in manifest.items():
+        old_root = record.root if record.root else _root_under(source, new_roots)
+        if old_root not in new_roots:
+            continue
+        entries[old_root] = entries.get(old_root, 0) + 1
+        rel = record.rel_path if record.root else source[len(old_root.rstrip("/")) + 1 :]
+        there = _join(new_roots[old_root], rel)
+        if source in claimed or there in found:
+            again[old_root] = again.get(old_root, 0) + 1
+        if source not in claimed:
+            rest.setdefault(old_root, []).append((source, there))
+    removed: list[str] = []
+    kept = 0
+    for old_root, left in rest.items():
+        if 2 * again.get(old_root, 0) < entries[old_root]:
+            continue  # too little of it found again to call it moved
+        for source, there in left:
+            verdict = "missing" if there in found else _missing(source_path(there), walked)
+            if verdict == "missing":
+                removed.append(source)
+            elif verdict == "excluded":
+                kept += 1
+    return Pruning(tuple(sorted(removed)), kept)
+
+
+def _root_under(source: str, roots: Iterable[str]) -> str:
+    """The innermost of ``roots`` holding ``source`` ('' for none)."""
+    holding = [r for r in roots if _under(source, r)]
+    return max(holding, key=len) if holding else ""
+
+
 def _missing(path: Path, walked: Walked) -> str:
     """``missing`` (a folder the walk listed lacks it), ``excluded`` (present, not walked),
     ``kept`` (under a failed entry) or ``outside`` (not under anything the walk listed)."""
@@ -215,7 +428,13 @@ def make_plan(
     """The whole plan for ``root`` at once (every file hashed)."""
     walked = walk_files(root, include, exclude, allow_roots=allow_roots)
     registry = loaders or default_loaders()
-    files = tuple(plan_file(e, manifest, recheck=recheck, loaders=registry) for e in walked.entries)
-    seen = (e.source for e in walked.entries if e.ok)
+    moves = Moves(manifest)
+    files = tuple(
+        plan_file(e, manifest, recheck=recheck, loaders=registry, moves=moves)
+        for e in walked.entries
+    )
+    seen = {e.source for e in walked.entries if e.ok}
     pruning = removed_sources(walked, seen, manifest)
-    return Plan(walked.root, files, pruning.removed, pruning.excluded_kept)
+    left = moved_leftovers(walked, manifest, moves.claimed, seen)
+    removed = tuple(s for s in (*pruning.removed, *left.removed) if s not in moves.claimed)
+    return Plan(walked.root, files, removed, pruning.excluded_kept + left.excluded_kept)

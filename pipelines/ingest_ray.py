@@ -46,7 +46,7 @@ from rag.types import Chunk, IngestReport
 from .ingest_chunk import FileChunks, FileReader, Tokenizer, keyword_terms
 from .ingest_commit import Committer, PendingFile, _add_counts, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
-from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
+from .ingest_plan import Moves, PlannedFile, plan_file, walk_files
 
 __all__ = ["RAY_PART_CHUNKS", "RayIngest", "RayParts", "RayRun"]
 
@@ -151,7 +151,15 @@ class EmbedStage:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         loaded = [pickle.loads(p) for p in batch["payload"]]
-        todo = [c for part, stored in loaded for c in part.chunks if c.id not in stored]
+        # a file that reuses stored vectors (moved, re-rooted) is left to the driver, which
+        # reads them and embeds only what they do not cover
+        todo = [
+            c
+            for part, stored in loaded
+            if not part.file.reuse
+            for c in part.chunks
+            if c.id not in stored
+        ]
         embedded = embed_chunks(self.embedder, todo)
         out = []
         for part, _ in loaded:
@@ -241,6 +249,7 @@ class RayIngest:
         result = RayRun(report)
         walked = walk_files(path, include, exclude, allow_roots=allow_roots)
         manifest = self.store.sources()
+        moves = Moves(manifest)
         committer = Committer(self.store, keywords=self.parts.keyword_tokenizer is not None)
         recheck = committer.needs_recheck(manifest)
         loaders = self.parts.loaders or default_loaders()
@@ -250,7 +259,7 @@ class RayIngest:
         todo: list[PlannedFile] = []
         done = 0
         for entry in walked.entries:
-            planned = plan_file(entry, manifest, recheck=recheck, loaders=loaders)
+            planned = plan_file(entry, manifest, recheck=recheck, loaders=loaders, moves=moves)
             if planned.status == "skipped":
                 report.files_skipped += 1
             else:
@@ -267,10 +276,7 @@ class RayIngest:
                     progress("file", done, total)
         if todo:
             _Driver(self, committer, result, manifest, progress, (done, total)).run(todo)
-        pruning = removed_sources(walked, (e.source for e in walked.entries if e.ok), manifest)
-        report.files_excluded_kept = pruning.excluded_kept
-        if prune:
-            committer.prune(pruning.removed, report)
+        committer.conclude(walked, manifest, moves, prune, report)
         report.embedded_by_node = dict(result.parts_by_node)
         report.seconds = time.perf_counter() - started
         return result
@@ -423,11 +429,11 @@ class _Driver:
         if committer.keywords is not None and part.terms is None and part.chunks:
             raise ValueError("the store has keyword search: the workers need a tokenizer")
         committer.add_window(f, part.chunks)
-        if f.new and not committer.embedder:
+        if f.to_embed and not committer.embedder:
             recorded = (r.embedder for r in self.manifest.values())
             identity = check_compatible(recorded, self.ingest.embedder(), self.store.collection)
             committer.embedder = identity.key()
-        rows = self._rows_for(f.new, embedded)
+        rows = self._rows_for(f, embedded)
         report.chunks_embedded += len(rows.index)
         terms: dict[str, list[str]] = {}
         if part.terms is not None:
@@ -437,16 +443,18 @@ class _Driver:
         if self.progress:
             self.progress("embed", self.chunks_done, self.chunks_done)
 
-    def _rows_for(self, new: list[Chunk], embedded: Embedded) -> Embedded:
-        """The vectors of ``new`` (each distinct text once): the worker's, and the driver's
-        for any the worker skipped (stored when it looked, gone since)."""
-        if not new:
-            return Embedded({}, None)
-        missing = [c for c in new if c.content_hash not in embedded.index]
+    def _rows_for(self, f: PendingFile, embedded: Embedded) -> Embedded:
+        """The vectors of ``f.new`` (each distinct text once): stored ones it reuses, the
+        worker's, and the driver's for any the worker skipped (stored when it looked, gone
+        since; or a file whose stored vectors do not cover it all)."""
+        todo = f.to_embed
+        if not todo:
+            return Embedded({}, None, f.reused)
+        missing = [c for c in todo if c.content_hash not in embedded.index]
         extra = embed_chunks(self.ingest.embedder(), missing) if missing else Embedded({}, None)
         index: dict[str, int] = {}
         rows: list[np.ndarray] = []
-        for c in new:
+        for c in todo:
             h = c.content_hash
             if h in index:
                 continue
@@ -454,7 +462,7 @@ class _Driver:
             source = embedded if h in embedded.index else extra
             assert source.vectors is not None
             rows.append(source.vectors[source.index[h]])
-        return Embedded(index, np.stack(rows))
+        return Embedded(index, np.stack(rows), f.reused)
 
 
 def _rows(

@@ -422,6 +422,8 @@ class QueryPipeline:
                     chunk_id=chunk.id,
                     text=chunk.text,
                     score=hit.score,
+                    root=chunk.root,
+                    rel_path=chunk.rel_path,
                 )
             )
         sources = "Sources:\n\n" + "\n\n".join(blocks)

@@ -59,7 +59,7 @@ class Document(BaseModel):
     """One loaded unit of text: a file, a PDF page, a Markdown section or a JSONL record."""
 
     source: str
-    """Absolute path of the file it came from."""
+    """Absolute (real) path of the file it came from."""
     text: str
     location: Location = Field(default_factory=Location)
     metadata: Metadata = Field(default_factory=dict)
@@ -90,10 +90,17 @@ class Chunk(BaseModel):
     """Deterministic: same source, record and text give the same id, so re-runs never duplicate."""
     text: str
     source: str
+    """The file's key: its real absolute path (one per file, however it was reached)."""
     location: Location = Field(default_factory=Location)
     content_hash: str
     """sha256 of ``text``; identical text is embedded once."""
     metadata: Metadata = Field(default_factory=dict)
+    root: str = ""
+    """The real directory the file was ingested under (the root given, an allowed root for a
+    file reached through a link into one, the parent directory for a single file); empty for
+    chunks stored before roots were recorded, or documents that are not files."""
+    rel_path: str = ""
+    """The file's path relative to ``root``, ``/``-separated (``docs/a.md``); empty with it."""
 
 
 class ScoredChunk(BaseModel):
@@ -248,6 +255,15 @@ class Citation(BaseModel):
     score: float
     cited: bool = False
     """True when the answer text carries this source's ``[n]`` marker."""
+    root: str = ""
+    """The directory the source was ingested under (``Chunk.root``; empty when unknown)."""
+    rel_path: str = ""
+    """The source's path relative to ``root`` (``docs/a.md``; empty when unknown)."""
+
+    @property
+    def path(self) -> str:
+        """The path to show a reader: relative to its root when recorded, else the source."""
+        return self.rel_path or self.source
 
     def describe(self) -> str:
         loc = self.location.describe()
@@ -333,6 +349,12 @@ class IngestReport(BaseModel):
     files_changed: int = 0
     files_unchanged: int = 0
     files_removed: int = 0
+    files_moved: int = 0
+    """Stored files found again under another root (a moved or renamed root) at the same
+    relative path with the same content: re-keyed to their new path, nothing re-embedded."""
+    files_rerooted: int = 0
+    """Unchanged stored files whose root or relative path was recorded anew (stored by a
+    version that recorded none, or under a narrower root): rewritten, nothing re-embedded."""
     files_failed: int = 0
     files_skipped: int = 0
     """Files with an extension no loader reads."""

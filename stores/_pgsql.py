@@ -63,13 +63,35 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "manifest: the identity of the embedder that embedded each source",
         ("ALTER TABLE rag_sources ADD COLUMN embedder text NOT NULL DEFAULT ''",),
     ),
+    (
+        4,
+        "manifest and chunk tables: each source's ingest root and path relative to it",
+        (
+            "ALTER TABLE rag_sources ADD COLUMN root text NOT NULL DEFAULT '', "
+            "ADD COLUMN rel_path text NOT NULL DEFAULT ''",
+            # the chunk tables made before this version (format's %I quotes each name)
+            "DO $$ DECLARE t text; BEGIN "
+            "FOR t IN SELECT table_name FROM rag_collections LOOP "
+            "EXECUTE format($f$ALTER TABLE %I "
+            "ADD COLUMN IF NOT EXISTS root text NOT NULL DEFAULT '', "
+            "ADD COLUMN IF NOT EXISTS rel_path text NOT NULL DEFAULT ''$f$, t); "
+            "END LOOP; END $$",
+        ),
+    ),
 )
 """Schema versions, oldest first. Append new ones; never edit a released entry. Chunk tables are
 created by ``_create_table`` at the latest version; a migration that changes them must loop
 over ``rag_collections``."""
 
-COLUMNS = ("id", "source", "text", "content_hash", "location", "metadata", "embedding")
+COLUMNS = (
+    *("id", "source", "text", "content_hash", "location", "metadata", "embedding"),
+    *("root", "rel_path"),
+)
 """Columns of a chunk table, in COPY order."""
+CHUNK_SELECT = "id, source, text, content_hash, location, metadata, root, rel_path"
+"""The columns ``row_chunk`` reads, in its order (a query's score follows them)."""
+SCORE = 8
+"""Where the score is in a query's row (after ``CHUNK_SELECT``)."""
 
 
 def conflict_clause(policy: DuplicatePolicy) -> sql.Composable:
@@ -138,8 +160,7 @@ def dense_query(
 
     where, params = build_where(filters)
     select = sql.SQL(
-        "SELECT id, source, text, content_hash, location, metadata, "
-        "embedding <=> %s AS distance FROM {t} WHERE {w} "
+        "SELECT " + CHUNK_SELECT + ", embedding <=> %s AS distance FROM {t} WHERE {w} "
         "ORDER BY distance LIMIT %s"
     ).format(t=sql.Identifier(table), w=where)
     return select, [q, *params, k]
@@ -155,7 +176,7 @@ def any_rows_sql(table: str) -> sql.Composed:
 def dense_hits(rows: Sequence[Sequence[Any]]) -> list[ScoredChunk]:
     """Hits of a ``dense_query``'s rows, scored ``1 - distance``, closest first (re-sorted:
     relaxed_order iterative scans may be slightly off)."""
-    hits = [ScoredChunk(chunk=row_chunk(r), score=1.0 - float(r[6])) for r in rows]
+    hits = [ScoredChunk(chunk=row_chunk(r), score=1.0 - float(r[SCORE])) for r in rows]
     hits.sort(key=lambda h: -h.score)
     return hits
 
@@ -252,7 +273,7 @@ def describe_dsn(dsn: str) -> dict[str, str]:
 
 
 def row_chunk(row: Sequence[Any]) -> Chunk:
-    """A chunk from a row selected as ``id, source, text, content_hash, location, metadata``."""
+    """A chunk from a row selected as ``CHUNK_SELECT``."""
     return Chunk(
         id=row[0],
         source=row[1],
@@ -260,4 +281,6 @@ def row_chunk(row: Sequence[Any]) -> Chunk:
         content_hash=row[3],
         location=Location.model_validate(row[4]),
         metadata=row[5],
+        root=row[6],
+        rel_path=row[7],
     )

@@ -19,9 +19,12 @@ Contract (every implementation passes ``rag.testing.store_contract``):
   them together or not at all; the others return a no-op context and rely on the manifest
   order below for crash safety.
 - The manifest (``sources``/``set_source``) records, per source file, the hash of
-  the content that was fully ingested. The ingest pipeline writes it only after
-  all of a file's chunks are stored, so a crash leaves the entry missing or old,
-  and a re-run repairs the file instead of skipping it.
+  the content that was fully ingested, and the root it was ingested under with its path
+  relative to that root (as every chunk does: ``Chunk.root``, ``Chunk.rel_path``). The
+  ingest pipeline writes it only after all of a file's chunks are stored, so a crash leaves
+  the entry missing or old, and a re-run repairs the file instead of skipping it.
+- ``stored_vectors`` reads back the vectors of a source's chunks by content hash, so ingest
+  re-keys a moved file (or rewrites one under a new root) without embedding it again.
 
 Keyword search is a declared capability: a store with ``supports_keyword_search`` is a
 ``KeywordSearchStore`` (BM25 over the terms given to ``write``, scored as in
@@ -74,14 +77,19 @@ class DuplicatePolicy(StrEnum):
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """Manifest entry: the content hash of a source file whose chunks are all stored, and
-    what embedded them (``EmbedderIdentity.key()``; empty in entries older than that field)."""
+    """Manifest entry: the content hash of a source file whose chunks are all stored, what
+    embedded them (``EmbedderIdentity.key()``; empty in entries older than that field), and
+    the root it was ingested under with its path relative to it (empty in older entries)."""
 
     source: str
     file_hash: str
     chunk_count: int
     updated_at: float
     embedder: str = ""
+    root: str = ""
+    """The real directory the file was ingested under (``Chunk.root``)."""
+    rel_path: str = ""
+    """The file's ``/``-separated path relative to ``root`` (``Chunk.rel_path``)."""
 
 
 @runtime_checkable
@@ -117,6 +125,12 @@ class Store(Protocol):
 
     def ids_for_source(self, source: str) -> set[str]:
         """Ids of every stored chunk of one source."""
+        ...
+
+    def stored_vectors(self, source: str, content_hashes: Sequence[str]) -> dict[str, Vectors]:
+        """The stored (unit-length, float32, 1-d) vector of ``source``'s chunks by content hash,
+        for the hashes of ``content_hashes`` that one of its chunks has (one vector per hash:
+        chunks with the same text have the same vector)."""
         ...
 
     def delete_ids(self, ids: Sequence[str]) -> int:

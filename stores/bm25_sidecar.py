@@ -6,7 +6,12 @@ by the pipeline), so a chunk's keyword rows follow its ``write``/``delete_*`` ca
 - ``MemoryBM25``: in-process postings, for ``MemoryStore``;
 - ``SQLiteBM25``: a SQLite file per collection, for ``ChromaStore`` (embedded or a server:
   Chroma has no BM25 of its own, so with ``chroma_url`` the file still lives on the machine
-  that ingests and queries; ``make_store`` puts it at ``<data_dir>/keyword/<collection>.sqlite``).
+  that ingests and queries; ``make_store`` puts it at ``<data_dir>/keyword/<collection>.sqlite``)
+  and ``QdrantStore``, whose keyword methods ``SidecarKeywords`` gives both.
+
+Each keyword row keeps its whole chunk (``Chunk`` JSON: text, source, root and relative path,
+location, metadata), so a keyword hit reads as a dense one; a write or ``index_terms`` of the
+chunk replaces it.
 
 pgvector keeps its keyword rows in its own tables instead (``rag.stores.pgvector_keyword``).
 All of them score with ``rag.stores.bm25``, from an explicit postings table, so the same query
@@ -20,15 +25,16 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ConfigError, StoreError
 from rag.stores.base import Filters, chunk_fields, matches, validate_filters
-from rag.stores.bm25 import BM25_B, BM25_K1, bm25_idf, bm25_term, term_counts
+from rag.stores.bm25 import BM25_B, BM25_K1, bm25_idf, bm25_term, term_counts, terms_by_id
 from rag.types import Chunk, ScoredChunk
 
-__all__ = ["MemoryBM25", "SQLiteBM25", "sidecar_path"]
+__all__ = ["MemoryBM25", "SQLiteBM25", "SidecarKeywords", "sidecar_path"]
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -366,3 +372,61 @@ class SQLiteBM25:
 
     def close(self) -> None:
         self._db.close()
+
+
+# -- the keyword side of a store with a SQLite sidecar ------------------------------------------
+
+
+class SidecarKeywords:
+    """``KeywordSearchStore``'s four methods for a store whose BM25 rows live in a
+    ``SQLiteBM25`` sidecar it owns (Chroma, Qdrant), opened on first use. The store sets
+    ``collection``, ``keyword_path``, ``_keywords`` (None until opened) and ``_lock``, and
+    implements ``existing_ids``."""
+
+    collection: str
+    keyword_path: Path
+    _keywords: SQLiteBM25 | None
+    _lock: AbstractContextManager[Any]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        raise NotImplementedError  # pragma: no cover - the store's own
+
+    def _sidecar(self) -> SQLiteBM25:
+        """The BM25 sidecar, opened (and created) on first use."""
+        with self._lock:
+            if self._keywords is None:
+                self._keywords = SQLiteBM25(self.keyword_path, self.collection)
+            return self._keywords
+
+    def _sidecar_if_any(self) -> SQLiteBM25 | None:
+        """The sidecar if it exists (no file is created just to find nothing in it)."""
+        if self._keywords is None and not self.keyword_path.exists():
+            return None
+        return self._sidecar()
+
+    def keyword_query(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
+        validate_filters(filters)
+        sidecar = self._sidecar_if_any()
+        return [] if sidecar is None else sidecar.search(terms, k, filters)
+
+    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return set() if sidecar is None else sidecar.existing_ids(ids)
+
+    def keyword_count(self) -> int:
+        """Number of chunks with keyword rows."""
+        sidecar = self._sidecar_if_any()
+        return 0 if sidecar is None else sidecar.count()
+
+    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
+        """Replace the keyword rows of stored chunks (others are ignored)."""
+        by_id = terms_by_id(chunks, terms)
+        assert by_id is not None
+        with self._lock:
+            stored = self.existing_ids(list(by_id))
+            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
+            return self._sidecar().add(keep, [by_id[c.id] for c in keep])

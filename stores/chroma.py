@@ -1,12 +1,10 @@
 """Chroma store: embedded (``PersistentClient`` on a directory) or a Chroma server (``url``).
 
-Records map to Chroma like this: embedding = the unit-length chunk vector (cosine space,
-so ``score = 1 - distance``), metadata = the chunk's metadata plus reserved keys
-``rag_text`` (the chunk text), ``source``, ``content_hash`` and ``loc_*`` (location;
-``loc_heading_path`` is a JSON array). User metadata keys that collide with a reserved
-key or that Chroma would reject or drop (empty, starting with ``$``, ``#`` or ``chroma:``)
-are stored as ``meta.<key>`` and restored on read. Text and metadata pass ``rag.sanitize``
-first (NULs, lone surrogates, values Chroma cannot hold), as in every store.
+Records map to Chroma as ``rag.stores.chroma_records`` says: embedding = the unit-length
+chunk vector (cosine space, so ``score = 1 - distance``), metadata = the chunk's metadata plus
+reserved keys (the text, source, content hash, root, relative path and location), user keys
+escaped where they would collide. Text and metadata pass ``rag.sanitize`` first (NULs, lone
+surrogates, values Chroma cannot hold), as in every store.
 The text is not Chroma's ``document``: that would also feed Chroma's full-text index,
 which rag never queries (its BM25 index is its own), and took half of each write's time
 (4.5 s against 2.4 s per 4,096 SciFact chunks). Collections written with documents by
@@ -22,29 +20,30 @@ without keyword rows, which the next ingest finds (``keyword_ids``) and fills. C
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from rag._lazy import require
 from rag.errors import ConfigError, StoreError
-from rag.sanitize import clean_chunk
-from rag.stores.base import (
-    DuplicatePolicy,
-    Filters,
-    SourceRecord,
-    normalize_condition,
-    validate_filters,
-)
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord
 from rag.stores.bm25 import terms_by_id
-from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
+from rag.stores.bm25_sidecar import SidecarKeywords, SQLiteBM25, sidecar_path
+from rag.stores.chroma_records import (
+    Translation,
+    Where,
+    from_record,
+    manifest_metadata,
+    source_record,
+    to_record,
+    translate_filters,
+)
 from rag.stores.memory import (
     check_shape,
     dedupe,
@@ -53,171 +52,26 @@ from rag.stores.memory import (
     normalize_rows,
     query_vector,
 )
-from rag.types import Chunk, Location, MetadataValue, ScoredChunk, Vectors
+from rag.types import Chunk, ScoredChunk, Vectors
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.collection_configuration import CreateCollectionConfiguration
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["ChromaStore"]
+__all__ = ["ChromaStore", "translate_filters"]
 
 MANIFEST_SUFFIX = "__sources"
 """The manifest of collection ``X`` is the Chroma collection ``X__sources``."""
 
-_TEXT = "rag_text"
-_RESERVED = frozenset(
-    {
-        _TEXT,
-        "source",
-        "content_hash",
-        "loc_page",
-        "loc_start_line",
-        "loc_end_line",
-        "loc_heading_path",
-        "loc_record",
-    }
-)
-_USER_PREFIX = "meta."
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,501}[A-Za-z0-9]$")
 _MANIFEST_VECTOR = np.ones((1, 1), dtype=np.float32)
 """Manifest entries carry a constant 1-d embedding (Chroma requires one)."""
-
-Where = dict[str, Any]
-
-
-def _stored_key(key: str) -> str:
-    """The Chroma metadata key for a user metadata key (escaped when it would collide)."""
-    if (
-        key in _RESERVED
-        or key.startswith(_USER_PREFIX)
-        or key.startswith(("chroma:", "#", "$"))
-        or not key
-    ):
-        return _USER_PREFIX + key
-    return key
-
-
-def _to_record(chunk: Chunk) -> dict[str, MetadataValue]:
-    """Chunk -> Chroma metadata (no None values, scalars only)."""
-    chunk = clean_chunk(chunk)
-    meta: dict[str, MetadataValue] = {_stored_key(k): v for k, v in chunk.metadata.items()}
-    meta[_TEXT] = chunk.text
-    meta["source"] = chunk.source
-    meta["content_hash"] = chunk.content_hash
-    loc = chunk.location
-    if loc.page is not None:
-        meta["loc_page"] = loc.page
-    if loc.start_line is not None:
-        meta["loc_start_line"] = loc.start_line
-    if loc.end_line is not None:
-        meta["loc_end_line"] = loc.end_line
-    if loc.heading_path:
-        meta["loc_heading_path"] = json.dumps(list(loc.heading_path), ensure_ascii=False)
-    if loc.record is not None:
-        meta["loc_record"] = loc.record
-    return meta
-
-
-def _from_record(chunk_id: str, text: str | None, meta: Mapping[str, Any] | None) -> Chunk:
-    """Chroma record -> Chunk (inverse of ``_to_record``)."""
-    meta = meta or {}
-    user: dict[str, MetadataValue] = {}
-    for key, value in meta.items():
-        if key in _RESERVED:
-            continue
-        user[key.removeprefix(_USER_PREFIX) if key.startswith(_USER_PREFIX) else key] = value
-    heading = meta.get("loc_heading_path")
-    location = Location(
-        page=meta.get("loc_page"),
-        start_line=meta.get("loc_start_line"),
-        end_line=meta.get("loc_end_line"),
-        heading_path=tuple(json.loads(heading)) if heading else (),
-        record=meta.get("loc_record"),
-    )
-    if text is None:  # written by this version: the text is in the metadata
-        stored = meta.get(_TEXT)
-        text = stored if isinstance(stored, str) else None
-    return Chunk(
-        id=chunk_id,
-        text=text or "",
-        source=str(meta.get("source", "")),
-        location=location,
-        content_hash=str(meta.get("content_hash", "")),
-        metadata=user,
-    )
-
-
-class _Translation:
-    """A filter turned into a Chroma ``where`` plus what Chroma cannot say by itself."""
-
-    def __init__(self) -> None:
-        self.clauses: list[Where] = []
-        self.must_exist: set[str] = set()
-        """Stored keys a record must have (Chroma's ``$ne`` also matches missing keys)."""
-        self.impossible = False
-        """The filter matches nothing (empty ``$in``, a list given to ``$eq``)."""
-
-    @property
-    def where(self) -> Where | None:
-        if not self.clauses:
-            return None
-        if len(self.clauses) == 1:
-            return self.clauses[0]
-        return {"$and": self.clauses}
 
 
 def _cosine() -> CreateCollectionConfiguration:
     """Collection configuration: HNSW in cosine space (``score = 1 - distance``)."""
     return {"hnsw": {"space": "cosine"}}
-
-
-def _number(meta: Mapping[str, Any], key: str) -> float:
-    value = meta.get(key, 0)
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
-def _scalar_type(value: MetadataValue) -> type:
-    return bool if isinstance(value, bool) else type(value)
-
-
-def translate_filters(filters: Filters | None) -> _Translation:
-    """Translate the rag filter grammar (``rag.stores.base``) into a Chroma ``where``."""
-    validate_filters(filters)
-    out = _Translation()
-    for field, cond in (filters or {}).items():
-        key = "source" if field == "source" else _stored_key(field)
-        for op, arg in normalize_condition(cond).items():
-            if op == "$in":
-                values = arg if isinstance(arg, list) else []
-                if not values:
-                    out.impossible = True
-                    continue
-                groups: dict[type, list[MetadataValue]] = {}
-                for v in values:
-                    groups.setdefault(_scalar_type(v), []).append(v)
-                ors: list[Where] = [{key: {"$in": g}} for g in groups.values()]
-                out.clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
-            elif isinstance(arg, list):
-                out.impossible = True  # a list only makes sense with $in
-            elif op == "$eq":
-                out.clauses.append({key: {"$eq": arg}})
-            elif op == "$ne":
-                if isinstance(arg, bool):
-                    out.clauses.append({key: {"$eq": not arg}})
-                elif isinstance(arg, int | float):
-                    out.clauses.append({"$or": [{key: {"$gt": arg}}, {key: {"$lt": arg}}]})
-                else:
-                    out.clauses.append({key: {"$ne": arg}})
-                    out.must_exist.add(key)
-            else:  # $gt $gte $lt $lte
-                if isinstance(arg, bool) or not isinstance(arg, int | float):
-                    raise ConfigError(
-                        f"filter on {field!r}: the Chroma store compares with {op} only numbers, "
-                        f"got {arg!r}; use $eq/$in for text, or store a numeric field"
-                    )
-                out.clauses.append({key: {op: arg}})
-    return out
 
 
 def _parse_url(url: str) -> tuple[str, int, bool]:
@@ -241,7 +95,7 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-class ChromaStore:
+class ChromaStore(SidecarKeywords):
     """``KeywordSearchStore`` on Chroma: a directory (default ``data_dir/chroma``) or a server
     ``url``, with its BM25 sidecar ``<collection>.sqlite`` in ``keyword_dir`` (default:
     ``<path>/rag_keyword`` when embedded, ``<data_dir>/keyword`` with a server; ``make_store``
@@ -475,7 +329,7 @@ class ChromaStore:
                     col.add(
                         ids=ids[part],
                         embeddings=unit_rows[part],
-                        metadatas=[_to_record(c) for c in chunks[part]],
+                        metadatas=[to_record(c) for c in chunks[part]],
                     )
             if by_id is not None:
                 self._sidecar().add(chunks, [by_id[c.id] for c in chunks])
@@ -565,13 +419,13 @@ class ChromaStore:
         dists = (res["distances"] or [[]])[0]
         return [
             ScoredChunk(
-                chunk=_from_record(cid, doc, meta),
+                chunk=from_record(cid, doc, meta),
                 score=float(np.clip(1.0 - dist, -1.0, 1.0)),
             )
             for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
         ]
 
-    def _ids_matching(self, col: Collection, tr: _Translation) -> list[str]:
+    def _ids_matching(self, col: Collection, tr: Translation) -> list[str]:
         """Ids matching a translation whose ``$ne`` needs the key to exist (checked here)."""
         with self._errors("filter chunks"):
             got = col.get(where=tr.where, include=["metadatas"])
@@ -597,6 +451,26 @@ class ChromaStore:
         with self._errors("list a source's chunks"):
             return set(self._col.get(where={"source": source}, include=[])["ids"])
 
+    def stored_vectors(self, source: str, content_hashes: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of ``source``'s chunks with these content hashes, by hash."""
+        hashes = sorted(set(content_hashes))
+        out: dict[str, Vectors] = {}
+        if not hashes or not self.exists():
+            return out
+        assert self._col is not None
+        with self._errors("read stored vectors"):
+            for part in _batches(len(hashes), self._max_batch):
+                where: Where = {
+                    "$and": [{"source": source}, {"content_hash": {"$in": hashes[part]}}]
+                }
+                got = self._col.get(where=where, include=["embeddings", "metadatas"])
+                rows = got["embeddings"] if got["embeddings"] is not None else []
+                for meta, row in zip(got["metadatas"] or [], rows, strict=True):
+                    out.setdefault(
+                        str((meta or {}).get("content_hash")), np.asarray(row, np.float32)
+                    )
+        return out
+
     def count(self, filters: Filters | None = None) -> int:
         """Number of stored chunks (matching ``filters``)."""
         tr = translate_filters(filters)
@@ -621,17 +495,8 @@ class ChromaStore:
             return {}
         with self._errors("read the manifest"):
             got = manifest.get(include=["metadatas"])
-        out: dict[str, SourceRecord] = {}
-        for source, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            meta = meta or {}
-            out[source] = SourceRecord(
-                source=source,
-                file_hash=str(meta.get("file_hash", "")),
-                chunk_count=int(_number(meta, "chunk_count")),
-                updated_at=_number(meta, "updated_at"),
-                embedder=str(meta.get("embedder", "")),
-            )
-        return out
+        metas = got["metadatas"] or []
+        return {s: source_record(s, meta) for s, meta in zip(got["ids"], metas, strict=True)}
 
     def set_source(self, record: SourceRecord) -> None:
         """Record (replace) the manifest entry of ``record.source``."""
@@ -642,57 +507,8 @@ class ChromaStore:
                 manifest.upsert(
                     ids=[record.source],
                     embeddings=_MANIFEST_VECTOR,
-                    metadatas=[
-                        {
-                            "file_hash": record.file_hash,
-                            "chunk_count": int(record.chunk_count),
-                            "updated_at": float(record.updated_at),
-                            "embedder": record.embedder,
-                        }
-                    ],
+                    metadatas=[manifest_metadata(record)],
                 )
-
-    # -- keyword search (the SQLite sidecar) -----------------------------------------
-
-    def _sidecar(self) -> SQLiteBM25:
-        """The BM25 sidecar, opened (and created) on first use."""
-        with self._lock:
-            if self._keywords is None:
-                self._keywords = SQLiteBM25(self.keyword_path, self.collection)
-            return self._keywords
-
-    def _sidecar_if_any(self) -> SQLiteBM25 | None:
-        """The sidecar if it exists (no file is created just to find nothing in it)."""
-        if self._keywords is None and not self.keyword_path.exists():
-            return None
-        return self._sidecar()
-
-    def keyword_query(
-        self, terms: Sequence[str], k: int, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
-        validate_filters(filters)
-        sidecar = self._sidecar_if_any()
-        return [] if sidecar is None else sidecar.search(terms, k, filters)
-
-    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
-        """The subset of ``ids`` with keyword rows."""
-        sidecar = self._sidecar_if_any()
-        return set() if sidecar is None else sidecar.existing_ids(ids)
-
-    def keyword_count(self) -> int:
-        """Number of chunks with keyword rows."""
-        sidecar = self._sidecar_if_any()
-        return 0 if sidecar is None else sidecar.count()
-
-    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
-        """Replace the keyword rows of stored chunks (others are ignored)."""
-        by_id = terms_by_id(chunks, terms)
-        assert by_id is not None
-        with self._lock:
-            stored = self.existing_ids(list(by_id))
-            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
-            return self._sidecar().add(keep, [by_id[c.id] for c in keep])
 
     def transaction(self) -> AbstractContextManager[None]:
         """No transactions here: the ingest pipeline's write order keeps a crash repairable."""

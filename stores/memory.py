@@ -262,6 +262,17 @@ class MemoryStore:
         with self._lock:
             return {cid for cid, chunk in self._chunks.items() if chunk.source == source}
 
+    def stored_vectors(self, source: str, content_hashes: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of ``source``'s chunks with these content hashes, by hash."""
+        wanted = set(content_hashes)
+        out: dict[str, Vectors] = {}
+        with self._lock:
+            for cid, chunk in self._chunks.items():
+                h = chunk.content_hash
+                if chunk.source == source and h in wanted and h not in out:
+                    out[h] = self._matrix[self._rows[cid]].copy()
+        return out
+
     def count(self, filters: Filters | None = None) -> int:
         """Number of stored chunks matching ``filters``."""
         validate_filters(filters)

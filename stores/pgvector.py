@@ -4,9 +4,11 @@ Schema (created and migrated by rag; ``MIGRATIONS`` is append-only, applied unde
 lock and recorded in ``rag_schema_version``)::
 
     rag_collections(name, table_name, dimension, created_at)    one row per collection
-    rag_sources(collection, source, file_hash, chunk_count, updated_at, embedder)   the manifest
+    rag_sources(collection, source, file_hash, chunk_count, updated_at, embedder, root,
+                rel_path)                                       the manifest
     rag_c_<name>_<hash>(id, source, text, content_hash, location jsonb, metadata jsonb,
-                        embedding vector(dimension))            one chunk table per collection
+                        embedding vector(dimension), root, rel_path)
+                                                                one chunk table per collection
     rag_kw_docs / rag_kw_postings                               keyword (BM25) rows, see
                                                                 rag.stores.pgvector_keyword
 
@@ -73,16 +75,13 @@ from rag.errors import (
     RagError,
     StoreError,
 )
-from rag.sanitize import clean_chunk
 from rag.stores._pgsql import (
     COLLECTION_SQL,
-    COLUMNS,
     EF_SEARCH_SQL,
     MIGRATIONS,
     TableInfo,
     any_rows_sql,
     build_where,
-    conflict_clause,
     dense_hits,
     dense_query,
     describe_dsn,
@@ -101,6 +100,7 @@ from rag.stores.pgvector_keyword import (
     search_keywords,
     write_keyword_rows,
 )
+from rag.stores.pgvector_rows import copy_chunks, read_sources, stored_vectors, write_source
 from rag.stores.pgvector_schema import (
     LOCK_CLASS,
     SETTING_HINT,
@@ -481,46 +481,15 @@ class PgVectorStore:
     ) -> set[str] | None:
         """Insert ``rows``; return the ids written under SKIP (None: all of them)."""
         import psycopg
-        from psycopg import sql
 
-        table = sql.Identifier(meta.table)
         if policy is DuplicatePolicy.FAIL:
             found = sorted(self._existing(conn, meta, [c.id for c, _ in rows]))
             if found:
                 raise self._duplicates(len(found), found[0])
-        stage = sql.Identifier("rag_stage")
-        conn.execute(
-            sql.SQL("CREATE TEMP TABLE {s} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-                s=stage, t=table
-            )
-        )
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
-        with conn.cursor() as cur:
-            copy_sql = sql.SQL("COPY {s} ({c}) FROM STDIN (FORMAT BINARY)").format(s=stage, c=cols)
-            with cur.copy(copy_sql) as copy:
-                copy.set_types(["text", "text", "text", "text", "jsonb", "jsonb", "vector"])
-                for chunk, vec in rows:
-                    c = clean_chunk(chunk)  # no NUL nor lone surrogate: see rag.sanitize
-                    location = c.location.model_dump(mode="json", exclude_defaults=True)
-                    copy.write_row(
-                        (c.id, c.source, c.text, c.content_hash, location, c.metadata, vec)
-                    )
-            skip = policy is DuplicatePolicy.SKIP
-            try:
-                cur.execute(
-                    sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ORDER BY id {x}{r}").format(
-                        t=table,
-                        c=cols,
-                        s=stage,
-                        x=conflict_clause(policy),
-                        r=sql.SQL(" RETURNING id" if skip else ""),
-                    )
-                )
-            except psycopg.errors.UniqueViolation:  # FAIL, and another writer got there first
-                raise self._duplicates(1, "?") from None
-            written = {str(r[0]) for r in cur.fetchall()} if skip else None
-        conn.execute(sql.SQL("DROP TABLE {s}").format(s=stage))
-        return written
+        try:
+            return copy_chunks(conn, meta.table, rows, policy)
+        except psycopg.errors.UniqueViolation:  # FAIL, and another writer got there first
+            raise self._duplicates(1, "?") from None
 
     def _duplicates(self, n: int, example: str) -> StoreError:
         return StoreError(
@@ -599,6 +568,16 @@ class PgVectorStore:
             ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def stored_vectors(self, source: str, content_hashes: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of ``source``'s chunks with these content hashes, by hash."""
+        if not content_hashes:
+            return {}
+        with self._conn(tx=False) as conn:
+            meta = self._collection(conn)
+            if meta is None:
+                return {}
+            return stored_vectors(conn, meta.table, source, content_hashes)
+
     def delete_ids(self, ids: Sequence[str]) -> int:
         from psycopg import sql
 
@@ -652,30 +631,11 @@ class PgVectorStore:
 
     def sources(self) -> dict[str, SourceRecord]:
         with self._conn(tx=False) as conn:
-            rows = conn.execute(
-                "SELECT source, file_hash, chunk_count, updated_at, embedder FROM rag_sources "
-                "WHERE collection = %s",
-                (self.collection,),
-            ).fetchall()
-        return {r[0]: SourceRecord(r[0], r[1], int(r[2]), float(r[3]), r[4]) for r in rows}
+            return read_sources(conn, self.collection)
 
     def set_source(self, record: SourceRecord) -> None:
         with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO rag_sources "
-                "(collection, source, file_hash, chunk_count, updated_at, embedder) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (collection, source) DO UPDATE SET "
-                "file_hash = EXCLUDED.file_hash, chunk_count = EXCLUDED.chunk_count, "
-                "updated_at = EXCLUDED.updated_at, embedder = EXCLUDED.embedder",
-                (
-                    self.collection,
-                    record.source,
-                    record.file_hash,
-                    record.chunk_count,
-                    record.updated_at,
-                    record.embedder,
-                ),
-            )
+            write_source(conn, self.collection, record)
 
     # -- keyword search ----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.stores._pgsql import build_where, row_chunk
+from rag.stores._pgsql import SCORE, build_where, row_chunk
 from rag.stores.base import Filters
 from rag.stores.bm25 import BM25_B, BM25_K1, term_counts
 from rag.types import Chunk, ScoredChunk
@@ -58,7 +58,8 @@ s AS (
     CROSS JOIN stats
     WHERE p.collection = %s
     GROUP BY p.chunk_id)
-SELECT t.id, t.source, t.text, t.content_hash, t.location, t.metadata, s.score
+SELECT t.id, t.source, t.text, t.content_hash, t.location, t.metadata, t.root, t.rel_path,
+    s.score
 FROM s JOIN {t} t ON t.id = s.chunk_id
 WHERE {w}
 ORDER BY s.score DESC, t.id COLLATE "C"
@@ -165,7 +166,7 @@ def keyword_query(
 
 def keyword_hits(rows: Sequence[Sequence[Any]]) -> list[ScoredChunk]:
     """Hits of a ``keyword_query``'s rows, with their BM25 scores, best first."""
-    return [ScoredChunk(chunk=row_chunk(r), score=float(r[6])) for r in rows]
+    return [ScoredChunk(chunk=row_chunk(r), score=float(r[SCORE])) for r in rows]
 
 
 def search_keywords(

@@ -134,7 +134,9 @@ def create_chunk_table(conn: psycopg.Connection[Any], table: str, dimension: int
                 content_hash text NOT NULL,
                 location jsonb NOT NULL,
                 metadata jsonb NOT NULL,
-                embedding vector({dim}) NOT NULL)"""
+                embedding vector({dim}) NOT NULL,
+                root text NOT NULL DEFAULT '',
+                rel_path text NOT NULL DEFAULT '')"""
         ).format(t=t, dim=sql.Literal(dimension))
     )
     conn.execute(

@@ -38,9 +38,9 @@ import numpy as np
 from rag._lazy import require
 from rag.errors import ConfigError, StoreError
 from rag.redact import redact
-from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord
 from rag.stores.bm25 import terms_by_id
-from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
+from rag.stores.bm25_sidecar import SidecarKeywords, SQLiteBM25, sidecar_path
 from rag.stores.memory import (
     check_shape,
     dedupe,
@@ -53,7 +53,9 @@ from rag.stores.qdrant_local import Local, open_local, release_local, tune
 from rag.stores.qdrant_records import (
     from_payload,
     point_id,
+    source_payload,
     source_point_id,
+    source_record,
     to_payload,
     translate_filters,
 )
@@ -79,7 +81,7 @@ def server_keyword_dir(data_dir: Path, url: str) -> Path:
     return data_dir / "keyword" / f"qdrant-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
-class QdrantStore:
+class QdrantStore(SidecarKeywords):
     """``KeywordSearchStore`` on Qdrant: a local directory (``path``) or a server (``url``,
     ``api_key``), with its BM25 sidecar ``<collection>.sqlite`` in ``keyword_dir`` (default:
     ``<path>/rag_keyword`` locally, ``server_keyword_dir(default data dir, url)`` with a server)."""
@@ -408,8 +410,11 @@ class QdrantStore:
                 return set()
             return self._existing(ids)
 
-    def _scroll(self, collection: str, where: models.Filter | None) -> Iterator[Any]:
-        """Every point of ``collection`` matching ``where`` (payload only), page by page."""
+    def _scroll(
+        self, collection: str, where: models.Filter | None, *, vectors: bool = False
+    ) -> Iterator[Any]:
+        """Every point of ``collection`` matching ``where`` (payload, and ``vectors`` if
+        asked), page by page."""
         offset: Any = None
         while True:
             with self._errors("list points"):
@@ -419,7 +424,7 @@ class QdrantStore:
                     limit=_PAGE,
                     offset=offset,
                     with_payload=True,
-                    with_vectors=False,
+                    with_vectors=vectors,
                 )
             yield from records
             if offset is None:
@@ -439,6 +444,30 @@ class QdrantStore:
                 str((r.payload or {}).get("chunk_id")) for r in self._scroll(self.collection, where)
             }
 
+    def stored_vectors(self, source: str, content_hashes: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of ``source``'s chunks with these content hashes, by hash."""
+        from qdrant_client import models
+
+        hashes = sorted(set(content_hashes))
+        out: dict[str, Vectors] = {}
+        with self._lock:
+            if not hashes or not self.exists():
+                return out
+            for start in range(0, len(hashes), _PAGE):
+                where = models.Filter(
+                    must=[
+                        models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+                        models.FieldCondition(
+                            key="content_hash",
+                            match=models.MatchAny(any=hashes[start : start + _PAGE]),
+                        ),
+                    ]
+                )
+                for point in self._scroll(self.collection, where, vectors=True):
+                    h = str((point.payload or {}).get("content_hash"))
+                    out.setdefault(h, np.asarray(point.vector, dtype=np.float32))
+        return out
+
     def count(self, filters: Filters | None = None) -> int:
         """Number of stored chunks (matching ``filters``)."""
         where, impossible = translate_filters(filters)
@@ -456,16 +485,9 @@ class QdrantStore:
             manifest = self._manifest_name(create=False)
             if manifest is None:
                 return out
-            for record in self._scroll(manifest, None):
-                p = record.payload or {}
-                source = str(p.get("source", ""))
-                out[source] = SourceRecord(
-                    source=source,
-                    file_hash=str(p.get("file_hash", "")),
-                    chunk_count=int(p.get("chunk_count", 0)),
-                    updated_at=float(p.get("updated_at", 0.0)),
-                    embedder=str(p.get("embedder", "")),
-                )
+            for point in self._scroll(manifest, None):
+                record = source_record(point.payload)
+                out[record.source] = record
         return out
 
     def set_source(self, record: SourceRecord) -> None:
@@ -475,13 +497,7 @@ class QdrantStore:
         with self._lock:
             manifest = self._manifest_name(create=True)
             assert manifest is not None
-            payload = {
-                "source": record.source,
-                "file_hash": record.file_hash,
-                "chunk_count": int(record.chunk_count),
-                "updated_at": float(record.updated_at),
-                "embedder": record.embedder,
-            }
+            payload = source_payload(record)
             with self._errors("write the manifest"):
                 self._client.upsert(
                     manifest,
@@ -492,48 +508,6 @@ class QdrantStore:
                     ],
                     wait=True,
                 )
-
-    # -- keyword search (the SQLite sidecar) -----------------------------------------
-
-    def _sidecar(self) -> SQLiteBM25:
-        """The BM25 sidecar, opened (and created) on first use."""
-        with self._lock:
-            if self._keywords is None:
-                self._keywords = SQLiteBM25(self.keyword_path, self.collection)
-            return self._keywords
-
-    def _sidecar_if_any(self) -> SQLiteBM25 | None:
-        """The sidecar if it exists (no file is created just to find nothing in it)."""
-        if self._keywords is None and not self.keyword_path.exists():
-            return None
-        return self._sidecar()
-
-    def keyword_query(
-        self, terms: Sequence[str], k: int, filters: Filters | None = None
-    ) -> list[ScoredChunk]:
-        """BM25 over the terms the writes carried (``rag.stores.bm25``), best first."""
-        validate_filters(filters)
-        sidecar = self._sidecar_if_any()
-        return [] if sidecar is None else sidecar.search(terms, k, filters)
-
-    def keyword_ids(self, ids: Sequence[str]) -> set[str]:
-        """The subset of ``ids`` with keyword rows."""
-        sidecar = self._sidecar_if_any()
-        return set() if sidecar is None else sidecar.existing_ids(ids)
-
-    def keyword_count(self) -> int:
-        """Number of chunks with keyword rows."""
-        sidecar = self._sidecar_if_any()
-        return 0 if sidecar is None else sidecar.count()
-
-    def index_terms(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]]) -> int:
-        """Replace the keyword rows of stored chunks (others are ignored)."""
-        by_id = terms_by_id(chunks, terms)
-        assert by_id is not None
-        with self._lock:
-            stored = self.existing_ids(list(by_id))
-            keep = [c for c in {c.id: c for c in chunks}.values() if c.id in stored]
-            return self._sidecar().add(keep, [by_id[c.id] for c in keep])
 
     def transaction(self) -> AbstractContextManager[None]:
         """No transactions here: the ingest pipeline's write order keeps a crash repairable."""

@@ -4,12 +4,15 @@
   ``uuid5(CHUNK_NAMESPACE, id)`` (deterministic: the same chunk always lands on the same point;
   the rag id is kept in the payload as ``chunk_id``). A manifest entry's point is
   ``uuid5(SOURCE_NAMESPACE, source)``.
-- **Payload**: ``chunk_id``, ``text``, ``source``, ``content_hash`` and ``loc_*`` (location;
-  ``loc_heading_path`` a list of strings) hold the chunk; each user metadata key is stored
+- **Payload**: ``chunk_id``, ``text``, ``source``, ``content_hash``, ``root`` and ``rel_path``
+  (the root it was ingested under and its path relative to it; absent in points written
+  before roots were recorded) and ``loc_*`` (location; ``loc_heading_path`` a list of
+  strings) hold the chunk; each user metadata key is stored
   as ``m-<escaped key>``, so no user key collides with those and none is read as a JSON path:
   Qdrant splits filter keys at ``.`` and ``[``, so every character but ASCII letters, digits
   and ``-`` is written ``_XX`` (its UTF-8 bytes in hex; ``_`` itself too), which is
   reversible and what Qdrant's key parser accepts on the server and in local mode.
+- **Manifest entries**: a vectorless point per source (``source_payload``/``source_record``).
 - **Filters**: rag's grammar (``rag.stores.base``) becomes one ``Filter``: equality on text or
   bools is ``MatchValue``, on numbers a closed ``Range`` (so ``2020`` matches ``2020.0`` as in
   ``matches``; Qdrant's ``MatchValue`` takes no float), ranges a ``Range``, ``$in`` a
@@ -26,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rag.sanitize import clean_chunk
-from rag.stores.base import Filters, normalize_condition, validate_filters
+from rag.stores.base import Filters, SourceRecord, normalize_condition, validate_filters
 from rag.types import Chunk, Location, MetadataValue
 
 if TYPE_CHECKING:
@@ -37,7 +40,9 @@ __all__ = [
     "SOURCE_NAMESPACE",
     "from_payload",
     "point_id",
+    "source_payload",
     "source_point_id",
+    "source_record",
     "stored_key",
     "to_payload",
     "translate_filters",
@@ -91,6 +96,9 @@ def to_payload(chunk: Chunk) -> dict[str, Any]:
     payload["text"] = chunk.text
     payload["source"] = chunk.source
     payload["content_hash"] = chunk.content_hash
+    if chunk.root:
+        payload["root"] = chunk.root
+        payload["rel_path"] = chunk.rel_path
     loc = chunk.location
     if loc.page is not None:
         payload["loc_page"] = loc.page
@@ -129,6 +137,36 @@ def from_payload(payload: Mapping[str, Any] | None) -> Chunk:
         ),
         content_hash=str(payload.get("content_hash", "")),
         metadata=meta,
+        root=str(payload.get("root", "")),
+        rel_path=str(payload.get("rel_path", "")),
+    )
+
+
+def source_payload(record: SourceRecord) -> dict[str, Any]:
+    """A manifest entry's payload (its point id is ``source_point_id(record.source)``)."""
+    return {
+        "source": record.source,
+        "file_hash": record.file_hash,
+        "chunk_count": int(record.chunk_count),
+        "updated_at": float(record.updated_at),
+        "embedder": record.embedder,
+        "root": record.root,
+        "rel_path": record.rel_path,
+    }
+
+
+def source_record(payload: Mapping[str, Any] | None) -> SourceRecord:
+    """A manifest entry from its payload (inverse of ``source_payload``; fields an older
+    version did not write read as empty)."""
+    p = payload or {}
+    return SourceRecord(
+        source=str(p.get("source", "")),
+        file_hash=str(p.get("file_hash", "")),
+        chunk_count=int(p.get("chunk_count", 0)),
+        updated_at=float(p.get("updated_at", 0.0)),
+        embedder=str(p.get("embedder", "")),
+        root=str(p.get("root", "")),
+        rel_path=str(p.get("rel_path", "")),
     )
 
 

@@ -164,9 +164,16 @@ def print_report(report: IngestReport) -> None:
         f"{report.files_failed} failed"
         + (f" · {report.files_skipped} skipped (no loader)" if report.files_skipped else "")
         + (f" · {report.files_excluded_kept} excluded, kept" if report.files_excluded_kept else "")
+        + (f" · {report.files_moved} moved (not re-embedded)" if report.files_moved else "")
+        + (
+            f" · {report.files_rerooted} re-rooted (not re-embedded)"
+            if report.files_rerooted
+            else ""
+        )
     )
+    made = "new/changed/moved" if report.files_moved or report.files_rerooted else "new/changed"
     out.print(
-        f"chunks: {report.chunks_total} from new/changed files · {report.chunks_embedded} embedded"
+        f"chunks: {report.chunks_total} from {made} files · {report.chunks_embedded} embedded"
         f" · {report.chunks_written} written · {report.chunks_deleted} deleted"
     )
     out.print(f"collection '{report.collection}' · {report.seconds:.2f} s")

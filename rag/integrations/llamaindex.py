@@ -305,6 +305,8 @@ def citation(hit: ScoredChunk, rank: int, legs: LegRanks | None) -> dict[str, An
     loc = hit.chunk.location
     return {
         "source": hit.chunk.source,
+        "root": hit.chunk.root,
+        "rel_path": hit.chunk.rel_path,
         "page": loc.page,
         "start_line": loc.start_line,
         "end_line": loc.end_line,

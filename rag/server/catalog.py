@@ -43,6 +43,8 @@ _REPORT_COUNTS = (
     "files_changed",
     "files_unchanged",
     "files_removed",
+    "files_moved",
+    "files_rerooted",
     "files_failed",
     "files_skipped",
     "chunks_total",
@@ -185,11 +187,18 @@ class Collection:
         return source[len(prefix) :] if source.startswith(prefix) else Path(source).name
 
     def cite(self, citations: Sequence[Citation]) -> list[dict[str, Any]]:
-        """Citations as JSON, their sources relative to the folder."""
-        return [
-            c.model_copy(update={"source": self.relative(c.source)}).model_dump(mode="json")
-            for c in citations
-        ]
+        """Citations as JSON, their sources relative to the folder (``source`` and
+        ``rel_path``: the folder is the collection's root); the server's own directories
+        (``root``) are never shown."""
+        out = []
+        for c in citations:
+            rel = self.relative(c.source)
+            out.append(
+                c.model_copy(update={"source": rel, "rel_path": rel}).model_dump(
+                    mode="json", exclude={"root"}
+                )
+            )
+        return out
 
     def filters(self, where: Mapping[str, Any] | None) -> Filters | None:
         """The client's filters with ``source`` values made absolute (the store's form)."""

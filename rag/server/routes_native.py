@@ -153,6 +153,7 @@ async def search(name: str, body: SearchIn, state: StateDep, tenant: TenantDep) 
                     "chunk_id": hit.chunk.id,
                     "text": hit.chunk.text,
                     "source": collection.relative(hit.chunk.source),
+                    "rel_path": collection.relative(hit.chunk.source),
                     "location": hit.chunk.location.model_dump(mode="json"),
                     "score": hit.score,
                     "ranks": {

@@ -114,6 +114,7 @@ def test_plan_counts_match_the_real_run_and_nothing_changes(
     assert {k: v.files for k, v in rows.items()} == {
         "new": 1,
         "changed": 1,
+        "moved": 0,
         "unchanged": 2,
         "removed": 1,
         "failing": 1,

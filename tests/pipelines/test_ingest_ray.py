@@ -104,6 +104,7 @@ def snapshot(store: Store, dimension: int = 64) -> dict[str, Any]:
         for hit in store.query(probe, k=max(n, 1)):
             c = hit.chunk
             chunks[c.id] = (c.text, c.source, c.location.model_dump(), c.content_hash)
+            chunks[c.id] += (c.root, c.rel_path)
             scores.setdefault(c.id, []).append(hit.score)
     manifest = {s: (r.file_hash, r.chunk_count, r.embedder) for s, r in store.sources().items()}
     kw = keyword_search(store)
@@ -164,3 +165,10 @@ def test_ray_engine_stores_what_the_local_engine_stores(
         assert_same(snapshot(on_ray.store), snapshot(local.store))
         again = on_ray.ingest(docs)
         assert again.files_unchanged == 3 and again.chunks_embedded == 0
+        # a moved folder: both engines re-key it with the stored vectors, nothing embedded
+        moved = docs.rename(tmp_path / "moved")
+        want = local.ingest(moved)
+        got = on_ray.ingest(moved)
+        assert got.files_moved == want.files_moved == 3
+        assert got.chunks_embedded == want.chunks_embedded == 0
+        assert_same(snapshot(on_ray.store), snapshot(local.store))

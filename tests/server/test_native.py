@@ -72,7 +72,7 @@ def test_each_tenant_sees_only_its_own(docs: Server) -> None:
         hits = acme.post("/v1/collections/docs/search", json={"query": "bananas Ecuador"}).json()[
             "hits"
         ]
-        assert hits and all(h["source"] == "orchard.md" for h in hits)
+        assert hits and all(h["source"] == h["rel_path"] == "orchard.md" for h in hits)
         assert all("banana" not in h["text"].lower() for h in hits)
         hit = hits[0]
         assert hit["rank"] == 1 and set(hit["ranks"]) == {"dense", "keyword"}
@@ -81,6 +81,9 @@ def test_each_tenant_sees_only_its_own(docs: Server) -> None:
             "/v1/collections/docs/ask", json={"question": "When are apples ripe?"}
         ).json()
         assert all(c["source"] == "farm/bananas.md" for c in answer["citations"])
+        # the path relative to the collection folder; the server's own directories never shown
+        assert all(c["rel_path"] == "farm/bananas.md" for c in answer["citations"])
+        assert not any("root" in c for c in answer["citations"])
         assert "Honeycrisp" not in answer["answer"]
         assert globex.get("/v1/models").json()["data"][0]["id"] == "docs"
 

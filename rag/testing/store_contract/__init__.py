@@ -20,7 +20,9 @@ the backend persists data::
 The suite is composed of one mixin per capability (haystack's document-store tests are the
 model): ``WriteTests``, ``QueryTests``, ``FilterTests``, ``ManifestTests``,
 ``TransactionTests`` (with concurrent writers), ``KeywordSearchTests``, ``AsyncQueryTests``,
-``SanitizeTests`` (text and metadata no store holds as they are) and ``PersistenceTests``.
+``SanitizeTests`` (text and metadata no store holds as they are), ``RootTests`` (each chunk's
+root and relative path, and a source's vectors read back by content hash) and
+``PersistenceTests``.
 ``StoreContract`` runs them all; the tests of an optional capability (``supports_transactions``,
 ``supports_keyword_search``, ``supports_async_query``) skip themselves on a store that does
 not declare it, and ``persistent = False`` skips persistence. A backend may also compose only
@@ -47,6 +49,7 @@ from rag.testing.store_contract.keyword import KeywordSearchTests
 from rag.testing.store_contract.manifest import ManifestTests
 from rag.testing.store_contract.persistence import PersistenceTests
 from rag.testing.store_contract.query import QueryTests
+from rag.testing.store_contract.roots import RootTests
 from rag.testing.store_contract.sanitize import SanitizeTests
 from rag.testing.store_contract.transactions import TransactionTests
 from rag.testing.store_contract.write import WriteTests
@@ -60,6 +63,7 @@ __all__ = [
     "ManifestTests",
     "PersistenceTests",
     "QueryTests",
+    "RootTests",
     "SanitizeTests",
     "StoreContract",
     "StoreFixture",
@@ -80,6 +84,7 @@ class StoreContract(
     KeywordSearchTests,
     AsyncQueryTests,
     SanitizeTests,
+    RootTests,
     PersistenceTests,
 ):
     """The whole contract. Override ``store``; override ``reopen``/``sibling`` for persistent

@@ -55,7 +55,7 @@ class SanitizeTests(StoreFixture):
         them; an over-long key as ``rag.sanitize.clean_key`` cuts it.
 
         If this fails, the store rejects or drops a key: escape it reversibly where the record
-        is built and undo that where it is read (``rag.stores.chroma._stored_key``).
+        is built and undo that where it is read (``rag.stores.chroma_records.stored_key``).
         """
         chunk = make_chunk("hostile", "a config file", "/docs/cfg.json", **HOSTILE_KEYS)
         store.write([chunk], vectors(unit(0)))
