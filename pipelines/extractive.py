@@ -32,8 +32,9 @@ ko-large tuning half, ``min_coverage=0.2`` abstains on 5.6% of answerable questi
 the paraphrase-heavy `evals/data/ko`: the rule errs towards answering); on SciFact train claims (English),
 ``min_cosine=0.6`` abstains on 6% with the gold documents and 14% without them (scientific
 neighbours are close; off-topic questions score far lower). Where the embedder covers the
-language, a best sentence closer than ``cosine_floor`` (0.45) abstains whatever the term
-coverage: a near-topic question shares words with the sources but no sentence means what it
+language, a best sentence closer than ``cosine_floor`` abstains whatever the term coverage
+(0.45 for the packaged all-MiniLM-L6-v2, the only cosine scale it was chosen on; no floor for
+other embedders unless given): a near-topic question shares words with the sources but no sentence means what it
 asks. On en-tune it raised abstention on unanswerable questions (hand-written, and answerable
 ones with their gold document removed) from 0.61 to 0.83 at 0.03 false abstention (0.00
 before; answer_contains 0.882 -> 0.853); on 150 SciFact train claims, false abstention 3.3% ->
@@ -147,7 +148,7 @@ class ExtractiveAnswerer:
         follow: bool | frozenset[str] = frozenset({"ko"}),
         rank_weight: float = 0.02,
         type_weight: float = 0.3,
-        cosine_floor: float = 0.45,
+        cosine_floor: float | None = None,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -158,7 +159,7 @@ class ExtractiveAnswerer:
         self.follow = follow
         self.rank_weight = rank_weight
         self.type_weight = type_weight
-        self.cosine_floor = cosine_floor
+        self.cosine_floor = cosine_floor if cosine_floor is not None else calibrated_floor(embedder)
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -259,6 +260,19 @@ class ExtractiveAnswerer:
         q = self.embedder.embed([question], input_type="query")
         s = self.embedder.embed(list(texts), input_type="document")
         return [float(x) for x in (s @ q[0])]
+
+
+COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
+"""Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
+cosine means different things to different embedders, so others get no floor."""
+
+
+def calibrated_floor(embedder: Any) -> float:
+    """The meaning floor for ``embedder``: its model's entry in ``COSINE_FLOORS``, else 0."""
+    if embedder is None:
+        return 0.0
+    name = re.sub(r"[^a-z0-9]+", "_", str(getattr(embedder, "name", "")).lower())
+    return next((floor for model, floor in COSINE_FLOORS.items() if model in name), 0.0)
 
 
 def _body(citation: Citation) -> str:

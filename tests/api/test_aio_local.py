@@ -1,6 +1,6 @@
 """The event loop stays responsive while the real local model (llama.cpp, the packaged
 SmolLM2 GGUF) generates through ``AsyncRAG.ask_stream``: a ticker task that sleeps 10 ms in a
-loop never waits much longer than that, while the answer takes seconds. If the generation
+loop never waits more than a small share of the generation, while the answer takes seconds. If the generation
 ran on the loop, one gap would be as long as the whole generation."""
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from rag.types import Answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-MAX_GAP_S = 0.25
-MIN_GENERATION_S = 2 * MAX_GAP_S
-"""Generation must outlast the gap bound (twice over) for the bound to be able to fail; 128
-tokens take well over a second on 2 cores, so this holds on fast machines too."""
+MAX_GAP_SHARE = 0.1
+"""The longest wait of the ticker as a share of the generation's time: generating on the loop
+would make one gap the whole generation (share ~1); a busy machine that deschedules the loop
+now and then stays far below 0.1 (0.66 s of 55 s was seen with other jobs on both cores)."""
+MIN_GENERATION_S = 0.5
+"""Enough generation for the share to mean something (128 tokens take longer on 2 cores)."""
 
 
 def test_loop_stays_responsive_while_llama_cpp_generates(tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_loop_stays_responsive_while_llama_cpp_generates(tmp_path: Path) -> None
     assert answer.usage.backend == "local" and answer.text
     assert deltas >= 2, "the answer must arrive in pieces"
     assert generation_s > MIN_GENERATION_S, f"generation too short to measure: {generation_s:.2f}s"
-    assert max(gaps) < MAX_GAP_S, (
+    assert max(gaps) < MAX_GAP_SHARE * generation_s, (
         f"the event loop was blocked for {max(gaps):.3f}s while generating for {generation_s:.2f}s"
     )
     assert len(gaps) > 20

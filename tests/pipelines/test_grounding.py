@@ -157,6 +157,7 @@ class Closeness:
     """An English embedder whose every sentence has cosine ``c`` to every question."""
 
     languages = frozenset({"en"})
+    name = "sentence-transformers/all-MiniLM-L6-v2"  # the scale the floor was chosen on
 
     def __init__(self, c: float) -> None:
         self.c = c
@@ -171,6 +172,8 @@ class Closeness:
 def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
     """The question's words are all in the sources (full coverage), but where the embedder
     covers the language a best sentence under ``cosine_floor`` means something else."""
+    from rag.testing import FakeEmbedder
+
     question = "Which PostgreSQL extension is logged for every call?"
     far = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="en")
     assert far.abstained and far.coverage > 0.5 and far.closeness == 0.3
@@ -182,4 +185,5 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
         .abstained
     )
     other = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
+    assert ExtractiveAnswerer(embedder=FakeEmbedder()).cosine_floor == 0.0, "uncalibrated scale"
     assert not other.abstained, "no floor where the embedder does not cover the language"
