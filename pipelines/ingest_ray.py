@@ -54,8 +54,6 @@ RAY_PART_CHUNKS = 256
 """Chunks per part: the unit a worker embeds (a big file is many parts)."""
 FILES_PER_LOAD_TASK = 8
 """Files one load + chunk task reads."""
-PARTS_PER_EMBED_BATCH = 4
-"""Parts one embedding actor call embeds together."""
 EMBED_RETRIES = 3
 """Restarts of a lost embedding actor, and retries of its batch, before the run fails."""
 
@@ -77,12 +75,14 @@ class RayParts:
 @dataclass
 class RayRun:
     """What one Ray run did beyond the report: which node and process embedded how many
-    parts, and how long the commit (store writes) took."""
+    parts, how long the driver's commit (store writes) took, and how long the driver waited
+    for Ray's next embedded parts."""
 
     report: IngestReport
     parts_by_node: dict[str, int] = field(default_factory=dict)
     parts_by_worker: dict[int, int] = field(default_factory=dict)
     commit_seconds: float = 0.0
+    wait_seconds: float = 0.0
     embed_actors: int = 0
 
 
@@ -111,6 +111,15 @@ def _load_parts(planned: PlannedFile, parts: RayParts, size: int) -> Iterator[Fi
     yield FileChunks(planned, last.chunks, last.terms, error, complete, warning)
 
 
+def _flagged(parts: Iterator[FileChunks]) -> Iterator[tuple[FileChunks, bool]]:
+    """Each part with ``True`` for the file's last, reading one part ahead (never the file)."""
+    ahead = next(parts)  # a file yields at least one part
+    for part in parts:
+        yield ahead, False
+        ahead = part
+    yield ahead, True
+
+
 def _part(planned: PlannedFile, chunks: list[Chunk], tokenizer: Tokenizer | None) -> FileChunks:
     terms = None
     if tokenizer is not None:
@@ -119,27 +128,41 @@ def _part(planned: PlannedFile, chunks: list[Chunk], tokenizer: Tokenizer | None
     return FileChunks(planned, chunks, terms)
 
 
-def load_stage(batch: dict[str, np.ndarray], parts: RayParts, size: int) -> dict[str, Any]:
-    """Ray Data stage 2: rows of ``(file no, PlannedFile, stored ids)`` -> rows of parts."""
-    keys, numbers, lasts, payloads = [], [], [], []
+LoadedPart = tuple[int, bool, FileChunks, frozenset[str]]
+"""(file no, the file's last part?, the part, those of its chunk ids the store holds)."""
+EmbeddedPart = tuple[int, bool, FileChunks, Embedded]
+"""(file no, the file's last part?, the part, the vectors of its chunks the store lacks)."""
+
+
+def load_stage(
+    batch: dict[str, np.ndarray], parts: RayParts, size: int
+) -> Iterator[dict[str, Any]]:
+    """Ray Data stage 2: rows of ``(file no, PlannedFile, stored ids)`` -> rows of embedding
+    units, each yielded as soon as it is read: a unit is one part of ``size`` chunks of a big
+    file, or the parts of several small files together (until ``size`` chunks)."""
+    unit: list[LoadedPart] = []
+    chunks = 0
     for key, work in zip(batch["key"], batch["work"], strict=True):
         planned, stored = pickle.loads(work)
-        file_parts = list(_load_parts(planned, parts, size))
-        for n, part in enumerate(file_parts):
-            keys.append(int(key))
-            numbers.append(n)
-            lasts.append(n == len(file_parts) - 1)
-            payloads.append(pickle.dumps((part, stored), protocol=5))
-    return {
-        "key": np.array(keys, dtype=np.int64),
-        "part": np.array(numbers, dtype=np.int64),
-        "last": np.array(lasts, dtype=bool),
-        "payload": np.array(payloads, dtype=object),
-    }
+        for part, last in _flagged(_load_parts(planned, parts, size)):
+            held = frozenset(c.id for c in part.chunks if c.id in stored) if stored else frozenset()
+            unit.append((int(key), last, part, held))
+            chunks += len(part.chunks)
+            if chunks >= size:
+                yield _unit_row(unit)
+                unit, chunks = [], 0
+    if unit:
+        yield _unit_row(unit)
+
+
+def _unit_row(unit: list[LoadedPart]) -> dict[str, Any]:
+    payload = np.empty(1, dtype=object)
+    payload[0] = pickle.dumps(unit, protocol=5)
+    return {"payload": payload}
 
 
 class EmbedStage:
-    """Ray Data stage 3, one per actor: builds the embedder once, then embeds each part's
+    """Ray Data stage 3, one per actor: builds the embedder once, then embeds each unit's
     chunks that the store lacks (each distinct text once per call)."""
 
     def __init__(self, parts: RayParts) -> None:
@@ -150,27 +173,39 @@ class EmbedStage:
         self.pid = os.getpid()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        loaded = [pickle.loads(p) for p in batch["payload"]]
-        todo = [c for part, stored in loaded for c in part.chunks if c.id not in stored]
+        units: list[list[LoadedPart]] = [pickle.loads(p) for p in batch["payload"]]
+        todo = [
+            c
+            for unit in units
+            for _, _, part, held in unit
+            for c in part.chunks
+            if c.id not in held
+        ]
         embedded = embed_chunks(self.embedder, todo)
-        out = []
-        for part, _ in loaded:
-            hashes = {c.content_hash for c in part.chunks}
-            rows = {h: i for h, i in embedded.index.items() if h in hashes}
-            vectors = None
-            if rows and embedded.vectors is not None:
-                vectors = embedded.vectors[list(rows.values())]
-                rows = {h: k for k, h in enumerate(rows)}
-            out.append(pickle.dumps((part, Embedded(rows, vectors)), protocol=5))
-        n = len(out)
+        out = np.empty(len(units), dtype=object)
+        counts = []
+        for i, unit in enumerate(units):
+            done: list[EmbeddedPart] = []
+            for key, last, part, _ in unit:
+                done.append((key, last, part, _share(embedded, part.chunks)))
+            out[i] = pickle.dumps(done, protocol=5)
+            counts.append(len(done))
+        n = len(units)
         return {
-            "key": batch["key"],
-            "part": batch["part"],
-            "last": batch["last"],
-            "payload": np.array(out, dtype=object),
+            "payload": out,
+            "parts": np.array(counts, dtype=np.int64),
             "node": np.array([self.node] * n, dtype=object),
             "pid": np.array([self.pid] * n, dtype=np.int64),
         }
+
+
+def _share(embedded: Embedded, chunks: list[Chunk]) -> Embedded:
+    """The rows of ``embedded`` that ``chunks`` need (none for chunks all stored)."""
+    hashes = {c.content_hash for c in chunks}
+    rows = {h: i for h, i in embedded.index.items() if h in hashes}
+    if not rows or embedded.vectors is None:
+        return Embedded({}, None)
+    return Embedded({h: k for k, h in enumerate(rows)}, embedded.vectors[list(rows.values())])
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -331,19 +366,24 @@ class _Driver:
         ]
         blocks = max(1, min(len(rows), 4 * cpus))
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
-        ds.context.execution_options.preserve_order = True
-        ds.context.enable_progress_bars = False
+        ctx = ds.context  # this dataset's own copy
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        # every unit the load stage yields is a block of its own, handed on at once: one big
+        # file becomes many blocks, embedded on every actor while it is still being read
+        # (Ray Data otherwise merges a task's output up to 128 MiB: one block, one actor)
+        ctx.target_max_block_size = 1
         ds = ds.map_batches(
             load_stage,
             batch_size=FILES_PER_LOAD_TASK,
             batch_format="numpy",
             fn_kwargs={"parts": self.ingest.parts, "size": self.ingest.part_chunks},
             num_cpus=0,  # light beside embedding; never starves for the actors' CPUs
-            concurrency=cpus,
+            concurrency=min(cpus, blocks),
         )
         ds = ds.map_batches(
             EmbedStage,
-            batch_size=PARTS_PER_EMBED_BATCH,
+            batch_size=1,  # one unit (about ``part_chunks`` chunks) per call
             batch_format="numpy",
             fn_constructor_kwargs={"parts": self.ingest.parts},
             compute=ray.data.ActorPoolStrategy(size=actors),
@@ -353,37 +393,39 @@ class _Driver:
             max_restarts=EMBED_RETRIES,
             max_task_retries=EMBED_RETRIES,
         )
-        batches = ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
         self._commit_all(todo, _rows(batches, self.result))
 
-    def _commit_all(self, todo: list[PlannedFile], rows: Iterator[tuple[int, bool, bytes]]) -> None:
-        """Commit each file from its parts, in walk order."""
+    def _commit_all(self, todo: list[PlannedFile], rows: Iterator[EmbeddedPart]) -> None:
+        """Commit each file from its parts, in walk order (the time spent, less the waits for
+        Ray's parts, is the commit time)."""
+        started = time.perf_counter()
         row = next(rows, None)
         while row is not None:
             key = row[0]
-            started = time.perf_counter()
             row = self._commit_file(todo[key], key, row, rows)
-            self.result.commit_seconds += time.perf_counter() - started
             self.done += 1
             if self.progress:
                 self.progress("file", self.done, self.total)
+        spent = time.perf_counter() - started
+        self.result.commit_seconds = max(0.0, spent - self.result.wait_seconds)
 
     def _commit_file(
         self,
         planned: PlannedFile,
         key: int,
-        first: tuple[int, bool, bytes],
-        rows: Iterator[tuple[int, bool, bytes]],
-    ) -> tuple[int, bool, bytes] | None:
+        first: EmbeddedPart,
+        rows: Iterator[EmbeddedPart],
+    ) -> EmbeddedPart | None:
         """One file: its parts written in one transaction (where supported), in the local
         engine's order. Returns the first row of the next file."""
 
         def parts() -> Iterator[tuple[FileChunks, Embedded]]:
-            row: tuple[int, bool, bytes] | None = first
+            row: EmbeddedPart | None = first
             while row is not None:
                 if row[0] != key:
                     raise RuntimeError(f"Ray returned parts out of order ({row[0]} in {key})")
-                yield pickle.loads(row[2])
+                yield row[2], row[3]
                 if row[1]:
                     return
                 row = next(rows, None)
@@ -457,17 +499,22 @@ class _Driver:
         return Embedded(index, np.stack(rows))
 
 
-def _rows(
-    batches: Iterator[dict[str, np.ndarray]], result: RayRun
-) -> Iterator[tuple[int, bool, bytes]]:
-    """The parts as ``(file no, last part?, payload)``, counting which node embedded each."""
-    for batch in batches:
-        for key, last, payload, node, pid in zip(
-            batch["key"], batch["last"], batch["payload"], batch["node"], batch["pid"], strict=True
+def _rows(batches: Iterator[dict[str, np.ndarray]], result: RayRun) -> Iterator[EmbeddedPart]:
+    """The parts in order, counting which node and process embedded each, and the time spent
+    waiting for them."""
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        result.wait_seconds += time.perf_counter() - started
+        if batch is None:
+            return
+        for payload, count, node, pid in zip(
+            batch["payload"], batch["parts"], batch["node"], batch["pid"], strict=True
         ):
-            result.parts_by_node[str(node)] = result.parts_by_node.get(str(node), 0) + 1
-            result.parts_by_worker[int(pid)] = result.parts_by_worker.get(int(pid), 0) + 1
-            yield int(key), bool(last), bytes(payload)
+            node_id, n = str(node), int(count)
+            result.parts_by_node[node_id] = result.parts_by_node.get(node_id, 0) + n
+            result.parts_by_worker[int(pid)] = result.parts_by_worker.get(int(pid), 0) + n
+            yield from pickle.loads(payload)
 
 
 def _ray() -> Any:
