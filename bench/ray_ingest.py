@@ -3,11 +3,16 @@
     python bench/ray_ingest.py                 # ../shared/evaldata/scifact, 1x
     python bench/ray_ingest.py --scale 10      # 10x the corpus (distinct ids)
     python bench/ray_ingest.py --limit 50      # a quick check on 50 records
+    python bench/ray_ingest.py --repeat 3      # 3 rounds back to back (a shared machine)
 
 Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local``, then
-``--engine ray`` on a local Ray of 1 and of 2 worker CPUs. Per run: wall time, chunks/s, the
-peak RSS of the driver and of each Ray worker (from /proc while it runs), and the commit
-throughput of pgvector (chunks written per second of driver commit time). From the measured
+``--engine ray`` on a local Ray of 1 and of 2 worker CPUs (Ray started and stopped inside the
+timed run, as ``rag ingest --engine ray`` does). Per run: wall time, chunks/s, CPU seconds of
+the run's processes (the driver and every process it started; steadier than wall time when
+others share the machine), the load average as it starts, the peak RSS of the driver and of
+each Ray worker (from /proc while it runs), and the commit throughput of pgvector (chunks
+written per second of driver commit time, the waits for Ray left out). Each Ray run's overhead
+is taken against the local run of its round, the median over rounds printed. From the measured
 per-stage rates (embedding per worker CPU, commit on the driver) it prints the projected
 throughput for 8 and 32 worker CPUs and names the bound. The dataset is read in place (never
 copied into the repo); ``bench/peers.py`` writes the scaled corpus to a temp dir.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -31,41 +37,66 @@ sys.path.insert(0, str(BENCH))
 from peers import DEFAULT_DATASET, write_corpus  # noqa: E402
 
 
-class RssWatch:
-    """Peak RSS (MiB) of this process and of every Ray worker process, sampled from /proc."""
+class Watch:
+    """Peak RSS (MiB) of this process and of each Ray worker it started, and the CPU seconds
+    of this process and of every process it started (Ray's included; PostgreSQL left out, as
+    both engines use it alike), sampled from /proc: on a shared machine, CPU seconds show the
+    overhead that wall time blurs."""
 
     def __init__(self, every_s: float = 0.2) -> None:
         self.driver = 0.0
         self.workers: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._every = every_s
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._own_cpu = 0.0
 
-    def __enter__(self) -> RssWatch:
+    def __enter__(self) -> Watch:
+        self._own_cpu = _own_cpu()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._own_cpu = _own_cpu() - self._own_cpu
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of this process during the watch and of the processes it started."""
+        return self._own_cpu + sum(self._cpu.values())
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self._every)
+        self._sample()
+
+    def _sample(self) -> None:
         import psutil
 
         me = psutil.Process()
-        while not self._stop.is_set():
-            self.driver = max(self.driver, me.memory_info().rss / 2**20)
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                cmd = " ".join(proc.info.get("cmdline") or [])
+        self.driver = max(self.driver, me.memory_info().rss / 2**20)
+        for proc in me.children(recursive=True):
+            try:
+                cmd = " ".join(proc.cmdline())
+                if "postgres" in cmd:
+                    continue
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
                 if cmd.startswith("ray::") and (
-                    "MapWorker" in cmd or "ReadItems" in cmd or "MapBatches" in cmd or "IDLE" in cmd
+                    "MapWorker" in cmd or "MapBatches" in cmd or "IDLE" in cmd
                 ):
-                    try:
-                        rss = proc.memory_info().rss / 2**20
-                    except psutil.Error:
-                        continue
+                    rss = proc.memory_info().rss / 2**20
                     self.workers[proc.pid] = max(self.workers.get(proc.pid, 0.0), rss)
-            self._stop.wait(self._every)
+            except psutil.Error:
+                continue
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[str, Any]:
@@ -81,7 +112,8 @@ def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[
     )
     r = RAG(settings)
     row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus if engine == "ray" else 0}
-    with RssWatch() as rss:
+    row["load"] = os.getloadavg()[0]  # the machine's load as the run starts (it is shared)
+    with Watch() as rss:
         started = time.perf_counter()
         if engine == "local":
             report = r.ingest(corpus)
@@ -115,6 +147,7 @@ def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[
         chunks=chunks,
         seconds=wall,
         chunks_per_s=chunks / wall if wall else float("nan"),
+        cpu_s=rss.cpu_s,
         driver_rss_mib=rss.driver,
         worker_rss_mib=sorted(rss.workers.values(), reverse=True)[: max(cpus, 1) + 1],
         commit_s=commit_s,
@@ -150,11 +183,15 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="copies of the corpus")
     parser.add_argument("--limit", type=int, default=None, help="records per copy")
     parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of local + ray runs, back to back"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from rag.stores.pgvector_server import LocalPostgres  # rag db start's server
 
+    rounds: list[list[dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="rag-ray-bench-") as tmp:
         work = Path(tmp)
         corpus = work / "corpus"
@@ -168,32 +205,46 @@ def main() -> None:
         server = LocalPostgres(work / "postgres")
         dsn = server.start().dsn
         try:
-            rows = [one_run(corpus, dsn, "local", 0, work / "local")]
-            for cpus in args.cpus:
-                rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}"))
+            for i in range(args.repeat):
+                rows = [one_run(corpus, dsn, "local", 0, work / f"local{i}")]
+                for cpus in args.cpus:
+                    rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}_{i}"))
+                rounds.append(rows)
         finally:
             server.stop()
-    print(f"corpus: {args.dataset.name} x{args.scale} ({n} records) · store: pgvector")
+    report(rounds, f"corpus: {args.dataset.name} x{args.scale} ({n} records) · store: pgvector")
+
+
+def report(rounds: list[list[dict[str, Any]]], title: str) -> None:
+    """Every run, each Ray run's overhead against the local run of its round (wall time and
+    CPU seconds), the medians over rounds, and the projection."""
+    print(title)
     head = (
-        f"{'engine':<8} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
-        f"{'driver MiB':>10} {'worker MiB (peak each)':<28} {'commit ch/s':>11}"
+        f"{'round':>5} {'engine':<6} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
+        f"{'CPU s':>7} {'load':>5} {'driver MiB':>10} {'worker MiB (peak each)':<24} "
+        f"{'commit ch/s':>11}"
     )
     print(head)
     print("-" * len(head))
-    local_s = rows[0]["seconds"]
-    for r in rows:
-        workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
+    for i, rows in enumerate(rounds, 1):
+        for r in rows:
+            workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
+            print(
+                f"{i:>5} {r['engine']:<6} {r['worker_cpus']:>4} {r['chunks']:>7} "
+                f"{r['seconds']:>8.1f} {r['chunks_per_s']:>9.1f} {r['cpu_s']:>7.1f} "
+                f"{r['load']:>5.1f} {r['driver_rss_mib']:>10.0f} {workers:<24} "
+                f"{r['commit_chunks_per_s']:>11.0f}"
+            )
+    for k, first in enumerate(rounds[0][1:], 1):
+        wall = [100 * (rows[k]["seconds"] / rows[0]["seconds"] - 1) for rows in rounds]
+        cpu = [100 * (rows[k]["cpu_s"] / rows[0]["cpu_s"] - 1) for rows in rounds]
+        each = ", ".join(f"{w:+.0f}%" for w in wall)
         print(
-            f"{r['engine']:<8} {r['worker_cpus']:>4} {r['chunks']:>7} {r['seconds']:>8.1f} "
-            f"{r['chunks_per_s']:>9.1f} {r['driver_rss_mib']:>10.0f} {workers:<28} "
-            f"{r['commit_chunks_per_s']:>11.0f}"
+            f"ray {first['worker_cpus']} CPU(s): overhead {statistics.median(wall):+.0f}% of the "
+            f"local engine's wall time (median; each round: {each}), "
+            f"{statistics.median(cpu):+.0f}% of its CPU seconds"
         )
-    for r in rows[1:]:
-        print(
-            f"ray {r['worker_cpus']} CPU(s): overhead {100 * (r['seconds'] / local_s - 1):+.0f}% "
-            "of the local engine's wall time"
-        )
-    for line in project(rows):
+    for line in project(rounds[-1]):
         print(line)
 
 

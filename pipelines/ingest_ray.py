@@ -2,17 +2,20 @@
 
 - plan (``ingest_plan``) runs on the driver: walk the path, hash each file, diff the manifest;
 - load + chunk runs as a Ray Data ``map_batches`` stage of tasks: each new or changed file is
-  read and chunked on a worker and cut into parts of ``RAY_PART_CHUNKS`` chunks (a big file,
-  such as one JSON Lines corpus, is then embedded on many workers at once);
-- embed runs as a ``map_batches`` stage on an actor pool (``ActorPoolStrategy``) sized by the
-  cluster's CPUs: each actor builds one embedder when it starts and keeps it; the chunks the
-  store already holds (the source's stored ids, sent with the file) are not embedded;
-- commit runs on the driver as the parts stream back (streaming execution, ``preserve_order``
-  so each file's parts arrive together and in order), with the local engine's ``Committer``
-  and its crash-safe order: open the file (stale candidates), each part's missing chunks
-  written with their keyword terms, then the stale deletion and the manifest entry, all one
-  transaction where the store supports it. A chunk a worker did not embed (the store changed
-  meanwhile) is embedded on the driver.
+  read and chunked on a worker and cut into parts of ``RAY_PART_CHUNKS`` chunks; parts are
+  handed on in units of about that many chunks (one part of a big file, or the parts of a few
+  small files), each unit a block of its own, streamed as soon as it is read: one big file,
+  such as a JSON Lines corpus, is embedded on every actor while it is still being read;
+- embed runs as a ``map_batches`` stage on an actor pool (``ActorPoolStrategy``) of one actor
+  per cluster CPU, one unit per call: each actor builds one single-threaded embedder when it
+  starts and keeps it; the chunks the store already holds (sent with each part: those of its
+  ids the store has) are not embedded;
+- commit runs on the driver as the parts stream back, while the actors embed the next units
+  (streaming execution, ``preserve_order`` so each file's parts arrive together and in
+  order), with the local engine's ``Committer`` and its crash-safe order: open the file
+  (stale candidates), each part's missing chunks written with their keyword terms, then the
+  stale deletion and the manifest entry, all one transaction where the store supports it.
+  A chunk a worker did not embed (the store changed meanwhile) is embedded on the driver.
 
 So a run stores exactly what the local engine stores (same ids, texts, locations, manifest and
 keyword rows; vectors equal to float tolerance), and a killed driver or worker is repaired by
@@ -22,11 +25,11 @@ naming it, and nothing half-committed is left that a re-run does not fix.
 
 Every file is read on a worker at its path: the files must be at the same path on every node
 (shared storage), as they are on one machine. ``ray`` is imported only when a run starts.
+The worker side, the two stages Ray runs, is ``ingest_ray_stages``.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,40 +39,30 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunker
-from rag.connectors import LoaderRegistry, default_loaders
+from rag.connectors import default_loaders
 from rag.embeddings import check_compatible
-from rag.errors import ConfigError, LoadError, StoreError
+from rag.errors import ConfigError, StoreError
 from rag.stores.base import Store
 from rag.types import Chunk, IngestReport
 
-from .ingest_chunk import FileChunks, FileReader, Tokenizer, keyword_terms
+from .ingest_chunk import FileChunks
 from .ingest_commit import Committer, PendingFile, _add_counts, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
 from .ingest_plan import PlannedFile, plan_file, removed_sources, walk_files
+from .ingest_ray_stages import EmbeddedPart, EmbedStage, RayParts, load_stage
 
 __all__ = ["RAY_PART_CHUNKS", "RayIngest", "RayParts", "RayRun"]
 
-RAY_PART_CHUNKS = 256
-"""Chunks per part: the unit a worker embeds (a big file is many parts)."""
+RAY_PART_CHUNKS = 128
+"""Chunks per part, and per unit an actor embeds in one call (a big file is many): about two
+seconds of one CPU with the default model, so the actors finish within a unit of each other
+(embedding speed does not depend on it: the ONNX embedder runs one text at a time)."""
 FILES_PER_LOAD_TASK = 8
 """Files one load + chunk task reads."""
 EMBED_RETRIES = 3
 """Restarts of a lost embedding actor, and retries of its batch, before the run fails."""
 
 ProgressCallback = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class RayParts:
-    """What the workers need; all of it pickles. ``embedder`` is a factory called once in each
-    embedding actor (``threads``: the CPUs one actor may use, for factories that take it);
-    ``chunker``, ``keyword_tokenizer`` and ``loaders`` are shipped built."""
-
-    embedder: Callable[[], DocumentEmbedder]
-    chunker: Chunker
-    keyword_tokenizer: Tokenizer | None = None
-    loaders: LoaderRegistry | None = None
 
 
 @dataclass
@@ -84,128 +77,6 @@ class RayRun:
     commit_seconds: float = 0.0
     wait_seconds: float = 0.0
     embed_actors: int = 0
-
-
-# -- the worker side: plain functions and one class, pickled by Ray ---------------------------
-
-
-def _load_parts(planned: PlannedFile, parts: RayParts, size: int) -> Iterator[FileChunks]:
-    """One file's chunks as ``FileChunks`` of at most ``size`` chunks; the last one carries the
-    file's error, completeness and sanitiser warning (as ``load_and_chunk`` would)."""
-    loaders = parts.loaders or default_loaders()
-    error: str | None = None
-    complete = True
-    reader: FileReader | None = None
-    pending: list[Chunk] = []
-    try:
-        reader = FileReader(planned, parts.chunker.chunk, size, loaders)
-        for window in reader.windows():
-            if pending:
-                yield _part(planned, pending, parts.keyword_tokenizer)
-            pending = window
-        error = reader.failure
-    except LoadError as exc:
-        error, complete = exc.reason, False
-    warning = None if reader is None else (reader.fixes.describe() or None)
-    last = _part(planned, pending, parts.keyword_tokenizer)
-    yield FileChunks(planned, last.chunks, last.terms, error, complete, warning)
-
-
-def _flagged(parts: Iterator[FileChunks]) -> Iterator[tuple[FileChunks, bool]]:
-    """Each part with ``True`` for the file's last, reading one part ahead (never the file)."""
-    ahead = next(parts)  # a file yields at least one part
-    for part in parts:
-        yield ahead, False
-        ahead = part
-    yield ahead, True
-
-
-def _part(planned: PlannedFile, chunks: list[Chunk], tokenizer: Tokenizer | None) -> FileChunks:
-    terms = None
-    if tokenizer is not None:
-        by_id = keyword_terms(tokenizer, chunks)
-        terms = [by_id[c.id] for c in chunks]
-    return FileChunks(planned, chunks, terms)
-
-
-LoadedPart = tuple[int, bool, FileChunks, frozenset[str]]
-"""(file no, the file's last part?, the part, those of its chunk ids the store holds)."""
-EmbeddedPart = tuple[int, bool, FileChunks, Embedded]
-"""(file no, the file's last part?, the part, the vectors of its chunks the store lacks)."""
-
-
-def load_stage(
-    batch: dict[str, np.ndarray], parts: RayParts, size: int
-) -> Iterator[dict[str, Any]]:
-    """Ray Data stage 2: rows of ``(file no, PlannedFile, stored ids)`` -> rows of embedding
-    units, each yielded as soon as it is read: a unit is one part of ``size`` chunks of a big
-    file, or the parts of several small files together (until ``size`` chunks)."""
-    unit: list[LoadedPart] = []
-    chunks = 0
-    for key, work in zip(batch["key"], batch["work"], strict=True):
-        planned, stored = pickle.loads(work)
-        for part, last in _flagged(_load_parts(planned, parts, size)):
-            held = frozenset(c.id for c in part.chunks if c.id in stored) if stored else frozenset()
-            unit.append((int(key), last, part, held))
-            chunks += len(part.chunks)
-            if chunks >= size:
-                yield _unit_row(unit)
-                unit, chunks = [], 0
-    if unit:
-        yield _unit_row(unit)
-
-
-def _unit_row(unit: list[LoadedPart]) -> dict[str, Any]:
-    payload = np.empty(1, dtype=object)
-    payload[0] = pickle.dumps(unit, protocol=5)
-    return {"payload": payload}
-
-
-class EmbedStage:
-    """Ray Data stage 3, one per actor: builds the embedder once, then embeds each unit's
-    chunks that the store lacks (each distinct text once per call)."""
-
-    def __init__(self, parts: RayParts) -> None:
-        import ray
-
-        self.embedder = parts.embedder()
-        self.node = ray.get_runtime_context().get_node_id()
-        self.pid = os.getpid()
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        units: list[list[LoadedPart]] = [pickle.loads(p) for p in batch["payload"]]
-        todo = [
-            c
-            for unit in units
-            for _, _, part, held in unit
-            for c in part.chunks
-            if c.id not in held
-        ]
-        embedded = embed_chunks(self.embedder, todo)
-        out = np.empty(len(units), dtype=object)
-        counts = []
-        for i, unit in enumerate(units):
-            done: list[EmbeddedPart] = []
-            for key, last, part, _ in unit:
-                done.append((key, last, part, _share(embedded, part.chunks)))
-            out[i] = pickle.dumps(done, protocol=5)
-            counts.append(len(done))
-        n = len(units)
-        return {
-            "payload": out,
-            "parts": np.array(counts, dtype=np.int64),
-            "node": np.array([self.node] * n, dtype=object),
-            "pid": np.array([self.pid] * n, dtype=np.int64),
-        }
-
-
-def _share(embedded: Embedded, chunks: list[Chunk]) -> Embedded:
-    """The rows of ``embedded`` that ``chunks`` need (none for chunks all stored)."""
-    hashes = {c.content_hash for c in chunks}
-    rows = {h: i for h, i in embedded.index.items() if h in hashes}
-    if not rows or embedded.vectors is None:
-        return Embedded({}, None)
-    return Embedded({h: k for k, h in enumerate(rows)}, embedded.vectors[list(rows.values())])
 
 
 # -- the driver ------------------------------------------------------------------------------
