@@ -250,7 +250,7 @@ class _Driver:
             batch_format="numpy",
             fn_kwargs={"parts": self.ingest.parts, "size": self.ingest.part_chunks},
             num_cpus=0,  # light beside embedding; never starves for the actors' CPUs
-            concurrency=min(cpus, blocks),
+            compute=ray.data.TaskPoolStrategy(size=min(cpus, blocks)),
         )
         ds = ds.map_batches(
             EmbedStage,
