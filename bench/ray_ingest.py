@@ -4,18 +4,21 @@
     python bench/ray_ingest.py --scale 10      # 10x the corpus (distinct ids)
     python bench/ray_ingest.py --limit 50      # a quick check on 50 records
     python bench/ray_ingest.py --repeat 3      # 3 rounds back to back (a shared machine)
+    python bench/ray_ingest.py --local-threads 0 1   # also the local engine on 1 thread
 
-Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local``, then
-``--engine ray`` on a local Ray of 1 and of 2 worker CPUs (Ray started and stopped inside the
-timed run, as ``rag ingest --engine ray`` does). Per run: wall time, chunks/s, CPU seconds of
-the run's processes (the driver and every process it started; steadier than wall time when
-others share the machine), the load average as it starts, the peak RSS of the driver and of
-each Ray worker (from /proc while it runs), and the commit throughput of pgvector (chunks
-written per second of driver commit time, the waits for Ray left out). Each Ray run's overhead
-is taken against the local run of its round, the median over rounds printed. From the measured
-per-stage rates (embedding per worker CPU, commit on the driver) it prints the projected
-throughput for 8 and 32 worker CPUs and names the bound. The dataset is read in place (never
-copied into the repo); ``bench/peers.py`` writes the scaled corpus to a temp dir.
+Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local`` (embedding on
+every core; ``--local-threads 0 1`` adds a run on one thread, the like-for-like reference of
+Ray on 1 worker CPU), then ``--engine ray`` on a local Ray of 1 and of 2 worker CPUs (Ray
+started and stopped inside the timed run, as ``rag ingest --engine ray`` does). Per run: wall
+time, chunks/s, CPU seconds of the run's processes (the driver and every process it started;
+steadier than wall time when others share the machine), the load average as it starts, the
+peak RSS of the driver and of each Ray worker (from /proc while it runs), and the commit
+throughput of pgvector (chunks written per second of driver commit time, the waits for Ray
+left out). Each Ray run's overhead is taken against the local run of its round, the median
+over rounds printed. From the measured per-stage rates (embedding per worker CPU, commit on
+the driver) it prints the projected throughput for 8 and 32 worker CPUs and names the bound.
+The dataset is read in place (never copied into the repo); ``bench/peers.py`` writes the
+scaled corpus to a temp dir.
 """
 
 from __future__ import annotations
@@ -109,9 +112,11 @@ def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[
         pg_dsn=dsn,
         collection=f"bench_{engine}_{cpus}_{uuid.uuid4().hex[:6]}",
         ingest_engine=engine,  # type: ignore[arg-type]
+        # the local engine on ``cpus`` embedding threads (0: every core)
+        embed_threads=cpus if engine == "local" and cpus else None,
     )
     r = RAG(settings)
-    row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus if engine == "ray" else 0}
+    row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus}
     row["load"] = os.getloadavg()[0]  # the machine's load as the run starts (it is shared)
     with Watch() as rss:
         started = time.perf_counter()
@@ -182,7 +187,14 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--scale", type=int, default=1, help="copies of the corpus")
     parser.add_argument("--limit", type=int, default=None, help="records per copy")
-    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="Ray worker CPUs")
+    parser.add_argument(
+        "--local-threads",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="embedding threads of the local runs (0: every core, the default engine)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of local + ray runs, back to back"
     )
@@ -206,7 +218,10 @@ def main() -> None:
         dsn = server.start().dsn
         try:
             for i in range(args.repeat):
-                rows = [one_run(corpus, dsn, "local", 0, work / f"local{i}")]
+                rows = [
+                    one_run(corpus, dsn, "local", t, work / f"local{t}_{i}")
+                    for t in args.local_threads
+                ]
                 for cpus in args.cpus:
                     rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}_{i}"))
                 rounds.append(rows)
@@ -216,8 +231,9 @@ def main() -> None:
 
 
 def report(rounds: list[list[dict[str, Any]]], title: str) -> None:
-    """Every run, each Ray run's overhead against the local run of its round (wall time and
-    CPU seconds), the medians over rounds, and the projection."""
+    """Every run; each Ray run's overhead against the local run of its round on every core
+    (wall time and CPU seconds) and, when there is one, against the local run on as many
+    embedding threads as Ray had worker CPUs; the medians over rounds; the projection."""
     print(title)
     head = (
         f"{'round':>5} {'engine':<6} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
@@ -229,23 +245,39 @@ def report(rounds: list[list[dict[str, Any]]], title: str) -> None:
     for i, rows in enumerate(rounds, 1):
         for r in rows:
             workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
+            cpus = r["worker_cpus"] or "all"
             print(
-                f"{i:>5} {r['engine']:<6} {r['worker_cpus']:>4} {r['chunks']:>7} "
+                f"{i:>5} {r['engine']:<6} {cpus:>4} {r['chunks']:>7} "
                 f"{r['seconds']:>8.1f} {r['chunks_per_s']:>9.1f} {r['cpu_s']:>7.1f} "
                 f"{r['load']:>5.1f} {r['driver_rss_mib']:>10.0f} {workers:<24} "
                 f"{r['commit_chunks_per_s']:>11.0f}"
             )
-    for k, first in enumerate(rounds[0][1:], 1):
-        wall = [100 * (rows[k]["seconds"] / rows[0]["seconds"] - 1) for rows in rounds]
-        cpu = [100 * (rows[k]["cpu_s"] / rows[0]["cpu_s"] - 1) for rows in rounds]
-        each = ", ".join(f"{w:+.0f}%" for w in wall)
-        print(
-            f"ray {first['worker_cpus']} CPU(s): overhead {statistics.median(wall):+.0f}% of the "
-            f"local engine's wall time (median; each round: {each}), "
-            f"{statistics.median(cpu):+.0f}% of its CPU seconds"
-        )
+    first = rounds[0]
+    for k, run in enumerate(first):
+        if run["engine"] != "ray":
+            continue
+        for threads, name in ((0, "the local engine's"), (run["worker_cpus"], "")):
+            base = _local_index(first, threads)
+            if base is None or (name == "" and threads == 0):
+                continue
+            name = name or f"the {threads}-thread local engine's"
+            wall = [100 * (rows[k]["seconds"] / rows[base]["seconds"] - 1) for rows in rounds]
+            cpu = [100 * (rows[k]["cpu_s"] / rows[base]["cpu_s"] - 1) for rows in rounds]
+            each = ", ".join(f"{w:+.0f}%" for w in wall)
+            print(
+                f"ray {run['worker_cpus']} CPU(s): overhead {statistics.median(wall):+.0f}% of "
+                f"{name} wall time (median; each round: {each}), "
+                f"{statistics.median(cpu):+.0f}% of its CPU seconds"
+            )
     for line in project(rounds[-1]):
         print(line)
+
+
+def _local_index(rows: list[dict[str, Any]], threads: int) -> int | None:
+    for i, r in enumerate(rows):
+        if r["engine"] == "local" and r["worker_cpus"] == threads:
+            return i
+    return None
 
 
 if __name__ == "__main__":
