@@ -3,20 +3,29 @@
     python bench/ray_ingest.py                 # ../shared/evaldata/scifact, 1x
     python bench/ray_ingest.py --scale 10      # 10x the corpus (distinct ids)
     python bench/ray_ingest.py --limit 50      # a quick check on 50 records
+    python bench/ray_ingest.py --repeat 3      # 3 rounds back to back (a shared machine)
+    python bench/ray_ingest.py --local-threads 0 1   # also the local engine on 1 thread
 
-Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local``, then
-``--engine ray`` on a local Ray of 1 and of 2 worker CPUs. Per run: wall time, chunks/s, the
+Runs, each a fresh collection on one embedded PostgreSQL: ``--engine local`` (embedding on
+every core; ``--local-threads 0 1`` adds a run on one thread, the like-for-like reference of
+Ray on 1 worker CPU), then ``--engine ray`` on a local Ray of 1 and of 2 worker CPUs (Ray
+started and stopped inside the timed run, as ``rag ingest --engine ray`` does). Per run: wall
+time, chunks/s, CPU seconds of the run's processes (the driver and every process it started;
+steadier than wall time when others share the machine), the load average as it starts, the
 peak RSS of the driver and of each Ray worker (from /proc while it runs), and the commit
-throughput of pgvector (chunks written per second of driver commit time). From the measured
-per-stage rates (embedding per worker CPU, commit on the driver) it prints the projected
-throughput for 8 and 32 worker CPUs and names the bound. The dataset is read in place (never
-copied into the repo); ``bench/peers.py`` writes the scaled corpus to a temp dir.
+throughput of pgvector (chunks written per second of driver commit time, the waits for Ray
+left out). Each Ray run's overhead is taken against the local run of its round, the median
+over rounds printed. From the measured per-stage rates (embedding per worker CPU, commit on
+the driver) it prints the projected throughput for 8 and 32 worker CPUs and names the bound.
+The dataset is read in place (never copied into the repo); ``bench/peers.py`` writes the
+scaled corpus to a temp dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -31,41 +40,66 @@ sys.path.insert(0, str(BENCH))
 from peers import DEFAULT_DATASET, write_corpus  # noqa: E402
 
 
-class RssWatch:
-    """Peak RSS (MiB) of this process and of every Ray worker process, sampled from /proc."""
+class Watch:
+    """Peak RSS (MiB) of this process and of each Ray worker it started, and the CPU seconds
+    of this process and of every process it started (Ray's included; PostgreSQL left out, as
+    both engines use it alike), sampled from /proc: on a shared machine, CPU seconds show the
+    overhead that wall time blurs."""
 
     def __init__(self, every_s: float = 0.2) -> None:
         self.driver = 0.0
         self.workers: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._every = every_s
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._own_cpu = 0.0
 
-    def __enter__(self) -> RssWatch:
+    def __enter__(self) -> Watch:
+        self._own_cpu = _own_cpu()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._own_cpu = _own_cpu() - self._own_cpu
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of this process during the watch and of the processes it started."""
+        return self._own_cpu + sum(self._cpu.values())
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self._every)
+        self._sample()
+
+    def _sample(self) -> None:
         import psutil
 
         me = psutil.Process()
-        while not self._stop.is_set():
-            self.driver = max(self.driver, me.memory_info().rss / 2**20)
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                cmd = " ".join(proc.info.get("cmdline") or [])
+        self.driver = max(self.driver, me.memory_info().rss / 2**20)
+        for proc in me.children(recursive=True):
+            try:
+                cmd = " ".join(proc.cmdline())
+                if "postgres" in cmd:
+                    continue
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
                 if cmd.startswith("ray::") and (
-                    "MapWorker" in cmd or "ReadItems" in cmd or "MapBatches" in cmd or "IDLE" in cmd
+                    "MapWorker" in cmd or "MapBatches" in cmd or "IDLE" in cmd
                 ):
-                    try:
-                        rss = proc.memory_info().rss / 2**20
-                    except psutil.Error:
-                        continue
+                    rss = proc.memory_info().rss / 2**20
                     self.workers[proc.pid] = max(self.workers.get(proc.pid, 0.0), rss)
-            self._stop.wait(self._every)
+            except psutil.Error:
+                continue
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[str, Any]:
@@ -78,10 +112,13 @@ def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[
         pg_dsn=dsn,
         collection=f"bench_{engine}_{cpus}_{uuid.uuid4().hex[:6]}",
         ingest_engine=engine,  # type: ignore[arg-type]
+        # the local engine on ``cpus`` embedding threads (0: every core)
+        embed_threads=cpus if engine == "local" and cpus else None,
     )
     r = RAG(settings)
-    row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus if engine == "ray" else 0}
-    with RssWatch() as rss:
+    row: dict[str, Any] = {"engine": engine, "worker_cpus": cpus}
+    row["load"] = os.getloadavg()[0]  # the machine's load as the run starts (it is shared)
+    with Watch() as rss:
         started = time.perf_counter()
         if engine == "local":
             report = r.ingest(corpus)
@@ -115,6 +152,7 @@ def one_run(corpus: Path, dsn: str, engine: str, cpus: int, data: Path) -> dict[
         chunks=chunks,
         seconds=wall,
         chunks_per_s=chunks / wall if wall else float("nan"),
+        cpu_s=rss.cpu_s,
         driver_rss_mib=rss.driver,
         worker_rss_mib=sorted(rss.workers.values(), reverse=True)[: max(cpus, 1) + 1],
         commit_s=commit_s,
@@ -149,12 +187,23 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--scale", type=int, default=1, help="copies of the corpus")
     parser.add_argument("--limit", type=int, default=None, help="records per copy")
-    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="Ray worker CPUs")
+    parser.add_argument(
+        "--local-threads",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="embedding threads of the local runs (0: every core, the default engine)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of local + ray runs, back to back"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from rag.stores.pgvector_server import LocalPostgres  # rag db start's server
 
+    rounds: list[list[dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="rag-ray-bench-") as tmp:
         work = Path(tmp)
         corpus = work / "corpus"
@@ -168,33 +217,67 @@ def main() -> None:
         server = LocalPostgres(work / "postgres")
         dsn = server.start().dsn
         try:
-            rows = [one_run(corpus, dsn, "local", 0, work / "local")]
-            for cpus in args.cpus:
-                rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}"))
+            for i in range(args.repeat):
+                rows = [
+                    one_run(corpus, dsn, "local", t, work / f"local{t}_{i}")
+                    for t in args.local_threads
+                ]
+                for cpus in args.cpus:
+                    rows.append(one_run(corpus, dsn, "ray", cpus, work / f"ray{cpus}_{i}"))
+                rounds.append(rows)
         finally:
             server.stop()
-    print(f"corpus: {args.dataset.name} x{args.scale} ({n} records) · store: pgvector")
+    report(rounds, f"corpus: {args.dataset.name} x{args.scale} ({n} records) · store: pgvector")
+
+
+def report(rounds: list[list[dict[str, Any]]], title: str) -> None:
+    """Every run; each Ray run's overhead against the local run of its round on every core
+    (wall time and CPU seconds) and, when there is one, against the local run on as many
+    embedding threads as Ray had worker CPUs; the medians over rounds; the projection."""
+    print(title)
     head = (
-        f"{'engine':<8} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
-        f"{'driver MiB':>10} {'worker MiB (peak each)':<28} {'commit ch/s':>11}"
+        f"{'round':>5} {'engine':<6} {'CPUs':>4} {'chunks':>7} {'seconds':>8} {'chunks/s':>9} "
+        f"{'CPU s':>7} {'load':>5} {'driver MiB':>10} {'worker MiB (peak each)':<24} "
+        f"{'commit ch/s':>11}"
     )
     print(head)
     print("-" * len(head))
-    local_s = rows[0]["seconds"]
-    for r in rows:
-        workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
-        print(
-            f"{r['engine']:<8} {r['worker_cpus']:>4} {r['chunks']:>7} {r['seconds']:>8.1f} "
-            f"{r['chunks_per_s']:>9.1f} {r['driver_rss_mib']:>10.0f} {workers:<28} "
-            f"{r['commit_chunks_per_s']:>11.0f}"
-        )
-    for r in rows[1:]:
-        print(
-            f"ray {r['worker_cpus']} CPU(s): overhead {100 * (r['seconds'] / local_s - 1):+.0f}% "
-            "of the local engine's wall time"
-        )
-    for line in project(rows):
+    for i, rows in enumerate(rounds, 1):
+        for r in rows:
+            workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mib"]) or "-"
+            cpus = r["worker_cpus"] or "all"
+            print(
+                f"{i:>5} {r['engine']:<6} {cpus:>4} {r['chunks']:>7} "
+                f"{r['seconds']:>8.1f} {r['chunks_per_s']:>9.1f} {r['cpu_s']:>7.1f} "
+                f"{r['load']:>5.1f} {r['driver_rss_mib']:>10.0f} {workers:<24} "
+                f"{r['commit_chunks_per_s']:>11.0f}"
+            )
+    first = rounds[0]
+    for k, run in enumerate(first):
+        if run["engine"] != "ray":
+            continue
+        for threads, name in ((0, "the local engine's"), (run["worker_cpus"], "")):
+            base = _local_index(first, threads)
+            if base is None or (name == "" and threads == 0):
+                continue
+            name = name or f"the {threads}-thread local engine's"
+            wall = [100 * (rows[k]["seconds"] / rows[base]["seconds"] - 1) for rows in rounds]
+            cpu = [100 * (rows[k]["cpu_s"] / rows[base]["cpu_s"] - 1) for rows in rounds]
+            each = ", ".join(f"{w:+.0f}%" for w in wall)
+            print(
+                f"ray {run['worker_cpus']} CPU(s): overhead {statistics.median(wall):+.0f}% of "
+                f"{name} wall time (median; each round: {each}), "
+                f"{statistics.median(cpu):+.0f}% of its CPU seconds"
+            )
+    for line in project(rounds[-1]):
         print(line)
+
+
+def _local_index(rows: list[dict[str, Any]], threads: int) -> int | None:
+    for i, r in enumerate(rows):
+        if r["engine"] == "local" and r["worker_cpus"] == threads:
+            return i
+    return None
 
 
 if __name__ == "__main__":

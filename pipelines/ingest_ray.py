@@ -2,17 +2,20 @@
 
 - plan (``ingest_plan``) runs on the driver: walk the path, hash each file, diff the manifest;
 - load + chunk runs as a Ray Data ``map_batches`` stage of tasks: each new or changed file is
-  read and chunked on a worker and cut into parts of ``RAY_PART_CHUNKS`` chunks (a big file,
-  such as one JSON Lines corpus, is then embedded on many workers at once);
-- embed runs as a ``map_batches`` stage on an actor pool (``ActorPoolStrategy``) sized by the
-  cluster's CPUs: each actor builds one embedder when it starts and keeps it; the chunks the
-  store already holds (the source's stored ids, sent with the file) are not embedded;
-- commit runs on the driver as the parts stream back (streaming execution, ``preserve_order``
-  so each file's parts arrive together and in order), with the local engine's ``Committer``
-  and its crash-safe order: open the file (stale candidates), each part's missing chunks
-  written with their keyword terms, then the stale deletion and the manifest entry, all one
-  transaction where the store supports it. A chunk a worker did not embed (the store changed
-  meanwhile) is embedded on the driver.
+  read and chunked on a worker and cut into parts of ``RAY_PART_CHUNKS`` chunks; parts are
+  handed on in units of about that many chunks (one part of a big file, or the parts of a few
+  small files), each unit a block of its own, streamed as soon as it is read: one big file,
+  such as a JSON Lines corpus, is embedded on every actor while it is still being read;
+- embed runs as a ``map_batches`` stage on an actor pool (``ActorPoolStrategy``) of one actor
+  per cluster CPU, one unit per call: each actor builds one single-threaded embedder when it
+  starts and keeps it; the chunks the store already holds (sent with each part: those of its
+  ids the store has) are not embedded;
+- commit runs on the driver as the parts stream back, while the actors embed the next units
+  (streaming execution, ``preserve_order`` so each file's parts arrive together and in
+  order), with the local engine's ``Committer`` and its crash-safe order: open the file
+  (stale candidates), each part's missing chunks written with their keyword terms, then the
+  stale deletion and the manifest entry, all one transaction where the store supports it.
+  A chunk a worker did not embed (the store changed meanwhile) is embedded on the driver.
 
 So a run stores exactly what the local engine stores (same ids, texts, locations, manifest and
 keyword rows; vectors equal to float tolerance), and a killed driver or worker is repaired by
@@ -22,11 +25,11 @@ naming it, and nothing half-committed is left that a re-run does not fix.
 
 Every file is read on a worker at its path: the files must be at the same path on every node
 (shared storage), as they are on one machine. ``ray`` is imported only when a run starts.
+The worker side, the two stages Ray runs, is ``ingest_ray_stages``.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,149 +39,44 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunker
-from rag.connectors import LoaderRegistry, default_loaders
+from rag.connectors import default_loaders
 from rag.embeddings import check_compatible
-from rag.errors import ConfigError, LoadError, StoreError
+from rag.errors import ConfigError, StoreError
 from rag.stores.base import Store
-from rag.types import Chunk, IngestReport
+from rag.types import IngestReport
 
-from .ingest_chunk import FileChunks, FileReader, Tokenizer, keyword_terms
+from .ingest_chunk import FileChunks
 from .ingest_commit import Committer, PendingFile, _add_counts, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
 from .ingest_plan import Moves, PlannedFile, plan_file, walk_files
+from .ingest_ray_stages import EmbeddedPart, EmbedStage, RayParts, load_stage
 
 __all__ = ["RAY_PART_CHUNKS", "RayIngest", "RayParts", "RayRun"]
 
-RAY_PART_CHUNKS = 256
-"""Chunks per part: the unit a worker embeds (a big file is many parts)."""
+RAY_PART_CHUNKS = 128
+"""Chunks per part, and per unit an actor embeds in one call (a big file is many): about two
+seconds of one CPU with the default model, so the actors finish within a unit of each other
+(embedding speed does not depend on it: the ONNX embedder runs one text at a time)."""
 FILES_PER_LOAD_TASK = 8
 """Files one load + chunk task reads."""
-PARTS_PER_EMBED_BATCH = 4
-"""Parts one embedding actor call embeds together."""
 EMBED_RETRIES = 3
 """Restarts of a lost embedding actor, and retries of its batch, before the run fails."""
 
 ProgressCallback = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class RayParts:
-    """What the workers need; all of it pickles. ``embedder`` is a factory called once in each
-    embedding actor (``threads``: the CPUs one actor may use, for factories that take it);
-    ``chunker``, ``keyword_tokenizer`` and ``loaders`` are shipped built."""
-
-    embedder: Callable[[], DocumentEmbedder]
-    chunker: Chunker
-    keyword_tokenizer: Tokenizer | None = None
-    loaders: LoaderRegistry | None = None
-
-
 @dataclass
 class RayRun:
     """What one Ray run did beyond the report: which node and process embedded how many
-    parts, and how long the commit (store writes) took."""
+    parts, how long the driver's commit (store writes) took, and how long the driver waited
+    for Ray's next embedded parts."""
 
     report: IngestReport
     parts_by_node: dict[str, int] = field(default_factory=dict)
     parts_by_worker: dict[int, int] = field(default_factory=dict)
     commit_seconds: float = 0.0
+    wait_seconds: float = 0.0
     embed_actors: int = 0
-
-
-# -- the worker side: plain functions and one class, pickled by Ray ---------------------------
-
-
-def _load_parts(planned: PlannedFile, parts: RayParts, size: int) -> Iterator[FileChunks]:
-    """One file's chunks as ``FileChunks`` of at most ``size`` chunks; the last one carries the
-    file's error, completeness and sanitiser warning (as ``load_and_chunk`` would)."""
-    loaders = parts.loaders or default_loaders()
-    error: str | None = None
-    complete = True
-    reader: FileReader | None = None
-    pending: list[Chunk] = []
-    try:
-        reader = FileReader(planned, parts.chunker.chunk, size, loaders)
-        for window in reader.windows():
-            if pending:
-                yield _part(planned, pending, parts.keyword_tokenizer)
-            pending = window
-        error = reader.failure
-    except LoadError as exc:
-        error, complete = exc.reason, False
-    warning = None if reader is None else (reader.fixes.describe() or None)
-    last = _part(planned, pending, parts.keyword_tokenizer)
-    yield FileChunks(planned, last.chunks, last.terms, error, complete, warning)
-
-
-def _part(planned: PlannedFile, chunks: list[Chunk], tokenizer: Tokenizer | None) -> FileChunks:
-    terms = None
-    if tokenizer is not None:
-        by_id = keyword_terms(tokenizer, chunks)
-        terms = [by_id[c.id] for c in chunks]
-    return FileChunks(planned, chunks, terms)
-
-
-def load_stage(batch: dict[str, np.ndarray], parts: RayParts, size: int) -> dict[str, Any]:
-    """Ray Data stage 2: rows of ``(file no, PlannedFile, stored ids)`` -> rows of parts."""
-    keys, numbers, lasts, payloads = [], [], [], []
-    for key, work in zip(batch["key"], batch["work"], strict=True):
-        planned, stored = pickle.loads(work)
-        file_parts = list(_load_parts(planned, parts, size))
-        for n, part in enumerate(file_parts):
-            keys.append(int(key))
-            numbers.append(n)
-            lasts.append(n == len(file_parts) - 1)
-            payloads.append(pickle.dumps((part, stored), protocol=5))
-    return {
-        "key": np.array(keys, dtype=np.int64),
-        "part": np.array(numbers, dtype=np.int64),
-        "last": np.array(lasts, dtype=bool),
-        "payload": np.array(payloads, dtype=object),
-    }
-
-
-class EmbedStage:
-    """Ray Data stage 3, one per actor: builds the embedder once, then embeds each part's
-    chunks that the store lacks (each distinct text once per call)."""
-
-    def __init__(self, parts: RayParts) -> None:
-        import ray
-
-        self.embedder = parts.embedder()
-        self.node = ray.get_runtime_context().get_node_id()
-        self.pid = os.getpid()
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        loaded = [pickle.loads(p) for p in batch["payload"]]
-        # a file that reuses stored vectors (moved, re-rooted) is left to the driver, which
-        # reads them and embeds only what they do not cover
-        todo = [
-            c
-            for part, stored in loaded
-            if not part.file.reuse
-            for c in part.chunks
-            if c.id not in stored
-        ]
-        embedded = embed_chunks(self.embedder, todo)
-        out = []
-        for part, _ in loaded:
-            hashes = {c.content_hash for c in part.chunks}
-            rows = {h: i for h, i in embedded.index.items() if h in hashes}
-            vectors = None
-            if rows and embedded.vectors is not None:
-                vectors = embedded.vectors[list(rows.values())]
-                rows = {h: k for k, h in enumerate(rows)}
-            out.append(pickle.dumps((part, Embedded(rows, vectors)), protocol=5))
-        n = len(out)
-        return {
-            "key": batch["key"],
-            "part": batch["part"],
-            "last": batch["last"],
-            "payload": np.array(out, dtype=object),
-            "node": np.array([self.node] * n, dtype=object),
-            "pid": np.array([self.pid] * n, dtype=np.int64),
-        }
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -337,19 +235,24 @@ class _Driver:
         ]
         blocks = max(1, min(len(rows), 4 * cpus))
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
-        ds.context.execution_options.preserve_order = True
-        ds.context.enable_progress_bars = False
+        ctx = ds.context  # this dataset's own copy
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        # every unit the load stage yields is a block of its own, handed on at once: one big
+        # file becomes many blocks, embedded on every actor while it is still being read
+        # (Ray Data otherwise merges a task's output up to 128 MiB: one block, one actor)
+        ctx.target_max_block_size = 1
         ds = ds.map_batches(
             load_stage,
             batch_size=FILES_PER_LOAD_TASK,
             batch_format="numpy",
             fn_kwargs={"parts": self.ingest.parts, "size": self.ingest.part_chunks},
             num_cpus=0,  # light beside embedding; never starves for the actors' CPUs
-            concurrency=cpus,
+            compute=ray.data.TaskPoolStrategy(size=min(cpus, blocks)),
         )
         ds = ds.map_batches(
             EmbedStage,
-            batch_size=PARTS_PER_EMBED_BATCH,
+            batch_size=1,  # one unit (about ``part_chunks`` chunks) per call
             batch_format="numpy",
             fn_constructor_kwargs={"parts": self.ingest.parts},
             compute=ray.data.ActorPoolStrategy(size=actors),
@@ -359,37 +262,39 @@ class _Driver:
             max_restarts=EMBED_RETRIES,
             max_task_retries=EMBED_RETRIES,
         )
-        batches = ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
         self._commit_all(todo, _rows(batches, self.result))
 
-    def _commit_all(self, todo: list[PlannedFile], rows: Iterator[tuple[int, bool, bytes]]) -> None:
-        """Commit each file from its parts, in walk order."""
+    def _commit_all(self, todo: list[PlannedFile], rows: Iterator[EmbeddedPart]) -> None:
+        """Commit each file from its parts, in walk order (the time spent, less the waits for
+        Ray's parts, is the commit time)."""
+        started = time.perf_counter()
         row = next(rows, None)
         while row is not None:
             key = row[0]
-            started = time.perf_counter()
             row = self._commit_file(todo[key], key, row, rows)
-            self.result.commit_seconds += time.perf_counter() - started
             self.done += 1
             if self.progress:
                 self.progress("file", self.done, self.total)
+        spent = time.perf_counter() - started
+        self.result.commit_seconds = max(0.0, spent - self.result.wait_seconds)
 
     def _commit_file(
         self,
         planned: PlannedFile,
         key: int,
-        first: tuple[int, bool, bytes],
-        rows: Iterator[tuple[int, bool, bytes]],
-    ) -> tuple[int, bool, bytes] | None:
+        first: EmbeddedPart,
+        rows: Iterator[EmbeddedPart],
+    ) -> EmbeddedPart | None:
         """One file: its parts written in one transaction (where supported), in the local
         engine's order. Returns the first row of the next file."""
 
         def parts() -> Iterator[tuple[FileChunks, Embedded]]:
-            row: tuple[int, bool, bytes] | None = first
+            row: EmbeddedPart | None = first
             while row is not None:
                 if row[0] != key:
                     raise RuntimeError(f"Ray returned parts out of order ({row[0]} in {key})")
-                yield pickle.loads(row[2])
+                yield row[2], row[3]
                 if row[1]:
                     return
                 row = next(rows, None)
@@ -465,17 +370,22 @@ class _Driver:
         return Embedded(index, np.stack(rows), f.reused)
 
 
-def _rows(
-    batches: Iterator[dict[str, np.ndarray]], result: RayRun
-) -> Iterator[tuple[int, bool, bytes]]:
-    """The parts as ``(file no, last part?, payload)``, counting which node embedded each."""
-    for batch in batches:
-        for key, last, payload, node, pid in zip(
-            batch["key"], batch["last"], batch["payload"], batch["node"], batch["pid"], strict=True
+def _rows(batches: Iterator[dict[str, np.ndarray]], result: RayRun) -> Iterator[EmbeddedPart]:
+    """The parts in order, counting which node and process embedded each, and the time spent
+    waiting for them."""
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        result.wait_seconds += time.perf_counter() - started
+        if batch is None:
+            return
+        for payload, count, node, pid in zip(
+            batch["payload"], batch["parts"], batch["node"], batch["pid"], strict=True
         ):
-            result.parts_by_node[str(node)] = result.parts_by_node.get(str(node), 0) + 1
-            result.parts_by_worker[int(pid)] = result.parts_by_worker.get(int(pid), 0) + 1
-            yield int(key), bool(last), bytes(payload)
+            node_id, n = str(node), int(count)
+            result.parts_by_node[node_id] = result.parts_by_node.get(node_id, 0) + n
+            result.parts_by_worker[int(pid)] = result.parts_by_worker.get(int(pid), 0) + n
+            yield from pickle.loads(payload)
 
 
 def _ray() -> Any:
