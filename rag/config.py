@@ -205,9 +205,10 @@ class Settings(BaseSettings):
     grounded by construction); ``generative``: the model writes the answer and every sentence
     is checked against the sources; ``auto``: extractive for models below 1B parameters (the
     packaged SmolLM2-135M), generative otherwise (hosted models, bigger GGUFs)."""
-    abstain_below: float = Field(default=0.2, ge=0.0, le=1.0)
+    abstain_below: float = Field(default=0.18, ge=0.0, le=1.0)
     """Extractive answers say "the sources do not say" when no source holds this (rarity
-    weighted) share of the question's terms; 0 never abstains. Higher abstains more often,
+    weighted) share of the question's terms (for Korean, blended with its share of the
+    question's character bigrams); 0 never abstains. Higher abstains more often,
     on unanswerable and answerable questions alike (see README "Grounded answers")."""
     check_answers: bool = True
     """Check each sentence of a generated answer against the sources (flag unsupported ones,

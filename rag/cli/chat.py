@@ -79,8 +79,12 @@ def chat(
         )
         from rag.pipelines.query import check_queryable
 
-        check_queryable(r.store, None)
-        r.llm  # noqa: B018  built now: a bad --llm or --lora fails here, not at the first question
+        try:
+            check_queryable(r.store, None)
+            r.llm  # noqa: B018  built now: a bad --llm or --lora fails here, not at the first question
+        except BaseException:
+            r.close()  # the store and keyword index are open: close them before the error exits
+            raise
     out.print(f"rag chat · collection {r.settings.collection} · {HELP}")
     try:
         _loop(r, out, err)

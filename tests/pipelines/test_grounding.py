@@ -149,7 +149,7 @@ def test_abstain_below_is_a_setting(tmp_path: Path) -> None:
             **kw,  # type: ignore[arg-type]
         )
 
-    assert make().query_pipeline.extractor.min_coverage == 0.2
+    assert make().query_pipeline.extractor.min_coverage == 0.18
     assert make(abstain_below=0.5).query_pipeline.extractor.min_coverage == 0.5
 
 
@@ -187,3 +187,24 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
     other = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
     assert ExtractiveAnswerer(embedder=FakeEmbedder()).cosine_floor == 0.0, "uncalibrated scale"
     assert not other.abstained, "no floor where the embedder does not cover the language"
+
+
+BLACK_HOLE = cite(
+    1,
+    "블랙홀 주변에는 빛조차 빠져나올 수 없는 경계가 있는데, 이를 사건의 지평선이라고 부른다. "
+    "블랙홀은 별이 무너져 생긴다.",
+)
+
+
+def test_korean_match_counts_character_bigrams_where_no_embedder_covers_korean() -> None:
+    """Without a meaning signal, an inflected paraphrase shares few whole terms with its
+    source but many character bigrams: it is answered, a near-topic question is not."""
+    question = "블랙홀에서 빛이 못 빠져나오는 경계를 뭐라고 해?"
+    blended = ExtractiveAnswerer().compose(question, [BLACK_HOLE, cite(2, COSTS)], lang="ko")
+    assert not blended.abstained and "사건의 지평선" in blended.text
+    terms_only = ExtractiveAnswerer(bigram_languages=frozenset()).compose(
+        question, [BLACK_HOLE, cite(2, COSTS)], lang="ko"
+    )
+    assert terms_only.abstained and terms_only.coverage < blended.coverage
+    near_topic = ExtractiveAnswerer().compose("블랙홀의 온도는 몇 도야?", [BLACK_HOLE], lang="ko")
+    assert near_topic.abstained
