@@ -60,7 +60,9 @@ seconds of one CPU with the default model, so the actors finish within a unit of
 FILES_PER_LOAD_TASK = 8
 """Files one load + chunk task reads."""
 EMBED_RETRIES = 3
-"""Restarts of a lost embedding actor, and retries of its batch, before the run fails."""
+"""Embedding actors that may die in a row while starting (their process lost while building
+the embedder) before the run fails. One lost later, mid-run, is restarted and its unit
+retried by Ray Data as often as it takes (its default for an actor pool)."""
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -242,6 +244,8 @@ class _Driver:
         # file becomes many blocks, embedded on every actor while it is still being read
         # (Ray Data otherwise merges a task's output up to 128 MiB: one block, one actor)
         ctx.target_max_block_size = 1
+        # an embedder whose construction keeps killing its actor's process ends the run
+        ctx.max_consecutive_actor_init_deaths = EMBED_RETRIES
         ds = ds.map_batches(
             load_stage,
             batch_size=FILES_PER_LOAD_TASK,
@@ -257,10 +261,9 @@ class _Driver:
             fn_constructor_kwargs={"parts": self.ingest.parts},
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
-            # a lost actor (its worker or node died) is restarted and its batch retried, a
-            # bounded number of times: an embedder that keeps crashing ends the run
-            max_restarts=EMBED_RETRIES,
-            max_task_retries=EMBED_RETRIES,
+            # a lost actor (its worker or node died) is restarted and its unit retried: Ray
+            # Data's own default for every actor pool (``max_restarts``/``max_task_retries``
+            # went with ``**ray_remote_args``, deprecated since Ray 2.60)
         )
         batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
         self._commit_all(todo, _rows(batches, self.result))

@@ -8,6 +8,7 @@ the report as JSON on the last line.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +29,26 @@ class SlowEmbedder(FakeEmbedder):
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
         if self.delay:
             time.sleep(self.delay)
+        return super().embed(texts, input_type=input_type)
+
+
+class MeetingEmbedder(FakeEmbedder):
+    """The fake embedder whose every call waits until a second process has called one too
+    (each call leaves a file named by its process id in the folder ``meet``; ``timeout``
+    seconds at most). Ray Data gives an actor at most two units in flight, so the first
+    embedding actor up holds its first units until the second actor has one: both embed part
+    of a file, however fast the first one is. Same name and vectors as ``FakeEmbedder``."""
+
+    def __init__(self, meet: str, timeout: float = 120.0) -> None:
+        super().__init__()
+        self.meet = Path(meet)
+        self.timeout = timeout
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
+        (self.meet / str(os.getpid())).touch()
+        deadline = time.monotonic() + self.timeout
+        while len(list(self.meet.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         return super().embed(texts, input_type=input_type)
 
 

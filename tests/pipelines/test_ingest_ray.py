@@ -15,6 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,50 @@ def test_ray_engine_stores_what_the_local_engine_stores(
         assert got.files_moved == want.files_moved == 3
         assert got.chunks_embedded == want.chunks_embedded == 0
         assert_same(snapshot(on_ray.store), snapshot(local.store))
+
+
+def test_one_big_file_is_embedded_on_both_actors(
+    ray_cluster: str, pg_dsn: str, tmp_path: Path
+) -> None:
+    """One JSON Lines file, many units (``part_chunks`` lowered to 4 from 128): each of the two
+    embedding actors embeds some of them (counted per worker process, as the two-node test
+    counts per node), and the store equals the local engine's. ``MeetingEmbedder`` makes the
+    spread certain: the first actor up waits for the second to take a unit. On pgvector: below
+    its index threshold a query is an exact scan, so the snapshot sees every chunk."""
+    import ray_driver
+    from ray import cloudpickle
+
+    from rag.pipelines.ingest_ray import RayIngest, RayParts
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    records = 60
+    lines = [json.dumps({"id": str(i), "text": f"Record {i}: budgets."}) for i in range(records)]
+    (docs / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    # the test helpers are not importable on Ray's workers: ship the embedder by value
+    cloudpickle.register_pickle_by_value(ray_driver)
+    suffix = uuid.uuid4().hex[:6]
+    local = make_rag("pgvector", tmp_path / "local", "local", pg_dsn, f"big_local_{suffix}")
+    on_ray = make_rag("pgvector", tmp_path / "ray", "ray", pg_dsn, f"big_ray_{suffix}")
+    try:
+        with local, on_ray:
+            want = local.ingest(docs)
+            parts = RayParts(
+                embedder=partial(ray_driver.MeetingEmbedder, str(meet)),
+                chunker=on_ray.chunker,
+                keyword_tokenizer=on_ray.keyword_tokenizer,
+                loaders=on_ray.loaders,
+            )
+            engine = RayIngest(on_ray.store, parts, lambda: on_ray.embedder, part_chunks=4)
+            run = engine.run_stats(docs)
+            assert want.chunks_total == run.report.chunks_total == records
+            assert run.embed_actors == 2
+            by_worker = run.parts_by_worker
+            assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
+            assert sum(by_worker.values()) == records // 4, "one part of 4 chunks per unit"
+            assert run.report.chunks_embedded == want.chunks_embedded == records
+            assert_same(snapshot(on_ray.store), snapshot(local.store))
+    finally:
+        cloudpickle.unregister_pickle_by_value(ray_driver)
