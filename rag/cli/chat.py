@@ -77,19 +77,14 @@ def chat(
             retrieval_mode=mode,
             answer_mode=answer_mode,
         )
-        from rag.pipelines.query import check_queryable
+    from rag.pipelines.query import check_queryable
 
-        try:
+    with r:  # closed however the chat ends, a failed start check included
+        with handle_errors():
             check_queryable(r.store, None)
             r.llm  # noqa: B018  built now: a bad --llm or --lora fails here, not at the first question
-        except BaseException:
-            r.close()  # the store and keyword index are open: close them before the error exits
-            raise
-    out.print(f"rag chat · collection {r.settings.collection} · {HELP}")
-    try:
+        out.print(f"rag chat · collection {r.settings.collection} · {HELP}")
         _loop(r, out, err)
-    finally:
-        r.close()
 
 
 def _loop(r: RAG, out: Console, err: Console) -> None:
