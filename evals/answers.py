@@ -101,7 +101,11 @@ def rag_answerer(r: RAG) -> Answerer:
     def answer(question: str) -> Produced:
         a = r.ask(question)
         claims = split_claims(a.text)
-        abstained = a.abstained or (bool(claims) and all(is_abstention(c) for c in claims))
+        # an extractive answer says whether it abstained: its text is the sources' own
+        # sentences, which may read like one ("... 모르고 지내기 쉬워 ...") without being one
+        abstained = a.abstained or (
+            a.mode != "extractive" and bool(claims) and all(is_abstention(c) for c in claims)
+        )
         return Produced(
             a.text,
             a.citations,

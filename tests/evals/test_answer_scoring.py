@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from rag.evals.answers import Produced, judge, score_answers
+from typing import Any, cast
+
+from rag.evals.answers import Produced, judge, rag_answerer, score_answers
 from rag.evals.datasets import Query
 from rag.pipelines.grounding import SupportChecker
-from rag.types import Citation, Location
+from rag.types import Answer, AnswerMode, Citation, Location, Usage
 
 SOURCE = Citation(
     number=1,
@@ -50,3 +52,21 @@ def test_score_answers_separates_answerable_and_unanswerable() -> None:
     assert stats.grounded == 0.5 and stats.citation_precision == 0.5
     assert stats.output_tokens > 0 and len(stats.per_answer) == 4
     assert [r.id for r in stats.per_answer if r.unanswerable] == ["u1", "u2"]
+
+
+def test_an_extractive_answer_abstains_only_when_it_says_so() -> None:
+    """A source sentence that reads like "I don't know" (모르고, 알 수 없어서) is an answer when
+    the extractive answerer chose it; a generated one that only says so is an abstention."""
+    text = "고혈압은 대부분 특별한 증상이 없어 모르고 지내기 쉽다 [1]."
+
+    class Asked:
+        def __init__(self, mode: AnswerMode) -> None:
+            self.mode = mode
+
+        def ask(self, question: str) -> Answer:
+            usage = Usage(backend="extractive", model="rag")
+            return Answer(question=question, text=text, citations=[], usage=usage, mode=self.mode)
+
+    extractive = rag_answerer(cast(Any, Asked("extractive")))("고혈압을 왜 조용한 살인자라고 해?")
+    generative = rag_answerer(cast(Any, Asked("generative")))("고혈압을 왜 조용한 살인자라고 해?")
+    assert not extractive.abstained and generative.abstained
