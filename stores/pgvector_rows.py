@@ -1,7 +1,8 @@
 """The rows rag writes to and reads back from a pgvector collection, beside its queries.
 
-- ``copy_chunks``: chunks with their vectors by binary COPY into a staging table, then one
-  ``INSERT ... ON CONFLICT`` under the duplicate policy;
+- ``copy_chunks``: chunks with their vectors by binary COPY into a staging table (one per
+  transaction, emptied after each call), then one ``INSERT ... ON CONFLICT`` under the
+  duplicate policy;
 - ``read_sources`` / ``write_source``: the manifest (``rag_sources``: hash, chunk count, time,
   embedder, root and relative path per source);
 - ``stored_vectors``: a source's stored vectors by content hash (ingest re-keys a moved file
@@ -15,6 +16,7 @@ value is a bound parameter.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +49,15 @@ def copy_chunks(
     from psycopg import sql
 
     t = sql.Identifier(table)
-    stage = sql.Identifier("rag_stage")
+    stage = sql.Identifier(_stage_name(table))
+    # one staging table per chunk table and transaction, emptied after each call: a temp
+    # table created (and dropped) per call holds its locks until the transaction ends, and a
+    # file written in hundreds of parts in one transaction ran out of PostgreSQL's lock table
+    # ("out of shared memory ... max_locks_per_transaction", SciFact x10 on --engine ray)
     conn.execute(
-        sql.SQL("CREATE TEMP TABLE {s} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-            s=stage, t=t
-        )
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ).format(s=stage, t=t)
     )
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
     with conn.cursor() as cur:
@@ -74,8 +80,13 @@ def copy_chunks(
             )
         )
         written = {str(r[0]) for r in cur.fetchall()} if skip else None
-    conn.execute(sql.SQL("DROP TABLE {s}").format(s=stage))
+    conn.execute(sql.SQL("TRUNCATE {s}").format(s=stage))
     return written
+
+
+def _stage_name(table: str) -> str:
+    """The staging table of chunk table ``table`` (tables differ in vector dimension)."""
+    return "rag_stage_" + hashlib.blake2b(table.encode(), digest_size=6).hexdigest()
 
 
 def read_sources(conn: psycopg.Connection[Any], collection: str) -> dict[str, SourceRecord]:

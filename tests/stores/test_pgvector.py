@@ -207,6 +207,37 @@ def test_failed_call_in_transaction_is_a_savepoint(store: PgVectorStore) -> None
     assert store.existing_ids(["a", "b", "c", "d"]) == {"a", "c"}
 
 
+def test_many_writes_in_one_transaction_hold_a_bounded_number_of_locks(
+    store: PgVectorStore, pg_dsn: str
+) -> None:
+    """A file written in hundreds of parts is one transaction: the locks it holds must not
+    grow with the parts (a staging table per write once exhausted PostgreSQL's lock table,
+    "out of shared memory", on SciFact x10 with --engine ray)."""
+
+    def held(admin: psycopg.Connection[Any]) -> int:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.state = 'idle in transaction' AND a.datname = current_database()"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    rng = np.random.default_rng(2)
+    with _admin(pg_dsn) as admin, store.transaction():
+        counts = []
+        for part in range(60):
+            store.write(_file_chunks(f"p{part}", 3), rng.normal(size=(3, 8)).astype(np.float32))
+            if part in (4, 59):
+                counts.append(held(admin))
+        assert counts[0] > 0 and counts[1] == counts[0]  # a write adds no lock the last did not
+    assert store.count() == 180
+    with store.transaction():  # a later transaction (and a failed call in one) still writes
+        with pytest.raises(StoreError):
+            store.write([make_chunk("p0-0", "again")], vectors(unit(0)), DuplicatePolicy.FAIL)
+        store.write(_file_chunks("q", 2), vectors(unit(1), unit(2)))
+    assert store.count() == 182
+
+
 # -- concurrency ----------------------------------------------------------------------------
 
 
