@@ -177,11 +177,16 @@ def test_english_tuning_set_loads_and_quotes_its_records() -> None:
     root = REPO / "evals" / "data" / "en-tune"
     ds = load_dataset(root)
     corpus = _corpus(root)
-    assert len(ds.queries) >= 30 and len(ds.unanswerable) >= 10
+    assert len(corpus) == 22
+    assert len(ds.queries) == 121 and len(ds.unanswerable) == 32
+    assert ds.unknown_qrels == 0 and ds.queries_without_qrels == 0
     for q in ds.queries:
         (doc,) = q.relevant
-        assert q.answers and all(a.lower() in corpus[doc]["text"].lower() for a in q.answers)
-    assert all(q.unanswerable and not q.relevant for q in ds.unanswerable)
+        assert 1 <= len(q.answers) <= 3, q.id
+        assert all(a.lower() in corpus[doc]["text"].lower() for a in q.answers), q.id
+    assert all(q.unanswerable and not q.relevant and not q.answers for q in ds.unanswerable)
+    texts = [q.text for q in ds.answer_queries]
+    assert len(set(texts)) == len(texts)  # no question asked twice
     readme = (root / "README.md").read_text("utf-8")
     assert "CC0" in readme and "tuning" in readme
     # no record of the report sets is reused
