@@ -31,7 +31,7 @@ def _qrels_doc_ids(root: Path) -> list[str]:
     return [line.split("\t")[1] for line in lines[1:] if line.strip()]
 
 
-def _check_set(root: Path, ds: Dataset, *, english: bool) -> None:
+def _check_set(root: Path, ds: Dataset, *, english: bool, unanswerable: int = 15) -> None:
     """The checks both sets share: one gold record per answerable question, gold answers
     copied verbatim from that record (English: every one, ignoring case; Korean: at least one,
     the others may be the usual rewritings such as "24자" for "스물네 자"), unanswerable
@@ -49,7 +49,7 @@ def _check_set(root: Path, ds: Dataset, *, english: bool) -> None:
                 assert answer.lower() in text.lower(), (q.id, answer, doc)
         else:
             assert any(answer in text for answer in q.answers), (q.id, q.answers, doc)
-    assert len(ds.unanswerable) == 15
+    assert len(ds.unanswerable) == unanswerable
     for q in ds.unanswerable:
         assert q.unanswerable and q.relevant == {} and q.answers == (), q.id
     assert ds.answer_queries == [*ds.queries, *ds.unanswerable]
@@ -178,15 +178,8 @@ def test_english_tuning_set_loads_and_quotes_its_records() -> None:
     ds = load_dataset(root)
     corpus = _corpus(root)
     assert len(corpus) == 22
-    assert len(ds.queries) == 121 and len(ds.unanswerable) == 32
-    assert ds.unknown_qrels == 0 and ds.queries_without_qrels == 0
-    for q in ds.queries:
-        (doc,) = q.relevant
-        assert 1 <= len(q.answers) <= 3, q.id
-        assert all(a.lower() in corpus[doc]["text"].lower() for a in q.answers), q.id
-    assert all(q.unanswerable and not q.relevant and not q.answers for q in ds.unanswerable)
-    texts = [q.text for q in ds.answer_queries]
-    assert len(set(texts)) == len(texts)  # no question asked twice
+    assert len(ds.queries) == 121
+    _check_set(root, ds, english=True, unanswerable=32)
     readme = (root / "README.md").read_text("utf-8")
     assert "CC0" in readme and "tuning" in readme
     # no record of the report sets is reused
