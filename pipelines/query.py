@@ -373,7 +373,8 @@ class QueryPipeline:
         keeping only question-relevant sentences when a selector is set. Given a
         ``Retrieval``, the notes start with why each source was retrieved. A generative
         prompt carries the most recent turns of ``history`` that fit ``history_tokens``
-        as chat messages before the sources."""
+        as chat messages before the sources. An extractive answer sends no prompt, so it
+        reads every source whole: neither the budget nor the selector applies."""
         question = clean_question(question)
         turns = check_history(history)
         citations: list[Citation] = []
@@ -383,7 +384,9 @@ class QueryPipeline:
         used = 0
         texts = [h.chunk.text for h in hits]
         selections: list[Selection] = []
-        if self.selector is not None and hits:
+        # an extractive answer sends no prompt: it reads every source whole, unbudgeted
+        extractive = self.answer_mode == "extractive"
+        if self.selector is not None and hits and not extractive:
             selections = self.selector.select(question, texts)
             texts = [s.text for s in selections]
         for i, (hit, text) in enumerate(zip(hits, texts, strict=True)):
@@ -400,7 +403,7 @@ class QueryPipeline:
                     f"the question): {saved} tokens saved"
                 )
             cost = self.llm.count_tokens(block)
-            if used + cost > self.max_context_tokens:
+            if used + cost > self.max_context_tokens and not extractive:
                 if citations:
                     reason = (
                         f"over the context budget: {cost} tokens, {self.max_context_tokens - used}"
@@ -441,6 +444,12 @@ class QueryPipeline:
             # the sources first, the question last: a prompt cache can keep the shared part
             Message(role="user", content=user, stable_chars=len(sources)),
         )
+        if extractive and used > self.max_context_tokens:
+            notes.append(
+                f"extractive answer: all {len(citations)} sources read whole ({used} tokens; "
+                f"no prompt is sent, so max_context_tokens={self.max_context_tokens} "
+                "does not apply)"
+            )
         if isinstance(hits, Retrieval):
             notes[:0] = _retrieved_notes(hits, citations)
         return PreparedPrompt(

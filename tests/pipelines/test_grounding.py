@@ -208,3 +208,33 @@ def test_korean_match_counts_character_bigrams_where_no_embedder_covers_korean()
     assert terms_only.abstained and terms_only.coverage < blended.coverage
     near_topic = ExtractiveAnswerer().compose("블랙홀의 온도는 몇 도야?", [BLACK_HOLE], lang="ko")
     assert near_topic.abstained
+
+
+def test_korean_sentence_choice_counts_character_bigrams() -> None:
+    """Spacing differs from the source ("빠져나오지못하는"), so whole terms point at the
+    sentence that merely names the topic; its character bigrams point at the answer."""
+    source = cite(
+        1,
+        "블랙홀 관측은 어렵다. 빛조차 빠져나오지 못하는 경계를 사건의 지평선이라 한다. "
+        "블랙홀은 별이 무너져 생긴다.",
+    )
+    question = "빛도빠져나오지못하는 블랙홀 경계선은?"
+    terms_only = ExtractiveAnswerer(sentence_bigram_weight=0.0, follow=False).compose(
+        question, [source], lang="ko"
+    )
+    assert terms_only.text == "블랙홀 관측은 어렵다 [1]."
+    answer = ExtractiveAnswerer(follow=False).compose(question, [source], lang="ko")
+    assert answer.text == "빛조차 빠져나오지 못하는 경계를 사건의 지평선이라 한다 [1]."
+
+
+def test_abstention_is_decided_on_the_best_ranked_sources() -> None:
+    """The answer may come from any source, but when neither of the ``gate_sources`` best
+    ranked covers the question, retrieval found nothing that answers it: abstain."""
+    question = "Where are call costs logged?"
+    chunker = cite(2, "The chunker splits Markdown by headings. Code blocks stay whole.")
+    sources = [cite(1, STORES), chunker, cite(3, COSTS)]
+    assert ExtractiveAnswerer().compose(question, sources, lang="en").abstained
+    answered = ExtractiveAnswerer(gate_sources=3).compose(question, sources, lang="en")
+    assert answered.text == "Every call is logged with its tokens, latency and cost [3]."
+    ranked_first = ExtractiveAnswerer().compose(question, [sources[2], *sources[:2]], lang="en")
+    assert ranked_first.text == answered.text

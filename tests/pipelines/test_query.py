@@ -11,6 +11,7 @@ from rag.api import RAG
 from rag.chunking import TokenChunker
 from rag.costs.calllog import CallLog
 from rag.errors import CollectionNotFoundError, ConfigError
+from rag.pipelines.prompt import SentenceSelector
 from rag.pipelines.query import QueryPipeline, cited_numbers, near_duplicate
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder, ScriptedLLM
@@ -77,7 +78,9 @@ def test_prompt_stays_under_the_context_budget(tmp_path: Path) -> None:
     root.mkdir()
     for i in range(12):
         (root / f"d{i}.txt").write_text(
-            f"Document {i} explains topic. " + " ".join(f"w{i}x{j}" for j in range(30))
+            f"Document {i} explains topic. "
+            + " ".join(f"w{i}x{j}" for j in range(30))
+            + ". Nothing else follows here."
         )
     llm = ScriptedLLM(["ok"])
     r = make_rag(tmp_path, llm, top_k=10, max_context_tokens=120)
@@ -87,6 +90,25 @@ def test_prompt_stays_under_the_context_budget(tmp_path: Path) -> None:
     assert prepared.context_tokens <= 120
     assert prepared.dropped and "budget" in prepared.dropped[0][1]
     assert len(prepared.citations) < 10
+    extractive = QueryPipeline(
+        r.store,
+        r.embedder,
+        llm,
+        top_k=10,
+        max_context_tokens=120,
+        answer_mode="extractive",
+        selector=SentenceSelector(),
+    )
+    whole = extractive.prepare("topic", extractive.retriever.retrieve("topic"))
+    # no prompt is sent: the extractive answer reads every hit whole, and says so
+    assert len(whole.citations) == 10 and not whole.dropped
+    assert whole.context_tokens > 120
+    assert whole.text.count("Nothing else follows here.") == 10, "no sentence selection"
+    selected = QueryPipeline(
+        r.store, r.embedder, llm, top_k=10, max_context_tokens=120, selector=SentenceSelector()
+    ).prepare("topic", pipeline.retriever.retrieve("topic"))
+    assert "Nothing else follows here." not in selected.text
+    assert any("max_context_tokens=120 does not apply" in n for n in whole.notes)
 
 
 def test_a_budget_smaller_than_one_chunk_truncates_the_best_one(tmp_path: Path, docs: Path) -> None:
