@@ -1,8 +1,9 @@
-"""The answer-evaluation sets (``evals/data/en``, ``evals/data/ko``) and the loader's
-unanswerable questions: kept for answer scoring, never in retrieval metrics."""
+"""The answer-evaluation sets (``evals/data/en``, ``evals/data/ko``, ``evals/data/ko-large``)
+and the loader's unanswerable questions: kept for answer scoring, never in retrieval metrics."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from rag.testing import FakeEmbedder
 REPO = Path(__file__).resolve().parents[2]
 EN = REPO / "evals" / "data" / "en"
 KO = REPO / "evals" / "data" / "ko"
+KO_LARGE = REPO / "evals" / "data" / "ko-large"
 
 
 def _corpus(root: Path) -> dict[str, dict[str, str]]:
@@ -99,6 +101,43 @@ def test_korean_set_has_unanswerable_questions() -> None:
     assert [q.id for q in ds.unanswerable] == [f"ko-u{i:02d}" for i in range(1, 16)]
     assert all(sum("가" <= ch <= "힣" for ch in q.text) > 5 for q in ds.unanswerable)
     assert "unanswerable" in (KO / "README.md").read_text("utf-8")
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text("utf-8").splitlines() if line]
+
+
+def test_korean_large_set_has_unanswerable_tune_questions() -> None:
+    """evals/data/ko-large: 391 answerable questions split by hash into a tuning and a
+    reporting half, plus 50 hand-written unanswerable questions in the tuning half only."""
+    unanswerable = [f"kl-u{i:02d}" for i in range(1, 51)]
+    ds = load_dataset(KO_LARGE)
+    _check_set(KO_LARGE, ds, english=False, unanswerable=50)
+    assert len(ds.queries) == 391
+    assert [q.id for q in ds.unanswerable] == unanswerable
+    assert all(sum("가" <= ch <= "힣" for ch in q.text) > 5 for q in ds.unanswerable)
+    for name in ("queries.jsonl", "answers.jsonl"):
+        ids = _ids(KO_LARGE / name)
+        assert len(ids) == len(set(ids)) == 441, name
+    # no qrels row names an unanswerable question, in any qrels file
+    for name in ("qrels.tsv", "qrels.tune.tsv", "qrels.report.tsv"):
+        rows = (KO_LARGE / name).read_text("utf-8").splitlines()[1:]
+        assert not {row.split("\t")[0] for row in rows} & set(unanswerable), name
+
+    tune = load_dataset(KO_LARGE, split="tune")
+    assert len(tune.queries) == 197
+    assert [q.id for q in tune.unanswerable] == unanswerable
+    report = load_dataset(KO_LARGE, split="report")
+    assert len(report.queries) == 194 and report.unanswerable == []
+    assert not set(_ids(KO_LARGE / "queries.report.jsonl")) & set(unanswerable)
+    # the split files follow split.py's rule: the hash for answerable questions, the
+    # tuning half for unanswerable ones
+    in_report = {q.id for q in report.queries}
+    for q in ds.queries:
+        odd = int(hashlib.sha256(q.id.encode()).hexdigest(), 16) % 2 == 1
+        assert (q.id in in_report) == odd, q.id
+    readme = (KO_LARGE / "README.md").read_text("utf-8")
+    assert "unanswerable" in readme and "CC0" in readme
 
 
 # --- the loader on a tiny set --------------------------------------------------------------

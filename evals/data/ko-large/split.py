@@ -1,7 +1,8 @@
 """Split queries.jsonl / qrels.tsv into a tuning half and a reporting half.
 
 Rule (fixed, documented in README.md): a question is in the reporting half iff
-int(sha256(question_id.encode()).hexdigest(), 16) % 2 == 1, else in the tuning half.
+int(sha256(question_id.encode()).hexdigest(), 16) % 2 == 1, else in the tuning half;
+questions marked "unanswerable": true in answers.jsonl (no qrels) always go to the tuning half.
 Writes queries.tune.jsonl, qrels.tune.tsv, queries.report.jsonl, qrels.report.tsv
 beside this file. Standard library only; run with `python3 split.py`.
 """
@@ -18,13 +19,20 @@ def half(question_id: str) -> str:
     return "report" if digest % 2 == 1 else "tune"
 
 
+def unanswerable_ids() -> set[str]:
+    text = (HERE / "answers.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {row["id"] for row in rows if row.get("unanswerable") is True}
+
+
 def main() -> None:
     text = (HERE / "queries.jsonl").read_text(encoding="utf-8")
     queries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    tune_only = unanswerable_ids()
     lines = (HERE / "qrels.tsv").read_text(encoding="utf-8").splitlines()
     header, rows = lines[0], [line for line in lines[1:] if line.strip()]
     for name in ("tune", "report"):
-        picked = [q for q in queries if half(q["id"]) == name]
+        picked = [q for q in queries if ("tune" if q["id"] in tune_only else half(q["id"])) == name]
         ids = {q["id"] for q in picked}
         with open(HERE / f"queries.{name}.jsonl", "w", encoding="utf-8") as fh:
             for q in picked:
