@@ -238,3 +238,43 @@ def test_abstention_is_decided_on_the_best_ranked_sources() -> None:
     assert answered.text == "Every call is logged with its tokens, latency and cost [3]."
     ranked_first = ExtractiveAnswerer().compose(question, [sources[2], *sources[:2]], lang="en")
     assert ranked_first.text == answered.text
+
+
+def test_a_question_for_a_quantity_abstains_when_the_answer_gives_none() -> None:
+    """The sources are on topic, but the sentence that matches best holds no number in the
+    unit asked for: the sources do not say."""
+    kimchi = cite(
+        1,
+        "배추김치를 담글 때 가장 먼저 할 일은 배추를 소금에 절이는 것이다. "
+        "배추는 6시간에서 8시간쯤 절인다.",
+    )
+    assert (
+        not ExtractiveAnswerer(type_gate=False)
+        .compose("배추를 소금에 절이는 것은 소금 몇 컵으로 해?", [kimchi], lang="ko")
+        .abstained
+    )
+    assert (
+        ExtractiveAnswerer()
+        .compose("배추를 소금에 절이는 것은 소금 몇 컵으로 해?", [kimchi], lang="ko")
+        .abstained
+    )
+    hours = ExtractiveAnswerer().compose("배추는 몇 시간 절여?", [kimchi], lang="ko")
+    assert "6시간에서 8시간" in hours.text
+
+
+def test_the_unit_asked_for_may_be_written_another_way() -> None:
+    from rag.pipelines.answer_types import asked_unit
+
+    def holds(question: str, text: str) -> bool:
+        unit = asked_unit(question)
+        assert unit is not None
+        return unit.search(text) is not None
+
+    assert holds("한강 길이는 몇 km예요?", "길이는 약 494킬로미터이다")
+    assert holds("몇 달 평균이야?", "지난 2~3개월의 평균")
+    assert holds("1분에 몇 번 눌러?", "분당 100회에서 120회")
+    assert holds("하루에 몇 알까지?", "하루 열 알 안팎")
+    assert holds("몇 퍼센트야?", "6.5% 이상")
+    assert not holds("몇 척이었어?", "1592년에 시작되었다")
+    assert asked_unit("벡터 차원 몇까지 지원해?") is None
+    assert asked_unit("How many?") is None

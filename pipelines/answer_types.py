@@ -1,0 +1,97 @@
+"""What a question asks for — a quantity (in a unit), a date, a name written as code — and
+whether a sentence holds it: the answer-type signals of ``rag.pipelines.extractive``."""
+
+from __future__ import annotations
+
+import re
+
+WANTS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
+    r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
+    r"status\s+code|port|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|몇|얼마|언제|며칠",
+    re.IGNORECASE,
+)
+"""A question whose answer is a quantity or a date."""
+NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|[한두세네]\s?(?:번|개|시간|달|해)",
+    re.IGNORECASE,
+)
+"""A quantity or a date in a sentence: digits, number words, Korean counted nouns."""
+WANTS_CODE = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
+    r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",
+    re.IGNORECASE,
+)
+"""A question whose answer is a name written as code: a flag, command, variable, header..."""
+CODE_TOKEN = re.compile(
+    r"`[^`]+`|(?<!\w)--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b\w+\.(?:toml|json|ya?ml|"
+    r"txt|md|py|cfg|ini|gguf)\b|\b[A-Z][a-z]+-[A-Z][a-z]+\b|\b[A-Z]{3,}\b"
+)
+
+
+def answer_type(question: str) -> re.Pattern[str] | None:
+    """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
+    얼마, ...), a name written as code (which flag, command, header, ...), or None."""
+    if WANTS_NUMBER.search(question):
+        return NUMBER
+    if WANTS_CODE.search(question):
+        return CODE_TOKEN
+    return None
+
+
+_KO_UNITS = (
+    "킬로미터",
+    "센티미터",
+    "밀리미터",
+    "미터",
+    "킬로그램",
+    "마이크로그램",
+    "밀리그램",
+    "그램",
+    "리터",
+    "퍼센트",
+    "시간",
+    "볼트",
+    "와트",
+    "암페어",
+    "칼로리",
+    "개월",
+    "달러",
+)
+"""Korean units of more than one syllable (a one-syllable counter is 명, 개, 년, 척 ...)."""
+_UNIT_ALIASES = {
+    a: "|".join(group)
+    for group in (
+        ("km", "킬로미터", "킬로"),
+        ("cm", "센티미터", "센티"),
+        ("mm", "밀리미터", "밀리"),
+        ("m", "미터"),
+        ("kg", "킬로그램", "킬로"),
+        ("mg", "밀리그램"),
+        ("g", "그램"),
+        ("%", "퍼센트", "프로"),
+        ("달", "개월"),
+        ("번", "회"),
+        ("살", "세"),
+    )
+    for a in group
+}
+"""Units and counters written more than one way (an answer to 몇 km may say 킬로미터)."""
+_ASKED_UNIT = re.compile(r"몇\s*([가-힣]+|[A-Za-z%]+)")
+_KO_COUNT = r"(?:\d[\d,.]*|한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰|백|천|만)\s*"
+
+
+def asked_unit(question: str) -> re.Pattern[str] | None:
+    """For "몇 km / 몇 명 / 몇 퍼센트 ...": a number followed by that unit or counter."""
+    m = _ASKED_UNIT.search(question)
+    if m is None:
+        return None
+    word = m.group(1)
+    if word[0].isascii():
+        unit = word
+    else:
+        if word[0] in "까부":  # 몇까지, 몇부터: no unit asked
+            return None
+        unit = next((u for u in _KO_UNITS if word.startswith(u)), word[0])
+    return re.compile(_KO_COUNT + f"(?:{_UNIT_ALIASES.get(unit.lower(), re.escape(unit))})", re.I)
