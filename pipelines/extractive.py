@@ -202,24 +202,22 @@ class ExtractiveAnswerer:
         q_terms = set(term_lists[0]) - _QUESTION_WORDS
         sent_terms = [set(t) for t in term_lists[1 : 1 + len(candidates)]]
         source_terms = [set(t) for t in term_lists[1 + len(candidates) :]]
-        weight = _weights(q_terms, sent_terms)
-        total = sum(weight.values())
-        if total == 0:
+        weight = _weights(q_terms, sent_terms)  # rarity among sentences
+        if sum(weight.values()) == 0:
             return _abstain(lang)
 
-        def cover(terms: set[str]) -> float:
-            return sum(weight[t] for t in q_terms & terms) / total
+        def cover(terms: set[str], by: dict[str, float] = weight) -> float:
+            return sum(by[t] for t in q_terms & terms) / sum(by.values())
 
         sent_cov = [cover(t) for t in sent_terms]
-        s_weight = _weights(q_terms, source_terms)
-        s_total = sum(s_weight.values()) or 1.0
-        src_name = [sum(s_weight[t] for t in q_terms & terms) / s_total for terms in source_terms]
         src_cov = [cover(t) for t in source_terms]
+        rare_in_sources = _weights(q_terms, source_terms)
+        src_rare_cov = [cover(t, rare_in_sources) for t in source_terms]
         cosines = self._cosines(question, [c.text for c in candidates], lang)
         closeness = max(cosines) if cosines is not None else None
-        q_grams = _bigrams(question)
         grams_apply = closeness is None and lang in self.bigram_languages
-        gate_cov = list(src_cov)
+        q_grams = _bigrams(question) if grams_apply else frozenset()
+        gate_cov = src_cov
         if grams_apply:
             # no meaning signal: blend in the share of the question's character bigrams the
             # source holds (robust to inflection, spacing and compounds)
@@ -245,7 +243,7 @@ class ExtractiveAnswerer:
             score = (
                 sent_cov[k]
                 + 0.3 * src_cov[cand.source]
-                + self.source_weight * src_name[cand.source]
+                + self.source_weight * src_rare_cov[cand.source]
                 + 0.2 * max(neighbours, default=0.0)
                 + (0.5 * cosines[k] if cosines is not None else 0.0)
                 + (self.sentence_bigram_weight * _held(q_grams, cand.text) if grams_apply else 0.0)
