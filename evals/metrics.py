@@ -138,15 +138,29 @@ def best_answer_scores(prediction: str, golds: Sequence[str]) -> tuple[float, fl
     norm_pred = normalize_answer(prediction)
     em = max(exact_match(prediction, g) for g in golds)
     f1 = max(answer_f1(prediction, g) for g in golds)
-    contains = max(float(bool(normalize_answer(g)) and _contains(norm_pred, g)) for g in golds)
+    contains = max(
+        float(bool(normalize_answer(g)) and _contains(norm_pred, g, prediction)) for g in golds
+    )
     return em, f1, contains
 
 
-def _contains(norm_pred: str, gold: str) -> bool:
+def _contains(norm_pred: str, gold: str, pred: str = "") -> bool:
+    """``gold`` in the prediction, normalized; punctuation also read as a space, so a cell of
+    a table row ("OpenAI,openai:MODEL,OPENAI_API_KEY") is not glued to its neighbours."""
     norm_gold = normalize_answer(gold)
     if is_korean(gold) or is_korean(norm_pred):  # particles attach to words: "QLoRA도"
         return norm_gold.replace(" ", "") in norm_pred.replace(" ", "")
-    return f" {norm_gold} " in f" {norm_pred} "
+    if f" {norm_gold} " in f" {norm_pred} ":
+        return True
+    spaced_gold = _spaced(gold)
+    return bool(pred and spaced_gold) and f" {spaced_gold} " in f" {_spaced(pred)} "
+
+
+def _spaced(text: str) -> str:
+    """``normalize_answer`` with each punctuation mark turned into a space, not dropped."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def percentile(values: Sequence[float], q: float, *, empty: float = 0.0) -> float:

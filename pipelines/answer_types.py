@@ -18,6 +18,16 @@ NUMBER = re.compile(
     re.IGNORECASE,
 )
 """A quantity or a date in a sentence: digits, number words, Korean counted nouns."""
+WANTS_TIME = re.compile(r"언제|^\W*when\b", re.IGNORECASE)
+"""A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
+TIME = re.compile(
+    r"\d|때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
+    r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|\b(?:before|after|"
+    r"until|during|while|once|first|last|then|morning|evening|night|spring|summer|autumn|"
+    r"winter|century|era|daily|weekly|monthly|yearly|today|tomorrow)\b",
+    re.IGNORECASE,
+)
+"""A date or a relative time in a sentence (digits, 때, 마지막, 전에, before, after, ...)."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",
@@ -95,3 +105,15 @@ def asked_unit(question: str) -> re.Pattern[str] | None:
             return None
         unit = next((u for u in _KO_UNITS if word.startswith(u)), word[0])
     return re.compile(_KO_COUNT + f"(?:{_UNIT_ALIASES.get(unit.lower(), re.escape(unit))})", re.I)
+
+
+def said_pattern(question: str) -> re.Pattern[str]:
+    """What an answer to a quantity or date question must hold, or the sources do not say it:
+    a number in the unit asked (몇 km), a date or relative time for "when" (언제, when ...),
+    else any number."""
+    unit = asked_unit(question)
+    if unit is not None:
+        return unit
+    if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
+        return TIME
+    return NUMBER

@@ -75,14 +75,15 @@ before; answer_contains 0.882 -> 0.853); on 150 SciFact train claims, false abst
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rag.embeddings import covers, languages_of
-from rag.pipelines.answer_types import NUMBER, answer_type, asked_unit
+from rag.pipelines.answer_types import NUMBER, answer_type, said_pattern
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.types import AnswerSentence, Citation
@@ -119,6 +120,13 @@ _QUESTION_WORDS = frozenset(
     ]
 )
 """Interrogatives: in the question, never in the answer sentence."""
+_REFERS_BACK = re.compile(
+    r"^\s*(?:이를|이는|이것|이런|이러한|이렇게|이처럼|이때|이 때|이 |이에|이곳|이들|여기서|"
+    r"그는|그녀|그것|그 |그래서|따라서|즉)"
+)
+"""A Korean sentence opening that refers back to the one before (이를, 그는, 이때, 따라서 ...)."""
+_KO_SUBJECT = re.compile(r"[가-힣]+(?:은|는|이|가)\s")
+"""A Korean word with a topic or subject particle: the clause names its own subject."""
 _HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
 
 
@@ -166,6 +174,7 @@ class ExtractiveAnswerer:
         gate_sources: int = 2,
         source_weight: float = 0.3,
         type_gate: bool = True,
+        follow_when: Literal["always", "continues"] = "continues",
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -183,6 +192,7 @@ class ExtractiveAnswerer:
         self.gate_sources = gate_sources
         self.source_weight = source_weight
         self.type_gate = type_gate
+        self.follow_when = follow_when
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -261,6 +271,8 @@ class ExtractiveAnswerer:
             chosen.append(siblings[at - 1])  # the line that introduces a command or list
         nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
         follow = self.follow if isinstance(self.follow, bool) else lang in self.follow
+        if follow and nxt is not None and self.follow_when == "continues":
+            follow = _continues(nxt)
         if nxt is not None and (
             follow
             or best.text.rstrip().endswith(":")
@@ -277,7 +289,7 @@ class ExtractiveAnswerer:
             # asked for a quantity (in a unit: 몇 km, 몇 명), the best sentences give none:
             # the sources talk about the topic but do not say
             said = " ".join(candidates[k].text for k in chosen)
-            if not (asked_unit(question) or NUMBER).search(said):
+            if not said_pattern(question).search(said):
                 return _abstain(lang, coverage, closeness)
         sentences = tuple(
             AnswerSentence(
@@ -335,8 +347,12 @@ def _sentences(text: str) -> list[str]:
     para: list[str] = []
 
     def flush() -> None:
+        rows = _table_rows(para)
         joined = " ".join(para).strip()
         para.clear()
+        if rows is not None:
+            out.extend(rows)  # each row of a table is a statement of its own
+            return
         if not joined:
             return
         if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
@@ -367,6 +383,34 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
+_PIPE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+def _table_rows(lines: Sequence[str]) -> list[str] | None:
+    """The data rows of a table written as text — a Markdown pipe table, or CSV/TSV lines —
+    verbatim, its header and rule left out; None for anything else. A delimited table is at
+    least three lines split into the same number (3 or more) of cells of mostly one or two words, none ending a
+    sentence; its first line is a header unless it holds a digit (a chunk may start
+    mid-table, as a pipe table without its ``|---|`` rule does)."""
+    if len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines):
+        rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
+        header = rule - 1 if rule else None
+        return [
+            line
+            for i, line in enumerate(lines)
+            if i != header and not _PIPE_RULE.match(line) and any(ch.isalnum() for ch in line)
+        ]
+    if len(lines) < 3 or any(line.rstrip().endswith((".", "!", "?")) for line in lines):
+        return None  # prose: a paragraph's last line ends a sentence
+    for delimiter in (",", "\t", ";"):
+        cells = list(csv.reader(list(lines), delimiter=delimiter))
+        words = sorted(len(cell.split()) for row in cells for cell in row)
+        if len({len(r) for r in cells}) == 1 and len(cells[0]) >= 3 and words[len(words) // 2] <= 2:
+            named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
+            return list(lines[1:] if named else lines)
+    return None
+
+
 _NOT_TEXT = re.compile(r"[\s\W_]+")
 
 
@@ -388,6 +432,13 @@ def _grams(text: str) -> set[str]:
 def _held(q_grams: frozenset[str], text: str) -> float:
     """The share of the question's bigrams ``text`` holds."""
     return len(q_grams & _grams(text)) / len(q_grams) if q_grams else 0.0
+
+
+def _continues(text: str) -> bool:
+    """True when a (Korean) sentence carries on from the one before: it opens with a reference
+    back (이를 ... 라 한다, 그는 ..., 이때 ...) or its first clause names no subject of its own
+    ("1994학년도 입시부터 도입되었다" after the sentence naming the exam)."""
+    return _REFERS_BACK.match(text) is not None or not _KO_SUBJECT.search(text.split(",")[0])
 
 
 def _how_bonus(text: str) -> float:

@@ -1,0 +1,126 @@
+"""Which sentences an extractive answer keeps: table rows, Korean continuations, and the
+"when" gate (rag.pipelines.extractive, rag.pipelines.answer_types)."""
+
+from __future__ import annotations
+
+from rag.evals.metrics import best_answer_scores
+from rag.pipelines.answer_types import NUMBER, TIME, said_pattern
+from rag.pipelines.extractive import ExtractiveAnswerer, _sentences, _table_rows
+from rag.types import Citation, Location
+
+RELEASES = (
+    "version,released,codename,default_port,notes\n"
+    '0.9.0,2019-03-14,Acorn,4100,"first release, JPEG only"\n'
+    '2.0.0,2021-06-07,Dogwood,4480,"new default port, AVIF output"\n'
+    '3.0.0,2023-10-10,Fir,4480,"GIF input removed, needs glibc 2.31"\n'
+)
+EXIT_CODES = (
+    "Exit codes are listed below.\n\n| code | meaning |\n|------|---------|\n"
+    "| 0 | every link answered |\n| 3 | the config file could not be read |\n"
+)
+
+
+def cite(number: int, text: str) -> Citation:
+    return Citation(
+        number=number,
+        source=f"/docs/{number}.md",
+        location=Location(),
+        chunk_id=f"c{number}",
+        text=text,
+        score=1.0,
+    )
+
+
+def test_each_row_of_a_table_is_a_statement_of_its_own() -> None:
+    assert _sentences(RELEASES) == RELEASES.splitlines()[1:]
+    assert _sentences(EXIT_CODES) == [
+        "Exit codes are listed below.",
+        "| 0 | every link answered |",
+        "| 3 | the config file could not be read |",
+    ]
+    # wrapped prose with the same commas on every line is no table
+    prose = ["Gears trade speed, for force, and back, again", "so a rider, on a hill, a"]
+    assert _table_rows([*prose, "third line, of it, ends, here."]) is None
+    verse = [
+        "The first thing, the second thing, and the third thing",
+        "then another one, a long one too, and more of it",
+        "so it goes on, line after line, without a stop",
+    ]
+    assert _table_rows(verse) is None
+    # a chunk that starts mid-table: its first line is a row, not a header
+    assert _table_rows(
+        ["0.9.0,2019-03-14,Acorn", "1.0.0,2019-09-02,Birch", "2.0.0,2021,Dogwood"]
+    ) == [
+        "0.9.0,2019-03-14,Acorn",
+        "1.0.0,2019-09-02,Birch",
+        "2.0.0,2021,Dogwood",
+    ]
+    assert _table_rows(["| `port` | `8080` |", "| `workers` | `4` |"]) == [
+        "| `port` | `8080` |",
+        "| `workers` | `4` |",
+    ]
+
+
+def test_a_table_question_is_answered_with_its_row() -> None:
+    answer = ExtractiveAnswerer().compose(
+        "When was gritmill 2.0.0 released?", [cite(1, RELEASES)], lang="en"
+    )
+    assert '2.0.0,2021-06-07,Dogwood,4480,"new default port, AVIF output" [1]' in answer.text
+    assert "version,released" not in answer.text  # the header is no statement
+    # the cells of a row are not glued together when the answer is scored
+    assert best_answer_scores(answer.text, ["2021-06-07"])[2] == 1.0
+    code = ExtractiveAnswerer().compose(
+        "Which exit code means the config file could not be read?", [cite(1, EXIT_CODES)], lang="en"
+    )
+    assert code.text == "| 3 | the config file could not be read | [1]"
+
+
+def test_a_korean_sentence_that_carries_on_joins_the_answer() -> None:
+    """The next sentence joins when it refers back (이를 ...) or names no subject of its own;
+    one that starts a new subject does not (``follow_when="always"`` keeps it anyway)."""
+    lease = cite(
+        1,
+        "전입신고와 확정일자를 갖추면 집이 경매에 넘어가도 보증금을 먼저 돌려받을 수 있다. "
+        "이를 우선변제권이라 한다. 집주인은 계약 기간 안에 보증금을 올릴 수 없다.",
+    )
+    question = "경매 넘어가도 보증금 먼저 받는 권리 이름이 뭐야?"
+    answer = ExtractiveAnswerer().compose(question, [lease], lang="ko")
+    assert "우선변제권" in answer.text and "집주인은" not in answer.text
+    exam = cite(
+        1,
+        "수능은 대학 입학에 필요한 능력을 평가하는 전국 단위 시험이다. 1994학년도 입시부터 "
+        "도입되었다. 시험 과목은 해마다 조금씩 바뀐다.",
+    )
+    assert (
+        "1994학년도"
+        in ExtractiveAnswerer().compose("수능은 무슨 시험이야?", [exam], lang="ko").text
+    )
+    own_subject = cite(
+        1,
+        "수능은 대학 입학에 필요한 능력을 평가하는 전국 단위 시험이다. 시험 과목은 해마다 "
+        "조금씩 바뀐다.",
+    )
+    alone = ExtractiveAnswerer().compose("수능은 무슨 시험이야?", [own_subject], lang="ko")
+    assert alone.text == "수능은 대학 입학에 필요한 능력을 평가하는 전국 단위 시험이다 [1]."
+    both = ExtractiveAnswerer(follow_when="always").compose(
+        "수능은 무슨 시험이야?", [own_subject], lang="ko"
+    )
+    assert "시험 과목은" in both.text
+
+
+def test_a_when_question_accepts_a_relative_time() -> None:
+    """ "언제" is answered by 마지막에 or 끓기 전에 as well as by a date; a sentence with no
+    time at all still abstains."""
+    assert said_pattern("두부는 언제 넣어?") is TIME
+    assert said_pattern("When does the tide turn?") is TIME
+    assert said_pattern("몇 년에 만들었어?") is not TIME
+    assert said_pattern("How many ships?") is NUMBER
+    stew = cite(
+        1,
+        "된장찌개는 감자처럼 익는 데 오래 걸리는 재료를 먼저 넣고 두부와 파는 마지막에 "
+        "넣는 것이 좋다. 두부는 단단한 부침용보다 찌개용이 부드럽다.",
+    )
+    when = ExtractiveAnswerer().compose("된장찌개에 두부는 언제 넣는 게 맞나요?", [stew], lang="ko")
+    assert not when.abstained and "마지막에" in when.text
+    never = ExtractiveAnswerer().compose("찌개용 두부는 언제 처음 팔렸어?", [stew], lang="ko")
+    assert never.abstained
