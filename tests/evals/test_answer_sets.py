@@ -216,9 +216,9 @@ def test_english_tuning_set_loads_and_quotes_its_records() -> None:
     root = REPO / "evals" / "data" / "en-tune"
     ds = load_dataset(root)
     corpus = _corpus(root)
-    assert len(corpus) == 25
-    assert len(ds.queries) == 133
-    _check_set(root, ds, english=True, unanswerable=35)
+    assert len(corpus) == 26
+    assert len(ds.queries) == 139
+    _check_set(root, ds, english=True, unanswerable=37)
     readme = (root / "README.md").read_text("utf-8")
     assert "CC0" in readme and "tuning" in readme
     # no record of the report sets is reused
