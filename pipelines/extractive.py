@@ -262,7 +262,14 @@ class ExtractiveAnswerer:
                 - self.rank_weight * cand.source
             )
             scores.append(score)
-        order = sorted(range(len(candidates)), key=lambda k: (-scores[k], k))
+        order, scores = _answers_for_questions(
+            sorted(range(len(candidates)), key=lambda k: (-scores[k], k)),
+            scores,
+            candidates,
+            by_source,
+        )
+        if not order:
+            return _abstain(lang, coverage, closeness)
         chosen = [order[0]]
         best = candidates[order[0]]
         siblings = by_source[best.source]
@@ -357,7 +364,11 @@ def _sentences(text: str) -> list[str]:
             return
         if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
             return  # a title or label, not a statement
-        out.extend(p for p in _SENTENCE_END.split(joined) if sum(ch.isalpha() for ch in p) >= 3)
+        parts = _SENTENCE_END.split(joined)
+        for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
+            if len(parts[i].split()) == 1 and not _asks(parts[i]):
+                parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"
+        out.extend(p for p in parts if sum(ch.isalpha() for ch in p) >= 3)
 
     lines = text.splitlines()
     # an odd number of fences: the chunk starts inside a code block
@@ -439,6 +450,35 @@ def _continues(text: str) -> bool:
     back (이를 ... 라 한다, 그는 ..., 이때 ...) or its first clause names no subject of its own
     ("1994학년도 입시부터 도입되었다" after the sentence naming the exam)."""
     return _REFERS_BACK.match(text) is not None or not _KO_SUBJECT.search(text.split(",")[0])
+
+
+def _asks(text: str) -> bool:
+    """True for a question (an FAQ entry's first line, a heading-like "Why ...?")."""
+    return text.rstrip("*_` ").endswith(("?", "？"))
+
+
+def _answers_for_questions(
+    order: list[int],
+    scores: list[float],
+    candidates: Sequence[_Candidate],
+    by_source: dict[int, list[int]],
+) -> tuple[list[int], list[float]]:
+    """``order`` with each question among the sources replaced by the sentence after it, its
+    answer (an FAQ asks what the user asks, in the user's words, but says nothing itself), at
+    the question's score; a question with no statement after it is left out."""
+    ranked: list[int] = []
+    best = list(scores)
+    for k in order:
+        if _asks(candidates[k].text):
+            siblings = by_source[candidates[k].source]
+            at = siblings.index(k)
+            if at + 1 >= len(siblings) or _asks(candidates[siblings[at + 1]].text):
+                continue
+            best[siblings[at + 1]] = max(best[siblings[at + 1]], scores[k])
+            k = siblings[at + 1]
+        if k not in ranked:
+            ranked.append(k)
+    return ranked, best
 
 
 def _how_bonus(text: str) -> float:

@@ -124,3 +124,31 @@ def test_a_when_question_accepts_a_relative_time() -> None:
     assert not when.abstained and "마지막에" in when.text
     never = ExtractiveAnswerer().compose("찌개용 두부는 언제 처음 팔렸어?", [stew], lang="ko")
     assert never.abstained
+
+
+FAQ = (
+    "acme FAQ\n\nDoes acme work offline?\nNo. It needs a licence server on first start; after "
+    "that it caches the licence\nfor 14 days.\n\nWhere are the logs?\nIn ~/.acme/logs, one file "
+    "per day.\n"
+)
+
+
+def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
+    """A question line shares the user's words but says nothing: the answer is what follows
+    it, with a one-word reply ("No.") kept at the front of the sentence it opens."""
+    assert _sentences(FAQ) == [
+        "Does acme work offline?",
+        "No. It needs a licence server on first start; after that it caches the licence for 14 "
+        "days.",
+        "Where are the logs?",
+        "In ~/.acme/logs, one file per day.",
+    ]
+    answer = ExtractiveAnswerer().compose("Does acme work offline?", [cite(1, FAQ)], lang="en")
+    assert answer.text.startswith("No. It needs a licence server")
+    assert "?" not in answer.text
+    question_last = cite(1, "acme FAQ\n\nDoes acme work offline?")
+    assert (
+        ExtractiveAnswerer()
+        .compose("Does acme work offline?", [question_last], lang="en")
+        .abstained
+    )
