@@ -22,12 +22,15 @@ WANTS_TIME = re.compile(r"언제|^\W*when\b", re.IGNORECASE)
 """A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
 TIME = re.compile(
     r"\d|때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
-    r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|\b(?:before|after|"
-    r"until|during|while|once|first|last|then|morning|evening|night|spring|summer|autumn|"
-    r"winter|century|era|daily|weekly|monthly|yearly|today|tomorrow)\b",
+    r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|요일|주말|평일|매일|매주|"
+    r"매년|해마다|날마다|\b(?:before|after|until|during|while|once|first|last|then|morning|"
+    r"evening|night|spring|summer|autumn|winter|century|era|daily|weekly|monthly|yearly|every|"
+    r"today|tomorrow|january|february|march|april|june|july|august|september|october|november|"
+    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekends?)\b|"
+    r"\b(?-i:May)\b",
     re.IGNORECASE,
 )
-"""A date or a relative time in a sentence (digits, 때, 마지막, 전에, before, after, ...)."""
+"""A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before, after, ...)."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

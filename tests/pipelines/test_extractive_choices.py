@@ -124,6 +124,11 @@ def test_a_when_question_accepts_a_relative_time() -> None:
     assert not when.abstained and "마지막에" in when.text
     never = ExtractiveAnswerer().compose("찌개용 두부는 언제 처음 팔렸어?", [stew], lang="ko")
     assert never.abstained
+    apples = cite(1, "Honeycrisp apples ripen in September in the north orchard.")
+    month = ExtractiveAnswerer().compose("When do Honeycrisp apples ripen?", [apples], lang="en")
+    assert month.text == "Honeycrisp apples ripen in September in the north orchard [1]."
+    pears = cite(1, "Pears ripen in the north orchard and may be picked green.")
+    assert ExtractiveAnswerer().compose("When do pears ripen?", [pears], lang="en").abstained
 
 
 FAQ = (
