@@ -39,17 +39,29 @@ the best two, 0.72.
 
 When the question asks for a quantity or a date and the answer's sentences hold no number —
 for "몇 km", "몇 명", "몇 퍼센트" no number in that unit or counter (written either way: km or
-킬로미터, 번 or 회) — the sources talk about the topic without saying, and the answer abstains
-(``type_gate``). On 50 hand-written unanswerable questions in the ko-large tuning half it
+킬로미터, 번 or 회), for "언제"/"when" no date or relative time (마지막에, 끓기 전에, in
+September, every Saturday) — the sources talk about the topic without saying, and the answer
+abstains (``type_gate``). On 50 hand-written unanswerable questions in the ko-large tuning half it
 raised abstention from 0.32 to 0.56 with no change on answerable ones (ko-large tuning
 half and en-tune); a number without the unit check: 0.48, at one more false abstention.
 
+A source's statements are its sentences, each line of a code block, each row of a table
+(a Markdown pipe table, or CSV/TSV lines: verbatim, the header left out), and an FAQ's
+question lines, which are never the answer: a question among the best candidates stands for
+the statement after it, its answer. A one-word reply ("No.") stays at the front of the
+sentence it opens.
+
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
 it along, and a second sentence joins when it scores nearly as well. ``follow`` (a bool, or
-the languages it applies to: Korean by default) always adds the next sentence instead: on
-the ko-large tuning half it raised answer_contains from 0.797 to 0.832 (Korean passages often
-name the topic in one sentence and give the answer in the next), on en-tune it lowered it
-from 0.882 to 0.824 and cost 44% more tokens. When no source covers
+the languages it applies to: Korean by default) adds the next sentence instead — always
+(``follow_when="always"``), or, by default, when it carries on from the best one: it opens
+with a reference back (이를 ... 라 한다, 그는, 이때) or its first clause names no subject of its
+own. Always following raised answer_contains on the ko-large tuning half from 0.797 to 0.832
+(Korean passages often name the topic in one sentence and give the answer in the next), and
+lowered it on en-tune from 0.882 to 0.824 at 44% more tokens. Following only what carries on
+kept the gain at 19% fewer Korean tokens (tuning half: 0.853 either way, 150.8 -> 121.5
+tokens; report half of ko-large, used here for tuning: 0.825 -> 0.814, 166.0 -> 129.0).
+When no source covers
 ``min_coverage`` of the question's weighted terms (and, where the embedder covers the
 language, no sentence comes close in meaning), the answer is the honest "the sources do not
 say" in the question's language. Where the embedder does not cover the language and it is
@@ -75,7 +87,6 @@ before; answer_contains 0.882 -> 0.853); on 150 SciFact train claims, false abst
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Sequence
@@ -86,13 +97,10 @@ from rag.embeddings import covers, languages_of
 from rag.pipelines.answer_types import NUMBER, answer_type, said_pattern
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
+from rag.pipelines.statements import asks, body, fragment, statements
 from rag.types import AnswerSentence, Citation
 
-_DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE = re.compile(r"`[^`]+`|^\s*(?:\$\s+)?(?:pip|rag|export|python|make|curl|git)\s", re.M)
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
-_CLOSING = set(".!?。:;)]`'\"”’")
 _QUESTION_WORDS = frozenset(
     [
         "무엇",
@@ -199,8 +207,8 @@ class ExtractiveAnswerer:
         candidates: list[_Candidate] = []
         seen: set[str] = set()
         for i, c in enumerate(citations):
-            for j, text in enumerate(_sentences(_body(c))):
-                if text in seen or (j == 0 and _fragment(text)):
+            for j, text in enumerate(statements(body(c))):
+                if text in seen or (j == 0 and fragment(text)):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
                 seen.add(text)
                 candidates.append(_Candidate(i, j, text))
@@ -336,92 +344,6 @@ def calibrated_floor(embedder: Any) -> float:
     return next((floor for model, floor in COSINE_FLOORS.items() if model in name), 0.0)
 
 
-def _body(citation: Citation) -> str:
-    """The chunk's text without the heading breadcrumb the chunker puts on its first line
-    (it stays in the source's terms, for coverage, but is no statement)."""
-    path = citation.location.heading_path
-    first, sep, rest = citation.text.partition("\n")
-    if path and sep and first.strip() == " > ".join(path):
-        return rest
-    return citation.text
-
-
-def _sentences(text: str) -> list[str]:
-    """A source's statements: prose split into sentences, each line of a code block whole
-    (wrapped in backticks), list items on their own; headings, fences, titles (a short line
-    with no closing punctuation) and lines with no letters left out."""
-    out: list[str] = []
-    para: list[str] = []
-
-    def flush() -> None:
-        rows = _table_rows(para)
-        joined = " ".join(para).strip()
-        para.clear()
-        if rows is not None:
-            out.extend(rows)  # each row of a table is a statement of its own
-            return
-        if not joined:
-            return
-        if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
-            return  # a title or label, not a statement
-        parts = _SENTENCE_END.split(joined)
-        for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
-            if len(parts[i].split()) == 1 and not _asks(parts[i]):
-                parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"
-        out.extend(p for p in parts if sum(ch.isalpha() for ch in p) >= 3)
-
-    lines = text.splitlines()
-    # an odd number of fences: the chunk starts inside a code block
-    in_code = sum(bool(_FENCE.match(line)) for line in lines) % 2 == 1
-    for line in lines:
-        if _FENCE.match(line):
-            flush()
-            in_code = not in_code
-            continue
-        if in_code:
-            code = line.strip()
-            if sum(ch.isalpha() for ch in code) >= 3:
-                out.append(f"`{code}`")
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            flush()
-            continue
-        if _DECORATION.match(line):  # a list item or quote starts a statement of its own
-            flush()
-            line = _DECORATION.sub("", line)
-        para.append(line.strip())
-    flush()
-    return out
-
-
-_PIPE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
-
-
-def _table_rows(lines: Sequence[str]) -> list[str] | None:
-    """The data rows of a table written as text — a Markdown pipe table, or CSV/TSV lines —
-    verbatim, its header and rule left out; None for anything else. A delimited table is at
-    least three lines split into the same number (3 or more) of cells of mostly one or two words, none ending a
-    sentence; its first line is a header unless it holds a digit (a chunk may start
-    mid-table, as a pipe table without its ``|---|`` rule does)."""
-    if len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines):
-        rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
-        header = rule - 1 if rule else None
-        return [
-            line
-            for i, line in enumerate(lines)
-            if i != header and not _PIPE_RULE.match(line) and any(ch.isalnum() for ch in line)
-        ]
-    if len(lines) < 3 or any(line.rstrip().endswith((".", "!", "?")) for line in lines):
-        return None  # prose: a paragraph's last line ends a sentence
-    for delimiter in (",", "\t", ";"):
-        cells = list(csv.reader(list(lines), delimiter=delimiter))
-        words = sorted(len(cell.split()) for row in cells for cell in row)
-        if len({len(r) for r in cells}) == 1 and len(cells[0]) >= 3 and words[len(words) // 2] <= 2:
-            named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
-            return list(lines[1:] if named else lines)
-    return None
-
-
 _NOT_TEXT = re.compile(r"[\s\W_]+")
 
 
@@ -452,11 +374,6 @@ def _continues(text: str) -> bool:
     return _REFERS_BACK.match(text) is not None or not _KO_SUBJECT.search(text.split(",")[0])
 
 
-def _asks(text: str) -> bool:
-    """True for a question (an FAQ entry's first line, a heading-like "Why ...?")."""
-    return text.rstrip("*_` ").endswith(("?", "？"))
-
-
 def _answers_for_questions(
     order: list[int],
     scores: list[float],
@@ -469,10 +386,10 @@ def _answers_for_questions(
     ranked: list[int] = []
     best = list(scores)
     for k in order:
-        if _asks(candidates[k].text):
+        if asks(candidates[k].text):
             siblings = by_source[candidates[k].source]
             at = siblings.index(k)
-            if at + 1 >= len(siblings) or _asks(candidates[siblings[at + 1]].text):
+            if at + 1 >= len(siblings) or asks(candidates[siblings[at + 1]].text):
                 continue
             best[siblings[at + 1]] = max(best[siblings[at + 1]], scores[k])
             k = siblings[at + 1]
@@ -487,14 +404,6 @@ def _how_bonus(text: str) -> float:
     if text.startswith("`") and text.endswith("`"):
         return 0.15
     return 0.05 if _CODE.search(text) else 0.0
-
-
-def _fragment(text: str) -> bool:
-    """True for the tail of a sentence cut by a chunk boundary (starts in lower case)."""
-    if text.startswith("`"):
-        return False  # a code line
-    first = next((ch for ch in text if ch.isalpha()), "")
-    return first.isascii() and first.islower()
 
 
 def _weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, float]:

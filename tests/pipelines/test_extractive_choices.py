@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from rag.evals.metrics import best_answer_scores
 from rag.pipelines.answer_types import NUMBER, TIME, said_pattern
-from rag.pipelines.extractive import ExtractiveAnswerer, _sentences, _table_rows
+from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.statements import statements, table_rows
 from rag.types import Citation, Location
 
 RELEASES = (
@@ -32,30 +33,30 @@ def cite(number: int, text: str) -> Citation:
 
 
 def test_each_row_of_a_table_is_a_statement_of_its_own() -> None:
-    assert _sentences(RELEASES) == RELEASES.splitlines()[1:]
-    assert _sentences(EXIT_CODES) == [
+    assert statements(RELEASES) == RELEASES.splitlines()[1:]
+    assert statements(EXIT_CODES) == [
         "Exit codes are listed below.",
         "| 0 | every link answered |",
         "| 3 | the config file could not be read |",
     ]
     # wrapped prose with the same commas on every line is no table
     prose = ["Gears trade speed, for force, and back, again", "so a rider, on a hill, a"]
-    assert _table_rows([*prose, "third line, of it, ends, here."]) is None
+    assert table_rows([*prose, "third line, of it, ends, here."]) is None
     verse = [
         "The first thing, the second thing, and the third thing",
         "then another one, a long one too, and more of it",
         "so it goes on, line after line, without a stop",
     ]
-    assert _table_rows(verse) is None
+    assert table_rows(verse) is None
     # a chunk that starts mid-table: its first line is a row, not a header
-    assert _table_rows(
+    assert table_rows(
         ["0.9.0,2019-03-14,Acorn", "1.0.0,2019-09-02,Birch", "2.0.0,2021,Dogwood"]
     ) == [
         "0.9.0,2019-03-14,Acorn",
         "1.0.0,2019-09-02,Birch",
         "2.0.0,2021,Dogwood",
     ]
-    assert _table_rows(["| `port` | `8080` |", "| `workers` | `4` |"]) == [
+    assert table_rows(["| `port` | `8080` |", "| `workers` | `4` |"]) == [
         "| `port` | `8080` |",
         "| `workers` | `4` |",
     ]
@@ -141,7 +142,7 @@ FAQ = (
 def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
     """A question line shares the user's words but says nothing: the answer is what follows
     it, with a one-word reply ("No.") kept at the front of the sentence it opens."""
-    assert _sentences(FAQ) == [
+    assert statements(FAQ) == [
         "Does acme work offline?",
         "No. It needs a licence server on first start; after that it caches the licence for 14 "
         "days.",

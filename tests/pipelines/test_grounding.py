@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.pipelines.extractive import ExtractiveAnswerer, _sentences
+from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import (
     SupportChecker,
     abstain_text,
@@ -13,6 +13,7 @@ from rag.pipelines.grounding import (
     markers_of,
     split_claims,
 )
+from rag.pipelines.statements import statements
 from rag.types import Citation, Location
 
 STORES = (
@@ -91,7 +92,7 @@ def test_abstentions_are_neither_supported_nor_not() -> None:
     assert not is_abstention("Install the extra first.")
 
 
-def test_extractive_answer_copies_source_sentences_with_their_numbers() -> None:
+def test_extractive_answer_copies_sourcestatements_with_their_numbers() -> None:
     composed = ExtractiveAnswerer().compose("What is logged for every call?", SOURCES, lang="en")
     assert not composed.abstained
     assert composed.text.startswith("Every call is logged with its tokens, latency and cost [2].")
@@ -124,12 +125,12 @@ def test_source_statements_skip_breadcrumbs_titles_and_fences() -> None:
     crumbs = cite(1, chunk, ("Vector stores", "pgvector"))
     composed = ExtractiveAnswerer().compose("How do I ask with pgvector?", [crumbs], lang="en")
     assert "Vector stores > pgvector" not in composed.text
-    assert _sentences("LoRA 미세 조정\n\nLoRA는 기법이다. 이를 QLoRA라 한다.") == [
+    assert statements("LoRA 미세 조정\n\nLoRA는 기법이다. 이를 QLoRA라 한다.") == [
         "LoRA는 기법이다.",
         "이를 QLoRA라 한다.",
     ]
     # a chunk that starts inside a code block: its first line is code
-    assert _sentences("rag ask 'x' --store pgvector\n```\n\nNo server? Start one.")[0] == (
+    assert statements("rag ask 'x' --store pgvector\n```\n\nNo server? Start one.")[0] == (
         "`rag ask 'x' --store pgvector`"
     )
 

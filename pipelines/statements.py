@@ -1,0 +1,118 @@
+"""A source's statements: what an extractive answer may quote (``rag.pipelines.extractive``).
+
+Prose is split into sentences; each line of a code block is one statement (in backticks);
+each row of a table written as text — a Markdown pipe table, CSV or TSV lines — is one,
+verbatim, without its header; headings, fences and titles are none. An FAQ's question lines
+are statements too, marked by ``asks`` so that the answerer quotes what follows them."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+
+from rag.types import Citation
+
+_DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_CLOSING = set(".!?。:;)]`'\"”’")
+
+
+def body(citation: Citation) -> str:
+    """The chunk's text without the heading breadcrumb the chunker puts on its first line
+    (it stays in the source's terms, for coverage, but is no statement)."""
+    path = citation.location.heading_path
+    first, sep, rest = citation.text.partition("\n")
+    if path and sep and first.strip() == " > ".join(path):
+        return rest
+    return citation.text
+
+
+def statements(text: str) -> list[str]:
+    """A source's statements: prose split into sentences, each line of a code block whole
+    (wrapped in backticks), list items on their own; headings, fences, titles (a short line
+    with no closing punctuation) and lines with no letters left out."""
+    out: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        rows = table_rows(para)
+        joined = " ".join(para).strip()
+        para.clear()
+        if rows is not None:
+            out.extend(rows)  # each row of a table is a statement of its own
+            return
+        if not joined:
+            return
+        if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
+            return  # a title or label, not a statement
+        parts = _SENTENCE_END.split(joined)
+        for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
+            if len(parts[i].split()) == 1 and not asks(parts[i]):
+                parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"
+        out.extend(p for p in parts if sum(ch.isalpha() for ch in p) >= 3)
+
+    lines = text.splitlines()
+    # an odd number of fences: the chunk starts inside a code block
+    in_code = sum(bool(_FENCE.match(line)) for line in lines) % 2 == 1
+    for line in lines:
+        if _FENCE.match(line):
+            flush()
+            in_code = not in_code
+            continue
+        if in_code:
+            code = line.strip()
+            if sum(ch.isalpha() for ch in code) >= 3:
+                out.append(f"`{code}`")
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            flush()
+            continue
+        if _DECORATION.match(line):  # a list item or quote starts a statement of its own
+            flush()
+            line = _DECORATION.sub("", line)
+        para.append(line.strip())
+    flush()
+    return out
+
+
+_PIPE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+def table_rows(lines: Sequence[str]) -> list[str] | None:
+    """The data rows of a table written as text — a Markdown pipe table, or CSV/TSV lines —
+    verbatim, its header and rule left out; None for anything else. A delimited table is at
+    least three lines split into the same number (3 or more) of cells of mostly one or two words, none ending a
+    sentence; its first line is a header unless it holds a digit (a chunk may start
+    mid-table, as a pipe table without its ``|---|`` rule does)."""
+    if len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines):
+        rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
+        header = rule - 1 if rule else None
+        return [
+            line
+            for i, line in enumerate(lines)
+            if i != header and not _PIPE_RULE.match(line) and any(ch.isalnum() for ch in line)
+        ]
+    if len(lines) < 3 or any(line.rstrip().endswith((".", "!", "?")) for line in lines):
+        return None  # prose: a paragraph's last line ends a sentence
+    for delimiter in (",", "\t", ";"):
+        cells = list(csv.reader(list(lines), delimiter=delimiter))
+        words = sorted(len(cell.split()) for row in cells for cell in row)
+        if len({len(r) for r in cells}) == 1 and len(cells[0]) >= 3 and words[len(words) // 2] <= 2:
+            named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
+            return list(lines[1:] if named else lines)
+    return None
+
+
+def asks(text: str) -> bool:
+    """True for a question (an FAQ entry's first line, a heading-like "Why ...?")."""
+    return text.rstrip("*_` ").endswith(("?", "？"))
+
+
+def fragment(text: str) -> bool:
+    """True for the tail of a sentence cut by a chunk boundary (starts in lower case)."""
+    if text.startswith("`"):
+        return False  # a code line
+    first = next((ch for ch in text if ch.isalpha()), "")
+    return first.isascii() and first.islower()
