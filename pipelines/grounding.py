@@ -122,7 +122,18 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
             parts.append((part.strip(), sep))
         elif parts:
             parts[-1] = (parts[-1][0], parts[-1][1] + sep)
-    return parts
+    merged: list[tuple[str, str]] = []
+    for claim, sep in parts:
+        if merged and _reply(merged[-1][0]) and "\n" not in merged[-1][1]:
+            claim = f"{merged.pop()[0]} {claim}"  # "No. It needs ...": one claim
+        merged.append((claim, sep))
+    return merged
+
+
+def _reply(claim: str) -> bool:
+    """A one-word reply ("No.", "Yes.", "네.") that opens the claim after it."""
+    words = strip_markers(claim).split()
+    return len(words) == 1 and words[0][-1] in ".!。" and words[0][:-1].isalpha()
 
 
 def markers_of(sentence: str) -> list[int]:

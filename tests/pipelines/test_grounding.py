@@ -51,6 +51,13 @@ def test_claims_keep_their_markers_and_layout() -> None:
     assert markers_of("a [2, 1] b [2]") == [2, 1]
 
 
+def test_a_one_word_reply_is_no_claim_of_its_own() -> None:
+    assert split_claims("No. It needs a licence server first [1].") == [
+        "No. It needs a licence server first [1]."
+    ]
+    assert split_claims("It works. Fine [2].") == ["It works.", "Fine [2]."]
+
+
 def test_supported_sentence_gets_the_right_marker() -> None:
     checked = SupportChecker().check("Every call is logged with its tokens [1].", SOURCES)
     (sentence,) = checked.sentences
