@@ -301,8 +301,8 @@ class ExtractiveAnswerer:
             chosen.append(order[1])
         chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
         if self.type_gate and wants is NUMBER:
-            # asked for a quantity (in a unit: 몇 km, 몇 명), the best sentences give none:
-            # the sources talk about the topic but do not say
+            # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
+            # sentences give none: the sources talk about the topic but do not say
             said = " ".join(candidates[k].text for k in chosen)
             if not said_pattern(question).search(said):
                 return _abstain(lang, coverage, closeness)
