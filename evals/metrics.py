@@ -83,10 +83,11 @@ def ndcg_at(ranked: Sequence[str], relevant: Relevance, k: int = 10) -> float:
     return _dcg(max(relevant.get(doc, 0), 0) for doc in ranked[:k]) / ideal
 
 
-def normalize_answer(text: str) -> str:
-    """Lowercase, drop punctuation and English articles, collapse whitespace (SQuAD style)."""
+def normalize_answer(text: str, *, punctuation: str = "") -> str:
+    """Lowercase, drop punctuation and English articles, collapse whitespace (SQuAD style);
+    ``punctuation=" "`` turns each punctuation mark into a space instead of dropping it."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = "".join(punctuation if ch in _PUNCT else ch for ch in text)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
@@ -138,13 +139,14 @@ def best_answer_scores(prediction: str, golds: Sequence[str]) -> tuple[float, fl
     norm_pred = normalize_answer(prediction)
     em = max(exact_match(prediction, g) for g in golds)
     f1 = max(answer_f1(prediction, g) for g in golds)
+    spaced_pred = normalize_answer(prediction, punctuation=" ")
     contains = max(
-        float(bool(normalize_answer(g)) and _contains(norm_pred, g, prediction)) for g in golds
+        float(bool(normalize_answer(g)) and _contains(norm_pred, spaced_pred, g)) for g in golds
     )
     return em, f1, contains
 
 
-def _contains(norm_pred: str, gold: str, pred: str = "") -> bool:
+def _contains(norm_pred: str, spaced_pred: str, gold: str) -> bool:
     """``gold`` in the prediction, normalized; punctuation also read as a space, so a cell of
     a table row ("OpenAI,openai:MODEL,OPENAI_API_KEY") is not glued to its neighbours."""
     norm_gold = normalize_answer(gold)
@@ -152,15 +154,8 @@ def _contains(norm_pred: str, gold: str, pred: str = "") -> bool:
         return norm_gold.replace(" ", "") in norm_pred.replace(" ", "")
     if f" {norm_gold} " in f" {norm_pred} ":
         return True
-    spaced_gold = _spaced(gold)
-    return bool(pred and spaced_gold) and f" {spaced_gold} " in f" {_spaced(pred)} "
-
-
-def _spaced(text: str) -> str:
-    """``normalize_answer`` with each punctuation mark turned into a space, not dropped."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(" " if ch in _PUNCT else ch for ch in text)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    spaced_gold = normalize_answer(gold, punctuation=" ")
+    return bool(spaced_gold) and f" {spaced_gold} " in f" {spaced_pred} "
 
 
 def percentile(values: Sequence[float], q: float, *, empty: float = 0.0) -> float:

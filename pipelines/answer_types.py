@@ -30,7 +30,8 @@ TIME = re.compile(
     r"\b(?-i:May)\b",
     re.IGNORECASE,
 )
-"""A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before, after, ...)."""
+"""A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
+after, ...)."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

@@ -83,9 +83,9 @@ _PIPE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 def table_rows(lines: Sequence[str]) -> list[str] | None:
     """The data rows of a table written as text — a Markdown pipe table, or CSV/TSV lines —
     verbatim, its header and rule left out; None for anything else. A delimited table is at
-    least three lines split into the same number (3 or more) of cells of mostly one or two words, none ending a
-    sentence; its first line is a header unless it holds a digit (a chunk may start
-    mid-table, as a pipe table without its ``|---|`` rule does)."""
+    least three lines split into the same number (3 or more) of cells of mostly one or two
+    words, none ending a sentence; its first line is a header unless it holds a digit (a
+    chunk may start mid-table, as a pipe table without its ``|---|`` rule does)."""
     if len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines):
         rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
         header = rule - 1 if rule else None

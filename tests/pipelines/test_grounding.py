@@ -99,7 +99,7 @@ def test_abstentions_are_neither_supported_nor_not() -> None:
     assert not is_abstention("Install the extra first.")
 
 
-def test_extractive_answer_copies_sourcestatements_with_their_numbers() -> None:
+def test_extractive_answer_copies_source_sentences_with_their_numbers() -> None:
     composed = ExtractiveAnswerer().compose("What is logged for every call?", SOURCES, lang="en")
     assert not composed.abstained
     assert composed.text.startswith("Every call is logged with its tokens, latency and cost [2].")
