@@ -14,10 +14,16 @@ WANTS_NUMBER = re.compile(
 """A question whose answer is a quantity or a date."""
 NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|[한두세네]\s?(?:번|개|시간|달|해)",
+    r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|"
+    r"(?<![가-힣])(?:[한두세네]\s?(?:번|개|시간|달|해)|(?:(?:열|스물|스무|서른|마흔|쉰|예순|일흔|여든|"
+    r"아흔)(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉)?\s?|(?:두세|서너|다섯|여섯|일곱|여덟|아홉|수십|수백|"
+    r"수천|수만|몇십|몇백)\s?|[한두세네]\s)(?:번|개|시간|달|해|명|살|가지|마리|권|척|자|시|분|초|곳|날|"
+    r"주|차례|배|층|줄|년|세기|킬로|미터|그램|리터|퍼센트|만|억|천|백))",
     re.IGNORECASE,
 )
-"""A quantity or a date in a sentence: digits, number words, Korean counted nouns."""
+"""A quantity or a date in a sentence: digits, number words, Korean native numerals before a
+counter or unit (여섯 시간, 스물네 자, 수천 년; 한/두/세/네 apart from the counter, or 한자 and 세자
+would count)."""
 WANTS_TIME = re.compile(r"언제|^\W*when\b", re.IGNORECASE)
 """A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
 TIME = re.compile(

@@ -31,6 +31,7 @@ from typing import Any
 
 from rag.embeddings import covers, languages_of
 from rag.pipelines.prompt import simple_terms, split_sentences
+from rag.pipelines.statements import asks, remark
 from rag.types import AnswerSentence, Citation
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
@@ -124,8 +125,11 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
             parts[-1] = (parts[-1][0], parts[-1][1] + sep)
     merged: list[tuple[str, str]] = []
     for claim, sep in parts:
-        if merged and _reply(merged[-1][0]) and "\n" not in merged[-1][1]:
+        same_line = bool(merged) and "\n" not in merged[-1][1]
+        if same_line and _reply(merged[-1][0]):
             claim = f"{merged.pop()[0]} {claim}"  # "No. It needs ...": one claim
+        elif same_line and remark(strip_markers(claim)) and not asks(merged[-1][0]):
+            claim = f"{merged.pop()[0]} {claim}"  # "... workers. Default: 50 [1].": one claim
         merged.append((claim, sep))
     return merged
 

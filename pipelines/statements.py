@@ -3,7 +3,10 @@
 Prose is split into sentences; each line of a code block is one statement (in backticks);
 each row of a table written as text — a Markdown pipe table, CSV or TSV lines — is one,
 verbatim, without its header; headings, fences and titles are none. An FAQ's question lines
-are statements too, marked by ``asks`` so that the answerer quotes what follows them."""
+are statements too, marked by ``asks`` so that the answerer quotes what follows them. A
+one-word reply ("No.") opens the sentence after it and a short remark ("Default: 50.") closes
+the one before it: neither says anything alone (``rag.pipelines.grounding.claim_parts`` splits
+answers the same way, so the support check sees the statements that were quoted)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from rag.types import Citation
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_HANGUL = re.compile(r"[가-힣]")
 _CLOSING = set(".!?。:;)]`'\"”’")
 
 
@@ -51,6 +55,9 @@ def statements(text: str) -> list[str]:
         for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
             if len(parts[i].split()) == 1 and not asks(parts[i]):
                 parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"
+        for i in range(1, len(parts)):  # "... workers. Default: 50.": a remark on the one before
+            if remark(parts[i]) and parts[i - 1] and not asks(parts[i - 1]):
+                parts[i - 1], parts[i] = "", f"{parts[i - 1]} {parts[i]}"
         out.extend(p for p in parts if sum(ch.isalpha() for ch in p) >= 3)
 
     lines = text.splitlines()
@@ -103,6 +110,20 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
             named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
             return list(lines[1:] if named else lines)
     return None
+
+
+def remark(text: str) -> bool:
+    """A short remark on the sentence before it ("Default: 50.", "Both are optional."): two or
+    three words that end a sentence, no question. It belongs with that sentence: quoted alone
+    it says nothing, and the sentence alone leaves out what the remark adds. Not Korean: three
+    Korean words make a whole clause ("이를 QLoRA라 한다."), which the ``follow`` rule of the
+    extractive answerer judges on its own."""
+    return (
+        2 <= len(text.split()) <= 3
+        and text.rstrip()[-1:] in ".!。"
+        and not asks(text)
+        and _HANGUL.search(text) is None
+    )
 
 
 def asks(text: str) -> bool:

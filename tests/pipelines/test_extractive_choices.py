@@ -158,3 +158,62 @@ def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
         .compose("Does acme work offline?", [question_last], lang="en")
         .abstained
     )
+
+
+def test_a_short_remark_stays_with_the_sentence_before_it() -> None:
+    """ "Default: 50." after a flag's description is that flag's default, not a statement of
+    its own: it is quoted with the description, so a question about the default is answered."""
+    options = (
+        "`--rate N`: requests per second, summed over all workers. Default: 50.\n"
+        "`--duration SECONDS`: how long the test runs. Default: 30 seconds.\n"
+    )
+    assert statements(options) == [
+        "`--rate N`: requests per second, summed over all workers. Default: 50.",
+        "`--duration SECONDS`: how long the test runs. Default: 30 seconds.",
+    ]
+    answer = ExtractiveAnswerer().compose(
+        "How many requests per second are sent if I give no rate?", [cite(1, options)], lang="en"
+    )
+    assert answer.text == (
+        "`--rate N`: requests per second, summed over all workers. Default: 50 [1]."
+    )
+    # a short reply after a question line is its answer, not part of the question
+    assert statements("Is it free?\nYes, always.") == ["Is it free?", "Yes, always."]
+
+
+def test_korean_native_numerals_count_as_a_quantity() -> None:
+    """여섯 시간, 스물네 자 are quantities (an 얼마 question is answered by them, not abstained
+    on); a numeral syllable inside a word (간이과세자) is none."""
+    for said in ("여섯 시간에서 여덟 시간", "스물네 자", "수천 년", "세 번", "일곱 가지"):
+        assert NUMBER.search(said), said
+    for word in ("간이과세자는", "한자로 쓴다", "세자가 되었다", "네모난 상자"):
+        assert not NUMBER.search(word), word
+    yogurt = cite(
+        1, "요구르트는 우유에 유산균을 넣고 40도 안팎에서 발효시킨다. 보통 일곱 시간쯤 둔다."
+    )
+    answer = ExtractiveAnswerer().compose("요구르트는 얼마나 오래 발효시켜?", [yogurt], lang="ko")
+    assert not answer.abstained and "일곱 시간" in answer.text
+
+
+def test_a_why_question_is_answered_with_the_reason_before_that_is_why() -> None:
+    """ "That is why X" / "이 때문에 X" repeats the question; the sentence before it is the
+    reason, and joins the answer."""
+    roads = cite(
+        1,
+        "Councils keep lorries ready from November. Salt lowers the freezing point of water, so "
+        "ice on a salted road melts even below zero. That is why councils spread salt on roads "
+        "in winter.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "Why do councils spread salt on roads in winter?", [roads], lang="en"
+    )
+    assert "Salt lowers the freezing point" in answer.text and "lorries" not in answer.text
+    typhoon = cite(
+        1,
+        "태풍은 북반구에서 시계 반대 방향으로 돈다. 그래서 진행 방향의 오른쪽은 바람과 이동 "
+        "속도가 더해져 피해가 크다. 이 때문에 오른쪽을 위험 반원이라고 부른다.",
+    )
+    ko = ExtractiveAnswerer().compose(
+        "태풍 오른쪽을 왜 위험 반원이라고 불러?", [typhoon], lang="ko"
+    )
+    assert "피해가 크다" in ko.text

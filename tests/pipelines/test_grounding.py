@@ -58,6 +58,20 @@ def test_a_one_word_reply_is_no_claim_of_its_own() -> None:
     assert split_claims("It works. Fine [2].") == ["It works.", "Fine [2]."]
 
 
+def test_a_short_remark_is_checked_with_the_claim_before_it() -> None:
+    """ "Default: 50." says more of the sentence before it (as ``statements`` quotes them);
+    after a question, or in Korean, it stays a claim of its own."""
+    assert split_claims("`--rate N`: requests per second. Default: 50 [1].\nNext [2].") == [
+        "`--rate N`: requests per second. Default: 50 [1].",
+        "Next [2].",
+    ]
+    assert split_claims("Is it free? Yes, always [1].") == ["Is it free?", "Yes, always [1]."]
+    assert split_claims("LoRA는 기법이다. 이를 QLoRA라 한다 [1].") == [
+        "LoRA는 기법이다.",
+        "이를 QLoRA라 한다 [1].",
+    ]
+
+
 def test_supported_sentence_gets_the_right_marker() -> None:
     checked = SupportChecker().check("Every call is logged with its tokens [1].", SOURCES)
     (sentence,) = checked.sentences
