@@ -31,7 +31,7 @@ from typing import Any
 
 from rag.embeddings import covers, languages_of
 from rag.pipelines.prompt import simple_terms, split_sentences
-from rag.pipelines.statements import asks, remark
+from rag.pipelines.statements import asks, remark, reply
 from rag.types import AnswerSentence, Citation
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
@@ -126,18 +126,12 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
     merged: list[tuple[str, str]] = []
     for claim, sep in parts:
         same_line = bool(merged) and "\n" not in merged[-1][1]
-        if same_line and _reply(merged[-1][0]):
+        if same_line and reply(strip_markers(merged[-1][0])):
             claim = f"{merged.pop()[0]} {claim}"  # "No. It needs ...": one claim
         elif same_line and remark(strip_markers(claim)) and not asks(merged[-1][0]):
             claim = f"{merged.pop()[0]} {claim}"  # "... workers. Default: 50 [1].": one claim
         merged.append((claim, sep))
     return merged
-
-
-def _reply(claim: str) -> bool:
-    """A one-word reply ("No.", "Yes.", "네.") that opens the claim after it."""
-    words = strip_markers(claim).split()
-    return len(words) == 1 and words[0][-1] in ".!。" and words[0][:-1].isalpha()
 
 
 def markers_of(sentence: str) -> list[int]:

@@ -53,7 +53,7 @@ def statements(text: str) -> list[str]:
             return  # a title or label, not a statement
         parts = _SENTENCE_END.split(joined)
         for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
-            if len(parts[i].split()) == 1 and not asks(parts[i]):
+            if reply(parts[i]):
                 parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"
         for i in range(1, len(parts)):  # "... workers. Default: 50.": a remark on the one before
             if remark(parts[i]) and parts[i - 1] and not asks(parts[i - 1]):
@@ -110,6 +110,12 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
             named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
             return list(lines[1:] if named else lines)
     return None
+
+
+def reply(text: str) -> bool:
+    """A one-word reply ("No.", "Yes.", "네.") that opens the sentence after it."""
+    words = text.split()
+    return len(words) == 1 and words[0][-1] in ".!。" and words[0][:-1].isalpha()
 
 
 def remark(text: str) -> bool:
