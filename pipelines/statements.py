@@ -14,12 +14,12 @@ import csv
 import re
 from collections.abc import Sequence
 
+from rag.keywords import has_hangul
 from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
-_HANGUL = re.compile(r"[가-힣]")
 _CLOSING = set(".!?。:;)]`'\"”’")
 
 
@@ -128,7 +128,7 @@ def remark(text: str) -> bool:
         2 <= len(text.split()) <= 3
         and text.rstrip()[-1:] in ".!。"
         and not asks(text)
-        and _HANGUL.search(text) is None
+        and not has_hangul(text)
     )
 
 
