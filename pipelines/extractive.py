@@ -218,8 +218,9 @@ class ExtractiveAnswerer:
         candidates: list[_Candidate] = []
         seen: set[str] = set()
         for i, c in enumerate(citations):
-            for j, text in enumerate(statements(body(c))):
-                if text in seen or (j == 0 and fragment(text)):
+            chunk = body(c)
+            for j, text in enumerate(statements(chunk)):
+                if text in seen or (j == 0 and fragment(text, chunk)):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
                 seen.add(text)
                 candidates.append(_Candidate(i, j, text))

@@ -128,7 +128,7 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
         same_line = bool(merged) and "\n" not in merged[-1][1]
         if same_line and reply(strip_markers(merged[-1][0])):
             claim = f"{merged.pop()[0]} {claim}"  # "No. It needs ...": one claim
-        elif same_line and remark(strip_markers(claim)) and not asks(merged[-1][0]):
+        elif same_line and remark(strip_markers(claim)) and not asks(strip_markers(merged[-1][0])):
             claim = f"{merged.pop()[0]} {claim}"  # "... workers. Default: 50 [1].": one claim
         merged.append((claim, sep))
     return merged

@@ -137,8 +137,15 @@ def asks(text: str) -> bool:
     return text.rstrip("*_` ").endswith(("?", "？"))
 
 
-def fragment(text: str) -> bool:
-    """True for the tail of a sentence cut by a chunk boundary (starts in lower case)."""
+def fragment(text: str, chunk: str | None = None) -> bool:
+    """True for the tail of a sentence cut by a chunk boundary: it starts in lower case and
+    (given the ``chunk`` body it came from) opens the chunk. A statement after a title or a
+    heading starts a paragraph, whatever its case ("logship reads ..." under "## Configuration")."""
+    if chunk is not None:
+        first = next((line.strip() for line in chunk.splitlines() if line.strip()), "")
+        n = min(20, len(first), len(text))
+        if first[:n] != text[:n]:
+            return False  # something (a title, a heading, a list marker) comes before it
     if text.startswith("`"):
         return False  # a code line
     first = next((ch for ch in text if ch.isalpha()), "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rag.evals.metrics import best_answer_scores
 from rag.pipelines.answer_types import NUMBER, TIME, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.statements import statements, table_rows
+from rag.pipelines.statements import fragment, statements, table_rows
 from rag.types import Citation, Location
 
 RELEASES = (
@@ -217,3 +217,22 @@ def test_a_why_question_is_answered_with_the_reason_before_that_is_why() -> None
         "태풍 오른쪽을 왜 위험 반원이라고 불러?", [typhoon], lang="ko"
     )
     assert "피해가 크다" in ko.text
+
+
+def test_a_lowercase_sentence_after_a_heading_is_quotable_a_cut_one_is_not() -> None:
+    """A chunk boundary may cut a sentence, leaving its lower-case tail first in the chunk;
+    a sentence under a title or heading starts a paragraph, whatever its case."""
+    assert fragment("logship reads `logship.toml` first.")
+    headed = "logship > Configuration\n\n## Configuration\n\nlogship reads `logship.toml` first."
+    assert not fragment("logship reads `logship.toml` first.", headed)
+    cut = "in some containers. Start brindle with `--poll` there."
+    assert fragment("in some containers.", cut)
+    assert not fragment("in some containers.", "- in some containers.")  # a list item
+    config = cite(1, headed + " It reads `LOGSHIP_` variables after it.")
+    answer = ExtractiveAnswerer().compose(
+        "Which file does logship read first?", [config], lang="en"
+    )
+    assert "`logship.toml`" in answer.text and "[1]" in answer.text
+    tail = cite(1, "at more than 40 metres a day. The upper ice is brittle.")
+    answer = ExtractiveAnswerer().compose("How fast does the ice move?", [tail], lang="en")
+    assert "40 metres" not in answer.text  # the tail of a cut sentence is never quoted

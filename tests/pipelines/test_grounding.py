@@ -66,6 +66,10 @@ def test_a_short_remark_is_checked_with_the_claim_before_it() -> None:
         "Next [2].",
     ]
     assert split_claims("Is it free? Yes, always [1].") == ["Is it free?", "Yes, always [1]."]
+    assert split_claims("Is it free? [2] Yes, always [1].") == [  # a cited question too
+        "Is it free? [2]",
+        "Yes, always [1].",
+    ]
     assert split_claims("LoRA는 기법이다. 이를 QLoRA라 한다 [1].") == [
         "LoRA는 기법이다.",
         "이를 QLoRA라 한다 [1].",
