@@ -44,19 +44,69 @@ WANTS_CODE = re.compile(
     re.IGNORECASE,
 )
 """A question whose answer is a name written as code: a flag, command, variable, header..."""
-CODE_TOKEN = re.compile(
-    r"`[^`]+`|(?<!\w)--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b\w+\.(?:toml|json|ya?ml|"
-    r"txt|md|py|cfg|ini|gguf)\b|\b[A-Z][a-z]+-[A-Z][a-z]+\b|\b[A-Z]{3,}\b"
+PATH = re.compile(
+    r"(?<![\w/])(?:~|\.{1,2})?/[\w.-]+(?:/[\w.-]*)*|\b\w+\.(?:toml|json|ya?ml|txt|md|py|cfg|ini|"
+    r"gguf|db|sqlite|log|conf|sh|csv|lock|env)\b"
 )
+"""A file or directory in a sentence: a path (``/var/log/x/``, ``~/.local/bin``) or a file name
+with a common extension (``entries.db``)."""
+CODE_TOKEN = re.compile(
+    r"`[^`]+`|(?<!\w)--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b[A-Z][a-z]+-[A-Z][a-z]+\b|"
+    r"\b[A-Z]{3,}\b|" + PATH.pattern
+)
+"""A name written as code: in backticks, a flag, an UPPER_SNAKE variable, a Header-Name, an
+acronym, a path or file name."""
+WANTS_PATH = re.compile(r"^\W*where\b|\bwhere\s+(?:does|do|is|are|can|should|will|did)\b", re.I)
+"""An English "where" question: in documentation its answer is usually a path, so a sentence
+holding one is preferred (a place in prose holds none, and nothing changes there). Not
+Korean 어디, which asks for places in prose as often."""
+
+
+_COUNT = (
+    r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|"
+    r"fifty|a hundred|hundreds|a thousand|thousands|several|a few)\s*(?:-\s*)?"
+)
+MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(asked, re.I), re.compile(said, re.I))
+    for asked, said in (
+        (r"\bhow\s+(?:hot|cold|warm)\b", _COUNT + r"(?:[\w-]+\s+)?(?:degrees?|°|℃|℉)"),
+        (
+            r"\bhow\s+(?:far|high|tall|deep|wide)\b",
+            _COUNT + r"(?:km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|"
+            r"millimet(?:re|er)s?|miles?|feet|foot|ft|inch(?:es)?|yards?)\b",
+        ),
+        (
+            r"\bhow\s+heavy\b",
+            _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b",
+        ),
+        (
+            r"\bhow\s+fast\b",
+            _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
+            r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b",
+        ),
+    )
+)
+"""English questions asking for a measure (how hot, how far, how fast, how heavy) and the
+number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
+preferred to one saying "two months" (a ranking signal only; the abstention check still
+asks for any number, as a unit missed by these patterns must not silence an answer)."""
+
+
+def wants_quantity(question: str) -> bool:
+    """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...)."""
+    return WANTS_NUMBER.search(question) is not None
 
 
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
-    얼마, ...), a name written as code (which flag, command, header, ...), or None."""
+    얼마, ...; in the unit of the measure asked: how hot, far, fast, heavy), a name written as code (which flag, command, header, file, ...), a path (where
+    ...), or None."""
     if WANTS_NUMBER.search(question):
-        return NUMBER
+        return next((said for asked, said in MEASURES if asked.search(question)), NUMBER)
     if WANTS_CODE.search(question):
         return CODE_TOKEN
+    if WANTS_PATH.search(question):
+        return PATH
     return None
 
 

@@ -14,8 +14,10 @@ numbered sources against the question:
 * **meaning** — the embedder's cosine between question and sentence, in the languages the
   embedder declares (English for the packaged MiniLM), none otherwise;
 * the **answer type**: a question asking for a quantity or date (how many, when, 몇, 얼마)
-  prefers sentences holding a number, one asking which flag, command, variable or header
-  prefers sentences holding such a name written as code (``type_weight``);
+  prefers sentences holding a number (for how hot / far / fast / heavy, a number in such a
+  unit), one asking which flag, command, variable, header or file prefers sentences holding
+  such a name written as code or a path, an English "where" question a sentence holding a
+  path (``type_weight``; the units and paths: en-tune +3 of 139 questions, Korean unchanged);
 * the source's coverage again with each term weighted by its rarity among the **sources**
   rather than the sentences (``source_weight``): a tool's name repeated across its own page
   tells sentences apart little but sources apart well. On en-tune it raised answer_contains
@@ -44,6 +46,10 @@ September, every Saturday) — the sources talk about the topic without saying, 
 abstains (``type_gate``). On 50 hand-written unanswerable questions in the ko-large tuning half it
 raised abstention from 0.32 to 0.56 with no change on answerable ones (ko-large tuning
 half and en-tune); a number without the unit check: 0.48, at one more false abstention.
+
+A chunk's first line may be the tail of a sentence the chunker cut; it is no candidate when
+it starts in lower case. A sentence after a title or heading starts a paragraph and is one,
+whatever its case ("logship reads ..." under "## Configuration").
 
 A source's statements are its sentences, each line of a code block, each row of a table
 (a Markdown pipe table, or CSV/TSV lines: verbatim, the header left out), and an FAQ's
@@ -98,7 +104,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag.embeddings import covers, languages_of
-from rag.pipelines.answer_types import NUMBER, answer_type, said_pattern
+from rag.pipelines.answer_types import answer_type, said_pattern, wants_quantity
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.statements import asks, body, fragment, statements
@@ -316,7 +322,7 @@ class ExtractiveAnswerer:
         elif len(order) > 1 and scores[order[1]] >= self.second_ratio * scores[order[0]]:
             chosen.append(order[1])
         chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
-        if self.type_gate and wants is NUMBER:
+        if self.type_gate and wants_quantity(question):
             # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
             # sentences give none: the sources talk about the topic but do not say
             said = " ".join(candidates[k].text for k in chosen)

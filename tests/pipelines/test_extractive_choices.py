@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from rag.evals.metrics import best_answer_scores
-from rag.pipelines.answer_types import NUMBER, TIME, said_pattern
+from rag.pipelines.answer_types import CODE_TOKEN, NUMBER, PATH, TIME, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.statements import fragment, statements, table_rows
 from rag.types import Citation, Location
@@ -236,3 +236,48 @@ def test_a_lowercase_sentence_after_a_heading_is_quotable_a_cut_one_is_not() -> 
     tail = cite(1, "at more than 40 metres a day. The upper ice is brittle.")
     answer = ExtractiveAnswerer().compose("How fast does the ice move?", [tail], lang="en")
     assert "40 metres" not in answer.text  # the tail of a cut sentence is never quoted
+
+
+def test_a_where_question_prefers_the_sentence_with_a_path() -> None:
+    """In documentation "where does X put / keep ..." is answered by a path; a sentence
+    holding one wins over one that only shares the question's words."""
+    assert answer_type("Where does the install script put the program?") is PATH
+    assert answer_type("Which file holds my entries?") is CODE_TOKEN
+    assert CODE_TOKEN.search("In ~/.local/share/clockrow/entries.db, a single SQLite file.")
+    assert PATH.search("The script copies the binary to ~/.local/bin and never asks.")
+    assert not PATH.search("Use red and/or blue paint.")
+    install = cite(
+        1,
+        "## Install\n\nThe install script downloads the program for your system. The script "
+        "copies the binary to `~/.local/bin` and never asks for root.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "Where does the install script put the program?", [install], lang="en"
+    )
+    assert "~/.local/bin" in answer.text
+
+
+def test_a_measure_question_prefers_a_number_in_its_unit() -> None:
+    """ "How hot" wants degrees, not the first number in sight; the abstention check still
+    takes any number (a unit these patterns miss must not silence an answer)."""
+    hot = answer_type("How hot does the middle of a compost pile get?")
+    assert hot is not None and hot is not NUMBER
+    assert hot.search("the middle reaches 65 degrees Celsius") and not hot.search("in two months")
+    fast = answer_type("How fast can the glacier move?")
+    assert fast is not None and fast.search("at more than 40 metres a day")
+    assert answer_type("How many jobs run at once?") is NUMBER
+    heap = cite(
+        1,
+        "The middle of a hot compost heap turns to crumbly soil in about two months. Microbes "
+        "push its temperature to 65 degrees Celsius, which kills weed seeds.",
+    )
+    answer = ExtractiveAnswerer(second_ratio=1.0).compose(
+        "How hot does the middle of a compost heap get?", [heap], lang="en"
+    )
+    assert "65 degrees" in answer.text  # (the number alone: only "two months" was quoted)
+    said = ExtractiveAnswerer().compose(
+        "How far does the beam reach?",
+        [cite(1, "The beam reaches about thirty leagues.")],
+        lang="en",
+    )
+    assert not said.abstained  # a number in a unit the patterns do not know still answers
