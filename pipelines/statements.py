@@ -140,11 +140,11 @@ def asks(text: str) -> bool:
 def fragment(text: str, chunk: str | None = None) -> bool:
     """True for the tail of a sentence cut by a chunk boundary: it starts in lower case and
     (given the ``chunk`` body it came from) opens the chunk. A statement after a title or a
-    heading starts a paragraph, whatever its case ("logship reads ..." under "## Configuration")."""
+    heading starts a paragraph, whatever its case ("logship reads ..." under a heading)."""
     if chunk is not None:
-        first = next((line.strip() for line in chunk.splitlines() if line.strip()), "")
-        n = min(20, len(first), len(text))
-        if first[:n] != text[:n]:
+        opening = next((line.strip() for line in chunk.splitlines() if line.strip()), "")
+        n = min(20, len(opening), len(text))
+        if opening[:n] != text[:n]:
             return False  # something (a title, a heading, a list marker) comes before it
     if text.startswith("`"):
         return False  # a code line
