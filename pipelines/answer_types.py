@@ -101,7 +101,7 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
     얼마, ...; for how hot / far / fast / heavy, in a unit of that measure), a name written as
     code (which flag, command, header, file, ...), a path (where ...), or None."""
-    if WANTS_NUMBER.search(question):
+    if wants_quantity(question):
         return next((said for asked, said in MEASURES if asked.search(question)), NUMBER)
     if WANTS_CODE.search(question):
         return CODE_TOKEN
