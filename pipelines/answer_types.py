@@ -8,10 +8,11 @@ import re
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
-    r"status\s+code|port|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|몇|얼마|언제|며칠",
+    r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|"
+    r"몇|얼마|언제|며칠",
     re.IGNORECASE,
 )
-"""A question whose answer is a quantity or a date."""
+"""A question whose answer is a quantity or a date (which Python version: a version number)."""
 NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|"

@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 from rag.evals.metrics import best_answer_scores
-from rag.pipelines.answer_types import CODE_TOKEN, NUMBER, PATH, TIME, answer_type, said_pattern
+from rag.pipelines.answer_types import (
+    CODE_TOKEN,
+    NUMBER,
+    PATH,
+    TIME,
+    answer_type,
+    said_pattern,
+    wants_quantity,
+)
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.statements import fragment, statements, table_rows
 from rag.types import Citation, Location
@@ -281,3 +289,17 @@ def test_a_measure_question_prefers_a_number_in_its_unit() -> None:
         lang="en",
     )
     assert not said.abstained  # a number in a unit the patterns do not know still answers
+
+
+def test_a_version_question_wants_a_version_number() -> None:
+    """ "Which Python version does X need?" asks for a number: a sentence naming only the
+    ``--version`` flag does not answer it, one saying "Python 3.9 or later" does."""
+    assert wants_quantity("Which Python version does hopline need?")
+    assert wants_quantity("Since which gritmill version can it output WebP?")
+    assert not wants_quantity("Which flag prints the version?")
+    flag = cite(1, "The tool prints its version and exits when run as `hopline --version`.")
+    question = "Which Python version does hopline need?"
+    assert ExtractiveAnswerer().compose(question, [flag], lang="en").abstained
+    needs = cite(1, "The hopline tool needs Python 3.9 or later and runs on Linux and macOS.")
+    answer = ExtractiveAnswerer().compose(question, [needs], lang="en")
+    assert not answer.abstained and "3.9" in answer.text
