@@ -168,13 +168,39 @@ def asked_unit(question: str) -> re.Pattern[str] | None:
     return re.compile(_KO_COUNT + f"(?:{_UNIT_ALIASES.get(unit.lower(), re.escape(unit))})", re.I)
 
 
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([a-z][a-z-]*)", re.I)
+_MEASURED = (
+    r"(?:seconds?|secs?|minutes?|mins?|hours?|days?|weeks?|months?|years?|ms|s|m|km|cm|mm|kg|g|"
+    r"[kmgt]i?b|bytes?|degrees?|percent|%|°|met(?:re|er)s?|miles?|feet|inch(?:es)?|tonnes?|tons?|"
+    r"pounds?|lbs?)"
+)
+_COUNTED = (
+    r"(?:\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"thirty|forty|fifty|hundred|thousand|million)\b)"
+)
+
+
+def counted(noun: str) -> re.Pattern[str]:
+    """For "how many <noun>": a count — a number that is not a measure in another unit ("30
+    seconds" does not say how many retries; "1980s" is a decade), or any number of ``noun``
+    itself ("6 hours" for how many hours)."""
+    return re.compile(
+        rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}\b)|\b(?:once|twice|every|half)\b|"
+        rf"{_COUNTED}\s*-?\s*{re.escape(noun)}",
+        re.I,
+    )
+
+
 def said_pattern(question: str) -> re.Pattern[str]:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
-    a number in the unit asked (몇 km), a date or relative time for "when" (언제, when ...),
-    else any number."""
+    a number in the unit asked (몇 km), a count for "how many" (not a measure in another unit),
+    a date or relative time for "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
+    many = _HOW_MANY.search(question)
+    if many is not None:
+        return counted(many.group(1))
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         return TIME
     return NUMBER

@@ -123,7 +123,7 @@ def test_a_when_question_accepts_a_relative_time() -> None:
     assert said_pattern("두부는 언제 넣어?") is TIME
     assert said_pattern("When does the tide turn?") is TIME
     assert said_pattern("몇 년에 만들었어?") is not TIME
-    assert said_pattern("How many ships?") is NUMBER
+    assert said_pattern("How many ships?").search("twelve ships sailed")
     stew = cite(
         1,
         "된장찌개는 감자처럼 익는 데 오래 걸리는 재료를 먼저 넣고 두부와 파는 마지막에 "
@@ -303,3 +303,19 @@ def test_a_version_question_wants_a_version_number() -> None:
     needs = cite(1, "The hopline tool needs Python 3.9 or later and runs on Linux and macOS.")
     answer = ExtractiveAnswerer().compose(question, [needs], lang="en")
     assert not answer.abstained and "3.9" in answer.text
+
+
+def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
+    """ "How many times does it retry?" is not answered by "30 seconds" (a measure in another
+    unit) nor by a decade; a bare number, a number of the thing asked, or one of the asked
+    unit ("6 hours" for how many hours) answers it."""
+    retries = said_pattern("How many times does ferrule retry a failed request?")
+    assert not retries.search("Default: 30 seconds.") and not retries.search("in the 1980s")
+    assert retries.search("It retries 3 times.") and retries.search("Default: 5.")
+    assert retries.search("it retries twice")
+    hours = said_pattern("How many hours does the battery last?")
+    assert hours.search("about 6 hours") and hours.search("ten hours on one charge")
+    wait = cite(1, "The ferrule client retries a failed request after a wait of 30 seconds.")
+    question = "How many times does ferrule retry a failed request?"
+    assert not ExtractiveAnswerer(type_gate=False).compose(question, [wait], lang="en").abstained
+    assert ExtractiveAnswerer().compose(question, [wait], lang="en").abstained
