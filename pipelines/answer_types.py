@@ -191,13 +191,31 @@ def counted(noun: str) -> re.Pattern[str]:
     )
 
 
+_MONEY_ASKED = re.compile(
+    r"(?:요금|수수료|과태료|벌금|시급|월급|임금|연봉|가격|비용|이자|매출|세금|등록금|보증금|"
+    r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?)\b)",
+    re.I,
+)
+"""A price, fee, fine or wage named in a question (not 값, which is as often "a value")."""
+MONEY = re.compile(
+    r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)?\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
+    r"dollars?|euros?|cents?|won|pounds?|yen)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
+    r"(?:만|억|천|백)\s*원|무료|공짜|\bfree\b|no charge|\bcosts? nothing",
+    re.I,
+)
+"""An amount of money (or a share of one, a percentage), or "free", in a sentence."""
+
+
 def said_pattern(question: str) -> re.Pattern[str]:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
-    a number in the unit asked (몇 km), a count for "how many" (not a measure in another unit),
-    a date or relative time for "when" (언제, when ...), else any number."""
+    a number in the unit asked (몇 km), a sum of money for a price or fee (수수료가 얼마),
+    a count for "how many" (not a measure in another unit), a date or relative time for
+    "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
+    if _MONEY_ASKED.search(question) and re.search(r"얼마|\bhow\s+much\b", question, re.I):
+        return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
     if many is not None:
         return counted(many.group(1))

@@ -319,3 +319,18 @@ def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
     question = "How many times does ferrule retry a failed request?"
     assert not ExtractiveAnswerer(type_gate=False).compose(question, [wait], lang="en").abstained
     assert ExtractiveAnswerer().compose(question, [wait], lang="en").abstained
+
+
+def test_a_price_question_wants_a_sum_of_money() -> None:
+    """ "수수료가 얼마" is not answered by the passport's 10 years; a sum in 원 (or a share, or
+    "free") answers it. 값 ("a value") asks for no money."""
+    fee = said_pattern("10년짜리 여권 발급 수수료가 얼마예요?")
+    assert not fee.search("성인의 일반 여권은 유효기간이 10년이다.")
+    assert fee.search("수수료는 5만 3천 원이다.") and fee.search("발급 수수료는 무료다.")
+    assert said_pattern("How much is the entry fee?").search("The fee is $12 a person.")
+    assert said_pattern("BM25의 값 b는 보통 얼마 써?").search("b는 보통 0.75를 쓴다.")
+    passport = cite(1, "성인의 여권 발급은 구청에서 하며, 유효기간은 10년이다.")
+    question = "성인 여권 발급 수수료는 얼마예요?"
+    ungated = ExtractiveAnswerer(type_gate=False).compose(question, [passport], lang="ko")
+    assert not ungated.abstained
+    assert ExtractiveAnswerer().compose(question, [passport], lang="ko").abstained
