@@ -57,42 +57,35 @@ Transactions: each method runs in its own transaction, unless called inside
 rolled back if it raises. The ingest pipeline wraps each changed file in one, so a crash mid-file
 leaves the old chunks and manifest entry, never a mix. Inside a transaction each call is also a
 savepoint: a call that fails (``DuplicatePolicy.FAIL``) writes nothing and the block can go on.
+
+Layout: ``PgVectorStore`` (the Store protocol, here) builds on ``PgCollection`` (the table and
+HNSW index, ``rag.stores.pgvector_collection``), which builds on ``PgConnections`` (connections,
+pool, ``transaction()`` and errors, ``rag.stores.pgvector_conn``).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import (
-    CollectionNotFoundError,
-    ConfigError,
-    DimensionMismatchError,
-    RagError,
-    StoreError,
-)
+from rag.errors import ConfigError, StoreError
 from rag.stores._pgsql import (
-    COLLECTION_SQL,
     EF_SEARCH_SQL,
     MIGRATIONS,
     TableInfo,
-    any_rows_sql,
     build_where,
     dense_hits,
     dense_query,
     describe_dsn,
-    first_line,
     query_ef_search,
-    session_settings,
     table_name,
 )
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
 from rag.stores.bm25 import terms_by_id
 from rag.stores.memory import check_shape, dedupe, query_vector
+from rag.stores.pgvector_collection import PgCollection
+from rag.stores.pgvector_conn import TxState
 from rag.stores.pgvector_keyword import (
     count_keyword_rows,
     delete_keyword_rows,
@@ -101,17 +94,11 @@ from rag.stores.pgvector_keyword import (
     write_keyword_rows,
 )
 from rag.stores.pgvector_rows import copy_chunks, read_sources, stored_vectors, write_source
-from rag.stores.pgvector_schema import (
-    LOCK_CLASS,
-    SETTING_HINT,
-    create_chunk_table,
-    setup_schema,
-)
+from rag.stores.pgvector_schema import setup_schema
 from rag.types import Chunk, ScoredChunk, Vectors
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg_pool import ConnectionPool
 
     from rag.config import Settings
     from rag.stores.pgvector_async import AsyncPgVectorQueries
@@ -119,13 +106,7 @@ if TYPE_CHECKING:
 __all__ = ["MIGRATIONS", "PgVectorStore", "build_where", "table_name"]
 
 
-class _TxState(threading.local):
-    """The connection of the ``transaction()`` block open in this thread, if any."""
-
-    conn: psycopg.Connection[Any] | None = None
-
-
-class PgVectorStore:
+class PgVectorStore(PgCollection):
     """A rag collection in PostgreSQL with pgvector and BM25. See the module docstring."""
 
     supports_filters: bool = True
@@ -175,7 +156,7 @@ class PgVectorStore:
         self.build_memory = build_memory
         self._connect_timeout = connect_timeout
         self._where = describe_dsn(dsn)
-        self._local = _TxState()
+        self._local = TxState()
         self._meta: TableInfo | None = None
         self._indexed = False
         self._iterative = False
@@ -190,248 +171,6 @@ class PgVectorStore:
         from rag.stores.pgvector_server import resolve_dsn
 
         return cls(resolve_dsn(settings), settings.collection)
-
-    # -- connections -----------------------------------------------------------------------
-
-    def _conninfo(self) -> str:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        try:
-            params = conninfo_to_dict(self.dsn)
-        except Exception as exc:  # psycopg.ProgrammingError for a malformed DSN
-            raise ConfigError(
-                f"{SETTING_HINT} is not a valid PostgreSQL DSN ({first_line(exc)}); "
-                "use postgresql://user:password@host:5432/dbname"
-            ) from None
-        extra: dict[str, Any] = {"application_name": "rag"}
-        if "connect_timeout" not in params:
-            extra["connect_timeout"] = self._connect_timeout
-        return make_conninfo(self.dsn, **extra)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        conninfo = self._conninfo()
-        try:
-            return psycopg.connect(conninfo)
-        except psycopg.OperationalError as exc:
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: Exception) -> StoreError:
-        msg, addr, user = first_line(exc), self._where["addr"], self._where["user"]
-        if "password authentication failed" in msg or "no password supplied" in msg:
-            fix = f"PostgreSQL at {addr} refused user {user!r}: {msg}. Fix the user and password"
-        elif "does not exist" in msg:
-            fix = f"PostgreSQL at {addr}: {msg}. Create it or name another database in the DSN"
-        else:
-            fix = (
-                f"cannot connect to PostgreSQL at {addr}: {msg}. Check that the server runs and "
-                "the host and port are right, or start a local one with `rag db start`"
-            )
-        return StoreError(f"{fix} ({SETTING_HINT}).")
-
-    def _open_pool(self, size: int) -> ConnectionPool:
-        from psycopg_pool import ConnectionPool
-
-        pool: ConnectionPool = ConnectionPool(
-            self._conninfo(),
-            min_size=1,
-            max_size=size,
-            kwargs={"autocommit": True},
-            configure=self._configure,
-            open=False,
-            name=f"rag-{self.collection}",
-        )
-        try:
-            pool.open(wait=True, timeout=self._connect_timeout + 5)
-        except Exception as exc:
-            pool.close()
-            raise StoreError(
-                f"cannot open a connection pool to PostgreSQL at {self._where['addr']}: "
-                f"{first_line(exc)} ({SETTING_HINT})"
-            ) from None
-        return pool
-
-    def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """Per pooled connection: vector adapters and the HNSW search settings."""
-        from pgvector.psycopg import register_vector
-
-        register_vector(conn)
-        for statement, params in session_settings(self.ef_search, self._iterative):
-            conn.execute(statement, params)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One transaction for every store call in the block: commit at the end, roll back on error."""
-        outer = self._local.conn
-        if outer is not None:
-            with self._errors(), outer.transaction():
-                yield
-            return
-        with self._errors(), self._pool.connection() as conn:
-            self._local.conn = conn
-            try:
-                with conn.transaction():
-                    yield
-            finally:
-                self._local.conn = None
-        # after the commit, holding no row locks: a build inside the block could deadlock
-        # with writers waiting on this transaction's rows
-        self._index_if_due()
-
-    @contextmanager
-    def _conn(self, *, tx: bool = True) -> Iterator[psycopg.Connection[Any]]:
-        """A connection: in the open ``transaction()`` (as a savepoint if ``tx``), else a pooled
-        autocommit one, in its own transaction if ``tx`` (reads skip BEGIN/COMMIT round trips)."""
-        conn = self._local.conn
-        with self._errors():
-            if conn is not None:
-                with conn.transaction() if tx else nullcontext():
-                    yield conn
-                return
-            with self._pool.connection() as conn, conn.transaction() if tx else nullcontext():
-                yield conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn database and pool failures into StoreErrors that say where and what."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        try:
-            yield
-        except RagError:
-            raise
-        except PoolTimeout as exc:
-            raise self._connect_error(exc) from exc
-        except psycopg.Error as exc:
-            # lost connection (08xxx), server shutting down (57P0x), or none reached at all
-            state = exc.sqlstate or ""
-            lost = not state or state.startswith(("08", "57P"))
-            if lost and isinstance(exc, psycopg.OperationalError):
-                raise self._connect_error(exc) from exc
-            raise StoreError(
-                f"pgvector store, collection {self.collection!r} at {self._where['addr']}: "
-                f"{first_line(exc)}"
-            ) from exc
-
-    # -- schema ------------------------------------------------------------------------------
-
-    def _collection(self, conn: psycopg.Connection[Any]) -> TableInfo | None:
-        if self._meta is not None:
-            return self._meta
-        row = conn.execute(COLLECTION_SQL, (self.collection,)).fetchone()
-        if row is None:
-            return None
-        meta = TableInfo(str(row[0]), int(row[1]))
-        if self._local.conn is None:  # read outside an open transaction: committed, cacheable
-            self._meta = meta
-        return meta
-
-    def _ensure_collection(self, conn: psycopg.Connection[Any], dim: int) -> TableInfo:
-        meta = self._collection(conn)
-        if meta is None:
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, self.collection)
-            )
-            meta = self._collection(conn)
-        if meta is None:
-            meta = TableInfo(table_name(self.collection), dim)
-            conn.execute(
-                "INSERT INTO rag_collections (name, table_name, dimension) VALUES (%s, %s, %s)",
-                (self.collection, meta.table, dim),
-            )
-            self._create_table(conn, meta)
-        if meta.dimension != dim:
-            raise self._mismatch(meta.dimension, dim)
-        return meta
-
-    def _create_table(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
-        create_chunk_table(conn, meta.table, meta.dimension)
-        if self.hnsw_min_rows == 0:
-            self._build_index(conn, meta)
-
-    def _mismatch(self, stored: int, got: int) -> DimensionMismatchError:
-        return DimensionMismatchError(
-            f"collection {self.collection!r} (pgvector at {self._where['addr']}) holds "
-            f"{stored}-dimensional vectors, but these are {got}-dimensional: the embedding model "
-            "changed. Use the model the collection was built with (setting 'embed_model'), ingest "
-            "into another collection (--collection / RAG_COLLECTION), or delete this collection "
-            "and ingest again."
-        )
-
-    # -- HNSW index --------------------------------------------------------------------------
-
-    def _index_name(self, meta: TableInfo) -> str:
-        return meta.table + "_hnsw"
-
-    def _has_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> bool:
-        if self._indexed:
-            return True
-        row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (self._index_name(meta),)
-        ).fetchone()
-        found = bool(row and row[0])
-        if found and self._local.conn is None:
-            self._indexed = True
-        return found
-
-    def _build_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
-        from psycopg import sql
-
-        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (self.build_memory,))
-        conn.execute(
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {i} ON {t} USING hnsw (embedding vector_cosine_ops) "
-                "WITH (m = {m}, ef_construction = {ef})"
-            ).format(
-                i=sql.Identifier(self._index_name(meta)),
-                t=sql.Identifier(meta.table),
-                m=sql.Literal(self.hnsw_m),
-                ef=sql.Literal(self.hnsw_ef_construction),
-            )
-        )
-        # fresh statistics let the planner choose between the index and an exact filtered scan
-        conn.execute(sql.SQL("ANALYZE {t}").format(t=sql.Identifier(meta.table)))
-
-    def _maybe_index(self, conn: psycopg.Connection[Any], meta: TableInfo) -> None:
-        """Build the HNSW index once the collection reaches ``hnsw_min_rows`` chunks."""
-        from psycopg import sql
-
-        if self.hnsw_min_rows is None or self._has_index(conn, meta):
-            return
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {t}").format(t=sql.Identifier(meta.table))
-        ).fetchone()
-        if not row or row[0] < self.hnsw_min_rows:
-            return
-        # try-lock: if another writer is building it, let it (waiting could deadlock on the table)
-        got = conn.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
-            (LOCK_CLASS, "index:" + self.collection),
-        ).fetchone()
-        if got and got[0] and not self._has_index(conn, meta):
-            self._build_index(conn, meta)
-
-    def create_index(self) -> float:
-        """Build the HNSW index now if it is missing; return the seconds it took (0 if present)."""
-        start = time.perf_counter()
-        with self._conn() as conn:
-            meta = self._collection(conn)
-            if meta is None or self._has_index(conn, meta):
-                return 0.0
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                (LOCK_CLASS, "index:" + self.collection),
-            )
-            self._build_index(conn, meta)
-        return time.perf_counter() - start
-
-    def has_index(self) -> bool:
-        """Whether the collection's HNSW index exists (else queries scan exactly)."""
-        with self._conn(tx=False) as conn:
-            meta = self._collection(conn)
-            return meta is not None and self._has_index(conn, meta)
 
     # -- Store protocol ----------------------------------------------------------------------
 
@@ -462,15 +201,6 @@ class PgVectorStore:
         if self._local.conn is None:  # inside transaction(): built when the block commits
             self._index_if_due()
         return len(chunks)
-
-    def _index_if_due(self) -> None:
-        """Build the HNSW index, in a transaction of its own, once the collection is big enough."""
-        if self.hnsw_min_rows is None or self._indexed:
-            return
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            meta = self._collection(conn)
-            if meta is not None:
-                self._maybe_index(conn, meta)
 
     def _insert(
         self,
@@ -533,17 +263,6 @@ class PgVectorStore:
         """``hnsw.ef_search`` for one query's transaction (None: the session's holds)."""
         return query_ef_search(
             k, filters, ef_search=self.ef_search, filtered_ef_search=self.filtered_ef_search
-        )
-
-    def _any_rows(self, conn: psycopg.Connection[Any], meta: TableInfo) -> bool:
-        row = conn.execute(any_rows_sql(meta.table)).fetchone()
-        return bool(row and row[0])
-
-    def _not_found(self) -> CollectionNotFoundError:
-        return CollectionNotFoundError(
-            f"collection {self.collection!r} in PostgreSQL at {self._where['addr']} holds no "
-            "chunks: run `rag ingest PATH --store pgvector` first (with the same --collection "
-            "and --dsn)"
         )
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
