@@ -27,7 +27,8 @@ leg is the fallback when the keyword leg finds nothing). Measured on Korean: an 
 model's dense leg is noise there (Recall@1 0.06 against the keyword leg's 0.91 on a held-out
 set), and even at a weight of 0.3 RRF let it push the right passage down. An explicit
 ``dense_weight_by_lang`` entry overrides the rule for its language.
-Exact and near-duplicate chunks are dropped in fused order (``pipelines.query.near_duplicate``).
+Exact and near-duplicate chunks are dropped in fused order
+(``pipelines.query_retrieve.near_duplicate``).
 
 MMR (optional) re-ranks the fused candidates for diversity:
 ``argmax lambda * sim(q, d) - (1 - lambda) * max over picked p of sim(d, p)``, with cosine
@@ -57,7 +58,7 @@ from rag import tracing
 from rag.chunking import detect_lang
 from rag.embeddings import Embedder, covers, languages_of
 from rag.errors import CollectionNotFoundError, ConfigError
-from rag.pipelines.query import check_queryable, distinct_hits
+from rag.pipelines.query_retrieve import check_queryable, distinct_hits
 from rag.stores.base import Filters, Store, validate_filters
 from rag.types import LegRanks, Retrieval, ScoredChunk, Vectors
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from rag import tracing
 from rag.pipelines.hybrid import HybridRetriever
-from rag.pipelines.query import Retrieves, check_queryable
+from rag.pipelines.query_retrieve import Retrieves, check_queryable
 from rag.pipelines.rerank import RerankingRetriever
 from rag.stores.base import AsyncQueryStore, Filters, async_queries, validate_filters
 from rag.types import Retrieval, ScoredChunk
@@ -91,7 +91,7 @@ class AsyncHybridRetriever:
     ) -> Retrieval:
         """``HybridRetriever.retrieve`` (or ``RerankingRetriever.retrieve``), awaited; a
         follow-up's ``context_terms`` and ``dense_query`` as there. Traced as the sync
-        ``retrieve`` stage (``rag.pipelines.query.retrieve_follow_up``)."""
+        ``retrieve`` stage (``rag.pipelines.query_retrieve.retrieve_follow_up``)."""
         follow = bool(context_terms or dense_query)
         with tracing.span(
             "retrieve", mode=self.mode, k=k, filtered=bool(filters), follow_up=follow

@@ -1,6 +1,6 @@
 """Reranking: retrieve more candidates than needed, let a reranker re-score them, keep ``k``.
 
-``RerankingRetriever`` wraps any retriever (``pipelines.query.Retrieves``: dense or hybrid)
+``RerankingRetriever`` wraps any retriever (``pipelines.query_retrieve.Retrieves``: dense or hybrid)
 and is one itself, so the query pipeline, ``RAG.retrieve`` and ``rag eval`` use it unchanged.
 The inner retriever returns ``candidates`` distinct hits (after its own fusion, dedup and
 MMR); the reranker (``rag.rerankers.Reranker``) orders them and keeps the best ``k``. Each hit
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from rag import tracing
-from rag.pipelines.query import Retrieves
+from rag.pipelines.query_retrieve import Retrieves
 from rag.rerankers.base import Reranker
 from rag.stores.base import Filters
 from rag.types import Retrieval
