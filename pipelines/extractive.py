@@ -65,7 +65,9 @@ sentence it opens, and a short remark ("Default: 50.") at the end of the one it 
 
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
 it along, a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
-before it (the reason; ko-large tuning half +1 question of 197, no other change), and a second
+before it (the reason; ko-large tuning half +1 question of 197, no other change), one that
+points back ("..., so set this one", "as above") takes the statement before it (en-tune +1 of
+139, no other change), and a second
 sentence joins when it scores nearly as well. ``follow`` (a bool, or
 the languages it applies to: Korean by default) adds the next sentence instead — always
 (``follow_when="always"``), or, by default, when it carries on from the best one: it opens
@@ -157,6 +159,13 @@ _THAT_IS_WHY = re.compile(
 """A sentence that gives a consequence of the one before ("That is why ...", "이 때문에 ..."):
 to a "why" question, the sentence before it is the reason."""
 _HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
+_POINTS_BACK = re.compile(
+    r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
+    r"\babove (?:setting|command|line|variable|option|file|flag)s?\b",
+    re.IGNORECASE,
+)
+"""An English sentence that points back to the statement before it ("..., so set this one",
+"as above"): quoted alone it does not say what it points to."""
 
 
 @dataclass(frozen=True)
@@ -307,8 +316,10 @@ class ExtractiveAnswerer:
         if at > 0 and (
             candidates[siblings[at - 1]].text.rstrip().endswith(":")
             or (_WHY.search(question) and _THAT_IS_WHY.match(best.text))
+            or _POINTS_BACK.search(best.text)
         ):
-            # the line that introduces a command or list; the reason a consequence follows from
+            # the line that introduces a command or list; the reason a consequence follows
+            # from; what "this one" points to
             chosen.append(siblings[at - 1])
         nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
         follow = self.follow if isinstance(self.follow, bool) else lang in self.follow

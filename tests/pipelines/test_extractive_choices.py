@@ -334,3 +334,17 @@ def test_a_price_question_wants_a_sum_of_money() -> None:
     ungated = ExtractiveAnswerer(type_gate=False).compose(question, [passport], lang="ko")
     assert not ungated.abstained
     assert ExtractiveAnswerer().compose(question, [passport], lang="ko").abstained
+
+
+def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
+    """ "..., so set this one" does not say which one: the list item before it does."""
+    proxy = cite(
+        1,
+        "## Proxies\n\n- `FERRULE_PROXY`: the proxy every request goes through.\n\n"
+        "ferrule deliberately ignores the usual `HTTPS_PROXY`, so set this one instead.",
+    )
+    answer = ExtractiveAnswerer(second_ratio=1.0).compose(
+        "ferrule ignores my HTTPS_PROXY. What should I set instead?", [proxy], lang="en"
+    )
+    assert answer.text.splitlines()[0].startswith("`FERRULE_PROXY`")
+    assert "set this one instead [1]." in answer.text
