@@ -223,3 +223,28 @@ def test_english_tuning_set_loads_and_quotes_its_records() -> None:
     assert "CC0" in readme and "tuning" in readme
     # no record of the report sets is reused
     assert not set(corpus) & (set(_corpus(EN)) | set(_corpus(KO)))
+
+
+def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
+    """en-tune's ``para`` and ko-large's ``tune-para`` splits: the tuning questions again, same
+    ids (so the same gold answers and qrels), every one reworded, flags and variables kept."""
+    code = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|(?<!\w)--[a-z][\w-]*")
+    en_tune = REPO / "evals" / "data" / "en-tune"
+    for root, split, original, count in (
+        (en_tune, "para", None, 176),
+        (KO_LARGE, "tune-para", "tune", 247),
+    ):
+        plain = load_dataset(root, split=original)
+        reworded = load_dataset(root, split=split)
+        pairs = list(
+            zip(
+                [*plain.queries, *plain.unanswerable],
+                [*reworded.queries, *reworded.unanswerable],
+                strict=True,
+            )
+        )
+        assert len(pairs) == count
+        for a, b in pairs:
+            assert (a.id, a.answers, a.relevant) == (b.id, b.answers, b.relevant)
+            assert a.text != b.text
+            assert set(code.findall(a.text)) <= set(code.findall(b.text)), b.id
