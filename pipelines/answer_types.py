@@ -185,7 +185,7 @@ def counted(noun: str) -> re.Pattern[str]:
     seconds" does not say how many retries; "1980s" is a decade), or any number of ``noun``
     itself ("6 hours" for how many hours)."""
     return re.compile(
-        rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}\b)|\b(?:once|twice|every|half)\b|"
+        rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}(?!\w))|\b(?:once|twice|every|half)\b|"
         rf"{_COUNTED}\s*-?\s*{re.escape(noun)}",
         re.I,
     )

@@ -311,6 +311,7 @@ def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
     unit ("6 hours" for how many hours) answers it."""
     retries = said_pattern("How many times does ferrule retry a failed request?")
     assert not retries.search("Default: 30 seconds.") and not retries.search("in the 1980s")
+    assert not retries.search("It fails 5% of them.")
     assert retries.search("It retries 3 times.") and retries.search("Default: 5.")
     assert retries.search("it retries twice")
     hours = said_pattern("How many hours does the battery last?")
