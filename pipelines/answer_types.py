@@ -149,6 +149,11 @@ _UNIT_ALIASES = {
     for a in group
 }
 """Units and counters written more than one way (an answer to 몇 km may say 킬로미터)."""
+_KO_COUNTERS = frozenset(
+    "명개번회살세년월일시분초도층권장마대척곳가배잔병그켤벌채송자차주달알컵형줄쪽편칸통쌍판평점"
+)
+"""First syllables of Korean counters (명, 개, 번, 마리, 가지, 그릇, 켤레, 송이, 자루, 차례 ...):
+a word after 몇 that starts otherwise names no unit ("몇 필요", "몇이었어")."""
 _ASKED_UNIT = re.compile(r"몇\s*([가-힣]+|[A-Za-z%]+)")
 _KO_COUNT = r"(?:\d[\d,.]*|한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰|백|천|만)\s*"
 
@@ -162,9 +167,9 @@ def asked_unit(question: str) -> re.Pattern[str] | None:
     if word[0].isascii():
         unit = word
     else:
-        if word[0] in "까부":  # 몇까지, 몇부터: no unit asked
-            return None
         unit = next((u for u in _KO_UNITS if word.startswith(u)), word[0])
+        if len(unit) == 1 and unit not in _KO_COUNTERS:
+            return None  # 몇까지, 몇이었어, 몇 필요: no counter named, any number answers
     return re.compile(_KO_COUNT + f"(?:{_UNIT_ALIASES.get(unit.lower(), re.escape(unit))})", re.I)
 
 

@@ -307,4 +307,8 @@ def test_the_unit_asked_for_may_be_written_another_way() -> None:
     assert holds("몇 퍼센트야?", "6.5% 이상")
     assert not holds("몇 척이었어?", "1592년에 시작되었다")
     assert asked_unit("벡터 차원 몇까지 지원해?") is None
+    # a word after 몇 that is no counter names no unit: any number answers
+    assert asked_unit("70억 파라미터 모델 16비트로 로드하면 메모리 몇 필요?") is None
+    assert asked_unit("합격자가 몇이었어?") is None
+    assert holds("강아지가 몇 마리야?", "강아지 세 마리를 키운다")
     assert asked_unit("How many?") is None
