@@ -26,14 +26,7 @@ from typing import Protocol
 
 from rag.costs.calllog_migrations import MIGRATIONS, migrate
 from rag.costs.calllog_records import CallRecord, CostRow, CostSummary, parse_since, summarize
-
-# ``x as x``: the row helpers are used below and re-exported for ``calllog_pg`` (mypy strict)
-from rag.costs.calllog_rows import _COLUMNS as _COLUMNS
-from rag.costs.calllog_rows import _INSERTED as _INSERTED
-from rag.costs.calllog_rows import _iso as _iso
-from rag.costs.calllog_rows import _to_record as _to_record
-from rag.costs.calllog_rows import call_row as call_row
-from rag.costs.calllog_rows import where_clause as where_clause
+from rag.costs.calllog_rows import _COLUMNS, _INSERTED, _iso, _to_record, call_row, where_clause
 from rag.errors import ConfigError
 from rag.types import Usage
 

@@ -19,18 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from rag._lazy import require
-from rag.costs.calllog import (
-    _COLUMNS,
-    _INSERTED,
-    CallLogWarning,
-    CallRecord,
-    CostSummary,
-    _iso,
-    _to_record,
-    call_row,
-    summarize,
-    where_clause,
-)
+from rag.costs.calllog import CallLogWarning
+from rag.costs.calllog_records import CallRecord, CostSummary, summarize
+from rag.costs.calllog_rows import _COLUMNS, _INSERTED, _iso, _to_record, call_row, where_clause
 from rag.errors import ConfigError
 from rag.types import Usage
 
