@@ -61,7 +61,10 @@ question lines, which are never the answer: a question among the best candidates
 the statement after it, its answer. A one-word reply ("No.") stays at the front of the
 sentence it opens, and a short remark ("Default: 50.") at the end of the one it comments on
 (en-tune +1 question of 139, abstention on questions without their gold record 0.806 ->
-0.820; no change on Korean, where three words make a whole clause).
+0.820; no change on Korean, where three words make a whole clause). The reply is left out of
+the quote when the question asks what, which, who ... rather than whether: "No." answers the
+FAQ's own yes/no question, and to "What happens to my running timer?" it says the wrong thing
+(three en-tune answers lost a misleading "Yes."/"No."; no score changed).
 
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
 it along, a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
@@ -110,10 +113,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag.embeddings import covers, languages_of
+from rag.keywords import has_hangul
 from rag.pipelines.answer_types import answer_type, said_pattern, wants_quantity
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
-from rag.pipelines.statements import asks, body, fragment, statements
+from rag.pipelines.statements import asks, body, fragment, reply, statements
 from rag.types import AnswerSentence, Citation
 
 _CODE = re.compile(r"`[^`]+`|^\s*(?:\$\s+)?(?:pip|rag|export|python|make|curl|git)\s", re.M)
@@ -343,9 +347,10 @@ class ExtractiveAnswerer:
             said = " ".join(candidates[k].text for k in chosen)
             if not said_pattern(question).search(said):
                 return _abstain(lang, coverage, closeness)
+        quoted = {k: _unreplied(candidates[k].text, question) for k in chosen}
         sentences = tuple(
             AnswerSentence(
-                text=attach_markers(candidates[k].text, [citations[candidates[k].source].number]),
+                text=attach_markers(quoted[k], [citations[candidates[k].source].number]),
                 citations=[citations[candidates[k].source].number],
                 supported=True,
                 support=1.0,
@@ -433,6 +438,29 @@ def _answers_for_questions(
         if k not in ranked:
             ranked.append(k)
     return ranked, best
+
+
+_YES_NO = re.compile(
+    r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
+    r"had|am)\b",
+    re.IGNORECASE,
+)
+"""An English question a bare "Yes." or "No." answers (it opens with an auxiliary verb)."""
+_ASKS_WHAT = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+
+
+def _unreplied(text: str, question: str) -> str:
+    """``text`` without the one-word reply ("No.", "네.") that opens it when ``question`` asks
+    what, which, who ... rather than whether: an FAQ's "No. The model ships with ..." answers
+    its own yes/no question; quoted to "Which model ...?" the "No." says the wrong thing."""
+    first, _, rest = text.partition(" ")
+    if not rest or not reply(first):
+        return text
+    if has_hangul(question):
+        wh = any(word in question for word in _QUESTION_WORDS if has_hangul(word))
+    else:
+        wh = _ASKS_WHAT.search(question) is not None and not _YES_NO.match(question)
+    return rest if wh else text
 
 
 def _how_bonus(text: str) -> float:

@@ -149,7 +149,8 @@ FAQ = (
 
 def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
     """A question line shares the user's words but says nothing: the answer is what follows
-    it, with a one-word reply ("No.") kept at the front of the sentence it opens."""
+    it, with a one-word reply ("No.") kept at the front of the sentence it opens — unless the
+    user asks what rather than whether."""
     assert statements(FAQ) == [
         "Does acme work offline?",
         "No. It needs a licence server on first start; after that it caches the licence for 14 "
@@ -160,6 +161,24 @@ def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
     answer = ExtractiveAnswerer().compose("Does acme work offline?", [cite(1, FAQ)], lang="en")
     assert answer.text.startswith("No. It needs a licence server")
     assert "?" not in answer.text
+    # asked what, not whether: the reply that answers the FAQ's own yes/no question is dropped
+    asked_what = ExtractiveAnswerer().compose(
+        "What does acme need on its first start?", [cite(1, FAQ)], lang="en"
+    )
+    assert asked_what.text.startswith("It needs a licence server"), asked_what.text
+    ko_faq = cite(
+        1, "도움말\n\n인터넷이 필요한가요?\n아니요. 처음 실행할 때만 라이선스 서버에 연결합니다.\n"
+    )
+    assert (
+        ExtractiveAnswerer()
+        .compose("처음 실행할 때 무엇에 연결하나요?", [ko_faq], lang="ko")
+        .text.startswith("처음 실행할 때만")
+    )
+    assert (
+        ExtractiveAnswerer()
+        .compose("처음 실행할 때 인터넷이 필요한가요?", [ko_faq], lang="ko")
+        .text.startswith("아니요.")
+    )
     question_last = cite(1, "acme FAQ\n\nDoes acme work offline?")
     assert (
         ExtractiveAnswerer()
