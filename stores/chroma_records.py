@@ -1,5 +1,5 @@
 """How rag's chunks, manifest entries and filters map onto Chroma records (``rag.stores.chroma``
-uses these).
+uses these; the fields Qdrant's payload shares are written and read by ``rag.stores._records``).
 
 - **Chunk metadata**: the chunk's metadata plus reserved keys ``rag_text`` (the chunk text),
   ``source``, ``content_hash``, ``rag_root`` and ``rag_rel_path`` (the root it was ingested
@@ -23,9 +23,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from rag.errors import ConfigError
-from rag.sanitize import clean_chunk
+from rag.stores._records import (
+    LOCATION_KEYS,
+    FieldKeys,
+    chunk_fields,
+    chunk_from_fields,
+    manifest_fields,
+)
 from rag.stores.base import Filters, SourceRecord, normalize_condition, validate_filters
-from rag.types import Chunk, Location, MetadataValue
+from rag.types import Chunk, MetadataValue
 
 __all__ = [
     "RESERVED",
@@ -42,21 +48,9 @@ __all__ = [
 TEXT = "rag_text"
 ROOT = "rag_root"
 REL_PATH = "rag_rel_path"
-RESERVED = frozenset(
-    {
-        TEXT,
-        ROOT,
-        REL_PATH,
-        "source",
-        "content_hash",
-        "loc_page",
-        "loc_start_line",
-        "loc_end_line",
-        "loc_heading_path",
-        "loc_record",
-    }
-)
+RESERVED = frozenset({TEXT, ROOT, REL_PATH, "source", "content_hash", *LOCATION_KEYS})
 USER_PREFIX = "meta."
+_KEYS = FieldKeys(text=TEXT, root=ROOT, rel_path=REL_PATH)
 
 Where = dict[str, Any]
 
@@ -73,58 +67,32 @@ def stored_key(key: str) -> str:
     return key
 
 
+def _user_key(stored: str) -> str | None:
+    """The user metadata key a Chroma metadata key holds (inverse of ``stored_key``), or None
+    for the reserved keys."""
+    return None if stored in RESERVED else stored.removeprefix(USER_PREFIX)
+
+
+def _heading_json(heading: tuple[str, ...]) -> str:
+    """Chroma holds scalars only: the heading path is stored as a JSON array."""
+    return json.dumps(list(heading), ensure_ascii=False)
+
+
 def to_record(chunk: Chunk) -> dict[str, MetadataValue]:
     """Chunk -> Chroma metadata (no None values, scalars only)."""
-    chunk = clean_chunk(chunk)
-    meta: dict[str, MetadataValue] = {stored_key(k): v for k, v in chunk.metadata.items()}
-    meta[TEXT] = chunk.text
-    meta["source"] = chunk.source
-    meta["content_hash"] = chunk.content_hash
-    if chunk.root:
-        meta[ROOT] = chunk.root
-        meta[REL_PATH] = chunk.rel_path
-    loc = chunk.location
-    if loc.page is not None:
-        meta["loc_page"] = loc.page
-    if loc.start_line is not None:
-        meta["loc_start_line"] = loc.start_line
-    if loc.end_line is not None:
-        meta["loc_end_line"] = loc.end_line
-    if loc.heading_path:
-        meta["loc_heading_path"] = json.dumps(list(loc.heading_path), ensure_ascii=False)
-    if loc.record is not None:
-        meta["loc_record"] = loc.record
-    return meta
+    return chunk_fields(chunk, _KEYS, stored_key, _heading_json)
 
 
 def from_record(chunk_id: str, text: str | None, meta: Mapping[str, Any] | None) -> Chunk:
     """Chroma record -> Chunk (inverse of ``to_record``)."""
     meta = meta or {}
-    user: dict[str, MetadataValue] = {}
-    for key, value in meta.items():
-        if key in RESERVED:
-            continue
-        user[key.removeprefix(USER_PREFIX) if key.startswith(USER_PREFIX) else key] = value
     heading = meta.get("loc_heading_path")
-    location = Location(
-        page=meta.get("loc_page"),
-        start_line=meta.get("loc_start_line"),
-        end_line=meta.get("loc_end_line"),
-        heading_path=tuple(json.loads(heading)) if heading else (),
-        record=meta.get("loc_record"),
-    )
+    heading_path = tuple(json.loads(heading)) if heading else ()
     if text is None:  # written by this version: the text is in the metadata
         stored = meta.get(TEXT)
         text = stored if isinstance(stored, str) else None
-    return Chunk(
-        id=chunk_id,
-        text=text or "",
-        source=str(meta.get("source", "")),
-        location=location,
-        content_hash=str(meta.get("content_hash", "")),
-        metadata=user,
-        root=str(meta.get(ROOT, "")),
-        rel_path=str(meta.get(REL_PATH, "")),
+    return chunk_from_fields(
+        meta, _KEYS, _user_key, chunk_id=chunk_id, text=text or "", heading=heading_path
     )
 
 
@@ -197,14 +165,7 @@ def _number(meta: Mapping[str, Any], key: str) -> float:
 
 def manifest_metadata(record: SourceRecord) -> dict[str, MetadataValue]:
     """A manifest entry's metadata (the id is ``record.source``)."""
-    return {
-        "file_hash": record.file_hash,
-        "chunk_count": int(record.chunk_count),
-        "updated_at": float(record.updated_at),
-        "embedder": record.embedder,
-        "root": record.root,
-        "rel_path": record.rel_path,
-    }
+    return manifest_fields(record)
 
 
 def source_record(source: str, meta: Mapping[str, Any] | None) -> SourceRecord:

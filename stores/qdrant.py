@@ -6,7 +6,9 @@ similarity) whose id is the uuid5 of the chunk id and whose payload holds the ch
 translation). Text and metadata pass ``rag.sanitize`` first, as in every store.
 
 The manifest lives in a second, vectorless collection ``<collection>__sources`` (one point per
-source file). Keyword search (BM25) is the SQLite sidecar the store owns
+source file); ``rag.stores.qdrant_collection`` checks, creates and deletes both, pages through
+their points and turns qdrant-client's errors into ``StoreError``.
+Keyword search (BM25) is the SQLite sidecar the store owns
 (``rag.stores.bm25_sidecar``), as for Chroma: Qdrant's sparse vectors cannot give the BM25
 scores of the other stores (their length normalisation needs the collection's current average
 length at query time), and rag scores the same query alike on every store. A write stores
@@ -28,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,7 @@ from rag.errors import ConfigError, StoreError
 from rag.redact import redact
 from rag.stores.base import DuplicatePolicy, Filters, SourceRecord
 from rag.stores.bm25 import terms_by_id
-from rag.stores.bm25_sidecar import SidecarKeywords, SQLiteBM25, sidecar_path
+from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
 from rag.stores.memory import (
     check_shape,
     dedupe,
@@ -49,7 +51,8 @@ from rag.stores.memory import (
     normalize_rows,
     query_vector,
 )
-from rag.stores.qdrant_local import Local, open_local, release_local, tune
+from rag.stores.qdrant_collection import MANIFEST_SUFFIX, PAGE, QdrantCollection
+from rag.stores.qdrant_local import Local, open_local, release_local
 from rag.stores.qdrant_records import (
     from_payload,
     point_id,
@@ -66,14 +69,9 @@ if TYPE_CHECKING:
 
 __all__ = ["QdrantStore", "server_keyword_dir"]
 
-MANIFEST_SUFFIX = "__sources"
-"""The manifest of collection ``X`` is the Qdrant collection ``X__sources``."""
-
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
 _BATCH = 256
 """Points per upsert request (well under a server's 32 MB request limit at 1,024 dims)."""
-_PAGE = 1000
-"""Ids per retrieve/scroll/delete request."""
 
 
 def server_keyword_dir(data_dir: Path, url: str) -> Path:
@@ -81,7 +79,7 @@ def server_keyword_dir(data_dir: Path, url: str) -> Path:
     return data_dir / "keyword" / f"qdrant-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
-class QdrantStore(SidecarKeywords):
+class QdrantStore(QdrantCollection):
     """``KeywordSearchStore`` on Qdrant: a local directory (``path``) or a server (``url``,
     ``api_key``), with its BM25 sidecar ``<collection>.sqlite`` in ``keyword_dir`` (default:
     ``<path>/rag_keyword`` locally, ``server_keyword_dir(default data dir, url)`` with a server)."""
@@ -164,105 +162,6 @@ class QdrantStore(SidecarKeywords):
         where = redact(self.url) if self.url else str(self.path)
         return f"QdrantStore(collection={self.collection!r}, at={where!r})"
 
-    # -- collection handling ---------------------------------------------------------
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Turn qdrant-client exceptions into StoreError naming the collection and action."""
-        try:
-            yield
-        except (StoreError, ConfigError):
-            raise
-        except Exception as exc:
-            where = redact(self.url) if self.url else str(self.path)
-            raise StoreError(
-                f"Qdrant failed to {action} in collection '{self.collection}' ({where}): "
-                f"{type(exc).__name__}: {redact(str(exc))}"
-            ) from exc
-
-    def _has(self, name: str) -> bool:
-        with self._errors("look up a collection"):
-            return bool(self._client.collection_exists(name))
-
-    def exists(self) -> bool:
-        """Whether the collection has been created (by a first write)."""
-        with self._lock:
-            if self._dim is not None:
-                return True
-            if not self._has(self.collection):
-                return False
-            with self._errors("read the collection's configuration"):
-                vectors = self._client.get_collection(self.collection).config.params.vectors
-            from qdrant_client import models
-
-            if not isinstance(vectors, models.VectorParams):
-                raise StoreError(
-                    f"Qdrant collection '{self.collection}' has named vectors; it was not "
-                    "created by rag. Use another collection name"
-                )
-            if vectors.distance != models.Distance.COSINE:
-                raise StoreError(
-                    f"Qdrant collection '{self.collection}' uses the {vectors.distance} distance "
-                    "but rag needs cosine; it was not created by rag. Use another collection name"
-                )
-            self._dim = int(vectors.size)
-            return True
-
-    def _collection_for_write(self, dim: int) -> None:
-        if not self.exists():
-            from qdrant_client import models
-
-            with self._errors("create the collection"):
-                self._client.create_collection(
-                    self.collection,
-                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-                    metadata={"created_by": "rag"},
-                )
-                if self._local is None:  # local mode has no payload indexes
-                    self._client.create_payload_index(
-                        self.collection, "source", field_schema=models.PayloadSchemaType.KEYWORD
-                    )
-            tune(self._client, self.collection)
-            self._dim = None
-            self.exists()
-        assert self._dim is not None
-        if dim != self._dim:
-            raise dimension_error(self.collection, self._dim, dim, "write")
-
-    def _manifest_name(self, create: bool) -> str | None:
-        name = self.collection + MANIFEST_SUFFIX
-        if self._has(name):
-            return name
-        if not create:
-            return None
-        with self._errors("create the manifest"):
-            self._client.create_collection(
-                name, vectors_config={}, metadata={"manifest_of": self.collection}
-            )
-        tune(self._client, name)
-        return name
-
-    def list_collections(self) -> list[str]:
-        """Names of the rag collections here (manifests hidden), sorted."""
-        with self._lock, self._errors("list collections"):
-            names = [c.name for c in self._client.get_collections().collections]
-        return sorted(n for n in names if not n.endswith(MANIFEST_SUFFIX))
-
-    def delete_collection(self, name: str | None = None) -> bool:
-        """Delete a collection (default: this one) and its manifest; False if it did not exist."""
-        target = name or self.collection
-        with self._lock:
-            existed = self._has(target)
-            for col in (target, target + MANIFEST_SUFFIX):
-                if self._has(col):
-                    with self._errors(f"delete collection '{col}'"):
-                        self._client.delete_collection(col)
-            if target == self.collection:
-                self._dim = None
-                if (sidecar := self._sidecar_if_any()) is not None:
-                    sidecar.clear()
-        return existed
-
     # -- writes ----------------------------------------------------------------------
 
     def write(
@@ -320,26 +219,15 @@ class QdrantStore(SidecarKeywords):
         found: set[str] = set()
         ids = list(dict.fromkeys(ids))
         with self._errors("look up ids"):
-            for start in range(0, len(ids), _PAGE):
+            for start in range(0, len(ids), PAGE):
                 records = self._client.retrieve(
                     self.collection,
-                    ids=[point_id(i) for i in ids[start : start + _PAGE]],
+                    ids=[point_id(i) for i in ids[start : start + PAGE]],
                     with_payload=["chunk_id"],
                     with_vectors=False,
                 )
                 found.update(str((r.payload or {}).get("chunk_id")) for r in records)
         return found
-
-    def _delete_points(self, collection: str, point_ids: list[str]) -> None:
-        from qdrant_client import models
-
-        with self._errors("delete points"):
-            for start in range(0, len(point_ids), _PAGE):
-                self._client.delete(
-                    collection,
-                    points_selector=models.PointIdsList(points=point_ids[start : start + _PAGE]),  # type: ignore[arg-type]
-                    wait=True,
-                )
 
     def delete_ids(self, ids: Sequence[str]) -> int:
         """Delete chunks (keyword rows first) by id; return how many existed."""
@@ -410,26 +298,6 @@ class QdrantStore(SidecarKeywords):
                 return set()
             return self._existing(ids)
 
-    def _scroll(
-        self, collection: str, where: models.Filter | None, *, vectors: bool = False
-    ) -> Iterator[Any]:
-        """Every point of ``collection`` matching ``where`` (payload, and ``vectors`` if
-        asked), page by page."""
-        offset: Any = None
-        while True:
-            with self._errors("list points"):
-                records, offset = self._client.scroll(
-                    collection,
-                    scroll_filter=where,
-                    limit=_PAGE,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=vectors,
-                )
-            yield from records
-            if offset is None:
-                return
-
     def ids_for_source(self, source: str) -> set[str]:
         """Ids of every stored chunk of ``source``."""
         from qdrant_client import models
@@ -453,13 +321,13 @@ class QdrantStore(SidecarKeywords):
         with self._lock:
             if not hashes or not self.exists():
                 return out
-            for start in range(0, len(hashes), _PAGE):
+            for start in range(0, len(hashes), PAGE):
                 where = models.Filter(
                     must=[
                         models.FieldCondition(key="source", match=models.MatchValue(value=source)),
                         models.FieldCondition(
                             key="content_hash",
-                            match=models.MatchAny(any=hashes[start : start + _PAGE]),
+                            match=models.MatchAny(any=hashes[start : start + PAGE]),
                         ),
                     ]
                 )

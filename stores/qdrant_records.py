@@ -1,4 +1,5 @@
-"""How rag's chunks, ids and filters map onto Qdrant points (``rag.stores.qdrant`` uses these).
+"""How rag's chunks, ids and filters map onto Qdrant points (``rag.stores.qdrant`` uses these;
+the fields Chroma's metadata shares are written and read by ``rag.stores._records``).
 
 - **Point ids**: Qdrant takes only unsigned integers or UUIDs, so a chunk id becomes
   ``uuid5(CHUNK_NAMESPACE, id)`` (deterministic: the same chunk always lands on the same point;
@@ -28,9 +29,9 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rag.sanitize import clean_chunk
+from rag.stores._records import FieldKeys, chunk_fields, chunk_from_fields, manifest_fields
 from rag.stores.base import Filters, SourceRecord, normalize_condition, validate_filters
-from rag.types import Chunk, Location, MetadataValue
+from rag.types import Chunk, MetadataValue
 
 if TYPE_CHECKING:
     from qdrant_client import models
@@ -59,6 +60,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _ESCAPED = re.compile(r"(?:_[0-9A-F]{2})+")
 _EXACT_INT = 2**53
 """Ints up to this magnitude compare exactly as the float a ``Range`` holds."""
+_KEYS = FieldKeys(text="text", root="root", rel_path="rel_path", chunk_id="chunk_id")
 
 
 def point_id(chunk_id: str) -> str:
@@ -90,69 +92,28 @@ def user_key(stored: str) -> str | None:
 
 def to_payload(chunk: Chunk) -> dict[str, Any]:
     """Chunk -> Qdrant payload (after ``rag.sanitize``, as every store)."""
-    chunk = clean_chunk(chunk)
-    payload: dict[str, Any] = {stored_key(k): v for k, v in chunk.metadata.items()}
-    payload["chunk_id"] = chunk.id
-    payload["text"] = chunk.text
-    payload["source"] = chunk.source
-    payload["content_hash"] = chunk.content_hash
-    if chunk.root:
-        payload["root"] = chunk.root
-        payload["rel_path"] = chunk.rel_path
-    loc = chunk.location
-    if loc.page is not None:
-        payload["loc_page"] = loc.page
-    if loc.start_line is not None:
-        payload["loc_start_line"] = loc.start_line
-    if loc.end_line is not None:
-        payload["loc_end_line"] = loc.end_line
-    if loc.heading_path:
-        payload["loc_heading_path"] = list(loc.heading_path)
-    if loc.record is not None:
-        payload["loc_record"] = loc.record
-    return payload
+    return chunk_fields(chunk, _KEYS, stored_key, list)
 
 
 def from_payload(payload: Mapping[str, Any] | None) -> Chunk:
     """Qdrant payload -> Chunk (inverse of ``to_payload``)."""
     payload = payload or {}
-    meta: dict[str, MetadataValue] = {}
-    for key, value in payload.items():
-        user = user_key(key)
-        if user is not None:
-            meta[user] = value
     heading = payload.get("loc_heading_path") or ()
     if isinstance(heading, str):  # tolerate a JSON-encoded list
         heading = json.loads(heading)
-    return Chunk(
-        id=str(payload.get("chunk_id", "")),
+    return chunk_from_fields(
+        payload,
+        _KEYS,
+        user_key,
+        chunk_id=str(payload.get("chunk_id", "")),
         text=str(payload.get("text", "")),
-        source=str(payload.get("source", "")),
-        location=Location(
-            page=payload.get("loc_page"),
-            start_line=payload.get("loc_start_line"),
-            end_line=payload.get("loc_end_line"),
-            heading_path=tuple(heading),
-            record=payload.get("loc_record"),
-        ),
-        content_hash=str(payload.get("content_hash", "")),
-        metadata=meta,
-        root=str(payload.get("root", "")),
-        rel_path=str(payload.get("rel_path", "")),
+        heading=tuple(heading),
     )
 
 
 def source_payload(record: SourceRecord) -> dict[str, Any]:
     """A manifest entry's payload (its point id is ``source_point_id(record.source)``)."""
-    return {
-        "source": record.source,
-        "file_hash": record.file_hash,
-        "chunk_count": int(record.chunk_count),
-        "updated_at": float(record.updated_at),
-        "embedder": record.embedder,
-        "root": record.root,
-        "rel_path": record.rel_path,
-    }
+    return {"source": record.source, **manifest_fields(record)}
 
 
 def source_record(payload: Mapping[str, Any] | None) -> SourceRecord:

@@ -17,6 +17,8 @@ An error the router already logged has its declared field ``LLMError.logged`` se
 caller need not log it again. ``AsyncRoutedLLM`` is its async twin (``rag.llms.as_async``
 builds it). One RoutedLLM serves several threads: per-call state lives in
 a ``_Run``, and the only shared state (today's spending without a call log) is locked.
+The budget (step 1: ``plan``, ``admit``/``settle``, today's spend) is ``RoutingBudget``, its
+base, in ``rag.llms.routing_budget``.
 """
 
 from __future__ import annotations
@@ -27,23 +29,20 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import aclosing
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rag.costs.pricing import PriceTable
-from rag.errors import BackendError, BudgetExceededError, ConfigError, HostedBackendError
-from rag.llms._hosted import prompt_tokens
+from rag.errors import BackendError, ConfigError, HostedBackendError
 from rag.llms.base import LLM, AsyncLLM, Completion, Message, StreamEvent
 from rag.llms.offload import run_in
+from rag.llms.routing_budget import BUDGET_SCOPE as BUDGET_SCOPE
+from rag.llms.routing_budget import RoutingBudget, label
 from rag.routing_config import BackendConfig, Budget, RetryPolicy, RoutingPolicy, parse_policy
 from rag.types import Usage
 
 if TYPE_CHECKING:
     from rag.costs.calllog import CallLogLike as CallLog
-
-BUDGET_SCOPE = "routing:day"
-"""The call log's hold scope of the routing per-day budget."""
 
 __all__ = [
     "AsyncRoutedLLM",
@@ -60,7 +59,7 @@ __all__ = [
 # --- the router ---
 
 
-class RoutedLLM:
+class RoutedLLM(RoutingBudget):
     """Several LLMs behind one, following a RoutingPolicy. See the module docstring."""
 
     def __init__(
@@ -100,121 +99,6 @@ class RoutedLLM:
             close = getattr(llm, "close", None)
             if callable(close):
                 close()
-
-    # --- planning: the budget ---
-
-    def _spent_today(self) -> Decimal:
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.call_log is not None:  # the calls logged, or the holds if more (in flight)
-            log = self.call_log
-            return max(log.spent(since=midnight), log.held(BUDGET_SCOPE, since=midnight))
-        with self._spent_lock:
-            day, spent = self._spent_day
-        return spent if day == midnight.date().isoformat() else Decimal(0)
-
-    def _add_spent(self, usage: Usage) -> None:
-        today = datetime.now(UTC).date().isoformat()
-        with self._spent_lock:
-            day, spent = self._spent_day
-            self._spent_day = (today, (spent if day == today else Decimal(0)) + (usage.cost or 0))
-
-    def admit(
-        self, messages: Sequence[Message], max_tokens: int
-    ) -> tuple[list[tuple[LLM, str]], int | None]:
-        """``plan``, and with a per-day budget and a call log, a hold of the first backend's
-        estimated cost taken atomically in the call log (shared by every process that uses
-        it: ``call_log_dsn``), so concurrent calls cannot together overspend the day. The
-        hold is settled to the real cost when the call ends (``settle``)."""
-        plan = self.plan(messages, max_tokens)
-        per_day, log = self.budget.per_day_usd, self.call_log
-        if per_day is None or log is None:
-            return plan, None
-        first = plan[0][0]
-        est = self.prices.estimate(
-            first.backend,
-            first.model,
-            input_tokens=prompt_tokens(messages),
-            max_output_tokens=max_tokens,
-        )
-        if est is None:
-            return plan, None
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        hold = log.reserve(BUDGET_SCOPE, est, Decimal(per_day), midnight)
-        if hold is None:
-            held = log.held(BUDGET_SCOPE, midnight)
-            raise BudgetExceededError(
-                f"call refused by the routing budget: estimated ${est} on top of ${held} spent "
-                f"or held today (by every process sharing the call log) exceeds the per-day "
-                f"budget ${per_day}. Raise routing.budget.per_day_usd or lower max_tokens"
-            )
-        return plan, hold
-
-    def settle(self, hold: int | None, usage: Usage | None) -> None:
-        """Turn a hold into the call's real cost (0 when no backend answered)."""
-        if hold is None or self.call_log is None:
-            return
-        cost = Decimal(0) if usage is None or usage.cost is None else usage.cost
-        self.call_log.settle(hold, cost)
-
-    def plan(self, messages: Sequence[Message], max_tokens: int) -> list[tuple[LLM, str]]:
-        """The backends to try, in order, each with the route it would report when it serves.
-        Raises BudgetExceededError when the budget refuses the call."""
-        if not self.budget.active:
-            return [(llm, "primary" if i == 0 else "") for i, (_, llm) in enumerate(self.routes)]
-        tokens = prompt_tokens(messages)
-        spent = self._spent_today() if self.budget.per_day_usd is not None else Decimal(0)
-        fitting: list[tuple[LLM, Decimal]] = []
-        problems: list[str] = []
-        for _, llm in self.routes:
-            est = self.prices.estimate(
-                llm.backend, llm.model, input_tokens=tokens, max_output_tokens=max_tokens
-            )
-            problem = self._over_budget(est, spent)
-            if problem is None and est is not None:
-                fitting.append((llm, est))
-            else:
-                problems.append(f"{_label(llm)}: {problem}")
-        primary = self.routes[0][1]
-        if fitting and fitting[0][0] is primary:
-            return [(llm, "primary" if i == 0 else "") for i, (llm, _) in enumerate(fitting)]
-        why = problems[0]
-        if self.budget.on_exceed == "refuse" or not fitting:
-            action = "refused" if self.budget.on_exceed == "refuse" else "no backend fits"
-            raise BudgetExceededError(
-                f"call {action} by the routing budget ({self._budget_text(spent)}): "
-                + "; ".join(problems)
-                + ". Raise routing.budget.per_call_usd / per_day_usd, lower max_tokens, "
-                + (
-                    "or set routing.budget.on_exceed = 'downgrade'"
-                    if self.budget.on_exceed == "refuse"
-                    else "or add a cheaper backend (e.g. local) to routing.fallback"
-                )
-            )
-        # downgrade: the next cheaper backends first (most expensive that still fits)
-        ladder = sorted(fitting, key=lambda pair: pair[1], reverse=True)
-        reason = f"budget downgrade from {why}"
-        return [(llm, reason if i == 0 else "") for i, (llm, _) in enumerate(ladder)]
-
-    def _over_budget(self, est: Decimal | None, spent: Decimal) -> str | None:
-        if est is None:
-            return "price unknown, so the budget cannot be checked (add it to a price file)"
-        per_call, per_day = self.budget.per_call_usd, self.budget.per_day_usd
-        if per_call is not None and est > per_call:
-            return f"estimated ${est} exceeds the per-call budget ${per_call}"
-        if per_day is not None and spent + est > per_day:
-            return (
-                f"estimated ${est} on top of ${spent} spent today exceeds the per-day "
-                f"budget ${per_day}"
-            )
-        return None
-
-    def _budget_text(self, spent: Decimal) -> str:
-        parts = []
-        if self.budget.per_call_usd is not None:
-            parts.append(f"per call ${self.budget.per_call_usd}")
-        if self.budget.per_day_usd is not None:
-            parts.append(f"per day ${self.budget.per_day_usd}, ${spent} spent today")
-        return ", ".join(parts)
 
     # --- running: retries and fallback ---
 
@@ -354,7 +238,7 @@ class _Run:
                 if next_wait is None:
                     break
                 wait = next_wait
-        tried = "; ".join(f"{_label(llm)}: {exc}" for llm, exc in self.failures)
+        tried = "; ".join(f"{label(llm)}: {exc}" for llm, exc in self.failures)
         last = self.failures[-1][1]
         exhausted = BackendError(
             f"every backend of the routing policy failed ({len(self.failures)} attempts): "
@@ -368,7 +252,7 @@ class _Run:
 
     def fallback_route(self) -> str:
         llm, exc = self.failures[-1]
-        return f"fallback after {exc.kind} from {_label(llm)}"
+        return f"fallback after {exc.kind} from {label(llm)}"
 
     def failed(self, llm: LLM, exc: BackendError, started: float, route: str) -> None:
         """Log the failed attempt; re-raise errors that another try or backend cannot fix."""
@@ -498,7 +382,3 @@ class AsyncRoutedLLM:
 def _chain(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
     yield first
     yield from rest
-
-
-def _label(llm: LLM) -> str:
-    return f"{llm.backend}:{llm.model}"
