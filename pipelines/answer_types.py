@@ -129,6 +129,8 @@ _KO_UNITS = (
     "칼로리",
     "개월",
     "달러",
+    "글자",
+    "바이트",
 )
 """Korean units of more than one syllable (a one-syllable counter is 명, 개, 년, 척 ...)."""
 _UNIT_ALIASES = {
@@ -145,6 +147,7 @@ _UNIT_ALIASES = {
         ("달", "개월"),
         ("번", "회"),
         ("살", "세"),
+        ("장", "부", "매"),
     )
     for a in group
 }
@@ -185,6 +188,41 @@ _COUNTED = (
 )
 
 
+_TIME_UNITS = r"s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
+_LENGTH_UNITS = (
+    r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
+    r"miles?|feet|foot|ft|inch(?:es)?|yards?"
+)
+_UNIT_NOUNS = {
+    "second": r"s|secs?|seconds?",
+    "minute": r"mins?|minutes?",
+    "hour": r"h|hrs?|hours?",
+    "day": r"days?",
+    "week": r"weeks?",
+    "month": r"months?",
+    "year": r"years?|yrs?",
+    "byte": r"bytes?|[kmgt]i?b",
+    "kilobyte": r"kb|kib|kilobytes?",
+    "megabyte": r"mb|mib|megabytes?",
+    "gigabyte": r"gb|gib|gigabytes?",
+    "kilometre": r"km|kilomet(?:re|er)s?",
+    "kilometer": r"km|kilomet(?:re|er)s?",
+    "metre": r"m|met(?:re|er)s?",
+    "meter": r"m|met(?:re|er)s?",
+    "mile": r"miles?",
+    "degree": r"degrees?|°",
+}
+"""Units an English "how many <unit>" asks for, and how an answer may write them."""
+_HOW_LONG = re.compile(r"\bhow\s+long\b", re.I)
+LASTING = re.compile(
+    rf"{_COUNT}(?:{_TIME_UNITS}|{_LENGTH_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
+    rf"(?:second|minute|hour|day|week|month|year|fortnight)\b",
+    re.I,
+)
+"""What answers "how long": a number in a unit of time or length ("90 seconds", "a week",
+"1,280 metres"); a year alone ("in 1810") or a bare number does not."""
+
+
 def counted(noun: str) -> re.Pattern[str]:
     """For "how many <noun>": a count — a number that is not a measure in another unit ("30
     seconds" does not say how many retries; "1980s" is a decade), or any number of ``noun``
@@ -213,9 +251,10 @@ MONEY = re.compile(
 
 def said_pattern(question: str) -> re.Pattern[str]:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
-    a number in the unit asked (몇 km), a sum of money for a price or fee (수수료가 얼마),
-    a count for "how many" (not a measure in another unit), a date or relative time for
-    "when" (언제, when ...), else any number."""
+    a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
+    (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
+    length for "how long", a date or relative time for "when" (언제, when ...), else any
+    number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
@@ -223,7 +262,12 @@ def said_pattern(question: str) -> re.Pattern[str]:
         return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
     if many is not None:
+        written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
+        if written is not None:  # how many seconds, days, MB: a number in that unit
+            return re.compile(rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)", re.I)
         return counted(many.group(1))
+    if _HOW_LONG.search(question):
+        return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         return TIME
     return NUMBER

@@ -33,6 +33,23 @@ def body(citation: Citation) -> str:
     return citation.text
 
 
+def title(citation: Citation) -> str:
+    """What the chunk's document or section is about: its heading breadcrumb, or the title
+    line that opens it (a record's title before a blank line); "" when it has none."""
+    path = citation.location.heading_path
+    if path:
+        return " ".join(path)
+    first, sep, rest = citation.text.partition("\n")
+    if sep and rest.startswith("\n") and _label(first.strip()):
+        return first.strip()
+    return ""
+
+
+def _label(line: str) -> bool:
+    """A title or label rather than a statement: a short line with no closing punctuation."""
+    return bool(line) and line[-1] not in _CLOSING and len(line.split()) <= 8
+
+
 def statements(text: str) -> list[str]:
     """A source's statements: prose split into sentences, each line of a code block whole
     (wrapped in backticks), list items on their own; headings, fences, titles (a short line
@@ -49,7 +66,7 @@ def statements(text: str) -> list[str]:
             return
         if not joined:
             return
-        if joined[-1] not in _CLOSING and len(joined.split()) <= 8:
+        if _label(joined):
             return  # a title or label, not a statement
         parts = _SENTENCE_END.split(joined)
         for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next

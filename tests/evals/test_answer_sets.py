@@ -248,3 +248,22 @@ def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
             assert (a.id, a.answers, a.relevant) == (b.id, b.answers, b.relevant)
             assert a.text != b.text
             assert set(code.findall(a.text)) <= set(code.findall(b.text)), b.id
+
+
+def test_fresh_tuning_sets_load_and_quote_their_records() -> None:
+    """evals/data/en-tune2 and ko-tune2: tuning-only sets written from scratch on new topics,
+    without reading the answerer, to see whether its rules carry over (never reported)."""
+    for name, english, records, answerable in (
+        ("en-tune2", True, 22, 80),
+        ("ko-tune2", False, 25, 75),
+    ):
+        root = REPO / "evals" / "data" / name
+        ds = load_dataset(root)
+        corpus = _corpus(root)
+        assert (len(corpus), len(ds.queries)) == (records, answerable)
+        _check_set(root, ds, english=english, unanswerable=20)
+        readme = (root / "README.md").read_text("utf-8")
+        assert "CC0" in readme and "tuning" in readme.lower()
+        others = ("en", "ko", "en-tune", "ko-large")
+        titles = {r["title"] for o in others for r in _corpus(REPO / "evals" / "data" / o).values()}
+        assert not {r["title"] for r in corpus.values()} & titles

@@ -14,7 +14,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.statements import fragment, statements, table_rows
+from rag.pipelines.statements import fragment, statements, table_rows, title
 from rag.types import Citation, Location
 
 RELEASES = (
@@ -368,3 +368,83 @@ def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
     )
     assert answer.text.splitlines()[0].startswith("`FERRULE_PROXY`")
     assert "set this one instead [1]." in answer.text
+
+
+def chunk_of(number: int, record: str, text: str) -> Citation:
+    """A chunk of record ``record`` of one JSONL file."""
+    return Citation(
+        number=number,
+        source="/docs/facts.jsonl",
+        location=Location(record=record),
+        chunk_id=f"{record}-{number}",
+        text=text,
+        score=1.0,
+    )
+
+
+GOUT_TITLE = chunk_of(
+    1,
+    "gout",
+    "통풍\n\n통풍은 핏속의 요산 결정이 관절에 쌓여 갑작스러운 염증을 일으키는 병이다. "
+    "통증은 밤이나 새벽에 찾아오는 일이 많다.",
+)
+GOUT_DETAIL = chunk_of(
+    2,
+    "gout",
+    "환자의 약 90%가 남성인데, 여성은 폐경 전까지 에스트로겐이 요산 배출을 돕기 때문이다.",
+)
+
+
+def test_a_documents_title_counts_for_each_of_its_sentences() -> None:
+    """The record's title names the topic once; the sentence giving the answer need not
+    repeat it to beat the sentence that does."""
+    answer = ExtractiveAnswerer().compose(
+        "통풍 환자는 남성이 얼마나 돼요?", [GOUT_TITLE, GOUT_DETAIL], lang="ko"
+    )
+    assert not answer.abstained
+    assert answer.text.startswith("환자의 약 90%가 남성"), answer.text
+    assert title(GOUT_TITLE) == "통풍" and title(GOUT_DETAIL) == ""
+    heading = Citation(
+        number=1,
+        source="/docs/a.md",
+        location=Location(heading_path=("Vector stores", "pgvector")),
+        chunk_id="a",
+        text="Vector stores > pgvector\nInstall the extra first.",
+        score=1.0,
+    )
+    assert title(heading) == "Vector stores pgvector"
+
+
+def test_whether_to_abstain_is_judged_on_a_documents_chunks_together() -> None:
+    """A chunk after the first carries neither the title nor the topic: judged alone it
+    covers too little of the question it answers; with its document's other chunk, enough."""
+    question = "통풍 환자 중에 남성 비율이 얼마야?"
+    other_record = chunk_of(1, "tea", "통풍이 잘되는 곳에 찻잎을 말린다.")
+    alone = ExtractiveAnswerer().compose(question, [GOUT_DETAIL, other_record], lang="ko")
+    together = ExtractiveAnswerer().compose(question, [GOUT_DETAIL, GOUT_TITLE], lang="ko")
+    assert alone.abstained and alone.coverage < together.coverage
+    assert not together.abstained and "90%" in together.text
+
+
+def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
+    """ "After how many seconds" is not answered by exit statuses 0, 1 and 2, nor "how long
+    did he boil them" by the year 1810."""
+    seconds = said_pattern("After how many seconds does palebrook give up on a page?")
+    assert not seconds.search("Exit status is 0 when every page matches, 1 when one differs.")
+    assert seconds.search("It gives up after 30 s.") and seconds.search("after 45 seconds")
+    lasting = said_pattern("How long did Appert boil his sealed bottles?")
+    assert not lasting.search("Appert received the prize in 1810.")
+    assert lasting.search("He boiled them for five hours.") and lasting.search("about an hour")
+    assert said_pattern("How long is the bridge?").search("It is 1,280 metres long.")
+    assert said_pattern("How many retries are there?").search("It retries 5 times.")
+    boiled = cite(1, "Appert sealed food in bottles and heated them. He won the prize in 1810.")
+    question = "How long did Appert heat the sealed bottles of food?"
+    assert not ExtractiveAnswerer(type_gate=False).compose(question, [boiled], lang="en").abstained
+    assert ExtractiveAnswerer().compose(question, [boiled], lang="en").abstained
+
+
+def test_korean_counters_written_another_way() -> None:
+    """몇 장 is answered by 3부 (copies of a document), 몇 글자 by 한 글자."""
+    assert said_pattern("같은 문서를 몇 장 뽑아 가야 돼?").search("같은 문서를 3부 준비해 낸다.")
+    assert said_pattern("?는 몇 글자랑 매칭돼요?").search("`?`는 정확히 한 글자를 뜻한다.")
+    assert not said_pattern("한글 한 글자는 몇 바이트예요?").search("1992년에 고안됐다.")

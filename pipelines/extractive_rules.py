@@ -1,0 +1,174 @@
+"""The sentence-level rules of the extractive answerer (``rag.pipelines.extractive``): which
+words ask, which sentences carry on from or point back to the one before, FAQ questions
+standing for their answers, one-word replies, documents among the sources, term rarity and
+character bigrams. Kept apart so that the answerer's module holds the scoring and choosing."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.keywords import has_hangul
+from rag.pipelines.statements import asks, reply
+from rag.types import Citation
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A statement of a source that may be quoted."""
+
+    source: int  # index into the citations
+    position: int  # index among the source's sentences
+    text: str
+
+
+_CODE = re.compile(r"`[^`]+`|^\s*(?:\$\s+)?(?:pip|rag|export|python|make|curl|git)\s", re.M)
+QUESTION_WORDS = frozenset(
+    [
+        "무엇",
+        "뭐",
+        "누구",
+        "누가",
+        "어디",
+        "언제",
+        "몇",
+        "왜",
+        "어떻",
+        "어떤",
+        "어느",
+        "얼마",
+        "무슨",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+    ]
+)
+"""Interrogatives: in the question, never in the answer sentence."""
+REFERS_BACK = re.compile(
+    r"^\s*(?:이를|이는|이것|이런|이러한|이렇게|이처럼|이때|이 때|이 |이에|이곳|이들|여기서|"
+    r"그는|그녀|그것|그 |그래서|따라서|즉)"
+)
+"""A Korean sentence opening that refers back to the one before (이를, 그는, 이때, 따라서 ...)."""
+_KO_SUBJECT = re.compile(r"[가-힣]+(?:은|는|이|가)\s")
+"""A Korean word with a topic or subject particle: the clause names its own subject."""
+WHY = re.compile(r"\bwhy\b|왜|이유|까닭", re.IGNORECASE)
+THAT_IS_WHY = re.compile(
+    r"^\s*(?:(?:that|this)(?:'s|\s+is|\s+was)\s+why\b|그래서|이 때문에|그 때문에|이런 까닭에)",
+    re.IGNORECASE,
+)
+"""A sentence that gives a consequence of the one before ("That is why ...", "이 때문에 ..."):
+to a "why" question, the sentence before it is the reason."""
+HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
+POINTS_BACK = re.compile(
+    r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
+    r"\babove (?:setting|command|line|variable|option|file|flag)s?\b",
+    re.IGNORECASE,
+)
+"""An English sentence that points back to the statement before it ("..., so set this one",
+"as above"): quoted alone it does not say what it points to."""
+
+
+_NOT_TEXT = re.compile(r"[\s\W_]+")
+
+
+def bigrams(question: str) -> frozenset[str]:
+    """The question's character bigrams (letters and digits only, lower case, across word
+    boundaries), its interrogatives left out."""
+    text = question.lower()
+    for word in QUESTION_WORDS:
+        text = text.replace(word, " ")
+    return frozenset(_grams(text))
+
+
+def _grams(text: str) -> set[str]:
+    """``text``'s character bigrams, spaces and punctuation removed."""
+    joined = _NOT_TEXT.sub("", text.lower())
+    return {joined[i : i + 2] for i in range(len(joined) - 1)}
+
+
+def held(q_grams: frozenset[str], text: str) -> float:
+    """The share of the question's bigrams ``text`` holds."""
+    return len(q_grams & _grams(text)) / len(q_grams) if q_grams else 0.0
+
+
+def continues(text: str) -> bool:
+    """True when a (Korean) sentence carries on from the one before: it opens with a reference
+    back (이를 ... 라 한다, 그는 ..., 이때 ...) or its first clause names no subject of its own
+    ("1994학년도 입시부터 도입되었다" after the sentence naming the exam)."""
+    return REFERS_BACK.match(text) is not None or not _KO_SUBJECT.search(text.split(",")[0])
+
+
+def answers_for_questions(
+    order: list[int],
+    scores: list[float],
+    candidates: Sequence[Candidate],
+    by_source: dict[int, list[int]],
+) -> tuple[list[int], list[float]]:
+    """``order`` with each question among the sources replaced by the sentence after it, its
+    answer (an FAQ asks what the user asks, in the user's words, but says nothing itself), at
+    the question's score; a question with no statement after it is left out."""
+    ranked: list[int] = []
+    best = list(scores)
+    for k in order:
+        if asks(candidates[k].text):
+            siblings = by_source[candidates[k].source]
+            at = siblings.index(k)
+            if at + 1 >= len(siblings) or asks(candidates[siblings[at + 1]].text):
+                continue
+            best[siblings[at + 1]] = max(best[siblings[at + 1]], scores[k])
+            k = siblings[at + 1]
+        if k not in ranked:
+            ranked.append(k)
+    return ranked, best
+
+
+_YES_NO = re.compile(
+    r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
+    r"had|am)\b",
+    re.IGNORECASE,
+)
+"""An English question a bare "Yes." or "No." answers (it opens with an auxiliary verb)."""
+_ASKS_WHAT = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+
+
+def unreplied(text: str, question: str) -> str:
+    """``text`` without the one-word reply ("No.", "네.") that opens it when ``question`` asks
+    what, which, who ... rather than whether: an FAQ's "No. The model ships with ..." answers
+    its own yes/no question; quoted to "Which model ...?" the "No." says the wrong thing."""
+    first, _, rest = text.partition(" ")
+    if not rest or not reply(first):
+        return text
+    if has_hangul(question):
+        wh = any(word in question for word in QUESTION_WORDS if has_hangul(word))
+    else:
+        wh = _ASKS_WHAT.search(question) is not None and not _YES_NO.match(question)
+    return rest if wh else text
+
+
+def documents(citations: Sequence[Citation]) -> list[list[int]]:
+    """For each citation, the indices of the citations from its document (same file and
+    record), itself included."""
+    keys = [(c.source, c.location.record) for c in citations]
+    return [[j for j, other in enumerate(keys) if other == key] for key in keys]
+
+
+def how_bonus(text: str) -> float:
+    """A "how do I" question wants a command: a line of a code block most, a sentence with
+    inline code or a command less."""
+    if text.startswith("`") and text.endswith("`"):
+        return 0.15
+    return 0.05 if _CODE.search(text) else 0.0
+
+
+def weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, float]:
+    """Question term -> rarity among the candidate sentences (absent terms weigh most)."""
+    n = len(sent_terms)
+    return {t: math.log(1 + (n + 1) / (sum(t in s for s in sent_terms) + 0.5)) for t in q_terms}
