@@ -142,6 +142,7 @@ from rag.pipelines.extractive_rules import (
     bigrams,
     continues,
     documents,
+    echoes,
     held,
     how_bonus,
     unreplied,
@@ -217,18 +218,24 @@ class ExtractiveAnswerer:
         for i, c in enumerate(citations):
             chunk = body(c)
             for j, text in enumerate(statements(chunk)):
-                if text in seen or (j == 0 and fragment(text, chunk)):
+                if text in seen or (j == 0 and fragment(text, chunk)) or echoes(text, question):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
         if not candidates:
             return _abstain(lang)
         n, m = len(candidates), len(citations)
+        # a line holding the whole question (an example command) neither answers it nor
+        # tells which source does
+        texts = [
+            "\n".join(line for line in c.text.splitlines() if not echoes(line, question))
+            for c in citations
+        ]
         term_lists = self.terms(
             [
                 question,
                 *(c.text for c in candidates),
-                *(c.text for c in citations),
+                *texts,
                 *(title(c) for c in citations),
             ]
         )
@@ -244,7 +251,7 @@ class ExtractiveAnswerer:
         # the gate reads a document's retrieved chunks together: a chunk after the first
         # carries neither the title nor the topic its sentences go on about
         doc_terms = [set().union(*(source_terms[j] for j in docs[i])) for i in range(m)]
-        doc_texts = ["\n".join(citations[j].text for j in docs[i]) for i in range(m)]
+        doc_texts = ["\n".join(texts[j] for j in docs[i]) for i in range(m)]
         weight = weights(q_terms, sent_terms)  # rarity among sentences
         if sum(weight.values()) == 0:
             return _abstain(lang)

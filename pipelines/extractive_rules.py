@@ -139,6 +139,16 @@ _YES_NO = re.compile(
 _ASKS_WHAT = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 
+def echoes(text: str, question: str) -> bool:
+    """True when a statement (not itself a question) holds the whole question, as an example
+    command ``rag ask "형태소 분석이 왜 필요한가요?"`` does: it repeats what was asked and
+    answers nothing."""
+    if asks(text):
+        return False  # an FAQ's question line: it stands for the answer after it
+    asked = _NOT_TEXT.sub("", question.lower())
+    return len(asked) >= 8 and asked in _NOT_TEXT.sub("", text.lower())
+
+
 def unreplied(text: str, question: str) -> str:
     """``text`` without the one-word reply ("No.", "네.") that opens it when ``question`` asks
     what, which, who ... rather than whether: an FAQ's "No. The model ships with ..." answers

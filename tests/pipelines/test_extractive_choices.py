@@ -444,7 +444,27 @@ def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
 
 
 def test_korean_counters_written_another_way() -> None:
-    """몇 장 is answered by 3부 (copies of a document), 몇 글자 by 한 글자."""
+    """몇 장 is answered by 3부 (copies of a document), 몇 글자 by 한 글자, 몇 제곱킬로미터 by an
+    area, not a depth."""
     assert said_pattern("같은 문서를 몇 장 뽑아 가야 돼?").search("같은 문서를 3부 준비해 낸다.")
     assert said_pattern("?는 몇 글자랑 매칭돼요?").search("`?`는 정확히 한 글자를 뜻한다.")
     assert not said_pattern("한글 한 글자는 몇 바이트예요?").search("1992년에 고안됐다.")
+    area = said_pattern("바이칼 호 면적은 몇 제곱킬로미터야?")
+    assert area.search("면적은 3만 1,500제곱킬로미터다.") and not area.search("수심은 1,642m다.")
+
+
+def test_a_line_holding_the_whole_question_is_no_answer() -> None:
+    """An example command that quotes the question (``rag ask "...?"``) repeats what was
+    asked: neither it nor its source's other lines answer; the explanation does."""
+    example = cite(
+        1, '## 예시\n\n```bash\nrag ingest ./문서\nrag ask "형태소 분석이 왜 필요한가요?"\n```'
+    )
+    reason = cite(
+        2,
+        "## 형태소와 조사\n\n띄어쓰기 단위로만 자르면 검색 품질이 떨어집니다. 형태소 분석기는 "
+        "어절을 어간과 조사로 나누어 이 문제를 줄입니다.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "형태소 분석이 왜 필요한가요?", [example, reason], lang="ko"
+    )
+    assert "rag " not in answer.text and "[2]" in answer.text, answer.text
