@@ -61,6 +61,9 @@ to 0.622 on en-tune and from 0.56 to 0.62 on the ko-large tuning half, nothing e
 length (not "in 1810"): abstention on en-tune2's unanswerable questions 0.25 -> 0.40, on the
 reworded en-tune 0.595 -> 0.622, no answerable question changed.
 
+A statement that holds the whole question (an example command ``rag ask "...?"``) repeats
+it and is neither a candidate nor evidence for its source.
+
 A chunk's first line may be the tail of a sentence the chunker cut; it is no candidate when
 it starts in lower case. A sentence after a title or heading starts a paragraph and is one,
 whatever its case ("logship reads ..." under "## Configuration").
