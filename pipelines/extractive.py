@@ -7,9 +7,9 @@ numbered sources against the question:
 
 * **coverage** — the question's content terms (keyword tokenizer: Korean morphemes, English
   stems) found in the sentence, each weighted by its rarity among the candidate sentences
-  (a term in every sentence tells nothing). The **title** of the sentence's document (a
-  record's title line, a page's heading breadcrumb, ``statements.title``) counts as said by
-  each of its sentences: "통풍은 ... 병이다" names the topic once, and the sentence giving
+  (a term in every sentence tells nothing). The **title** of the sentence's section (a
+  page's heading breadcrumb; for a record's later chunks, which carry none, the record's
+  title line; ``statements.title``) counts as said by each of its sentences: "통풍은 ... 병이다" names the topic once, and the sentence giving
   the answer ("환자의 약 90%가 남성") need not repeat it. Without it the topic sentence won
   questions about a detail; with it, on the tuning sets: ko-large tuning half 0.863 -> 0.893,
   its reworded twin 0.812 -> 0.843, ko-large report half 0.835 -> 0.871, ko-tune2 0.773 ->
@@ -99,7 +99,11 @@ about, and alone it covered too little of a question it answers. On the fresh ko
 that raised answer_contains from 0.733 to 0.773 (false abstention 0.12 -> 0.08); ko-large
 tuning half 0.858 -> 0.863 (false abstention 0.041 -> 0.020, abstention on unanswerable
 questions 0.62 -> 0.60), its report half 0.814 -> 0.835, the reworded twin unchanged at 0.812
-(abstention 0.56 -> 0.50); English sets unchanged.
+(abstention 0.56 -> 0.50); English sets unchanged. The gate weighs the question's terms by
+their rarity in what the sentences themselves say, titles left out: counted with the titles,
+"pgvector" in every section heading of a lone `stores.md` weighed so little that "How do I
+switch to pgvector?" fell under ``min_coverage`` (0.26 now; the tuning sets moved by one
+question either way).
 
 When no source covers
 ``min_coverage`` of the question's weighted terms (and, where the embedder covers the
@@ -247,9 +251,14 @@ class ExtractiveAnswerer:
         source_terms = [set(t) for t in term_lists[1 + n : 1 + n + m]]
         title_terms = [set(t) for t in term_lists[1 + n + m :]]
         docs = documents(citations)
-        # a document's title (or a section's heading) is what each of its sentences is about:
-        # a detail sentence need not repeat the topic the question names
-        topic = [set().union(*(title_terms[j] for j in docs[i])) & q_terms for i in range(m)]
+        # a section's heading, or its document's title, is what each of its sentences is
+        # about: a detail sentence need not repeat the topic the question names. A chunk with
+        # no title of its own (a record's later chunk) takes its document's.
+        topic = [
+            (title_terms[i] or set().union(*(title_terms[j] for j in docs[i]))) & q_terms
+            for i in range(m)
+        ]
+        said = weights(q_terms, sent_terms)  # rarity in what the sentences themselves say
         sent_terms = [t | topic[c.source] for t, c in zip(sent_terms, candidates, strict=True)]
         # the gate reads a document's retrieved chunks together: a chunk after the first
         # carries neither the title nor the topic its sentences go on about
@@ -270,7 +279,7 @@ class ExtractiveAnswerer:
         closeness = max(cosines) if cosines is not None else None
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()
-        gate_cov = [cover(t) for t in doc_terms]
+        gate_cov = [cover(t, said) for t in doc_terms]
         if grams_apply:
             # no meaning signal: blend in the share of the question's character bigrams the
             # source holds (robust to inflection, spacing and compounds)

@@ -78,8 +78,7 @@ def statements(text: str) -> list[str]:
         out.extend(p for p in parts if sum(ch.isalpha() for ch in p) >= 3)
 
     lines = text.splitlines()
-    # an odd number of fences: the chunk starts inside a code block
-    in_code = sum(bool(_FENCE.match(line)) for line in lines) % 2 == 1
+    in_code = _starts_in_code(lines)
     for line in lines:
         if _FENCE.match(line):
             flush()
@@ -99,6 +98,19 @@ def statements(text: str) -> list[str]:
         para.append(line.strip())
     flush()
     return out
+
+
+def _starts_in_code(lines: Sequence[str]) -> bool:
+    """True when a chunk starts inside a code block the chunker cut: its fences are odd in
+    number and the first one closes a block — it names no language (```toml opens one) and
+    no heading comes before it (a chunk cut at its end opens a block and stops inside)."""
+    fences = [i for i, line in enumerate(lines) if _FENCE.match(line)]
+    if len(fences) % 2 == 0:
+        return False
+    first = lines[fences[0]].strip()
+    if first.lstrip("`~").strip():
+        return False  # ```toml: an opening fence
+    return not any(line.lstrip().startswith("#") for line in lines[: fences[0]])
 
 
 _PIPE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")

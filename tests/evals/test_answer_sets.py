@@ -251,19 +251,26 @@ def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
 
 
 def test_fresh_tuning_sets_load_and_quote_their_records() -> None:
-    """evals/data/en-tune2 and ko-tune2: tuning-only sets written from scratch on new topics,
+    """evals/data/en-tune2, ko-tune2 and en-tune3 (one product's docs): tuning-only sets written from scratch on new topics,
     without reading the answerer, to see whether its rules carry over (never reported)."""
-    for name, english, records, answerable in (
-        ("en-tune2", True, 22, 80),
-        ("ko-tune2", False, 25, 75),
+    for name, english, records, answerable, unanswerable in (
+        ("en-tune2", True, 22, 80, 20),
+        ("ko-tune2", False, 25, 75, 20),
+        ("en-tune3", True, 20, 75, 15),
     ):
         root = REPO / "evals" / "data" / name
         ds = load_dataset(root)
         corpus = _corpus(root)
         assert (len(corpus), len(ds.queries)) == (records, answerable)
-        _check_set(root, ds, english=english, unanswerable=20)
+        _check_set(root, ds, english=english, unanswerable=unanswerable)
         readme = (root / "README.md").read_text("utf-8")
         assert "CC0" in readme and "tuning" in readme.lower()
-        others = ("en", "ko", "en-tune", "ko-large")
+        others = (
+            "en",
+            "ko",
+            "en-tune",
+            "ko-large",
+            *(o for o in ("en-tune2", "ko-tune2") if o != name),
+        )
         titles = {r["title"] for o in others for r in _corpus(REPO / "evals" / "data" / o).values()}
         assert not {r["title"] for r in corpus.values()} & titles

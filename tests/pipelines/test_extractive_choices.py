@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from rag.evals.metrics import best_answer_scores
+from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import (
     CODE_TOKEN,
     NUMBER,
@@ -468,3 +469,70 @@ def test_a_line_holding_the_whole_question_is_no_answer() -> None:
         "형태소 분석이 왜 필요한가요?", [example, reason], lang="ko"
     )
     assert "rag " not in answer.text and "[2]" in answer.text, answer.text
+
+
+def test_a_sections_heading_is_its_own_not_its_neighbours() -> None:
+    """In one Markdown file every section has its own heading: "pgvector" is the topic of
+    the pgvector section's sentences, not of the Memory section's, and the gate weighs terms
+    by what the sentences themselves say (one file uploaded alone still answers)."""
+
+    def section(number: int, heading: str, text: str) -> Citation:
+        path = ("Vector stores", heading)
+        return Citation(
+            number=number,
+            source="/docs/stores.md",
+            location=Location(heading_path=path),
+            chunk_id=f"s{number}",
+            text=f"{' > '.join(path)}\n## {heading}\n\n{text}",
+            score=1.0,
+        )
+
+    pg = section(
+        1,
+        "pgvector",
+        "PostgreSQL with the pgvector extension suits teams that already run PostgreSQL and "
+        "want SQL access to their chunks. Install the extra first:\n\n"
+        "```bash\npip install 'rag[pgvector]'\n```\n\n"
+        "Point rag at a database with a DSN, on the command line or in the environment:\n\n"
+        "```bash\nrag ingest ./docs --store pgvector --dsn postgresql://u@localhost:5432/rag\n"
+        "export RAG_PG_DSN=postgresql://u@localhost:5432/rag\n```",
+    )
+    server = section(
+        2,
+        "pgvector",
+        "No PostgreSQL at hand? `rag db start` creates and starts a local PostgreSQL server "
+        "with pgvector. While `pg_dsn` is unset, `--store pgvector` uses that server.",
+    )
+    memory = section(
+        3,
+        "Memory",
+        "`--store memory` keeps everything in process memory. It is meant for tests and "
+        "experiments: nothing survives the process.",
+    )
+    collections = section(
+        4,
+        "Collections",
+        "Each store holds named collections (`--collection`, default `default`). Ingest "
+        "different document sets into different collections and ask each separately.",
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    sections = [pg, server, memory, collections]
+    answer = answerer.compose("How do I switch to pgvector?", sections, lang="en")
+    assert not answer.abstained and answer.coverage >= 0.25, answer
+    assert "--store pgvector" in answer.text
+
+
+def test_a_chunk_cut_inside_a_code_block_is_read_as_such() -> None:
+    """A chunk that ends inside a code block (its one fence opens ```toml, or a heading comes
+    before it) starts in prose; one that starts inside a block closes it with a bare fence."""
+    ends_inside = (
+        "## Settings\n\nIt reads `app.toml` first. Then it reads the environment.\n\n"
+        "```toml\n[books]\nport = 8640\n"
+    )
+    assert statements(ends_inside)[0] == "It reads `app.toml` first."
+    starts_inside = "port = 8640\nbind = localhost\n```\n\nA flag always beats the file."
+    assert statements(starts_inside) == [
+        "`port = 8640`",
+        "`bind = localhost`",
+        "A flag always beats the file.",
+    ]
