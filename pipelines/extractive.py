@@ -258,7 +258,7 @@ class ExtractiveAnswerer:
             (title_terms[i] or set().union(*(title_terms[j] for j in docs[i]))) & q_terms
             for i in range(m)
         ]
-        said = weights(q_terms, sent_terms)  # rarity in what the sentences themselves say
+        plain = weights(q_terms, sent_terms)  # rarity in what the sentences themselves say
         sent_terms = [t | topic[c.source] for t, c in zip(sent_terms, candidates, strict=True)]
         # the gate reads a document's retrieved chunks together: a chunk after the first
         # carries neither the title nor the topic its sentences go on about
@@ -279,7 +279,7 @@ class ExtractiveAnswerer:
         closeness = max(cosines) if cosines is not None else None
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()
-        gate_cov = [cover(t, said) for t in doc_terms]
+        gate_cov = [cover(t, plain) for t in doc_terms]
         if grams_apply:
             # no meaning signal: blend in the share of the question's character bigrams the
             # source holds (robust to inflection, spacing and compounds)
