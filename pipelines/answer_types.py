@@ -67,14 +67,18 @@ _COUNT = (
     r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|"
     r"fifty|a hundred|hundreds|a thousand|thousands|several|a few)\s*(?:-\s*)?"
 )
+_LENGTH_UNITS = (
+    r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
+    r"miles?|feet|foot|ft|inch(?:es)?|yards?"
+)
+"""Units of length, as "how far" and "how long" answers write them."""
 MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (re.compile(asked, re.I), re.compile(said, re.I))
     for asked, said in (
         (r"\bhow\s+(?:hot|cold|warm)\b", _COUNT + r"(?:[\w-]+\s+)?(?:degrees?|°|℃|℉)"),
         (
             r"\bhow\s+(?:far|high|tall|deep|wide)\b",
-            _COUNT + r"(?:km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|"
-            r"millimet(?:re|er)s?|miles?|feet|foot|ft|inch(?:es)?|yards?)\b",
+            _COUNT + rf"(?:{_LENGTH_UNITS})\b",
         ),
         (
             r"\bhow\s+heavy\b",
@@ -193,10 +197,6 @@ _COUNTED = (
 
 
 _TIME_UNITS = r"s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
-_LENGTH_UNITS = (
-    r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
-    r"miles?|feet|foot|ft|inch(?:es)?|yards?"
-)
 _UNIT_NOUNS = {
     "second": r"s|secs?|seconds?",
     "minute": r"mins?|minutes?",

@@ -223,10 +223,11 @@ class ExtractiveAnswerer:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
         candidates: list[Candidate] = []
         seen: set[str] = set()
+        echo = echoes(question)
         for i, c in enumerate(citations):
             chunk = body(c)
             for j, text in enumerate(statements(chunk)):
-                if text in seen or (j == 0 and fragment(text, chunk)) or echoes(text, question):
+                if text in seen or (j == 0 and fragment(text, chunk)) or echo(text):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
@@ -236,8 +237,7 @@ class ExtractiveAnswerer:
         # a line holding the whole question (an example command) neither answers it nor
         # tells which source does
         texts = [
-            "\n".join(line for line in c.text.splitlines() if not echoes(line, question))
-            for c in citations
+            "\n".join(line for line in c.text.splitlines() if not echo(line)) for c in citations
         ]
         term_lists = self.terms(
             [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.keywords import has_hangul
@@ -139,14 +139,18 @@ _YES_NO = re.compile(
 _ASKS_WHAT = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 
-def echoes(text: str, question: str) -> bool:
-    """True when a statement (not itself a question) holds the whole question, as an example
-    command ``rag ask "형태소 분석이 왜 필요한가요?"`` does: it repeats what was asked and
-    answers nothing."""
-    if asks(text):
-        return False  # an FAQ's question line: it stands for the answer after it
+def echoes(question: str) -> Callable[[str], bool]:
+    """A test for a statement (not itself a question) that holds the whole ``question``, as an
+    example command ``rag ask "형태소 분석이 왜 필요한가요?"`` does: it repeats what was
+    asked and answers nothing. The question is normalized once, not per statement."""
     asked = _NOT_TEXT.sub("", question.lower())
-    return len(asked) >= 8 and asked in _NOT_TEXT.sub("", text.lower())
+
+    def holds(text: str) -> bool:
+        if len(asked) < 8 or asks(text):
+            return False  # an FAQ's question line stands for the answer after it
+        return asked in _NOT_TEXT.sub("", text.lower())
+
+    return holds
 
 
 def unreplied(text: str, question: str) -> str:
