@@ -9,10 +9,13 @@ WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
     r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|"
-    r"몇|얼마|언제|며칠",
+    r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
+    r"version\b|\bversion\s+of\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
+    r"min|largest|smallest|fewest|highest|lowest)\b|몇|얼마|언제|며칠",
     re.IGNORECASE,
 )
-"""A question whose answer is a quantity or a date (which Python version: a version number)."""
+"""A question whose answer is a quantity or a date (which Python version, the minimum SQLite
+version: a version number; what's the most reminders: a count)."""
 NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|"
@@ -97,6 +100,55 @@ preferred to one saying "two months" (a ranking signal only; the abstention chec
 asks for any number, as a unit missed by these patterns must not silence an answer)."""
 
 
+_NAMED_VERSION = re.compile(
+    r"\b([A-Za-z][\w.+-]*)\s+(?=version\b)|\bversion\s+of\s+([A-Za-z][\w.+-]*)", re.I
+)
+_NOT_NAMES = frozenset(
+    [
+        "which",
+        "what",
+        "minimum",
+        "required",
+        "supported",
+        "oldest",
+        "earliest",
+        "latest",
+        "newest",
+        "lowest",
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "its",
+        "major",
+        "minor",
+        "same",
+        "new",
+        "old",
+    ]
+)
+
+
+def version_of(question: str) -> re.Pattern[str] | None:
+    """For "which Python version", "the minimum postgres version", "version of SQLite": the
+    named thing followed by a number ("Python 3.10", "PostgreSQL 13"; the name's last two
+    letters may differ), so that "macOS 12" beside it does not answer. None when no name."""
+    for m in _NAMED_VERSION.finditer(question):
+        name = m.group(1) or m.group(2)
+        if name.lower() not in _NOT_NAMES:
+            stem = re.escape(name[: max(4, len(name) - 2)])
+            return re.compile(rf"\b{stem}[\w.+-]*\s+v?\d", re.I)
+    return None
+
+
+_DATA_SIZE = re.compile(r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b", re.I)
+"""How much memory or disk: a number in bytes, not "a pool of 10 connections"."""
+_SIZE = re.compile(
+    r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
+)
+
+
 def wants_quantity(question: str) -> bool:
     """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...)."""
     return WANTS_NUMBER.search(question) is not None
@@ -104,10 +156,16 @@ def wants_quantity(question: str) -> bool:
 
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
-    얼마, ...; for how hot / far / fast / heavy, in a unit of that measure), a name written as
+    얼마, ...; for how hot / far / fast / heavy, in a unit of that measure; for how much
+    memory, in bytes; for a named version, after the name), a name written as
     code (which flag, command, header, file, ...), a path (where ...), or None."""
     if wants_quantity(question):
-        return next((said for asked, said in MEASURES if asked.search(question)), NUMBER)
+        if _DATA_SIZE.search(question):
+            return _SIZE
+        return next(
+            (said for asked, said in MEASURES if asked.search(question)),
+            version_of(question) or NUMBER,
+        )
     if WANTS_CODE.search(question):
         return CODE_TOKEN
     if WANTS_PATH.search(question):

@@ -186,3 +186,24 @@ def weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, floa
     """Question term -> rarity among the candidate sentences (absent terms weigh most)."""
     n = len(sent_terms)
     return {t: math.log(1 + (n + 1) / (sum(t in s for s in sent_terms) + 0.5)) for t in q_terms}
+
+
+def with_prefixes(q_terms: set[str], terms: Sequence[str]) -> list[str]:
+    """``terms`` plus each Latin question term of five letters or more that one of them
+    begins with or is the beginning of: "postgres" and "postgresql", "config" and
+    "configuration" name the same thing, and no stemmer joins them."""
+    long = [u for u in terms if len(u) >= _PREFIX_MIN]
+    present = set(terms)
+    extra = [
+        t
+        for t in q_terms
+        if t not in present
+        and len(t) >= _PREFIX_MIN
+        and t.isascii()
+        and t.isalpha()
+        and any(u.startswith(t) or t.startswith(u) for u in long)
+    ]
+    return [*terms, *extra]
+
+
+_PREFIX_MIN = 5

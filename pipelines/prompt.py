@@ -18,13 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _SENTENCE = re.compile(r"[^\n.!?。！？]*(?:[.!?。！？]+[\"'”’)\]]*|\n|$)")
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"\d+(?:\.\d+)+|\w+", re.UNICODE)
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
 
 
 def simple_terms(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased words: the fallback when no keyword tokenizer is configured."""
+    """Lower-cased words, a dotted version number ("2.0.0") as one: the fallback when no
+    keyword tokenizer is configured."""
     return [[w.lower() for w in _WORD.findall(t) if len(w) > 1] for t in texts]
 
 

@@ -1,0 +1,104 @@
+"""Terms and answer types of the extractive answerer: a name and its longer form, a named
+version, a size in bytes, a title's bigrams (rag.pipelines.extractive, answer_types)."""
+
+from __future__ import annotations
+
+from rag.keywords import KeywordTokenizer
+from rag.pipelines.answer_types import NUMBER, answer_type, version_of, wants_quantity
+from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.extractive_rules import with_prefixes
+from rag.pipelines.prompt import simple_terms
+from rag.types import Citation, Location
+
+
+def cite(number: int, text: str, record: str | None = None) -> Citation:
+    return Citation(
+        number=number,
+        source=f"/docs/{number if record is None else 'facts'}.md",
+        location=Location(record=record),
+        chunk_id=f"c{number}",
+        text=text,
+        score=1.0,
+    )
+
+
+def test_a_name_matches_its_longer_form() -> None:
+    """ "postgres" in a question is "PostgreSQL" in the docs: no stemmer joins them, a shared
+    beginning of five letters or more does (either way round); short words do not."""
+    terms = KeywordTokenizer().tokenize_batch
+    question, said = terms(["minimum postgres version", "PostgreSQL 13 or newer"])
+    q = set(question)
+    assert "postgr" in with_prefixes(q, said)
+    assert "configuration" in with_prefixes({"configuration"}, ["config"])
+    assert with_prefixes({"set"}, ["settings"]) == ["settings"]  # too short to tell
+    assert with_prefixes({"서버"}, ["서버실"]) == ["서버실"]  # Latin names only
+    storage = cite(
+        1,
+        "Out of the box the books live in one SQLite file, which suits a single user. "
+        "For larger teams, the books can live in PostgreSQL instead.",
+    )
+    answer = ExtractiveAnswerer(terms, second_ratio=1.0).compose(
+        "Can the books live in Postgres?", [storage], lang="en"
+    )
+    assert answer.text.startswith("For larger teams"), answer.text
+
+
+def test_a_named_version_wants_that_name_and_a_number() -> None:
+    """ "Which Python version ... with pipx?" is not answered by "macOS 12 or newer" beside
+    "Python package": the sentence with "Python 3.10" joins. "Minimum X version", "version of
+    X" ask for a number too."""
+    assert wants_quantity("minimum sqlite version")
+    assert wants_quantity("What version of Python does it need?")
+    assert wants_quantity("What's the most reminders a client can get?")
+    pattern = version_of("minimum postgres version for ledgerline?")
+    assert pattern is not None and pattern.search("ledgerline can use PostgreSQL 13 or newer")
+    assert not pattern.search("the same major version as the server 13")
+    assert version_of("Which version added WebP?") is None
+    assert answer_type("Which version added WebP?") is NUMBER
+    install = cite(
+        1,
+        "You can get ledgerline as a static binary for macOS 12 or newer, or as a Python package "
+        "for people who use pipx. The package runs on Python 3.10 or later.",
+    )
+    answer = ExtractiveAnswerer(second_ratio=1.0).compose(
+        "Which Python version do I need if I install ledgerline with pipx?", [install], lang="en"
+    )
+    assert "3.10" in answer.text, answer.text
+
+
+def test_how_much_memory_wants_a_size_in_bytes() -> None:
+    """ "How much RAM" is answered by "60 MB", not by the first number in sight."""
+    size = answer_type("How much RAM does the web server need?")
+    assert size is not None and size.search("about 60 MB of memory")
+    assert not size.search("a pool of 10 connections")
+    server = cite(
+        1,
+        "The web server opens a pool of 10 connections by default. "
+        "With two workers it needs about 60 MB of memory.",
+    )
+    answer = ExtractiveAnswerer(second_ratio=1.0).compose(
+        "How much RAM does the web server need?", [server], lang="en"
+    )
+    assert "60 MB" in answer.text and "pool" not in answer.text, answer.text
+
+
+def test_a_titles_bigrams_count_for_each_of_its_sentences() -> None:
+    """Korean without a meaning signal also scores the question's character bigrams; the
+    record's title lends its bigrams to every sentence, as it lends its terms, so the sentence
+    naming the topic no longer wins a question about a detail."""
+    fortress = cite(
+        1,
+        "수원 화성\n\n수원 화성은 조선 제22대 왕 정조가 아버지 사도세자의 무덤을 수원의 화산으로 "
+        "옮긴 뒤, 그 곁에 새 도시를 일으키려고 쌓은 성곽이다. 1794년 1월에 공사를 시작해 "
+        "1796년 9월에 마쳤으니 2년 9개월 남짓 걸린 셈이다.",
+        record="hwaseong",
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0, follow=False)
+    answer = answerer.compose("화성 쌓는 데 실제로 얼마나 걸렸어요?", [fortress], lang="ko")
+    assert "2년 9개월" in answer.text, answer.text
+
+
+def test_the_fallback_terms_keep_a_version_number_whole() -> None:
+    assert simple_terms(["When was gritmill 2.0.0 released?"]) == [
+        ["when", "was", "gritmill", "2.0.0", "released"]
+    ]
