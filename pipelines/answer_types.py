@@ -157,8 +157,11 @@ def wants_quantity(question: str) -> bool:
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
     얼마, ...; for how hot / far / fast / heavy, in a unit of that measure; for how much
-    memory, in bytes; for a named version, after the name), a name written as
+    memory, in bytes; for a named version, after the name; ``korean_type``), a name written as
     code (which flag, command, header, file, ...), a path (where ...), or None."""
+    korean = korean_type(question)
+    if korean is not None:
+        return korean
     if wants_quantity(question):
         if _DATA_SIZE.search(question):
             return _SIZE
@@ -309,6 +312,42 @@ MONEY = re.compile(
     re.I,
 )
 """An amount of money (or a share of one, a percentage), or "free", in a sentence."""
+
+
+_KO_MEASURE_ASKED = re.compile(
+    r"(?:길이|거리|높이|깊이|둘레|너비|무게|넓이|면적|기간)\S*\s*어느\s*정도"
+)
+"""A Korean question asking a measure without 몇 or 얼마 (둘레가 어느 정도야)."""
+KO_DURATION = re.compile(
+    r"\d[\d,.~]*\s*(?:년|개월|달|주일?|일|시간|분|초|세기)|하루|이틀|사흘|나흘|닷새|열흘|보름|"
+    r"반나절|(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉|열)\s*(?:해|달|시간|주)"
+)
+"""A Korean duration: 2년 9개월, 사흘, 두 달."""
+KO_LENGTH = re.compile(
+    r"\d[\d,.~]*\s*(?:km|m|cm|mm|킬로미터|미터|센티미터|밀리미터|킬로|리)(?![a-z])", re.I
+)
+"""A Korean length: 5.7km, 384미터."""
+
+
+def korean_type(question: str) -> re.Pattern[str] | None:
+    """What a Korean quantity question's answer holds, when more is known than "a number":
+    the unit after 몇 (몇 km), "X까지" for 언제까지 and "X부터" for 언제부터, a duration for
+    얼마나 걸려 / 얼마 동안 / 기간, a length for 길이 / 거리 / 높이 / 둘레 ... None otherwise.
+    A ranking signal: the abstention check keeps ``said_pattern``."""
+    if not (wants_quantity(question) or _KO_MEASURE_ASKED.search(question)):
+        return None
+    unit = asked_unit(question)
+    if unit is not None:
+        return unit
+    if re.search(r"언제\s*까지", question):
+        return re.compile(r"\S까지")
+    if re.search(r"언제\s*부터", question):
+        return re.compile(r"\S부터")
+    if re.search(r"얼마나\s*(?:걸|오래)|얼마\s*동안|기간", question):
+        return KO_DURATION
+    if re.search(r"길이|거리|높이|깊이|둘레|너비", question):
+        return KO_LENGTH
+    return None
 
 
 def said_pattern(question: str) -> re.Pattern[str]:

@@ -102,3 +102,27 @@ def test_the_fallback_terms_keep_a_version_number_whole() -> None:
     assert simple_terms(["When was gritmill 2.0.0 released?"]) == [
         ["when", "was", "gritmill", "2.0.0", "released"]
     ]
+
+
+def test_korean_questions_name_what_kind_of_quantity() -> None:
+    """언제까지 wants "X까지", 얼마나 걸려 a duration, 길이가 어느 정도 a length: "제22대" or
+    "1~2마리" beside the topic is no answer to them."""
+    until = answer_type("반달가슴곰은 겨울잠을 언제까지 자나요?")
+    assert until is not None and until.search("이듬해 3~4월까지 겨울잠을 잔다")
+    assert not until.search("겨울잠을 자는 동안 새끼를 1~2마리 낳는다")
+    lasting = answer_type("화성 쌓는 데 실제로 얼마나 걸렸어요?")
+    assert lasting is not None and lasting.search("2년 9개월 남짓으로 줄였다")
+    assert not lasting.search("조선 제22대 왕 정조가 쌓은 성곽")
+    length = answer_type("수원 화성 성곽 한 바퀴 길이가 어느 정도야")
+    assert length is not None and length.search("성벽 둘레는 약 5.7km이고")
+    assert not length.search("1794년 1월에 시작해")
+    assert not wants_quantity("수원 화성 성곽 한 바퀴 길이가 어느 정도야")  # the gate is unchanged
+    bear = cite(
+        1,
+        "반달가슴곰\n\n암컷은 겨울잠을 자는 동안 새끼를 1~2마리 낳는다. 봄에는 새순을 먹으며, "
+        "12월 무렵부터 이듬해 3~4월까지 바위굴에서 겨울잠을 잔다.",
+        record="bear",
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0, follow=False)
+    answer = answerer.compose("반달가슴곰은 겨울잠을 언제까지 자나요?", [bear], lang="ko")
+    assert "3~4월까지" in answer.text and "1~2마리" not in answer.text, answer.text
