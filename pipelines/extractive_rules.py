@@ -1,7 +1,7 @@
 """The sentence-level rules of the extractive answerer (``rag.pipelines.extractive``): which
 words ask, which sentences carry on from or point back to the one before, FAQ questions
-standing for their answers, one-word replies, documents among the sources, term rarity and
-character bigrams. Kept apart so that the answerer's module holds the scoring and choosing."""
+standing for their answers, one-word replies, documents among the sources, term rarity,
+character bigrams, names that share a beginning and Latin names no source writes. Kept apart so that the answerer's module holds the scoring and choosing."""
 
 from __future__ import annotations
 
@@ -207,3 +207,46 @@ def with_prefixes(q_terms: set[str], terms: Sequence[str]) -> list[str]:
 
 
 _PREFIX_MIN = 5
+
+
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+#.-]*[A-Za-z0-9+#]")
+_UNITS = frozenset(
+    [
+        "kcal",
+        "kwh",
+        "mph",
+        "kph",
+        "gb",
+        "mb",
+        "kb",
+        "tb",
+        "gib",
+        "mib",
+        "kib",
+        "ghz",
+        "mhz",
+        "khz",
+        "hz",
+        "mah",
+        "ppm",
+        "rpm",
+        "fps",
+        "dpi",
+        "bpm",
+    ]
+)
+
+
+def missing_names(question: str, texts: Sequence[str]) -> list[str]:
+    """The Latin-script names in a Korean ``question`` (zsh, UTF-16, lookahead; three letters
+    or more, units aside) that none of ``texts`` holds: in a Korean question such a word names
+    the very thing asked about, and sources that never write it do not talk about it."""
+    if not has_hangul(question):
+        return []
+    said = "\n".join(texts).lower()
+    names = (m.group(0) for m in _LATIN_NAME.finditer(question))
+    return [
+        name
+        for name in names
+        if len(name) >= 3 and name.lower() not in _UNITS and name.lower() not in said
+    ]

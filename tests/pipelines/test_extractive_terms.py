@@ -126,3 +126,25 @@ def test_korean_questions_name_what_kind_of_quantity() -> None:
     answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0, follow=False)
     answer = answerer.compose("반달가슴곰은 겨울잠을 언제까지 자나요?", [bear], lang="ko")
     assert "3~4월까지" in answer.text and "1~2마리" not in answer.text, answer.text
+
+
+def test_a_korean_question_naming_what_no_source_writes_abstains() -> None:
+    """ "UTF-16" asked about, only UTF-8 in the sources: they do not cover it. Short words
+    (DB, vs) and units (kcal) are no names; English questions are left to the other gates."""
+    from rag.pipelines.extractive_rules import missing_names
+
+    utf8 = cite(1, "UTF-8은 한 글자를 1~4바이트로 나타내며, 한글 한 글자는 3바이트다.")
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    asked = answerer.compose("UTF-16에서는 한글 한 글자가 몇 바이트야?", [utf8], lang="ko")
+    assert asked.abstained
+    named = answerer.compose("UTF-8에서 한글 한 글자는 몇 바이트예요?", [utf8], lang="ko")
+    assert not named.abstained and "3바이트" in named.text
+    assert (
+        not ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, name_gate=False)
+        .compose("UTF-16에서는 한글 한 글자가 몇 바이트야?", [utf8], lang="ko")
+        .abstained
+    )
+    assert missing_names("KTX vs SRT, 더 빠른 쪽?", ["KTX는 시속 300km"]) == ["SRT"]
+    assert missing_names("벡터 DB를 따로 두면?", ["벡터"]) == []
+    assert missing_names("하루 몇 kcal 먹어?", ["하루"]) == []
+    assert missing_names("Is there a Homebrew formula?", ["pipx"]) == []
