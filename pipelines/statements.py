@@ -20,6 +20,14 @@ from rag.types import Citation
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(])(?:Mr|Mrs|Ms|Dr|Sr|Jr|St|Mt|Ft|Co|Inc|Ltd|Corp|Prof|Gen|Col|Rev|No|Nos|Fig|Vol|"
+    r"vs|etc|approx|cf|e\.g|i\.e|[A-Z])\.$"
+)
+"""A word a period follows without ending the sentence (Sr., e.g., vs.) when the next word
+starts in lower case."""
+_INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
+"""An initial ("J. R. R. Tolkien", "John F. Kennedy"): the name goes on."""
 _CLOSING = set(".!?。:;)]`'\"”’")
 
 
@@ -69,6 +77,11 @@ def statements(text: str) -> list[str]:
         if _label(joined):
             return  # a title or label, not a statement
         parts = _SENTENCE_END.split(joined)
+        for i in range(1, len(parts)):  # "Linus Yale Sr. in 1848": no sentence ends there
+            if (_ABBREVIATION.search(parts[i - 1]) and parts[i][:1].islower()) or (
+                _INITIAL.search(parts[i - 1]) and parts[i][:1].isupper()
+            ):
+                parts[i - 1], parts[i] = "", f"{parts[i - 1]} {parts[i]}"
         for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
             if reply(parts[i]):
                 parts[i], parts[i + 1] = "", f"{parts[i]} {parts[i + 1]}"

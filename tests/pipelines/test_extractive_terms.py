@@ -148,3 +148,22 @@ def test_a_korean_question_naming_what_no_source_writes_abstains() -> None:
     assert missing_names("벡터 DB를 따로 두면?", ["벡터"]) == []
     assert missing_names("하루 몇 kcal 먹어?", ["하루"]) == []
     assert missing_names("Is there a Homebrew formula?", ["pipx"]) == []
+
+
+def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
+    """ "Linus Yale Sr. in 1848 ..." was quoted from "in 1848" on; "J. R. R. Tolkien" lost the
+    initials. A lower-case word after Sr., e.g., vs. and a capital after an initial go on with
+    the sentence; a sentence that ends does not."""
+    from rag.pipelines.statements import statements
+
+    assert statements(
+        "The lock was developed by Linus Yale Sr. in 1848 and improved by his son. "
+        "J. R. R. Tolkien wrote about it, e.g. in a letter from 1937."
+    ) == [
+        "The lock was developed by Linus Yale Sr. in 1848 and improved by his son.",
+        "J. R. R. Tolkien wrote about it, e.g. in a letter from 1937.",
+    ]
+    assert statements("It runs on the Mac. ledgerline reads its settings from one file.") == [
+        "It runs on the Mac.",
+        "ledgerline reads its settings from one file.",
+    ]
