@@ -60,6 +60,20 @@ CODE_TOKEN = re.compile(
 )
 """A name written as code: in backticks, a flag, an UPPER_SNAKE variable, a Header-Name, an
 acronym, a path or file name."""
+_NAMED_IN_CODE = re.compile(
+    r"`[^`]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b[a-z]+_[a-z_]+\b|"
+    r"(?<![\w/])(?:~|\.{1,2}|\$\w+)?/[\w.-]+(?:/[\w.-]*)*|\b[\w-]+\.(?:toml|json|ya?ml|txt|md|py|"
+    r"cfg|ini|db|sqlite|log|conf|sh|csv|env|llb)\b"
+)
+
+
+def code_names(question: str) -> set[str]:
+    """The names a question writes as code — a flag, a variable, a snake_case key, a path or a
+    file name (``--encrypt``, ``HTTPS_PROXY``, ``due_days``, ``ledgerline.toml``), backticks
+    dropped: a sentence holding one letter for letter is about that very thing."""
+    return {m.group(0).strip("`") for m in _NAMED_IN_CODE.finditer(question)}
+
+
 WANTS_PATH = re.compile(r"^\W*where\b|\bwhere\s+(?:does|do|is|are|can|should|will|did)\b", re.I)
 """An English "where" question: in documentation its answer is usually a path, so a sentence
 holding one is preferred (a place in prose holds none, and nothing changes there). Not

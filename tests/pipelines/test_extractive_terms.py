@@ -167,3 +167,29 @@ def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
         "It runs on the Mac.",
         "ledgerline reads its settings from one file.",
     ]
+
+
+def test_a_name_written_as_code_in_the_question_is_matched_letter_for_letter() -> None:
+    """ "--encrypt" asked about: the sentence about the flag beats the one that only says
+    "encrypt" in prose (both stem alike)."""
+    from rag.pipelines.answer_types import code_names
+
+    assert code_names("Is `rag ask` slow if due_days and HTTPS_PROXY are set in a.toml?") == {
+        "rag ask",
+        "due_days",
+        "HTTPS_PROXY",
+        "a.toml",
+    }
+    assert code_names("정규식에서 . 하나는? Is a well-known e-mail fine?") == set()
+    backups = cite(
+        1,
+        "Backups\n\nThe passphrase used to encrypt backups is read from LEDGERLINE_PASSPHRASE, so "
+        "you run the backup without typing it. `--encrypt` protects the archive with that "
+        "passphrase; if it is empty, the command stops.",
+    )
+    question = "What happens if I run backup with --encrypt but forgot to set the passphrase?"
+    terms = KeywordTokenizer().tokenize_batch
+    answer = ExtractiveAnswerer(terms, second_ratio=1.0).compose(question, [backups], lang="en")
+    assert answer.text.startswith("`--encrypt` protects"), answer.text
+    plain = ExtractiveAnswerer(terms, second_ratio=1.0, code_weight=0.0)
+    assert not plain.compose(question, [backups], lang="en").text.startswith("`--encrypt`")
