@@ -31,7 +31,7 @@ from typing import Any
 
 from rag.embeddings import covers, languages_of
 from rag.pipelines.prompt import simple_terms, split_sentences
-from rag.pipelines.statements import asks, remark, reply
+from rag.pipelines.statements import asks, remark, reply, sentence_ends
 from rag.types import AnswerSentence, Citation
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
@@ -110,6 +110,8 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
     pos = 0
     pieces: list[tuple[str, str]] = []
     for m in _CLAIM_END.finditer(text):
+        if "\n" not in m.group(0) and not sentence_ends(text[pos : m.start()], text[m.end() :]):
+            continue  # "Linus Yale Sr. in 1848": the claim goes on
         pieces.append((text[pos : m.start()], m.group(0)))
         pos = m.end()
     pieces.append((text[pos:], ""))

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.pipelines.statements import sentence_ends
+
 _SENTENCE = re.compile(r"[^\n.!?。！？]*(?:[.!?。！？]+[\"'”’)\]]*|\n|$)")
 _WORD = re.compile(r"\d+(?:\.\d+)+|\w+", re.UNICODE)
 
@@ -30,8 +32,17 @@ def simple_terms(texts: Sequence[str]) -> list[list[str]]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences and lines of ``text``, each with its trailing punctuation, none empty."""
-    return [s for s in (m.group(0) for m in _SENTENCE.finditer(text)) if s.strip()]
+    """Sentences and lines of ``text``, each with its trailing punctuation, none empty; no
+    sentence ends at an abbreviation or an initial (``statements.sentence_ends``)."""
+    out: list[str] = []
+    for s in (m.group(0) for m in _SENTENCE.finditer(text)):
+        if not s.strip():
+            continue
+        if out and not out[-1].endswith("\n") and not sentence_ends(out[-1], s):
+            out[-1] += s
+        else:
+            out.append(s)
+    return out
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,18 @@ _ABBREVIATION = re.compile(
 starts in lower case."""
 _INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
 """An initial ("J. R. R. Tolkien", "John F. Kennedy"): the name goes on."""
+
+
+def sentence_ends(before: str, after: str) -> bool:
+    """False where a full stop ends no sentence: after an abbreviation (Sr., e.g., vs.) when
+    ``after`` starts in lower case, after an initial when it starts with a capital. Shared by
+    the statements, the prompt's sentences and the answer's claims, so all three agree."""
+    tail, first = before.rstrip()[-16:], after.lstrip()[:1]
+    if _ABBREVIATION.search(tail) and first.islower():
+        return False
+    return not (_INITIAL.search(tail) and first.isupper())
+
+
 _CLOSING = set(".!?。:;)]`'\"”’")
 
 
@@ -78,9 +90,7 @@ def statements(text: str) -> list[str]:
             return  # a title or label, not a statement
         parts = _SENTENCE_END.split(joined)
         for i in range(1, len(parts)):  # "Linus Yale Sr. in 1848": no sentence ends there
-            if (_ABBREVIATION.search(parts[i - 1]) and parts[i][:1].islower()) or (
-                _INITIAL.search(parts[i - 1]) and parts[i][:1].isupper()
-            ):
+            if not sentence_ends(parts[i - 1], parts[i]):
                 parts[i - 1], parts[i] = "", f"{parts[i - 1]} {parts[i]}"
         for i in range(len(parts) - 1):  # "No. It needs ...": a one-word reply opens the next
             if reply(parts[i]):

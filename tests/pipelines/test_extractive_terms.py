@@ -154,6 +154,8 @@ def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
     """ "Linus Yale Sr. in 1848 ..." was quoted from "in 1848" on; "J. R. R. Tolkien" lost the
     initials. A lower-case word after Sr., e.g., vs. and a capital after an initial go on with
     the sentence; a sentence that ends does not."""
+    from rag.pipelines.grounding import split_claims
+    from rag.pipelines.prompt import split_sentences
     from rag.pipelines.statements import statements
 
     assert statements(
@@ -163,6 +165,14 @@ def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
         "The lock was developed by Linus Yale Sr. in 1848 and improved by his son.",
         "J. R. R. Tolkien wrote about it, e.g. in a letter from 1937.",
     ]
+    # the answer's claims and the prompt's sentences are split alike, so a quoted sentence
+    # keeps its one marker and counts as supported
+    answer = "The lock was made by Linus Yale Sr. in 1848 [1]. His son patented a smaller key [1]."
+    assert split_claims(answer) == [
+        "The lock was made by Linus Yale Sr. in 1848 [1].",
+        "His son patented a smaller key [1].",
+    ]
+    assert [s.strip() for s in split_sentences(answer)] == split_claims(answer)
     assert statements("It runs on the Mac. ledgerline reads its settings from one file.") == [
         "It runs on the Mac.",
         "ledgerline reads its settings from one file.",
