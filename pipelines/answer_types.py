@@ -69,7 +69,7 @@ _NAMED_IN_CODE = re.compile(
 
 def code_names(question: str) -> set[str]:
     """The names a question writes as code — a flag, a variable, a snake_case key, a path or a
-    file name (``--encrypt``, ``HTTPS_PROXY``, ``due_days``, ``ledgerline.toml``), backticks
+    file name (``--store``, ``RAG_STORE``, ``chroma_url``, ``rag.toml``), backticks
     dropped: a sentence holding one letter for letter is about that very thing."""
     return {m.group(0).strip("`") for m in _NAMED_IN_CODE.finditer(question)}
 

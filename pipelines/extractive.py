@@ -39,8 +39,8 @@ numbered sources against the question:
   tells sentences apart little but sources apart well. On en-tune it raised answer_contains
   from 0.835 to 0.851 (ko-large tuning half: 0.848 -> 0.853; flat from 0.3 to 1.0), mostly
   by letting a second sentence of the strongest source join;
-* the share of the **names written as code** in the question (``--encrypt``, ``due_days``,
-  ``HTTPS_PROXY``, ``ledgerline.toml``) the sentence holds letter for letter
+* the share of the **names written as code** in the question (``--store``, ``chroma_url``,
+  ``RAG_STORE``, ``rag.toml``) the sentence holds letter for letter
   (``code_weight``; the stemmed terms also match "encrypt" in prose): en-tune3 0.800 ->
   0.813, en-tune 0.863 -> 0.871, the other tuning sets unchanged (0.4: one gained, one lost);
 * the source's **rank** from retrieval, as a small tie-breaker;
