@@ -41,7 +41,7 @@ numbered sources against the question:
   by letting a second sentence of the strongest source join;
 * the share of the **names written as code** in the question (``--store``, ``chroma_url``,
   ``RAG_STORE``, ``rag.toml``) the sentence holds letter for letter
-  (``code_weight``; the stemmed terms also match "encrypt" in prose): en-tune3 0.800 ->
+  (``code_weight``; stemmed, the name also matches its word in prose): en-tune3 0.800 ->
   0.813, en-tune 0.863 -> 0.871, the other tuning sets unchanged (0.4: one gained, one lost);
 * the source's **rank** from retrieval, as a small tie-breaker;
 * for ``bigram_languages`` (Korean) without a meaning signal, the share of the question's
