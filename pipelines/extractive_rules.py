@@ -1,7 +1,8 @@
 """The sentence-level rules of the extractive answerer (``rag.pipelines.extractive``): which
 words ask, which sentences carry on from or point back to the one before, FAQ questions
 standing for their answers, one-word replies, documents among the sources, term rarity,
-character bigrams, names that share a beginning and Latin names no source writes. Kept apart so that the answerer's module holds the scoring and choosing."""
+character bigrams, names that share a beginning and Latin names no source writes. Kept apart
+so that the answerer's module holds the scoring and choosing."""
 
 from __future__ import annotations
 
@@ -188,6 +189,10 @@ def weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, floa
     return {t: math.log(1 + (n + 1) / (sum(t in s for s in sent_terms) + 0.5)) for t in q_terms}
 
 
+_PREFIX_MIN = 5
+"""Letters a shared beginning needs before it joins two names ("set" and "settings" do not)."""
+
+
 def with_prefixes(q_terms: set[str], terms: Sequence[str]) -> list[str]:
     """``terms`` plus each Latin question term of five letters or more that one of them
     begins with or is the beginning of: "postgres" and "postgresql", "config" and
@@ -204,9 +209,6 @@ def with_prefixes(q_terms: set[str], terms: Sequence[str]) -> list[str]:
         and any(u.startswith(t) or t.startswith(u) for u in long)
     ]
     return [*terms, *extra]
-
-
-_PREFIX_MIN = 5
 
 
 _LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+#.-]*[A-Za-z0-9+#]")
