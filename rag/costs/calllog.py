@@ -22,6 +22,7 @@ import warnings
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Protocol
 
 from rag.costs.calllog_migrations import MIGRATIONS, migrate
@@ -42,6 +43,21 @@ __all__ = [
     "parse_since",
     "summarize",
 ]
+
+
+def _use_wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
+    """Switch ``db`` to write-ahead logging. Two processes opening a new log at once can get
+    "database is locked" here at once, without SQLite's busy wait (the switch needs the file to
+    itself): retry for up to ``wait`` seconds, as every other statement waits."""
+    deadline = monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or monotonic() > deadline:
+                raise
+            sleep(0.02)
 
 
 class CallLogWarning(RuntimeWarning):
@@ -110,7 +126,7 @@ class CallLog:
             db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
             try:
                 db.execute("PRAGMA busy_timeout = 10000")
-                db.execute("PRAGMA journal_mode = WAL")
+                _use_wal(db)
                 db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fast commits
                 migrate(db)
             except BaseException:

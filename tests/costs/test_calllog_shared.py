@@ -66,3 +66,30 @@ def test_the_call_log_follows_the_settings(tmp_path: Path) -> None:
     assert type(pg).__name__ == "PgCallLog" and pg.dsn == "postgresql://x/y"  # type: ignore[attr-defined]
     shared = make_call_log(Settings(data_dir=tmp_path, call_log_dsn="postgresql://a/b"))
     assert shared.dsn == "postgresql://a/b"  # type: ignore[attr-defined]
+
+
+def test_switching_a_new_log_to_wal_waits_for_the_file(tmp_path: Path) -> None:
+    """Switching to write-ahead logging needs the file to itself and gets "database is locked"
+    without SQLite's busy wait while another process holds it (two processes opening a new
+    log at once): the switch retries until the other lets go."""
+    import sqlite3
+    import threading
+
+    from rag.costs.calllog import _use_wal
+
+    path = tmp_path / "calls.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    db = sqlite3.connect(path, timeout=0.0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            db.execute("PRAGMA journal_mode = WAL")  # what a single attempt gets
+        release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+        release.start()
+        _use_wal(db, wait=10.0)
+        release.join()
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        db.close()
+        holder.close()
