@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from citation_helpers import cite
+
 from rag.evals.metrics import best_answer_scores
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import (
@@ -28,17 +30,6 @@ EXIT_CODES = (
     "Exit codes are listed below.\n\n| code | meaning |\n|------|---------|\n"
     "| 0 | every link answered |\n| 3 | the config file could not be read |\n"
 )
-
-
-def cite(number: int, text: str) -> Citation:
-    return Citation(
-        number=number,
-        source=f"/docs/{number}.md",
-        location=Location(),
-        chunk_id=f"c{number}",
-        text=text,
-        score=1.0,
-    )
 
 
 def test_each_row_of_a_table_is_a_statement_of_its_own() -> None:
@@ -373,14 +364,7 @@ def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
 
 def chunk_of(number: int, record: str, text: str) -> Citation:
     """A chunk of record ``record`` of one JSONL file."""
-    return Citation(
-        number=number,
-        source="/docs/facts.jsonl",
-        location=Location(record=record),
-        chunk_id=f"{record}-{number}",
-        text=text,
-        score=1.0,
-    )
+    return cite(number, text, record=record)
 
 
 GOUT_TITLE = chunk_of(
@@ -405,13 +389,10 @@ def test_a_documents_title_counts_for_each_of_its_sentences() -> None:
     assert not answer.abstained
     assert answer.text.startswith("환자의 약 90%가 남성"), answer.text
     assert title(GOUT_TITLE) == "통풍" and title(GOUT_DETAIL) == ""
-    heading = Citation(
-        number=1,
-        source="/docs/a.md",
-        location=Location(heading_path=("Vector stores", "pgvector")),
-        chunk_id="a",
-        text="Vector stores > pgvector\nInstall the extra first.",
-        score=1.0,
+    heading = cite(
+        1,
+        "Vector stores > pgvector\nInstall the extra first.",
+        heading=("Vector stores", "pgvector"),
     )
     assert title(heading) == "Vector stores pgvector"
 

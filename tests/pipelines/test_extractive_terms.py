@@ -3,23 +3,13 @@ version, a size in bytes, a title's bigrams (rag.pipelines.extractive, answer_ty
 
 from __future__ import annotations
 
+from citation_helpers import cite
+
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import NUMBER, answer_type, version_of, wants_quantity
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import with_prefixes
 from rag.pipelines.prompt import simple_terms
-from rag.types import Citation, Location
-
-
-def cite(number: int, text: str, record: str | None = None) -> Citation:
-    return Citation(
-        number=number,
-        source=f"/docs/{number if record is None else 'facts'}.md",
-        location=Location(record=record),
-        chunk_id=f"c{number}",
-        text=text,
-        score=1.0,
-    )
 
 
 def test_a_name_matches_its_longer_form() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from citation_helpers import cite
+
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import (
     SupportChecker,
@@ -14,7 +16,6 @@ from rag.pipelines.grounding import (
     split_claims,
 )
 from rag.pipelines.statements import statements
-from rag.types import Citation, Location
 
 STORES = (
     "rag keeps chunks in a vector store. PostgreSQL with the pgvector extension suits teams "
@@ -23,17 +24,6 @@ STORES = (
     "./docs --store pgvector --dsn postgresql://localhost:5432/rag\n```\n"
 )
 COSTS = "Every call is logged with its tokens, latency and cost. Prices come from prices.toml."
-
-
-def cite(number: int, text: str, heading: tuple[str, ...] = ()) -> Citation:
-    return Citation(
-        number=number,
-        source=f"/docs/{number}.md",
-        location=Location(heading_path=heading),
-        chunk_id=f"c{number}",
-        text=text,
-        score=1.0,
-    )
 
 
 SOURCES = [cite(1, STORES), cite(2, COSTS)]
@@ -147,7 +137,7 @@ def test_extractive_abstains_when_no_source_covers_the_question() -> None:
 
 def test_source_statements_skip_breadcrumbs_titles_and_fences() -> None:
     chunk = "Vector stores > pgvector\nrag ask 'x' --store pgvector\n```\n\nNo server? Start one."
-    crumbs = cite(1, chunk, ("Vector stores", "pgvector"))
+    crumbs = cite(1, chunk, heading=("Vector stores", "pgvector"))
     composed = ExtractiveAnswerer().compose("How do I ask with pgvector?", [crumbs], lang="en")
     assert "Vector stores > pgvector" not in composed.text
     assert statements("LoRA 미세 조정\n\nLoRA는 기법이다. 이를 QLoRA라 한다.") == [

@@ -1,0 +1,21 @@
+"""The numbered source the answer tests build (``test_extractive_*.py``, ``test_grounding.py``):
+a chunk of its own file, under a heading, or of one record of a JSONL file."""
+
+from __future__ import annotations
+
+from rag.types import Citation, Location
+
+
+def cite(
+    number: int, text: str, *, heading: tuple[str, ...] = (), record: str | None = None
+) -> Citation:
+    """Source ``[number]``: ``/docs/{number}.md`` (under ``heading``), or with ``record`` a chunk
+    of that record of ``/docs/facts.jsonl``, which other chunks of the record share."""
+    return Citation(
+        number=number,
+        source=f"/docs/{number}.md" if record is None else "/docs/facts.jsonl",
+        location=Location(heading_path=heading, record=record),
+        chunk_id=f"c{number}" if record is None else f"{record}-{number}",
+        text=text,
+        score=1.0,
+    )
