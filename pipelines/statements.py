@@ -65,6 +65,17 @@ def title(citation: Citation) -> str:
     return ""
 
 
+def name(citation: Citation) -> str:
+    """What the chunk's document is called, when its title opens with one word: the first
+    part of its breadcrumb or title line ("logship" of "logship > Configuration", "Volcanoes",
+    "인플레이션"); "" for a title of several words ("The water cycle"), which names a topic
+    rather than a thing."""
+    path = citation.location.heading_path
+    whole = " > ".join(path) if path else title(citation)
+    first = whole.split(" > ")[0].strip()
+    return first if first and len(first.split()) == 1 else ""
+
+
 def _label(line: str) -> bool:
     """A title or label rather than a statement: a short line with no closing punctuation."""
     return bool(line) and line[-1] not in _CLOSING and len(line.split()) <= 8

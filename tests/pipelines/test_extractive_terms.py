@@ -193,3 +193,33 @@ def test_a_name_written_as_code_in_the_question_is_matched_letter_for_letter() -
     assert answer.text.startswith("`--encrypt` protects"), answer.text
     plain = ExtractiveAnswerer(terms, second_ratio=1.0, code_weight=0.0)
     assert not plain.compose(question, [backups], lang="en").text.startswith("`--encrypt`")
+
+
+def test_a_question_naming_a_document_is_answered_from_it() -> None:
+    """ "Which port does logship listen on?" is not answered by another tool's port: a
+    document's one-word name in the question (``statements.name``) must be in the document the
+    sentence comes from; a title of several words names no document."""
+    from rag.pipelines.statements import name
+
+    assert name(cite(1, "x", heading=("logship", "Configuration"))) == "logship"
+    assert name(cite(1, "Volcanoes\n\nA volcano forms ...")) == "Volcanoes"
+    assert name(cite(1, "x", heading=("The water cycle",))) == ""
+    logship = cite(
+        1,
+        "The logship server tails the files listed in logship.toml and ships each new line "
+        "to the collector named there. It listens for agents on the port set in that file.",
+        heading=("logship", "Configuration"),
+    )
+    vanefly = cite(
+        2,
+        "The vanefly server listens on port 7311 and reloads its flags when the file changes.",
+        heading=("vanefly", "Quick start"),
+    )
+    question = "Which port does the logship server listen on?"
+    terms = KeywordTokenizer().tokenize_batch
+    answer = ExtractiveAnswerer(terms, second_ratio=1.0).compose(
+        question, [logship, vanefly], lang="en"
+    )
+    assert "7311" not in answer.text, answer.text
+    unnamed = ExtractiveAnswerer(terms, second_ratio=1.0, named_weight=0.0)
+    assert "7311" in unnamed.compose(question, [logship, vanefly], lang="en").text
