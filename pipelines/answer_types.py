@@ -42,6 +42,23 @@ TIME = re.compile(
 )
 """A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
 after, ...)."""
+ASKS_DEFAULT = re.compile(
+    r"\bdefaults?\b|\bif\s+I\s+(?:don't|do\s+not|haven't|skip|leave)\b|"
+    r"\b(?:isn't|is\s+not|aren't|are\s+not)\s+(?:set|given|specified)\b|"
+    r"\bwithout\s+(?:setting|giving|passing|specifying)\b",
+    re.IGNORECASE,
+)
+"""An English question asking what happens when nothing is set: a default, "if I don't set
+it", "if due_days isn't set"."""
+SAYS_DEFAULT = re.compile(
+    r"\bdefault(?:s|ed)?\b|\bunless\b|\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|"
+    r"omit|leave|skip)\b|\bleft\s+out\b|\bleave\s+(?:it\s+)?out\b|\bomitted\b|\bnot\s+set\b|"
+    r"\bwithout\b|\b(?:when|if)\s+no\b",
+    re.IGNORECASE,
+)
+"""A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless
+you set", "without a timeout line". An example value in a config file (``base_url =
+"/docs/"``) says what one user set, not what holds when nobody does."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

@@ -1,8 +1,9 @@
 """The sentence-level rules of the extractive answerer (``rag.pipelines.extractive``): which
 words ask, which sentences carry on from or point back to the one before, FAQ questions
 standing for their answers, one-word replies, documents among the sources, term rarity,
-character bigrams, names that share a beginning and Latin names no source writes. Kept apart
-so that the answerer's module holds the scoring and choosing."""
+character bigrams, names that share a beginning, Latin names no source writes and the
+embedders' cosine floors. Kept apart so that the answerer's module holds the scoring and
+choosing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rag.keywords import has_hangul
 from rag.pipelines.statements import asks, reply
@@ -252,3 +254,16 @@ def missing_names(question: str, texts: Sequence[str]) -> list[str]:
         for name in names
         if len(name) >= 3 and name.lower() not in _UNITS and name.lower() not in said
     ]
+
+
+COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
+"""Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
+cosine means different things to different embedders, so others get no floor."""
+
+
+def calibrated_floor(embedder: Any) -> float:
+    """The meaning floor for ``embedder``: its model's entry in ``COSINE_FLOORS``, else 0."""
+    if embedder is None:
+        return 0.0
+    name = re.sub(r"[^a-z0-9]+", "_", str(getattr(embedder, "name", "")).lower())
+    return next((floor for model, floor in COSINE_FLOORS.items() if model in name), 0.0)

@@ -223,3 +223,34 @@ def test_a_question_naming_a_document_is_answered_from_it() -> None:
     assert "7311" not in answer.text, answer.text
     unnamed = ExtractiveAnswerer(terms, second_ratio=1.0, named_weight=0.0)
     assert "7311" in unnamed.compose(question, [logship, vanefly], lang="en").text
+
+
+def test_a_question_asking_for_a_default_wants_one_said() -> None:
+    """ "What is the default value of --max-p99?" over a page that describes the flag but gives
+    no default abstains (another flag's default beside it does not answer); "unless you pass
+    it" gives a default."""
+    from rag.pipelines.answer_types import ASKS_DEFAULT, SAYS_DEFAULT
+
+    assert ASKS_DEFAULT.search("What payment term do invoices get if due_days isn't set?")
+    assert ASKS_DEFAULT.search("Where does it put the binary if I don't set a prefix?")
+    assert not ASKS_DEFAULT.search("Which port does brindle listen on?")
+    assert SAYS_DEFAULT.search("Another program holds port 8088, which brindle uses unless told")
+    assert not SAYS_DEFAULT.search('`base_url = "/docs/"`')  # one user's value, not a default
+    options = cite(
+        1,
+        "Options\n\n`--rate N`: requests per second, 50 unless you pass it.\n\n"
+        "`--max-p99 MS`: fail the run when the 99th percentile latency of the requests is "
+        "above MS milliseconds.",
+        heading=("hopline", "Options"),
+    )
+    terms = KeywordTokenizer().tokenize_batch
+    answerer = ExtractiveAnswerer(terms)
+    asked = "What is the default value of hopline's --max-p99 flag?"
+    assert answerer.compose(asked, [options], lang="en").abstained
+    assert (
+        not ExtractiveAnswerer(terms, type_gate=False)
+        .compose(asked, [options], lang="en")
+        .abstained
+    )
+    rate = answerer.compose("What request rate does hopline use by default?", [options], lang="en")
+    assert rate.text.startswith("`--rate N`"), rate.text
