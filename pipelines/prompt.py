@@ -19,7 +19,11 @@ from dataclasses import dataclass
 
 from rag.pipelines.statements import sentence_ends
 
-_SENTENCE = re.compile(r"[^\n.!?。！？]*(?:[.!?。！？]+[\"'”’)\]]*|\n|$)")
+_SENTENCE = re.compile(
+    r"(?:[^\n.!?。！？]|[.!?](?![.!?\s\"'”’)\]]|$))*(?:[.!?。！？]+[\"'”’)\]]*|\n|$)"
+)
+"""A sentence or line: a Latin full stop, ! or ? ends it only before a space, a quote or
+bracket, or the end ("e.g.", "3.5" and "chunk.size" go on)."""
 _WORD = re.compile(r"\d+(?:\.\d+)+|\w+", re.UNICODE)
 
 Terms = Callable[[Sequence[str]], list[list[str]]]

@@ -32,6 +32,20 @@ def test_split_sentences_keeps_lines_and_punctuation() -> None:
     assert split_sentences("Title\nOne. Two!  Three?") == ["Title\n", "One.", " Two!", "  Three?"]
 
 
+def test_a_full_stop_inside_a_word_or_number_ends_no_sentence() -> None:
+    """ "e.g.", "3.5" and "chunk.size" go on; the pieces still join back to the text."""
+    text = "Set a key, e.g. chunk.size here. Python 3.5 is old! (Really.) 끝이다。다음"
+    parts = split_sentences(text)
+    assert parts == [
+        "Set a key, e.g. chunk.size here.",
+        " Python 3.5 is old!",
+        " (Really.)",
+        " 끝이다。",
+        "다음",
+    ]
+    assert "".join(parts) == text
+
+
 def test_selection_keeps_the_answer_heading_and_neighbours_and_marks_cuts() -> None:
     (sel,) = SentenceSelector().select("How do I switch to pgvector?", [TEXT])
     assert "Switch to pgvector with rag ingest --store pgvector." in sel.text
