@@ -65,9 +65,10 @@ WANTS_CODE = re.compile(
     re.IGNORECASE,
 )
 """A question whose answer is a name written as code: a flag, command, variable, header..."""
+FILE_EXTENSIONS = r"toml|json|ya?ml|txt|md|py|cfg|ini|gguf|db|sqlite|log|conf|sh|csv|lock|env"
+"""The extensions that make a word a file name (``rag.toml``, ``entries.db``)."""
 PATH = re.compile(
-    r"(?<![\w/])(?:~|\.{1,2})?/[\w.-]+(?:/[\w.-]*)*|\b\w+\.(?:toml|json|ya?ml|txt|md|py|cfg|ini|"
-    r"gguf|db|sqlite|log|conf|sh|csv|lock|env)\b"
+    rf"(?<![\w/])(?:~|\.{{1,2}})?/[\w.-]+(?:/[\w.-]*)*|\b\w+\.(?:{FILE_EXTENSIONS})\b"
 )
 """A file or directory in a sentence: a path (``/var/log/x/``, ``~/.local/bin``) or a file name
 with a common extension (``entries.db``)."""
@@ -79,8 +80,7 @@ CODE_TOKEN = re.compile(
 acronym, a path or file name."""
 _NAMED_IN_CODE = re.compile(
     r"`[^`]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b[a-z]+_[a-z_]+\b|"
-    r"(?<![\w/])(?:~|\.{1,2}|\$\w+)?/[\w.-]+(?:/[\w.-]*)*|\b[\w-]+\.(?:toml|json|ya?ml|txt|md|py|"
-    r"cfg|ini|db|sqlite|log|conf|sh|csv|env|llb)\b"
+    r"(?<![\w/])(?:~|\.{1,2}|\$\w+)?/[\w.-]+(?:/[\w.-]*)*|\b[\w-]+\.(?:" + FILE_EXTENSIONS + r")\b"
 )
 
 
