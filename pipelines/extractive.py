@@ -322,10 +322,8 @@ class ExtractiveAnswerer:
         # a section's heading, or its document's title, is what each of its sentences is
         # about: a detail sentence need not repeat the topic the question names. A chunk with
         # no title of its own (a record's later chunk) takes its document's.
-        topic = [
-            (title_terms[i] or set().union(*(title_terms[j] for j in docs[i]))) & q_terms
-            for i in range(m)
-        ]
+        titled = [next((j for j in (i, *docs[i]) if titles[j]), i) for i in range(m)]
+        topic = [title_terms[titled[i]] & q_terms for i in range(m)]
         plain = weights(q_terms, sent_terms)  # rarity in what the sentences themselves say
         sent_terms = [t | topic[c.source] for t, c in zip(sent_terms, candidates, strict=True)]
         # the gate reads a document's retrieved chunks together: a chunk after the first
@@ -369,7 +367,7 @@ class ExtractiveAnswerer:
         for k, cand in enumerate(candidates):
             by_source.setdefault(cand.source, []).append(k)
         # the title's bigrams count as the sentence's, as its terms do
-        heads = [titles[i] or next((titles[j] for j in docs[i] if titles[j]), "") for i in range(m)]
+        heads = [titles[titled[i]] for i in range(m)]
         # a question naming a document ("Which port does logship use?") is not answered by
         # another's sentence, however well it matches ("vanefly listens on port 7311")
         named = q_terms & set().union(*name_terms)
