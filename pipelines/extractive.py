@@ -378,7 +378,7 @@ class ExtractiveAnswerer:
         how = HOW.search(question) is not None
         code = code_names(question)
         wants = answer_type(question)
-        asks_default = ASKS_DEFAULT.search(question) is not None
+        asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         scores: list[float] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]

@@ -254,3 +254,12 @@ def test_a_question_asking_for_a_default_wants_one_said() -> None:
     )
     rate = answerer.compose("What request rate does hopline use by default?", [options], lang="en")
     assert rate.text.startswith("`--rate N`"), rate.text
+
+
+def test_the_default_rule_reads_english_questions_only() -> None:
+    """A Korean question that borrows the word "default" is not held to English wording (the
+    Korean name gate, which would abstain on a Latin word no source writes, is off here)."""
+    page = cite(1, "서버 설정\n\n서버 포트는 따로 정하지 않으면 8080 번을 쓴다.")
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, name_gate=False)
+    answer = answerer.compose("서버 default 포트는 몇 번이야?", [page], lang="ko")
+    assert "8080" in answer.text, answer.text
