@@ -228,6 +228,8 @@ class Composed:
     closeness: float | None = None
     """The best sentence's cosine to the question (None: the embedder does not cover the
     question's language)."""
+    reason: str = ""
+    """Why it abstained, for the reader who wants to check ("" when it answered)."""
 
 
 class ExtractiveAnswerer:
@@ -294,7 +296,7 @@ class ExtractiveAnswerer:
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
         if not candidates:
-            return _abstain(lang)
+            return _abstain(lang, reason="the sources hold no sentence to quote")
         n, m = len(candidates), len(citations)
         # a line holding the whole question (an example command) neither answers it nor
         # tells which source does
@@ -332,7 +334,7 @@ class ExtractiveAnswerer:
         doc_texts = ["\n".join(texts[j] for j in docs[i]) for i in range(m)]
         weight = weights(q_terms, sent_terms)  # rarity among sentences
         if sum(weight.values()) == 0:
-            return _abstain(lang)
+            return _abstain(lang, reason="the question has no word to look for")
 
         def cover(terms: set[str], by: dict[str, float] = weight) -> float:
             return sum(by[t] for t in q_terms & terms) / sum(by.values())
@@ -355,14 +357,21 @@ class ExtractiveAnswerer:
             ]
         coverage = max(gate_cov[: max(1, self.gate_sources)])
         if coverage < self.min_coverage and (closeness is None or closeness < self.min_cosine):
-            return _abstain(lang, coverage, closeness)
-        if self.name_gate and missing_names(question, texts):
-            return _abstain(lang, coverage, closeness)  # the sources never name what was asked
+            why = (
+                f"the best sources hold {coverage:.0%} of what the question asks about "
+                f"(abstain_below {self.min_coverage:.0%})"
+            )
+            return _abstain(lang, coverage, closeness, why)
+        missing = missing_names(question, texts) if self.name_gate else []
+        if missing:  # the sources never name what was asked
+            why = f"no source mentions {', '.join(missing)}"
+            return _abstain(lang, coverage, closeness, why)
         floor = self.cosine_floor
         if coverage >= self.lenient_coverage:
             floor -= self.lenient_margin  # the best document says most of what was asked
-        if closeness is not None and closeness < floor:
-            return _abstain(lang, coverage, closeness)  # no sentence means what was asked
+        if closeness is not None and closeness < floor:  # no sentence means what was asked
+            why = f"no sentence comes close in meaning (cosine {closeness:.2f} < {floor:.2f})"
+            return _abstain(lang, coverage, closeness, why)
         by_source: dict[int, list[int]] = {}
         for k, cand in enumerate(candidates):
             by_source.setdefault(cand.source, []).append(k)
@@ -414,7 +423,7 @@ class ExtractiveAnswerer:
             by_source,
         )
         if not order:
-            return _abstain(lang, coverage, closeness)
+            return _abstain(lang, coverage, closeness, "the sources only ask questions")
         chosen = [order[0]]
         best = candidates[order[0]]
         siblings = by_source[best.source]
@@ -448,12 +457,14 @@ class ExtractiveAnswerer:
             # sentences give none: the sources talk about the topic but do not say
             said = " ".join(candidates[k].text for k in chosen)
             if not said_pattern(question).search(said):
-                return _abstain(lang, coverage, closeness)
+                why = "the closest sentences give no number, date or amount of the kind asked"
+                return _abstain(lang, coverage, closeness, why)
         if self.type_gate and asks_default and not SAYS_DEFAULT.search(best.text):
             # asked what holds when nothing is set, the best sentence says no default: the
             # sources describe the setting without giving one (a second sentence may give
             # another setting's)
-            return _abstain(lang, coverage, closeness)
+            why = "the closest sentence gives no default"
+            return _abstain(lang, coverage, closeness, why)
         quoted = {k: unreplied(candidates[k].text, question) for k in chosen}
         sentences = tuple(
             AnswerSentence(
@@ -480,7 +491,9 @@ class ExtractiveAnswerer:
         return [float(x) for x in (s @ q[0])]
 
 
-def _abstain(lang: str, coverage: float = 0.0, closeness: float | None = None) -> Composed:
+def _abstain(
+    lang: str, coverage: float = 0.0, closeness: float | None = None, reason: str = ""
+) -> Composed:
     text = abstain_text(lang)
     return Composed(
         text=text,
@@ -488,4 +501,5 @@ def _abstain(lang: str, coverage: float = 0.0, closeness: float | None = None) -
         abstained=True,
         coverage=coverage,
         closeness=closeness,
+        reason=reason,
     )

@@ -356,6 +356,7 @@ class QueryPipeline:
             sentences=composed.sentences,
             grounded=None if composed.abstained else 1.0,
             abstained=composed.abstained,
+            abstain_reason=composed.reason or None,
         )
 
     def _record(self, usage: Usage, question: str) -> None:
@@ -408,6 +409,7 @@ class QueryPipeline:
         sentences: Sequence[AnswerSentence] = (),
         grounded: float | None = None,
         abstained: bool = False,
+        abstain_reason: str | None = None,
     ) -> Answer:
         """The Answer value for either mode: citations marked by the ``[n]`` in ``text``."""
         numbers = cited_numbers(text)
@@ -425,4 +427,5 @@ class QueryPipeline:
             sentences=list(sentences),
             grounded=grounded,
             abstained=abstained,
+            abstain_reason=abstain_reason,
         )

@@ -66,3 +66,4 @@ def finish_ask_span(sp: tracing.Span, answer: Answer) -> None:
         model=f"{usage.backend}:{usage.model}",
     )
     sp.content("rag.answer", answer.text)
+    sp.content("rag.abstain_reason", answer.abstain_reason)  # may quote the question

@@ -310,6 +310,9 @@ class Answer(BaseModel):
     or the answer only abstains)."""
     abstained: bool = False
     """True when the answer says the sources do not answer the question."""
+    abstain_reason: str | None = None
+    """Why an extractive answer abstained ("no source mentions zsh", "the closest sentence
+    gives no default"), so the reader can judge the refusal; None otherwise."""
 
     @property
     def unsupported(self) -> list[AnswerSentence]:

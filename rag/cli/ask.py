@@ -237,6 +237,7 @@ def answer_json(answer: Answer, with_prompt: bool) -> dict[str, Any]:
         "mode": answer.mode,
         "grounded": answer.grounded,
         "abstained": answer.abstained,
+        "abstain_reason": answer.abstain_reason,
         "sentences": [s.model_dump(mode="json") for s in answer.sentences],
     }
     if with_prompt:
@@ -252,6 +253,8 @@ def _print_answer(answer: Answer, *, printed_text: bool) -> None:
     out = stdout()
     if not printed_text:
         out.print(answer.text or "(the model returned no text)", markup=False)
+    if answer.abstain_reason:
+        out.print(f"(why: {answer.abstain_reason})", markup=False, style="dim")
     out.print()
     if answer.unsupported:
         print_labelled(

@@ -115,6 +115,7 @@ def answer_json(collection: Collection, answer: Answer) -> dict[str, Any]:
         "mode": answer.mode,
         "grounded": answer.grounded,
         "abstained": answer.abstained,
+        "abstain_reason": answer.abstain_reason,
         "sentences": [s.model_dump(mode="json") for s in answer.sentences],
     }
 

@@ -71,5 +71,10 @@ def test_korean_question_gets_a_korean_answer_copied_from_the_source(ingested: P
 def test_question_the_examples_do_not_answer_is_declined(ingested: Path) -> None:
     got = ask_json(ingested, "What is the boiling point of liquid nitrogen?")
     assert got["abstained"] and got["answer"] == "The sources do not say."
+    assert got["abstain_reason"]  # why, in words the reader can check
+    declined = rag_cli(
+        ingested, "ask", "What is the boiling point of liquid nitrogen?", "--collection", "examples"
+    )
+    assert declined.returncode == 0 and f"(why: {got['abstain_reason']})" in declined.stdout
     human = rag_cli(ingested, "ask", "How do I switch to pgvector?", "--collection", "examples")
     assert human.returncode == 0 and "stores.md" in human.stdout and "*[" in human.stdout

@@ -263,3 +263,27 @@ def test_the_default_rule_reads_english_questions_only() -> None:
     answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, name_gate=False)
     answer = answerer.compose("서버 default 포트는 몇 번이야?", [page], lang="ko")
     assert "8080" in answer.text, answer.text
+
+
+def test_an_abstention_says_why() -> None:
+    """Each reason to decline is named: a name no source writes, a quantity or a default the
+    closest sentences do not give, too little of the question covered."""
+    terms = KeywordTokenizer().tokenize_batch
+    answerer = ExtractiveAnswerer(terms)
+    shell = cite(1, "셸 설정\n\nbash는 시작할 때 .bashrc 파일을 읽어 설정을 적용한다.")
+    named = answerer.compose("zsh는 시작할 때 어떤 설정 파일을 읽어?", [shell], lang="ko")
+    assert named.abstained and named.reason == "no source mentions zsh"
+    options = cite(
+        1,
+        "`--max-p99 MS`: fail the run when the 99th percentile latency is above MS milliseconds.",
+        heading=("hopline", "Options"),
+    )
+    default = answerer.compose("What is the default of hopline's --max-p99?", [options], lang="en")
+    assert default.abstained and default.reason == "the closest sentence gives no default"
+    lock = cite(1, "A pin tumbler lock holds a row of pins that a key pushes to the right heights.")
+    count = answerer.compose("How many pins does a pin tumbler lock have?", [lock], lang="en")
+    assert count.abstained and "no number" in count.reason
+    covered = answerer.compose("Who painted the Mona Lisa in Florence?", [lock], lang="en")
+    assert covered.abstained and "abstain_below" in covered.reason
+    answered = answerer.compose("What does a key push in a pin tumbler lock?", [lock], lang="en")
+    assert not answered.abstained and answered.reason == ""

@@ -85,6 +85,8 @@ def test_each_tenant_sees_only_its_own(docs: Server) -> None:
         assert all(c["rel_path"] == "farm/bananas.md" for c in answer["citations"])
         assert not any("root" in c for c in answer["citations"])
         assert "Honeycrisp" not in answer["answer"]
+        if answer["abstained"]:  # and says why, for the product to show
+            assert answer["abstain_reason"]
         assert globex.get("/v1/models").json()["data"][0]["id"] == "docs"
 
 
@@ -94,6 +96,7 @@ def test_ask_and_stream(docs: Server) -> None:
             "/v1/collections/docs/ask", json={"question": "When do Honeycrisp apples ripen?"}
         ).json()
         assert "September" in body["answer"] and body["mode"] == "extractive"
+        assert not body["abstained"] and body["abstain_reason"] is None
         assert body["citations"][0]["source"] == "orchard.md"
         assert any(c["cited"] for c in body["citations"])
         assert body["usage"]["input_tokens"] >= 0 and "latency_s" in body["usage"]
