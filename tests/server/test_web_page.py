@@ -33,7 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> I
 
 def test_web_page_uploads_asks_streams_and_shows_a_cited_passage(server: str) -> None:
     """Upload a file, ask with the keyboard, see the text arrive while the answer streams,
-    follow a ``[n]`` to its passage (file and lines), and see tokens, latency and cost."""
+    follow a ``[n]`` to its passage (file and lines), and see tokens, latency and cost; a
+    question the file does not answer is declined with the reason shown."""
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium package (make test-deps)"
@@ -78,6 +79,14 @@ def test_web_page_uploads_asks_streams_and_shows_a_cited_passage(server: str) ->
             expect(page.locator("#passage")).to_contain_text("pgvector")
             expect(page.locator("#passage")).to_be_focused()
             page.screenshot(path=str(ARTIFACTS / "answered.png"), full_page=True)
+
+            # a question the file does not answer: declined, and the page says why
+            page.fill("#question", "What is the boiling point of liquid nitrogen?")
+            page.focus("#question")
+            page.keyboard.press("Control+Enter")
+            expect(page.locator("#status")).to_have_text("Done.", timeout=120_000)
+            expect(answer).to_contain_text("The sources do not say.")
+            expect(page.locator("#usage")).to_contain_text("not answered: ")
         finally:
             browser.close()
     assert (ARTIFACTS / "answered.png").stat().st_size > 0
