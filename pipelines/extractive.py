@@ -406,7 +406,7 @@ class ExtractiveAnswerer:
                 )
                 + (how_bonus(cand.text) if how else 0.0)
                 + (
-                    self.code_weight * sum(name in cand.text for name in code) / len(code)
+                    self.code_weight * sum(written in cand.text for written in code) / len(code)
                     if code
                     else 0.0
                 )
