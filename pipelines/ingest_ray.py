@@ -20,7 +20,8 @@
 So a run stores exactly what the local engine stores (same ids, texts, locations, manifest and
 keyword rows; vectors equal to float tolerance), and a killed driver or worker is repaired by
 a re-run as locally. Ray retries a lost actor's work (Ray Data restarts its actors and retries
-their tasks); an error it cannot retry ends the run with a ``StoreError``-free ``RuntimeError``
+their tasks), but a file that kills its worker twice (out of memory, a crash in the embedder)
+is reported failed and the others go on; an error Ray cannot retry ends the run with a ``StoreError``-free ``RuntimeError``
 naming it, and nothing half-committed is left that a re-run does not fix.
 
 Every file is read on a worker at its path: the files must be at the same path on every node
@@ -49,7 +50,7 @@ from .ingest_chunk import FileChunks
 from .ingest_commit import Committer, PendingFile, _add_counts, fail, warn
 from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
 from .ingest_plan import Moves, PlannedFile, plan_file, walk_files
-from .ingest_ray_stages import EmbeddedPart, EmbedStage, RayParts, load_stage
+from .ingest_ray_stages import DeathLog, EmbeddedPart, EmbedStage, RayParts, load_stage
 
 __all__ = ["RAY_PART_CHUNKS", "RayIngest", "RayParts", "RayRun"]
 
@@ -62,7 +63,8 @@ FILES_PER_LOAD_TASK = 8
 EMBED_RETRIES = 3
 """Embedding actors that may die in a row while starting (their process lost while building
 the embedder) before the run fails. One lost later, mid-run, is restarted and its unit
-retried by Ray Data as often as it takes (its default for an actor pool)."""
+retried by Ray Data (its default for an actor pool, without bound); a file its worker dies on
+twice is reported failed instead (``ingest_ray_stages.DeathLog``)."""
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -254,11 +256,13 @@ class _Driver:
             num_cpus=0,  # light beside embedding; never starves for the actors' CPUs
             compute=ray.data.TaskPoolStrategy(size=min(cpus, blocks)),
         )
+        # which unit and file each actor was on: one that keeps killing its worker fails
+        deaths = ray.remote(num_cpus=0)(DeathLog).remote()
         ds = ds.map_batches(
             EmbedStage,
             batch_size=1,  # one unit (about ``part_chunks`` chunks) per call
             batch_format="numpy",
-            fn_constructor_kwargs={"parts": self.ingest.parts},
+            fn_constructor_kwargs={"parts": self.ingest.parts, "deaths": deaths},
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
             # a lost actor (its worker or node died) is restarted and its unit retried: Ray
@@ -266,7 +270,10 @@ class _Driver:
             # went with ``**ray_remote_args``, deprecated since Ray 2.60)
         )
         batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
-        self._commit_all(todo, _rows(batches, self.result))
+        try:
+            self._commit_all(todo, _rows(batches, self.result))
+        finally:
+            ray.kill(deaths)
 
     def _commit_all(self, todo: list[PlannedFile], rows: Iterator[EmbeddedPart]) -> None:
         """Commit each file from its parts, in walk order (the time spent, less the waits for
@@ -305,17 +312,21 @@ class _Driver:
         part_report = IngestReport(collection=self.report.collection)
         stream = parts()
         last: FileChunks | None = None
+        lost: str | None = None  # a part not read or not embedded: the file is not done
         try:
             with self.store.transaction():
                 f = self.committer.open_file(planned)
                 for part, embedded in stream:
                     last = part
+                    if not part.complete and lost is None:
+                        lost = part.error
                     self._write_part(f, part, embedded, part_report)
                 assert last is not None, "a file yields at least one part"
-                f.record = last.error is None
-                if last.error is not None:
-                    fail(self.report, planned.source, last.error)
-                if last.complete:
+                error = lost or last.error
+                f.record = error is None
+                if error is not None:
+                    fail(self.report, planned.source, error)
+                if last.complete and lost is None:
                     self.committer.finish(f, part_report)
         except StoreError as exc:
             for _ in stream:  # the rest of this file's parts

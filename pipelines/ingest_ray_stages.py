@@ -4,7 +4,10 @@ plain functions and one class that Ray pickles by reference and runs on the clus
 - ``load_stage`` (tasks): files -> parts of at most ``size`` chunks, handed on in units of
   about ``size`` chunks as soon as each is read (a generator: every unit its own block);
 - ``EmbedStage`` (one per actor): a unit -> the same parts with the vectors of the chunks the
-  store lacks, from the one embedder the actor builds when it starts.
+  store lacks, from the one embedder the actor builds when it starts;
+- ``DeathLog`` (one actor the driver owns): which unit, and which file of it, an embedding
+  actor was on when its process died, so that a file that kills its worker is reported failed
+  instead of retried for ever.
 
 Rows carry pickled bytes (``payload``): Ray Data moves them between processes without
 looking inside.
@@ -12,6 +15,7 @@ looking inside.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -29,7 +33,15 @@ from .ingest_chunk import FileChunks, FileReader, Tokenizer, keyword_terms
 from .ingest_embed import DocumentEmbedder, Embedded, embed_chunks
 from .ingest_plan import PlannedFile
 
-__all__ = ["EmbedStage", "EmbeddedPart", "LoadedPart", "RayParts", "load_stage"]
+__all__ = ["DeathLog", "EmbedStage", "EmbeddedPart", "LoadedPart", "RayParts", "load_stage"]
+
+LOST_FILE = (
+    "embedding this file killed the Ray worker twice (out of memory, or a crash in the "
+    "embedder); the other files went on. Run `rag ingest` on it with --engine local to see "
+    "the error, or leave it out with --exclude"
+)
+"""The failure a file gets when its worker's process died once on its unit and once on it
+alone."""
 
 
 @dataclass(frozen=True)
@@ -117,45 +129,104 @@ def _unit_row(unit: list[LoadedPart]) -> dict[str, Any]:
     return {"payload": payload}
 
 
+class DeathLog:
+    """Keys that were started and never finished: a task Ray retries after its actor's
+    process died finds its key still open. Kept in one actor the driver owns (no CPU), so it
+    outlives every embedding actor; it holds one short key per unit in flight."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, int] = {}
+
+    def start(self, key: str) -> int:
+        """How many times ``key`` was started before without finishing (its deaths)."""
+        deaths = self.open.get(key, 0)
+        self.open[key] = deaths + 1
+        return deaths
+
+    def finish(self, key: str) -> None:
+        self.open.pop(key, None)
+
+
 class EmbedStage:
     """Ray Data stage 3, one per actor: builds the embedder once, then embeds each unit's
-    chunks that the store lacks (each distinct text once per call)."""
+    chunks that the store lacks (each distinct text once per call).
 
-    def __init__(self, parts: RayParts) -> None:
+    Ray Data restarts a lost actor and retries its unit without bound. With ``deaths`` (a
+    ``DeathLog`` actor) a unit retried after a death is embedded one file at a time, each file
+    logged first: a file whose worker died on it alone too comes back as a failed part
+    (``LOST_FILE``, no chunks, ``complete`` False) and the rest of the unit is embedded. A
+    worker killed once (a node lost) costs a retry, a file that crashes the embedder two."""
+
+    def __init__(self, parts: RayParts, deaths: Any = None) -> None:
         import ray
 
         self.embedder = parts.embedder()
         self.node = ray.get_runtime_context().get_node_id()
         self.pid = os.getpid()
+        self.deaths = deaths
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        units: list[list[LoadedPart]] = [pickle.loads(p) for p in batch["payload"]]
-        # a file that reuses stored vectors (moved, re-rooted) is left to the driver, which
-        # reads them and embeds only what they do not cover
-        todo = [
-            c
-            for unit in units
-            for _, _, part, held in unit
-            if not part.file.reuse
-            for c in part.chunks
-            if c.id not in held
-        ]
-        embedded = embed_chunks(self.embedder, todo)
-        out = np.empty(len(units), dtype=object)
+        out = np.empty(len(batch["payload"]), dtype=object)
         counts = []
-        for i, unit in enumerate(units):
-            done: list[EmbeddedPart] = []
-            for key, last, part, _ in unit:
-                done.append((key, last, part, _share(embedded, part.chunks)))
+        for i, payload in enumerate(batch["payload"]):
+            unit: list[LoadedPart] = pickle.loads(payload)
+            if self.deaths is None:
+                done = self._embed(unit)
+            else:
+                done = self._logged(hashlib.sha1(payload).hexdigest(), unit)
             out[i] = pickle.dumps(done, protocol=5)
             counts.append(len(done))
-        n = len(units)
+        n = len(counts)
         return {
             "payload": out,
             "parts": np.array(counts, dtype=np.int64),
             "node": np.array([self.node] * n, dtype=object),
             "pid": np.array([self.pid] * n, dtype=np.int64),
         }
+
+    def _embed(self, unit: list[LoadedPart]) -> list[EmbeddedPart]:
+        # a file that reuses stored vectors (moved, re-rooted) is left to the driver, which
+        # reads them and embeds only what they do not cover
+        todo = [
+            c
+            for _, _, part, held in unit
+            if not part.file.reuse
+            for c in part.chunks
+            if c.id not in held
+        ]
+        embedded = embed_chunks(self.embedder, todo)
+        return [(key, last, part, _share(embedded, part.chunks)) for key, last, part, _ in unit]
+
+    def _logged(self, key: str, unit: list[LoadedPart]) -> list[EmbeddedPart]:
+        """``unit`` embedded with its key open in the death log: whole the first time, file
+        by file once a worker died on it."""
+        import ray
+
+        log = self.deaths
+        if ray.get(log.start.remote(key)) == 0:
+            done = self._embed(unit)
+        else:
+            done = []
+            files: dict[int, list[LoadedPart]] = {}
+            for item in unit:
+                files.setdefault(item[0], []).append(item)
+            for file_no, items in files.items():
+                file_key = f"{key}:{file_no}"
+                if ray.get(log.start.remote(file_key)) == 0:
+                    done += self._embed(items)
+                else:
+                    done += [
+                        (n, last, _lost(part), Embedded({}, None)) for n, last, part, _ in items
+                    ]
+                log.finish.remote(file_key)
+        log.finish.remote(key)
+        return done
+
+
+def _lost(part: FileChunks) -> FileChunks:
+    """``part`` as a failed read that stored nothing: its file is reported, never finished."""
+    terms: list[list[str]] | None = None if part.terms is None else []
+    return FileChunks(part.file, [], terms, LOST_FILE, complete=False, warning=part.warning)
 
 
 def _share(embedded: Embedded, chunks: list[Chunk]) -> Embedded:

@@ -52,6 +52,21 @@ class MeetingEmbedder(FakeEmbedder):
         return super().embed(texts, input_type=input_type)
 
 
+class CrashingEmbedder(FakeEmbedder):
+    """The fake embedder whose process dies (``os._exit``, as an out-of-memory kill or a
+    crash in native code would end it) whenever a text holds ``marker``. Same name and
+    vectors as ``FakeEmbedder`` otherwise."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
+        if any(self.marker in t for t in texts):
+            os._exit(1)
+        return super().embed(texts, input_type=input_type)
+
+
 def settings(data: Path, engine: str, address: str | None) -> object:
     from rag.config import Settings
 

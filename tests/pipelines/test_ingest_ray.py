@@ -1,7 +1,8 @@
 """``--engine ray`` (``rag.pipelines.ingest_ray``) on a real local Ray cluster: the store it
 leaves equals the local engine's (ids, texts, locations, manifest, keyword rows; vectors to
 float tolerance) on Chroma and on pgvector; two Ray nodes both embed; a killed worker is
-retried and a killed driver is repaired by a re-run.
+retried, a file that kills its worker each time fails alone, and a killed driver is repaired by
+a re-run.
 
 One Ray cluster per session (``ray.init(num_cpus=2)``), tiny corpora: Ray starts in seconds
 but every stage still crosses processes. The two-node and killed-driver tests run their
@@ -218,5 +219,47 @@ def test_one_big_file_is_embedded_on_both_actors(
             assert sum(by_worker.values()) == records // 4, "one part of 4 chunks per unit"
             assert run.report.chunks_embedded == want.chunks_embedded == records
             assert_same(snapshot(on_ray.store), snapshot(local.store))
+    finally:
+        cloudpickle.unregister_pickle_by_value(ray_driver)
+
+
+def test_a_file_that_kills_its_worker_fails_alone(ray_cluster: str, tmp_path: Path) -> None:
+    """A file whose text crashes the embedder's process (``CrashingEmbedder``: ``os._exit``)
+    is retried by Ray once with its unit and once alone, then reported failed with the fix;
+    the files that shared its unit are stored as the local engine stores them (the run ends:
+    Ray Data alone would retry it for ever)."""
+    import ray_driver
+    from ray import cloudpickle
+
+    from rag.pipelines.ingest_ray import RayIngest, RayParts
+    from rag.pipelines.ingest_ray_stages import LOST_FILE
+
+    docs = tmp_path / "docs"
+    write_mixed(docs)
+    suffix = uuid.uuid4().hex[:6]
+    local = make_rag("chroma", tmp_path / "local", "local", None, f"lost_local_{suffix}")
+    on_ray = make_rag("chroma", tmp_path / "ray", "ray", None, f"lost_ray_{suffix}")
+    cloudpickle.register_pickle_by_value(ray_driver)
+    try:
+        with local, on_ray:
+            want = local.ingest(docs)  # before the poisoned file exists
+            (docs / "notes.md").write_text("# Notes\n\nThis line holds POISON for the embedder.\n")
+            parts = RayParts(
+                embedder=partial(ray_driver.CrashingEmbedder, "POISON"),
+                chunker=on_ray.chunker,
+                keyword_tokenizer=on_ray.keyword_tokenizer,
+                loaders=on_ray.loaders,
+            )
+            engine = RayIngest(on_ray.store, parts, lambda: on_ray.embedder)
+            got = engine.run_stats(docs).report
+            failures = {Path(f.path).name: f.error for f in got.failures}
+            assert failures == {"broken.pdf": failures["broken.pdf"], "notes.md": LOST_FILE}
+            assert got.files_failed == want.files_failed + 1 == 2
+            assert got.chunks_written == want.chunks_written
+            assert_same(snapshot(on_ray.store), snapshot(local.store))
+            # the next run tries the file again (it was never recorded as done)
+            (docs / "notes.md").write_text("# Notes\n\nThis line is harmless now.\n")
+            again = engine.run_stats(docs).report
+            assert again.files_new == 1 and again.files_failed == 1, again
     finally:
         cloudpickle.unregister_pickle_by_value(ray_driver)
