@@ -6,7 +6,8 @@ not contain, and Korean sources give Korean answers. It scores every sentence of
 numbered sources against the question:
 
 * **coverage** — the question's content terms (keyword tokenizer: Korean morphemes, English
-  stems) found in the sentence, each weighted by its rarity among the candidate sentences
+  stems; a question without Hangul reads only a Korean source's Latin words and numbers,
+  as its own, and never loads kiwi) found in the sentence, each weighted by its rarity among the candidate sentences
   (a term in every sentence tells nothing). The **title** of the sentence's section (a
   page's heading breadcrumb; for a record's later chunks, which carry none, the record's
   title line; ``statements.title``) counts as said by each of its sentences: "통풍은 ...
@@ -180,6 +181,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag.embeddings import covers, languages_of
+from rag.keywords import has_hangul, latin_words
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
     SAYS_DEFAULT,
@@ -305,15 +307,12 @@ class ExtractiveAnswerer:
         ]
         titles = [title(c) for c in citations]
         names = [name(c) for c in citations]
-        term_lists = self.terms(
-            [
-                question,
-                *(c.text for c in candidates),
-                *texts,
-                *titles,
-                *names,
-            ]
-        )
+        read = [*(c.text for c in candidates), *texts, *titles, *names]
+        if not has_hangul(question):
+            # a question without Hangul shares only Latin words and numbers with a Korean
+            # text: read those alone, without loading kiwi (2-3 s and ~500 MB on a cold start)
+            read = [latin_words(t) for t in read]
+        term_lists = self.terms([question, *read])
         q_terms = set(term_lists[0]) - QUESTION_WORDS
         term_lists = [with_prefixes(q_terms, t) for t in term_lists]
         sent_terms = [set(t) for t in term_lists[1 : 1 + n]]

@@ -30,9 +30,16 @@ if TYPE_CHECKING:
 
     from rag.types import Chunk
 
-__all__ = ["ENGLISH_STOPWORDS", "KOREAN_STOPWORDS", "KeywordTokenizer", "has_hangul"]
+__all__ = [
+    "ENGLISH_STOPWORDS",
+    "KOREAN_STOPWORDS",
+    "KeywordTokenizer",
+    "has_hangul",
+    "latin_words",
+]
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+_HANGUL_RUN = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "SN", "SH"})
 _COMPOUND_TAGS = frozenset({"NNG", "NNP"})
@@ -65,6 +72,13 @@ one, and in small collections their idf is not low enough to keep them from deci
 def has_hangul(text: str) -> bool:
     """True when ``text`` contains a Hangul syllable or jamo (and so needs kiwi)."""
     return _HANGUL.search(text) is not None
+
+
+def latin_words(text: str) -> str:
+    """``text`` with its Hangul blanked out: what the tokenizer reads in it without kiwi gives
+    the terms kiwi's reading gives its Latin words and numbers ("kiwipiepy는" -> kiwipiepy),
+    all that a question without Hangul can share with it."""
+    return _HANGUL_RUN.sub(" ", text) if has_hangul(text) else text
 
 
 class KeywordTokenizer:

@@ -287,3 +287,22 @@ def test_an_abstention_says_why() -> None:
     assert covered.abstained and "abstain_below" in covered.reason
     answered = answerer.compose("What does a key push in a pin tumbler lock?", [lock], lang="en")
     assert not answered.abstained and answered.reason == ""
+
+
+def test_an_english_question_reads_a_korean_source_by_its_latin_words() -> None:
+    """An English question shares only Latin words and numbers with a Korean page; they are
+    read as the question's own are, without kiwi, which splits "CP949" into cp + 949 (and
+    "glyphcut" into gli + phcut), so that the question's cp949 matched nothing. Kiwi (2-3 s
+    and ~500 MB on a cold start) is not loaded at all."""
+    tokenizer = KeywordTokenizer()
+    korean = cite(
+        1,
+        "오래된 한국어 텍스트 파일은 UTF-8이 아니라 CP949나 EUC-KR로 저장된 경우가 많습니다. "
+        "형태소 분석기 kiwipiepy는 rag와 함께 기본으로 설치됩니다.",
+    )
+    english = cite(2, "Chroma is the default store. It keeps its files in the data directory.")
+    answer = ExtractiveAnswerer(tokenizer.tokenize_batch).compose(
+        "Can rag read files saved as CP949?", [english, korean], lang="en"
+    )
+    assert "CP949" in answer.text and "[1]" in answer.text, answer.text
+    assert not tokenizer.kiwi_loaded
