@@ -92,7 +92,7 @@ def is_abstention(sentence: str) -> bool:
     return _ABSTAIN.search(sentence) is not None
 
 
-_CLAIM_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*[ \t]+|\n+")
+_CLAIM_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)[ \t]+|\n+")
 _LEADING_MARKERS = re.compile(r"^(?:\s*" + _MARKER_BODY + ")+")
 
 
@@ -112,7 +112,8 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
     for m in _CLAIM_END.finditer(text):
         if "\n" not in m.group(0) and not sentence_ends(text[pos : m.start()], text[m.end() :]):
             continue  # "Linus Yale Sr. in 1848": the claim goes on
-        pieces.append((text[pos : m.start()], m.group(0)))
+        end = m.start() if m.group(1) is None else m.end(1)  # closing quotes stay
+        pieces.append((text[pos:end], text[end : m.end()]))
         pos = m.end()
     pieces.append((text[pos:], ""))
     for part, sep in pieces:
@@ -287,10 +288,13 @@ class SupportChecker:
 
 
 def attach_markers(claim: str, numbers: Sequence[int]) -> str:
-    """``claim`` with ``[n]`` markers before its final punctuation (``...pgvector [1].``)."""
+    """``claim`` with ``[n]`` markers before its final punctuation (``...pgvector [1].``), or
+    after an ellipsis or a closing quote or bracket (``rag ask "..." [1]``)."""
     marks = "".join(f" [{n}]" for n in numbers)
     stripped = claim.rstrip()
     end = len(stripped)
     while end > 0 and stripped[end - 1] in ".!?。":
         end -= 1
+    if stripped[end:].startswith(".."):
+        end = len(stripped)  # an ellipsis is not the sentence's full stop
     return stripped[:end] + marks + stripped[end:]

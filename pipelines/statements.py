@@ -19,7 +19,10 @@ from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)\s+")
+_CLOSERS = "\"'”’)]"
+_ELLIPSIS = re.compile(r"(?:\.\.|…)$")
+_LEADING_MARKERS = re.compile(r"^\s*(?:\[\d+(?:,\s*\d+)*\]\s*)*")
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(])(?:Mr|Mrs|Ms|Dr|Sr|Jr|St|Mt|Ft|Co|Inc|Ltd|Corp|Prof|Gen|Col|Rev|No|Nos|Fig|Vol|"
     r"vs|etc|approx|cf|e\.g|i\.e|[A-Z])\.$"
@@ -32,12 +35,30 @@ _INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
 
 def sentence_ends(before: str, after: str) -> bool:
     """False where a full stop ends no sentence: after an abbreviation (Sr., e.g., vs.) when
-    ``after`` starts in lower case, after an initial when it starts with a capital. Shared by
-    the statements, the prompt's sentences and the answer's claims, so all three agree."""
-    tail, first = before.rstrip()[-16:], after.lstrip()[:1]
+    ``after`` starts in lower case, after an initial when it starts with a capital, after an
+    ellipsis unless it does (``rag ask "..." --show-prompt``: a placeholder). Closing quotes
+    and brackets after the stop are looked through. Shared by the statements, the prompt's
+    sentences and the answer's claims, so all three agree."""
+    tail = before.rstrip().rstrip(_CLOSERS)[-16:]
+    first = _LEADING_MARKERS.sub("", after)[:1]  # "... [1] Next": the word after the marker
+    if _ELLIPSIS.search(tail):
+        return first.isupper()
     if _ABBREVIATION.search(tail) and first.islower():
         return False
     return not (_INITIAL.search(tail) and first.isupper())
+
+
+def split_at_stops(text: str) -> list[str]:
+    """``text`` cut after each full stop, ! or ? that whitespace follows, each piece keeping
+    the closing quotes and brackets after its stop (``(see Backups.)``); whether a cut ends
+    a sentence is ``sentence_ends``' call."""
+    parts: list[str] = []
+    pos = 0
+    for m in _SENTENCE_END.finditer(text):
+        parts.append(text[pos : m.end(1)])
+        pos = m.end()
+    parts.append(text[pos:])
+    return parts
 
 
 _CLOSING = set(".!?。:;)]`'\"”’")
@@ -99,7 +120,7 @@ def statements(text: str) -> list[str]:
             return
         if _label(joined):
             return  # a title or label, not a statement
-        parts = _SENTENCE_END.split(joined)
+        parts = split_at_stops(joined)
         for i in range(1, len(parts)):  # "Linus Yale Sr. in 1848": no sentence ends there
             if not sentence_ends(parts[i - 1], parts[i]):
                 parts[i - 1], parts[i] = "", f"{parts[i - 1]} {parts[i]}"

@@ -37,7 +37,7 @@ from rag.types import Chunk, Document, lines_are_verbatim
 _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
 # a sentence ends at . ! ? (and CJK forms) followed by optional closing quotes/brackets and
 # whitespace, or at a line break; Korean endings (다. 요.) are covered by the '.' rule.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s+|\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])([\"'”’)\]]*)\s+|\n")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _NEWLINE = re.compile("\n")
 _NONSPACE = re.compile(r"\S")
@@ -163,7 +163,8 @@ class TokenChunker:
             first = True
             pos = para_start
             for s in itertools.chain(_SENTENCE_END.finditer(text, para_start, para_end), [None]):
-                end = s.start() if s else para_end
+                # the closing quotes and brackets after a full stop stay with its sentence
+                end = (s.start() if s.group(1) is None else s.end(1)) if s else para_end
                 visible = _NONSPACE.search(text, pos, end)  # no copy of a huge segment
                 if visible is not None:
                     yield from _windows(text, visible.start(), end, first)

@@ -57,6 +57,19 @@ def test_korean_sentence_endings_split() -> None:
     assert detect_lang(text) == "ko"
 
 
+def test_a_closing_quote_or_bracket_stays_with_its_sentence() -> None:
+    """A chunk that ends with ``(see Backups.)`` or ``"stop."`` keeps the bracket or quote;
+    it fell between two chunks and was in neither."""
+    text = 'Keep a copy (see Backups.) Then stop the server. He said "stop now." It stopped.'
+    chunks = TokenChunker(WhitespaceTokenizer(), 8, 0).chunk([make(text, start_line=1)])
+    assert [c.text for c in chunks] == [
+        "Keep a copy (see Backups.)",
+        "Then stop the server.",
+        'He said "stop now."',
+        "It stopped.",
+    ]
+
+
 def test_overlong_sentence_is_cut_at_token_boundaries() -> None:
     words = " ".join(f"w{i}" for i in range(300))
     chunks = TokenChunker(WhitespaceTokenizer(), 50, 10).chunk([make(words, start_line=1)])

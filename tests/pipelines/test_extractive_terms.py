@@ -169,6 +169,49 @@ def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
     ]
 
 
+def test_a_placeholder_ends_no_sentence_and_closing_quotes_stay() -> None:
+    """ "How do I see what was sent to the model?" on ``examples/faq.txt`` was answered
+    ``rag ask " [1]...``: the statement stopped at the placeholder ``"..."`` and lost its
+    closing quote. An ellipsis ends a sentence only before a capital, and a sentence keeps
+    the quote or bracket after its full stop, in the statements and in the answer's claims
+    alike (so the support check sees what was quoted)."""
+    from rag.pipelines.grounding import attach_markers, split_claims
+    from rag.pipelines.prompt import split_sentences
+    from rag.pipelines.statements import statements
+
+    faq = (
+        "How do I see what was sent to the model?\n"
+        'rag ask "..." --show-prompt prints the exact prompt, and every call is logged with its\n'
+        "tokens and cost; rag costs summarises the log.\n"
+    )
+    quoted = (
+        'rag ask "..." --show-prompt prints the exact prompt, and every call is logged with its '
+        "tokens and cost; rag costs summarises the log."
+    )
+    assert statements(faq) == ["How do I see what was sent to the model?", quoted]
+    answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch).compose(
+        "How do I see what was sent to the model?", [cite(1, faq)], lang="en"
+    )
+    assert answer.text == quoted[:-1] + " [1].", answer.text
+    prose = (
+        "Keep the copy next to the database (see Backups.) The archive is written in one pass. "
+        'The operator said "stop the server now." Then every worker process stopped... '
+        "Nothing that the books held was lost."
+    )
+    sentences = [
+        "Keep the copy next to the database (see Backups.)",
+        "The archive is written in one pass.",
+        'The operator said "stop the server now."',
+        "Then every worker process stopped...",
+        "Nothing that the books held was lost.",
+    ]
+    assert statements(prose) == sentences
+    assert [s.strip() for s in split_sentences(prose)] == sentences
+    cited = " ".join(attach_markers(s, [1]) for s in sentences)
+    assert split_claims(cited) == [attach_markers(s, [1]) for s in sentences]
+    assert attach_markers(sentences[3], [1]) == "Then every worker process stopped... [1]"
+
+
 def test_a_name_written_as_code_in_the_question_is_matched_letter_for_letter() -> None:
     """ "--encrypt" asked about: the sentence about the flag beats the one that only says
     "encrypt" in prose (both stem alike)."""
