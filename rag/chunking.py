@@ -9,7 +9,9 @@ same id) so re-ingesting never duplicates.
 ``TokenChunker`` splits at paragraphs, then sentences (Latin ``.!?``, CJK ``。！？``
 and Korean sentence endings such as ``다.``/``요.``), then lines, and packs those
 pieces greedily up to ``chunk_tokens`` with about ``overlap`` tokens of whole
-sentences carried into the next chunk. A single piece longer than the window is
+sentences carried into the next chunk. A full chunk ends where a sentence does, not at a
+line that wraps one (hard-wrapped Markdown), when that keeps at least half of it: the lines
+of the cut sentence open the next chunk. A single piece longer than the window is
 cut at token boundaries. Pieces are tokenized in calls of about ``COUNT_BATCH_CHARS``
 characters. ``iter_chunks`` yields the same chunks as they are made (ingest uses it, so a
 huge document's chunks never all exist at once); ``chunk`` is its list.
@@ -63,6 +65,28 @@ class _Piece:
     end: int
     paragraph_start: bool
     tokens: int = 0
+
+
+_STOP_END = re.compile(r"[.!?。！？…][\"'”’)\]]*\s*$")
+
+
+def _clean_cut(text: str, current: list[_Piece], size: int, next_tokens: int, budget: int) -> int:
+    """Where to end a full chunk: after its last piece, unless that piece is a line that
+    breaks a sentence (hard-wrapped text); then after the last piece that ends a sentence or
+    before one that starts a paragraph, when that keeps at least half the budget in the chunk
+    and the carried lines fit in the next one."""
+    last = current[-1]
+    if _STOP_END.search(text, last.start, last.end):
+        return len(current)
+    kept = size
+    for j in range(len(current) - 1, 0, -1):
+        kept -= current[j].tokens
+        if kept < budget // 2 or size - kept + next_tokens > budget:
+            break
+        before = current[j - 1]
+        if current[j].paragraph_start or _STOP_END.search(text, before.start, before.end):
+            return j
+    return len(current)
 
 
 def _windows(text: str, start: int, end: int, paragraph_start: bool) -> list[_Piece]:
@@ -192,8 +216,15 @@ class TokenChunker:
                 continue
             starts_paragraph_late = piece.paragraph_start and size > budget * 0.75
             if current and (size + piece.tokens > budget or starts_paragraph_late):
-                spans.append((current[0].start, current[-1].end))
-                current, size = self._overlap_tail(current, piece.tokens, budget)
+                cut = len(current)
+                if not starts_paragraph_late:
+                    cut = _clean_cut(doc.text, current, size, piece.tokens, budget)
+                spans.append((current[0].start, current[cut - 1].end))
+                rest = current[cut:]  # the lines of a sentence the budget would have cut
+                rest_size = sum(p.tokens for p in rest)
+                current, size = self._overlap_tail(current[:cut], rest_size + piece.tokens, budget)
+                current += rest
+                size += rest_size
             current.append(piece)
             size += piece.tokens
             if len(spans) >= 64:

@@ -70,6 +70,26 @@ def test_a_closing_quote_or_bracket_stays_with_its_sentence() -> None:
     ]
 
 
+def test_a_full_chunk_ends_where_a_sentence_does_not_at_a_wrapped_line() -> None:
+    """Hard-wrapped prose (a sentence over two lines): a chunk that fills up ends after the
+    last sentence it holds, and the line it would have cut off opens the next chunk (the
+    answerer quoted half a sentence of ``examples/korean.md``, cut at a line break)."""
+    sentences = [
+        f"Sentence {i} starts on one line and goes on\nover the next line to its end."
+        for i in range(12)
+    ]
+    doc = make(" ".join(sentences), start_line=1)
+    for overlap in (0, 8):
+        chunks = TokenChunker(WhitespaceTokenizer(), 40, overlap).chunk([doc])
+        assert len(chunks) > 3
+        assert all(c.text.endswith("to its end.") for c in chunks), [c.text for c in chunks]
+        joined = "\n".join(c.text for c in chunks)
+        assert all(s in joined for s in sentences), "no sentence may be lost"
+    # a line that cannot be carried (no sentence ends in the chunk's second half) is cut
+    wrapped = make("word " * 30 + "\n" + "word " * 30 + "\n" + "word " * 30, start_line=1)
+    assert len(TokenChunker(WhitespaceTokenizer(), 40, 0).chunk([wrapped])) == 3
+
+
 def test_overlong_sentence_is_cut_at_token_boundaries() -> None:
     words = " ".join(f"w{i}" for i in range(300))
     chunks = TokenChunker(WhitespaceTokenizer(), 50, 10).chunk([make(words, start_line=1)])
