@@ -110,9 +110,9 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
     pos = 0
     pieces: list[tuple[str, str]] = []
     for m in _CLAIM_END.finditer(text):
-        if "\n" not in m.group(0) and not sentence_ends(text[pos : m.start()], text[m.end() :]):
-            continue  # "Linus Yale Sr. in 1848": the claim goes on
         end = m.start() if m.group(1) is None else m.end(1)  # closing quotes stay
+        if "\n" not in m.group(0) and not sentence_ends(text[pos:end], text[m.end() :]):
+            continue  # "Linus Yale Sr. in 1848": the claim goes on
         pieces.append((text[pos:end], text[end : m.end()]))
         pos = m.end()
     pieces.append((text[pos:], ""))

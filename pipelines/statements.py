@@ -34,15 +34,19 @@ _INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
 
 
 def sentence_ends(before: str, after: str) -> bool:
-    """False where a full stop ends no sentence: after an abbreviation (Sr., e.g., vs.) when
-    ``after`` starts in lower case, after an initial when it starts with a capital, after an
-    ellipsis unless it does (``rag ask "..." --show-prompt``: a placeholder). Closing quotes
-    and brackets after the stop are looked through. Shared by the statements, the prompt's
+    """False where a full stop ends no sentence: after an abbreviation (Sr., e.g., vs.) or a
+    quoted question or exclamation (``"Why?" is asked``) when ``after`` starts in lower case,
+    after an initial when it starts with a capital, after an ellipsis unless it does
+    (``rag ask "..." --show-prompt``: a placeholder). Closing quotes and brackets after the
+    stop are looked through. Shared by the statements, the prompt's
     sentences and the answer's claims, so all three agree."""
-    tail = before.rstrip().rstrip(_CLOSERS)[-16:]
+    stripped = before.rstrip()
+    tail = stripped.rstrip(_CLOSERS)[-16:]
     first = _LEADING_MARKERS.sub("", after)[:1]  # "... [1] Next": the word after the marker
     if _ELLIPSIS.search(tail):
         return first.isupper()
+    if tail[-1:] in "?!" and stripped[-1:] in _CLOSERS and first.islower():
+        return False  # ("Which port does it use?" is not answered by ...): a quoted question
     if _ABBREVIATION.search(tail) and first.islower():
         return False
     return not (_INITIAL.search(tail) and first.isupper())

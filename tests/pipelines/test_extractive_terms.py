@@ -210,6 +210,18 @@ def test_a_placeholder_ends_no_sentence_and_closing_quotes_stay() -> None:
     cited = " ".join(attach_markers(s, [1]) for s in sentences)
     assert split_claims(cited) == [attach_markers(s, [1]) for s in sentences]
     assert attach_markers(sentences[3], [1]) == "Then every worker process stopped... [1]"
+    # a quoted question goes on before a lower-case word; an FAQ's question line does not
+    quoted_question = (
+        'A question naming a document ("Which port does logship use?" is one) is ranked '
+        "down. Why was a file skipped?\nrag only reads files it has a loader for."
+    )
+    said = [
+        'A question naming a document ("Which port does logship use?" is one) is ranked down.',
+        "Why was a file skipped?",
+        "rag only reads files it has a loader for.",
+    ]
+    assert statements(quoted_question) == said
+    assert split_claims(quoted_question) == said
 
 
 def test_a_name_written_as_code_in_the_question_is_matched_letter_for_letter() -> None:
