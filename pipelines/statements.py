@@ -19,6 +19,8 @@ from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_FIELD = re.compile(r"^[A-Za-z_][\w.\-]*: \S")
+"""A record field as the CSV and JSON loaders write it (``backend: Anthropic``)."""
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)\s+")
 _CLOSERS = "\"'”’)]"
 _ELLIPSIS = re.compile(r"(?:\.\.|…)$")
@@ -115,7 +117,9 @@ def statements(text: str) -> list[str]:
 
     def flush() -> None:
         rows = table_rows(para)
-        joined = " ".join(para).strip()
+        fields = len(para) > 1 and all(_FIELD.match(line.strip()) for line in para)
+        # a record's fields, one per line, read as one statement: "backend: X; install: Y"
+        joined = ("; ".join(line.strip() for line in para) if fields else " ".join(para)).strip()
         para.clear()
         if rows is not None:
             out.extend(rows)  # each row of a table is a statement of its own
@@ -236,5 +240,7 @@ def fragment(text: str, chunk: str | None = None) -> bool:
             return False  # something (a title, a heading, a list marker) comes before it
     if text.startswith("`"):
         return False  # a code line
+    if _FIELD.match(text):
+        return False  # a record's "field: value" lines (a CSV row, a JSON object)
     first = next((ch for ch in text if ch.isalpha()), "")
     return first.isascii() and first.islower()
