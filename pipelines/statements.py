@@ -2,7 +2,8 @@
 
 Prose is split into sentences; each line of a code block is one statement (in backticks);
 each row of a table written as text — a Markdown pipe table, CSV or TSV lines — is one,
-verbatim, without its header; headings, fences and titles are none. An FAQ's question lines
+verbatim, without its header, and so is each ``field: value`` line of a record (a CSV row or
+a JSON object as the loaders write them); headings, fences and titles are none. An FAQ's question lines
 are statements too, marked by ``asks`` so that the answerer quotes what follows them. A
 one-word reply ("No.") opens the sentence after it and a short remark ("Default: 50.") closes
 the one before it: neither says anything alone (``rag.pipelines.grounding.claim_parts`` splits
@@ -19,8 +20,9 @@ from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_FIELD = re.compile(r"^[A-Za-z_][\w.\-]*: \S")
-"""A record field as the CSV and JSON loaders write it (``backend: Anthropic``)."""
+_FIELD = re.compile(r"^[^\W\d][\w .\-]{0,40}: \S")
+"""A record field as the CSV and JSON loaders write it (``backend: Anthropic``,
+``server.port: 8640``, a CSV column ``default port: 4100``)."""
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)\s+")
 _CLOSERS = "\"'”’)]"
 _ELLIPSIS = re.compile(r"(?:\.\.|…)$")
@@ -117,9 +119,9 @@ def statements(text: str) -> list[str]:
 
     def flush() -> None:
         rows = table_rows(para)
-        fields = len(para) > 1 and all(_FIELD.match(line.strip()) for line in para)
-        # a record's fields, one per line, read as one statement: "backend: X; install: Y"
-        joined = ("; ".join(line.strip() for line in para) if fields else " ".join(para)).strip()
+        if len(para) > 1 and all(_FIELD.match(line.strip()) for line in para):
+            rows = [line.strip() for line in para]  # a record's fields: one statement each
+        joined = " ".join(para).strip()
         para.clear()
         if rows is not None:
             out.extend(rows)  # each row of a table is a statement of its own

@@ -522,8 +522,8 @@ def test_a_chunk_cut_inside_a_code_block_is_read_as_such() -> None:
 def test_a_records_fields_are_one_statement_it_can_quote() -> None:
     """A CSV row or a JSON object is loaded as ``field: value`` lines (``examples/models.csv``).
     Its opening "backend: ..." starts in lower case, so it was dropped as the cut tail of a
-    sentence and "What do I install for Anthropic?" had nothing to quote; the fields are now
-    one statement, joined with "; "."""
+    sentence and "What do I install for Anthropic?" had nothing to quote. Each field line is
+    now a statement of its own, as each row of a table is: the answer is the field asked."""
     from rag.keywords import KeywordTokenizer
 
     def row(number: int, backend: str, spec: str, extra: str) -> Citation:
@@ -533,13 +533,15 @@ def test_a_records_fields_are_one_statement_it_can_quote() -> None:
     anthropic = row(1, "Anthropic", "anthropic:MODEL", "pip install 'rag[anthropic]'")
     local = row(2, "llama.cpp", "local", "pip install 'rag[local]'")
     assert statements(anthropic.text) == [
-        "backend: Anthropic; spec: anthropic:MODEL; key: ANTHROPIC_API_KEY; "
-        "install: pip install 'rag[anthropic]'"
+        "backend: Anthropic",
+        "spec: anthropic:MODEL",
+        "key: ANTHROPIC_API_KEY",
+        "install: pip install 'rag[anthropic]'",
     ]
     answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch).compose(
         "What do I install for Anthropic?", [anthropic, local], lang="en"
     )
-    assert "pip install 'rag[anthropic]' [1]" in answer.text, answer.text
+    assert answer.text == "install: pip install 'rag[anthropic]' [1]", answer.text
     # prose that merely opens with a word and a colon is not taken for fields
     assert statements("Note: the index is rebuilt.\nIt takes a minute.") == [
         "Note: the index is rebuilt.",
