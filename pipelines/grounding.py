@@ -39,6 +39,9 @@ Terms = Callable[[Sequence[str]], list[list[str]]]
 _MARKER_BODY = r"\[(\d+(?:\s*[,;]\s*\d+)*)\]"
 """``[n]`` or ``[n, m]``; group 1 holds the numbers."""
 _MARKER = re.compile(r"\s*" + _MARKER_BODY)
+_CODE_OR_MARKER = re.compile(r"(`[^`\n]*`)|\s*" + _MARKER_BODY)
+"""An inline code span (group 1), whose ``[1]`` is text (``"cites its sources as `[1]`"``),
+or a marker (group 2)."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ABSTAIN = re.compile(
     r"(?:do(?:es)? not (?:say|contain|mention|answer|provide|include)|don'?t know|"
@@ -140,16 +143,18 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
 def markers_of(sentence: str) -> list[int]:
     """The source numbers in a sentence's ``[n]`` / ``[n, m]`` markers, in order."""
     found: list[int] = []
-    for m in _MARKER.finditer(sentence):
-        for n in re.split(r"\s*[,;]\s*", m.group(1)):
+    for m in _CODE_OR_MARKER.finditer(sentence):
+        if m.group(2) is None:
+            continue  # inside inline code
+        for n in re.split(r"\s*[,;]\s*", m.group(2)):
             if int(n) not in found:
                 found.append(int(n))
     return found
 
 
 def strip_markers(sentence: str) -> str:
-    """``sentence`` without its ``[n]`` markers."""
-    return _MARKER.sub("", sentence).strip()
+    """``sentence`` without its ``[n]`` markers (a ``[1]`` in inline code is text)."""
+    return _CODE_OR_MARKER.sub(lambda m: m.group(1) or "", sentence).strip()
 
 
 def numbers_in(text: str) -> set[str]:

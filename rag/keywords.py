@@ -20,6 +20,7 @@ load) is created on the first Korean text, once per process, and used under a lo
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "KeywordTokenizer",
     "has_hangul",
     "latin_words",
+    "warm_kiwi",
 ]
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
@@ -234,6 +236,20 @@ class KeywordTokenizer:
 
 _KIWI_LOCK = threading.Lock()
 _KIWI: list[Kiwi] = []
+
+
+def warm_kiwi() -> threading.Thread:
+    """Load the process's Kiwi in a background thread and return it: a CLI that knows its
+    question is Korean overlaps the 3-6 s of loading (the model, then its first analysis)
+    with opening the store and the embedder. Whoever needs Kiwi meanwhile waits on the lock."""
+
+    def load() -> None:
+        with _KIWI_LOCK, contextlib.suppress(Exception):  # not installed: the caller says so
+            _shared_kiwi().tokenize("가")  # the first analysis loads the rest of the model
+
+    thread = threading.Thread(target=load, name="rag-kiwi-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def _shared_kiwi() -> Kiwi:

@@ -109,6 +109,11 @@ def ask(
         )
     if file is None and (jsonl is not None or concurrency is not None):
         raise typer.BadParameter("--jsonl and --concurrency go with --file", param_hint="--file")
+    if question is not None:
+        from rag.keywords import has_hangul, warm_kiwi
+
+        if has_hangul(question):
+            warm_kiwi()  # a Korean question needs it: load it while the store opens
     with (
         handle_errors(),
         make_rag(

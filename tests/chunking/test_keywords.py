@@ -302,3 +302,17 @@ def test_settings_survive_pickling() -> None:
     back = pickle.loads(pickle.dumps(tok))
     assert (back.compounds, back.title_weight) == (False, 3)
     assert back.tokenize("책이 있다") == ["있"]
+
+
+def test_kiwi_warmed_in_the_background_is_the_one_tokenizers_use() -> None:
+    """``warm_kiwi`` (what ``rag ask`` starts for a Korean question) loads the process's one
+    Kiwi in a thread; a tokenizer made meanwhile waits for it and uses it, with the same
+    terms as ever."""
+    from rag import keywords
+
+    thread = keywords.warm_kiwi()
+    terms = KeywordTokenizer().tokenize("형태소 분석기가 조사를 나눕니다")
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert keywords._KIWI and len(keywords._KIWI) == 1
+    assert {"형태소", "분석기"} <= set(terms)

@@ -14,6 +14,7 @@ from rag.pipelines.grounding import (
     is_abstention,
     markers_of,
     split_claims,
+    strip_markers,
 )
 from rag.pipelines.statements import statements
 
@@ -39,6 +40,22 @@ def test_claims_keep_their_markers_and_layout() -> None:
     ]
     assert [sep for _, sep in claim_parts(text)] == [" ", " ", "\n\n", ""]
     assert markers_of("a [2, 1] b [2]") == [2, 1]
+
+
+def test_a_marker_written_as_code_is_text_not_a_citation() -> None:
+    """A source that shows the marker syntax ("cites its sources as `[1]`, `[2]`, ...") is
+    quoted whole; its `[1]` and `[2]` are text, not citations: the support check does not
+    count source 2 as cited (it had lowered citation precision), and the marker stays."""
+    sentence = (
+        "The answer cites its sources as `[1]`, `[2]`, ... and each citation points back "
+        "to the file and the place in it [2]."
+    )
+    assert markers_of(sentence) == [2]
+    assert strip_markers(sentence) == sentence.replace(" [2]", "")
+    source = cite(2, sentence.replace(" [2]", ""))
+    checked = SupportChecker().check(sentence, [cite(1, COSTS), source])
+    assert checked.sentences[0].citations == [2] and checked.sentences[0].supported
+    assert checked.text == sentence
 
 
 def test_a_one_word_reply_is_no_claim_of_its_own() -> None:
