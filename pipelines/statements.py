@@ -3,11 +3,12 @@
 Prose is split into sentences; each line of a code block is one statement (in backticks);
 each row of a table written as text — a Markdown pipe table, CSV or TSV lines — is one,
 verbatim, without its header, and so is each ``field: value`` line of a record (a CSV row or
-a JSON object as the loaders write them); headings, fences and titles are none. An FAQ's question lines
-are statements too, marked by ``asks`` so that the answerer quotes what follows them. A
-one-word reply ("No.") opens the sentence after it and a short remark ("Default: 50.") closes
-the one before it: neither says anything alone (``rag.pipelines.grounding.claim_parts`` splits
-answers the same way, so the support check sees the statements that were quoted)."""
+a JSON object as the loaders write them); headings, fences and titles are none. An FAQ's
+question lines are statements too, marked by ``asks`` so that the answerer quotes what
+follows them. A one-word reply ("No.") opens the sentence after it and a short remark
+("Default: 50.") closes the one before it: neither says anything alone
+(``rag.pipelines.grounding.claim_parts`` splits answers the same way, so the support check
+sees the statements that were quoted)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def sentence_ends(before: str, after: str) -> bool:
     quoted question or exclamation (``"Why?" is asked``) when ``after`` starts in lower case,
     after an initial when it starts with a capital, after an ellipsis unless it does
     (``rag ask "..." --show-prompt``: a placeholder). Closing quotes and brackets after the
-    stop are looked through. Shared by the statements, the prompt's
-    sentences and the answer's claims, so all three agree."""
+    stop are looked through. Shared by the statements, the prompt's sentences and the
+    answer's claims, so all three agree."""
     stripped = before.rstrip()
     tail = stripped.rstrip(_CLOSERS)[-16:]
     first = _LEADING_MARKERS.sub("", after)[:1]  # "... [1] Next": the word after the marker
