@@ -218,7 +218,7 @@ class EmbedStage:
                     done += [
                         (n, last, _lost(part), Embedded({}, None)) for n, last, part, _ in items
                     ]
-                log.finish.remote(file_key)
+                ray.get(log.finish.remote(file_key))  # done before the next file starts
         log.finish.remote(key)
         return done
 
