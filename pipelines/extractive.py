@@ -7,12 +7,12 @@ numbered sources against the question:
 
 * **coverage** — the question's content terms (keyword tokenizer: Korean morphemes, English
   stems; a question without Hangul reads only a Korean source's Latin words and numbers,
-  as its own, and never loads kiwi) found in the sentence, each weighted by its rarity among the candidate sentences
-  (a term in every sentence tells nothing). The **title** of the sentence's section (a
-  page's heading breadcrumb; for a record's later chunks, which carry none, the record's
-  title line; ``statements.title``) counts as said by each of its sentences: "통풍은 ...
-  병이다" names the topic once, and the sentence giving the answer ("환자의 약 90%가
-  남성") need not repeat it. Without it the topic sentence won questions about a detail;
+  as its own, and never loads kiwi) found in the sentence, each weighted by its rarity
+  among the candidate sentences (a term in every sentence tells nothing). The **title** of
+  the sentence's section (a page's heading breadcrumb; for a record's later chunks, which
+  carry none, the record's title line; ``statements.title``) counts as said by each of its
+  sentences: "통풍은 ... 병이다" names the topic once, and the sentence giving the answer
+  ("환자의 약 90%가 남성") need not repeat it. Without it the topic sentence won questions about a detail;
   with it, on the tuning sets: ko-large tuning half 0.863 -> 0.893,
   its reworded twin 0.812 -> 0.843, ko-large report half 0.835 -> 0.871, ko-tune2 0.773 ->
   0.787, en-tune2 0.863 -> 0.925, en-tune reworded 0.842 -> 0.856, en-tune 0.871 -> 0.863

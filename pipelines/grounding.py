@@ -31,15 +31,19 @@ from typing import Any
 
 from rag.embeddings import covers, languages_of
 from rag.pipelines.prompt import simple_terms, split_sentences
-from rag.pipelines.statements import asks, remark, reply, sentence_ends
+from rag.pipelines.statements import (
+    LEADING_MARKERS,
+    MARKER_BODY,
+    asks,
+    remark,
+    reply,
+    sentence_ends,
+)
 from rag.types import AnswerSentence, Citation
 
 Terms = Callable[[Sequence[str]], list[list[str]]]
 
-_MARKER_BODY = r"\[(\d+(?:\s*[,;]\s*\d+)*)\]"
-"""``[n]`` or ``[n, m]``; group 1 holds the numbers."""
-_MARKER = re.compile(r"\s*" + _MARKER_BODY)
-_CODE_OR_MARKER = re.compile(r"(`[^`\n]*`)|\s*" + _MARKER_BODY)
+_CODE_OR_MARKER = re.compile(r"(`[^`\n]*`)|\s*" + MARKER_BODY)
 """An inline code span (group 1), whose ``[1]`` is text (``"cites its sources as `[1]`"``),
 or a marker (group 2)."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -96,7 +100,6 @@ def is_abstention(sentence: str) -> bool:
 
 
 _CLAIM_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)[ \t]+|\n+")
-_LEADING_MARKERS = re.compile(r"^(?:\s*" + _MARKER_BODY + ")+")
 
 
 def split_claims(text: str) -> list[str]:
@@ -120,7 +123,7 @@ def claim_parts(text: str) -> list[tuple[str, str]]:
         pos = m.end()
     pieces.append((text[pos:], ""))
     for part, sep in pieces:
-        lead = _LEADING_MARKERS.match(part)
+        lead = LEADING_MARKERS.match(part)
         if lead and parts:
             claim, _ = parts[-1]
             parts[-1] = (claim + " " + lead.group(0).strip(), parts[-1][1])

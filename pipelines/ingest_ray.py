@@ -21,8 +21,9 @@ So a run stores exactly what the local engine stores (same ids, texts, locations
 keyword rows; vectors equal to float tolerance), and a killed driver or worker is repaired by
 a re-run as locally. Ray retries a lost actor's work (Ray Data restarts its actors and retries
 their tasks), but a file that kills its worker twice (out of memory, a crash in the embedder)
-is reported failed and the others go on; an error Ray cannot retry ends the run with a ``StoreError``-free ``RuntimeError``
-naming it, and nothing half-committed is left that a re-run does not fix.
+is reported failed and the others go on; an error Ray cannot retry ends the run with a
+``StoreError``-free ``RuntimeError`` naming it, and nothing half-committed is left that a
+re-run does not fix.
 
 Every file is read on a worker at its path: the files must be at the same path on every node
 (shared storage), as they are on one machine. ``ray`` is imported only when a run starts.

@@ -151,13 +151,14 @@ class EmbedStage:
     """Ray Data stage 3, one per actor: builds the embedder once, then embeds each unit's
     chunks that the store lacks (each distinct text once per call).
 
-    Ray Data restarts a lost actor and retries its unit without bound. With ``deaths`` (a
-    ``DeathLog`` actor) a unit retried after a death is embedded one file at a time, each file
-    logged first: a file whose worker died on it alone too comes back as a failed part
-    (``LOST_FILE``, no chunks, ``complete`` False) and the rest of the unit is embedded. A
-    worker killed once (a node lost) costs a retry, a file that crashes the embedder two."""
+    Ray Data restarts a lost actor and retries its unit without bound. So each unit is logged
+    in ``deaths`` (the ``DeathLog`` actor) first, and a unit retried after a death is embedded
+    one file at a time, each file logged first: a file whose worker died on it alone too
+    comes back as a failed part (``LOST_FILE``, no chunks, ``complete`` False) and the rest
+    of the unit is embedded. A worker killed once (a node lost) costs a retry, a file that
+    crashes the embedder two."""
 
-    def __init__(self, parts: RayParts, deaths: Any = None) -> None:
+    def __init__(self, parts: RayParts, deaths: Any) -> None:
         import ray
 
         self.embedder = parts.embedder()
@@ -169,11 +170,7 @@ class EmbedStage:
         out = np.empty(len(batch["payload"]), dtype=object)
         counts = []
         for i, payload in enumerate(batch["payload"]):
-            unit: list[LoadedPart] = pickle.loads(payload)
-            if self.deaths is None:
-                done = self._embed(unit)
-            else:
-                done = self._logged(hashlib.sha1(payload).hexdigest(), unit)
+            done = self._logged(hashlib.sha1(payload).hexdigest(), pickle.loads(payload))
             out[i] = pickle.dumps(done, protocol=5)
             counts.append(len(done))
         n = len(counts)

@@ -27,7 +27,10 @@ _FIELD = re.compile(r"^[^\W\d][\w .\-]{0,40}: \S")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])([\"'”’)\]]*)\s+")
 _CLOSERS = "\"'”’)]"
 _ELLIPSIS = re.compile(r"(?:\.\.|…)$")
-_LEADING_MARKERS = re.compile(r"^\s*(?:\[\d+(?:,\s*\d+)*\]\s*)*")
+MARKER_BODY = r"\[(\d+(?:\s*[,;]\s*\d+)*)\]"
+"""An answer's citation marker, ``[n]`` or ``[n, m]``; group 1 holds the numbers."""
+LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER_BODY + ")+")
+"""The markers a text opens with (``[2] Next ...``: those of the sentence before it)."""
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(])(?:Mr|Mrs|Ms|Dr|Sr|Jr|St|Mt|Ft|Co|Inc|Ltd|Corp|Prof|Gen|Col|Rev|No|Nos|Fig|Vol|"
     r"vs|etc|approx|cf|e\.g|i\.e|[A-Z])\.$"
@@ -47,7 +50,7 @@ def sentence_ends(before: str, after: str) -> bool:
     answer's claims, so all three agree."""
     stripped = before.rstrip()
     tail = stripped.rstrip(_CLOSERS)[-16:]
-    first = _LEADING_MARKERS.sub("", after)[:1]  # "... [1] Next": the word after the marker
+    first = LEADING_MARKERS.sub("", after).lstrip()[:1]  # "... [1] Next": the next word
     if _ELLIPSIS.search(tail):
         return first.isupper()
     if tail[-1:] in "?!" and stripped[-1:] in _CLOSERS and first.islower():

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-_HANGUL_RUN = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+")
+_HANGUL_RUN = re.compile(_HANGUL.pattern + "+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "SN", "SH"})
 _COMPOUND_TAGS = frozenset({"NNG", "NNP"})
@@ -77,10 +77,10 @@ def has_hangul(text: str) -> bool:
 
 
 def latin_words(text: str) -> str:
-    """``text`` with its Hangul blanked out: what the tokenizer reads in it without kiwi gives
-    the terms kiwi's reading gives its Latin words and numbers ("kiwipiepy는" -> kiwipiepy),
-    all that a question without Hangul can share with it."""
-    return _HANGUL_RUN.sub(" ", text) if has_hangul(text) else text
+    """``text`` with its Hangul blanked out, so the tokenizer reads its Latin words and numbers
+    without kiwi, as it reads a question without Hangul ("CP949나" -> cp949, where kiwi gives
+    cp + 949): all that such a question can share with it."""
+    return _HANGUL_RUN.sub(" ", text)
 
 
 class KeywordTokenizer:
