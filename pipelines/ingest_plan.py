@@ -5,7 +5,8 @@ loaded, chunked, embedded and committed by the later stages, ``unchanged`` ones 
 alone, ``failed`` ones (unwalkable, unreadable, a link out of the root) are reported and
 ``skipped`` ones have no loader. Two more statuses reuse stored vectors instead of embedding:
 ``moved`` (a new key whose file the manifest has under a gone path: same relative path, same
-content; see ``Moves``) and ``rerooted`` (unchanged, but stored with another root or none).
+content; see ``Moves``) and ``rerooted`` (unchanged, but stored with another root or none);
+a ``new`` file whose bytes a stored one has (a copy) takes that one's vectors too.
 ``removed_sources`` lists the manifest entries that the walk positively found missing (see
 its docstring), ``moved_leftovers`` those a moved root left behind.
 
@@ -72,6 +73,9 @@ class PlannedFile:
     """The stored source this file is found again as (a gone path with the same relative path
     and content): a ``moved`` file takes its vectors, and once this file is recorded the old
     entry is deleted (also for an ``unchanged`` one whose move a crash left unfinished)."""
+    copy_of: str = ""
+    """A stored source with the same bytes (``Moves.copy_of``): a ``new`` file takes its
+    vectors by content hash and embeds only what they do not cover."""
     rewrite: bool = False
     """Its stored chunks carry another root or relative path (stored by a version that
     recorded none, or under a narrower root): every chunk is written again, with its stored
@@ -89,10 +93,11 @@ class PlannedFile:
     @property
     def reuse(self) -> str:
         """The stored source whose vectors its chunks take by content hash before anything is
-        embedded: the old key of a moved file, its own for one rewritten, else ''."""
+        embedded: the old key of a moved file, its own for one rewritten, a stored copy's
+        for a new one, else ''."""
         if self.status == "moved":
             return self.moved_from
-        return self.source if self.rewrite else ""
+        return self.source if self.rewrite else self.copy_of
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,18 @@ def plan_file(
                 moved_from=old.source,
                 embedder=old.embedder,
             )
+        same = moves.copy_of(digest, source) if moves is not None else None
+        if same is not None:
+            return PlannedFile(
+                entry.path,
+                source,
+                "new",
+                digest,
+                root=root,
+                rel_path=rel,
+                copy_of=same.source,
+                embedder=same.embedder,
+            )
         return PlannedFile(entry.path, source, "new", digest, root=root, rel_path=rel)
     root, rel = _kept_root(previous, root, rel)
     rewrite = (previous.root, previous.rel_path) != (root, rel)
@@ -250,9 +267,11 @@ class Moves:
 
     def __init__(self, manifest: Mapping[str, SourceRecord]) -> None:
         self._by_key: dict[tuple[str, str], list[SourceRecord]] = {}
+        self._by_hash: dict[str, SourceRecord] = {}
         for record in sorted(manifest.values(), key=lambda r: r.source):
             key = (_name(record.source), record.file_hash)
             self._by_key.setdefault(key, []).append(record)
+            self._by_hash.setdefault(record.file_hash, record)
         self.claimed: dict[str, Claim] = {}
         """Old source -> its claim."""
 
@@ -277,6 +296,13 @@ class Moves:
                 self.claimed[old] = Claim(source, old_root, root)
                 return record
         return None
+
+    def copy_of(self, file_hash: str, source: str) -> SourceRecord | None:
+        """A stored entry with the same bytes as the new file ``source`` (a copy: a second
+        clone, a mirrored folder, an unchanged page of another docs version), whose vectors
+        it takes by content hash instead of embedding; it is neither claimed nor deleted."""
+        record = self._by_hash.get(file_hash)
+        return record if record is not None and record.source != source else None
 
 
 def _name(path: str) -> str:

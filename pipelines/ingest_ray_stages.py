@@ -182,7 +182,7 @@ class EmbedStage:
         }
 
     def _embed(self, unit: list[LoadedPart]) -> list[EmbeddedPart]:
-        # a file that reuses stored vectors (moved, re-rooted) is left to the driver, which
+        # a file that reuses stored vectors (moved, re-rooted, a copy) is left to the driver, which
         # reads them and embeds only what they do not cover
         todo = [
             c

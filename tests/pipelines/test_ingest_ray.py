@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -173,6 +174,15 @@ def test_ray_engine_stores_what_the_local_engine_stores(
         got = on_ray.ingest(moved)
         assert got.files_moved == want.files_moved == 3
         assert got.chunks_embedded == want.chunks_embedded == 0
+        assert_same(snapshot(on_ray.store), snapshot(local.store))
+        # a copy of it: new files with the stored vectors, nothing embedded either
+        copy = tmp_path / "copy"
+        shutil.copytree(moved, copy)
+        want = local.ingest(copy)
+        got = on_ray.ingest(copy)
+        assert got.files_new == want.files_new == 3
+        assert got.chunks_embedded == want.chunks_embedded == 0
+        assert got.chunks_written == want.chunks_written > 0
         assert_same(snapshot(on_ray.store), snapshot(local.store))
 
 

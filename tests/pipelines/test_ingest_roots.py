@@ -8,6 +8,7 @@ previous version's exact layouts and a SIGKILL midway: ``test_ingest_roots_legac
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -119,6 +120,40 @@ def test_two_roots_with_the_same_files_never_collide(tmp_path: Path, store: Stor
     assert len({ch.id for ch in chunks}) == len(chunks) == 2 * len(all_chunks_of(one))
     a_md = sorted(ch.root for ch in chunks if ch.rel_path == "a.md")
     assert len(set(a_md)) == 2
+
+
+def test_a_copied_folder_takes_the_stored_vectors_instead_of_embedding(
+    tmp_path: Path, store: Store
+) -> None:
+    """A second clone or a mirrored folder: each file whose bytes are stored under another
+    root is its own new source, with the original's vectors (nothing embedded); an edited
+    copy embeds only its changed text. The store equals two clean ingests."""
+    from rag.stores.memory import MemoryStore
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_tree(one)
+    pipeline(store).run(one)
+    before = store.count()
+    shutil.copytree(one, two)
+    report = without_embedding(store).run(two)
+    assert report.ok, report.failures
+    assert (report.files_new, report.chunks_embedded, report.chunks_written) == (4, 0, before)
+    assert store.count() == 2 * before
+    fresh = MemoryStore("docs")
+    pipeline(fresh).run(one)
+    pipeline(fresh).run(two)
+    assert snapshot(store) == snapshot(fresh)
+    # an edited copy: only the new text is embedded, the rest still taken
+    three = tmp_path / "three"
+    shutil.copytree(one, three)
+    (three / "a.md").write_text((one / "a.md").read_text() + "\nThe pika whistles too.\n")
+    embedder = FakeEmbedder()
+    edited = pipeline(store, embedder).run(three)
+    assert edited.ok and edited.files_new == 4
+    a_md = {ch.text for ch in all_chunks_of(three) if ch.rel_path == "a.md"}
+    assert 0 < embedder.texts_embedded <= len(a_md) < edited.chunks_written
+    pipeline(fresh).run(three)
+    assert snapshot(store) == snapshot(fresh)
 
 
 def test_a_wider_root_is_kept_and_a_narrower_one_never_replaces_it(c: Path, store: Store) -> None:
@@ -279,7 +314,9 @@ def test_a_root_moved_before_roots_were_recorded_is_rekeyed_too(c: Path, store: 
     assert snapshot(store) == clean(d)
 
 
-def test_the_dry_run_counts_moved_files_as_nothing_to_embed(c: Path, store: Store) -> None:
+def test_the_dry_run_counts_moved_and_copied_files_as_nothing_to_embed(
+    c: Path, store: Store
+) -> None:
     from rag.pipelines.ingest_estimate import estimate_ingest
 
     pipeline(store).run(c)
@@ -297,6 +334,22 @@ def test_the_dry_run_counts_moved_files_as_nothing_to_embed(c: Path, store: Stor
     moved = plan.categories["moved"]
     assert (moved.files, moved.chunks_to_embed) == (4, 0) and moved.chunks == store.count()
     assert plan.categories["removed"].files == 0 and plan.categories["new"].files == 0
+    # a copy of the folder once moved: new files, nothing to embed either
+    without_embedding(store).run(d)
+    e = c.with_name("e")
+    shutil.copytree(d, e)
+    plan = estimate_ingest(
+        store,
+        e,
+        chunker=CHUNKER,
+        tokenizer=EMBEDDER.tokenizer,
+        embedder_key="fake",
+        embedder_label="fake",
+        hosted=False,
+    )
+    new = plan.categories["new"]
+    assert (new.files, new.chunks_to_embed) == (4, 0) and new.chunks == store.count()
+    assert plan.categories["moved"].files == 0
 
 
 def test_ingest_documents_keeps_no_root(store: Store) -> None:
