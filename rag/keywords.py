@@ -13,8 +13,11 @@ only content morphemes:
 Latin-script words (kiwi's ``SL`` tokens, and all words of text without Hangul) are lowercased,
 English stopwords dropped, and stemmed with the Snowball English stemmer (``snowballstemmer``,
 which uses PyStemmer's C implementation when it is installed), so "running" and "runs" both
-give "run". Text without Hangul never touches kiwi: a regex split plus a cached stemmer
-tokenizes SciFact's 5,183 abstracts in well under a second. Kiwi (about 1 s and ~100 MB to
+give "run". Kiwi splits names its own way ("CP949" -> cp + 949), so a Korean text also gives
+its Latin words and numbers as a text without Hangul reads them (cp949): an English question
+finds a Korean page by a name it writes, and back; kiwi's terms stay, so an index written
+before keeps matching. Text without Hangul never touches kiwi: a regex split plus a cached
+stemmer tokenizes SciFact's 5,183 abstracts in well under a second. Kiwi (about 1 s and ~100 MB to
 load) is created on the first Korean text, once per process, and used under a lock.
 """
 
@@ -43,6 +46,12 @@ __all__ = [
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 _HANGUL_RUN = re.compile(_HANGUL.pattern + "+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_NOT_KOREAN_WORD = re.compile(
+    r"[^\W_\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+"
+)
+"""A word of Latin (or another alphabet's) letters and digits inside Korean text: what a text
+without Hangul would read there ("CP949로" -> CP949)."""
+_KIWI_LATIN = frozenset({"SL", "SN"})
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "SN", "SH"})
 _COMPOUND_TAGS = frozenset({"NNG", "NNP"})
 """Nouns that are joined with their neighbour and looked into for parts."""
@@ -132,7 +141,7 @@ class KeywordTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """The terms of one text, in order (repeats kept: they are term frequencies)."""
         if has_hangul(text):
-            return self._korean(self._analyze([text])[0])
+            return self._korean(self._analyze([text])[0], text)
         return self._latin(_WORD.findall(text))
 
     def chunk_text(self, chunk: Chunk) -> str:
@@ -157,7 +166,7 @@ class KeywordTokenizer:
                 out[i] = self._latin(_WORD.findall(text))
         if korean:
             for i, tokens in zip(korean, self._analyze([texts[i] for i in korean]), strict=True):
-                out[i] = self._korean(tokens)
+                out[i] = self._korean(tokens, texts[i])
         return out
 
     # -- internals ---------------------------------------------------------------------------
@@ -182,18 +191,22 @@ class KeywordTokenizer:
                 out.append(term)
         return out
 
-    def _korean(self, tokens: Iterable[tuple[str, str]]) -> list[str]:
+    def _korean(self, tokens: Iterable[tuple[str, str]], text: str) -> list[str]:
         """Content morphemes as terms; with ``compounds``, also each pair of adjacent nouns
         joined ("기준 금리" and "기준금리" both give 기준, 금리, 기준금리) and the parts of a
-        compound noun kiwi keeps whole ("장마철" also gives 장마)."""
+        compound noun kiwi keeps whole ("장마철" also gives 장마). The Latin words and numbers
+        of ``text`` are read as in a text without Hangul too (``_read_as_latin``)."""
         out: list[str] = []
         long_nouns: list[str] = []
         prev_noun: str | None = None
+        kiwi_latin: list[str] = []
         for form, tag in tokens:
             base = tag.split("-", 1)[0]  # VV-R / VA-I: regular and irregular stems
             noun: str | None = None
-            if base == "SL" or base.startswith("W_"):
-                out.extend(self._latin(_WORD.findall(form)))
+            if base in _KIWI_LATIN or base.startswith("W_"):
+                terms = self._latin(_WORD.findall(form))
+                out.extend(terms)
+                kiwi_latin.extend(terms)
             elif base in _KEEP_TAGS and form not in self._korean_stopwords:
                 words = [w.lower() for w in _WORD.findall(form)]
                 out.extend(words)
@@ -207,7 +220,25 @@ class KeywordTokenizer:
         if self.compounds and long_nouns:
             for parts in self._compound_parts(long_nouns):
                 out.extend(parts)
+        out.extend(self._read_as_latin(text, kiwi_latin))
         return out
+
+    def _read_as_latin(self, text: str, kiwi_terms: list[str]) -> list[str]:
+        """The terms a text without Hangul gives for the Latin words and numbers of ``text``
+        that kiwi read otherwise: kiwi splits names its own way ("CP949" -> cp + 949,
+        "glyphcut" -> gli + phcut, "SmolLM2-135M" -> smollm + 2 + 135 + m), so an English
+        question or page never shared them with a Korean one. Kiwi's terms stay (a store
+        indexed before keeps matching), these are added."""
+        left: dict[str, int] = {}
+        for term in kiwi_terms:
+            left[term] = left.get(term, 0) + 1
+        extra: list[str] = []
+        for term in self._latin(_NOT_KOREAN_WORD.findall(text)):
+            if left.get(term, 0) > 0:
+                left[term] -= 1
+            else:
+                extra.append(term)
+        return extra
 
     def _compound_parts(self, nouns: list[str]) -> list[tuple[str, ...]]:
         """The parts of each of ``nouns`` (``()`` for one that is not a compound), each

@@ -63,6 +63,44 @@ def test_mixed_text_handles_each_script(tok: KeywordTokenizer) -> None:
     assert has_hangul("a 한 b") and not has_hangul("abc 123")
 
 
+def test_names_inside_korean_text_also_give_the_terms_english_text_gives(
+    tok: KeywordTokenizer,
+) -> None:
+    """Kiwi splits Latin names its own way (CP949 -> cp + 949, glyphcut -> gli + phcut), so an
+    English question never found a Korean page by a name, nor a Korean question an English
+    page. A Korean text also gives each name as an English text does; kiwi's terms stay (a
+    keyword index written before still matches), numbers and plain words are not doubled."""
+    cases = {
+        "CP949로 저장된 파일도 읽는다": "CP949",
+        "`glyphcut.json`을 수정한다": "glyphcut.json",
+        "SmolLM2-135M 모델을 쓴다": "SmolLM2-135M",
+        "EC2 인스턴스에서 GPT-4o를 부른다": "GPT-4o on EC2",
+    }
+    for korean, english in cases.items():
+        assert set(tok.tokenize(english)) <= set(tok.tokenize(korean)), korean
+    assert {"cp", "949", "cp949"} <= set(tok.tokenize("CP949로 저장된 파일"))
+    for plain in ("LoRA를 사용하면 32배 빠르고 400만 개", "Transformers 모델은 attention을 쓴다"):
+        terms = tok.tokenize(plain)
+        assert len(terms) == len(set(terms)), terms
+
+
+def test_an_english_question_finds_a_korean_page_by_a_name_and_back(
+    tok: KeywordTokenizer,
+) -> None:
+    from rag.stores.memory import MemoryStore
+
+    pages = [
+        chunk("ko", "rag는 CP949로 저장된 파일도 읽는다.", lang="ko"),
+        chunk("en", "Set the encoding to cp949 for legacy Korean files.", "/d/b.md", lang="en"),
+        chunk("other", "파일 인코딩은 자동으로 감지한다.", "/d/c.md", lang="ko"),
+    ]
+    store = MemoryStore("names")
+    store.write(pages, embed(pages), terms=tok.tokenize_batch([c.text for c in pages]))
+    english = {h.chunk.id for h in store.keyword_query(tok.tokenize("Can rag read CP949?"), 3)}
+    korean = {h.chunk.id for h in store.keyword_query(tok.tokenize("CP949 인코딩"), 3)}
+    assert "ko" in english and "en" in korean
+
+
 def test_batch_equals_one_by_one(tok: KeywordTokenizer) -> None:
     texts = ["LoRA를 썼다", "plain English words", "", "혼합 mixed 텍스트", "12 34"]
     assert tok.tokenize_batch(texts) == [tok.tokenize(t) for t in texts]
