@@ -133,6 +133,28 @@ def answers_for_questions(
     return ranked, best
 
 
+def asked_alike(
+    candidates: Sequence[Candidate],
+    cosines: Sequence[float] | None,
+    by_source: dict[int, list[int]],
+    floor: float,
+) -> int | None:
+    """The statement after the source question closest in meaning to the user's, when that
+    cosine reaches ``floor``: an FAQ entry that asks what the user asks ("Which model
+    answers?" for "Which model answers by default?") is answered by its own reply, however
+    well another page's sentence matches the words. None without such a question (or without
+    a meaning signal)."""
+    if cosines is None:
+        return None
+    alike = [k for k, c in enumerate(candidates) if cosines[k] >= floor and asks(c.text)]
+    for k in sorted(alike, key=lambda j: -cosines[j]):
+        siblings = by_source[candidates[k].source]
+        at = siblings.index(k)
+        if at + 1 < len(siblings) and not asks(candidates[siblings[at + 1]].text):
+            return siblings[at + 1]
+    return None
+
+
 _YES_NO = re.compile(
     r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
     r"had|am)\b",

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from citation_helpers import cite
 
 from rag.evals.metrics import best_answer_scores
@@ -19,6 +22,9 @@ from rag.pipelines.answer_types import (
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.statements import fragment, statements, table_rows, title
 from rag.types import Citation, Location
+
+if TYPE_CHECKING:
+    from rag.embeddings.onnx import OnnxEmbedder
 
 RELEASES = (
     "version,released,codename,default_port,notes\n"
@@ -177,6 +183,28 @@ def test_an_faq_question_is_answered_by_the_lines_after_it() -> None:
         .compose("Does acme work offline?", [question_last], lang="en")
         .abstained
     )
+
+
+def test_an_faq_question_asking_what_the_user_asks_is_answered_by_its_reply(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """Another page's sentence sharing more words ("by default") loses to the reply of an FAQ
+    question close in meaning to the user's (the packaged MiniLM's cosine >= 0.8)."""
+    root = Path(__file__).resolve().parents[2] / "examples"
+    faq = (root / "faq.txt").read_text().split("\n\n")[-1]  # "Which model answers?" + reply
+    intro = (root / "getting-started.md").read_text().split("## Install")[0]
+    sources = [cite(1, faq), cite(2, intro)]
+    question = "Which model answers by default?"
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(question, sources, lang="en")
+    assert answer.text.startswith("By default SmolLM2-135M-Instruct through llama.cpp [1]")
+    # the rule off: the words win, and the answer is about the embedding model
+    words = ExtractiveAnswerer(embedder=onnx_embedder, faq_cosine=1.1)
+    assert words.compose(question, sources, lang="en").text.startswith("It runs offline")
+    # a question the FAQ does not ask alike keeps the word scores
+    other = ExtractiveAnswerer(embedder=onnx_embedder).compose(
+        "Which vector store is used by default?", sources, lang="en"
+    )
+    assert "Chroma" in other.text
 
 
 def test_a_short_remark_stays_with_the_sentence_before_it() -> None:
