@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,7 +11,14 @@ from rag.sanitize import clean_chunk
 from rag.stores.base import SourceRecord
 from rag.types import Chunk, Location, MetadataValue
 
-__all__ = ["LOCATION_KEYS", "FieldKeys", "chunk_fields", "chunk_from_fields", "manifest_fields"]
+__all__ = [
+    "LOCATION_KEYS",
+    "FieldKeys",
+    "chunk_fields",
+    "chunk_from_fields",
+    "manifest_fields",
+    "manifest_record",
+]
 
 _H = TypeVar("_H")
 
@@ -108,3 +116,28 @@ def manifest_fields(record: SourceRecord) -> dict[str, MetadataValue]:
         "root": record.root,
         "rel_path": record.rel_path,
     }
+
+
+def manifest_record(source: str, fields: Mapping[str, Any] | None) -> SourceRecord:
+    """The manifest entry of ``source`` stored as ``fields`` (inverse of ``manifest_fields``).
+    Fields an older version did not write read as empty, and a ``chunk_count`` or
+    ``updated_at`` that is not a finite number (a damaged entry) as 0: it only feeds the dry
+    run's counts, so listing the sources must not fail on it."""
+    fields = fields or {}
+    return SourceRecord(
+        source=source,
+        file_hash=str(fields.get("file_hash", "")),
+        chunk_count=int(_number(fields.get("chunk_count"))),
+        updated_at=_number(fields.get("updated_at")),
+        embedder=str(fields.get("embedder", "")),
+        root=str(fields.get("root", "")),
+        rel_path=str(fields.get("rel_path", "")),
+    )
+
+
+def _number(value: object) -> float:
+    """``value`` if it is a finite int or float (not a bool), else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) else 0.0

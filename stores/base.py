@@ -51,13 +51,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, cast, runtime_checkable
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, StoreError
 from rag.types import Chunk, MetadataValue, ScoredChunk, Vectors
 
 Condition = MetadataValue | list[MetadataValue] | dict[str, MetadataValue | list[MetadataValue]]
@@ -73,6 +73,36 @@ class DuplicatePolicy(StrEnum):
     OVERWRITE = "overwrite"
     SKIP = "skip"
     FAIL = "fail"
+
+
+def duplicates_error(collection: str, stored: Sequence[str]) -> StoreError:
+    """The error of a FAIL write whose chunk ids ``stored`` (in write order) are already in
+    ``collection``: names the first ten and the fix. One wording for every store."""
+    shown = ", ".join(repr(i) for i in stored[:10])
+    return StoreError(
+        f"collection '{collection}' already holds chunk ids {shown}"
+        f"{' ...' if len(stored) > 10 else ''} and the duplicate policy is 'fail'; "
+        "nothing was written. Use policy 'overwrite' or 'skip', or delete them first"
+    )
+
+
+def apply_policy(
+    collection: str,
+    chunks: Sequence[Chunk],
+    embeddings: Vectors,
+    present: Container[str],
+    policy: DuplicatePolicy,
+) -> tuple[list[Chunk], Vectors]:
+    """The chunks (and their rows of ``embeddings``) a write stores under ``policy``, given the
+    ids ``present`` in the store: FAIL raises ``duplicates_error`` if any is, SKIP drops
+    them, OVERWRITE keeps all (the store replaces them). Ids must be unique (``dedupe``)."""
+    stored = [c.id for c in chunks if c.id in present]
+    if not stored or policy is DuplicatePolicy.OVERWRITE:
+        return list(chunks), embeddings
+    if policy is DuplicatePolicy.FAIL:
+        raise duplicates_error(collection, stored)
+    keep = [i for i, c in enumerate(chunks) if c.id not in present]
+    return [chunks[i] for i in keep], embeddings[keep]
 
 
 @dataclass(frozen=True)

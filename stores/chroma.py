@@ -34,7 +34,7 @@ import numpy as np
 
 from rag._lazy import require
 from rag.errors import ConfigError, StoreError
-from rag.stores.base import DuplicatePolicy, Filters, SourceRecord
+from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, apply_policy
 from rag.stores.bm25 import terms_by_id
 from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
 from rag.stores.chroma_collection import MANIFEST_SUFFIX, ChromaCollection
@@ -184,19 +184,10 @@ class ChromaStore(ChromaCollection):
         chunks, emb = dedupe(chunks, emb, policy)
         with self._lock:
             col = self._collection_for_write(emb.shape[1])
+            present = self._existing(col, [c.id for c in chunks])
+            chunks, emb = apply_policy(self.collection, chunks, emb, present, policy)
             ids = [c.id for c in chunks]
-            present = self._existing(col, ids)
-            if present and policy is DuplicatePolicy.FAIL:
-                shown = ", ".join([repr(i) for i in ids if i in present][:10])
-                raise StoreError(
-                    f"collection '{self.collection}' already holds chunk ids {shown}"
-                    f"{' ...' if len(present) > 10 else ''} and the duplicate policy is 'fail'; "
-                    "nothing was written. Use policy 'overwrite' or 'skip', or delete them first"
-                )
-            if present and policy is DuplicatePolicy.SKIP:
-                keep = [i for i, cid in enumerate(ids) if cid not in present]
-                chunks, emb, ids = [chunks[i] for i in keep], emb[keep], [ids[i] for i in keep]
-            elif present:
+            if present and policy is DuplicatePolicy.OVERWRITE:
                 self._delete(col, [i for i in ids if i in present])
             if not chunks:
                 return 0

@@ -29,6 +29,7 @@ from rag.stores._records import (
     chunk_fields,
     chunk_from_fields,
     manifest_fields,
+    manifest_record,
 )
 from rag.stores.base import Filters, SourceRecord, normalize_condition, validate_filters
 from rag.types import Chunk, MetadataValue
@@ -158,26 +159,12 @@ def translate_filters(filters: Filters | None) -> Translation:
     return out
 
 
-def _number(meta: Mapping[str, Any], key: str) -> float:
-    value = meta.get(key, 0)
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
 def manifest_metadata(record: SourceRecord) -> dict[str, MetadataValue]:
     """A manifest entry's metadata (the id is ``record.source``)."""
     return manifest_fields(record)
 
 
 def source_record(source: str, meta: Mapping[str, Any] | None) -> SourceRecord:
-    """A manifest entry from its id and metadata (inverse of ``manifest_metadata``; fields an
-    older version did not write read as empty)."""
-    meta = meta or {}
-    return SourceRecord(
-        source=source,
-        file_hash=str(meta.get("file_hash", "")),
-        chunk_count=int(_number(meta, "chunk_count")),
-        updated_at=_number(meta, "updated_at"),
-        embedder=str(meta.get("embedder", "")),
-        root=str(meta.get("root", "")),
-        rel_path=str(meta.get("rel_path", "")),
-    )
+    """A manifest entry from its id and metadata (inverse of ``manifest_metadata``; read as
+    ``rag.stores._records.manifest_record`` says)."""
+    return manifest_record(source, meta)

@@ -19,6 +19,7 @@ from rag.stores.base import (
     DuplicatePolicy,
     Filters,
     SourceRecord,
+    apply_policy,
     chunk_fields,
     matches,
     validate_filters,
@@ -149,17 +150,7 @@ class MemoryStore:
             dim = emb.shape[1]
             if self._dim is not None and dim != self._dim:
                 raise dimension_error(self.collection, self._dim, dim, "write")
-            present = [c.id for c in chunks if c.id in self._rows]
-            if present and policy is DuplicatePolicy.FAIL:
-                shown = ", ".join(repr(x) for x in present[:10])
-                raise StoreError(
-                    f"collection '{self.collection}' already holds chunk ids {shown}"
-                    f"{' ...' if len(present) > 10 else ''} and the duplicate policy is 'fail'; "
-                    "nothing was written. Use policy 'overwrite' or 'skip', or delete them first"
-                )
-            if policy is DuplicatePolicy.SKIP and present:
-                keep = [i for i, c in enumerate(chunks) if c.id not in self._rows]
-                chunks, emb = [chunks[i] for i in keep], emb[keep]
+            chunks, emb = apply_policy(self.collection, chunks, emb, self._rows, policy)
             if not chunks:
                 return 0
             if self._dim is None:

@@ -69,7 +69,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, StoreError
+from rag.errors import ConfigError
 from rag.stores._pgsql import (
     EF_SEARCH_SQL,
     MIGRATIONS,
@@ -81,7 +81,13 @@ from rag.stores._pgsql import (
     query_ef_search,
     table_name,
 )
-from rag.stores.base import DuplicatePolicy, Filters, SourceRecord, validate_filters
+from rag.stores.base import (
+    DuplicatePolicy,
+    Filters,
+    SourceRecord,
+    duplicates_error,
+    validate_filters,
+)
 from rag.stores.bm25 import terms_by_id
 from rag.stores.memory import check_shape, dedupe, query_vector
 from rag.stores.pgvector_collection import PgCollection
@@ -104,6 +110,14 @@ if TYPE_CHECKING:
     from rag.stores.pgvector_async import AsyncPgVectorQueries
 
 __all__ = ["MIGRATIONS", "PgVectorStore", "build_where", "table_name"]
+
+
+def _violating_id(exc: Exception) -> str:
+    """The chunk id a unique violation names (its detail reads ``Key (id)=(ID) already
+    exists.``, translated around the key), or ``?`` when the detail does not say."""
+    detail = getattr(getattr(exc, "diag", None), "message_detail", None) or ""
+    found = re.search(r"\(id\)=\((.*)\)", detail)
+    return found.group(1) if found else "?"
 
 
 class PgVectorStore(PgCollection):
@@ -213,20 +227,13 @@ class PgVectorStore(PgCollection):
         import psycopg
 
         if policy is DuplicatePolicy.FAIL:
-            found = sorted(self._existing(conn, meta, [c.id for c, _ in rows]))
+            found = self._existing(conn, meta, [c.id for c, _ in rows])
             if found:
-                raise self._duplicates(len(found), found[0])
+                raise duplicates_error(self.collection, [c.id for c, _ in rows if c.id in found])
         try:
             return copy_chunks(conn, meta.table, rows, policy)
-        except psycopg.errors.UniqueViolation:  # FAIL, and another writer got there first
-            raise self._duplicates(1, "?") from None
-
-    def _duplicates(self, n: int, example: str) -> StoreError:
-        return StoreError(
-            f"{n} chunk id(s) already stored in collection {self.collection!r} (e.g. {example!r}) "
-            "and the duplicate policy is 'fail'; nothing was written. Use policy 'overwrite' or "
-            "'skip', or delete the source first."
-        )
+        except psycopg.errors.UniqueViolation as exc:  # FAIL, and another writer got there first
+            raise duplicates_error(self.collection, [_violating_id(exc)]) from None
 
     def _existing(self, conn: psycopg.Connection[Any], meta: TableInfo, ids: list[str]) -> set[str]:
         from psycopg import sql

@@ -29,7 +29,13 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rag.stores._records import FieldKeys, chunk_fields, chunk_from_fields, manifest_fields
+from rag.stores._records import (
+    FieldKeys,
+    chunk_fields,
+    chunk_from_fields,
+    manifest_fields,
+    manifest_record,
+)
 from rag.stores.base import Filters, SourceRecord, normalize_condition, validate_filters
 from rag.types import Chunk, MetadataValue
 
@@ -117,18 +123,10 @@ def source_payload(record: SourceRecord) -> dict[str, Any]:
 
 
 def source_record(payload: Mapping[str, Any] | None) -> SourceRecord:
-    """A manifest entry from its payload (inverse of ``source_payload``; fields an older
-    version did not write read as empty)."""
+    """A manifest entry from its payload (inverse of ``source_payload``; read as
+    ``rag.stores._records.manifest_record`` says)."""
     p = payload or {}
-    return SourceRecord(
-        source=str(p.get("source", "")),
-        file_hash=str(p.get("file_hash", "")),
-        chunk_count=int(p.get("chunk_count", 0)),
-        updated_at=float(p.get("updated_at", 0.0)),
-        embedder=str(p.get("embedder", "")),
-        root=str(p.get("root", "")),
-        rel_path=str(p.get("rel_path", "")),
-    )
+    return manifest_record(str(p.get("source", "")), p)
 
 
 def _equals(key: str, value: MetadataValue) -> models.Condition:

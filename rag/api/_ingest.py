@@ -92,8 +92,7 @@ def _ingest_ray(
     from rag.pipelines.ingest_ray import RayIngest, RayParts
 
     s = parts.settings
-    parent_given = parts._parent is not None and parts._parent._embedder_given
-    if parts._embedder_given or parent_given:  # shipped to the workers as it is (it must pickle)
+    if parts.embedder_given:  # shipped to the workers as it is (it must pickle)
         embedder_factory: Any = partial(_same, parts.embedder)
     else:
         worker_settings = s.model_copy(update={"embed_threads": 1})
@@ -183,7 +182,7 @@ def _store_to_plan(parts: Parts) -> Store:
     yet): then an empty stand-in, so a dry run leaves the data directory as it was."""
     s = parts.settings
     fresh = s.store == "chroma" and not s.chroma_url and not s.chroma_path.exists()
-    if parts._store is None and fresh:
+    if not parts.store_opened and fresh:
         from rag.stores.memory import MemoryStore
 
         return MemoryStore(s.collection)

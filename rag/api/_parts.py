@@ -109,6 +109,12 @@ class Parts:
     def store(self) -> Store:
         return self._lazy("_store", self._build_store)
 
+    @property
+    def store_opened(self) -> bool:
+        """Whether this RAG holds its store already (given, or opened by an earlier call), so
+        a caller can avoid ``store``, which opens it (and may create an embedded one)."""
+        return self._store is not None
+
     def _build_store(self) -> Store:
         from rag.stores import make_store
 
@@ -117,6 +123,14 @@ class Parts:
     @property
     def embedder(self) -> Embedder:
         return self._lazy("_embedder", self._build_embedder)
+
+    @property
+    def embedder_given(self) -> bool:
+        """Whether the embedder was passed in, to this RAG or to the one it came from
+        (``with_settings``), rather than built from settings: Ray ships a given one to its
+        workers as it is, and builds its own from settings otherwise."""
+        parent = self._parent
+        return self._embedder_given or (parent is not None and parent._embedder_given)
 
     def _build_embedder(self) -> Embedder:
         from rag.embeddings import make_embedder

@@ -21,7 +21,13 @@ from rag.errors import ConfigError, StoreError
 from rag.stores.base import SourceRecord, Store, chunk_fields, keyword_search, matches
 from rag.stores.qdrant import MANIFEST_SUFFIX, QdrantStore, server_keyword_dir
 from rag.stores.qdrant_local import journal_mode
-from rag.stores.qdrant_records import point_id, stored_key, translate_filters, user_key
+from rag.stores.qdrant_records import (
+    point_id,
+    source_point_id,
+    stored_key,
+    translate_filters,
+    user_key,
+)
 from rag.testing.store_contract import FILTER_CASES, StoreContract, make_chunk, unit, vectors
 from rag.testing.store_contract._base import filter_corpus
 
@@ -130,6 +136,24 @@ def test_record_layout(tmp_path: Path) -> None:
     assert store.list_collections() == ["layout"]
     info = client.get_collection("layout")
     assert info.config.params.vectors.distance == "Cosine"  # type: ignore[union-attr]
+    store.close()
+
+
+@pytest.mark.parametrize("bad", ["three", None, [3]], ids=["text", "null", "list"])
+def test_a_manifest_entry_with_a_non_number_chunk_count_reads_as_0(
+    tmp_path: Path, bad: object
+) -> None:
+    """A damaged ``chunk_count`` in a stored manifest entry does not break ``sources()``: the
+    source is listed with chunk_count 0, as Chroma reads it (``_records.manifest_record``)."""
+    store = QdrantStore("damaged", path=tmp_path / "q")
+    store.set_source(SourceRecord("/d/a.md", "h", 4, 2.5, "emb"))
+    store._client.set_payload(
+        "damaged" + MANIFEST_SUFFIX,
+        payload={"chunk_count": bad},
+        points=[source_point_id("/d/a.md")],
+        wait=True,
+    )
+    assert store.sources() == {"/d/a.md": SourceRecord("/d/a.md", "h", 0, 2.5, "emb")}
     store.close()
 
 
