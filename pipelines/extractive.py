@@ -458,7 +458,11 @@ class ExtractiveAnswerer:
             # answer type and the matching one does not; or (``follow``) always the next,
             # which often holds what the matching one leads up to ("... . This is called Y.")
             chosen.append(siblings[at + 1])
-        elif len(order) > 1 and scores[order[1]] >= self.second_ratio * scores[order[0]]:
+        elif (
+            len(order) > 1
+            and scores[order[1]] >= self.second_ratio * scores[order[0]]
+            and (alike is None or candidates[order[1]].source == best.source)
+        ):  # a second sentence close in score (after an FAQ's reply, only the same source's)
             chosen.append(order[1])
         chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
         if self.type_gate and wants_quantity(question):
