@@ -195,16 +195,13 @@ from rag.pipelines.answer_types import (
 )
 from rag.pipelines.extractive_rules import (
     HOW,
-    POINTS_BACK,
     QUESTION_WORDS,
-    THAT_IS_WHY,
-    WHY,
     Candidate,
     answers_for_questions,
     asked_alike,
     bigrams,
     calibrated_floor,
-    continues,
+    companions,
     documents,
     echoes,
     held,
@@ -433,38 +430,20 @@ class ExtractiveAnswerer:
         if alike is not None:  # an FAQ asks what the user asks: its reply answers
             order = [alike, *(k for k in order if k != alike)]
             scores[alike] = max(scores)
-        chosen = [order[0]]
-        best = candidates[order[0]]
-        siblings = by_source[best.source]
-        at = siblings.index(order[0])
-        if at > 0 and (
-            candidates[siblings[at - 1]].text.rstrip().endswith(":")
-            or (WHY.search(question) and THAT_IS_WHY.match(best.text))
-            or POINTS_BACK.search(best.text)
-        ):
-            # the line that introduces a command or list; the reason a consequence follows
-            # from; what "this one" points to
-            chosen.append(siblings[at - 1])
-        nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
         follow = self.follow if isinstance(self.follow, bool) else lang in self.follow
-        if follow and nxt is not None and self.follow_when == "continues":
-            follow = continues(nxt)
-        if nxt is not None and (
-            follow
-            or best.text.rstrip().endswith(":")
-            or (wants is not None and not wants.search(best.text) and wants.search(nxt))
-        ):
-            # what an introduction leads to; the next sentence when it holds the wanted
-            # answer type and the matching one does not; or (``follow``) always the next,
-            # which often holds what the matching one leads up to ("... . This is called Y.")
-            chosen.append(siblings[at + 1])
-        elif (
-            len(order) > 1
-            and scores[order[1]] >= self.second_ratio * scores[order[0]]
-            and (alike is None or candidates[order[1]].source == best.source)
-        ):  # a second sentence close in score (after an FAQ's reply, only the same source's)
-            chosen.append(order[1])
-        chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
+        chosen = companions(
+            order,
+            scores,
+            candidates,
+            by_source,
+            question=question,
+            wants=wants,
+            follow=follow and self.follow_when == "always",
+            follow_continuing=follow and self.follow_when == "continues",
+            second_ratio=self.second_ratio,
+            same_source_second=alike is not None,
+        )
+        best = candidates[order[0]]
         if self.type_gate and wants_quantity(question):
             # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
             # sentences give none: the sources talk about the topic but do not say

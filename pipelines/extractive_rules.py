@@ -155,6 +155,54 @@ def asked_alike(
     return None
 
 
+def companions(
+    order: Sequence[int],
+    scores: Sequence[float],
+    candidates: Sequence[Candidate],
+    by_source: dict[int, list[int]],
+    *,
+    question: str,
+    wants: re.Pattern[str] | None,
+    follow: bool,
+    follow_continuing: bool,
+    second_ratio: float,
+    same_source_second: bool,
+) -> list[int]:
+    """The best candidate (``order[0]``) and the sentences that join it, in reading order:
+    the line before when it introduces the best one (ends with ``:``), gives the reason a
+    "That is why ..." follows from, or is what "this one" points to; the next one when the
+    best introduces it, when it holds the wanted answer type and the best does not, or
+    (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
+    second best when it scores within ``second_ratio`` (``same_source_second``: only from
+    the best one's source, as after an FAQ's reply)."""
+    chosen = [order[0]]
+    best = candidates[order[0]]
+    siblings = by_source[best.source]
+    at = siblings.index(order[0])
+    if at > 0 and (
+        candidates[siblings[at - 1]].text.rstrip().endswith(":")
+        or (WHY.search(question) and THAT_IS_WHY.match(best.text))
+        or POINTS_BACK.search(best.text)
+    ):
+        chosen.append(siblings[at - 1])
+    nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
+    if nxt is not None and (
+        follow
+        or (follow_continuing and continues(nxt))
+        or best.text.rstrip().endswith(":")
+        or (wants is not None and not wants.search(best.text) and wants.search(nxt))
+    ):
+        chosen.append(siblings[at + 1])
+    elif (
+        len(order) > 1
+        and scores[order[1]] >= second_ratio * scores[order[0]]
+        and (not same_source_second or candidates[order[1]].source == best.source)
+    ):
+        chosen.append(order[1])
+    chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
+    return chosen
+
+
 _YES_NO = re.compile(
     r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
     r"had|am)\b",
