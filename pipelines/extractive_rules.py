@@ -1,9 +1,9 @@
 """The sentence-level rules of the extractive answerer (``rag.pipelines.extractive``): which
-words ask, which sentences carry on from or point back to the one before, FAQ questions
-standing for their answers, one-word replies, documents among the sources, term rarity,
-character bigrams, names that share a beginning, Latin names no source writes and the
-embedders' cosine floors. Kept apart so that the answerer's module holds the scoring and
-choosing."""
+words ask, which sentences carry on from or point back to the one before and so join the best
+one (``companions``), FAQ questions standing for their answers (and one asked alike, whose
+reply wins), one-word replies, documents among the sources, term rarity, character bigrams,
+names that share a beginning, Latin names no source writes and the embedders' cosine floors.
+Kept apart so that the answerer's module holds the scoring and the gates."""
 
 from __future__ import annotations
 
