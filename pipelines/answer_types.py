@@ -16,9 +16,13 @@ WANTS_NUMBER = re.compile(
 )
 """A question whose answer is a quantity or a date (which Python version, the minimum SQLite
 version: a version number; what's the most reminders: a count)."""
+NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+)
+"""English number words up to fifty as documents write them (a regex alternation); each
+pattern below adds what it counts besides (hundreds, "twice", "a few")."""
 NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|billion|half|once|twice|every)\b|"
+    rf"\d|\b(?:{NUMBER_WORDS}|hundred|thousand|million|billion|half|once|twice|every)\b|"
     r"(?<![가-힣])(?:[한두세네]\s?(?:번|개|시간|달|해)|(?:(?:열|스물|스무|서른|마흔|쉰|예순|일흔|여든|"
     r"아흔)(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉)?\s?|(?:두세|서너|다섯|여섯|일곱|여덟|아홉|수십|수백|"
     r"수천|수만|몇십|몇백)\s?|[한두세네]\s)(?:번|개|시간|달|해|명|살|가지|마리|권|척|자|시|분|초|곳|날|"
@@ -98,8 +102,8 @@ Korean 어디, which asks for places in prose as often."""
 
 
 _COUNT = (
-    r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|"
-    r"fifty|a hundred|hundreds|a thousand|thousands|several|a few)\s*(?:-\s*)?"
+    rf"(?:\d[\d,.]*|{NUMBER_WORDS}|a hundred|hundreds|a thousand|thousands|several|a few)"
+    r"\s*(?:-\s*)?"
 )
 _LENGTH_UNITS = (
     r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
@@ -282,10 +286,7 @@ _MEASURED = (
     r"[kmgt]i?b|bytes?|degrees?|percent|%|°|met(?:re|er)s?|miles?|feet|inch(?:es)?|tonnes?|tons?|"
     r"pounds?|lbs?)"
 )
-_COUNTED = (
-    r"(?:\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-    r"thirty|forty|fifty|hundred|thousand|million)\b)"
-)
+_COUNTED = rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}|hundred|thousand|million)\b)"
 
 
 _TIME_UNITS = r"s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
