@@ -14,8 +14,9 @@ A crash before 4 leaves no or an old manifest entry, so the re-run redoes the fi
 chunks written so far already stored (no duplicates, no re-embedding) and finishes it.
 
 A file that reuses stored vectors (``PlannedFile.reuse``: a moved file, its old key's; one
-stored under another root, its own) reads them by content hash in step 2
-(``Store.stored_vectors``) and embeds only what they do not cover; a rewritten file writes
+stored under another root, its own; a copy, the stored file's with the same bytes) reads them
+by content hash in step 2 (``Store.stored_vectors``) and embeds only what they do not cover;
+a rewritten file writes
 every chunk again in step 3 (same ids, its new root and relative path). The old entry of a
 moved file is deleted by ``conclude`` at the end of the run, after the prune and after what
 its moved root left behind (``moved_leftovers``): until then it is what tells a re-run that

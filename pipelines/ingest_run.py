@@ -3,8 +3,9 @@ file, embedding in a background thread while the previous batch or window is wri
 
 Small files join a shared batch embedded together; a file of several windows is embedded
 and written window by window in one transaction where the store supports it. A file that
-reuses stored vectors (moved, or rewritten under a new root: ``PlannedFile.reuse``) embeds
-only the chunks they do not cover, and builds no embedder when they cover all.
+reuses stored vectors (moved, rewritten under a new root, or a copy of a stored file:
+``PlannedFile.reuse``) embeds only the chunks they do not cover, and builds no embedder when
+they cover all.
 """
 
 from __future__ import annotations
