@@ -16,12 +16,11 @@ chunks written so far already stored (no duplicates, no re-embedding) and finish
 A file that reuses stored vectors (``PlannedFile.reuse``: a moved file, its old key's; one
 stored under another root, its own; a copy, the stored file's with the same bytes) reads them
 by content hash in step 2 (``Store.stored_vectors``) and embeds only what they do not cover;
-a rewritten file writes
-every chunk again in step 3 (same ids, its new root and relative path). The old entry of a
-moved file is deleted by ``conclude`` at the end of the run, after the prune and after what
-its moved root left behind (``moved_leftovers``): until then it is what tells a re-run that
-the move is unfinished (the file, recorded under its new key, is found unchanged and claims
-it again), so a crash anywhere is repaired by the next run.
+a rewritten file writes every chunk again in step 3 (same ids, its new root and relative
+path). The old entry of a moved file is deleted by ``conclude`` at the end of the run, after
+the prune and after what its moved root left behind (``moved_leftovers``): until then it is
+what tells a re-run that the move is unfinished (the file, recorded under its new key, is
+found unchanged and claims it again), so a crash anywhere is repaired by the next run.
 ``write_batch`` commits several small files: one transaction per file on a store that
 ``supports_transactions``, else one write for all and then each file's step 4. ``prune``
 removes the files that disappeared (the store deletes the manifest entry last).
