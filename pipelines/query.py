@@ -55,6 +55,7 @@ __all__ = [
     "Retriever",
     "Retrieves",
     "Rewriter",
+    "check_prepared",
     "check_queryable",
     "cited_numbers",
     "clean_question",
@@ -87,6 +88,17 @@ class CallRecorder(Protocol):
         question: str | None = None,
         error: str | None = None,
     ) -> None: ...
+
+
+def check_prepared(question: str, prepared: PreparedPrompt) -> PreparedPrompt:
+    """``prepared`` if it was packed for ``question`` (cleaned), else ValueError naming both:
+    sending another question's prompt would answer the wrong question."""
+    if prepared.question != question:
+        raise ValueError(
+            f"the prepared prompt is for the question {prepared.question!r}, not "
+            f"{question!r}; pass the question given to prepare, or prepare this one"
+        )
+    return prepared
 
 
 def cited_numbers(text: str) -> set[int]:
@@ -224,12 +236,16 @@ class QueryPipeline:
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Answer:
         """Retrieve (unless ``retrieval`` is given), answer (extract or generate and check),
-        cite. ``history``: the conversation so far (``rag.pipelines.conversation``)."""
+        cite. ``history``: the conversation so far (``rag.pipelines.conversation``).
+        ``prepared``: the prompt ``prepare`` returned for this question; it is sent as it is
+        (nothing retrieved or packed again; it wins over ``retrieval``, ``filters``, ``k``
+        and ``history``), and one for another question is a ValueError."""
         question = clean_question(question)
         with ask_span(self.store.collection, question) as sp:
-            answer = self._ask(question, filters, k, history, retrieval)
+            answer = self._ask(question, filters, k, history, retrieval, prepared)
             finish_ask_span(sp, answer)
             return answer
 
@@ -240,9 +256,10 @@ class QueryPipeline:
         k: int | None,
         history: Sequence[Turn] | None,
         retrieval: Retrieval | None,
+        given: PreparedPrompt | None,
     ) -> Answer:
         prepared, retrieval_s = self.prepared_for(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
+            question, filters=filters, k=k, history=history, retrieval=retrieval, prepared=given
         )
         if self.answer_mode == "extractive":
             return self.extract(question, prepared, retrieval_s)
@@ -263,16 +280,25 @@ class QueryPipeline:
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields text deltas as they arrive and then the Answer (an
         extractive answer arrives as one delta). Given ``retrieval`` (the sources already
-        shown, say), it packs those hits and does not retrieve again."""
+        shown, say), it packs those hits and does not retrieve again; given ``prepared``
+        (the prompt ``prepare`` returned for this question), it sends that prompt as it is
+        (as ``ask``)."""
         question = clean_question(question)
+        given = prepared
         # spans stay open across the yields: ``RAG.ask_stream`` runs each step in one context
         # (``tracing.iterate``), so they attach and detach in the same one
         with ask_span(self.store.collection, question) as sp:
             prepared, retrieval_s = self.prepared_for(
-                question, filters=filters, k=k, history=history, retrieval=retrieval
+                question,
+                filters=filters,
+                k=k,
+                history=history,
+                retrieval=retrieval,
+                prepared=given,
             )
             if self.answer_mode == "extractive":
                 answer = self.extract(question, prepared, retrieval_s)
@@ -308,17 +334,21 @@ class QueryPipeline:
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> tuple[PreparedPrompt, float]:
-        """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds (0 when
-        ``retrieval`` is given: its hits are packed, nothing is retrieved)."""
+        """Retrieve and pack: the prompt ``ask`` sends, and the retrieval's seconds. Given
+        ``retrieval``, its hits are packed (nothing retrieved) and its ``seconds`` reported;
+        given ``prepared`` (the prompt ``prepare`` returned for this question: a ValueError
+        for another one), it is returned as it is with its ``retrieval_seconds``, nothing
+        retrieved or packed again (it wins over ``retrieval``)."""
         question = clean_question(question)
+        if prepared is not None:
+            return check_prepared(question, prepared), prepared.retrieval_seconds
         turns = check_history(history)
-        if retrieval is not None:
-            return self.prepare(question, retrieval, history=turns), 0.0
-        started = time.perf_counter()
-        hits = self.retrieve(question, k=k, filters=filters, history=turns)
-        retrieval_s = time.perf_counter() - started
-        return self.prepare(question, hits, history=turns), retrieval_s
+        if retrieval is None:
+            retrieval = self.retrieve(question, k=k, filters=filters, history=turns)
+        prepared = self.prepare(question, retrieval, history=turns)
+        return prepared, prepared.retrieval_seconds
 
     def generated(
         self, question: str, prepared: PreparedPrompt, completion: Completion, retrieval_s: float

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.llms.base import Message
 from rag.pipelines.conversation import history_slice
@@ -37,6 +37,9 @@ class PreparedPrompt:
     notes: tuple[str, ...]
     """Why each source was retrieved (its rank in each leg) and what was cut and why, one
     line each, for ``--show-prompt``."""
+    retrieval_seconds: float = field(default=0.0, compare=False)
+    """How long the retrieval of the packed hits took (their ``Retrieval.seconds``; 0 when
+    they were not a ``Retrieval`` or not timed): an ``ask`` given this prompt reports it."""
 
     @property
     def text(self) -> str:
@@ -68,8 +71,9 @@ def pack_prompt(
     ``Retrieval``, the notes start with why each source was retrieved. A generative
     prompt carries the most recent ``turns`` that fit ``history_tokens`` as chat messages
     before the sources. An extractive answer sends no prompt, so it reads every source
-    whole: neither the budget nor the selector applies. ``question`` and ``turns`` come
-    cleaned and checked (``QueryPipeline._pack``)."""
+    whole: neither the budget nor the selector applies. A ``Retrieval``'s ``seconds`` become
+    the prompt's ``retrieval_seconds``. ``question`` and ``turns`` come cleaned and checked
+    (``QueryPipeline._pack``)."""
     citations: list[Citation] = []
     blocks: list[str] = []
     dropped: list[tuple[ScoredChunk, str]] = []
@@ -143,9 +147,19 @@ def pack_prompt(
             f"no prompt is sent, so max_context_tokens={max_context_tokens} "
             "does not apply)"
         )
+    seconds = 0.0
     if isinstance(hits, Retrieval):
         notes[:0] = _retrieved_notes(hits, citations)
-    return PreparedPrompt(question, messages, tuple(citations), used, tuple(dropped), tuple(notes))
+        seconds = hits.seconds
+    return PreparedPrompt(
+        question,
+        messages,
+        tuple(citations),
+        used,
+        tuple(dropped),
+        tuple(notes),
+        retrieval_seconds=seconds,
+    )
 
 
 def truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:

@@ -6,6 +6,7 @@ and the empty-collection check and de-duplication every retriever shares. Apart 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -115,7 +116,9 @@ def retrieve_follow_up(
 ) -> Retrieval:
     """``retriever.retrieve(question)``, with a follow-up's context when ``history`` has a
     user turn (``rag.pipelines.conversation.follow_up``; ``terms``: the keyword tokenizer's):
-    the model's rewrite when a ``rewriter`` gives one, else the rule."""
+    the model's rewrite when a ``rewriter`` gives one, else the rule. Timed: its ``seconds``
+    (the rewrite included) travel with it, so an ``ask`` given it reports them."""
+    started = time.perf_counter()
     turns = check_history(history)
     with tracing.span(
         "retrieve", mode=getattr(retriever, "mode", "dense"), k=k, filtered=bool(filters)
@@ -138,7 +141,7 @@ def retrieve_follow_up(
             if follow.rewritten:
                 found = replace(found, rewritten=True)
         sp.set(hits=len(found.hits))
-        return found
+        return replace(found, seconds=time.perf_counter() - started)
 
 
 def check_queryable(store: Store, filters: Filters | None) -> None:

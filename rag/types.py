@@ -148,13 +148,17 @@ class Retrieval(Sequence[ScoredChunk]):
     """The text the dense leg embedded when it was not the question alone (a follow-up)."""
     rewritten: bool = False
     """True when the model rewrote the follow-up (``dense_query`` holds its rewrite)."""
+    seconds: float = field(default=0.0, compare=False)
+    """How long the retrieval took, 0 when not measured; ``ask(retrieval=...)`` reports it as
+    the answer's ``retrieval_latency_s``. A timing, not part of what was found: equal
+    retrievals may differ in it."""
 
     def rank_of(self, chunk_id: str) -> LegRanks | None:
         """The leg ranks of the hit with ``chunk_id``, or None."""
         return next((r for r in self.ranks if r.chunk_id == chunk_id), None)
 
     def top(self, k: int) -> Retrieval:
-        """The first ``k`` hits (and their ranks)."""
+        """The first ``k`` hits (and their ranks), with the same ``seconds``."""
         return replace(self, hits=self.hits[:k], ranks=self.ranks[:k])
 
     @overload

@@ -150,15 +150,18 @@ class AsyncRAG(Runner):
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Answer:
         """``RAG.ask``: retrieval and checks in the executor, generation awaited (the same
-        spans as ``RAG.ask``)."""
+        spans as ``RAG.ask``). ``prepared``: the prompt ``prepare`` returned for this
+        question, sent as it is (nothing retrieved or packed again; it wins over
+        ``retrieval``; one for another question is a ValueError)."""
         from rag.pipelines.query import clean_question
         from rag.pipelines.spans import ask_span, finish_ask_span
 
         question = clean_question(question)
         with self.rag.trace_scope(), ask_span(self.settings.collection, question) as sp:
-            answer = await self._ask(question, filters, k, history, retrieval)
+            answer = await self._ask(question, filters, k, history, retrieval, prepared)
             finish_ask_span(sp, answer)
             return answer
 
@@ -169,10 +172,10 @@ class AsyncRAG(Runner):
         k: int | None,
         history: Sequence[Turn] | None,
         retrieval: Retrieval | None,
+        given: PreparedPrompt | None,
     ) -> Answer:
-
         pipeline, prepared, retrieval_s = await self._start(
-            question, filters, k, history, retrieval
+            question, filters, k, history, retrieval, given
         )
         return await self._answered(pipeline, question, prepared, retrieval_s)
 
@@ -271,10 +274,12 @@ class AsyncRAG(Runner):
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> AsyncGenerator[str | Answer, None]:
         """``RAG.ask_stream``: the answer's text as it is generated, then the finished Answer.
         Stopping early (``break``, ``aclose()``) ends the generation and frees the model.
-        Given ``retrieval`` (from ``retrieve``), it does not retrieve again."""
+        Given ``retrieval`` (from ``retrieve``), it does not retrieve again; given
+        ``prepared`` (from ``prepare``, for this question), it sends that prompt as it is."""
         from rag.pipelines.query import clean_question
         from rag.pipelines.spans import (
             ask_span,
@@ -286,13 +291,14 @@ class AsyncRAG(Runner):
         # the spans are held across the yields but made current only between them, so the
         # consumer's context is never changed (an async generator runs in the consumer's task)
         question = clean_question(question)
+        given = prepared
         with self.rag.trace_scope():
             root = ask_span(self.settings.collection, question)
         failure: BaseException | None = None
         try:
             with root.active():
                 pipeline, prepared, retrieval_s = await self._start(
-                    question, filters, k, history, retrieval
+                    question, filters, k, history, retrieval, given
                 )
             if pipeline.answer_mode == "extractive":
                 with root.active():

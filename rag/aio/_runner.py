@@ -151,8 +151,10 @@ class Runner:
         filters: Filters | None,
         history: Sequence[Turn] | None = None,
     ) -> Retrieval | None:
-        """Retrieval on the store's async queries (as a follow-up after a ``history``), or
-        None when the store has none (then the caller retrieves in the executor)."""
+        """Retrieval on the store's async queries (as a follow-up after a ``history``), timed
+        in its ``seconds``, or None when the store has none (then the caller retrieves in the
+        executor)."""
+        started = time.perf_counter()
         aretriever = self._aretriever
         if not self._aretriever_made:
             aretriever = await self._run(self._make_aretriever)
@@ -162,15 +164,18 @@ class Runner:
         if self._closed:
             raise RuntimeError("this AsyncRAG is closed; make a new one")
         if follow is None:
-            return await aretriever.retrieve(question, k=k, filters=filters)
-        found = await aretriever.retrieve(
-            question,
-            k=k,
-            filters=filters,
-            context_terms=follow.context_terms,
-            dense_query=follow.dense_query,
-        )
-        return dataclasses.replace(found, rewritten=True) if follow.rewritten else found
+            found = await aretriever.retrieve(question, k=k, filters=filters)
+        else:
+            found = await aretriever.retrieve(
+                question,
+                k=k,
+                filters=filters,
+                context_terms=follow.context_terms,
+                dense_query=follow.dense_query,
+            )
+            if follow.rewritten:
+                found = dataclasses.replace(found, rewritten=True)
+        return dataclasses.replace(found, seconds=time.perf_counter() - started)
 
     def _packed(
         self,
@@ -189,14 +194,23 @@ class Runner:
         filters: Filters | None,
         k: int | None,
         history: Sequence[Turn] | None = None,
+        retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
         """(In the executor) the query pipeline (built on first use, with its LLM: a local
-        model loads here, not on the loop), the prompt and the retrieval's seconds."""
+        model loads here, not on the loop), the prompt and the retrieval's seconds
+        (``QueryPipeline.prepared_for``: a given ``retrieval`` packed, a given ``prepared``
+        checked and sent as it is)."""
         pipeline = self.rag.query_pipeline
-        prepared, retrieval_s = pipeline.prepared_for(
-            question, filters=filters, k=k, history=history
+        prompt, retrieval_s = pipeline.prepared_for(
+            question,
+            filters=filters,
+            k=k,
+            history=history,
+            retrieval=retrieval,
+            prepared=prepared,
         )
-        return pipeline, prepared, retrieval_s
+        return pipeline, prompt, retrieval_s
 
     async def _start(
         self,
@@ -205,18 +219,20 @@ class Runner:
         k: int | None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
-        """The query pipeline, the prompt and the retrieval's seconds (0 for a given
-        ``retrieval``): retrieval on the store's async queries when it has them, else all of
-        it in the executor."""
-        if retrieval is not None:
-            return await self._run(self._packed, question, retrieval, 0.0, history)
-        started = time.perf_counter()
+        """The query pipeline, the prompt and the retrieval's seconds (a given ``retrieval``'s
+        or ``prepared`` prompt's own): a given prompt as it is, a given retrieval packed,
+        else retrieval on the store's async queries when it has them, else all of it in the
+        executor."""
+        if retrieval is not None or prepared is not None:
+            return await self._run(
+                self._prepared, question, filters, k, history, retrieval, prepared
+            )
         hits = await self._retrieval(question, k, filters, history)
         if hits is None:
             return await self._run(self._prepared, question, filters, k, history)
-        elapsed = time.perf_counter() - started
-        return await self._run(self._packed, question, hits, elapsed, history)
+        return await self._run(self._packed, question, hits, hits.seconds, history)
 
     # --- closing ---
 

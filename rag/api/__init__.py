@@ -161,13 +161,23 @@ class RAG(Parts):
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Answer:
         """Answer ``question`` from the collection, with citations and usage. ``history``:
         the conversation so far, oldest first, as ``Message``s or ``(role, content)`` tuples
-        (user and assistant); ``retrieval``: hits already retrieved, packed as they are."""
+        (user and assistant); ``retrieval``: hits already retrieved (``retrieve``), packed as
+        they are, their ``seconds`` reported as the retrieval's; ``prepared``: the prompt
+        ``prepare`` returned for this question, sent as it is (nothing retrieved or packed
+        again; it wins over ``retrieval``, ``filters``, ``k`` and ``history``; a prompt for
+        another question is a ValueError)."""
         with self.trace_scope():
             return self.query_pipeline.ask(
-                question, filters=filters, k=k, history=history, retrieval=retrieval
+                question,
+                filters=filters,
+                k=k,
+                history=history,
+                retrieval=retrieval,
+                prepared=prepared,
             )
 
     def ask_many(
@@ -205,12 +215,19 @@ class RAG(Parts):
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text as it is generated, then the finished Answer. Given
         ``retrieval`` (the sources a caller showed first, from ``retrieve``), it does not
-        retrieve again."""
+        retrieve again; given ``prepared`` (the prompt ``prepare`` returned for this
+        question), it sends that prompt as it is, as ``ask`` does."""
         stream = self.query_pipeline.ask_stream(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
+            question,
+            filters=filters,
+            k=k,
+            history=history,
+            retrieval=retrieval,
+            prepared=prepared,
         )
         yield from tracing.iterate(stream, self._tracing, self.settings.trace_content)
 

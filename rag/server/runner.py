@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from rag.api import RAG
     from rag.pipelines.conversation import Turn
+    from rag.pipelines.query import PreparedPrompt
     from rag.stores.base import Filters
     from rag.types import Answer, Retrieval
 
@@ -82,13 +83,20 @@ class Runner:
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> Answer:
         """``AsyncRAG.ask`` over ``rag``; 503 past the timeout (a hosted generation is
-        cancelled, a step in the pool finishes and is dropped)."""
+        cancelled, a step in the pool finishes and is dropped). ``prepared``: the prompt
+        ``rag.prepare`` returned for this question, sent as it is (not packed again)."""
         try:
             return await asyncio.wait_for(
                 self.aio(rag).ask(
-                    question, filters=filters, k=k, history=history, retrieval=retrieval
+                    question,
+                    filters=filters,
+                    k=k,
+                    history=history,
+                    retrieval=retrieval,
+                    prepared=prepared,
                 ),
                 self.timeout_s,
             )
@@ -104,14 +112,21 @@ class Runner:
         k: int | None = None,
         history: Sequence[Turn] | None = None,
         retrieval: Retrieval | None = None,
+        prepared: PreparedPrompt | None = None,
     ) -> AsyncIterator[str | Answer]:
         """``AsyncRAG.ask_stream`` over ``rag``: text deltas, then the Answer. The whole stream
         has the request timeout (503 past it); a consumer that stops early ends the
-        generation (and frees a local model) before this generator's close returns."""
+        generation (and frees a local model) before this generator's close returns.
+        ``prepared``: as for ``ask``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         stream = self.aio(rag).ask_stream(
-            question, filters=filters, k=k, history=history, retrieval=retrieval
+            question,
+            filters=filters,
+            k=k,
+            history=history,
+            retrieval=retrieval,
+            prepared=prepared,
         )
         async with aclosing(stream) as items:
             while True:

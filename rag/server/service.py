@@ -4,7 +4,8 @@ answer (whole or streamed) and turn rag's values into the API's JSON.
 An ask carries the conversation so far (``history``: the native body's field, the facade's
 earlier user and assistant messages) as ``(role, content)`` pairs; rag retrieves the question
 as a follow-up and a generative prompt carries the recent turns (``rag.pipelines.conversation``).
-A streamed ask retrieves once: the ``sources`` event and the answer use the same hits."""
+A streamed ask, and a budgeted one, retrieve and pack once: the prompt whose ``sources`` event
+is sent, or whose cost is held against the budget, is the prompt the answer is generated from."""
 
 from __future__ import annotations
 
@@ -213,7 +214,7 @@ async def ask(state: ServerState, job: AskJob) -> Answer:
     hold = await state.runner.run(_reserve, tenant, job.rag, prepared)
     answer: Answer | None = None
     try:
-        answer = await state.runner.ask(job.rag, job.question, history=job.history, retrieval=found)
+        answer = await state.runner.ask(job.rag, job.question, prepared=prepared)
         return answer
     finally:
         await _settle(state, tenant, hold, answer)
@@ -222,8 +223,8 @@ async def ask(state: ServerState, job: AskJob) -> Answer:
 async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str, Any]]:
     """A streamed answer as ``("sources", citations)``, ``("delta", text)``...,
     ``("final", Answer)``, or ``("error", ApiError)`` when it fails midway or the server
-    drains (the stream is then closed). Retrieves once: the sources shown are the hits the
-    answer is built from."""
+    drains (the stream is then closed). Retrieves and packs once: the sources shown are
+    those of the prompt the answer is generated from."""
     tenant: Tenant | None = None
     hold: int | None = None
     answer: Answer | None = None
@@ -238,9 +239,7 @@ async def ask_events(state: ServerState, job: AskJob) -> AsyncIterator[tuple[str
         if tenant is not None:
             hold = await state.runner.run(_reserve, tenant, job.rag, prepared)
         yield "sources", list(prepared.citations)
-        async for item in state.runner.ask_stream(
-            job.rag, job.question, history=job.history, retrieval=found
-        ):
+        async for item in state.runner.ask_stream(job.rag, job.question, prepared=prepared):
             if isinstance(item, Answer):
                 answer = item
                 yield "final", item

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from rag.llms import as_async
 from rag.llms.base import AsyncLLM, Message, StreamEvent
 from rag.llms.offload import OffloadedLLM
 from rag.pipelines.hybrid import LEG_THREAD_PREFIX
+from rag.pipelines.query import PreparedPrompt, QueryPipeline
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder, ScriptedLLM, echo_question
 from rag.types import Answer
@@ -160,6 +162,53 @@ def test_history_passes_through(tmp_path: Path) -> None:
 
     asyncio.run(main())
     sync.close()
+
+
+@pytest.mark.parametrize("mode", ["generative", "extractive"])
+def test_a_prepared_prompt_is_sent_as_it_is(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ask and ask_stream given ``prepare``'s prompt answer as without it, pack nothing again
+    and report its retrieval time; a prompt for another question is a ValueError; a given
+    retrieval's seconds are the answer's retrieval time."""
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    q = f"What about {topic(3)}?"
+    packed: list[str] = []
+    real = QueryPipeline.prepare
+
+    def prepare(self: QueryPipeline, question: str, hits: Any, **kw: Any) -> PreparedPrompt:
+        packed.append(question)
+        return real(self, question, hits, **kw)
+
+    async def main() -> None:
+        async with AsyncRAG(**{**parts(tmp_path), "answer_mode": mode}) as r:
+            await r.ingest(docs)
+            expected = await r.ask(q)
+            expected_deltas = [p async for p in r.ask_stream(q)][:-1]
+            prepared = await r.prepare(q)
+            assert prepared.retrieval_seconds > 0
+            monkeypatch.setattr(QueryPipeline, "prepare", prepare)
+            answer = await r.ask(q, prepared=prepared)
+            same(answer, expected)
+            assert answer.retrieval_latency_s == prepared.retrieval_seconds
+            pieces = [p async for p in r.ask_stream(q, prepared=prepared)]
+            assert isinstance(pieces[-1], Answer) and pieces[:-1] == expected_deltas
+            same(pieces[-1], expected)
+            assert pieces[-1].retrieval_latency_s == prepared.retrieval_seconds
+            assert packed == [], "a prepared prompt is not packed again"
+            other = f"What about {topic(5)}?"
+            with pytest.raises(ValueError, match=f"{re.escape(repr(q))}.*{re.escape(repr(other))}"):
+                await r.ask(other, prepared=prepared)
+            with pytest.raises(ValueError, match="not 'What about"):
+                [p async for p in r.ask_stream(other, prepared=prepared)]
+            found = await r.retrieve(q)
+            assert found.seconds > 0
+            assert (await r.ask(q, retrieval=found)).retrieval_latency_s == found.seconds
+            final = [p async for p in r.ask_stream(q, retrieval=found)][-1]
+            assert isinstance(final, Answer) and final.retrieval_latency_s == found.seconds
+
+    asyncio.run(main())
 
 
 class SlowStreamingLLM(ScriptedLLM):

@@ -173,6 +173,29 @@ def test_store_queries_run_on_the_async_pool(
         assert {Path(h.chunk.source).parent.name for h in hits} == {f"t{i:02d}"}, hits_of(hits)
 
 
+def test_async_retrieval_is_timed(corpus: tuple[str, Path], pg_dsn: str, tmp_path: Path) -> None:
+    """A retrieval on the store's async queries carries its seconds, which an ask given it
+    (or the prompt packed from it) reports as the answer's retrieval time."""
+    name, _ = corpus
+
+    async def main() -> None:
+        async with AsyncRAG(**settings(pg_dsn, name, tmp_path, "hybrid")) as r:
+            question = f"What about {topic(4)}?"
+            found = await r.retrieve(question, history=[("user", f"And {topic(2)}?")])
+            assert isinstance(r._aretriever, AsyncHybridRetriever)
+            assert found.seconds > 0 and found.dense_query is not None
+            found = await r.retrieve(question)
+            assert found.seconds > 0
+            assert (await r.ask(question, retrieval=found)).retrieval_latency_s == found.seconds
+            prepared = await r.prepare(question)
+            assert prepared.retrieval_seconds > 0
+            answer = await r.ask(question, prepared=prepared)
+            assert answer.retrieval_latency_s == prepared.retrieval_seconds
+            assert (await r.ask(question)).retrieval_latency_s > 0
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_empty_collection_says_so_like_rag(mode: str, pg_dsn: str, tmp_path: Path) -> None:
     """Over a collection never ingested, AsyncRAG raises what RAG raises (the explanation of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,9 @@ from rag.chunking import TokenChunker
 from rag.costs.calllog import CallLog
 from rag.errors import CollectionNotFoundError, ConfigError
 from rag.pipelines.prompt import SentenceSelector
-from rag.pipelines.query import QueryPipeline, cited_numbers, near_duplicate
+from rag.pipelines.query import PreparedPrompt, QueryPipeline, cited_numbers, near_duplicate
 from rag.stores.memory import MemoryStore
-from rag.testing import FakeEmbedder, ScriptedLLM
+from rag.testing import FakeEmbedder, ScriptedLLM, echo_question
 from rag.types import Answer, Retrieval
 
 
@@ -183,6 +184,92 @@ def test_prepare_is_exactly_what_ask_sends_without_generating(tmp_path: Path, do
     # packing a retrieval already made (what `rag eval` does): same prompt, no new retrieval
     assert r.prepare(question, retrieval=hits).text == prepared.text
     assert r.retriever is r.retriever and r.query_pipeline.retriever is r.retriever
+
+
+def count_packing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The questions ``QueryPipeline.prepare`` packs a prompt for from now on (the real
+    method, called through)."""
+    packed: list[str] = []
+    real = QueryPipeline.prepare
+
+    def prepare(self: QueryPipeline, question: str, hits: Any, **kw: Any) -> PreparedPrompt:
+        packed.append(question)
+        return real(self, question, hits, **kw)
+
+    monkeypatch.setattr(QueryPipeline, "prepare", prepare)
+    return packed
+
+
+def same_answer(got: Answer, want: Answer) -> None:
+    """Equal answers, but for the timings."""
+    skip = {"usage", "retrieval_latency_s"}
+    assert got.model_dump(exclude=skip) == want.model_dump(exclude=skip)
+    assert got.usage.model_dump(exclude={"latency_s", "time_to_first_token_s"}) == (
+        want.usage.model_dump(exclude={"latency_s", "time_to_first_token_s"})
+    )
+
+
+@pytest.mark.parametrize("mode", ["generative", "extractive"])
+def test_a_prepared_prompt_is_sent_as_it_is(
+    tmp_path: Path, docs: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ask and ask_stream given ``prepare``'s prompt answer as without it, and neither
+    retrieve nor pack again: the prompt sent is the one given, its retrieval time reported."""
+    llm = ScriptedLLM(reply=echo_question)
+    r = make_rag(tmp_path, llm, answer_mode=mode)
+    r.ingest(docs)
+    question = "How do I switch to pgvector?"
+    expected = r.ask(question)
+    expected_deltas = list(r.ask_stream(question))[:-1]
+    prepared = r.prepare(question)
+    assert prepared.retrieval_seconds > 0
+    packed = count_packing(monkeypatch)
+    answer = r.ask(question, prepared=prepared)
+    same_answer(answer, expected)
+    assert answer.retrieval_latency_s == prepared.retrieval_seconds
+    pieces = list(r.ask_stream(question, prepared=prepared))
+    final = pieces[-1]
+    assert isinstance(final, Answer)
+    same_answer(final, expected)
+    assert pieces[:-1] == expected_deltas
+    assert final.retrieval_latency_s == prepared.retrieval_seconds
+    assert packed == [], "a prepared prompt is not packed again"
+    if mode == "generative":
+        assert llm.prompts[-2:] == [list(prepared.messages)] * 2
+    # the prompt wins over a retrieval given with it (of another question, here)
+    other = r.retrieve("Where are calls logged?")
+    assert r.ask(question, retrieval=other, prepared=prepared).prompt == prepared.text
+    assert packed == []
+
+
+def test_a_prepared_prompt_for_another_question_is_refused(tmp_path: Path, docs: Path) -> None:
+    llm = ScriptedLLM()
+    r = make_rag(tmp_path, llm, answer_mode="generative")
+    r.ingest(docs)
+    prepared = r.prepare("How do I switch to pgvector?")
+    both = r"'How do I switch to pgvector\?'.*'Where are calls logged\?'"
+    with pytest.raises(ValueError, match=both):
+        r.ask("Where are calls logged?", prepared=prepared)
+    with pytest.raises(ValueError, match=both):
+        next(r.ask_stream("Where are calls logged?", prepared=prepared))
+    assert llm.prompts == [], "nothing is generated for a mismatched prompt"
+    # the question is compared cleaned, as ask cleans it
+    assert r.ask("How do I switch to pgvector?\x00", prepared=prepared).prompt == prepared.text
+
+
+def test_a_given_retrieval_reports_its_seconds(tmp_path: Path, docs: Path) -> None:
+    """retrieve times itself, and ask(retrieval=...) reports that time as the answer's."""
+    r = make_rag(tmp_path, ScriptedLLM(reply=echo_question), answer_mode="generative")
+    r.ingest(docs)
+    question = "How do I switch to pgvector?"
+    found = r.retrieve(question)
+    assert found.seconds > 0 and found.top(1).seconds == found.seconds
+    assert r.query_pipeline.retrieve(question).seconds > 0
+    assert r.ask(question, retrieval=found).retrieval_latency_s == found.seconds
+    final = list(r.ask_stream(question, retrieval=found))[-1]
+    assert isinstance(final, Answer) and final.retrieval_latency_s == found.seconds
+    assert r.prepare(question, retrieval=found).retrieval_seconds == found.seconds
+    assert r.ask(question).retrieval_latency_s > 0
 
 
 def test_marker_parsing_and_duplicate_detection() -> None:

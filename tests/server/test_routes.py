@@ -18,6 +18,7 @@ from rag.config import Settings, TenantConfig
 from rag.costs.calllog import CallLog
 from rag.embeddings import Embedder
 from rag.llms.base import LLM
+from rag.pipelines.query import PreparedPrompt, QueryPipeline
 from rag.server.app import create_app
 from rag.server.catalog import Catalog, SharedParts
 from rag.server.keys import add_key
@@ -107,18 +108,38 @@ def test_generative_ask_stream_and_chat(client: httpx.AsyncClient) -> None:
     asyncio.run(run())
 
 
-def test_daily_budget_refuses_with_retry_after(tmp_path: Path) -> None:
-    client = make_client(tmp_path, daily_budget_usd=Decimal("0.5"))
+def test_daily_budget_refuses_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budgeted tenant's asks, whole and streamed, pack their prompt once (the prompt whose
+    cost is held is the one sent), and the ask past the budget is refused."""
+    client = make_client(tmp_path, daily_budget_usd=Decimal("1.0"))
+    packed: list[str] = []
+    real = QueryPipeline.prepare
+
+    def prepare(self: QueryPipeline, question: str, hits: Any, **kw: Any) -> PreparedPrompt:
+        packed.append(question)
+        return real(self, question, hits, **kw)
+
+    monkeypatch.setattr(QueryPipeline, "prepare", prepare)
 
     async def run() -> None:
         async with client:
             await client.post("/v1/collections/docs/documents", json=DOC)
             first = await client.post("/v1/collections/docs/ask", json={"question": "When?"})
             assert first.status_code == 200
-            second = await client.post("/v1/collections/docs/ask", json={"question": "When?"})
-            assert second.status_code == 429
-            assert second.json()["error"]["type"] == "budget_exceeded"
-            assert int(second.headers["Retry-After"]) > 0
+            assert first.json()["answer"] == "Ripe in September [1]."
+            assert packed == ["When?"], "a budgeted ask packs its prompt once"
+            streamed = await client.post(
+                "/v1/collections/docs/ask?stream=true", json={"question": "Which month?"}
+            )
+            events = parse_events(streamed.text.splitlines())
+            assert events[0][0] == "sources" and events[-1][0] == "final"
+            assert packed == ["When?", "Which month?"], "a streamed ask packs its prompt once"
+            third = await client.post("/v1/collections/docs/ask", json={"question": "When?"})
+            assert third.status_code == 429
+            assert third.json()["error"]["type"] == "budget_exceeded"
+            assert int(third.headers["Retry-After"]) > 0
 
     asyncio.run(run())
 
