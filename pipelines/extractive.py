@@ -24,7 +24,8 @@ numbered sources against the question:
   sentences often carry the question's words while the answer sentence does not), and of its
   **neighbours**;
 * **meaning** — the embedder's cosine between question and sentence, in the languages the
-  embedder declares (English for the packaged MiniLM), none otherwise;
+  embedder declares (English for the packaged MiniLM), none otherwise; a Markdown table row
+  is as close as its first cell (``row_key``; no tuning answer changed);
 * the **answer type**: a question asking for a quantity or date (how many, when, 몇, 얼마)
   prefers sentences holding a number (for how hot / far / fast / heavy, a number in such a
   unit), one asking which flag, command, variable, header or file prefers sentences holding
@@ -207,6 +208,7 @@ from rag.pipelines.extractive_rules import (
     held,
     how_bonus,
     missing_names,
+    row_key,
     unreplied,
     weights,
     with_prefixes,
@@ -346,6 +348,11 @@ class ExtractiveAnswerer:
         rare_in_sources = weights(q_terms, source_terms)
         src_rare_cov = [cover(t, rare_in_sources) for t in source_terms]
         cosines = self._cosines(question, [c.text for c in candidates], lang)
+        keyed = [(k, key) for k, c in enumerate(candidates) if (key := row_key(c.text))]
+        if cosines is not None and keyed:  # a table row means what its first cell names
+            near = self._cosines(question, [key for _, key in keyed], lang) or []
+            for (k, _), cos in zip(keyed, near, strict=True):
+                cosines[k] = max(cosines[k], cos)
         closeness = max(cosines) if cosines is not None else None
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()

@@ -203,6 +203,17 @@ def companions(
     return chosen
 
 
+def row_key(text: str) -> str:
+    """The first cell of a Markdown table row ("| add an LLM backend | `rag/llms/...` |" ->
+    "add an LLM backend"), "" for any other statement. A row embeds far from a question (pipes,
+    paths, code), while its first cell names what the row is about: "How do I add a
+    backend?" is 0.34 from the row above and closer to its key."""
+    if not text.lstrip().startswith("|"):
+        return ""
+    cells = text.strip().strip("|").split("|")
+    return cells[0].strip() if len(cells) > 1 else ""
+
+
 _YES_NO = re.compile(
     r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
     r"had|am)\b",

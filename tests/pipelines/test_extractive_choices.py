@@ -20,6 +20,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.extractive_rules import row_key
 from rag.pipelines.statements import fragment, statements, table_rows, title
 from rag.types import Citation, Location
 
@@ -205,6 +206,29 @@ def test_an_faq_question_asking_what_the_user_asks_is_answered_by_its_reply(
         "Which vector store is used by default?", sources, lang="en"
     )
     assert "Chroma" in other.text
+
+
+def test_a_table_row_is_as_close_in_meaning_as_its_first_cell(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """A "how to" table's row embeds far from the question (pipes, paths: cosine 0.34 under
+    the 0.35 floor, so the answer abstained); its first cell names what it is about."""
+    table = cite(
+        1,
+        "Where to change what\n\n| to | open |\n|---|---|\n"
+        "| add an LLM backend | `rag/llms/<name>.py` implementing `rag/llms/base.py:LLM` "
+        "(hosted ones share `rag/llms/_hosted.py`); add it to `rag/llms/__init__.py:make_llm` "
+        "and a price in `rag/costs/prices.toml` |\n"
+        "| add a vector store | `stores/<name>.py` implementing `stores/base.py:Store`; register "
+        "it in `stores/__init__.py:make_store` |\n",
+    )
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(
+        "How do I add a backend?", [table], lang="en"
+    )
+    assert answer.text.startswith("| add an LLM backend |"), answer.reason
+    assert answer.closeness is not None and answer.closeness > 0.6
+    assert row_key("| add a vector store | `stores/<name>.py` |") == "add a vector store"
+    assert row_key("add a vector store") == "" and row_key("| lone cell |") == ""
 
 
 def test_a_short_remark_stays_with_the_sentence_before_it() -> None:
