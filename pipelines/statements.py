@@ -244,8 +244,8 @@ def fragment(text: str, chunk: str | None = None) -> bool:
         n = min(20, len(opening), len(text))
         if opening[:n] != text[:n]:
             return False  # something (a title, a heading, a list marker) comes before it
-    if text.startswith("`"):
-        return False  # a code line
+    if text.startswith(("`", "|")):
+        return False  # a code line, a table row (a chunk may open mid-table)
     if _FIELD.match(text):
         return False  # a record's "field: value" lines (a CSV row, a JSON object)
     first = next((ch for ch in text if ch.isalpha()), "")

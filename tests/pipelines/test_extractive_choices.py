@@ -231,6 +231,20 @@ def test_a_table_row_is_as_close_in_meaning_as_its_first_cell(
     assert row_key("add a vector store") == "" and row_key("| lone cell |") == ""
 
 
+def test_a_chunk_opening_mid_table_keeps_its_first_row() -> None:
+    """A table row opening a chunk (the table's header is in the chunk before) is a row, not
+    the lower-case tail of a cut sentence: it stays a candidate and answers."""
+    chunk = (
+        "| change the call log or budgets | `rag/costs/calllog.py` (SQLite `CallLog`) |\n"
+        "| add a loader | `connectors/<format>.py` |\n"
+    )
+    assert not fragment("| change the call log or budgets | `rag/costs/calllog.py` |", chunk)
+    answer = ExtractiveAnswerer().compose(
+        "Which file do I change for the call log?", [cite(1, chunk)], lang="en"
+    )
+    assert answer.text.startswith("| change the call log or budgets |"), answer.reason
+
+
 def test_a_short_remark_stays_with_the_sentence_before_it() -> None:
     """ "Default: 50." after a flag's description is that flag's default, not a statement of
     its own: it is quoted with the description, so a question about the default is answered."""
