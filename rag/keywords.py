@@ -17,8 +17,9 @@ give "run". Kiwi splits names its own way ("CP949" -> cp + 949), so a Korean tex
 its Latin words and numbers as a text without Hangul reads them (cp949): an English question
 finds a Korean page by a name it writes, and back; kiwi's terms stay, so an index written
 before keeps matching. Text without Hangul never touches kiwi: a regex split plus a cached
-stemmer tokenizes SciFact's 5,183 abstracts in well under a second. Kiwi (about 1 s and ~100 MB to
-load) is created on the first Korean text, once per process, and used under a lock.
+stemmer tokenizes SciFact's 5,183 abstracts in well under a second. Kiwi (about 1 s and
+~100 MB to load) is created on the first Korean text, once per process, and used under a
+lock.
 """
 
 from __future__ import annotations
