@@ -117,7 +117,8 @@ The best sentence is the answer; a sentence that introduces the next (ends with 
 it along, a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
 before it (the reason; ko-large tuning half +1 question of 197, no other change), one that
 points back ("..., so set this one", "as above") takes the statement before it (en-tune +1
-of 139, no other change), and a second sentence joins when it scores nearly as well.
+of 139, no other change), and a second sentence joins when it scores nearly as well (from
+another source, only if it comes close in meaning: ``extractive_rules.companions``).
 ``follow`` (a bool, or the languages it applies to: Korean by default) adds the next sentence
 instead — always
 (``follow_when="always"``), or, by default, when it carries on from the best one: it opens
@@ -449,6 +450,8 @@ class ExtractiveAnswerer:
             follow_continuing=follow and self.follow_when == "continues",
             second_ratio=self.second_ratio,
             same_source_second=alike is not None,
+            meaning=cosines,
+            floor=self.cosine_floor,
         )
         best = candidates[order[0]]
         if self.type_gate and wants_quantity(question):

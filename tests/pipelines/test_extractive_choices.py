@@ -20,7 +20,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import row_key
+from rag.pipelines.extractive_rules import Candidate, companions, row_key
 from rag.pipelines.statements import fragment, statements, table_rows, title
 from rag.types import Citation, Location
 
@@ -243,6 +243,38 @@ def test_a_chunk_opening_mid_table_keeps_its_first_row() -> None:
         "Which file do I change for the call log?", [cite(1, chunk)], lang="en"
     )
     assert answer.text.startswith("| change the call log or budgets |"), answer.reason
+
+
+def test_a_second_sentence_from_another_source_must_come_close_in_meaning() -> None:
+    """The runner-up joins the best sentence when it scores nearly as well; from another
+    source it must also mean what was asked (its cosine at least the floor), or words it
+    shares by chance tag an unrelated rule along."""
+    candidates = [
+        Candidate(0, 0, "The call log is the SQLite file calls.db."),
+        Candidate(1, 0, "Per-call facts travel in returned values, never on shared objects."),
+        Candidate(0, 1, "It records tokens and cost."),
+    ]
+    by_source = {0: [0, 2], 1: [1]}
+
+    def joined(meaning: list[float] | None) -> list[int]:
+        return companions(
+            [0, 1, 2],
+            [1.0, 0.95, 0.5],
+            candidates,
+            by_source,
+            question="Where is the call log written?",
+            wants=None,
+            follow=False,
+            follow_continuing=False,
+            second_ratio=0.9,
+            same_source_second=False,
+            meaning=meaning,
+            floor=0.45,
+        )
+
+    assert joined([0.7, 0.3, 0.4]) == [0]  # far in meaning: left out
+    assert joined([0.7, 0.5, 0.4]) == [0, 1]  # close enough: joins
+    assert joined(None) == [0, 1]  # no meaning signal (a language the embedder lacks)
 
 
 def test_a_short_remark_stays_with_the_sentence_before_it() -> None:
