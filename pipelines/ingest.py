@@ -88,7 +88,7 @@ __all__ = [
 
 _TRACED_COUNTS: tuple[str, ...] = (
     *("files_seen", "files_new", "files_changed", "files_unchanged", "files_failed"),
-    *("files_moved", "files_rerooted", "files_removed"),
+    *("files_moved", "files_rerooted", "files_copied", "files_removed"),
     *("chunks_total", "chunks_embedded", "chunks_written", "chunks_deleted"),
 )
 """The report's counts on the ``ingest`` span."""

@@ -96,7 +96,7 @@ def warn(report: IngestReport, source: str, warning: str | None) -> None:
 
 
 _COUNTS = (
-    *("files_new", "files_changed", "files_rerooted"),
+    *("files_new", "files_copied", "files_changed", "files_rerooted"),
     *("chunks_total", "chunks_written", "chunks_deleted"),
 )
 """The report counters a file's store writes add to (taken back when its transaction fails)."""
@@ -198,6 +198,7 @@ class Committer:
         report.chunks_total += f.count
         if file.status == "new":
             report.files_new += 1
+            report.files_copied += bool(file.copy_of)
         elif file.status == "rerooted":
             report.files_rerooted += 1
         elif file.status != "moved":  # moves are counted as ``conclude`` finishes them

@@ -362,6 +362,9 @@ class IngestReport(BaseModel):
     files_rerooted: int = 0
     """Unchanged stored files whose root or relative path was recorded anew (stored by a
     version that recorded none, or under a narrower root): rewritten, nothing re-embedded."""
+    files_copied: int = 0
+    """New files (counted in ``files_new`` too) whose bytes were already stored under another
+    path (a second clone, a mirrored folder): they took the stored vectors."""
     files_failed: int = 0
     files_skipped: int = 0
     """Files with an extension no loader reads."""

@@ -166,6 +166,11 @@ def print_report(report: IngestReport) -> None:
         + (f" · {report.files_excluded_kept} excluded, kept" if report.files_excluded_kept else "")
         + (f" · {report.files_moved} moved (not re-embedded)" if report.files_moved else "")
         + (
+            f" · {report.files_copied} copies (stored vectors reused)"
+            if report.files_copied
+            else ""
+        )
+        + (
             f" · {report.files_rerooted} re-rooted (not re-embedded)"
             if report.files_rerooted
             else ""

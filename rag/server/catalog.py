@@ -45,6 +45,7 @@ _REPORT_COUNTS = (
     "files_removed",
     "files_moved",
     "files_rerooted",
+    "files_copied",
     "files_failed",
     "files_skipped",
     "chunks_total",

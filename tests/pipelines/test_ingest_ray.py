@@ -181,6 +181,7 @@ def test_ray_engine_stores_what_the_local_engine_stores(
         want = local.ingest(copy)
         got = on_ray.ingest(copy)
         assert got.files_new == want.files_new == 3
+        assert got.files_copied == want.files_copied == 3
         assert got.chunks_embedded == want.chunks_embedded == 0
         assert got.chunks_written == want.chunks_written > 0
         assert_same(snapshot(on_ray.store), snapshot(local.store))

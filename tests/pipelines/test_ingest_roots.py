@@ -138,6 +138,7 @@ def test_a_copied_folder_takes_the_stored_vectors_instead_of_embedding(
     report = without_embedding(store).run(two)
     assert report.ok, report.failures
     assert (report.files_new, report.chunks_embedded, report.chunks_written) == (4, 0, before)
+    assert report.files_copied == 4
     assert store.count() == 2 * before
     fresh = MemoryStore("docs")
     pipeline(fresh).run(one)
@@ -149,7 +150,7 @@ def test_a_copied_folder_takes_the_stored_vectors_instead_of_embedding(
     (three / "a.md").write_text((one / "a.md").read_text() + "\nThe pika whistles too.\n")
     embedder = FakeEmbedder()
     edited = pipeline(store, embedder).run(three)
-    assert edited.ok and edited.files_new == 4
+    assert edited.ok and (edited.files_new, edited.files_copied) == (4, 3)
     a_md = {ch.text for ch in all_chunks_of(three) if ch.rel_path == "a.md"}
     assert 0 < embedder.texts_embedded <= len(a_md) < edited.chunks_written
     pipeline(fresh).run(three)
