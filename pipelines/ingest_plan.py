@@ -190,18 +190,16 @@ def plan_file(
                 embedder=old.embedder,
             )
         same = moves.copy_of(digest, source) if moves is not None else None
-        if same is not None:
-            return PlannedFile(
-                entry.path,
-                source,
-                "new",
-                digest,
-                root=root,
-                rel_path=rel,
-                copy_of=same.source,
-                embedder=same.embedder,
-            )
-        return PlannedFile(entry.path, source, "new", digest, root=root, rel_path=rel)
+        return PlannedFile(
+            entry.path,
+            source,
+            "new",
+            digest,
+            root=root,
+            rel_path=rel,
+            copy_of=same.source if same is not None else "",
+            embedder=same.embedder if same is not None else "",
+        )
     root, rel = _kept_root(previous, root, rel)
     rewrite = (previous.root, previous.rel_path) != (root, rel)
     status: FileStatus = "changed"

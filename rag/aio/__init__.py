@@ -241,7 +241,7 @@ class AsyncRAG(Runner):
                 try:
                     if isinstance(found, Exception):
                         raise found
-                    _, prepared, _ = await self._run(self._packed, cleaned[i], found, share)
+                    _, prepared, _ = await self._run(self._packed, cleaned[i], found)
                     result = await self._answered(pipeline, cleaned[i], prepared, share, view)
                 except Exception as exc:
                     result = failure(i, cleaned[i], exc)

@@ -181,12 +181,12 @@ class Runner:
         self,
         question: str,
         hits: Retrieval,
-        retrieval_s: float,
         history: Sequence[Turn] | None = None,
     ) -> tuple[QueryPipeline, PreparedPrompt, float]:
-        """(In the executor) the query pipeline and the prompt for ``hits``."""
+        """(In the executor) the query pipeline, the prompt for ``hits`` and their seconds."""
         pipeline = self.rag.query_pipeline
-        return pipeline, pipeline.prepare(question, hits, history=history), retrieval_s
+        prepared = pipeline.prepare(question, hits, history=history)
+        return pipeline, prepared, prepared.retrieval_seconds
 
     def _prepared(
         self,
@@ -232,7 +232,7 @@ class Runner:
         hits = await self._retrieval(question, k, filters, history)
         if hits is None:
             return await self._run(self._prepared, question, filters, k, history)
-        return await self._run(self._packed, question, hits, hits.seconds, history)
+        return await self._run(self._packed, question, hits, history)
 
     # --- closing ---
 

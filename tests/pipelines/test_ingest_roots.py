@@ -318,20 +318,23 @@ def test_a_root_moved_before_roots_were_recorded_is_rekeyed_too(c: Path, store: 
 def test_the_dry_run_counts_moved_and_copied_files_as_nothing_to_embed(
     c: Path, store: Store
 ) -> None:
-    from rag.pipelines.ingest_estimate import estimate_ingest
+    from rag.pipelines.ingest_estimate import IngestEstimate, estimate_ingest
+
+    def plan_of(root: Path) -> IngestEstimate:
+        return estimate_ingest(
+            store,
+            root,
+            chunker=CHUNKER,
+            tokenizer=EMBEDDER.tokenizer,
+            embedder_key="fake",
+            embedder_label="fake",
+            hosted=False,
+        )
 
     pipeline(store).run(c)
     d = c.with_name("d")
     c.rename(d)
-    plan = estimate_ingest(
-        store,
-        d,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="fake",
-        embedder_label="fake",
-        hosted=False,
-    )
+    plan = plan_of(d)
     moved = plan.categories["moved"]
     assert (moved.files, moved.chunks_to_embed) == (4, 0) and moved.chunks == store.count()
     assert plan.categories["removed"].files == 0 and plan.categories["new"].files == 0
@@ -339,15 +342,7 @@ def test_the_dry_run_counts_moved_and_copied_files_as_nothing_to_embed(
     without_embedding(store).run(d)
     e = c.with_name("e")
     shutil.copytree(d, e)
-    plan = estimate_ingest(
-        store,
-        e,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="fake",
-        embedder_label="fake",
-        hosted=False,
-    )
+    plan = plan_of(e)
     new = plan.categories["new"]
     assert (new.files, new.chunks_to_embed) == (4, 0) and new.chunks == store.count()
     assert plan.categories["moved"].files == 0
