@@ -283,9 +283,17 @@ def asked_unit(question: str) -> re.Pattern[str] | None:
 _HOW_MANY = re.compile(r"\bhow\s+many\s+([a-z][a-z-]*)", re.I)
 _MEASURED = (
     r"(?:seconds?|secs?|minutes?|mins?|hours?|days?|weeks?|months?|years?|ms|s|m|km|cm|mm|kg|g|"
-    r"[kmgt]i?b|bytes?|degrees?|percent|%|°|met(?:re|er)s?|miles?|feet|inch(?:es)?|tonnes?|tons?|"
-    r"pounds?|lbs?)"
+    r"[kmgt]i?b|bytes?|degrees?|percent|%|°|(?:centi|milli|kilo)?met(?:re|er)s?|miles?|feet|"
+    r"inch(?:es)?|tonnes?|tons?|pounds?|lbs?|(?:kilo)?grams?|kilos?|(?:milli)?lit(?:re|er)s?|"
+    r"bc|bce|ce|ad)"
 )
+_NOT_A_COUNT = re.compile(
+    r"\b(?:python|version|release|v)\s*\d[\d.]*|\d+\.\d+\.\d+|\b\d{4}-\d\d-\d\d\b|"
+    r"\b(?:in|since|from|until|by|around|circa|before|after)\s+(?:1\d|20)\d\d\b",
+    re.I,
+)
+"""Numbers that count nothing: a version ("Python 3.9", "3.0.0"), a date ("2021-06-07") or a
+year ("in 1840"), blanked before a "how many" answer is looked for."""
 _COUNTED = rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}|hundred|thousand|million)\b)"
 
 
@@ -320,15 +328,26 @@ LASTING = re.compile(
 "1,280 metres"); a year alone ("in 1810") or a bare number does not."""
 
 
-def counted(noun: str) -> re.Pattern[str]:
+class _Counted:
     """For "how many <noun>": a count — a number that is not a measure in another unit ("30
-    seconds" does not say how many retries; "1980s" is a decade), or any number of ``noun``
-    itself ("6 hours" for how many hours)."""
-    return re.compile(
-        rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}(?!\w))|\b(?:once|twice|every|half)\b|"
-        rf"{_COUNTED}\s*-?\s*{re.escape(noun)}",
-        re.I,
-    )
+    seconds" does not say how many retries, "112 centimetres" how many lines; "1980s" is a
+    decade), a version ("Python 3.9") or a year ("in 1840", "196 BC") — or any number of
+    ``noun`` itself ("6 hours" for how many hours). Searches like a compiled pattern."""
+
+    def __init__(self, noun: str) -> None:
+        self.pattern = re.compile(
+            rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}(?!\w))|\b(?:once|twice|every|half)\b|"
+            rf"{_COUNTED}\s*-?\s*{re.escape(noun)}",
+            re.I,
+        )
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(_NOT_A_COUNT.sub(" ", text))
+
+
+def counted(noun: str) -> _Counted:
+    """What answers "how many <noun>" (``_Counted``)."""
+    return _Counted(noun)
 
 
 _MONEY_ASKED = re.compile(
@@ -382,7 +401,7 @@ def korean_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
-def said_pattern(question: str) -> re.Pattern[str]:
+def said_pattern(question: str) -> re.Pattern[str] | _Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
     (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or

@@ -431,6 +431,22 @@ def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
     assert ExtractiveAnswerer().compose(question, [wait], lang="en").abstained
 
 
+def test_a_version_a_year_or_a_length_counts_nothing() -> None:
+    """ "How many flags can a project hold?" is not answered by "Python 3.9 or later", by a
+    release "2.0.0", by "in 1742" or "196 BC", nor by "112 centimetres"; a count beside them
+    still answers."""
+    flags = said_pattern("How many flags can a single vanefly project hold?")
+    assert not flags.search("Install it with pip (Python 3.9 or later).")
+    assert not flags.search("Release 2.0.0 came out on 2021-06-07.")
+    assert not flags.search("Hunters came in 1742; the decree dates from 196 BC.")
+    assert not flags.search("The slab is about 112 centimetres tall and 760 kilograms heavy.")
+    assert flags.search("Since version 2.0 a project holds up to 500 flags.")
+    assert flags.search("In 1840 there were 300 of them.")
+    install = cite(1, "Install vanefly with pip install vanefly (Python 3.9 or later).")
+    question = "How many flags can a single vanefly project hold?"
+    assert ExtractiveAnswerer().compose(question, [install], lang="en").abstained
+
+
 def test_a_price_question_wants_a_sum_of_money() -> None:
     """ "수수료가 얼마" is not answered by the passport's 10 years; a sum in 원 (or a share, or
     "free") answers it. 값 ("a value") asks for no money."""
