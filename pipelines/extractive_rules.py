@@ -207,7 +207,13 @@ def companions(
         )
     ):
         chosen.append(order[1])
-    chosen.sort(key=lambda k: (candidates[k].source, candidates[k].position))
+    # reading order: a thread (chunks joined by ``threads``) by its first statement's source
+    chosen.sort(
+        key=lambda k: (
+            candidates[by_source[candidates[k].source][0]].source,
+            by_source[candidates[k].source].index(k),
+        )
+    )
     return chosen
 
 
@@ -264,6 +270,46 @@ def documents(citations: Sequence[Citation]) -> list[list[int]]:
     record), itself included."""
     keys = [(c.source, c.location.record) for c in citations]
     return [[j for j, other in enumerate(keys) if other == key] for key in keys]
+
+
+_TOUCH = 8
+"""Characters (whitespace a chunker skipped) that may lie between two chunks that touch."""
+
+
+def threads(citations: Sequence[Citation], by_source: dict[int, list[int]]) -> None:
+    """Joins, in ``by_source`` (citation -> its statements, in order), the statements of a
+    document's chunks that touch (``Citation.span``): each such citation then maps to one
+    list, its chunks' statements in reading order, so that the sentence before or after one
+    is found across a chunk boundary ("그래서 ... 절대 경로로 적는다" in one chunk, its reason
+    the last sentence of the chunk before). Citations without a span are left alone."""
+    spans = {i: c.span for i, c in enumerate(citations) if c.span is not None}
+    placed: set[int] = set()
+    for i in sorted(spans, key=lambda j: spans[j][0]):
+        if i in placed:
+            continue
+        key = (citations[i].source, citations[i].location.record)
+        run, (start, end) = [i], spans[i]
+        while True:
+            nxt = [
+                j
+                for j in spans
+                if j not in placed
+                and j not in run
+                and (citations[j].source, citations[j].location.record) == key
+                and start < spans[j][0] <= end + _TOUCH  # next, or overlapping this one
+                and spans[j][1] > end
+            ]
+            if not nxt:
+                break
+            j = min(nxt, key=lambda x: spans[x][0])
+            run.append(j)
+            start, end = spans[j]
+        placed.update(run)
+        if len(run) > 1:
+            joined = [k for j in run for k in by_source.get(j, [])]
+            for j in run:
+                if j in by_source:
+                    by_source[j] = joined
 
 
 def how_bonus(text: str) -> float:

@@ -236,8 +236,14 @@ class SourceChunker:
         out = []
         for c in chunks:
             key = c.text
-            if c.source in self.fold and set(c.metadata) - RAG_KEYS:
-                meta = json.dumps(c.metadata, sort_keys=True, ensure_ascii=True)
+            users = {
+                k: v
+                for k, v in c.metadata.items()
+                if k not in RAG_KEYS and not k.startswith(RESERVED_PREFIX)
+            }
+            if c.source in self.fold and users:
+                mine = {k: v for k, v in c.metadata.items() if not k.startswith(RESERVED_PREFIX)}
+                meta = json.dumps(mine, sort_keys=True, ensure_ascii=True)
                 key = f"{c.text}\x00{meta}"
             slot = (c.source, c.location.record, key)
             n = self._seen.get(slot, 0)

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rag.chunking import chunk_span
 from rag.llms.base import Message
 from rag.pipelines.conversation import history_slice
 from rag.pipelines.prompt import Selection, SentenceSelector
@@ -124,6 +125,7 @@ def pack_prompt(
                 score=hit.score,
                 root=chunk.root,
                 rel_path=chunk.rel_path,
+                span=chunk_span(chunk),
             )
         )
     sources = "Sources:\n\n" + "\n\n".join(blocks)

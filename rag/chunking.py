@@ -113,6 +113,22 @@ _Counted = tuple[int, Document, _Piece]
 """A piece with the index of its document (among the non-empty ones) and the document."""
 
 
+SPAN_KEY = "_rag_span"
+"""Chunk metadata rag writes: where the chunk's text sits in its document, ``"start:end"`` in
+characters, so that the answerer can put a document's retrieved chunks back in reading order
+and tell which ones touch (``rag.pipelines.extractive_rules.threads``). Absent on chunks
+stored before it was written."""
+
+
+def chunk_span(chunk: Chunk) -> tuple[int, int] | None:
+    """The chunk's ``SPAN_KEY`` as (start, end), None when absent or unreadable."""
+    raw = chunk.metadata.get(SPAN_KEY)
+    start, sep, end = str(raw).partition(":")
+    if not sep or not start.isdigit() or not end.isdigit():
+        return None
+    return int(start), int(end)
+
+
 def chunk_id(source: str, record: str | None, text: str, occurrence: int) -> str:
     """Deterministic id: identical text at another place in the same record gets another id."""
     key = f"{source}\x00{record or ''}\x00{occurrence}\x00{text}".encode()
@@ -291,7 +307,7 @@ class TokenChunker:
                     source=doc.source,
                     location=loc,
                     content_hash=digest,
-                    metadata={"lang": lang, **doc.metadata},
+                    metadata={"lang": lang, **doc.metadata, SPAN_KEY: f"{start}:{end}"},
                 )
 
         return place

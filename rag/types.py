@@ -263,6 +263,9 @@ class Citation(BaseModel):
     """The directory the source was ingested under (``Chunk.root``; empty when unknown)."""
     rel_path: str = ""
     """The source's path relative to ``root`` (``docs/a.md``; empty when unknown)."""
+    span: tuple[int, int] | None = None
+    """Where the chunk's text sits in its document (characters, start and end; None for a
+    chunk stored before rag recorded it): the answerer joins a document's chunks that touch."""
 
     @property
     def path(self) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import TokenChunker, chunk_id, detect_lang
+from rag.chunking import SPAN_KEY, TokenChunker, chunk_id, chunk_span, detect_lang
 from rag.testing import WhitespaceTokenizer
 from rag.types import Document, Location
 
@@ -34,6 +34,23 @@ def test_chunks_respect_budget_and_cover_all_sentences() -> None:
     assert all(s in joined for s in sentences), "no sentence may be lost"
     # overlap: consecutive chunks share a whole sentence
     assert any(chunks[i].text.split(". ")[-1] in chunks[i + 1].text for i in range(len(chunks) - 1))
+
+
+def test_each_chunk_records_where_it_sits_in_its_document() -> None:
+    """``SPAN_KEY`` holds the chunk's characters in the document (the heading prefix aside),
+    so the answerer can put a document's chunks back in order; a chunk without it, or with a
+    value it cannot read, has no span."""
+    sentences = [f"Sentence number {i} talks about topic {i}." for i in range(30)]
+    doc = make(" ".join(sentences), start_line=1)
+    chunks = TokenChunker(WhitespaceTokenizer(), 40, 8).chunk([doc])
+    spans = [chunk_span(c) for c in chunks]
+    assert all(s is not None for s in spans) and len(chunks) > 2
+    for chunk, (start, end) in zip(chunks, spans, strict=True):  # type: ignore[misc]
+        assert doc.text[start:end].strip() == chunk.text
+    assert [s[0] for s in spans] == sorted(s[0] for s in spans)  # type: ignore[index]
+    bare = chunks[0].model_copy(update={"metadata": {"lang": "en"}})
+    odd = chunks[0].model_copy(update={"metadata": {SPAN_KEY: "3-9"}})
+    assert chunk_span(bare) is None and chunk_span(odd) is None
 
 
 def test_paragraph_boundaries_are_preferred() -> None:

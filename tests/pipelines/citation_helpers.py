@@ -7,10 +7,16 @@ from rag.types import Citation, Location
 
 
 def cite(
-    number: int, text: str, *, heading: tuple[str, ...] = (), record: str | None = None
+    number: int,
+    text: str,
+    *,
+    heading: tuple[str, ...] = (),
+    record: str | None = None,
+    span: tuple[int, int] | None = None,
 ) -> Citation:
     """Source ``[number]``: ``/docs/{number}.md`` (under ``heading``), or with ``record`` a chunk
-    of that record of ``/docs/facts.jsonl``, which other chunks of the record share."""
+    of that record of ``/docs/facts.jsonl``, which other chunks of the record share (``span``:
+    where in the record)."""
     return Citation(
         number=number,
         source=f"/docs/{number}.md" if record is None else "/docs/facts.jsonl",
@@ -18,4 +24,5 @@ def cite(
         chunk_id=f"c{number}" if record is None else f"{record}-{number}",
         text=text,
         score=1.0,
+        span=span,
     )

@@ -462,6 +462,30 @@ def test_a_price_question_wants_a_sum_of_money() -> None:
     assert ExtractiveAnswerer().compose(question, [passport], lang="ko").abstained
 
 
+def test_chunks_of_a_document_that_touch_read_as_one() -> None:
+    """A record cut into chunks: the best sentence opens a chunk ("그래서 ... 절대 경로로
+    적는다"), its reason closes the chunk before it, retrieved second. The reason joins the
+    answer, before it (reading order), and the sentence after the last chunk's end does not
+    pretend to follow a chunk that does not touch it."""
+    first = "cron은 명령을 정해진 시각에 실행한다. cron으로 실행되는 명령은 로그인했을 때와 환경 변수가 다르다."
+    then = "그래서 스크립트 안에서는 명령과 파일을 절대 경로로 적는 편이 안전하다."
+    far = "crontab -l로 목록을 볼 수 있다."
+    question = "cron 스크립트에서 절대 경로 쓰라는 이유가 뭐예요?"
+    joined = [
+        cite(1, then, record="cron", span=(len(first) + 1, len(first) + 1 + len(then))),
+        cite(2, first, record="cron", span=(0, len(first))),
+        cite(3, far, record="cron", span=(400, 400 + len(far))),
+    ]
+    answer = ExtractiveAnswerer().compose(question, joined, lang="ko")
+    assert answer.text.splitlines() == [
+        "cron으로 실행되는 명령은 로그인했을 때와 환경 변수가 다르다 [2].",
+        "그래서 스크립트 안에서는 명령과 파일을 절대 경로로 적는 편이 안전하다 [1].",
+    ]
+    unplaced = [cite(1, then, record="cron"), cite(2, first, record="cron")]
+    alone = ExtractiveAnswerer().compose(question, unplaced, lang="ko")
+    assert "환경 변수" not in alone.text, "without spans, chunks stay apart (stored before)"
+
+
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
     """ "..., so set this one" does not say which one: the list item before it does."""
     proxy = cite(

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import TokenChunker
+from rag.chunking import SPAN_KEY, TokenChunker
 from rag.connectors import default_loaders
 from rag.errors import LoadError
 from rag.pipelines.ingest import IngestPipeline
@@ -108,7 +108,7 @@ def _made_from(chunk: Chunk, doc: Document) -> bool:
     14 significant digits, ``_same_value``)."""
     extra = set(chunk.metadata) - set(doc.metadata)
     same = all(_same_value(chunk.metadata.get(k), v) for k, v in doc.metadata.items())
-    return chunk.text in doc.text and same and extra <= {"lang"}
+    return chunk.text in doc.text and same and extra <= {"lang", SPAN_KEY}
 
 
 def _property(store: Store) -> None:
