@@ -100,7 +100,7 @@ text (``extractive_rules.threads``): the sentence before or after the best one i
 across a chunk boundary, and the answer's sentences keep the document's order. Chunks are
 small (a 450-character Korean record makes three or four), and "그래서 ... 절대 경로로
 적는다" opened one chunk while its reason closed the chunk before: on the fresh ko-tune3 set
-answer_contains 0.652 -> 0.697, ko-large tuning half 0.893 -> 0.904, its reworded twin 0.863
+answer_contains 0.652 -> 0.712, ko-large tuning half 0.893 -> 0.904, its reworded twin 0.863
 -> 0.868, ko-tune2 unchanged at 0.880 (abstention on unanswerable questions 0.60 -> 0.55,
 output tokens +7%: a following sentence now joins from the next chunk), English tuning sets
 unchanged. Chunks stored before spans were recorded stay apart until re-ingested.
