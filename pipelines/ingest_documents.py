@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.chunking import Chunker, chunk_id
+from rag.chunking import SPAN_KEY, Chunker, chunk_id
 from rag.connectors import DocumentStream, LoaderRegistry
 from rag.sanitize import clean_metadata, clean_text
 from rag.stores.base import SourceRecord
@@ -236,14 +236,10 @@ class SourceChunker:
         out = []
         for c in chunks:
             key = c.text
-            users = {
-                k: v
-                for k, v in c.metadata.items()
-                if k not in RAG_KEYS and not k.startswith(RESERVED_PREFIX)
-            }
-            if c.source in self.fold and users:
-                mine = {k: v for k, v in c.metadata.items() if not k.startswith(RESERVED_PREFIX)}
-                meta = json.dumps(mine, sort_keys=True, ensure_ascii=True)
+            # the span says where the chunk sits, not what it holds: ids stay as they were
+            held = {k: v for k, v in c.metadata.items() if k != SPAN_KEY}
+            if c.source in self.fold and set(held) - RAG_KEYS:
+                meta = json.dumps(held, sort_keys=True, ensure_ascii=True)
                 key = f"{c.text}\x00{meta}"
             slot = (c.source, c.location.record, key)
             n = self._seen.get(slot, 0)

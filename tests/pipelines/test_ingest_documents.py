@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 
 from rag import RAG, AsyncRAG
+from rag.chunking import SPAN_KEY, TokenChunker
 from rag.config import load_settings
 from rag.connectors import default_loaders
 from rag.pipelines.ingest_documents import (
     METADATA_KEY,
+    SourceChunker,
     stored_metadata,
     to_document,
     user_metadata,
 )
-from rag.testing import FakeEmbedder
-from rag.types import Document
+from rag.testing import FakeEmbedder, WhitespaceTokenizer
+from rag.types import Chunk, Document
 
 
 def memory_rag() -> RAG:
@@ -76,6 +78,27 @@ def test_metadata_round_trips_exactly(metadata: dict[str, Any]) -> None:
     back = user_metadata(with_lang)
     assert back == metadata
     assert [type(v) for v in back.values()] == [type(v) for v in metadata.values()]
+
+
+def test_the_span_leaves_the_ids_of_documents_with_metadata_as_they_were() -> None:
+    """A document ingested with metadata folds that metadata into its chunk ids; the span the
+    chunker records beside it says where a chunk sits, not what it holds, so ids stay as
+    they were before spans were recorded (a re-ingest duplicates nothing) and show no
+    reserved key as user metadata."""
+    doc = Document(source="/docs/a.md", text="One sentence here.", metadata={"year": 2020})
+    chunker = TokenChunker(WhitespaceTokenizer(), 50, 5)
+    (chunk,) = SourceChunker(chunker, {"/docs/a.md"}).chunk([doc])
+    assert SPAN_KEY in chunk.metadata and user_metadata(chunk.metadata) == {"year": 2020}
+
+    class Unplaced:  # a chunker as it was before spans
+        def chunk(self, documents: list[Document]) -> list[Chunk]:
+            return [
+                c.model_copy(update={"metadata": {"lang": "en", "year": 2020}})
+                for c in chunker.chunk(documents)
+            ]
+
+    (before,) = SourceChunker(Unplaced(), {"/docs/a.md"}).chunk([doc])  # type: ignore[arg-type]
+    assert before.id == chunk.id
 
 
 def test_plain_metadata_is_stored_as_is() -> None:
