@@ -49,19 +49,20 @@ after, ...)."""
 ASKS_DEFAULT = re.compile(
     r"\bdefaults?\b|\bif\s+I\s+(?:don't|do\s+not|haven't|skip|leave)\b|"
     r"\b(?:isn't|is\s+not|aren't|are\s+not)\s+(?:set|given|specified)\b|"
+    r"\b(?:is|are)\s+(?:left\s+out|omitted|missing|unset)\b|"
     r"\bwithout\s+(?:setting|giving|passing|specifying)\b",
     re.IGNORECASE,
 )
 """An English question asking what happens when nothing is set: a default, "if I don't set
-it", "if due_days isn't set"."""
+it", "if due_days isn't set", "if max_parallel is left out"."""
 SAYS_DEFAULT = re.compile(
     r"\bdefault(?:s|ed)?\b|\bunless\b|\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|"
     r"omit|leave|skip)\b|\bleft\s+out\b|\bleave\s+(?:it\s+)?out\b|\bomitted\b|\bnot\s+set\b|"
-    r"\bwithout\b|\b(?:when|if)\s+no\b",
+    r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b",
     re.IGNORECASE,
 )
 """A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless
-you set", "without a timeout line". An example value in a config file (``base_url =
+you set", "without a timeout line", "if it is unset, the client reads ...". An example value in a config file (``base_url =
 "/docs/"``) says what one user set, not what holds when nobody does."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"

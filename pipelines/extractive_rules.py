@@ -102,10 +102,24 @@ def held(q_grams: frozenset[str], text: str) -> float:
     return len(q_grams & _grams(text)) / len(q_grams) if q_grams else 0.0
 
 
+_EN_CARRIES_ON = re.compile(
+    r"^\W*(?:(?:but|and|so|then|yet|still|however|instead|also|when|if|because|since|after|"
+    r"once|although|though)\b[\s,]*)?(?:he|she|they|his|her|their)\b|"
+    r"^\W*(?:[\w'-]+\W+){0,4}(?:therefore|thus|consequently)\b",
+    re.IGNORECASE,
+)
+"""An English sentence carrying on from the one before: its subject is a pronoun ("He began
+to recover", "When it is not set, ...") or it draws a consequence ("Many species therefore
+enter torpor")."""
+
+
 def continues(text: str) -> bool:
-    """True when a (Korean) sentence carries on from the one before: it opens with a reference
+    """True when a sentence carries on from the one before. Korean: it opens with a reference
     back (이를 ... 라 한다, 그는 ..., 이때 ...) or its first clause names no subject of its own
-    ("1994학년도 입시부터 도입되었다" after the sentence naming the exam)."""
+    ("1994학년도 입시부터 도입되었다" after the sentence naming the exam). English: see
+    ``_EN_CARRIES_ON``."""
+    if not has_hangul(text):
+        return _EN_CARRIES_ON.search(text) is not None
     return REFERS_BACK.match(text) is not None or not _KO_SUBJECT.search(text.split(",")[0])
 
 
@@ -163,6 +177,7 @@ def companions(
     *,
     question: str,
     wants: re.Pattern[str] | None,
+    default: re.Pattern[str] | None = None,
     follow: bool,
     follow_continuing: bool,
     second_ratio: float,
@@ -173,7 +188,8 @@ def companions(
     """The best candidate (``order[0]``) and the sentences that join it, in reading order:
     the line before when it introduces the best one (ends with ``:``), gives the reason a
     "That is why ..." follows from, or is what "this one" points to; the next one when the
-    best introduces it, when it holds the wanted answer type and the best does not, or
+    best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
+    gives one) and the best does not, or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
     second best when it scores within ``second_ratio`` (``same_source_second``: only from
     the best one's source, as after an FAQ's reply) and, from another source, comes close in
@@ -196,6 +212,7 @@ def companions(
         or (follow_continuing and continues(nxt))
         or best.text.rstrip().endswith(":")
         or (wants is not None and not wants.search(best.text) and wants.search(nxt))
+        or (default is not None and not default.search(best.text) and default.search(nxt))
     ):
         chosen.append(siblings[at + 1])
     elif (

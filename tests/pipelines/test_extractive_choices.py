@@ -20,7 +20,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, companions, row_key
+from rag.pipelines.extractive_rules import Candidate, companions, continues, row_key
 from rag.pipelines.statements import fragment, statements, table_rows, title
 from rag.types import Citation, Location
 
@@ -484,6 +484,48 @@ def test_chunks_of_a_document_that_touch_read_as_one() -> None:
     unplaced = [cite(1, then, record="cron"), cite(2, first, record="cron")]
     alone = ExtractiveAnswerer().compose(question, unplaced, lang="ko")
     assert "환경 변수" not in alone.text, "without spans, chunks stay apart (stored before)"
+
+
+def test_the_default_given_right_after_the_best_sentence_joins_it() -> None:
+    """Asked what holds when a setting "is left out", the best sentence names the setting and
+    the one after it gives the default: it joins, and the answer does not abstain; when
+    neither gives one, it abstains."""
+    page = cite(
+        1,
+        "`max_parallel` caps how many runs may execute at once across all jobs. When it is not "
+        "set, the cap is twice the number of CPU cores. Logs are kept for 90 days.",
+    )
+    question = "If max_parallel is left out, how many runs can execute at the same time?"
+    answer = ExtractiveAnswerer().compose(question, [page], lang="en")
+    assert "twice the number of CPU cores" in answer.text and "90 days" not in answer.text
+    token = cite(1, "`TOKEN` holds the API token; if it is unset, the client reads `~/.token`.")
+    unset = "If TOKEN isn't set, where does the client take the API token from?"
+    assert "~/.token" in ExtractiveAnswerer().compose(unset, [token], lang="en").text
+    other = cite(1, "`TOKEN` holds the API token the client sends. Create one with `new`.")
+    assert ExtractiveAnswerer().compose(unset, [other], lang="en").abstained
+
+
+def test_an_english_sentence_carrying_on_joins_the_best_one() -> None:
+    """ "He began to recover, but ... he died" carries on from the sentence naming the
+    patient, and "Many species therefore enter torpor" from the danger it follows: each joins
+    the best sentence. A sentence opening with another subject does not."""
+    story = cite(
+        1,
+        "The first patient, a police constable named Albert Alexander, was treated in February "
+        "1941. He began to recover, but the supply ran out and he died. Large-scale production "
+        "came later.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "What happened to the first patient treated with penicillin?", [story], lang="en"
+    )
+    assert "he died" in answer.text and "Large-scale" not in answer.text
+    assert continues("Many species therefore enter torpor, a state of low energy.")
+    assert not continues("Large-scale production came in the United States.")
+    assert (
+        not ExtractiveAnswerer(follow=frozenset({"ko"}))
+        .compose("What happened to the first patient treated with penicillin?", [story], lang="en")
+        .text.count("he died")
+    )
 
 
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
