@@ -190,10 +190,17 @@ def wants_quantity(question: str) -> bool:
     return WANTS_NUMBER.search(question) is not None
 
 
+_CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
+_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w.])")
+"""A status, exit or error code asked for ("What status code comes back?") and how one is
+written: a number of one to three digits (``202 Accepted``, "exit status 3"), not "one line"."""
+
+
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
     얼마, ...; for how hot / far / fast / heavy, in a unit of that measure; for how much
-    memory, in bytes; for a named version, after the name; ``korean_type``), a name written as
+    memory, in bytes; for a named version, after the name; for a status or exit code, one of
+    one to three digits; ``korean_type``), a name written as
     code (which flag, command, header, file, ...), a path (where ...), or None."""
     korean = korean_type(question)
     if korean is not None:
@@ -201,6 +208,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     if wants_quantity(question):
         if _DATA_SIZE.search(question):
             return _SIZE
+        if _CODE_ASKED.search(question):
+            return _CODE_NUMBER
         return next(
             (said for asked, said in MEASURES if asked.search(question)),
             version_of(question) or NUMBER,

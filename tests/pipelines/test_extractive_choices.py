@@ -447,6 +447,23 @@ def test_a_version_a_year_or_a_length_counts_nothing() -> None:
     assert ExtractiveAnswerer().compose(question, [install], lang="en").abstained
 
 
+def test_a_status_code_is_a_number_of_digits() -> None:
+    """ "What status code comes back?" wants "202 Accepted" or "exit status 3", not the "one
+    line per job" of a command named `status`: that sentence shared the word and won."""
+    wants = answer_type("What status code comes back when I start a run by hand with a POST?")
+    assert wants is not None
+    assert wants.search("The call returns `202 Accepted` and the new run's id.")
+    assert not wants.search("`tarnhook status` prints one line per job: its id and next run.")
+    api = cite(
+        1,
+        "`tarnhook status` prints one line per job: its id, next run and last result. "
+        "A POST to `/v1/jobs/NAME/run` starts a run by hand. The call returns `202 Accepted` "
+        "and the new run's id.",
+    )
+    question = "What status code comes back when I start a run by hand with a POST?"
+    assert "202" in ExtractiveAnswerer().compose(question, [api], lang="en").text
+
+
 def test_a_price_question_wants_a_sum_of_money() -> None:
     """ "수수료가 얼마" is not answered by the passport's 10 years; a sum in 원 (or a share, or
     "free") answers it. 값 ("a value") asks for no money."""
