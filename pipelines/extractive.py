@@ -133,7 +133,8 @@ FAQ's own yes/no question, and to "What happens to my running timer?" it says th
 (three en-tune answers lost a misleading "Yes."/"No."; no score changed).
 
 The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
-it along, a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
+it along, one whose subject is a pronoun ("..., it is the smallest living bird") takes the
+sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer changed), a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
 before it (the reason; ko-large tuning half +1 question of 197, no other change), one that
 points back ("..., so set this one", "as above") takes the statement before it (en-tune +1
 of 139, no other change), and a second sentence joins when it scores nearly as well (from

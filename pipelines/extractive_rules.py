@@ -80,6 +80,14 @@ POINTS_BACK = re.compile(
 
 
 _NOT_TEXT = re.compile(r"[\s\W_]+")
+_PRONOUN_SUBJECT = re.compile(
+    r"^\W*(?:he|she|they|it)\s+(?:is|was|are|were|has|had)\b|"
+    r"^[^,;:]*,\s+(?:he|she|they|it)\s+(?:is|was|are|were)\b",
+    re.IGNORECASE,
+)
+"""An English sentence whose subject is a pronoun ("It was much thinner ...", "About 5 cm
+long and under 2 grams, it is the smallest living bird"): quoted alone it does not say what
+"it" is, which the sentence before names."""
 
 
 def bigrams(question: str) -> frozenset[str]:
@@ -187,7 +195,8 @@ def companions(
 ) -> list[int]:
     """The best candidate (``order[0]``) and the sentences that join it, in reading order:
     the line before when it introduces the best one (ends with ``:``), gives the reason a
-    "That is why ..." follows from, or is what "this one" points to; the next one when the
+    "That is why ..." follows from, is what "this one" points to, or names what the best
+    one's pronoun subject is ("... it is the smallest living bird"); the next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
     gives one) and the best does not, or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
@@ -204,6 +213,7 @@ def companions(
         candidates[siblings[at - 1]].text.rstrip().endswith(":")
         or (WHY.search(question) and THAT_IS_WHY.match(best.text))
         or POINTS_BACK.search(best.text)
+        or _PRONOUN_SUBJECT.search(best.text)
     ):
         chosen.append(siblings[at - 1])
     nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None

@@ -545,6 +545,31 @@ def test_an_english_sentence_carrying_on_joins_the_best_one() -> None:
     )
 
 
+def test_a_best_sentence_with_a_pronoun_subject_takes_the_one_naming_it() -> None:
+    """ "..., it is the smallest living bird" does not say what "it" is; the sentence before
+    ("The smallest is the bee hummingbird of Cuba") does, and joins. A pronoun after a
+    semicolon's clause is no subject of the sentence."""
+    birds = cite(
+        1,
+        "Hummingbirds live only in the Americas. The smallest is the bee hummingbird of Cuba. "
+        "About 5 to 6 centimetres long and weighing under 2 grams, it is the smallest living "
+        "bird in the world.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "What is the smallest living bird in the world?", [birds], lang="en"
+    )
+    assert "bee hummingbird of Cuba" in answer.text and "Americas" not in answer.text
+    proxy = cite(
+        1,
+        "Set the proxy address first. Uploads are limited to 25 MB; if uploads fail with a 413 "
+        "error, it is usually the proxy's own limit.",
+    )
+    limit = ExtractiveAnswerer().compose(
+        "Why do uploads fail with a 413 error through the proxy?", [proxy], lang="en"
+    )
+    assert "Set the proxy" not in limit.text
+
+
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
     """ "..., so set this one" does not say which one: the list item before it does."""
     proxy = cite(
