@@ -57,7 +57,8 @@ ASKS_DEFAULT = re.compile(
 it", "if due_days isn't set", "if max_parallel is left out"."""
 SAYS_DEFAULT = re.compile(
     r"\bdefault(?:s|ed)?\b|\bunless\b|\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|"
-    r"omit|leave|skip)\b|\bleft\s+out\b|\bleave\s+(?:it\s+)?out\b|\bomitted\b|\bnot\s+set\b|"
+    r"omit|leave|skip)\b|\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
+    r"\bnot\s+set\b|"
     r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b",
     re.IGNORECASE,
 )

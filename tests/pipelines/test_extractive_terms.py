@@ -291,6 +291,9 @@ def test_a_question_asking_for_a_default_wants_one_said() -> None:
     assert not ASKS_DEFAULT.search("Which port does brindle listen on?")
     assert SAYS_DEFAULT.search("Another program holds port 8088, which brindle uses unless told")
     assert not SAYS_DEFAULT.search('`base_url = "/docs/"`')  # one user's value, not a default
+    assert SAYS_DEFAULT.search("Leaving out `statement_timeout` does not remove the limit.")
+    assert SAYS_DEFAULT.search("If it is unset, the client reads `~/.config/token`.")
+    assert ASKS_DEFAULT.search("If max_parallel is left out, how many runs can execute?")
     options = cite(
         1,
         "Options\n\n`--rate N`: requests per second, 50 unless you pass it.\n\n"
