@@ -210,6 +210,19 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
     return None
 
 
+def table_header(text: str) -> str:
+    """The header of the first table in ``text`` whose header ``table_rows`` leaves out (a CSV
+    file's first line, the line above a pipe table's rule), "" when there is none: its column
+    names ("database,minimum_version,transactional_ddl") say what each row's cells are."""
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        rows = table_rows(lines)
+        if rows is not None and len(rows) < len(lines):
+            rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
+            return lines[rule - 1] if rule else lines[0]
+    return ""
+
+
 def reply(text: str) -> bool:
     """A one-word reply ("No.", "Yes.", "네.") that opens the sentence after it."""
     words = text.split()

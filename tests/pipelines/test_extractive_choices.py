@@ -21,7 +21,7 @@ from rag.pipelines.answer_types import (
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import Candidate, companions, continues, row_key
-from rag.pipelines.statements import fragment, statements, table_rows, title
+from rag.pipelines.statements import fragment, statements, table_header, table_rows, title
 from rag.types import Citation, Location
 
 if TYPE_CHECKING:
@@ -462,6 +462,29 @@ def test_a_status_code_is_a_number_of_digits() -> None:
     )
     question = "What status code comes back when I start a run by hand with a POST?"
     assert "202" in ExtractiveAnswerer().compose(question, [api], lang="en").text
+
+
+def test_a_table_header_is_said_by_each_of_its_rows() -> None:
+    """A CSV's header names what each row's cells are: "Does CockroachDB get transactional
+    DDL?" is answered by the CockroachDB row (under ``transactional_ddl``), which lost to the
+    MySQL row whose notes happen to say "DDL" (here they tie, and both are quoted)."""
+    assert table_header(
+        "docs/db.csv\n\ndatabase,minimum_version,transactional_ddl\na,1,yes\nb,2,no"
+    ) == ("database,minimum_version,transactional_ddl")
+    assert table_header("| key | meaning |\n|---|---|\n| a | b |") == "| key | meaning |"
+    assert table_header("Just prose. No table here.") == ""
+    csv_page = cite(
+        1,
+        "docs/databases.csv\n\n"
+        "database,minimum_version,transactional_ddl,lock_method,notes\n"
+        'PostgreSQL,12,yes,pg_advisory_lock,"indexes built concurrently need their own file"\n'
+        'MySQL,8.0,no,GET_LOCK,"each DDL statement commits implicitly"\n'
+        'CockroachDB,23.1,partial,lease row,"schema changes run asynchronously"',
+    )
+    answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch).compose(
+        "Does CockroachDB get transactional DDL with tidewright?", [csv_page], lang="en"
+    )
+    assert "CockroachDB,23.1,partial" in answer.text  # alone, the MySQL row won by "DDL"
 
 
 def test_a_price_question_wants_a_sum_of_money() -> None:
