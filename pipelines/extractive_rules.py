@@ -112,13 +112,15 @@ def held(q_grams: frozenset[str], text: str) -> float:
 
 _EN_CARRIES_ON = re.compile(
     r"^\W*(?:(?:but|and|so|then|yet|still|however|instead|also|when|if|because|since|after|"
-    r"once|although|though)\b[\s,]*)?(?:he|she|they|his|her|their)\b|"
+    r"once|although|though)\b[\s,]*)?(?:he|she|they|his|her|their|it|its)\b|"
+    r"^\W*(?:once|when|after|if)\s+(?:it|he|she|they)\s+[^,]{1,40},\s+(?:he|she|they|it)\b|"
     r"^\W*(?:[\w'-]+\W+){0,4}(?:therefore|thus|consequently)\b",
     re.IGNORECASE,
 )
 """An English sentence carrying on from the one before: its subject is a pronoun ("He began
-to recover", "When it is not set, ...") or it draws a consequence ("Many species therefore
-enter torpor")."""
+to recover", "Its decay acts as a clock", "Once it is released, they find nothing pending")
+or it draws a consequence ("Many species therefore enter torpor"). Not "this"/"these", which
+open new points in documentation as often as they carry on."""
 
 
 def continues(text: str) -> bool:

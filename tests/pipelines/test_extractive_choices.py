@@ -560,6 +560,9 @@ def test_an_english_sentence_carrying_on_joins_the_best_one() -> None:
     )
     assert "he died" in answer.text and "Large-scale" not in answer.text
     assert continues("Many species therefore enter torpor, a state of low energy.")
+    assert continues("Its decay acts as a clock, so a finder could work out its age.")
+    assert continues("Once it is released, they find nothing pending and exit at once.")
+    assert not continues("This page lists the settings.")
     assert not continues("Large-scale production came in the United States.")
     assert (
         not ExtractiveAnswerer(follow=frozenset({"ko"}))
