@@ -526,21 +526,24 @@ def test_chunks_of_a_document_that_touch_read_as_one() -> None:
     assert "환경 변수" not in alone.text, "without spans, chunks stay apart (stored before)"
 
 
+def _quoted(question: str, text: str) -> str:
+    """The default answerer's English answer to ``question`` from one source holding ``text``."""
+    return ExtractiveAnswerer().compose(question, [cite(1, text)], lang="en").text
+
+
 def test_the_default_given_right_after_the_best_sentence_joins_it() -> None:
     """Asked what holds when a setting "is left out", the best sentence names the setting and
     the one after it gives the default: it joins, and the answer does not abstain; when
     neither gives one, it abstains."""
-    page = cite(
-        1,
+    answer = _quoted(
+        "If max_parallel is left out, how many runs can execute at the same time?",
         "`max_parallel` caps how many runs may execute at once across all jobs. When it is not "
         "set, the cap is twice the number of CPU cores. Logs are kept for 90 days.",
     )
-    question = "If max_parallel is left out, how many runs can execute at the same time?"
-    answer = ExtractiveAnswerer().compose(question, [page], lang="en")
-    assert "twice the number of CPU cores" in answer.text and "90 days" not in answer.text
-    token = cite(1, "`TOKEN` holds the API token; if it is unset, the client reads `~/.token`.")
+    assert "twice the number of CPU cores" in answer and "90 days" not in answer
     unset = "If TOKEN isn't set, where does the client take the API token from?"
-    assert "~/.token" in ExtractiveAnswerer().compose(unset, [token], lang="en").text
+    token = "`TOKEN` holds the API token; if it is unset, the client reads `~/.token`."
+    assert "~/.token" in _quoted(unset, token)
     other = cite(1, "`TOKEN` holds the API token the client sends. Create one with `new`.")
     assert ExtractiveAnswerer().compose(unset, [other], lang="en").abstained
 
@@ -549,51 +552,41 @@ def test_an_english_sentence_carrying_on_joins_the_best_one() -> None:
     """ "He began to recover, but ... he died" carries on from the sentence naming the
     patient, and "Many species therefore enter torpor" from the danger it follows: each joins
     the best sentence. A sentence opening with another subject does not."""
-    story = cite(
-        1,
+    story = (
         "The first patient, a police constable named Albert Alexander, was treated in February "
         "1941. He began to recover, but the supply ran out and he died. Large-scale production "
-        "came later.",
+        "came later."
     )
-    answer = ExtractiveAnswerer().compose(
-        "What happened to the first patient treated with penicillin?", [story], lang="en"
-    )
-    assert "he died" in answer.text and "Large-scale" not in answer.text
+    answer = _quoted("What happened to the first patient treated with penicillin?", story)
+    assert "he died" in answer and "Large-scale" not in answer
     assert continues("Many species therefore enter torpor, a state of low energy.")
     assert continues("Its decay acts as a clock, so a finder could work out its age.")
     assert continues("Once it is released, they find nothing pending and exit at once.")
     assert not continues("This page lists the settings.")
     assert not continues("Large-scale production came in the United States.")
-    assert (
-        not ExtractiveAnswerer(follow=frozenset({"ko"}))
-        .compose("What happened to the first patient treated with penicillin?", [story], lang="en")
-        .text.count("he died")
+    korean_only = ExtractiveAnswerer(follow=frozenset({"ko"})).compose(
+        "What happened to the first patient treated with penicillin?", [cite(1, story)], lang="en"
     )
+    assert "he died" not in korean_only.text
 
 
 def test_a_best_sentence_with_a_pronoun_subject_takes_the_one_naming_it() -> None:
     """ "..., it is the smallest living bird" does not say what "it" is; the sentence before
     ("The smallest is the bee hummingbird of Cuba") does, and joins. A pronoun after a
     semicolon's clause is no subject of the sentence."""
-    birds = cite(
-        1,
+    birds = _quoted(
+        "What is the smallest living bird in the world?",
         "Hummingbirds live only in the Americas. The smallest is the bee hummingbird of Cuba. "
         "About 5 to 6 centimetres long and weighing under 2 grams, it is the smallest living "
         "bird in the world.",
     )
-    answer = ExtractiveAnswerer().compose(
-        "What is the smallest living bird in the world?", [birds], lang="en"
-    )
-    assert "bee hummingbird of Cuba" in answer.text and "Americas" not in answer.text
-    proxy = cite(
-        1,
+    assert "bee hummingbird of Cuba" in birds and "Americas" not in birds
+    limit = _quoted(
+        "Why do uploads fail with a 413 error through the proxy?",
         "Set the proxy address first. Uploads are limited to 25 MB; if uploads fail with a 413 "
         "error, it is usually the proxy's own limit.",
     )
-    limit = ExtractiveAnswerer().compose(
-        "Why do uploads fail with a 413 error through the proxy?", [proxy], lang="en"
-    )
-    assert "Set the proxy" not in limit.text
+    assert "Set the proxy" not in limit
 
 
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
