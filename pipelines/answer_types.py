@@ -62,9 +62,10 @@ SAYS_DEFAULT = re.compile(
     r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b",
     re.IGNORECASE,
 )
-"""A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless
-you set", "without a timeout line", "if it is unset, the client reads ...". An example value in a config file (``base_url =
-"/docs/"``) says what one user set, not what holds when nobody does."""
+"""A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless you
+set", "without a timeout line", "if it is unset, the client reads ...". An example value in a
+config file (``base_url = "/docs/"``) says what one user set, not what holds when nobody
+does."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

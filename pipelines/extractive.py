@@ -13,8 +13,9 @@ numbered sources against the question:
   carry none, the record's title line; ``statements.title``; with a table's header, whose
   column names say what each row's cells are: "Does CockroachDB get transactional DDL?" is
   answered by the row ``CockroachDB,23.1,partial,...`` under ``transactional_ddl``, en-tune5
-  and en-tune +1 each, nothing else moved) counts as said by each of its sentences: "통풍은 ... 병이다" names the topic once, and the sentence giving the answer
-  ("환자의 약 90%가 남성") need not repeat it. Without it the topic sentence won questions about a detail;
+  and en-tune +1 each, nothing else moved) counts as said by each of its sentences:
+  "통풍은 ... 병이다" names the topic once, and the sentence giving the answer ("환자의 약
+  90%가 남성") need not repeat it. Without it the topic sentence won questions about a detail;
   with it, on the tuning sets: ko-large tuning half 0.863 -> 0.893,
   its reworded twin 0.812 -> 0.843, ko-large report half 0.835 -> 0.871, ko-tune2 0.773 ->
   0.787, en-tune2 0.863 -> 0.925, en-tune reworded 0.842 -> 0.856, en-tune 0.871 -> 0.863
@@ -134,13 +135,14 @@ the quote when the question asks what, which, who ... rather than whether: "No."
 FAQ's own yes/no question, and to "What happens to my running timer?" it says the wrong thing
 (three en-tune answers lost a misleading "Yes."/"No."; no score changed).
 
-The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes
-it along, one whose subject is a pronoun ("..., it is the smallest living bird") takes the
-sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer changed), a "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence
-before it (the reason; ko-large tuning half +1 question of 197, no other change), one that
-points back ("..., so set this one", "as above") takes the statement before it (en-tune +1
-of 139, no other change), and a second sentence joins when it scores nearly as well (from
-another source, only if it comes close in meaning: ``extractive_rules.companions``).
+The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes it
+along, one whose subject is a pronoun ("..., it is the smallest living bird") takes the
+sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer changed), a
+"why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence before it (the
+reason; ko-large tuning half +1 question of 197, no other change), one that points back ("...,
+so set this one", "as above") takes the statement before it (en-tune +1 of 139, no other
+change), and a second sentence joins when it scores nearly as well (from another source, only
+if it comes close in meaning: ``extractive_rules.companions``).
 ``follow`` (a bool, or the languages it applies to: Korean and English by default) adds the
 next sentence instead — always (``follow_when="always"``), or, by default, when it carries on
 from the best one: in Korean it opens with a reference back (이를 ... 라 한다, 그는, 이때) or its
