@@ -75,6 +75,7 @@ from rag.errors import ConfigError  # noqa: E402
 from rag.integrations._llamaindex_filters import Branch, to_branches  # noqa: E402
 from rag.integrations._llamaindex_llm import LlamaIndexLLM, from_llamaindex  # noqa: E402
 from rag.pipelines.ingest_chunk import keyword_terms  # noqa: E402
+from rag.pipelines.ingest_documents import RESERVED_PREFIX  # noqa: E402
 from rag.sanitize import clean_metadata  # noqa: E402
 from rag.stores.base import DuplicatePolicy, Filters, keyword_search  # noqa: E402
 from rag.types import Chunk, LegRanks, ScoredChunk  # noqa: E402
@@ -141,7 +142,9 @@ def node_to_chunk(node: BaseNode) -> Chunk:
 
 def chunk_to_node(chunk: Chunk) -> BaseNode:
     """The node a chunk holds (as it was added by ``RagVectorStore``), or, for a chunk rag
-    ingested itself, a ``TextNode`` of its text and metadata whose ref doc is its source."""
+    ingested itself, a ``TextNode`` of its text and metadata (rag's reserved ``_rag_`` keys,
+    such as the chunk's span, left out: LlamaIndex puts metadata into prompts) whose ref doc
+    is its source."""
     content = chunk.metadata.get(NODE_CONTENT_KEY)
     if isinstance(content, str):
         kind = chunk.metadata.get(NODE_TYPE_KEY)
@@ -151,7 +154,11 @@ def chunk_to_node(chunk: Chunk) -> BaseNode:
     return TextNode(
         id_=chunk.id,
         text=chunk.text,
-        metadata={k: v for k, v in chunk.metadata.items() if k not in _ADAPTER_KEYS},
+        metadata={
+            k: v
+            for k, v in chunk.metadata.items()
+            if k not in _ADAPTER_KEYS and not k.startswith(RESERVED_PREFIX)
+        },
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.source)},
     )
 

@@ -393,6 +393,7 @@ def test_retriever_query_engine_end_to_end(ingested: RAG) -> None:
     assert cite["rank"] == 1 and cite["chunk_id"] == expected[0].chunk.id
     assert cite["dense_rank"] is not None
     assert got[0].node.ref_doc_id == cite["source"]
+    assert not [k for k in got[0].node.metadata if k.startswith("_rag_")]  # rag's own keys
     assert "Bananas are yellow" in str(response)
     assert "chunk_id" not in str(response)  # the citation is not in the LLM's prompt
 
