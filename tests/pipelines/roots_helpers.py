@@ -15,6 +15,7 @@ import pytest
 from rag.chunking import TokenChunker
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestParts, IngestPipeline
+from rag.pipelines.ingest_estimate import IngestEstimate, estimate_ingest
 from rag.stores.base import Store, keyword_search
 from rag.stores.memory import MemoryStore
 from rag.testing import FakeEmbedder
@@ -49,6 +50,21 @@ def open_store(kind: str, request: pytest.FixtureRequest) -> Store:
 
 def pipeline(store: Store, embedder: FakeEmbedder | None = None) -> IngestPipeline:
     return IngestPipeline(store, embedder or FakeEmbedder(), CHUNKER, keyword_tokenizer=TOKENIZER)
+
+
+def plan(store: Store, root: Path, **kw: object) -> IngestEstimate:
+    """The dry-run plan of ingesting ``root`` into ``store`` with the tests' chunker and fake
+    embedder (nothing written)."""
+    return estimate_ingest(
+        store,
+        root,
+        chunker=CHUNKER,
+        tokenizer=EMBEDDER.tokenizer,
+        embedder_key="fake",
+        embedder_label="fake",
+        hosted=False,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def _refuse() -> FakeEmbedder:

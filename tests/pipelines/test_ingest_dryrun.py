@@ -11,10 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from roots_helpers import CHUNKER, EMBEDDER, plan
 from typer.testing import CliRunner
 
 from rag import RAG
-from rag.chunking import TokenChunker
 from rag.config import load_settings
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.ingest import IngestPipeline
@@ -22,31 +22,13 @@ from rag.pipelines.ingest_estimate import (
     DEFAULT_SECONDS_PER_KCHAR,
     MIN_MEASURED_CHARS,
     EmbedRates,
-    IngestEstimate,
     estimate_ingest,
 )
 from rag.stores.base import Store
-from rag.testing import FakeEmbedder
-
-EMBEDDER = FakeEmbedder()
-CHUNKER = TokenChunker(EMBEDDER.tokenizer, 40, 8)
 
 
 def pipeline(store: Store) -> IngestPipeline:
     return IngestPipeline(store, EMBEDDER, CHUNKER, keyword_tokenizer=KeywordTokenizer())
-
-
-def plan(store: Store, root: Path, **kw: object) -> IngestEstimate:
-    return estimate_ingest(
-        store,
-        root,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="fake",
-        embedder_label="fake",
-        hosted=False,
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def write_docs(root: Path) -> None:

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from roots_helpers import (
     CHUNKER,
-    EMBEDDER,
     STORES,
     TOKENIZER,
     all_chunks,
@@ -27,6 +26,7 @@ from roots_helpers import (
     folder_c,
     open_store,
     pipeline,
+    plan,
     rel_paths,
     snapshot,
     without_embedding,
@@ -318,34 +318,21 @@ def test_a_root_moved_before_roots_were_recorded_is_rekeyed_too(c: Path, store: 
 def test_the_dry_run_counts_moved_and_copied_files_as_nothing_to_embed(
     c: Path, store: Store
 ) -> None:
-    from rag.pipelines.ingest_estimate import IngestEstimate, estimate_ingest
-
-    def plan_of(root: Path) -> IngestEstimate:
-        return estimate_ingest(
-            store,
-            root,
-            chunker=CHUNKER,
-            tokenizer=EMBEDDER.tokenizer,
-            embedder_key="fake",
-            embedder_label="fake",
-            hosted=False,
-        )
-
     pipeline(store).run(c)
     d = c.with_name("d")
     c.rename(d)
-    plan = plan_of(d)
-    moved = plan.categories["moved"]
+    estimate = plan(store, d)
+    moved = estimate.categories["moved"]
     assert (moved.files, moved.chunks_to_embed) == (4, 0) and moved.chunks == store.count()
-    assert plan.categories["removed"].files == 0 and plan.categories["new"].files == 0
+    assert estimate.categories["removed"].files == 0 and estimate.categories["new"].files == 0
     # a copy of the folder once moved: new files, nothing to embed either
     without_embedding(store).run(d)
     e = c.with_name("e")
     shutil.copytree(d, e)
-    plan = plan_of(e)
-    new = plan.categories["new"]
+    estimate = plan(store, e)
+    new = estimate.categories["new"]
     assert (new.files, new.chunks_to_embed) == (4, 0) and new.chunks == store.count()
-    assert plan.categories["moved"].files == 0
+    assert estimate.categories["moved"].files == 0
 
 
 def test_ingest_documents_keeps_no_root(store: Store) -> None:
@@ -356,9 +343,9 @@ def test_ingest_documents_keeps_no_root(store: Store) -> None:
     from rag.types import Document
 
     docs = [Document(source="notes/x", text="A marmot in memory.")]
-    plan = plan_documents(docs, store.sources(), Committer(store, keywords=True))
+    planned = plan_documents(docs, store.sources(), Committer(store, keywords=True))
     pipe = IngestPipeline.from_parts(
-        store, IngestParts(FakeEmbedder, lambda: CHUNKER, lambda: TOKENIZER), loaders=plan.given
+        store, IngestParts(FakeEmbedder, lambda: CHUNKER, lambda: TOKENIZER), loaders=planned.given
     )
-    assert pipe.run_planned(plan.files, store.sources()).ok
+    assert pipe.run_planned(planned.files, store.sources()).ok
     assert {(ch.root, ch.rel_path) for ch in all_chunks(store)} == {("", "")}
