@@ -377,12 +377,15 @@ class ExtractiveAnswerer:
         src_cov = [cover(t) for t in source_terms]
         rare_in_sources = weights(q_terms, source_terms)
         src_rare_cov = [cover(t, rare_in_sources) for t in source_terms]
-        cosines = self._cosines(question, [c.text for c in candidates], lang)
         keyed = [(k, key) for k, c in enumerate(candidates) if (key := row_key(c.text))]
-        if cosines is not None and keyed:  # a table row means what its first cell names
-            near = self._cosines(question, [key for _, key in keyed], lang) or []
-            for (k, _), cos in zip(keyed, near, strict=True):
-                cosines[k] = max(cosines[k], cos)
+        # one embedding call (the question embedded once) for the sentences and row keys
+        cosines = self._cosines(
+            question, [*(c.text for c in candidates), *(key for _, key in keyed)], lang
+        )
+        if cosines is not None:  # a table row means what its first cell names
+            for j, (k, _) in enumerate(keyed):
+                cosines[k] = max(cosines[k], cosines[n + j])
+            del cosines[n:]
         closeness = max(cosines) if cosines is not None else None
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()
