@@ -340,7 +340,7 @@ LASTING = re.compile(
 "1,280 metres"); a year alone ("in 1810") or a bare number does not."""
 
 
-class _Counted:
+class Counted:
     """For "how many <noun>": a count — a number that is not a measure in another unit ("30
     seconds" does not say how many retries, "112 centimetres" how many lines; "1980s" is a
     decade), a version ("Python 3.9") or a year ("in 1840", "196 BC") — or any number of
@@ -355,11 +355,6 @@ class _Counted:
 
     def search(self, text: str) -> re.Match[str] | None:
         return self.pattern.search(_NOT_A_COUNT.sub(" ", text))
-
-
-def counted(noun: str) -> _Counted:
-    """What answers "how many <noun>" (``_Counted``)."""
-    return _Counted(noun)
 
 
 _MONEY_ASKED = re.compile(
@@ -413,7 +408,7 @@ def korean_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
-def said_pattern(question: str) -> re.Pattern[str] | _Counted:
+def said_pattern(question: str) -> re.Pattern[str] | Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
     (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
@@ -429,7 +424,7 @@ def said_pattern(question: str) -> re.Pattern[str] | _Counted:
         written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
         if written is not None:  # how many seconds, days, MB: a number in that unit
             return re.compile(rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)", re.I)
-        return counted(many.group(1))
+        return Counted(many.group(1))
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
