@@ -212,6 +212,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return _SIZE
         if _CODE_ASKED.search(question):
             return _CODE_NUMBER
+        if _HOW_LONG_LASTS.search(question):
+            return DURATION
         return next(
             (said for asked, said in MEASURES if asked.search(question)),
             version_of(question) or NUMBER,
@@ -338,6 +340,19 @@ LASTING = re.compile(
 )
 """What answers "how long": a number in a unit of time or length ("90 seconds", "a week",
 "1,280 metres"); a year alone ("in 1810") or a bare number does not."""
+_HOW_LONG_LASTS = re.compile(
+    r"\bhow\s+long\b(?=[^?]*\b(?:live[sd]?|lasts?|lasted|takes?|taken|took|stays?|stayed|"
+    r"survive[sd]?|remains?|remained|waits?|valid|kept|sleeps?|spends?|hibernates?)\b)",
+    re.I,
+)
+"""A "how long" that asks for a time, not a length: how long do monarchs live, does it take,
+is a token valid."""
+DURATION = re.compile(
+    rf"{_COUNT}(?:{_TIME_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
+    rf"(?:second|minute|hour|day|week|month|year|fortnight)\b",
+    re.I,
+)
+"""What answers a "how long" that asks for a time: a number in a unit of time."""
 
 
 class Counted:
@@ -425,6 +440,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         if written is not None:  # how many seconds, days, MB: a number in that unit
             return re.compile(rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)", re.I)
         return Counted(many.group(1))
+    if _HOW_LONG_LASTS.search(question):
+        return DURATION
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):

@@ -1,0 +1,63 @@
+"""An English question over a page in a language the embedder does not cover, and "how long"
+asking for a time (rag.pipelines.extractive, rag.pipelines.answer_types)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from citation_helpers import cite
+
+from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
+from rag.pipelines.extractive import ExtractiveAnswerer
+
+if TYPE_CHECKING:
+    from rag.embeddings.onnx import OnnxEmbedder
+
+DRIFT_KO = (
+    "## 스키마 드리프트\n\n"
+    "`tidewright drift` 명령은 모든 마이그레이션을 임시 데이터베이스에 적용한 뒤 대상 "
+    "데이터베이스와 비교합니다. 컬럼 순서나 인덱스 이름처럼 무시해도 되는 차이는 "
+    "`--ignore column-order,index-names`로 제외할 수 있습니다."
+)
+ROLLBACK_EN = (
+    "## Rolling back\n\n`tidewright down` undoes the newest applied migration. "
+    "Rollbacks are recorded like any other step, with the column `direction` set to `down`."
+)
+
+
+def test_a_page_the_embedder_cannot_read_is_judged_on_its_words(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """The packaged MiniLM reads English only: its cosine for a Korean sentence says nothing,
+    and the best one (0.43) fell under the floor, so the answer abstained though the Korean
+    page gives the flag. A Korean sentence is not embedded and counts as at the floor; the
+    floor is not applied when the page the words found best is such a page."""
+    question = "how do I make the drift comparison ignore differences in column order"
+    sources = [cite(1, DRIFT_KO), cite(2, ROLLBACK_EN)]
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(question, sources, lang="en")
+    assert not answer.abstained, answer.reason
+    assert "`--ignore column-order,index-names`" in answer.text
+    assert answer.text.endswith("[1].")
+    # closeness is the best cosine of the sentences the embedder read (the English page's),
+    # under the floor: the Korean page the words found best answered all the same
+    assert answer.closeness is not None and answer.closeness < 0.45
+
+
+def test_only_foreign_sources_leave_no_meaning_signal(onnx_embedder: OnnxEmbedder) -> None:
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(
+        "Which flag ignores column order in tidewright drift?", [cite(1, DRIFT_KO)], lang="en"
+    )
+    assert answer.closeness is None
+    assert "`--ignore column-order,index-names`" in answer.text, answer.reason
+
+
+def test_how_long_a_thing_lives_or_takes_asks_for_a_time_not_a_length() -> None:
+    lives = "How long do the monarchs that fly south to Mexico live?"
+    assert said_pattern(lives) is DURATION and answer_type(lives) is DURATION
+    assert not DURATION.search("a journey of up to about 4,000 kilometres")
+    assert DURATION.search("It lives up to eight months")
+    assert said_pattern("How long does the backup take?") is DURATION
+    assert said_pattern("How long is a token valid?") is DURATION
+    # "how long is" a canal or a river may ask either
+    assert said_pattern("How long is the Panama Canal?") is LASTING
+    assert LASTING.search("about 82 kilometres")
