@@ -205,7 +205,9 @@ page (its Latin words and numbers matched: "ignore ... column order" and
 at the floor, and the floor is not applied when the document the words found best is such a
 page. Embedded anyway, the Korean sentence scored 0.43 against the question and the answer
 abstained: en-tune5 0.742 -> 0.758, the other English tuning sets unchanged; Korean questions
-have no meaning signal, so they are unchanged by construction.
+have no meaning signal, so they are unchanged by construction. Units and counters are
+checked in the question's language: when the best sentence is from a page in another ("90일"
+to "how long by default"), the quantity check asks for a number only.
 
 A Korean question naming something in Latin letters (zsh, UTF-16, lookahead, conda; three
 letters or more, units aside) that no retrieved source writes is about something the
@@ -226,6 +228,7 @@ from rag.embeddings import covers, languages_of
 from rag.keywords import has_hangul, latin_words
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
+    NUMBER,
     SAYS_DEFAULT,
     answer_type,
     code_names,
@@ -390,10 +393,8 @@ class ExtractiveAnswerer:
         # the embedder tells nothing about a sentence in a language it does not cover (an
         # English question over a Korean page): such a sentence is not embedded, and counts
         # as at the floor in meaning
-        foreign = [
-            self.embedder is not None and not covers(self.languages, detect_lang(c.text))
-            for c in citations
-        ]
+        page_lang = [detect_lang(c.text) for c in citations]
+        foreign = [self.embedder is not None and not covers(self.languages, x) for x in page_lang]
         read_k = [k for k, c in enumerate(candidates) if not foreign[c.source]]
         keyed = [(k, key) for k in read_k if (key := row_key(candidates[k].text))]
         # one embedding call (the question embedded once) for the sentences and row keys
@@ -521,7 +522,10 @@ class ExtractiveAnswerer:
             # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
             # sentences give none: the sources talk about the topic but do not say
             said = " ".join(candidates[k].text for k in chosen)
-            if not said_pattern(question).search(said):
+            # units and counters are matched in the question's language; a page in another
+            # (an English question, a Korean page: "90일") need only hold a number
+            said_as = NUMBER if page_lang[best.source] != lang else said_pattern(question)
+            if not said_as.search(said):
                 why = "the closest sentences give no number, date or amount of the kind asked"
                 return _abstain(lang, coverage, closeness, why)
         thread = by_source[best.source]

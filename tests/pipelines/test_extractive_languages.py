@@ -61,3 +61,29 @@ def test_how_long_a_thing_lives_or_takes_asks_for_a_time_not_a_length() -> None:
     # "how long is" a canal or a river may ask either
     assert said_pattern("How long is the Panama Canal?") is LASTING
     assert LASTING.search("about 82 kilometres")
+
+
+def test_a_named_version_may_sit_in_the_next_cell_of_a_table_row() -> None:
+    wanted = answer_type("What's the oldest MariaDB version tidewright works with?")
+    assert wanted is not None
+    assert wanted.search("MariaDB,10.6,no,GET_LOCK")
+    assert wanted.search("| MariaDB | 10.6 | no |")
+    assert wanted.search("MariaDB 10.6 or newer")
+    assert not wanted.search("macOS 13 or newer, MariaDB too")
+
+
+def test_a_page_in_another_language_need_only_hold_a_number(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """ "How long ... by default" wants "90 days"; a Korean page writes 90일, a unit the English
+    patterns do not read, and the answer abstained though it quoted the right sentence."""
+    page = cite(
+        1,
+        "## tarnhook 로그\n\ntarnhook은 실행 로그(run logs)를 기본(default)으로 90일 동안 "
+        "보관합니다. 그보다 오래된 로그는 `tarnhook prune`이 지웁니다.",
+    )
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(
+        "How long does tarnhook keep run logs by default?", [page], lang="en"
+    )
+    assert not answer.abstained, answer.reason
+    assert "90일" in answer.text
