@@ -87,3 +87,16 @@ def test_a_page_in_another_language_need_only_hold_a_number(
     )
     assert not answer.abstained, answer.reason
     assert "90일" in answer.text
+
+
+def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
+    """ "맞는 데 얼마" (what a shot costs) is not answered by "2회 접종"; "하한액" is an amount
+    of money, 위액 (gastric juice) is not, and "얼마나 걸려" asks for a time."""
+    shot = said_pattern("대상포진 백신 한 번 맞는 데 얼마예요?")
+    assert not shot.search("재조합 백신은 2~6개월 간격으로 2회 접종한다.")
+    assert shot.search("한 번에 20만 원 안팎이다.")
+    floor = said_pattern("실업급여 하루 하한액은 얼마예요?")
+    assert floor.search("하루 하한액은 64,192원이다.") and not floor.search("하루 8시간 기준")
+    assert said_pattern("소액 재판 청구 금액 한도가 얼마야?").search("3천만 원 이하인 사건")
+    assert said_pattern("사람 위액의 pH는 대략 얼마입니까?").search("pH 1.5에서 3.5")
+    assert said_pattern("주민등록증 새로 나오는 데 얼마나 걸리나요").search("보통 2~3주")
