@@ -69,6 +69,13 @@ THAT_IS_WHY = re.compile(
 )
 """A sentence that gives a consequence of the one before ("That is why ...", "이 때문에 ..."):
 to a "why" question, the sentence before it is the reason."""
+_BECAUSE = re.compile(
+    r"\b(?:because|since|so|thus|therefore|hence|due\s+to|caus(?:e|es|ed|ing)|reasons?|"
+    r"as\s+a\s+result|in\s+order|so\s+that|otherwise|would|could|slows?|prevents?|keeps?|"
+    r"lets?|allows?|makes?|means?)\b",
+    re.IGNORECASE,
+)
+"""A sentence that gives a reason or a consequence (for a "why" question)."""
 HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
 POINTS_BACK = re.compile(
     r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
@@ -200,7 +207,8 @@ def companions(
     "That is why ..." follows from, is what "this one" points to, or names what the best
     one's pronoun subject is ("... it is the smallest living bird"); the next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
-    gives one) and the best does not, or
+    gives one; asked "why", an English reason or consequence: "because", "so", "slows") and
+    the best does not, or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
     second best when it scores within ``second_ratio`` (``same_source_second``: only from
     the best one's source, as after an FAQ's reply) and, from another source, comes close in
@@ -225,6 +233,12 @@ def companions(
         or best.text.rstrip().endswith(":")
         or (wants is not None and not wants.search(best.text) and wants.search(nxt))
         or (default is not None and not default.search(best.text) and default.search(nxt))
+        or (
+            WHY.search(question) is not None
+            and not has_hangul(question)
+            and _BECAUSE.search(best.text) is None
+            and _BECAUSE.search(nxt) is not None
+        )
     ):
         chosen.append(siblings[at + 1])
     elif (

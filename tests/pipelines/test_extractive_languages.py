@@ -1,5 +1,6 @@
-"""An English question over a page in a language the embedder does not cover, and "how long"
-asking for a time (rag.pipelines.extractive, rag.pipelines.answer_types)."""
+"""An English question over a page in a language the embedder does not cover, what a quantity
+question wants ("how long" a time, a version in a table row, a sum of money), and the reason
+joining a "why" answer (rag.pipelines.extractive, rag.pipelines.answer_types)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from citation_helpers import cite
 
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.extractive_rules import Candidate, companions
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder
@@ -100,3 +102,33 @@ def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
     assert said_pattern("소액 재판 청구 금액 한도가 얼마야?").search("3천만 원 이하인 사건")
     assert said_pattern("사람 위액의 pH는 대략 얼마입니까?").search("pH 1.5에서 3.5")
     assert said_pattern("주민등록증 새로 나오는 데 얼마나 걸리나요").search("보통 2~3주")
+
+
+def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
+    """ "Acidity matters especially for rye bread." names the topic, not the reason; the sentence
+    after it, which says what the acid does, joins. A best sentence giving a reason itself
+    ("because ...") is answer enough."""
+    candidates = [
+        Candidate(0, 0, "Acidity matters especially for rye bread."),
+        Candidate(0, 1, "Rye is rich in enzymes, and the acid slows them down, so the crumb sets."),
+    ]
+
+    def joined(question: str, best: str) -> list[int]:
+        candidates[0] = Candidate(0, 0, best)
+        return companions(
+            [0, 1],
+            [1.0, 0.5],
+            candidates,
+            {0: [0, 1]},
+            question=question,
+            wants=None,
+            follow=False,
+            follow_continuing=False,
+            second_ratio=0.9,
+            same_source_second=False,
+        )
+
+    why = "Why do bakers use sourdough for rye bread in particular?"
+    assert joined(why, "Acidity matters especially for rye bread.") == [0, 1]
+    assert joined(why, "Rye needs acid because its enzymes would gum the crumb.") == [0]
+    assert joined("Which bread needs acid most?", "Acidity matters especially for rye.") == [0]
