@@ -142,9 +142,9 @@ The best sentence is the answer; a sentence that introduces the next (ends with 
 along, one whose subject is a pronoun ("..., it is the smallest living bird") takes the
 sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer changed), a
 "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence before it (the
-reason; ko-large tuning half +1 question of 197, no other change), an English one whose best
-sentence gives no reason takes the next when that one does ("because", "so", "slows": en-tune4
-and reworded en-tune +1 each, other sets unchanged, +0.1-0.5 tokens), one that points back ("...,
+reason; ko-large tuning half +1 question of 197, no other change), one whose best sentence
+gives no reason takes the next when that one does ("because", "so", "slows", 때문, 므로:
+en-tune4, reworded en-tune and ko-tune3 +1 each, other sets unchanged, +0.1-0.6% tokens), one that points back ("...,
 so set this one", "as above") takes the statement before it (en-tune +1 of 139, no other
 change), and a second sentence joins when it scores nearly as well (from another source, only
 if it comes close in meaning: ``extractive_rules.companions``).

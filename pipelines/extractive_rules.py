@@ -72,7 +72,7 @@ to a "why" question, the sentence before it is the reason."""
 _BECAUSE = re.compile(
     r"\b(?:because|since|so|thus|therefore|hence|due\s+to|caus(?:e|es|ed|ing)|reasons?|"
     r"as\s+a\s+result|in\s+order|so\s+that|otherwise|would|could|slows?|prevents?|keeps?|"
-    r"lets?|allows?|makes?|means?)\b",
+    r"lets?|allows?|makes?|means?)\b|때문|위해|위한|려고|므로|덕분|탓|까닭|이유",
     re.IGNORECASE,
 )
 """A sentence that gives a reason or a consequence (for a "why" question)."""
@@ -207,7 +207,7 @@ def companions(
     "That is why ..." follows from, is what "this one" points to, or names what the best
     one's pronoun subject is ("... it is the smallest living bird"); the next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
-    gives one; asked "why", an English reason or consequence: "because", "so", "slows") and
+    gives one; asked "why", a reason or consequence: "because", "so", "slows", 때문, 므로) and
     the best does not, or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
     second best when it scores within ``second_ratio`` (``same_source_second``: only from
@@ -235,7 +235,6 @@ def companions(
         or (default is not None and not default.search(best.text) and default.search(nxt))
         or (
             WHY.search(question) is not None
-            and not has_hangul(question)
             and _BECAUSE.search(best.text) is None
             and _BECAUSE.search(nxt) is not None
         )

@@ -132,3 +132,6 @@ def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
     assert joined(why, "Acidity matters especially for rye bread.") == [0, 1]
     assert joined(why, "Rye needs acid because its enzymes would gum the crumb.") == [0]
     assert joined("Which bread needs acid most?", "Acidity matters especially for rye.") == [0]
+    candidates[1] = Candidate(0, 1, "흰자의 황과 노른자의 철이 만나 황화철이 생기기 때문이다.")
+    egg = "달걀 오래 삶으면 노른자 겉이 왜 초록빛으로 변해요?"
+    assert joined(egg, "15분 넘게 삶으면 노른자 겉이 녹회색으로 변한다.") == [0, 1]
