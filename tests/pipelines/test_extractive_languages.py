@@ -135,3 +135,29 @@ def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
     candidates[1] = Candidate(0, 1, "흰자의 황과 노른자의 철이 만나 황화철이 생기기 때문이다.")
     egg = "달걀 오래 삶으면 노른자 겉이 왜 초록빛으로 변해요?"
     assert joined(egg, "15분 넘게 삶으면 노른자 겉이 녹회색으로 변한다.") == [0, 1]
+
+
+SOURDOUGH = (
+    "Sourdough bread is leavened not by packaged baker's yeast but by a starter, a paste of "
+    "flour and water colonised by wild yeasts and lactic acid bacteria. The bacteria usually "
+    "outnumber the yeasts by about a hundred to one. The starter is fed with fresh flour and "
+    "water every day."
+)
+
+
+def test_a_sentence_is_ranked_by_its_meaning_under_its_heading(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """ "The bacteria outnumber the yeasts ..." does not say it is about a starter; read under
+    its section's heading it comes closest to a question about a starter's ratio, and the
+    answer is that sentence alone. Without a heading the topic sentence leads."""
+    question = "roughly what's the ratio of bacteria to yeast in a sourdough starter?"
+    answerer = ExtractiveAnswerer(embedder=onnx_embedder)
+    headed = answerer.compose(
+        question, [cite(1, SOURDOUGH, heading=("Sourdough starters",))], lang="en"
+    )
+    assert headed.text == "The bacteria usually outnumber the yeasts by about a hundred to one [1]."
+    bare = answerer.compose(question, [cite(1, SOURDOUGH)], lang="en")
+    assert bare.text.startswith("Sourdough bread is leavened")
+    # the gate's closeness is the sentences' own, as the floor was chosen on it
+    assert headed.closeness == bare.closeness
