@@ -406,11 +406,11 @@ class ExtractiveAnswerer:
         foreign = [self.embedder is not None and not covers(self.languages, x) for x in page_lang]
         read_k = [k for k, c in enumerate(candidates) if not foreign[c.source]]
         keyed = [(k, key) for k in read_k if (key := row_key(candidates[k].text))]
-        # one embedding call (the question embedded once) for the sentences and row keys
-        # each sentence is embedded twice: alone (the abstention gate's closeness, the floor was
+        # one embedding call (the question embedded once) for the sentences and row keys. Each
+        # sentence is embedded twice: alone (the abstention gate's closeness: the floor was
         # chosen on it) and under its section's heading, which says what a detail sentence is
-        # about ("Seconds-level schedules are refused" under "Schedules"); ranking takes the
-        # closer of the two
+        # about ("The bacteria outnumber the yeasts ..." under "Sourdough starters"); ranking
+        # takes the closer of the two
         headed = [_under(titles[titled[candidates[k].source]], candidates[k].text) for k in read_k]
         embedded = (
             self._cosines(
