@@ -151,7 +151,8 @@ sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer 
 reason; ko-large tuning half +1 question of 197, no other change), one whose best sentence
 gives no reason takes the next when that one does ("because", "so", "slows", 때문, 므로:
 en-tune4, reworded en-tune and ko-tune3 +1 each, other sets unchanged, +0.1-0.6% tokens), one that points back ("...,
-so set this one", "as above") takes the statement before it (en-tune +1 of 139, no other
+so set this one", "as above"; in Korean 이를 계기로, 그때까지는, 이때: ko-tune3 0.727 -> 0.758,
+other Korean tuning sets unchanged in score, +2% Korean tokens) takes the statement before it (en-tune +1 of 139, no other
 change), and a second sentence joins when it scores nearly as well (from another source, only
 if it comes close in meaning: ``extractive_rules.companions``).
 ``follow`` (a bool, or the languages it applies to: Korean and English by default) adds the

@@ -60,6 +60,11 @@ REFERS_BACK = re.compile(
     r"그는|그녀|그것|그 |그래서|따라서|즉)"
 )
 """A Korean sentence opening that refers back to the one before (이를, 그는, 이때, 따라서 ...)."""
+_KO_POINTS_BACK = re.compile(
+    r"^\s*(?:이를(?!\s*닦)|이것을|이 때문에|그때|그 때|그동안|그 뒤|그 후|이후|이때|이 때)"
+)
+"""A Korean sentence opening with what the one before names (이를 계기로, 그때까지는, 이때):
+quoted alone it does not say what "이" or "그때" is (not 이를 닦다, "to brush the teeth")."""
 _KO_SUBJECT = re.compile(r"[가-힣]+(?:은|는|이|가)\s")
 """A Korean word with a topic or subject particle: the clause names its own subject."""
 WHY = re.compile(r"\bwhy\b|왜|이유|까닭", re.IGNORECASE)
@@ -205,7 +210,8 @@ def companions(
     """The best candidate (``order[0]``) and the sentences that join it, in reading order:
     the line before when it introduces the best one (ends with ``:``), gives the reason a
     "That is why ..." follows from, is what "this one" points to, or names what the best
-    one's pronoun subject is ("... it is the smallest living bird"); the next one when the
+    one's pronoun subject is ("... it is the smallest living bird") or, in Korean, what its
+    opening points back to (이를 계기로, 그때까지는, 이때); the next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
     gives one; asked "why", a reason or consequence: "because", "so", "slows", 때문, 므로) and
     the best does not, or
@@ -224,6 +230,7 @@ def companions(
         or (WHY.search(question) and THAT_IS_WHY.match(best.text))
         or POINTS_BACK.search(best.text)
         or _PRONOUN_SUBJECT.search(best.text)
+        or _KO_POINTS_BACK.match(best.text) is not None
     ):
         chosen.append(siblings[at - 1])
     nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None

@@ -161,3 +161,32 @@ def test_a_sentence_is_ranked_by_its_meaning_under_its_heading(
     assert bare.text.startswith("Sourdough bread is leavened")
     # the gate's closeness is the sentences' own, as the floor was chosen on it
     assert headed.closeness == bare.closeness
+
+
+def test_a_korean_sentence_pointing_back_takes_the_sentence_it_points_to() -> None:
+    """ "그때까지는 어린이집에 보내지 않는다" does not say until when; the sentence before it does.
+    이를 닦다 ("brush the teeth") points nowhere."""
+    candidates = [
+        Candidate(0, 0, "수두에 걸린 아이는 모든 물집에 딱지가 앉을 때까지 병을 옮길 수 있다."),
+        Candidate(0, 1, "그때까지는 어린이집이나 학교에 보내지 않는다."),
+    ]
+
+    def joined(best: str) -> list[int]:
+        candidates[1] = Candidate(0, 1, best)
+        return companions(
+            [1, 0],
+            [1.0, 0.5],
+            candidates,
+            {0: [0, 1]},
+            question="수두 걸린 아이 어린이집은 언제부터 보내도 돼요?",
+            wants=None,
+            follow=False,
+            follow_continuing=False,
+            second_ratio=0.9,
+            same_source_second=False,
+        )
+
+    assert joined("그때까지는 어린이집이나 학교에 보내지 않는다.") == [0, 1]
+    assert joined("이를 계기로 널리 퍼졌다.") == [0, 1]
+    assert joined("이를 닦지 않으면 치태가 낀다.") == [1]
+    assert joined("딱지가 모두 앉으면 보내도 된다.") == [1]
