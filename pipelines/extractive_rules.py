@@ -249,6 +249,7 @@ def companions(
         chosen.append(siblings[at + 1])
     elif (
         len(order) > 1
+        and order[1] not in chosen  # already joined as the sentence before the best
         and scores[order[1]] >= second_ratio * scores[order[0]]
         and (
             candidates[order[1]].source == best.source

@@ -171,11 +171,11 @@ def test_a_korean_sentence_pointing_back_takes_the_sentence_it_points_to() -> No
         Candidate(0, 1, "그때까지는 어린이집이나 학교에 보내지 않는다."),
     ]
 
-    def joined(best: str) -> list[int]:
+    def joined(best: str, before: float = 0.5) -> list[int]:
         candidates[1] = Candidate(0, 1, best)
         return companions(
             [1, 0],
-            [1.0, 0.5],
+            [before, 1.0],
             candidates,
             {0: [0, 1]},
             question="수두 걸린 아이 어린이집은 언제부터 보내도 돼요?",
@@ -190,3 +190,5 @@ def test_a_korean_sentence_pointing_back_takes_the_sentence_it_points_to() -> No
     assert joined("이를 계기로 널리 퍼졌다.") == [0, 1]
     assert joined("이를 닦지 않으면 치태가 낀다.") == [1]
     assert joined("딱지가 모두 앉으면 보내도 된다.") == [1]
+    # the sentence before, pointed to and nearly as good, is quoted once
+    assert joined("그때까지는 어린이집이나 학교에 보내지 않는다.", before=0.95) == [0, 1]
