@@ -1,8 +1,13 @@
 """The numbered source the answer tests build (``test_extractive_*.py``, ``test_grounding.py``):
-a chunk of its own file, under a heading, or of one record of a JSONL file."""
+a chunk of its own file, under a heading, or of one record of a JSONL file; and which
+sentences join the best one (``joined``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from rag.pipelines.extractive_rules import Candidate, companions
 from rag.types import Citation, Location
 
 
@@ -25,4 +30,26 @@ def cite(
         text=text,
         score=1.0,
         span=span,
+    )
+
+
+def joined(
+    order: Sequence[int],
+    scores: Sequence[float],
+    candidates: Sequence[Candidate],
+    by_source: dict[int, list[int]],
+    question: str,
+    **options: Any,
+) -> list[int]:
+    """``companions`` with nothing asked for or followed and the answerer's second ratio, unless
+    ``options`` say otherwise."""
+    settings: dict[str, Any] = {
+        "wants": None,
+        "follow": False,
+        "follow_continuing": False,
+        "second_ratio": 0.9,
+        "same_source_second": False,
+    }
+    return companions(
+        order, scores, candidates, by_source, question=question, **(settings | options)
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from citation_helpers import cite
+from citation_helpers import cite, joined
 
 from rag.evals.metrics import best_answer_scores
 from rag.keywords import KeywordTokenizer
@@ -20,7 +20,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, companions, continues, row_key
+from rag.pipelines.extractive_rules import Candidate, continues, row_key
 from rag.pipelines.statements import fragment, statements, table_header, table_rows, title
 from rag.types import Citation, Location
 
@@ -256,25 +256,14 @@ def test_a_second_sentence_from_another_source_must_come_close_in_meaning() -> N
     ]
     by_source = {0: [0, 2], 1: [1]}
 
-    def joined(meaning: list[float] | None) -> list[int]:
-        return companions(
-            [0, 1, 2],
-            [1.0, 0.95, 0.5],
-            candidates,
-            by_source,
-            question="Where is the call log written?",
-            wants=None,
-            follow=False,
-            follow_continuing=False,
-            second_ratio=0.9,
-            same_source_second=False,
-            meaning=meaning,
-            floor=0.45,
-        )
+    def with_meaning(meaning: list[float] | None) -> list[int]:
+        question = "Where is the call log written?"
+        order, scores = [0, 1, 2], [1.0, 0.95, 0.5]
+        return joined(order, scores, candidates, by_source, question, meaning=meaning, floor=0.45)
 
-    assert joined([0.7, 0.3, 0.4]) == [0]  # far in meaning: left out
-    assert joined([0.7, 0.5, 0.4]) == [0, 1]  # close enough: joins
-    assert joined(None) == [0, 1]  # no meaning signal (a language the embedder lacks)
+    assert with_meaning([0.7, 0.3, 0.4]) == [0]  # far in meaning: left out
+    assert with_meaning([0.7, 0.5, 0.4]) == [0, 1]  # close enough: joins
+    assert with_meaning(None) == [0, 1]  # no meaning signal (a language the embedder lacks)
 
 
 def test_a_short_remark_stays_with_the_sentence_before_it() -> None:

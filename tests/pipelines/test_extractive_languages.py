@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from citation_helpers import cite
+from citation_helpers import cite, joined
 
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, companions
+from rag.pipelines.extractive_rules import Candidate
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder
@@ -113,28 +113,17 @@ def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
         Candidate(0, 1, "Rye is rich in enzymes, and the acid slows them down, so the crumb sets."),
     ]
 
-    def joined(question: str, best: str) -> list[int]:
+    def with_best(question: str, best: str) -> list[int]:
         candidates[0] = Candidate(0, 0, best)
-        return companions(
-            [0, 1],
-            [1.0, 0.5],
-            candidates,
-            {0: [0, 1]},
-            question=question,
-            wants=None,
-            follow=False,
-            follow_continuing=False,
-            second_ratio=0.9,
-            same_source_second=False,
-        )
+        return joined([0, 1], [1.0, 0.5], candidates, {0: [0, 1]}, question)
 
     why = "Why do bakers use sourdough for rye bread in particular?"
-    assert joined(why, "Acidity matters especially for rye bread.") == [0, 1]
-    assert joined(why, "Rye needs acid because its enzymes would gum the crumb.") == [0]
-    assert joined("Which bread needs acid most?", "Acidity matters especially for rye.") == [0]
+    assert with_best(why, "Acidity matters especially for rye bread.") == [0, 1]
+    assert with_best(why, "Rye needs acid because its enzymes would gum the crumb.") == [0]
+    assert with_best("Which bread needs acid most?", "Acidity matters especially for rye.") == [0]
     candidates[1] = Candidate(0, 1, "흰자의 황과 노른자의 철이 만나 황화철이 생기기 때문이다.")
     egg = "달걀 오래 삶으면 노른자 겉이 왜 초록빛으로 변해요?"
-    assert joined(egg, "15분 넘게 삶으면 노른자 겉이 녹회색으로 변한다.") == [0, 1]
+    assert with_best(egg, "15분 넘게 삶으면 노른자 겉이 녹회색으로 변한다.") == [0, 1]
 
 
 SOURDOUGH = (
@@ -171,24 +160,14 @@ def test_a_korean_sentence_pointing_back_takes_the_sentence_it_points_to() -> No
         Candidate(0, 1, "그때까지는 어린이집이나 학교에 보내지 않는다."),
     ]
 
-    def joined(best: str, before: float = 0.5) -> list[int]:
+    def with_best(best: str, before: float = 0.5) -> list[int]:
         candidates[1] = Candidate(0, 1, best)
-        return companions(
-            [1, 0],
-            [before, 1.0],
-            candidates,
-            {0: [0, 1]},
-            question="수두 걸린 아이 어린이집은 언제부터 보내도 돼요?",
-            wants=None,
-            follow=False,
-            follow_continuing=False,
-            second_ratio=0.9,
-            same_source_second=False,
-        )
+        question = "수두 걸린 아이 어린이집은 언제부터 보내도 돼요?"
+        return joined([1, 0], [before, 1.0], candidates, {0: [0, 1]}, question)
 
-    assert joined("그때까지는 어린이집이나 학교에 보내지 않는다.") == [0, 1]
-    assert joined("이를 계기로 널리 퍼졌다.") == [0, 1]
-    assert joined("이를 닦지 않으면 치태가 낀다.") == [1]
-    assert joined("딱지가 모두 앉으면 보내도 된다.") == [1]
+    assert with_best("그때까지는 어린이집이나 학교에 보내지 않는다.") == [0, 1]
+    assert with_best("이를 계기로 널리 퍼졌다.") == [0, 1]
+    assert with_best("이를 닦지 않으면 치태가 낀다.") == [1]
+    assert with_best("딱지가 모두 앉으면 보내도 된다.") == [1]
     # the sentence before, pointed to and nearly as good, is quoted once
-    assert joined("그때까지는 어린이집이나 학교에 보내지 않는다.", before=0.95) == [0, 1]
+    assert with_best("그때까지는 어린이집이나 학교에 보내지 않는다.", before=0.95) == [0, 1]
