@@ -301,6 +301,17 @@ def echoes(question: str) -> Callable[[str], bool]:
     return holds
 
 
+def asks_whether(question: str) -> bool:
+    """True for an English yes/no question ("Does it send telemetry?"), not one offering a
+    choice ("..., or is there some randomness?"): restating it answers it ("There is no
+    telemetry")."""
+    return (
+        not has_hangul(question)
+        and _YES_NO.match(question) is not None
+        and re.search(r"\bor\b", question, re.IGNORECASE) is None
+    )
+
+
 def unreplied(text: str, question: str) -> str:
     """``text`` without the one-word reply ("No.", "네.") that opens it when ``question`` asks
     what, which, who ... rather than whether: an FAQ's "No. The model ships with ..." answers

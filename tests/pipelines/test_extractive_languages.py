@@ -10,7 +10,7 @@ from citation_helpers import cite, joined
 
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate
+from rag.pipelines.extractive_rules import Candidate, asks_whether
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder
@@ -171,3 +171,36 @@ def test_a_korean_sentence_pointing_back_takes_the_sentence_it_points_to() -> No
     assert with_best("딱지가 모두 앉으면 보내도 된다.") == [1]
     # the sentence before, pointed to and nearly as good, is quoted once
     assert with_best("그때까지는 어린이집이나 학교에 보내지 않는다.", before=0.95) == [0, 1]
+
+
+THINK = (
+    "## Steps\n\nEach step sends one request.\n\n```yaml\nsteps:\n  - get: /cart\n"
+    "    think: 800ms\n```\n\n`think` is the pause after a step. It is jittered by ±20% so "
+    "that users drift out of lockstep; without it, the next request fires immediately."
+)
+
+
+def test_a_statement_saying_only_what_the_question_says_does_not_answer_it(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """`think: 800ms` holds every word of "... when think is 800ms" and tells nothing new; the
+    sentences about `think` answer. To a yes/no question, restating it is the answer."""
+    question = "do all users wait exactly 800ms when think is 800ms, or is there some randomness?"
+    source = [cite(1, THINK, heading=("Steps",))]
+    answer = ExtractiveAnswerer(embedder=onnx_embedder).compose(question, source, lang="en")
+    assert "±20%" in answer.text and "`think: 800ms`" not in answer.text
+    unweighted = ExtractiveAnswerer(embedder=onnx_embedder, restate_weight=0.0)
+    assert unweighted.compose(question, source, lang="en").text == "`think: 800ms` [1]"
+    telemetry = cite(
+        1,
+        "Self-hosted installs make only two kinds of outgoing connection: the daily "
+        "exchange-rate fetch and the emails you send. There is no telemetry.",
+    )
+    whether = ExtractiveAnswerer(embedder=onnx_embedder).compose(
+        "Does ledgerline send telemetry?", [telemetry], lang="en"
+    )
+    assert whether.text.endswith("There is no telemetry [1].")
+    # the statements restating a yes/no question are not held back
+    assert asks_whether("Does ledgerline send telemetry?")
+    assert not asks_whether(question)  # "..., or is there ...?" offers a choice
+    assert not asks_whether("펀드도 예금자 보호 대상인가요?")
