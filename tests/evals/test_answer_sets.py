@@ -225,6 +225,33 @@ def test_english_tuning_set_loads_and_quotes_its_records() -> None:
     assert not set(corpus) & (set(_corpus(EN)) | set(_corpus(KO)))
 
 
+@pytest.mark.parametrize(
+    ("name", "answerable", "unanswerable"),
+    [
+        ("en-tune2", 80, 20),
+        ("en-tune3", 75, 15),
+        ("en-tune4", 62, 15),
+        ("en-tune5", 62, 15),
+        ("en-tune6", 62, 15),
+        ("ko-tune2", 75, 20),
+        ("ko-tune3", 66, 20),
+        ("ko-tune4", 66, 20),
+    ],
+)
+def test_each_fresh_tuning_set_quotes_its_records(
+    name: str, answerable: int, unanswerable: int
+) -> None:
+    """The fresh tuning sets (never reported): gold answers copied from their one gold record,
+    unanswerable questions apart, CC0, no record of the report sets reused."""
+    root = REPO / "evals" / "data" / name
+    ds = load_dataset(root)
+    assert len(ds.queries) == answerable
+    _check_set(root, ds, english=name.startswith("en"), unanswerable=unanswerable)
+    readme = (root / "README.md").read_text("utf-8")
+    assert "CC0" in readme and "tuning" in readme.lower()
+    assert not set(_corpus(root)) & (set(_corpus(EN)) | set(_corpus(KO)))
+
+
 def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
     """en-tune's ``para`` and ko-large's ``tune-para`` splits: the tuning questions again, same
     ids (so the same gold answers and qrels), every one reworded, flags and variables kept."""
