@@ -155,10 +155,11 @@ sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer 
 "why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence before it (the
 reason; ko-large tuning half +1 question of 197, no other change), one whose best sentence
 gives no reason takes the next when that one does ("because", "so", "slows", 때문, 므로:
-en-tune4, reworded en-tune and ko-tune3 +1 each, other sets unchanged, +0.1-0.6% tokens), one that points back ("...,
-so set this one", "as above"; in Korean 이를 계기로, 그때까지는, 이때: ko-tune3 0.727 -> 0.758,
-other Korean tuning sets unchanged in score, +2% Korean tokens) takes the statement before it (en-tune +1 of 139, no other
-change), and a second sentence joins when it scores nearly as well (from another source, only
+en-tune4, reworded en-tune and ko-tune3 +1 each, other sets unchanged, +0.1-0.6% tokens),
+one that points back ("..., so set this one", "as above"; in Korean 이를 계기로, 그때까지는,
+이때: ko-tune3 0.727 -> 0.758, other Korean tuning sets unchanged in score, +2% Korean
+tokens) takes the statement before it (en-tune +1 of 139, no other change), and a second
+sentence joins when it scores nearly as well (from another source, only
 if it comes close in meaning: ``extractive_rules.companions``).
 ``follow`` (a bool, or the languages it applies to: Korean and English by default) adds the
 next sentence instead — always (``follow_when="always"``), or, by default, when it carries on
@@ -201,8 +202,8 @@ and on 62% of the same questions with their gold passage removed; the blend at
 neighbours are close; off-topic questions score far lower). Where the embedder covers the
 language, a best sentence closer than ``cosine_floor`` abstains whatever the term coverage
 (0.45 for the packaged all-MiniLM-L6-v2, the only cosine scale it was chosen on; no floor for
-other embedders unless given): a near-topic question shares words with the sources but no sentence means what it
-asks. On en-tune it raised abstention on unanswerable questions (hand-written, and answerable
+other embedders unless given): a near-topic question shares words with the sources but no
+sentence means what it asks. On en-tune it raised abstention on unanswerable questions (hand-written, and answerable
 ones with their gold document removed) from 0.61 to 0.83 at 0.03 false abstention (0.00
 before; answer_contains 0.882 -> 0.853); on 150 SciFact train claims, false abstention 3.3% ->
 4.7% (0.5 gave 0.89 / 0.06 on en-tune). When the best document covers at least
