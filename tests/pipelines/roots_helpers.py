@@ -54,17 +54,16 @@ def pipeline(store: Store, embedder: FakeEmbedder | None = None) -> IngestPipeli
 
 def plan(store: Store, root: Path, **kw: object) -> IngestEstimate:
     """The dry-run plan of ingesting ``root`` into ``store`` with the tests' chunker and fake
-    embedder (nothing written)."""
-    return estimate_ingest(
-        store,
-        root,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="fake",
-        embedder_label="fake",
-        hosted=False,
-        **kw,  # type: ignore[arg-type]
-    )
+    embedder (nothing written); ``kw`` adds to or overrides those (a hosted embedder, its
+    prices)."""
+    options: dict[str, object] = {
+        "chunker": CHUNKER,
+        "tokenizer": EMBEDDER.tokenizer,
+        "embedder_key": "fake",
+        "embedder_label": "fake",
+        "hosted": False,
+    }
+    return estimate_ingest(store, root, **(options | kw))  # type: ignore[arg-type]
 
 
 def _refuse() -> FakeEmbedder:

@@ -22,7 +22,7 @@ from rag.pipelines.ingest_estimate import (
     DEFAULT_SECONDS_PER_KCHAR,
     MIN_MEASURED_CHARS,
     EmbedRates,
-    estimate_ingest,
+    IngestEstimate,
 )
 from rag.stores.base import Store
 
@@ -139,30 +139,22 @@ def test_hosted_cost_comes_from_the_price_list(tmp_path: Path) -> None:
 
     docs = tmp_path / "docs"
     write_docs(docs)
-    estimate = estimate_ingest(
-        MemoryStore("docs"),
-        docs,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="x",
-        embedder_label="openai:text-embedding-3-large",
-        hosted=True,
-        billing=("openai", "text-embedding-3-large"),
-        prices=load_prices(),
-    )
+
+    def hosted(model: str) -> IngestEstimate:
+        return plan(
+            MemoryStore("docs"),
+            docs,
+            embedder_key="x",
+            embedder_label=f"openai:{model}",
+            hosted=True,
+            billing=("openai", model),
+            prices=load_prices(),
+        )
+
+    estimate = hosted("text-embedding-3-large")
     new = estimate.categories["new"]
     assert new.cost == Decimal("0.13") * new.tokens / 1_000_000
-    unpriced = estimate_ingest(
-        MemoryStore("docs"),
-        docs,
-        chunker=CHUNKER,
-        tokenizer=EMBEDDER.tokenizer,
-        embedder_key="x",
-        embedder_label="openai:mystery",
-        hosted=True,
-        billing=("openai", "mystery"),
-        prices=load_prices(),
-    )
+    unpriced = hosted("mystery")
     assert unpriced.categories["new"].cost is None and unpriced.total.cost is None
 
 
