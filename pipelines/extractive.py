@@ -386,9 +386,11 @@ class ExtractiveAnswerer:
         # a statement whose every term the question already holds (`think: 800ms` to "... when
         # think is 800ms, or is there some randomness?") tells an English asker nothing new;
         # to a yes/no question restating it is the answer ("There is no telemetry")
-        restates = [bool(t) and not (t - q_terms) and not has_hangul(question) for t in sent_terms]
-        if asks_whether(question):
-            restates = [False] * n
+        restates = (
+            [False] * n
+            if has_hangul(question) or asks_whether(question)
+            else [bool(t) and not (t - q_terms) for t in sent_terms]
+        )
         source_terms = [set(t) for t in term_lists[1 + n : 1 + n + m]]
         title_terms = [set(t) for t in term_lists[1 + n + m : 1 + n + 2 * m]]
         name_terms = [set(t) for t in term_lists[1 + n + 2 * m :]]
@@ -467,7 +469,9 @@ class ExtractiveAnswerer:
                 (1 - self.bigram_weight) * cv + self.bigram_weight * held(q_grams, c)
                 for cv, c in zip(gate_cov, doc_texts, strict=True)
             ]
-        coverage = max(gate_cov[: max(1, self.gate_sources)])
+        # the gate's best document (of the ``gate_sources`` best ranked) and its coverage
+        best_doc = max(range(min(m, max(1, self.gate_sources))), key=gate_cov.__getitem__)
+        coverage = gate_cov[best_doc]
         if coverage < self.min_coverage and (closeness is None or closeness < self.min_cosine):
             why = (
                 f"the best sources hold {coverage:.0%} of what the question asks about "
@@ -481,7 +485,6 @@ class ExtractiveAnswerer:
         floor = self.cosine_floor
         if coverage >= self.lenient_coverage:
             floor -= self.lenient_margin  # the best document says most of what was asked
-        best_doc = max(range(min(m, max(1, self.gate_sources))), key=lambda i: gate_cov[i])
         if closeness is not None and closeness < floor and not foreign[best_doc]:
             # no sentence means what was asked (a foreign page the terms found best is judged
             # on its terms alone, as without an embedder)
