@@ -10,7 +10,8 @@ WANTS_NUMBER = re.compile(
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
     r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
-    r"version\b|\bversion\s+of\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
+    r"version\b|\bversion\s+of\b|\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|"
+    r"amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
     r"min|largest|smallest|fewest|highest|lowest)\b|몇|얼마|언제|며칠",
     re.IGNORECASE,
 )
@@ -59,13 +60,14 @@ SAYS_DEFAULT = re.compile(
     r"\bdefault(?:s|ed)?\b|\bunless\b|\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|"
     r"omit|leave|skip)\b|\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
     r"\bnot\s+set\b|"
-    r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b",
+    r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b|"
+    r"기본(?:값|으로|적으로)|(?:지정|설정|입력|전달|정)하지\s*않으면|생략하면|비워\s*두면",
     re.IGNORECASE,
 )
 """A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless you
-set", "without a timeout line", "if it is unset, the client reads ...". An example value in a
-config file (``base_url = "/docs/"``) says what one user set, not what holds when nobody
-does."""
+set", "without a timeout line", "if it is unset, the client reads ..."; on a Korean page (an
+English question over it) 기본값, 지정하지 않으면, 생략하면. An example value in a config file
+(``base_url = "/docs/"``) says what one user set, not what holds when nobody does."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

@@ -2,235 +2,26 @@
 
 ``ExtractiveAnswerer.compose`` answers with the sources' own sentences, each followed by its
 ``[n]``, so nothing in the answer is invented: no command, number or name the sources do
-not contain, and Korean sources give Korean answers. It scores every sentence of the
-numbered sources against the question:
+not contain, and Korean sources give Korean answers. It scores every statement (sentence,
+code line, table row: ``statements``) of the numbered sources against the question by:
 
-* **coverage** — the question's content terms (keyword tokenizer: Korean morphemes, English
-  stems; a question without Hangul reads only a Korean source's Latin words and numbers,
-  as its own, and never loads kiwi) found in the sentence, each weighted by its rarity
-  among the candidate sentences (a term in every sentence tells nothing). The **title** of
-  the sentence's section (a page's heading breadcrumb; for a record's later chunks, which
-  carry none, the record's title line; ``statements.title``; with a table's header, whose
-  column names say what each row's cells are: "Does CockroachDB get transactional DDL?" is
-  answered by the row ``CockroachDB,23.1,partial,...`` under ``transactional_ddl``, en-tune5
-  and en-tune +1 each, nothing else moved) counts as said by each of its sentences:
-  "통풍은 ... 병이다" names the topic once, and the sentence giving the answer ("환자의 약
-  90%가 남성") need not repeat it. Without it the topic sentence won questions about a detail;
-  with it, on the tuning sets: ko-large tuning half 0.863 -> 0.893,
-  its reworded twin 0.812 -> 0.843, ko-large report half 0.835 -> 0.871, ko-tune2 0.773 ->
-  0.787, en-tune2 0.863 -> 0.925, en-tune reworded 0.842 -> 0.856, en-tune 0.871 -> 0.863
-  (a section heading, "Environment variables", drew one answer to another tool's page);
-* a Latin question term of five letters or more matches a term it begins or is the beginning
-  of (``with_prefixes``: "postgres" and "PostgreSQL", "config" and "configuration"; no
-  stemmer joins them): reworded en-tune 0.856 -> 0.871, other tuning sets unchanged;
-* the same coverage of the sentence's whole **source** (a heading or the neighbouring
-  sentences often carry the question's words while the answer sentence does not), and of its
-  **neighbours**;
-* **meaning** — the embedder's cosine between question and sentence, in the languages the
-  embedder declares (English for the packaged MiniLM), none otherwise; a Markdown table row
-  is as close as its first cell (``row_key``; no tuning answer changed), and a sentence as
-  close as it reads under its section's last heading ("Sourdough starters: The bacteria
-  outnumber the yeasts ...", which alone does not say what it is about): en-tune4 0.839 ->
-  0.871, en-tune and its reworded twin +1 each, en-tune3 and en-tune2 -1 each, en-tune5
-  unchanged at 2-4% fewer tokens; +20 ms per answer for the second embedding. The abstention
-  gate keeps the sentence's own cosine, the one its floor was chosen on (read under the
-  heading everywhere: en-tune5 +1, en-tune2 -2, abstention on en-tune2 0.40 -> 0.30);
-* the **answer type**: a question asking for a quantity or date (how many, when, 몇, 얼마)
-  prefers sentences holding a number (for how hot / far / fast / heavy, a number in such a
-  unit), one asking which flag, command, variable, header or file prefers sentences holding
-  such a name written as code or a path, an English "where" question a sentence holding a
-  path (``type_weight``; the units and paths: en-tune +3 of 139 questions, Korean unchanged).
-  A named version ("which Python version", "minimum postgres version") wants the name
-  followed by a number ("Python 3.10", not "macOS 12" beside it) and "how much RAM" a size
-  in bytes: en-tune3 0.720 -> 0.773, other tuning sets unchanged; a status or exit code a
-  number of one to three digits ("202 Accepted", not the "one line" of a `status` command:
-  en-tune4 0.790 -> 0.806, others unchanged). In Korean (``korean_type``)
-  언제까지 wants "X까지", 얼마나 걸려 a duration, 둘레가 어느 정도 a length, 몇 km the unit:
-  ko-tune2 0.840 -> 0.880, the other Korean tuning sets unchanged. An English question
-  asking for a **default** ("if due_days isn't set", "default port") prefers a sentence that
-  gives one ("by default", "unless told otherwise", "Default: 50."; ``SAYS_DEFAULT``);
-* the source's coverage again with each term weighted by its rarity among the **sources**
-  rather than the sentences (``source_weight``): a tool's name repeated across its own page
-  tells sentences apart little but sources apart well. On en-tune it raised answer_contains
-  from 0.835 to 0.851 (ko-large tuning half: 0.848 -> 0.853; flat from 0.3 to 1.0), mostly
-  by letting a second sentence of the strongest source join;
-* the share of the **names written as code** in the question (``--store``, ``chroma_url``,
-  ``RAG_STORE``, ``rag.toml``) the sentence holds letter for letter
-  (``code_weight``; stemmed, the name also matches its word in prose): en-tune3 0.800 ->
-  0.813, en-tune 0.863 -> 0.871, the other tuning sets unchanged (0.4: one gained, one lost);
-* a sentence whose document lacks a **document name** the question gives (a title opening
-  with one word, ``statements.name``: "Which port does logship listen on?" is not answered by
-  "vanefly listens on port 7311") loses ``named_weight``: en-tune abstention 0.622 -> 0.649,
-  its reworded twin 0.871 -> 0.878, ko-large tuning half 0.888 -> 0.893 (abstention 0.62 ->
-  0.66), reworded 0.853 -> 0.858 (0.56 -> 0.58), others unchanged (every title term rather
-  than a one-word name: two reworded Korean questions lost to 겨울철 and 지속 in other titles);
-* a statement whose every term the question already holds loses ``restate_weight`` (0.3) for
-  an English question that is not a plain yes/no one: `think: 800ms` to "... when think is
-  800ms, or is there some randomness?" says nothing new, the sentence after it ("jittered by
-  ±20%") does; to "Does it send telemetry?", "There is no telemetry" is the answer. Found on
-  the fresh en-tune6 (0.645 -> 0.677), no answer on the other tuning sets moved;
-* the source's **rank** from retrieval, as a small tie-breaker;
-* for ``bigram_languages`` (Korean) without a meaning signal, the share of the question's
-  character **bigrams** the sentence holds (``sentence_bigram_weight``): an inflected or
-  differently spaced answer sentence shares them where it shares no whole morpheme. The
-  title lends its bigrams to each sentence, as it lends its terms: ko-tune2 0.787 -> 0.840
-  (false abstention 0.080 -> 0.053), reworded ko-large tuning half 0.843 -> 0.853, ko-large
-  tuning half 0.893 -> 0.888 and report half 0.871 -> 0.866 (which second sentence joined).
+* **coverage** of the question's content terms, weighted by rarity, in the sentence (its
+  section's title and table header count as said by it), its source and its neighbours;
+* **meaning**: the embedder's cosine, in the languages it covers, of the sentence alone and
+  read under its heading;
+* the **answer type** asked (a number in a unit, a date, a version, a default, a name written
+  as code, a path: ``answer_types``), names written as code, a document name the question
+  gives, restatements of the question, and the source's retrieval rank.
 
-It reads every source retrieval returned (``top_k``), whole: no prompt is sent, so the
-prompt budget does not apply (``QueryPipeline._pack``). On the ko-large tuning half the
-500-token budget kept 1.8 Korean sources per question and left the gold answer out of 20
-of the 33 failures; reading all four whole and scoring bigrams per sentence raised
-answer_contains there from 0.832 to 0.848 (false abstention 0.051 -> 0.041); on en-tune,
-0.826 -> 0.835. Whether to abstain is still decided on the ``gate_sources`` (2) best
-ranked sources only: a question none of them covers is one retrieval found no answer to,
-however well a fourth source happens to match. Gated on all four sources, abstention on
-ko-large tuning questions with their gold passage removed fell from 0.77 to 0.65; gated on
-the best two, 0.72.
+The best statement is the answer; a neighbour joins when it completes it (a pronoun, a reason,
+a default, a reply: ``extractive_rules.companions``), and a second statement when it scores
+nearly as well. It abstains with "the sources do not say" in the question's language when the
+best sources cover too little of the question, no sentence comes close in meaning
+(``cosine_floor``), the question names something no source writes, or the type asked for (a
+quantity, a date, a default) is not in what would be quoted; ``Composed.reason`` says which.
 
-When the question asks for a quantity or a date and the answer's sentences hold no number —
-for "몇 km", "몇 명", "몇 퍼센트" no number in that unit or counter (written either way: km or
-킬로미터, 번 or 회), for "how many" no count (a measure in another unit, "30 seconds", does not
-say how many retries), for "which version" no version number, for a price, a fee or an
-amount (수수료가 얼마, how much is the fare, 하한액, 맞는 데 얼마: ko-tune3 abstention 0.45 ->
-0.50, nothing else moved) no sum of money, for "언제"/"when" no date or relative time (마지막에,
-끓기 전에, in September, every Saturday) — the sources talk about the topic without saying, and
-the answer abstains (``type_gate``). On 50 hand-written unanswerable questions in the
-ko-large tuning half the gate raised abstention from 0.32 to 0.56 with no change on
-answerable ones (ko-large tuning half and en-tune); a number without the unit check: 0.48, at
-one more false abstention. The count, version and money checks raised it further, from 0.486
-to 0.622 on en-tune and from 0.56 to 0.62 on the ko-large tuning half, nothing else moved.
-"How many seconds / days / MB" wants a number in that unit and "how long" a duration or a
-length (not "in 1810"), and one asking how long something lives, lasts or takes a time
-("It lives up to eight months", not "a journey of 4,000 kilometres": en-tune5 +1 of 62, other
-English tuning sets unchanged): abstention on en-tune2's unanswerable questions 0.25 -> 0.40, on the
-reworded en-tune 0.595 -> 0.622, no answerable question changed. A question asking for a
-default whose best sentence gives none abstains (the setting is described, its default is
-not): abstention on unanswerable questions en-tune3 0.133 -> 0.267, en-tune2 0.35 -> 0.40,
-en-tune 0.649 -> 0.703, reworded 0.622 -> 0.676; with the ranking preference above,
-answer_contains en-tune3 0.813 -> 0.827, en-tune 0.871 -> 0.878, reworded 0.878 -> 0.871
-("At most 4 jobs run at the same time" is a default that does not say so); Korean unchanged.
-The sentence right after the best one joins when it gives the default the best one does not
-("``max_parallel`` caps ..." then "When it is not set, the cap is twice the number of CPU
-cores"), and "is left out", "is omitted" ask for one, "if it is unset, the client reads ..."
-gives one: en-tune4 0.726 -> 0.758, reworded en-tune 0.871 -> 0.878, others unchanged.
-A version ("Python 3.9"), a date or a year ("in 1742", "196 BC") counts nothing, and a length
-or a weight ("112 centimetres") is a measure: en-tune abstention 0.703 -> 0.730, nothing else
-moved.
-
-A document's retrieved chunks that touch (``Citation.span``, recorded at ingest) read as one
-text (``extractive_rules.threads``): the sentence before or after the best one is found
-across a chunk boundary, and the answer's sentences keep the document's order. Chunks are
-small (a 450-character Korean record makes three or four), and "그래서 ... 절대 경로로
-적는다" opened one chunk while its reason closed the chunk before: on the fresh ko-tune3 set
-answer_contains 0.652 -> 0.712, ko-large tuning half 0.893 -> 0.904, its reworded twin 0.863
--> 0.868, ko-tune2 unchanged at 0.880 (abstention on unanswerable questions 0.60 -> 0.55,
-output tokens +7%: a following sentence now joins from the next chunk), English tuning sets
-unchanged. Chunks stored before spans were recorded stay apart until re-ingested.
-
-A statement that holds the whole question (an example command ``rag ask "...?"``) repeats
-it and is neither a candidate nor evidence for its source.
-
-A chunk's first line may be the tail of a sentence the chunker cut; it is no candidate when
-it starts in lower case. A sentence after a title or heading starts a paragraph and is one,
-whatever its case ("logship reads ..." under "## Configuration").
-
-A source's statements are its sentences, each line of a code block, each row of a table
-(a Markdown pipe table, or CSV/TSV lines: verbatim, the header left out), and an FAQ's
-question lines, which are never the answer: a question among the best candidates stands for
-the statement after it, its answer; one close in meaning to the user's (``faq_cosine`` 0.8,
-``asked_alike``) puts its reply first: "Which model answers by default?" on ``examples/`` took
-another page's "... by default ..." over the FAQ's "Which model answers?" (0.86); no tuning
-answer changed (at 0.7 neither). A one-word reply ("No.") stays at the front of the
-sentence it opens, and a short remark ("Default: 50.") at the end of the one it comments on
-(en-tune +1 question of 139, abstention on questions without their gold record 0.806 ->
-0.820; no change on Korean, where three words make a whole clause). The reply is left out of
-the quote when the question asks what, which, who ... rather than whether: "No." answers the
-FAQ's own yes/no question, and to "What happens to my running timer?" it says the wrong thing
-(three en-tune answers lost a misleading "Yes."/"No."; no score changed).
-
-The best sentence is the answer; a sentence that introduces the next (ends with ``:``) takes it
-along, one whose subject is a pronoun ("..., it is the smallest living bird") takes the
-sentence before it, which says what "it" is (en-tune4 +1 of 62, no other answer changed), a
-"why" question answered by "That is why ..." / "이 때문에 ..." takes the sentence before it (the
-reason; ko-large tuning half +1 question of 197, no other change), one whose best sentence
-gives no reason takes the next when that one does ("because", "so", "slows", 때문, 므로:
-en-tune4, reworded en-tune and ko-tune3 +1 each, other sets unchanged, +0.1-0.6% tokens),
-one that points back ("..., so set this one", "as above"; in Korean 이를 계기로, 그때까지는,
-이때: ko-tune3 0.727 -> 0.758, other Korean tuning sets unchanged in score, +2% Korean
-tokens) takes the statement before it (en-tune +1 of 139, no other change), and a second
-sentence joins when it scores nearly as well (from another source, only
-if it comes close in meaning: ``extractive_rules.companions``).
-``follow`` (a bool, or the languages it applies to: Korean and English by default) adds the
-next sentence instead — always (``follow_when="always"``), or, by default, when it carries on
-from the best one: in Korean it opens with a reference back (이를 ... 라 한다, 그는, 이때) or its
-first clause names no subject of its own; in English its subject is a pronoun ("He began to
-recover, but ... he died", "Its decay acts as a clock") or it draws a consequence ("Many
-species therefore enter torpor"): en-tune4 0.758 -> 0.790 (+2 of 62), en-tune5 0.710 -> 0.742
-(+2, from "it"/"its"), the other English tuning sets unchanged at +0.5-2.5% tokens. Always
-following raised answer_contains on the ko-large tuning half from 0.797 to 0.832
-(Korean passages often name the topic in one sentence and give the answer in the next), and
-lowered it on en-tune from 0.882 to 0.824 at 44% more tokens. Following only what carries on
-kept the gain at 19% fewer Korean tokens (tuning half: 0.853 either way, 150.8 -> 121.5
-tokens; report half of ko-large, used here for tuning: 0.825 -> 0.814, 166.0 -> 129.0).
-Whether to abstain is judged on a **document's** retrieved chunks together (same file and
-record): a chunk after the first carries neither the title nor the topic its sentences go on
-about, and alone it covered too little of a question it answers. On the fresh ko-tune2 set
-that raised answer_contains from 0.733 to 0.773 (false abstention 0.12 -> 0.08); ko-large
-tuning half 0.858 -> 0.863 (false abstention 0.041 -> 0.020, abstention on unanswerable
-questions 0.62 -> 0.60), its report half 0.814 -> 0.835, the reworded twin unchanged at 0.812
-(abstention 0.56 -> 0.50); English sets unchanged. The gate weighs the question's terms by
-their rarity in what the sentences themselves say, titles left out: counted with the titles,
-"pgvector" in every section heading of a lone `stores.md` weighed so little that "How do I
-switch to pgvector?" fell under ``min_coverage`` (0.26 now; the tuning sets moved by one
-question either way).
-
-When no source covers
-``min_coverage`` of the question's weighted terms (and, where the embedder covers the
-language, no sentence comes close in meaning), the answer is the honest "the sources do not
-say" in the question's language. Where the embedder does not cover the language and it is
-one of ``bigram_languages`` (Korean), the match is blended: ``1 - bigram_weight`` of the term
-coverage plus ``bigram_weight`` (0.7) of the share of the question's character bigrams
-(across word boundaries, interrogatives left out) the best source holds. Korean inflects and
-compounds, so an answerable paraphrase shares bigrams where it shares few whole morphemes,
-while a near-topic question shares neither. The defaults were chosen on tuning data only: on
-the ko-large tuning half, term coverage alone at 0.2 abstained on 5.6% of answerable questions
-and on 62% of the same questions with their gold passage removed; the blend at
-``min_coverage=0.18`` on 4.6% and 76% (answer_contains 0.832 -> 0.838; at 0.2: 7.1% and 81%);
-0.18 and 0.2 answer alike on en-tune. On SciFact train claims (English),
-``min_cosine=0.6`` abstains on 6% with the gold documents and 14% without them (scientific
-neighbours are close; off-topic questions score far lower). Where the embedder covers the
-language, a best sentence closer than ``cosine_floor`` abstains whatever the term coverage
-(0.45 for the packaged all-MiniLM-L6-v2, the only cosine scale it was chosen on; no floor for
-other embedders unless given): a near-topic question shares words with the sources but no
-sentence means what it asks. On en-tune it raised abstention on unanswerable questions (hand-written, and answerable
-ones with their gold document removed) from 0.61 to 0.83 at 0.03 false abstention (0.00
-before; answer_contains 0.882 -> 0.853); on 150 SciFact train claims, false abstention 3.3% ->
-4.7% (0.5 gave 0.89 / 0.06 on en-tune). When the best document covers at least
-``lenient_coverage`` (0.5) of the question's weighted terms, the floor is ``lenient_margin``
-(0.1) lower: a question whose words the sources mostly hold is less likely near-topic, and a
-short answer sentence ("If the URL has no port, the standard 5432 is used") scores a low
-cosine against a long question. On en-tune2 0.925 -> 0.950 (false abstention 0.025 -> 0),
-en-tune3 0.773 -> 0.800 (0.067 -> 0.040), reworded en-tune false abstention 0.029 -> 0.022;
-abstention on unanswerable questions unchanged on all four English tuning sets (the
-unanswerable ones under the floor cover 0.41-0.47; waiving the floor outright from 0.5
-coverage would have quoted a wrong sentence at cosine 0.32).
-The embedder reads only sentences in a language it covers: an English question over a Korean
-page (its Latin words and numbers matched: "ignore ... column order" and the flag the page
-gives, ``column-order,index-names``) gets no cosine for the page's sentences, which count as
-at the floor, and the floor is not applied when the document the words found best is such a
-page. Embedded anyway, the Korean sentence scored 0.43 against the question and the answer
-abstained: en-tune5 0.742 -> 0.758, the other English tuning sets unchanged; Korean questions
-have no meaning signal, so they are unchanged by construction. Units and counters are
-checked in the question's language: when the best sentence is from a page in another ("90일"
-to "how long by default"), the quantity check asks for a number only.
-
-A Korean question naming something in Latin letters (zsh, UTF-16, lookahead, conda; three
-letters or more, units aside) that no retrieved source writes is about something the
-sources do not cover, and abstains (``name_gate``, ``extractive_rules.missing_names``):
-abstention on unanswerable questions ko-tune2 0.45 -> 0.60, ko-large tuning half 0.56 ->
-0.62, its reworded twin 0.48 -> 0.56, no answerable question changed. Not English, where
-such words are as often the asker's own ("Thai baht", "RAM", "NAS") as the topic.
+Every rule, the settings' defaults and what each measured on the tuning sets when it landed:
+``pipelines/extractive.md``.
 """
 
 from __future__ import annotations
@@ -372,7 +163,8 @@ class ExtractiveAnswerer:
             "\n".join(line for line in c.text.splitlines() if not echo(line)) for c in citations
         ]
         # a table's header names what each row's cells are: it is said by every row
-        titles = [f"{title(c)} {table_header(body(c))}".strip() for c in citations]
+        headers = [table_header(body(c)) for c in citations]
+        titles = [f"{title(c)} {h}".strip() for c, h in zip(citations, headers, strict=True)]
         names = [name(c) for c in citations]
         read = [*(c.text for c in candidates), *texts, *titles, *names]
         if not has_hangul(question):
@@ -507,6 +299,17 @@ class ExtractiveAnswerer:
         code = code_names(question)
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
+        # a table row gives a default when its table has a column for one ("| flag | meaning |
+        # default |" above "| `--ramp` | time to go from 0 to `--users` | 30s |")
+        defaults = (
+            [
+                SAYS_DEFAULT.search(c.text) is not None
+                or bool(row_key(c.text) and SAYS_DEFAULT.search(headers[c.source]))
+                for c in candidates
+            ]
+            if asks_default
+            else [False] * n
+        )
         scores: list[float] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]
@@ -530,7 +333,7 @@ class ExtractiveAnswerer:
                     else 0.0
                 )
                 + (self.type_weight if wants is not None and wants.search(cand.text) else 0.0)
-                + (self.type_weight if asks_default and SAYS_DEFAULT.search(cand.text) else 0.0)
+                + (self.type_weight if defaults[k] else 0.0)
                 - self.rank_weight * cand.source
                 - (self.named_weight if unnamed[cand.source] else 0.0)
                 - (self.restate_weight if restates[k] else 0.0)
@@ -578,8 +381,8 @@ class ExtractiveAnswerer:
         thread = by_source[best.source]
         at = thread.index(order[0])
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None
-        gives = [best.text, *([candidates[after].text] if after is not None else [])]
-        if self.type_gate and asks_default and not any(SAYS_DEFAULT.search(t) for t in gives):
+        gives = [order[0], *([after] if after is not None else [])]
+        if self.type_gate and asks_default and not any(defaults[k] for k in gives):
             # asked what holds when nothing is set, neither the best sentence nor the one
             # right after it (which joined to give it: "When it is not set, the cap is ...")
             # says a default: the sources describe the setting without giving one (a

@@ -1,5 +1,6 @@
 """Terms and answer types of the extractive answerer: a name and its longer form, a named
-version, a size in bytes, a title's bigrams (rag.pipelines.extractive, answer_types)."""
+version, a size in bytes, a default, a title's bigrams (rag.pipelines.extractive,
+answer_types)."""
 
 from __future__ import annotations
 
@@ -312,6 +313,74 @@ def test_a_question_asking_for_a_default_wants_one_said() -> None:
     )
     rate = answerer.compose("What request rate does hopline use by default?", [options], lang="en")
     assert rate.text.startswith("`--rate N`"), rate.text
+
+
+def test_a_table_with_a_default_column_gives_each_rows_default() -> None:
+    """A flag table whose header has a "default" column gives each row's default: "default
+    ramp-up time if I don't pass --ramp" is answered by the row, not declined for want of the
+    word "default" in it. The same table without that column gives none, and declines."""
+    terms = KeywordTokenizer().tokenize_batch
+    answerer = ExtractiveAnswerer(terms)
+    asked = "default ramp-up time if I don't pass --ramp"
+    rows = (
+        "| `--users` | concurrent virtual users | 10 |\n"
+        "| `--ramp` | time to go from 0 to `--users` | 30s |\n"
+        "| `--duration` | length of the measured phase | 1m |"
+    )
+    flags = cite(
+        1,
+        f"Running a test\n\n| flag | meaning | default |\n|---|---|---|\n{rows}",
+        heading=("Run",),
+    )
+    answer = answerer.compose(asked, [flags], lang="en")
+    assert answer.text == "| `--ramp` | time to go from 0 to `--users` | 30s | [1]", answer.text
+    plain = rows.replace(" | 10 |", " |").replace(" | 30s |", " |").replace(" | 1m |", " |")
+    bare = cite(1, f"Running a test\n\n| flag | meaning |\n|---|---|\n{plain}", heading=("Run",))
+    assert answerer.compose(asked, [bare], lang="en").abstained
+
+
+def test_a_korean_page_gives_a_default_in_korean_words() -> None:
+    """An English question asking what holds when nothing is set, over a Korean page: the page
+    says it as 지정하지 않으면 ("if not specified"), which gives the default; 기본값 and 생략하면
+    do too."""
+    from rag.pipelines.answer_types import SAYS_DEFAULT
+
+    assert SAYS_DEFAULT.search("포트의 기본값은 8080입니다.")
+    assert SAYS_DEFAULT.search("`--ramp`를 생략하면 30초 동안 늘립니다.")
+    assert not SAYS_DEFAULT.search("`order: shuffle`로 바꾸면 한 번만 섞습니다.")
+    page = cite(
+        1,
+        "데이터 파일\n\n`data.file`에 CSV 파일을 지정하면 각 행을 사용자에게 나누어 줍니다. "
+        "`order`를 지정하지 않으면 `sequential`로 동작하며, 위에서부터 차례대로 나누어 줍니다.",
+        heading=("데이터 파일",),
+    )
+    answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch).compose(
+        "If I don't set order for the data file, in what order are rows handed out?",
+        [page],
+        lang="en",
+    )
+    assert not answer.abstained, answer.reason
+    assert "`sequential`" in answer.text, answer.text
+
+
+def test_a_maximum_number_or_size_wants_a_number() -> None:
+    """ "max number of steps per scenario file?" asks for a count: the sentence giving "at most
+    200 steps" wins over one about steps that gives none."""
+    assert wants_quantity("max number of steps per scenario file?")
+    assert wants_quantity("Is there a maximum size for the CSV data file?")
+    assert wants_quantity("What is the minimum length of a password?")
+    assert not wants_quantity("Is there a maximum?")  # what of is not said
+    page = cite(
+        1,
+        "Scenarios\n\nPercentiles are computed per step, so a slow step in a scenario fails "
+        "the test even when the combined numbers look healthy. One scenario may hold at most "
+        "200 steps; split longer journeys into several files.",
+        heading=("Scenarios",),
+    )
+    answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0).compose(
+        "max number of steps per scenario file?", [page], lang="en"
+    )
+    assert answer.text.startswith("One scenario may hold at most 200 steps"), answer.text
 
 
 def test_the_default_rule_reads_english_questions_only() -> None:
