@@ -57,17 +57,18 @@ ASKS_DEFAULT = re.compile(
 """An English question asking what happens when nothing is set: a default, "if I don't set
 it", "if due_days isn't set", "if max_parallel is left out"."""
 SAYS_DEFAULT = re.compile(
-    r"\bdefault(?:s|ed)?\b|\bunless\b|\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|"
-    r"omit|leave|skip)\b|\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
+    r"(?<!back to the )(?<!back to its )(?<!back to their )\bdefault(?:s|ed)?\b|\bunless\b|"
+    r"\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|omit|leave|skip)\b|\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
     r"\bnot\s+set\b|"
     r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b|"
     r"기본(?:값|으로|적으로)|(?:지정|설정|입력|전달|정)하지\s*않으면|생략하면|비워\s*두면",
     re.IGNORECASE,
 )
 """A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless you
-set", "without a timeout line", "if it is unset, the client reads ..."; on a Korean page (an
-English question over it) 기본값, 지정하지 않으면, 생략하면. An example value in a config file
-(``base_url = "/docs/"``) says what one user set, not what holds when nobody does."""
+set", "without a timeout line", "if it is unset, the client reads ..." (not "falls back to
+the default", which does not say what it is); on a Korean page (an English question over it)
+기본값, 지정하지 않으면, 생략하면. An example value in a config file (``base_url = "/docs/"``)
+says what one user set, not what holds when nobody does."""
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",
@@ -183,8 +184,15 @@ def version_of(question: str) -> re.Pattern[str] | None:
     return None
 
 
-_DATA_SIZE = re.compile(r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b", re.I)
-"""How much memory or disk: a number in bytes, not "a pool of 10 connections"."""
+_DATA_SIZE = re.compile(
+    r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b|"
+    r"\b(?:max(?:imum)?|min(?:imum)?|largest|biggest)\s+(?:file\s+|upload\s+|log\s+)?size\s+"
+    r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
+    r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b",
+    re.I,
+)
+"""How much memory or disk, or the largest size of a file, upload, log, cache or request body:
+a number in bytes, not "a pool of 10 connections" or "one folder"."""
 _SIZE = re.compile(
     r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
 )
@@ -433,8 +441,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
     (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
-    length for "how long", a date or relative time for "when" (언제, when ...), else any
-    number."""
+    length for "how long", a size in bytes for how much memory or the largest file, a date or
+    relative time for "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
@@ -448,6 +456,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return Counted(many.group(1))
     if _HOW_LONG_LASTS.search(question):
         return DURATION
+    if _DATA_SIZE.search(question):
+        return _SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):

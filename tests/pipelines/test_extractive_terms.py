@@ -73,6 +73,25 @@ def test_how_much_memory_wants_a_size_in_bytes() -> None:
     assert "60 MB" in answer.text and "pool" not in answer.text, answer.text
 
 
+def test_the_largest_file_wants_a_size_in_bytes_or_declines() -> None:
+    """ "Is there a maximum size for one migration file?" is answered by "larger than 4 MiB", not
+    by "kept in one folder"; a page that gives no size in bytes declines (the question's
+    "one" would be any number's match)."""
+    from rag.pipelines.answer_types import said_pattern
+
+    asked = "Is there a maximum size for one migration file?"
+    size = answer_type(asked)
+    assert size is not None and size.search("anything larger than 4 MiB")
+    assert not said_pattern(asked).search("kept in one folder")
+    assert answer_type("What is the maximum size of a blue whale?") is not size  # not bytes
+    folder = "Migrations are plain SQL files kept in one folder, `db/migrations`. "
+    limit = "tidewright refuses a file larger than 4 MiB, so split bulk loads."
+    answerer = ExtractiveAnswerer(second_ratio=1.0)
+    answer = answerer.compose(asked, [cite(1, folder + limit)], lang="en")
+    assert answer.text.startswith("tidewright refuses"), answer.text
+    assert answerer.compose(asked, [cite(1, folder)], lang="en").abstained
+
+
 def test_a_titles_bigrams_count_for_each_of_its_sentences() -> None:
     """Korean without a meaning signal also scores the question's character bigrams; the
     record's title lends its bigrams to every sentence, as it lends its terms, so the sentence
@@ -295,6 +314,9 @@ def test_a_question_asking_for_a_default_wants_one_said() -> None:
     assert SAYS_DEFAULT.search("Leaving out `statement_timeout` does not remove the limit.")
     assert SAYS_DEFAULT.search("If it is unset, the client reads `~/.config/token`.")
     assert ASKS_DEFAULT.search("If max_parallel is left out, how many runs can execute?")
+    # falling back to the default says there is one, not what it is
+    assert not SAYS_DEFAULT.search("A typo such as `enviroment` falls back to the default.")
+    assert SAYS_DEFAULT.search("`environment` defaults to `development`.")
     options = cite(
         1,
         "Options\n\n`--rate N`: requests per second, 50 unless you pass it.\n\n"
