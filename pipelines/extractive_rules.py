@@ -77,7 +77,8 @@ to a "why" question, the sentence before it is the reason."""
 _BECAUSE = re.compile(
     r"\b(?:because|since|so|thus|therefore|hence|due\s+to|caus(?:e|es|ed|ing)|reasons?|"
     r"as\s+a\s+result|in\s+order|so\s+that|otherwise|would|could|slows?|prevents?|keeps?|"
-    r"lets?|allows?|makes?|means?)\b|때문|위해|위한|려고|므로|덕분|탓|까닭|이유",
+    r"lets?|allows?|makes?|means?|think|thought|believed?|explains?|explained|explanation)\b|"
+    r"때문|위해|위한|려고|므로|덕분|탓|까닭|이유",
     re.IGNORECASE,
 )
 """A sentence that gives a reason or a consequence (for a "why" question)."""

@@ -107,7 +107,7 @@ def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
 def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
     """ "Acidity matters especially for rye bread." names the topic, not the reason; the sentence
     after it, which says what the acid does, joins. A best sentence giving a reason itself
-    ("because ...") is answer enough."""
+    ("because ...") is answer enough; what scientists think or believe explains too."""
     candidates = [
         Candidate(0, 0, "Acidity matters especially for rye bread."),
         Candidate(0, 1, "Rye is rich in enzymes, and the acid slows them down, so the crumb sets."),
@@ -121,6 +121,10 @@ def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
     assert with_best(why, "Acidity matters especially for rye bread.") == [0, 1]
     assert with_best(why, "Rye needs acid because its enzymes would gum the crumb.") == [0]
     assert with_best("Which bread needs acid most?", "Acidity matters especially for rye.") == [0]
+    # an explanation held by those who know ("scientists think") is a reason too
+    candidates[1] = Candidate(0, 1, "Most scientists think it exploded in the air.")
+    crater = "If something came down at Tunguska, why was there never a crater?"
+    assert with_best(crater, "Yet no impact crater was ever found.") == [0, 1]
     candidates[1] = Candidate(0, 1, "흰자의 황과 노른자의 철이 만나 황화철이 생기기 때문이다.")
     egg = "달걀 오래 삶으면 노른자 겉이 왜 초록빛으로 변해요?"
     assert with_best(egg, "15분 넘게 삶으면 노른자 겉이 녹회색으로 변한다.") == [0, 1]
