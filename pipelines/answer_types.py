@@ -387,11 +387,13 @@ _MONEY_ASKED = re.compile(
     r"(?:요금|수수료|과태료|벌금|시급|월급|임금|연봉|가격|비용|이자|매출|세금|등록금|보증금|돈|"
     r"(?:상한|하한|지급|금|월|연|총|차|일|보상|지원|납부|환급|청구|최고|최저)액|"
     r"(?:맞는|받는|타는|먹는|드는|하는)\s*데\s*얼마(?!\s*나|\s*동안|\s*걸)|"
+    r"[가-힣](?:료|비|대)(?:는|은|가|이|도)?\s*얼마(?!\s*나|\s*동안|\s*걸)|"
     r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?)\b)",
     re.I,
 )
 """A price, fee, fine or wage named in a question (not 값, which is as often "a value"), an
-amount (상한액, 지급액; not 위액 or 혈액), or what doing something costs (맞는 데 얼마)."""
+amount (상한액, 지급액; not 위액 or 혈액), what doing something costs (맞는 데 얼마), or a charge
+asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; not 얼마나)."""
 MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
     r"dollars?|euros?|cents?|won|pounds?|yen)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
