@@ -203,6 +203,33 @@ def wants_quantity(question: str) -> bool:
     return WANTS_NUMBER.search(question) is not None
 
 
+_BOUND_ASKED = re.compile(
+    r"\b(?:max(?:imum)?|highest|largest|biggest|upper\s+limit|at\s+most)\b|"
+    r"\bthe\s+most\b(?!\s+of\b)",
+    re.I,
+)
+BOUND = re.compile(
+    r"\b(?:at\s+most|up\s+to|max(?:imum|imal)?|limit(?:ed|s)?|(?:no|not)\s+more\s+than|caps?|"
+    r"capped|ceiling|or\s+(?:fewer|less|smaller)|highest|largest|(?:larger|more|bigger|longer|"
+    r"greater|higher|less|fewer|smaller|lower|older|younger)\s+than|exceed(?:s|ing)?|over|"
+    r"above|beyond|under|below|within|refuses?|rejects?|allows?|"
+    r"accepts?|between|range)\b|최대|최고|까지|이하|이내|넘(?:으면|지|는|을)|한도|상한|제한",
+    re.I,
+)
+"""A bound in a sentence: "at most 200 steps", "up to 16 profiles", "the maximum is 10",
+"refuses anything larger than 4 MiB"; a Korean page's 최대, 이하, 넘으면."""
+
+
+def asks_bound(question: str) -> bool:
+    """An English question asking for an upper bound ("What's the maximum number of workers?",
+    "the highest value max_parallel accepts"): an example value (``--workers 4``) is not one."""
+    return (
+        not re.search(r"[가-힣]", question)
+        and wants_quantity(question)
+        and _BOUND_ASKED.search(question) is not None
+    )
+
+
 _CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
 _CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w.])")
 """A status, exit or error code asked for ("What status code comes back?") and how one is

@@ -35,9 +35,11 @@ from rag.embeddings import covers, languages_of
 from rag.keywords import has_hangul, latin_words
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
+    BOUND,
     NUMBER,
     SAYS_DEFAULT,
     answer_type,
+    asks_bound,
     code_names,
     said_pattern,
     wants_quantity,
@@ -377,6 +379,12 @@ class ExtractiveAnswerer:
             said_as = NUMBER if page_lang[best.source] != lang else said_pattern(question)
             if not said_as.search(said):
                 why = "the closest sentences give no number, date or amount of the kind asked"
+                return _abstain(lang, coverage, closeness, why)
+            # asked for a limit, the quoted sentences (or their table's header) state none: an
+            # example (`--workers 4`) or another measure is not the maximum
+            bounds = " ".join([said, *(headers[candidates[k].source] for k in chosen)])
+            if asks_bound(question) and not BOUND.search(bounds):
+                why = "the closest sentences give no limit"
                 return _abstain(lang, coverage, closeness, why)
         thread = by_source[best.source]
         at = thread.index(order[0])

@@ -92,6 +92,26 @@ def test_the_largest_file_wants_a_size_in_bytes_or_declines() -> None:
     assert answerer.compose(asked, [cite(1, folder)], lang="en").abstained
 
 
+def test_asked_for_a_maximum_an_example_value_is_no_answer() -> None:
+    """ "What's the maximum number of workers?" over a page whose only number of workers is an
+    example command (``--workers 4``) declines; a page stating a bound ("up to 16 workers")
+    answers. "most of the prize money" asks for no bound."""
+    from rag.pipelines.answer_types import asks_bound
+
+    assert asks_bound("What is the highest value that max_parallel accepts?")
+    assert not asks_bound("How old was Harrison when he got most of the prize money?")
+    assert not asks_bound("How many tax codes can I define?")
+    asked = "What's the maximum number of workers I can give ledgerline serve?"
+    serve = "Serving\n\nStart the web server with several workers:\n\n"
+    example = "```sh\nledgerline serve --db books.db --workers 4\n```"
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    declined = answerer.compose(asked, [cite(1, serve + example)], lang="en")
+    assert declined.abstained and declined.reason == "the closest sentences give no limit"
+    bound = serve + example + "\n\nledgerline serve accepts up to 16 workers."
+    answer = answerer.compose(asked, [cite(1, bound)], lang="en")
+    assert "up to 16 workers" in answer.text, answer.text
+
+
 def test_a_titles_bigrams_count_for_each_of_its_sentences() -> None:
     """Korean without a meaning signal also scores the question's character bigrams; the
     record's title lends its bigrams to every sentence, as it lends its terms, so the sentence
