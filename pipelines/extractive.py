@@ -113,6 +113,8 @@ class ExtractiveAnswerer:
         follow_when: Literal["always", "continues"] = "continues",
         lenient_coverage: float = 0.5,
         lenient_margin: float = 0.1,
+        long_question: int = 14,
+        long_margin: float = 0.05,
         name_gate: bool = True,
         code_weight: float = 0.2,
         named_weight: float = 0.5,
@@ -138,6 +140,8 @@ class ExtractiveAnswerer:
         self.follow_when = follow_when
         self.lenient_coverage = lenient_coverage
         self.lenient_margin = lenient_margin
+        self.long_question = long_question
+        self.long_margin = long_margin
         self.name_gate = name_gate
         self.code_weight = code_weight
         self.named_weight = named_weight
@@ -279,6 +283,11 @@ class ExtractiveAnswerer:
         floor = self.cosine_floor
         if coverage >= self.lenient_coverage:
             floor -= self.lenient_margin  # the best document says most of what was asked
+        elif len(question.split()) >= self.long_question:
+            # a long question ("Rolling back prod from a script hangs waiting for me to type
+            # the DB name. How do I skip that?") spreads its meaning over many words, and no
+            # one sentence comes as close to all of it as to a short question
+            floor -= self.long_margin
         if closeness is not None and closeness < floor and not foreign[best_doc]:
             # no sentence means what was asked (a foreign page the terms found best is judged
             # on its terms alone, as without an embedder)

@@ -205,7 +205,8 @@ class Closeness:
 def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
     """The question's words are all in the sources (full coverage), but where the embedder
     covers the language a best sentence under ``cosine_floor`` means something else; within
-    ``lenient_margin`` of it, a question the best source mostly covers is answered."""
+    ``lenient_margin`` of it, a question the best source mostly covers is answered, and within
+    ``long_margin`` a long question."""
     from rag.testing import FakeEmbedder
 
     question = "Which PostgreSQL extension is logged for every call?"
@@ -226,6 +227,21 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
         "Which PostgreSQL extension keeps the audit trail of each user?", SOURCES, lang="en"
     )
     assert partly.abstained and 0.18 <= partly.coverage < 0.5, partly
+    # a long question spreads its meaning over many words: ``long_margin`` under the floor, a
+    # question of ``long_question`` words or more is answered where a short one is not
+    long = (
+        "We run PostgreSQL for billing and auth already; which extension lets it hold the "
+        "chunks for our documents too?"
+    )
+    assert len(long.split()) >= 14
+    close = ExtractiveAnswerer(embedder=Closeness(0.42))
+    answered = close.compose(long, SOURCES, lang="en")
+    assert not answered.abstained and answered.coverage < 0.5, answered
+    short = close.compose(
+        "Which extension lets it hold the chunks for our documents too?", SOURCES, lang="en"
+    )
+    assert short.abstained and short.coverage < 0.5, short
+    assert ExtractiveAnswerer(embedder=Closeness(0.38)).compose(long, SOURCES, lang="en").abstained
     other = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
     assert ExtractiveAnswerer(embedder=FakeEmbedder()).cosine_floor == 0.0, "uncalibrated scale"
     assert not other.abstained, "no floor where the embedder does not cover the language"
