@@ -41,6 +41,8 @@ from rag.pipelines.answer_types import (
     answer_type,
     asks_bound,
     code_names,
+    measured_subject,
+    names_subject,
     said_pattern,
     wants_quantity,
 )
@@ -389,6 +391,21 @@ class ExtractiveAnswerer:
             if not said_as.search(said):
                 why = "the closest sentences give no number, date or amount of the kind asked"
                 return _abstain(lang, coverage, closeness, why)
+            # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by
+            # the weight of the ball: the thing measured is named in the quoted sentences, the
+            # sentence before them or their section's title
+            subject = measured_subject(question) if has_hangul(question) else None
+            if subject is not None:
+                near = [said]
+                for k in chosen:
+                    siblings = by_source[candidates[k].source]
+                    at = siblings.index(k)
+                    if at > 0:
+                        near.append(candidates[siblings[at - 1]].text)
+                    near.append(heads[candidates[k].source])
+                if not any(names_subject(subject, t) for t in near):
+                    why = f"the closest sentences do not say it of {subject}"
+                    return _abstain(lang, coverage, closeness, why)
             # asked for a limit, the quoted sentences (or their table's header) state none: an
             # example (`--workers 4`) or another measure is not the maximum
             bounds = " ".join([said, *(headers[candidates[k].source] for k in chosen)])

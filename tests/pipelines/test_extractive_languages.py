@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from citation_helpers import cite, joined
 
+from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import Candidate, asks_whether
@@ -107,6 +108,31 @@ def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
 
     assert said_pattern("그 시대는 얼마나 이어졌어?") is not MONEY  # 얼마나: how long, not a sum
     assert said_pattern("주민등록증 새로 나오는 데 얼마나 걸리나요").search("보통 2~3주")
+
+
+def test_a_korean_measure_of_something_else_is_no_answer() -> None:
+    """ "탁구 라켓 무게는 몇 g" is not answered by the ball's 2.7g: what is measured (라켓) is
+    named neither in the sentence, the one before it nor the title, and the answer declines
+    (named in the sentence before, the ball's weight is quoted, for the reader to judge);
+    asked of the ball (탁구공, a compound whose first syllables the title names) it answers."""
+    from rag.pipelines.answer_types import measured_subject
+
+    assert measured_subject("탁구 라켓 무게는 몇 g까지 허용돼?") == "라켓"
+    assert measured_subject("울릉도에서 독도까지 거리가 얼마나 돼?") == "독도"
+    assert measured_subject("높이는 몇 미터야?") is None
+    page = cite(
+        1,
+        "탁구\n\n탁구는 네트를 사이에 두고 작은 공을 쳐 넘기는 경기다. 공은 지름 40mm, "
+        "무게 2.7g의 플라스틱 공을 쓴다.",
+        heading=("탁구",),
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    racket = answerer.compose("탁구 라켓 무게는 몇 g까지 허용돼?", [page], lang="ko")
+    assert racket.abstained and "라켓" in racket.reason, racket
+    ball = answerer.compose("탁구공 무게는 몇 g이야?", [page], lang="ko")
+    assert "2.7g" in ball.text, ball
+    named = cite(1, page.text.replace("작은 공을", "작은 공을 라켓으로"), heading=("탁구",))
+    assert not answerer.compose("탁구 라켓 무게는 몇 g까지 허용돼?", [named], lang="ko").abstained
 
 
 def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
