@@ -313,7 +313,7 @@ class ExtractiveAnswerer:
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         # a table row gives a default when its table has a column for one ("| flag | meaning |
-        # default |" above "| `--ramp` | time to go from 0 to `--users` | 30s |")
+        # default |" above "| `ramp` | time to go from 0 to the users | 30s |")
         defaults = (
             [
                 SAYS_DEFAULT.search(c.text) is not None
