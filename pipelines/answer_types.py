@@ -58,7 +58,8 @@ ASKS_DEFAULT = re.compile(
 it", "if due_days isn't set", "if max_parallel is left out"."""
 SAYS_DEFAULT = re.compile(
     r"(?<!back to the )(?<!back to its )(?<!back to their )\bdefault(?:s|ed)?\b|\bunless\b|"
-    r"\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|omit|leave|skip)\b|\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
+    r"\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|omit|leave|skip)\b|"
+    r"\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
     r"\bnot\s+set\b|"
     r"\bwithout\b|\b(?:when|if)\s+no\b|\bunset\b|"
     r"기본(?:값|으로|적으로)|(?:지정|설정|입력|전달|정)하지\s*않으면|생략하면|비워\s*두면",
