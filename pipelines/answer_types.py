@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from rag.keywords import has_hangul
+
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
@@ -225,7 +227,7 @@ def asks_bound(question: str) -> bool:
     """An English question asking for an upper bound ("What's the maximum number of workers?",
     "the highest value max_parallel accepts"): an example value (``--workers 4``) is not one."""
     return (
-        not re.search(r"[가-힣]", question)
+        not has_hangul(question)
         and wants_quantity(question)
         and _BOUND_ASKED.search(question) is not None
     )

@@ -394,7 +394,7 @@ class ExtractiveAnswerer:
             # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by
             # the weight of the ball: the thing measured is named in the quoted sentences, the
             # sentence before them or their section's title
-            subject = measured_subject(question) if has_hangul(question) else None
+            subject = measured_subject(question)
             if subject is not None:
                 near = [said]
                 for k in chosen:
@@ -408,8 +408,9 @@ class ExtractiveAnswerer:
                     return _abstain(lang, coverage, closeness, why)
             # asked for a limit, the quoted sentences (or their table's header) state none: an
             # example (`--workers 4`) or another measure is not the maximum
-            bounds = " ".join([said, *(headers[candidates[k].source] for k in chosen)])
-            if asks_bound(question) and not BOUND.search(bounds):
+            if asks_bound(question) and not BOUND.search(
+                " ".join([said, *(headers[candidates[k].source] for k in chosen)])
+            ):
                 why = "the closest sentences give no limit"
                 return _abstain(lang, coverage, closeness, why)
         thread = by_source[best.source]
