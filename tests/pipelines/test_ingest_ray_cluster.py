@@ -70,14 +70,27 @@ class Cluster:
         return out
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _port() -> int:
+    """A free loopback port not yet given to a node of this cluster. ``free_port`` alone can
+    return the same port twice before Ray binds either (the node manager and the runtime env
+    agent once both got 35859), and then ``ray start`` refuses to start."""
+    while (port := free_port()) in _HANDED_OUT:
+        pass
+    _HANDED_OUT.add(port)
+    return port
+
+
 def _ray_start(args: list[str], temp: Path, log: Path) -> subprocess.Popen[bytes]:
     ports = [
-        "--node-manager-port", str(free_port()),
-        "--object-manager-port", str(free_port()),
-        "--runtime-env-agent-port", str(free_port()),
-        "--dashboard-agent-grpc-port", str(free_port()),
-        "--dashboard-agent-listen-port", str(free_port()),
-        "--metrics-export-port", str(free_port()),
+        "--node-manager-port", str(_port()),
+        "--object-manager-port", str(_port()),
+        "--runtime-env-agent-port", str(_port()),
+        "--dashboard-agent-grpc-port", str(_port()),
+        "--dashboard-agent-listen-port", str(_port()),
+        "--metrics-export-port", str(_port()),
     ]  # fmt: skip
     env = {**os.environ, **NODE_ENV, "PYTHONPATH": str(HERE)}
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus", "1"]
@@ -132,11 +145,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     logs = tmp_path_factory.mktemp("ray-logs")
     # short paths: Ray's Unix sockets live under the temp dir (108-byte limit)
     temps = [Path(tempfile.mkdtemp(prefix="rg", dir="/tmp")) for _ in range(2)]
-    port = free_port()
+    port = _port()
     started = Cluster(f"127.0.0.1:{port}", [], temps)
     try:
         head_args = ["--head", "--port", str(port), "--include-dashboard", "false"]
-        head_args += ["--ray-client-server-port", str(free_port()), "--disable-usage-stats"]
+        head_args += ["--ray-client-server-port", str(_port()), "--disable-usage-stats"]
         started.nodes.append(_ray_start(head_args, temps[0], logs / "head.log"))
         _wait_started(started.nodes[0], logs / "head.log")
         started.nodes.append(
