@@ -186,13 +186,31 @@ def _build(
         chosen = scheme(quantize)
         if chosen.weight_type is not None:
             fp32 = ensure_onnx(model_dir, cache_dir, quantize=False, in_process=True)
-            _quantize(fp32, tmp, chosen)
+            _quantize(_private_copy(fp32, tmp), tmp, chosen)
         else:
             _export(model_dir, tmp)
         os.replace(tmp, target)  # atomic: a reader sees no file or a whole one
     finally:
         tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".src.onnx").unlink(missing_ok=True)
     return target
+
+
+def _private_copy(fp32: Path, tmp: Path) -> Path:
+    """``fp32`` under a name of this process's own (a hard link, or a copy where links fail).
+
+    onnxruntime's quantizer writes a shape-inferred copy beside its input (``<stem>-inferred``)
+    and deletes it: two processes quantizing the shared file would read each other's
+    half-written or deleted copy."""
+    src = tmp.with_suffix(".src.onnx")
+    src.unlink(missing_ok=True)
+    try:
+        os.link(fp32, src)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(fp32, src)
+    return src
 
 
 def _export(model_dir: Path, out: Path) -> None:

@@ -23,7 +23,14 @@ from rag.embeddings import (
     make_embedder,
     packaged_model_path,
 )
-from rag.embeddings.export import DEFAULT_INT8, SCHEMES, cpu_features, ensure_onnx, fingerprint
+from rag.embeddings.export import (
+    DEFAULT_INT8,
+    SCHEMES,
+    cached_onnx,
+    cpu_features,
+    ensure_onnx,
+    fingerprint,
+)
 from rag.errors import ConfigError
 
 pytestmark = pytest.mark.slow
@@ -310,3 +317,24 @@ def test_an_avx2_cpu_without_vnni_holds_the_same_bar(
     print(f"AVX2 vs torch: mean {to_torch.mean():.4f} min {to_torch.min():.4f}; vs here {to_here}")
     assert to_torch.mean() > 0.99 and to_torch.min() > 0.97, to_torch
     assert to_here.min() > 0.99, to_here
+
+
+def test_processes_quantizing_at_once_all_get_the_file(tmp_path: Path) -> None:
+    # onnxruntime's quantizer writes a shape-inferred copy beside its input and deletes it:
+    # processes quantizing one float32 export at once must not read each other's half-written
+    # or deleted copy (four `rag eval` runs on a fresh cache failed so)
+    model = _model_copy(tmp_path)
+    cache = tmp_path / "cache"
+    ensure_onnx(model, cache, quantize=False)
+    cmd = [sys.executable, "-m", "rag.embeddings.export", str(model), str(cache), DEFAULT_INT8]
+    runs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    target = cached_onnx(model, cache, quantize=True)
+    assert target is not None
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    fp32 = cached_onnx(model, cache, quantize=False)
+    assert fp32 is not None
+    assert sorted(p.name for p in fp32.parent.iterdir()) == ["model.onnx"]
+    vectors = OnnxEmbedder(model, cache_dir=cache, quantize=True).embed(["hello world"])
+    assert vectors.shape == (1, 384)
