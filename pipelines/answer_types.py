@@ -433,33 +433,6 @@ MONEY = re.compile(
 """An amount of money (or a share of one, a percentage), or "free", in a sentence."""
 
 
-_KO_MEASURES = (
-    "높이|길이|무게|깊이|둘레|너비|넓이|면적|수심|기온|온도|전압|속도|지름|반지름|두께|해발|인구|"
-    "거리|크기|부피|용량"
-)
-_KO_MEASURED = re.compile(
-    rf"([가-힣A-Za-z0-9]+?)(?:의|에서의)?\s+(?:{_KO_MEASURES})(?:은|는|이|가|를|을|도)?\s.*(?:몇|얼마)"
-)
-_KO_PARTICLE = re.compile(r"(?:의|은|는|이|가|에서|에|도|를|을|까지|부터|으로|로|와|과)$")
-
-
-def measured_subject(question: str) -> str | None:
-    """What a Korean question measures, the word before the measure ("탁구 라켓 무게는 몇 g" ->
-    라켓, "에펠탑 높이는 몇 미터" -> 에펠탑), None without one. A sentence giving the weight of
-    a ball or the height of another mountain does not answer it."""
-    m = _KO_MEASURED.search(question)
-    if m is None:
-        return None
-    word = _KO_PARTICLE.sub("", m.group(1))
-    return word if len(word) >= 2 and word not in ("몇", "얼마", "평균적") else None
-
-
-def names_subject(subject: str, text: str) -> bool:
-    """``text`` names the measured ``subject``, or the first two syllables of a compound of three
-    or more (탁구공 under a page on 탁구)."""
-    return subject in text or (len(subject) >= 3 and subject[:2] in text)
-
-
 _KO_MEASURE_ASKED = re.compile(
     r"(?:길이|거리|높이|깊이|둘레|너비|무게|넓이|면적|기간)\S*\s*어느\s*정도"
 )

@@ -41,8 +41,6 @@ from rag.pipelines.answer_types import (
     answer_type,
     asks_bound,
     code_names,
-    measured_subject,
-    names_subject,
     said_pattern,
     wants_quantity,
 )
@@ -70,6 +68,7 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.statements import body, fragment, name, statements, table_header, title
+from rag.pipelines.subjects import asked_kind, measured_subject, names_subject
 from rag.types import AnswerSentence, Citation
 
 
@@ -413,6 +412,13 @@ class ExtractiveAnswerer:
             ):
                 why = "the closest sentences give no limit"
                 return _abstain(lang, coverage, closeness, why)
+        kind = asked_kind(question) if self.type_gate else None
+        if kind is not None and not any(
+            kind in candidates[k].text or kind in heads[candidates[k].source] for k in chosen
+        ):
+            # asked which museum or university, the quoted sentences name none: they say where
+            # the thing is or who studied it, not in which museum or university
+            return _abstain(lang, coverage, closeness, f"the closest sentences name no {kind}")
         thread = by_source[best.source]
         at = thread.index(order[0])
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None

@@ -115,7 +115,7 @@ def test_a_korean_measure_of_something_else_is_no_answer() -> None:
     named neither in the sentence, the one before it nor the title, and the answer declines
     (named in the sentence before, the ball's weight is quoted, for the reader to judge);
     asked of the ball (탁구공, a compound whose first syllables the title names) it answers."""
-    from rag.pipelines.answer_types import measured_subject
+    from rag.pipelines.subjects import measured_subject
 
     assert measured_subject("탁구 라켓 무게는 몇 g까지 허용돼?") == "라켓"
     assert measured_subject("울릉도에서 독도까지 거리가 얼마나 돼?") == "독도"
@@ -133,6 +133,30 @@ def test_a_korean_measure_of_something_else_is_no_answer() -> None:
     assert "2.7g" in ball.text, ball
     named = cite(1, page.text.replace("작은 공을", "작은 공을 라켓으로"), heading=("탁구",))
     assert not answerer.compose("탁구 라켓 무게는 몇 g까지 허용돼?", [named], lang="ko").abstained
+
+
+def test_asked_which_museum_a_sentence_naming_none_is_no_answer() -> None:
+    """ "어느 박물관에 있어?" is not answered by what the thing is or that it survives: members of
+    such kinds carry the kind in their name (국립고궁박물관), so a sentence naming none declines;
+    one naming it answers. Kinds whose members do not (어느 나라: 신라) ask nothing of the sentence."""
+    from rag.pipelines.subjects import asked_kind
+
+    assert asked_kind("보물 앙부일구는 지금 어느 박물관에 있어?") == "박물관"
+    assert asked_kind("우륵은 어느 나라로 넘어갔어?") is None
+    page = cite(
+        1,
+        "앙부일구\n\n앙부일구는 조선 세종 때 만든 솥 모양의 해시계다. 지금 남아 있는 "
+        "앙부일구 가운데 하나는 보물로 지정되어 있다.",
+        heading=("앙부일구",),
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    question = "보물 앙부일구는 지금 어느 박물관에 있어?"
+    declined = answerer.compose(question, [page], lang="ko")
+    assert declined.abstained and "박물관" in declined.reason, declined
+    shown = cite(
+        1, page.text + " 이 앙부일구는 국립고궁박물관에 전시되어 있다.", heading=("앙부일구",)
+    )
+    assert "국립고궁박물관" in answerer.compose(question, [shown], lang="ko").text
 
 
 def test_to_a_why_question_the_next_sentence_giving_the_reason_joins() -> None:
