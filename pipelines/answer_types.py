@@ -119,12 +119,6 @@ _LENGTH_UNITS = (
     r"miles?|feet|foot|ft|inch(?:es)?|yards?"
 )
 """Units of length, as "how far" and "how long" answers write them."""
-_WEIGHT_ASKED = (
-    r"\bhow\s+heavy\b|\bhow\s+much\s+(?:[\w'-]+\s+){0,6}?weigh(?:s|ed)?\b|"
-    r"\bwhat\s+(?:does|did|do)\s+(?:[\w'-]+\s+){0,6}?weigh\b"
-)
-"""How heavy, how much does X weigh, what did X weigh (not "how much weight": a share lost)."""
-_WEIGHT = _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b"
 MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (re.compile(asked, re.I), re.compile(said, re.I))
     for asked, said in (
@@ -133,7 +127,10 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
             r"\bhow\s+(?:far|high|tall|deep|wide)\b",
             _COUNT + rf"(?:{_LENGTH_UNITS})\b",
         ),
-        (_WEIGHT_ASKED, _WEIGHT),
+        (
+            r"\bhow\s+heavy\b",
+            _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b",
+        ),
         (
             r"\bhow\s+fast\b",
             _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
@@ -144,8 +141,7 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
 """English questions asking for a measure (how hot, how far, how fast, how heavy) and the
 number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
 preferred to one saying "two months" (a ranking signal only; the abstention check still
-asks for any number, as a unit missed by these patterns must not silence an answer; weights,
-whose units are few, are checked too: ``said_pattern``)."""
+asks for any number, as a unit missed by these patterns must not silence an answer)."""
 
 
 _NAMED_VERSION = re.compile(
@@ -206,24 +202,8 @@ _SIZE = re.compile(
 
 
 def wants_quantity(question: str) -> bool:
-    """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, what
-    does it cost, what did it weigh, ...)."""
-    return (
-        WANTS_NUMBER.search(question) is not None
-        or _MONEY_WHAT.search(question) is not None
-        or _WEIGHED.search(question) is not None
-    )
-
-
-_MONEY_WHAT = re.compile(
-    r"\b(?:what|which)\b[^?.!]*\b(?:prices?|costs?|fees?|fares?)\b|\b(?:prices?|costs?|fees?)\W*$",
-    re.I,
-)
-"""An English question asking a price without "how much": "What does each extra user cost?",
-"What price per pound did he get?", "sundial price?"."""
-_WEIGHED = re.compile(_WEIGHT_ASKED, re.I)
-WEIGHT = re.compile(_WEIGHT, re.I)
-"""A weight in a unit of weight: "about 825 kg", "2.7 grams"."""
+    """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...)."""
+    return WANTS_NUMBER.search(question) is not None
 
 
 _BOUND_ASKED = re.compile(
@@ -446,13 +426,11 @@ amount (상한액, 지급액; not 위액 or 혈액), what doing something costs 
 asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; not 얼마나)."""
 MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
-    r"dollars?|euros?|cents?|won|pounds?|yen|usd|eur|gbp|jpy|krw|chf|cny|cad|aud)(?![a-z])|"
-    r"\b(?:usd|eur|gbp|jpy|krw|chf|cny|cad|aud)\s?\d|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
+    r"dollars?|euros?|cents?|won|pounds?|yen)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
     r"(?:만|억|천|백)\s*원|무료|공짜|\bfree\b|no charge|\bcosts? nothing",
     re.I,
 )
-"""An amount of money (or a share of one, a percentage), or "free", in a sentence: "$240",
-"9 EUR", "USD 12", "2만 원"."""
+"""An amount of money (or a share of one, a percentage), or "free", in a sentence."""
 
 
 _KO_MEASURE_ASKED = re.compile(
@@ -494,18 +472,14 @@ def korean_type(question: str) -> re.Pattern[str] | None:
 def said_pattern(question: str) -> re.Pattern[str] | Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
-    (수수료가 얼마, what does it cost), a weight for how heavy or how much it weighed, a count for "how many" (not a measure in another unit), a duration or
+    (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
     length for "how long", a size in bytes for how much memory or the largest file, a date or
     relative time for "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
-    if _MONEY_ASKED.search(question) and (
-        re.search(r"얼마|\bhow\s+much\b", question, re.I) or _MONEY_WHAT.search(question)
-    ):
-        return MONEY  # "과태료 얼마", "how much is the fee", "what price": a sum, not any number
-    if _WEIGHED.search(question):
-        return WEIGHT  # "how much did it weigh": a weight, not the year it was launched
+    if _MONEY_ASKED.search(question) and re.search(r"얼마|\bhow\s+much\b", question, re.I):
+        return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
     if many is not None:
         written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
