@@ -18,7 +18,8 @@ a default, a reply: ``extractive_rules.companions``), and a second statement whe
 nearly as well. It abstains with "the sources do not say" in the question's language when the
 best sources cover too little of the question, no sentence comes close in meaning
 (``cosine_floor``), the question names something no source writes, or the type asked for (a
-quantity, a date, a default) is not in what would be quoted; ``Composed.reason`` says which.
+quantity, a date, a default, a kind of place: 어느 박물관, ``subjects``) is not in what would be
+quoted; ``Composed.reason`` says which.
 
 Every rule, the settings' defaults and what each measured on the tuning sets when it landed:
 ``pipelines/extractive.md``.

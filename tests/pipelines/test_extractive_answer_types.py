@@ -1,0 +1,206 @@
+"""What a question asks for and whether the quoted sentences give it: a number in the unit
+asked, a relative time for "when", a path for "where", a version, a count, a status code, a
+sum of money (rag.pipelines.answer_types, through rag.pipelines.extractive)."""
+
+from __future__ import annotations
+
+from citation_helpers import cite
+
+from rag.pipelines.answer_types import (
+    CODE_TOKEN,
+    NUMBER,
+    PATH,
+    TIME,
+    answer_type,
+    said_pattern,
+    wants_quantity,
+)
+from rag.pipelines.extractive import ExtractiveAnswerer
+
+
+def test_a_when_question_accepts_a_relative_time() -> None:
+    """ "언제" is answered by 마지막에 or 끓기 전에 as well as by a date; a sentence with no
+    time at all still abstains."""
+    assert said_pattern("두부는 언제 넣어?") is TIME
+    assert said_pattern("When does the tide turn?") is TIME
+    assert said_pattern("몇 년에 만들었어?") is not TIME
+    assert said_pattern("How many ships?").search("twelve ships sailed")
+    stew = cite(
+        1,
+        "된장찌개는 감자처럼 익는 데 오래 걸리는 재료를 먼저 넣고 두부와 파는 마지막에 "
+        "넣는 것이 좋다. 두부는 단단한 부침용보다 찌개용이 부드럽다.",
+    )
+    when = ExtractiveAnswerer().compose("된장찌개에 두부는 언제 넣는 게 맞나요?", [stew], lang="ko")
+    assert not when.abstained and "마지막에" in when.text
+    never = ExtractiveAnswerer().compose("찌개용 두부는 언제 처음 팔렸어?", [stew], lang="ko")
+    assert never.abstained
+    apples = cite(1, "Honeycrisp apples ripen in September in the north orchard.")
+    month = ExtractiveAnswerer().compose("When do Honeycrisp apples ripen?", [apples], lang="en")
+    assert month.text == "Honeycrisp apples ripen in September in the north orchard [1]."
+    pears = cite(1, "Pears ripen in the north orchard and may be picked green.")
+    assert ExtractiveAnswerer().compose("When do pears ripen?", [pears], lang="en").abstained
+
+
+def test_korean_native_numerals_count_as_a_quantity() -> None:
+    """여섯 시간, 스물네 자 are quantities (an 얼마 question is answered by them, not abstained
+    on); a numeral syllable inside a word (간이과세자) is none."""
+    for said in ("여섯 시간에서 여덟 시간", "스물네 자", "수천 년", "세 번", "일곱 가지"):
+        assert NUMBER.search(said), said
+    for word in ("간이과세자는", "한자로 쓴다", "세자가 되었다", "네모난 상자"):
+        assert not NUMBER.search(word), word
+    yogurt = cite(
+        1, "요구르트는 우유에 유산균을 넣고 40도 안팎에서 발효시킨다. 보통 일곱 시간쯤 둔다."
+    )
+    answer = ExtractiveAnswerer().compose("요구르트는 얼마나 오래 발효시켜?", [yogurt], lang="ko")
+    assert not answer.abstained and "일곱 시간" in answer.text
+
+
+def test_a_where_question_prefers_the_sentence_with_a_path() -> None:
+    """In documentation "where does X put / keep ..." is answered by a path; a sentence
+    holding one wins over one that only shares the question's words."""
+    assert answer_type("Where does the install script put the program?") is PATH
+    assert answer_type("Which file holds my entries?") is CODE_TOKEN
+    assert CODE_TOKEN.search("In ~/.local/share/clockrow/entries.db, a single SQLite file.")
+    assert PATH.search("The script copies the binary to ~/.local/bin and never asks.")
+    assert not PATH.search("Use red and/or blue paint.")
+    install = cite(
+        1,
+        "## Install\n\nThe install script downloads the program for your system. The script "
+        "copies the binary to `~/.local/bin` and never asks for root.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "Where does the install script put the program?", [install], lang="en"
+    )
+    assert "~/.local/bin" in answer.text
+
+
+def test_a_measure_question_prefers_a_number_in_its_unit() -> None:
+    """ "How hot" wants degrees, not the first number in sight; the abstention check still
+    takes any number (a unit these patterns miss must not silence an answer)."""
+    hot = answer_type("How hot does the middle of a compost pile get?")
+    assert hot is not None and hot is not NUMBER
+    assert hot.search("the middle reaches 65 degrees Celsius") and not hot.search("in two months")
+    fast = answer_type("How fast can the glacier move?")
+    assert fast is not None and fast.search("at more than 40 metres a day")
+    assert answer_type("How many jobs run at once?") is NUMBER
+    heap = cite(
+        1,
+        "The middle of a hot compost heap turns to crumbly soil in about two months. Microbes "
+        "push its temperature to 65 degrees Celsius, which kills weed seeds.",
+    )
+    answer = ExtractiveAnswerer(second_ratio=1.0).compose(
+        "How hot does the middle of a compost heap get?", [heap], lang="en"
+    )
+    assert "65 degrees" in answer.text  # (the number alone: only "two months" was quoted)
+    said = ExtractiveAnswerer().compose(
+        "How far does the beam reach?",
+        [cite(1, "The beam reaches about thirty leagues.")],
+        lang="en",
+    )
+    assert not said.abstained  # a number in a unit the patterns do not know still answers
+
+
+def test_a_version_question_wants_a_version_number() -> None:
+    """ "Which Python version does X need?" asks for a number: a sentence naming only the
+    ``--version`` flag does not answer it, one saying "Python 3.9 or later" does."""
+    assert wants_quantity("Which Python version does hopline need?")
+    assert wants_quantity("Since which gritmill version can it output WebP?")
+    assert not wants_quantity("Which flag prints the version?")
+    flag = cite(1, "The tool prints its version and exits when run as `hopline --version`.")
+    question = "Which Python version does hopline need?"
+    assert ExtractiveAnswerer().compose(question, [flag], lang="en").abstained
+    needs = cite(1, "The hopline tool needs Python 3.9 or later and runs on Linux and macOS.")
+    answer = ExtractiveAnswerer().compose(question, [needs], lang="en")
+    assert not answer.abstained and "3.9" in answer.text
+
+
+def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
+    """ "How many times does it retry?" is not answered by "30 seconds" (a measure in another
+    unit) nor by a decade; a bare number, a number of the thing asked, or one of the asked
+    unit ("6 hours" for how many hours) answers it."""
+    retries = said_pattern("How many times does ferrule retry a failed request?")
+    assert not retries.search("Default: 30 seconds.") and not retries.search("in the 1980s")
+    assert not retries.search("It fails 5% of them.")
+    assert retries.search("It retries 3 times.") and retries.search("Default: 5.")
+    assert retries.search("it retries twice")
+    hours = said_pattern("How many hours does the battery last?")
+    assert hours.search("about 6 hours") and hours.search("ten hours on one charge")
+    wait = cite(1, "The ferrule client retries a failed request after a wait of 30 seconds.")
+    question = "How many times does ferrule retry a failed request?"
+    assert not ExtractiveAnswerer(type_gate=False).compose(question, [wait], lang="en").abstained
+    assert ExtractiveAnswerer().compose(question, [wait], lang="en").abstained
+
+
+def test_a_version_a_year_or_a_length_counts_nothing() -> None:
+    """ "How many flags can a project hold?" is not answered by "Python 3.9 or later", by a
+    release "2.0.0", by "in 1742" or "196 BC", nor by "112 centimetres"; a count beside them
+    still answers."""
+    flags = said_pattern("How many flags can a single vanefly project hold?")
+    assert not flags.search("Install it with pip (Python 3.9 or later).")
+    assert not flags.search("Release 2.0.0 came out on 2021-06-07.")
+    assert not flags.search("Hunters came in 1742; the decree dates from 196 BC.")
+    assert not flags.search("The slab is about 112 centimetres tall and 760 kilograms heavy.")
+    assert flags.search("Since version 2.0 a project holds up to 500 flags.")
+    assert flags.search("In 1840 there were 300 of them.")
+    install = cite(1, "Install vanefly with pip install vanefly (Python 3.9 or later).")
+    question = "How many flags can a single vanefly project hold?"
+    assert ExtractiveAnswerer().compose(question, [install], lang="en").abstained
+
+
+def test_a_status_code_is_a_number_of_digits() -> None:
+    """ "What status code comes back?" wants "202 Accepted" or "exit status 3", not the "one
+    line per job" of a command named `status`: that sentence shared the word and won."""
+    wants = answer_type("What status code comes back when I start a run by hand with a POST?")
+    assert wants is not None
+    assert wants.search("The call returns `202 Accepted` and the new run's id.")
+    assert not wants.search("`tarnhook status` prints one line per job: its id and next run.")
+    api = cite(
+        1,
+        "`tarnhook status` prints one line per job: its id, next run and last result. "
+        "A POST to `/v1/jobs/NAME/run` starts a run by hand. The call returns `202 Accepted` "
+        "and the new run's id.",
+    )
+    question = "What status code comes back when I start a run by hand with a POST?"
+    assert "202" in ExtractiveAnswerer().compose(question, [api], lang="en").text
+
+
+def test_a_price_question_wants_a_sum_of_money() -> None:
+    """ "수수료가 얼마" is not answered by the passport's 10 years; a sum in 원 (or a share, or
+    "free") answers it. 값 ("a value") asks for no money."""
+    fee = said_pattern("10년짜리 여권 발급 수수료가 얼마예요?")
+    assert not fee.search("성인의 일반 여권은 유효기간이 10년이다.")
+    assert fee.search("수수료는 5만 3천 원이다.") and fee.search("발급 수수료는 무료다.")
+    assert said_pattern("How much is the entry fee?").search("The fee is $12 a person.")
+    assert said_pattern("BM25의 값 b는 보통 얼마 써?").search("b는 보통 0.75를 쓴다.")
+    passport = cite(1, "성인의 여권 발급은 구청에서 하며, 유효기간은 10년이다.")
+    question = "성인 여권 발급 수수료는 얼마예요?"
+    ungated = ExtractiveAnswerer(type_gate=False).compose(question, [passport], lang="ko")
+    assert not ungated.abstained
+    assert ExtractiveAnswerer().compose(question, [passport], lang="ko").abstained
+
+
+def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
+    """ "After how many seconds" is not answered by exit statuses 0, 1 and 2, nor "how long
+    did he boil them" by the year 1810."""
+    seconds = said_pattern("After how many seconds does palebrook give up on a page?")
+    assert not seconds.search("Exit status is 0 when every page matches, 1 when one differs.")
+    assert seconds.search("It gives up after 30 s.") and seconds.search("after 45 seconds")
+    lasting = said_pattern("How long did Appert boil his sealed bottles?")
+    assert not lasting.search("Appert received the prize in 1810.")
+    assert lasting.search("He boiled them for five hours.") and lasting.search("about an hour")
+    assert said_pattern("How long is the bridge?").search("It is 1,280 metres long.")
+    assert said_pattern("How many retries are there?").search("It retries 5 times.")
+    boiled = cite(1, "Appert sealed food in bottles and heated them. He won the prize in 1810.")
+    question = "How long did Appert heat the sealed bottles of food?"
+    assert not ExtractiveAnswerer(type_gate=False).compose(question, [boiled], lang="en").abstained
+    assert ExtractiveAnswerer().compose(question, [boiled], lang="en").abstained
+
+
+def test_korean_counters_written_another_way() -> None:
+    """몇 장 is answered by 3부 (copies of a document), 몇 글자 by 한 글자, 몇 제곱킬로미터 by an
+    area, not a depth."""
+    assert said_pattern("같은 문서를 몇 장 뽑아 가야 돼?").search("같은 문서를 3부 준비해 낸다.")
+    assert said_pattern("?는 몇 글자랑 매칭돼요?").search("`?`는 정확히 한 글자를 뜻한다.")
+    assert not said_pattern("한글 한 글자는 몇 바이트예요?").search("1992년에 고안됐다.")
+    area = said_pattern("바이칼 호 면적은 몇 제곱킬로미터야?")
+    assert area.search("면적은 3만 1,500제곱킬로미터다.") and not area.search("수심은 1,642m다.")
