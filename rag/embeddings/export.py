@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,35 +183,32 @@ def _build(
             "(RAG_CACHE_DIR) to a writable directory"
         ) from None
     tmp = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    src = tmp.with_suffix(".src.onnx")  # this process's own name for the float32 input
     try:
         chosen = scheme(quantize)
         if chosen.weight_type is not None:
             fp32 = ensure_onnx(model_dir, cache_dir, quantize=False, in_process=True)
-            _quantize(_private_copy(fp32, tmp), tmp, chosen)
+            _link_or_copy(fp32, src)
+            _quantize(src, tmp, chosen)
         else:
             _export(model_dir, tmp)
         os.replace(tmp, target)  # atomic: a reader sees no file or a whole one
     finally:
         tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".src.onnx").unlink(missing_ok=True)
+        src.unlink(missing_ok=True)
     return target
 
 
-def _private_copy(fp32: Path, tmp: Path) -> Path:
-    """``fp32`` under a name of this process's own (a hard link, or a copy where links fail).
-
-    onnxruntime's quantizer writes a shape-inferred copy beside its input (``<stem>-inferred``)
-    and deletes it: two processes quantizing the shared file would read each other's
-    half-written or deleted copy."""
-    src = tmp.with_suffix(".src.onnx")
-    src.unlink(missing_ok=True)
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """``source`` as ``dest`` (a hard link, or a copy where links fail), for quantizing under
+    a name of this process's own: onnxruntime's quantizer writes a shape-inferred copy beside
+    its input (``<stem>-inferred``) and deletes it, so two processes quantizing the shared file
+    would read each other's half-written or deleted copy."""
+    dest.unlink(missing_ok=True)
     try:
-        os.link(fp32, src)
+        os.link(source, dest)
     except OSError:
-        import shutil
-
-        shutil.copyfile(fp32, src)
-    return src
+        shutil.copyfile(source, dest)
 
 
 def _export(model_dir: Path, out: Path) -> None:
