@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from rag.chunking import detect_lang
 from rag.embeddings import covers, languages_of
-from rag.keywords import has_hangul, latin_words
+from rag.keywords import has_hangul, latin_words, related_morphemes
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
     BOUND,
@@ -49,6 +49,7 @@ from rag.pipelines.extractive_rules import (
     HOW,
     QUESTION_WORDS,
     Candidate,
+    Related,
     answers_for_questions,
     asked_alike,
     asks_whether,
@@ -60,6 +61,7 @@ from rag.pipelines.extractive_rules import (
     held,
     how_bonus,
     missing_names,
+    related_cover,
     row_key,
     threads,
     unreplied,
@@ -99,7 +101,7 @@ class ExtractiveAnswerer:
         terms: Terms | None = None,
         embedder: Any = None,
         *,
-        min_coverage: float = 0.18,
+        min_coverage: float = 0.19,
         min_cosine: float = 0.6,
         second_ratio: float = 0.9,
         follow: bool | frozenset[str] = frozenset({"ko", "en"}),
@@ -122,6 +124,9 @@ class ExtractiveAnswerer:
         named_weight: float = 0.5,
         faq_cosine: float = 0.8,
         restate_weight: float = 0.3,
+        related: Related | None = related_morphemes,
+        related_weight: float = 0.5,
+        related_gate: float = 0.5,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -149,6 +154,9 @@ class ExtractiveAnswerer:
         self.named_weight = named_weight
         self.restate_weight = restate_weight
         self.faq_cosine = faq_cosine
+        self.related = related
+        self.related_weight = related_weight
+        self.related_gate = related_gate
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -262,6 +270,19 @@ class ExtractiveAnswerer:
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()
         gate_cov = [cover(t, plain) for t in doc_terms]
+        # Korean words close in meaning (kiwi's embeddings: 남성 for 남자) count for part of a
+        # question term a sentence or source lacks
+        related = self.related if has_hangul(question) else None
+        if related is not None and self.related_gate:
+            gate_cov = [
+                cv + self.related_gate * related_cover(q_terms, t, plain, related)
+                for cv, t in zip(gate_cov, doc_terms, strict=True)
+            ]
+        related_share = (
+            [related_cover(q_terms, t, weight, related) for t in sent_terms]
+            if related is not None and self.related_weight
+            else [0.0] * n
+        )
         if grams_apply:
             # no meaning signal: blend in the share of the question's character bigrams the
             # source holds (robust to inflection, spacing and compounds)
@@ -350,6 +371,7 @@ class ExtractiveAnswerer:
                 - self.rank_weight * cand.source
                 - (self.named_weight if unnamed[cand.source] else 0.0)
                 - (self.restate_weight if restates[k] else 0.0)
+                + self.related_weight * related_share[k]
             )
             scores.append(score)
         order, scores = answers_for_questions(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -386,6 +386,24 @@ def weights(q_terms: set[str], sent_terms: Sequence[set[str]]) -> dict[str, floa
     """Question term -> rarity among the candidate sentences (absent terms weigh most)."""
     n = len(sent_terms)
     return {t: math.log(1 + (n + 1) / (sum(t in s for s in sent_terms) + 0.5)) for t in q_terms}
+
+
+Related = Callable[[str], Mapping[str, float]]
+"""A question term -> terms close to it in meaning, with their closeness (0-1)."""
+
+
+def related_cover(
+    q_terms: set[str], terms: set[str], by: dict[str, float], related: Related
+) -> float:
+    """The weighted share (``by``) of the question's terms that ``terms`` lacks but holds a
+    term close in meaning to, each counted at that closeness: 남성 for 남자, 소요 for 걸리."""
+    total = sum(by.values())
+    got = 0.0
+    for q in q_terms - terms:
+        near = related(q)
+        if near:
+            got += by[q] * max((near.get(t, 0.0) for t in terms), default=0.0)
+    return got / total if total else 0.0
 
 
 _PREFIX_MIN = 5

@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     grounded by construction); ``generative``: the model writes the answer and every sentence
     is checked against the sources; ``auto``: extractive for models below 1B parameters (the
     packaged SmolLM2-135M), generative otherwise (hosted models, bigger GGUFs)."""
-    abstain_below: float = Field(default=0.18, ge=0.0, le=1.0)
+    abstain_below: float = Field(default=0.19, ge=0.0, le=1.0)
     """Extractive answers say "the sources do not say" when no source holds this (rarity
     weighted) share of the question's terms (for Korean, blended with its share of the
     question's character bigrams); 0 never abstains. Higher abstains more often,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.keywords import KeywordTokenizer, has_hangul
+from rag.keywords import RELATED_MIN, KeywordTokenizer, has_hangul, related_morphemes
 from rag.stores.base import KeywordSearchStore, keyword_search
 from rag.stores.bm25 import bm25_idf
 from rag.stores.bm25_sidecar import SQLiteBM25, sidecar_path
@@ -55,6 +55,17 @@ def test_english_text_never_loads_kiwi() -> None:
     assert not fresh.kiwi_loaded
     fresh.tokenize("한국어")
     assert fresh.kiwi_loaded
+
+
+def test_related_morphemes_come_from_kiwis_embeddings() -> None:
+    """kiwi's CoNg model ships in kiwipiepy_model: no download, the same in every process."""
+    assert related_morphemes("값")["가격"] >= RELATED_MIN
+    assert "남성" in related_morphemes("남자")
+    assert all(score >= RELATED_MIN for score in related_morphemes("색깔").values())
+    assert "색깔" not in related_morphemes("색깔")  # a word is not its own neighbour
+    assert related_morphemes("price") == {} and related_morphemes("") == {}
+    with pytest.raises(TypeError):  # cached and shared: callers cannot change it
+        related_morphemes("값")["가격"] = 0.0  # type: ignore[index]
 
 
 def test_mixed_text_handles_each_script(tok: KeywordTokenizer) -> None:

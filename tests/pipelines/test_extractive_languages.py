@@ -11,7 +11,7 @@ from citation_helpers import cite, joined
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, asks_whether
+from rag.pipelines.extractive_rules import Candidate, asks_whether, related_cover
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder
@@ -263,3 +263,43 @@ def test_a_statement_saying_only_what_the_question_says_does_not_answer_it(
     assert asks_whether("Does ledgerline send telemetry?")
     assert not asks_whether(question)  # "..., or is there ...?" offers a choice
     assert not asks_whether("펀드도 예금자 보호 대상인가요?")
+
+
+def test_a_korean_word_close_in_meaning_counts_for_part_of_the_question_term() -> None:
+    """Korean has no meaning signal from the packaged embedder; kiwi's morpheme embeddings
+    (``related_morphemes``) lend a question term part of its weight where a sentence says it in
+    other words: 값 asked, 가격 said. Without them the sentence sharing more of the question's
+    words led; with them the one giving the price is the whole answer."""
+    page = cite(1, "## 책\n\n이 책은 2010년에 처음 나왔다. 이 책의 가격은 15,000원이다.")
+    question = "이 책 값은 얼마예요?"
+    tokenize = KeywordTokenizer().tokenize_batch
+    word_for_word = ExtractiveAnswerer(tokenize, related=None).compose(question, [page], lang="ko")
+    assert word_for_word.text.startswith("이 책은 2010년"), word_for_word
+    answer = ExtractiveAnswerer(tokenize).compose(question, [page], lang="ko")
+    assert answer.text == "이 책의 가격은 15,000원이다 [1].", answer
+    assert answer.coverage > word_for_word.coverage
+
+
+def test_a_korean_source_saying_it_in_other_words_is_not_abstained_on() -> None:
+    """색깔 asked, 빛깔 written: the gate counts the related word for half of the term it stands
+    for, and the source covers enough of the question to be quoted."""
+    page = cite(1, "## 사진 복원\n\n빛바랜 사진의 빛깔은 스캔한 뒤 보정 프로그램으로 되살린다.")
+    question = "오래된 사진 색깔을 되살리는 방법은?"
+    tokenize = KeywordTokenizer().tokenize_batch
+    word_for_word = ExtractiveAnswerer(tokenize, related=None).compose(question, [page], lang="ko")
+    assert word_for_word.abstained, word_for_word
+    answer = ExtractiveAnswerer(tokenize).compose(question, [page], lang="ko")
+    assert not answer.abstained and "빛깔" in answer.text, answer
+
+
+def test_related_cover_counts_a_missing_term_at_its_closeness() -> None:
+    related = {"값": {"가격": 0.8}}.get
+
+    def lookup(term: str) -> dict[str, float]:
+        return related(term) or {}
+
+    weights = {"값": 1.0, "책": 1.0}
+    assert related_cover({"값", "책"}, {"책", "가격"}, weights, lookup) == 0.4
+    assert related_cover({"값", "책"}, {"값", "책"}, weights, lookup) == 0.0  # nothing missing
+    assert related_cover({"값", "책"}, {"책"}, weights, lookup) == 0.0  # nothing close
+    assert related_cover({"값"}, {"가격"}, {"값": 0.0}, lookup) == 0.0  # no weight at all

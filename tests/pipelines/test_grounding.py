@@ -182,7 +182,7 @@ def test_abstain_below_is_a_setting(tmp_path: Path) -> None:
             **kw,  # type: ignore[arg-type]
         )
 
-    assert make().query_pipeline.extractor.min_coverage == 0.18
+    assert make().query_pipeline.extractor.min_coverage == 0.19
     assert make(abstain_below=0.5).query_pipeline.extractor.min_coverage == 0.5
 
 
