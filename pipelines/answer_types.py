@@ -426,11 +426,12 @@ amount (상한액, 지급액; not 위액 or 혈액), what doing something costs 
 asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; not 얼마나)."""
 MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
-    r"dollars?|euros?|cents?|won|pounds?|yen)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
+    r"(?:dollars?|euros?|cents?|won|pounds?|yen)\b)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
     r"(?:만|억|천|백)\s*원|무료|공짜|\bfree\b|no charge|\bcosts? nothing",
     re.I,
 )
-"""An amount of money (or a share of one, a percentage), or "free", in a sentence."""
+"""An amount of money (or a share of one, a percentage), or "free", in a sentence (an English
+unit is a whole word: "5 europeans", "3 centuries" hold none)."""
 
 
 _KO_MEASURE_ASKED = re.compile(

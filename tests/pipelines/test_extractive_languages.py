@@ -108,6 +108,10 @@ def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
 
     assert said_pattern("그 시대는 얼마나 이어졌어?") is not MONEY  # 얼마나: how long, not a sum
     assert said_pattern("주민등록증 새로 나오는 데 얼마나 걸리나요").search("보통 2~3주")
+    # an English unit of money is a whole word: no sum in "5 europeans" or "3 centuries"
+    assert MONEY.search("Entry is 5 euros.") and MONEY.search("12 dollars, or 10 pounds")
+    assert not MONEY.search("5 europeans") and not MONEY.search("over 3 centuries")
+    assert not MONEY.search("7 wonders of the world")
 
 
 def test_a_korean_measure_of_something_else_is_no_answer() -> None:
