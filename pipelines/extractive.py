@@ -18,7 +18,7 @@ a default, a reply: ``extractive_rules.companions``), and a second statement whe
 nearly as well. It abstains with "the sources do not say" in the question's language when the
 best sources cover too little of the question, no sentence comes close in meaning
 (``cosine_floor``), the question names something no source writes, or the type asked for (a
-quantity, a date, a default, a kind of place: 어느 박물관, ``subjects``) is not in what would be
+quantity, a date, a default, a kind of place, 하한 not 상한: ``type_gate``) is not in what would be
 quoted; ``Composed.reason`` says which.
 
 Every rule, the settings' defaults and what each measured on the tuning sets when it landed:
@@ -36,14 +36,9 @@ from rag.embeddings import covers, languages_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
-    BOUND,
-    NUMBER,
     SAYS_DEFAULT,
     answer_type,
-    asks_bound,
     code_names,
-    said_pattern,
-    wants_quantity,
 )
 from rag.pipelines.extractive_rules import (
     HOW,
@@ -71,7 +66,7 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.statements import body, fragment, name, statements, table_header, title
-from rag.pipelines.subjects import asked_kind, measured_subject, names_subject
+from rag.pipelines.type_gate import declined
 from rag.types import AnswerSentence, Citation
 
 
@@ -403,45 +398,24 @@ class ExtractiveAnswerer:
             floor=self.cosine_floor,
         )
         best = candidates[order[0]]
-        if self.type_gate and wants_quantity(question):
-            # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
-            # sentences give none: the sources talk about the topic but do not say
-            said = " ".join(candidates[k].text for k in chosen)
-            # units and counters are matched in the question's language; a page in another
-            # (an English question, a Korean page: "90일") need only hold a number
-            said_as = NUMBER if page_lang[best.source] != lang else said_pattern(question)
-            if not said_as.search(said):
-                why = "the closest sentences give no number, date or amount of the kind asked"
-                return _abstain(lang, coverage, closeness, why)
-            # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by
-            # the weight of the ball: the thing measured is named in the quoted sentences, the
-            # sentence before them or their section's title
-            subject = measured_subject(question)
-            if subject is not None:
-                near = [said]
-                for k in chosen:
-                    siblings = by_source[candidates[k].source]
-                    at = siblings.index(k)
-                    if at > 0:
-                        near.append(candidates[siblings[at - 1]].text)
-                    near.append(heads[candidates[k].source])
-                if not any(names_subject(subject, t) for t in near):
-                    why = f"the closest sentences do not say it of {subject}"
-                    return _abstain(lang, coverage, closeness, why)
-            # asked for a limit, the quoted sentences (or their table's header) state none: an
-            # example (`--workers 4`) or another measure is not the maximum
-            if asks_bound(question) and not BOUND.search(
-                " ".join([said, *(headers[candidates[k].source] for k in chosen)])
-            ):
-                why = "the closest sentences give no limit"
-                return _abstain(lang, coverage, closeness, why)
-        kind = asked_kind(question) if self.type_gate else None
-        if kind is not None and not any(
-            kind in candidates[k].text or kind in heads[candidates[k].source] for k in chosen
-        ):
-            # asked which museum or university, the quoted sentences name none: they say where
-            # the thing is or who studied it, not in which museum or university
-            return _abstain(lang, coverage, closeness, f"the closest sentences name no {kind}")
+        if self.type_gate:
+            before = []
+            for k in chosen:
+                siblings = by_source[candidates[k].source]
+                at = siblings.index(k)
+                if at > 0:
+                    before.append(candidates[siblings[at - 1]].text)
+            unsaid = declined(
+                question,
+                lang,
+                quoted=[candidates[k].text for k in chosen],
+                before=before,
+                heads=[heads[candidates[k].source] for k in chosen],
+                headers=[headers[candidates[k].source] for k in chosen],
+                foreign=page_lang[best.source] != lang,
+            )
+            if unsaid is not None:  # the sources talk about the topic but do not say
+                return _abstain(lang, coverage, closeness, unsaid)
         thread = by_source[best.source]
         at = thread.index(order[0])
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None

@@ -45,3 +45,29 @@ def asked_kind(question: str) -> str | None:
     None when it asks for no such kind."""
     m = _ASKED_KIND.search(question)
     return m.group(1) if m else None
+
+
+_CONTRASTS = (
+    ("상한", "하한"),
+    ("최대", "최소"),
+    ("최고", "최저"),
+    ("동쪽", "서쪽", "남쪽", "북쪽"),
+    ("1차", "2차"),
+)
+"""Words of which a question asks one and a passage may give another beside it: the upper limit
+for the lower, the north gate for the east one."""
+
+
+def contrasted(question: str, said: str) -> tuple[str, str] | None:
+    """(what a Korean question asks, what ``said`` gives instead) when the question names one
+    word of a contrasted set (하한, 동쪽) that ``said`` does not hold while it holds another of
+    the set (상한, 북쪽): "실업급여 하루 하한액은?" is not answered by "하루 상한액은 66,000원";
+    None otherwise."""
+    for words in _CONTRASTS:
+        asked = [w for w in words if w in question]
+        if len(asked) != 1 or asked[0] in said:
+            continue
+        instead = next((w for w in words if w != asked[0] and w in said), None)
+        if instead is not None:
+            return asked[0], instead
+    return None

@@ -307,3 +307,29 @@ def test_related_cover_counts_a_missing_term_at_its_closeness() -> None:
     assert related_cover({"값", "책"}, {"값", "책"}, weights, lookup) == 0.0  # nothing missing
     assert related_cover({"값", "책"}, {"책"}, weights, lookup) == 0.0  # nothing close
     assert related_cover({"값"}, {"가격"}, {"값": 0.0}, lookup) == 0.0  # no weight at all
+
+
+def test_asked_one_of_a_contrasted_pair_the_other_is_no_answer() -> None:
+    """ "하루 하한액은?" is not answered by "하루 상한액은 66,000원", nor "동쪽 문" by the north
+    gate: the answer declines and says which word the sentences gave instead."""
+    from rag.pipelines.subjects import contrasted
+
+    assert contrasted("경복궁 동쪽 문 이름이 뭐야?", "북쪽 담에는 신무문이 나 있다") == (
+        "동쪽",
+        "북쪽",
+    )
+    assert contrasted("경복궁 동쪽 문 이름이 뭐야?", "동쪽에는 건춘문이 있다") is None
+    assert contrasted("최대 몇 명까지 돼?", "정원은 30명이다") is None  # no contrast given
+    page = cite(
+        1,
+        "## 실업급여\n\n구직급여 지급액은 이직 전 평균임금의 60%이다. 하루 상한액은 2025년 "
+        "기준 66,000원이다.",
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    question = "실업급여 하루 하한액은 얼마예요?"
+    declined = answerer.compose(question, [page], lang="ko")
+    assert declined.abstained and "상한" in declined.reason, declined
+    floor = cite(1, page.text + " 하한액은 최저임금의 80%로 정한다.")
+    assert "하한액" in answerer.compose(question, [floor], lang="ko").text
+    ungated = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, type_gate=False)
+    assert not ungated.compose(question, [page], lang="ko").abstained

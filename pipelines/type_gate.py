@@ -1,0 +1,60 @@
+"""The extractive answerer's ``type_gate``: whether the sentences it would quote give the kind
+of thing the question asks for — a number in the unit asked, a limit, the thing measured, the
+kind of place, the word asked rather than its contrast. When they do not, the sources talk
+about the topic without saying, and the answer declines (``pipelines/extractive.md`` has what
+each check measured)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rag.pipelines.answer_types import BOUND, NUMBER, asks_bound, said_pattern, wants_quantity
+from rag.pipelines.subjects import asked_kind, contrasted, measured_subject, names_subject
+
+
+def declined(
+    question: str,
+    lang: str,
+    *,
+    quoted: Sequence[str],
+    before: Sequence[str],
+    heads: Sequence[str],
+    headers: Sequence[str],
+    foreign: bool,
+) -> str | None:
+    """Why the ``quoted`` sentences do not answer ``question`` (None: they may). ``before``: the
+    sentence before each quoted one in its document (where there is one); ``heads``: their
+    sections' titles; ``headers``: their tables' headers; ``foreign``: the best sentence is
+    from a page in another language than ``lang``, the question's."""
+    said = " ".join(quoted)
+    if wants_quantity(question):
+        # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
+        # sentences give none. Units and counters are matched in the question's language; a
+        # page in another (an English question, a Korean page: "90일") need only hold a number
+        said_as = NUMBER if foreign else said_pattern(question)
+        if not said_as.search(said):
+            return "the closest sentences give no number, date or amount of the kind asked"
+        # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by the
+        # weight of the ball: the thing measured is named in the quoted sentences, the
+        # sentence before them or their section's title
+        subject = measured_subject(question)
+        if subject is not None and not any(
+            names_subject(subject, t) for t in (said, *before, *heads)
+        ):
+            return f"the closest sentences do not say it of {subject}"
+        # asked for a limit, the quoted sentences (or their table's header) state none: an
+        # example (`--workers 4`) or another measure is not the maximum
+        if asks_bound(question) and not BOUND.search(" ".join([said, *headers])):
+            return "the closest sentences give no limit"
+    kind = asked_kind(question)
+    if kind is not None and not any(kind in t for t in (*quoted, *heads)):
+        # asked which museum or university, the quoted sentences name none: they say where
+        # the thing is or who studied it, not in which museum or university
+        return f"the closest sentences name no {kind}"
+    if lang == "ko":
+        # asked the lower limit (하한) or the east gate, the quoted sentences give the upper
+        # limit or the north gate
+        other = contrasted(question, " ".join([*quoted, *heads]))
+        if other is not None:
+            return f"the closest sentences say {other[1]}, not {other[0]}"
+    return None
