@@ -1,12 +1,13 @@
 """The numbered source the answer tests build (``test_extractive_*.py``, ``test_grounding.py``):
-a chunk of its own file, under a heading, or of one record of a JSONL file; and which
-sentences join the best one (``joined``)."""
+a chunk of its own file, under a heading, or of one record of a JSONL file; which sentences
+join the best one (``joined``); and an answer only the type checks decline (``gate_declines``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from rag.pipelines.extractive import Composed, ExtractiveAnswerer
 from rag.pipelines.extractive_rules import Candidate, companions
 from rag.types import Citation, Location
 
@@ -53,3 +54,16 @@ def joined(
     return companions(
         order, scores, candidates, by_source, question=question, **(settings | options)
     )
+
+
+def gate_declines(
+    question: str, sources: Sequence[Citation], *, lang: str, **options: Any
+) -> Composed:
+    """The answer of ``ExtractiveAnswerer(**options)`` to ``question``, asserted abstained, where
+    the same answerer without its ``type_gate`` answers: the type checks declined it, not the
+    coverage or meaning gates. Its ``reason`` says which check."""
+    ungated = ExtractiveAnswerer(type_gate=False, **options).compose(question, sources, lang=lang)
+    assert not ungated.abstained, ungated
+    declined = ExtractiveAnswerer(**options).compose(question, sources, lang=lang)
+    assert declined.abstained, declined
+    return declined

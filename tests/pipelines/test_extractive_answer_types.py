@@ -4,7 +4,7 @@ sum of money (rag.pipelines.answer_types, through rag.pipelines.extractive)."""
 
 from __future__ import annotations
 
-from citation_helpers import cite
+from citation_helpers import cite, gate_declines
 
 from rag.pipelines.answer_types import (
     CODE_TOKEN,
@@ -127,8 +127,7 @@ def test_a_how_many_question_wants_a_count_not_a_measure() -> None:
     assert hours.search("about 6 hours") and hours.search("ten hours on one charge")
     wait = cite(1, "The ferrule client retries a failed request after a wait of 30 seconds.")
     question = "How many times does ferrule retry a failed request?"
-    assert not ExtractiveAnswerer(type_gate=False).compose(question, [wait], lang="en").abstained
-    assert ExtractiveAnswerer().compose(question, [wait], lang="en").abstained
+    gate_declines(question, [wait], lang="en")
 
 
 def test_a_version_a_year_or_a_length_counts_nothing() -> None:
@@ -174,9 +173,7 @@ def test_a_price_question_wants_a_sum_of_money() -> None:
     assert said_pattern("BM25의 값 b는 보통 얼마 써?").search("b는 보통 0.75를 쓴다.")
     passport = cite(1, "성인의 여권 발급은 구청에서 하며, 유효기간은 10년이다.")
     question = "성인 여권 발급 수수료는 얼마예요?"
-    ungated = ExtractiveAnswerer(type_gate=False).compose(question, [passport], lang="ko")
-    assert not ungated.abstained
-    assert ExtractiveAnswerer().compose(question, [passport], lang="ko").abstained
+    gate_declines(question, [passport], lang="ko")
 
 
 def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
@@ -192,8 +189,7 @@ def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
     assert said_pattern("How many retries are there?").search("It retries 5 times.")
     boiled = cite(1, "Appert sealed food in bottles and heated them. He won the prize in 1810.")
     question = "How long did Appert heat the sealed bottles of food?"
-    assert not ExtractiveAnswerer(type_gate=False).compose(question, [boiled], lang="en").abstained
-    assert ExtractiveAnswerer().compose(question, [boiled], lang="en").abstained
+    gate_declines(question, [boiled], lang="en")
 
 
 def test_korean_counters_written_another_way() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from citation_helpers import cite
+from citation_helpers import cite, gate_declines
 
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.grounding import (
@@ -310,16 +310,7 @@ def test_a_question_for_a_quantity_abstains_when_the_answer_gives_none() -> None
         "배추김치를 담글 때 가장 먼저 할 일은 배추를 소금에 절이는 것이다. "
         "배추는 6시간에서 8시간쯤 절인다.",
     )
-    assert (
-        not ExtractiveAnswerer(type_gate=False)
-        .compose("배추를 소금에 절이는 것은 소금 몇 컵으로 해?", [kimchi], lang="ko")
-        .abstained
-    )
-    assert (
-        ExtractiveAnswerer()
-        .compose("배추를 소금에 절이는 것은 소금 몇 컵으로 해?", [kimchi], lang="ko")
-        .abstained
-    )
+    gate_declines("배추를 소금에 절이는 것은 소금 몇 컵으로 해?", [kimchi], lang="ko")
     hours = ExtractiveAnswerer().compose("배추는 몇 시간 절여?", [kimchi], lang="ko")
     assert "6시간에서 8시간" in hours.text
 
