@@ -178,7 +178,8 @@ class ExtractiveAnswerer:
         titles = [f"{title(c)} {h}".strip() for c, h in zip(citations, headers, strict=True)]
         names = [name(c) for c in citations]
         read = [*(c.text for c in candidates), *texts, *titles, *names]
-        if not has_hangul(question):
+        korean = has_hangul(question)
+        if not korean:
             # a question without Hangul shares only Latin words and numbers with a Korean
             # text: read those alone, without loading kiwi (2-3 s and ~500 MB on a cold start)
             read = [latin_words(t) for t in read]
@@ -191,7 +192,7 @@ class ExtractiveAnswerer:
         # to a yes/no question restating it is the answer ("There is no telemetry")
         restates = (
             [False] * n
-            if has_hangul(question) or asks_whether(question)
+            if korean or asks_whether(question)
             else [bool(t) and not (t - q_terms) for t in sent_terms]
         )
         source_terms = [set(t) for t in term_lists[1 + n : 1 + n + m]]
@@ -267,7 +268,7 @@ class ExtractiveAnswerer:
         gate_cov = [cover(t, plain) for t in doc_terms]
         # Korean words close in meaning (kiwi's embeddings: 남성 for 남자) count for part of a
         # question term a sentence or source lacks
-        related = self.related if has_hangul(question) else None
+        related = self.related if korean else None
         if related is not None and self.related_gate:
             gate_cov = [
                 cv + self.related_gate * related_cover(q_terms, t, plain, related)

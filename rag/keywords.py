@@ -300,6 +300,11 @@ def _shared_kiwi() -> Kiwi:
     return _KIWI[0]
 
 
+def _syllables(word: str) -> bool:
+    """``word`` is one or more Hangul syllables and nothing else (no jamo, Latin or digits)."""
+    return bool(word) and all("\uac00" <= ch <= "\ud7a3" for ch in word)
+
+
 RELATED_MIN = 0.6
 """The least cosine at which ``related_morphemes`` counts a morpheme as close in meaning."""
 _RELATED_TOP = 50
@@ -315,7 +320,7 @@ def related_morphemes(term: str) -> Mapping[str, float]:
     unrelated to it). Proper nouns are not looked up: their neighbours are other names.
     Empty for a term that is not Hangul or that the model does not know. Cached per process;
     kiwi loads on the first call."""
-    if not term or not all("\uac00" <= ch <= "\ud7a3" for ch in term):
+    if not _syllables(term):
         return MappingProxyType({})
     near: dict[str, float] = {}
     with _KIWI_LOCK:
@@ -336,7 +341,7 @@ def _split_compound(kiwi: Kiwi, noun: str) -> tuple[str, ...]:
     whole (``blocklist``): "장마철" -> 장마 (+ 철), "우리은하" -> 우리, 은하. ``()`` when that
     reading is not all nouns (수묵화 -> 수묵 + the suffix 화, 발원지 -> a verb): the word
     is not a compound then. Call with ``_KIWI_LOCK`` held."""
-    if len(noun) < 2 or not all("\uac00" <= ch <= "\ud7a3" for ch in noun):
+    if len(noun) < 2 or not _syllables(noun):
         return ()
     tokens = kiwi.tokenize(noun, blocklist=[f"{noun}/NNG", f"{noun}/NNP"])
     if len(tokens) < 2 or any(t.tag not in _PART_TAGS for t in tokens):
