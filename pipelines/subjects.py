@@ -1,11 +1,15 @@
-"""What a Korean question asks about, beyond the type of its answer: the thing it measures
-("탁구 라켓 무게는 몇 g" measures 라켓) and the kind of place or body it asks for ("어느
-박물관"). A quoted sentence that never names it answers another question (the ball's weight,
-the city a museum is in): the extractive answerer declines."""
+"""What a question asks about, beyond the type of its answer: the thing a Korean one measures
+("탁구 라켓 무게는 몇 g" measures 라켓), the kind of place or body it asks for ("어느
+박물관"), the word of a contrasted set or the name it asks (하한, 한라급), the period an
+English one asks a rate per (per month). A quoted sentence that gives another (the ball's
+weight, the city a museum is in, 상한, 백두급, per year) answers another question: the
+extractive answerer declines."""
 
 from __future__ import annotations
 
 import re
+
+from rag.keywords import proper_compounds
 
 _KO_MEASURES = (
     "높이|길이|무게|깊이|둘레|너비|넓이|면적|수심|기온|온도|전압|속도|지름|반지름|두께|해발|인구|"
@@ -71,3 +75,65 @@ def contrasted(question: str, said: str) -> tuple[str, str] | None:
         if instead is not None:
             return asked[0], instead
     return None
+
+
+def sibling(question: str, said: str) -> tuple[str, str] | None:
+    """(the name a Korean question asks about, the sibling ``said`` gives instead) when the
+    question names something (`proper_compounds`: 한라급, 흥보가) that ``said`` does not, and
+    ``said`` names another of its kind instead: as long, the same last syllable, another first
+    one (백두급, 춘향가), not itself in the question. "한라급은 몇 kg" is not answered by
+    "백두급은 140kg 이하"; None otherwise."""
+    asked = [w for w in proper_compounds(question) if w not in said]
+    if not asked:
+        return None
+    given = sorted(proper_compounds(said))
+    for name in sorted(asked):
+        for other in given:
+            if (
+                len(other) == len(name)
+                and other[-1] == name[-1]
+                and other[0] != name[0]
+                and other not in question
+            ):
+                return name, other
+    return None
+
+
+_PERIOD = {
+    "second": "second",
+    "minute": "minute",
+    "hour": "hour",
+    "hourly": "hour",
+    "day": "day",
+    "daily": "day",
+    "week": "week",
+    "weekly": "week",
+    "month": "month",
+    "monthly": "month",
+    "year": "year",
+    "yearly": "year",
+    "annual": "year",
+    "annually": "year",
+}
+_PERIODS = "second|minute|hour|day|week|month|year"
+_PERIODICALLY = "hourly|daily|weekly|monthly|yearly|annually|annual"
+_EN_RATE = re.compile(
+    rf"\b(?:(?:per|a|an|each|every)\s+({_PERIODS})\b|({_PERIODICALLY})\b)", re.IGNORECASE
+)
+_EN_PERIOD = re.compile(rf"\b(?:({_PERIODS})s?|({_PERIODICALLY}))\b", re.IGNORECASE)
+
+
+def _periods(pattern: re.Pattern[str], text: str) -> set[str]:
+    return {_PERIOD[(m.group(1) or m.group(2)).lower()] for m in pattern.finditer(text)}
+
+
+def other_period(question: str, said: str) -> tuple[str, str] | None:
+    """(the period an English question asks a rate per, the period ``said`` gives one per
+    instead) when ``said`` never names the one asked: "How much does it cost per month?" is
+    not answered by "$96 per year". None when the question asks per no period, or per two
+    ("month to month instead of yearly")."""
+    asked = _periods(_EN_RATE, question)
+    if len(asked) != 1 or asked & _periods(_EN_PERIOD, said):
+        return None
+    given = sorted(_periods(_EN_RATE, said) - asked)
+    return (next(iter(asked)), given[0]) if given else None

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag.pipelines.answer_types import BOUND, NUMBER, asks_bound, said_pattern, wants_quantity
-from rag.pipelines.subjects import asked_kind, contrasted, measured_subject, names_subject
+from rag.pipelines.subjects import (
+    asked_kind,
+    contrasted,
+    measured_subject,
+    names_subject,
+    other_period,
+    sibling,
+)
 
 
 def declined(
@@ -51,10 +58,16 @@ def declined(
         # asked which museum or university, the quoted sentences name none: they say where
         # the thing is or who studied it, not in which museum or university
         return f"the closest sentences name no {kind}"
+    said_or_titled = " ".join([*quoted, *heads])
     if lang == "ko":
         # asked the lower limit (하한) or the east gate, the quoted sentences give the upper
-        # limit or the north gate
-        other = contrasted(question, " ".join([*quoted, *heads]))
+        # limit or the north gate; asked 한라급's limit, they give 백두급's
+        other = contrasted(question, said_or_titled) or sibling(question, said_or_titled)
         if other is not None:
             return f"the closest sentences say {other[1]}, not {other[0]}"
+    elif lang == "en":
+        # asked the price per month, the quoted sentences give it per year
+        period = other_period(question, said_or_titled)
+        if period is not None:
+            return f"the closest sentences give it per {period[1]}, not per {period[0]}"
     return None

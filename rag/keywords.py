@@ -43,6 +43,7 @@ __all__ = [
     "KeywordTokenizer",
     "has_hangul",
     "latin_words",
+    "proper_compounds",
     "related_morphemes",
     "warm_kiwi",
 ]
@@ -334,6 +335,31 @@ def related_morphemes(term: str) -> Mapping[str, float]:
                 if m.score >= RELATED_MIN and m.form != term:
                     near[m.form] = max(near.get(m.form, 0.0), float(m.score))
     return MappingProxyType(near)
+
+
+_COMPOUND_TAIL = frozenset({"NNG", "NNP", "XSN"})
+
+
+def proper_compounds(text: str) -> frozenset[str]:
+    """The Korean names in ``text`` as written: a proper noun (kiwi NNP) with the nouns and
+    suffixes joined to it, of three syllables or more ("씨름 한라급은" -> 한라급, "흥보가를"
+    -> 흥보가, "쌍둥이자리 유성우" -> 쌍둥이자리). Kiwi loads on the first call."""
+    if not has_hangul(text):
+        return frozenset()
+    with _KIWI_LOCK:
+        tokens = _shared_kiwi().tokenize(text)
+    found: set[str] = set()
+    run: list[str] = []
+    end = -1
+    for t in tokens:
+        if run and t.tag in _COMPOUND_TAIL and t.start == end:
+            run.append(t.form)
+        else:
+            found.add("".join(run))
+            run = [t.form] if t.tag == "NNP" else []
+        end = t.start + t.len
+    found.add("".join(run))
+    return frozenset(w for w in found if len(w) >= 3 and _syllables(w))
 
 
 def _split_compound(kiwi: Kiwi, noun: str) -> tuple[str, ...]:

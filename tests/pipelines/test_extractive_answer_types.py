@@ -200,3 +200,27 @@ def test_korean_counters_written_another_way() -> None:
     assert not said_pattern("한글 한 글자는 몇 바이트예요?").search("1992년에 고안됐다.")
     area = said_pattern("바이칼 호 면적은 몇 제곱킬로미터야?")
     assert area.search("면적은 3만 1,500제곱킬로미터다.") and not area.search("수심은 1,642m다.")
+
+
+def test_a_price_per_month_is_not_given_by_a_price_per_year() -> None:
+    """ "How much does it cost per month?" is not answered by "$96 per year": the answer
+    declines and says which period the sentences gave. A price per month beside it answers,
+    and a question asking per two periods is left to the other checks."""
+    from rag.pipelines.subjects import other_period
+
+    assert other_period("How much does it cost per month?", "It costs $96 per year.") == (
+        "month",
+        "year",
+    )
+    assert other_period("What's the monthly fee?", "Billed annually at $120.") == ("month", "year")
+    assert other_period("How much per month?", "$8 a month, or $80 a year.") is None
+    assert other_period("How much per month?", "It costs $96.") is None  # no period given
+    assert other_period("Monthly or yearly, which is cheaper?", "$96 per year.") is None
+    cloud = cite(
+        1, "The optional hosted dashboard, tarnhook Cloud, costs $96 per year per cluster."
+    )
+    question = "How much does tarnhook Cloud cost per month?"
+    declined = gate_declines(question, [cloud], lang="en")
+    assert "per year, not per month" in declined.reason, declined
+    monthly = cite(1, cloud.text + " Paid monthly, it costs $10 per month per cluster.")
+    assert "$10" in ExtractiveAnswerer().compose(question, [monthly], lang="en").text

@@ -331,3 +331,31 @@ def test_asked_one_of_a_contrasted_pair_the_other_is_no_answer() -> None:
     assert "상한" in declined.reason, declined
     floor = cite(1, page.text + " 하한액은 최저임금의 80%로 정한다.")
     assert "하한액" in ExtractiveAnswerer(terms).compose(question, [floor], lang="ko").text
+
+
+def test_asked_one_named_member_the_sources_give_its_sibling() -> None:
+    """ "한라급은 몇 kg 이하?" is not answered by "백두급은 140kg 이하", nor 흥보가's length by
+    춘향가's: a name of the same length and last syllable stands where the asked one does not."""
+    from rag.keywords import proper_compounds
+    from rag.pipelines.subjects import sibling
+
+    assert proper_compounds("씨름 한라급은 몇 kg 이하예요?") == {"한라급"}
+    assert "쌍둥이자리" in proper_compounds("쌍둥이자리 유성우는 소행성에서 온다")
+    assert proper_compounds("What is it?") == frozenset()
+    assert sibling("흥보가를 완창하면 몇 시간 걸려요?", "춘향가는 여덟 시간 걸린다") == (
+        "흥보가",
+        "춘향가",
+    )
+    assert sibling("흥보가를 완창하면 몇 시간 걸려요?", "흥보가는 다섯 시간 걸린다") is None
+    assert sibling("흥보가를 완창하면 몇 시간?", "판소리는 길다") is None  # no sibling given
+    page = cite(
+        1,
+        "## 씨름\n\n체급은 몸무게에 따라 태백, 금강, 한라, 백두로 나뉘며, 백두급은 140kg "
+        "이하의 가장 무거운 체급이다.",
+    )
+    terms = KeywordTokenizer().tokenize_batch
+    question = "씨름 한라급은 몇 kg 이하예요?"
+    declined = gate_declines(question, [page], lang="ko", terms=terms)
+    assert "백두급" in declined.reason, declined
+    stated = cite(1, page.text + " 한라급은 105kg 이하다.")
+    assert "105kg" in ExtractiveAnswerer(terms).compose(question, [stated], lang="ko").text
