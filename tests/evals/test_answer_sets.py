@@ -278,12 +278,15 @@ def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
 
 
 def test_fresh_tuning_sets_load_and_quote_their_records() -> None:
-    """evals/data/en-tune2, ko-tune2 and en-tune3 (one product's docs): tuning-only sets written from scratch on new topics,
+    """evals/data/en-tune2, ko-tune2, en-tune3 (one product's docs), ko-tune6 and en-tune8:
+    tuning-only sets written from scratch on new topics,
     without reading the answerer, to see whether its rules carry over (never reported)."""
     for name, english, records, answerable, unanswerable in (
         ("en-tune2", True, 22, 80, 20),
         ("ko-tune2", False, 25, 75, 20),
         ("en-tune3", True, 20, 75, 15),
+        ("ko-tune6", False, 22, 66, 20),
+        ("en-tune8", True, 19, 60, 15),
     ):
         root = REPO / "evals" / "data" / name
         ds = load_dataset(root)
