@@ -427,11 +427,13 @@ asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; n
 MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
     r"(?:dollars?|euros?|cents?|won|pounds?|yen)\b)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
-    r"(?:만|억|천|백)\s*원|무료|공짜|\bfree\b|no charge|\bcosts? nothing",
+    r"(?:만|억|천|백)\s*원|(?<![가-힣])(?:[일이삼사오육칠팔구]?(?:십|백|천|만|억)\s*)+원|무료|공짜|"
+    r"\bfree\b|no charge|\bcosts? nothing",
     re.I,
 )
 """An amount of money (or a share of one, a percentage), or "free", in a sentence (an English
-unit is a whole word: "5 europeans", "3 centuries" hold none)."""
+unit is a whole word: "5 europeans", "3 centuries" hold none; a Korean sum may be written in
+words: "만 오천 원", "삼천 원")."""
 
 
 _KO_MEASURE_ASKED = re.compile(

@@ -169,6 +169,8 @@ def test_a_price_question_wants_a_sum_of_money() -> None:
     fee = said_pattern("10년짜리 여권 발급 수수료가 얼마예요?")
     assert not fee.search("성인의 일반 여권은 유효기간이 10년이다.")
     assert fee.search("수수료는 5만 3천 원이다.") and fee.search("발급 수수료는 무료다.")
+    assert fee.search("입장료는 만 오천 원이다.") and fee.search("삼천원만 내면 된다.")
+    assert not fee.search("공무원과 회원은 이 원칙을 따른다.")
     assert said_pattern("How much is the entry fee?").search("The fee is $12 a person.")
     assert said_pattern("BM25의 값 b는 보통 얼마 써?").search("b는 보통 0.75를 쓴다.")
     passport = cite(1, "성인의 여권 발급은 구청에서 하며, 유효기간은 10년이다.")
