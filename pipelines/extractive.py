@@ -112,6 +112,7 @@ class ExtractiveAnswerer:
         follow_when: Literal["always", "continues"] = "continues",
         lenient_coverage: float = 0.5,
         lenient_margin: float = 0.1,
+        floorless_coverage: float = 0.6,
         long_question: int = 14,
         long_margin: float = 0.05,
         name_gate: bool = True,
@@ -142,6 +143,7 @@ class ExtractiveAnswerer:
         self.follow_when = follow_when
         self.lenient_coverage = lenient_coverage
         self.lenient_margin = lenient_margin
+        self.floorless_coverage = floorless_coverage
         self.long_question = long_question
         self.long_margin = long_margin
         self.name_gate = name_gate
@@ -300,7 +302,9 @@ class ExtractiveAnswerer:
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)
         floor = self.cosine_floor
-        if coverage >= self.lenient_coverage:
+        if coverage >= self.floorless_coverage:
+            floor = 0.0  # the best document holds nearly all of what was asked: not near-topic
+        elif coverage >= self.lenient_coverage:
             floor -= self.lenient_margin  # the best document says most of what was asked
         elif len(question.split()) >= self.long_question:
             # a long question ("Rolling back prod from a script hangs waiting for me to type

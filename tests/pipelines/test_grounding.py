@@ -206,12 +206,18 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
     """The question's words are all in the sources (full coverage), but where the embedder
     covers the language a best sentence under ``cosine_floor`` means something else; within
     ``lenient_margin`` of it, a question the best source mostly covers is answered, and within
-    ``long_margin`` a long question."""
+    ``long_margin`` a long question; one it covers nearly whole (``floorless_coverage``) is
+    answered whatever the cosine."""
     from rag.testing import FakeEmbedder
 
     question = "Which PostgreSQL extension is logged for every call?"
     far = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="en")
     assert far.abstained and far.coverage > 0.5 and far.closeness == 0.3
+    # a best source holding ``floorless_coverage`` of the question's weighted terms waives the
+    # floor: such a question is not near-topic
+    assert far.coverage < 0.6
+    waived = ExtractiveAnswerer(embedder=Closeness(0.3), floorless_coverage=far.coverage)
+    assert not waived.compose(question, SOURCES, lang="en").abstained
     near = ExtractiveAnswerer(embedder=Closeness(0.7)).compose(question, SOURCES, lang="en")
     assert not near.abstained
     assert (
