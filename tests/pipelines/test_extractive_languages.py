@@ -320,17 +320,14 @@ def test_asked_one_of_a_contrasted_pair_the_other_is_no_answer() -> None:
     )
     assert contrasted("경복궁 동쪽 문 이름이 뭐야?", "동쪽에는 건춘문이 있다") is None
     assert contrasted("최대 몇 명까지 돼?", "정원은 30명이다") is None  # no contrast given
-    page = cite(
-        1,
+    _declined_until_stated(
+        "실업급여 하루 하한액은 얼마예요?",
         "## 실업급여\n\n구직급여 지급액은 이직 전 평균임금의 60%이다. 하루 상한액은 2025년 "
         "기준 66,000원이다.",
+        instead="상한",
+        stated=" 하한액은 최저임금의 80%로 정한다.",
+        answer="하한액",
     )
-    terms = KeywordTokenizer().tokenize_batch
-    question = "실업급여 하루 하한액은 얼마예요?"
-    declined = gate_declines(question, [page], lang="ko", terms=terms)
-    assert "상한" in declined.reason, declined
-    floor = cite(1, page.text + " 하한액은 최저임금의 80%로 정한다.")
-    assert "하한액" in ExtractiveAnswerer(terms).compose(question, [floor], lang="ko").text
 
 
 def test_asked_one_named_member_the_sources_give_its_sibling() -> None:
@@ -342,20 +339,30 @@ def test_asked_one_named_member_the_sources_give_its_sibling() -> None:
     assert proper_compounds("씨름 한라급은 몇 kg 이하예요?") == {"한라급"}
     assert "쌍둥이자리" in proper_compounds("쌍둥이자리 유성우는 소행성에서 온다")
     assert proper_compounds("What is it?") == frozenset()
-    assert sibling("흥보가를 완창하면 몇 시간 걸려요?", "춘향가는 여덟 시간 걸린다") == (
-        "흥보가",
-        "춘향가",
-    )
-    assert sibling("흥보가를 완창하면 몇 시간 걸려요?", "흥보가는 다섯 시간 걸린다") is None
-    assert sibling("흥보가를 완창하면 몇 시간?", "판소리는 길다") is None  # no sibling given
-    page = cite(
-        1,
+    asked = "흥보가를 완창하면 몇 시간 걸려요?"
+    for said, given in (
+        ("춘향가는 여덟 시간 걸린다", ("흥보가", "춘향가")),
+        ("흥보가는 다섯 시간, 춘향가는 여덟 시간 걸린다", None),  # the asked one is there
+        ("판소리는 길다", None),  # no sibling given
+    ):
+        assert sibling(asked, said) == given, said
+    _declined_until_stated(
+        "씨름 한라급은 몇 kg 이하예요?",
         "## 씨름\n\n체급은 몸무게에 따라 태백, 금강, 한라, 백두로 나뉘며, 백두급은 140kg "
         "이하의 가장 무거운 체급이다.",
+        instead="백두급",
+        stated=" 한라급은 105kg 이하다.",
+        answer="105kg",
     )
+
+
+def _declined_until_stated(
+    question: str, page: str, *, instead: str, stated: str, answer: str
+) -> None:
+    """A Korean answer from ``page`` declines, its reason naming what the page gives
+    ``instead``; with the asked thing ``stated`` too, it quotes the ``answer``."""
     terms = KeywordTokenizer().tokenize_batch
-    question = "씨름 한라급은 몇 kg 이하예요?"
-    declined = gate_declines(question, [page], lang="ko", terms=terms)
-    assert "백두급" in declined.reason, declined
-    stated = cite(1, page.text + " 한라급은 105kg 이하다.")
-    assert "105kg" in ExtractiveAnswerer(terms).compose(question, [stated], lang="ko").text
+    declined = gate_declines(question, [cite(1, page)], lang="ko", terms=terms)
+    assert instead in declined.reason, declined
+    told = cite(1, page + stated)
+    assert answer in ExtractiveAnswerer(terms).compose(question, [told], lang="ko").text
