@@ -85,11 +85,15 @@ _BECAUSE = re.compile(
 HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
 POINTS_BACK = re.compile(
     r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
-    r"\babove (?:setting|command|line|variable|option|file|flag)s?\b",
+    r"\babove (?:setting|command|line|variable|option|file|flag)s?\b|"
+    r"\b(?:uses?|to|from|in|on|at|into|with|by|for|of|under|through)\s+(?:that|those)\s+"
+    r"(?!(?:is|are|was|were|has|have|can|will|the|a|an|it|you|they)\b)[a-z]+\b",
     re.IGNORECASE,
 )
 """An English sentence that points back to the statement before it ("..., so set this one",
-"as above"): quoted alone it does not say what it points to."""
+"as above", "`--store pgvector` uses that server", "relative to that root"): quoted alone it
+does not say what it points to. "that" after a verb or preposition and before a noun, not
+the conjunction ("so that the", "to that it")."""
 
 
 _NOT_TEXT = re.compile(r"[\s\W_]+")

@@ -306,6 +306,26 @@ def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
     assert "set this one instead [1]." in answer.text
 
 
+def test_that_after_a_verb_or_preposition_points_back() -> None:
+    """ "`--store pgvector` uses that server" does not say which server: the sentence before
+    does. "that" as a conjunction ("so that the", "to that it") points nowhere."""
+    from rag.pipelines.extractive_rules import POINTS_BACK
+
+    assert POINTS_BACK.search("While `pg_dsn` is unset, `--store pgvector` uses that server.")
+    assert POINTS_BACK.search("and its path relative to that root")
+    assert not POINTS_BACK.search("It checks so that the store is never left half-written.")
+    assert not POINTS_BACK.search("Note that the file is read once.")
+    server = cite(
+        1,
+        "## pgvector\n\n`rag db start` runs a local PostgreSQL server with pgvector on port "
+        "5433. While `pg_dsn` is unset, `--store pgvector` uses that server.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "if pg_dsn isn't set, what does --store pgvector connect to?", [server], lang="en"
+    )
+    assert "local PostgreSQL server" in answer.text and "uses that server [1]." in answer.text
+
+
 def chunk_of(number: int, record: str, text: str) -> Citation:
     """A chunk of record ``record`` of one JSONL file."""
     return cite(number, text, record=record)
