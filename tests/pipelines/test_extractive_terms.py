@@ -279,7 +279,7 @@ def test_a_name_written_as_code_in_the_question_is_matched_letter_for_letter() -
     backups = cite(
         1,
         "Backups\n\nThe passphrase used to encrypt backups is read from LEDGERLINE_PASSPHRASE, so "
-        "you run the backup without typing it. `--encrypt` protects the archive with that "
+        "you run the backup without typing it. `--encrypt` protects the archive with the "
         "passphrase; if it is empty, the command stops.",
     )
     question = "What happens if I run backup with --encrypt but forgot to set the passphrase?"
