@@ -79,7 +79,7 @@ def contrasted(question: str, said: str) -> tuple[str, str] | None:
 
 def sibling(question: str, said: str) -> tuple[str, str] | None:
     """(the name a Korean question asks about, the sibling ``said`` gives instead) when the
-    question names something (`proper_compounds`: 한라급, 흥보가) that ``said`` does not, and
+    question names something (``proper_compounds``: 한라급, 흥보가) that ``said`` does not, and
     ``said`` names another of its kind instead: as long, the same last syllable, another first
     one (백두급, 춘향가), not itself in the question. "한라급은 몇 kg" is not answered by
     "백두급은 140kg 이하"; None otherwise."""
