@@ -99,32 +99,29 @@ def sibling(question: str, said: str) -> tuple[str, str] | None:
     return None
 
 
-_PERIOD = {
-    "second": "second",
-    "minute": "minute",
-    "hour": "hour",
+_PERIODS = ("second", "minute", "hour", "day", "week", "month", "year")
+_PERIODICALLY = {
     "hourly": "hour",
-    "day": "day",
     "daily": "day",
-    "week": "week",
     "weekly": "week",
-    "month": "month",
     "monthly": "month",
-    "year": "year",
     "yearly": "year",
-    "annual": "year",
     "annually": "year",
+    "annual": "year",
 }
-_PERIODS = "second|minute|hour|day|week|month|year"
-_PERIODICALLY = "hourly|daily|weekly|monthly|yearly|annually|annual"
 _EN_RATE = re.compile(
-    rf"\b(?:(?:per|a|an|each|every)\s+({_PERIODS})\b|({_PERIODICALLY})\b)", re.IGNORECASE
+    rf"\b(?:(?:per|a|an|each|every)\s+({'|'.join(_PERIODS)})\b|({'|'.join(_PERIODICALLY)})\b)",
+    re.IGNORECASE,
 )
-_EN_PERIOD = re.compile(rf"\b(?:({_PERIODS})s?|({_PERIODICALLY}))\b", re.IGNORECASE)
+_EN_PERIOD = re.compile(
+    rf"\b(?:({'|'.join(_PERIODS)})s?|({'|'.join(_PERIODICALLY)}))\b", re.IGNORECASE
+)
 
 
 def _periods(pattern: re.Pattern[str], text: str) -> set[str]:
-    return {_PERIOD[(m.group(1) or m.group(2)).lower()] for m in pattern.finditer(text)}
+    """The periods ``pattern`` finds in ``text``, each as its noun (monthly -> month)."""
+    words = ((m.group(1) or m.group(2)).lower() for m in pattern.finditer(text))
+    return {_PERIODICALLY.get(w, w) for w in words}
 
 
 def other_period(question: str, said: str) -> tuple[str, str] | None:
