@@ -10,7 +10,9 @@ from rag.keywords import has_hangul
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
-    r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|^\W*when\b|\bin\s+which\s+year\b|"
+    r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
+    r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
+    r"distance|weight|speed|temperature)\b|^\W*when\b|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
     r"version\b|\bversion\s+of\b|\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|"
     r"amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
@@ -119,20 +121,28 @@ _LENGTH_UNITS = (
     r"miles?|feet|foot|ft|inch(?:es)?|yards?"
 )
 """Units of length, as "how far" and "how long" answers write them."""
+_WHAT = r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?"
+"""What, what is, what's the or what was its ... before a measure ("What depth", "What is the
+weight of ...")."""
 MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (re.compile(asked, re.I), re.compile(said, re.I))
     for asked, said in (
-        (r"\bhow\s+(?:hot|cold|warm)\b", _COUNT + r"(?:[\w-]+\s+)?(?:degrees?|°|℃|℉)"),
         (
-            r"\bhow\s+(?:far|high|tall|deep|wide)\b",
+            r"\bhow\s+(?:hot|cold|warm)\b|" + _WHAT + "temperature\\b",
+            _COUNT + r"(?:[\w-]+\s+)?(?:degrees?|°|℃|℉)",
+        ),
+        (
+            r"\bhow\s+(?:far|high|tall|deep|wide)\b|"
+            + _WHAT
+            + r"(?:height|depth|length|width|distance)\b",
             _COUNT + rf"(?:{_LENGTH_UNITS})\b",
         ),
         (
-            r"\bhow\s+heavy\b",
+            r"\bhow\s+heavy\b|\bweigh(?:s|ed)?\b|" + _WHAT + r"weight\b",
             _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b",
         ),
         (
-            r"\bhow\s+fast\b",
+            r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
             _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
             r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b",
         ),

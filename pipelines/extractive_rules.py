@@ -83,6 +83,21 @@ _BECAUSE = re.compile(
 )
 """A sentence that gives a reason or a consequence (for a "why" question)."""
 HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
+ASKS_WHO = re.compile(r"^\W*who\b|누구|누가", re.IGNORECASE)
+"""A question asking who: the person the best sentence's "he" or "그는" means is named in the
+sentence before it (``means_someone_before``)."""
+_EN_EARLY_PERSON = re.compile(r"^\W*(?:[\w'-]+\W+){0,4}(?:he|she|they)\b", re.IGNORECASE)
+
+
+def means_someone_before(text: str) -> bool:
+    """True when a sentence's person is named before it: an English one with he, she or they
+    in its first five words ("In 1833 he sent ..."), a Korean one that ``continues``
+    (그는 ..., 이때 ...)."""
+    if has_hangul(text):
+        return continues(text)
+    return _EN_EARLY_PERSON.search(text) is not None
+
+
 POINTS_BACK = re.compile(
     r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
     r"\babove (?:setting|command|line|variable|option|file|flag)s?\b|"
@@ -236,6 +251,7 @@ def companions(
         or POINTS_BACK.search(best.text)
         or _PRONOUN_SUBJECT.search(best.text)
         or _KO_POINTS_BACK.match(best.text) is not None
+        or (ASKS_WHO.search(question) is not None and means_someone_before(best.text))
     ):
         chosen.append(siblings[at - 1])
     nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None

@@ -8,6 +8,7 @@ extractive answerer declines."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rag.keywords import proper_compounds
 
@@ -41,14 +42,21 @@ def names_subject(subject: str, text: str) -> bool:
 _NAMED_KINDS = "박물관|미술관|도서관|대학교|대학|은하|병원|공항|해전|관절|성당"
 """Kinds whose members carry the kind in their Korean name (국립중앙박물관, 서울대학교, M87 은하,
 사천 해전). Not 나라, 도시, 절, 항구 or 파일: 신라, 피렌체, 해인사, 부산항, authorized_keys name none."""
-_ASKED_KIND = re.compile(rf"(?:어느|어떤|무슨)\s*({_NAMED_KINDS})")
+_EN_NAMED_KINDS = "university|college|museum|hospital|airport"
+"""The same in English: "St Mary's Hospital", "Harvard University"; not city, river, gallery
+or cathedral (London, the Thames, the Uffizi and Notre-Dame name none)."""
+_ASKED_KIND = re.compile(
+    rf"(?:어느|어떤|무슨)\s*({_NAMED_KINDS})|\b(?:which|what)\s+({_EN_NAMED_KINDS})\b",
+    re.IGNORECASE,
+)
 
 
 def asked_kind(question: str) -> str | None:
-    """The kind of place or body a Korean question asks for ("어느 박물관에 있어요?" -> 박물관),
-    None when it asks for no such kind."""
+    """The kind of place or body a question asks for ("어느 박물관에 있어요?" -> 박물관, "Which
+    hospital ...?" -> hospital), None when it asks for no such kind. Its members' names carry
+    it: a sentence naming none does not say which."""
     m = _ASKED_KIND.search(question)
-    return m.group(1) if m else None
+    return (m.group(1) or m.group(2).lower()) if m else None
 
 
 _CONTRASTS = (
@@ -81,11 +89,15 @@ def sibling(question: str, said: str) -> tuple[str, str] | None:
     """(the name a Korean question asks about, the sibling ``said`` gives instead) when the
     question names something (``proper_compounds``: 한라급, 흥보가) that ``said`` does not, and
     ``said`` names another of its kind instead: as long, the same last syllable, another first
-    one (백두급, 춘향가), not itself in the question. "한라급은 몇 kg" is not answered by
-    "백두급은 140kg 이하"; None otherwise."""
+    one (백두급, 춘향가), not itself in the question; or the name without its first syllable,
+    the plain kind of which it names one (두루미 for 재두루미). "한라급은 몇 kg" is not answered
+    by "백두급은 140kg 이하"; None otherwise."""
     asked = [w for w in proper_compounds(question) if w not in said]
     if not asked:
         return None
+    for name in sorted(asked):
+        if len(name) >= 4 and name[1:] in said:
+            return name, name[1:]  # 재두루미 asked, 두루미 given: the plain kind, not this one
     given = sorted(proper_compounds(said))
     for name in sorted(asked):
         for other in given:
@@ -134,3 +146,42 @@ def other_period(question: str, said: str) -> tuple[str, str] | None:
         return None
     given = sorted(_periods(_EN_RATE, said) - asked)
     return (next(iter(asked)), given[0]) if given else None
+
+
+_WHO_DID = re.compile(
+    r"^\W*who\s+(?:(?:first|actually|originally|really|later)\s+)?"
+    r"(?:was|were|did|had|[a-z]+ed|built|made|wrote|won|came|led|found|took|began|drew|held|"
+    r"sent|gave|ran|taught|thought|brought|got|saw|flew|set|put|sang|beat|broke|chose|drove|"
+    r"fought|knew|lost|met|paid|rode|rose|said|sold|shot|spoke|stood|threw|told|wore|bought)\b",
+    re.IGNORECASE,
+)
+"""An English question asking who did something in the past ("Who invented ...", "who was
+the captain ...", "who came up with ..."): a person or a body, named. Not "Who can ...":
+a role answers that ("only admins")."""
+_CAPITALIZED = re.compile(r"\b(?:[A-Z][a-z]+(?:['’-][A-Za-z]+)*|[A-Z]{2,})\b")
+_OPENERS_AND_DATES = """
+the a an in on at it its he she they his her their this that these those there then when while
+after before since by for from with much most many some one two three as if but and so yet also
+until unlike like what which who why how where january february march april may june july
+august september october november december monday tuesday wednesday thursday friday saturday
+sunday
+"""
+_NOT_NAMES = frozenset(_OPENERS_AND_DATES.split())
+"""Capitalized words that name no one: words that open sentences, months and days."""
+
+
+def names_no_one(question: str, quoted: Sequence[str]) -> bool:
+    """True when an English question asks who did something (``_WHO_DID``) and the ``quoted``
+    sentences name no one: no capitalized word or acronym that the question does not hold,
+    other than a month, a day or a word that opens sentences ("In", "It", "The"). "Who built
+    the Antikythera mechanism?" is not answered by "Much of what is known comes from a study
+    in 2005"."""
+    if _WHO_DID.search(question) is None:
+        return False
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    for sentence in quoted:
+        for m in _CAPITALIZED.finditer(sentence):
+            word = m.group(0).lower()
+            if word not in asked and word not in _NOT_NAMES:
+                return False
+    return True

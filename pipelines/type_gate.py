@@ -13,6 +13,7 @@ from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
     measured_subject,
+    names_no_one,
     names_subject,
     other_period,
     sibling,
@@ -54,7 +55,7 @@ def declined(
         if asks_bound(question) and not BOUND.search(" ".join([said, *headers])):
             return "the closest sentences give no limit"
     kind = asked_kind(question)
-    if kind is not None and not any(kind in t for t in (*quoted, *heads)):
+    if kind is not None and not any(kind in t.lower() for t in (*quoted, *heads)):
         # asked which museum or university, the quoted sentences name none: they say where
         # the thing is or who studied it, not in which museum or university
         return f"the closest sentences name no {kind}"
@@ -70,4 +71,7 @@ def declined(
         period = other_period(question, said_or_titled)
         if period is not None:
             return f"the closest sentences give it per {period[1]}, not per {period[0]}"
+        # asked who invented or built something, the quoted sentences name no one
+        if names_no_one(question, quoted):
+            return "the closest sentences name no one"
     return None

@@ -4,6 +4,8 @@ sum of money (rag.pipelines.answer_types, through rag.pipelines.extractive)."""
 
 from __future__ import annotations
 
+import re
+
 from citation_helpers import cite, gate_declines
 
 from rag.pipelines.answer_types import (
@@ -226,3 +228,76 @@ def test_a_price_per_month_is_not_given_by_a_price_per_year() -> None:
     assert "per year, not per month" in declined.reason, declined
     monthly = cite(1, cloud.text + " Paid monthly, it costs $10 per month per cluster.")
     assert "$10" in ExtractiveAnswerer().compose(question, [monthly], lang="en").text
+
+
+def test_asked_who_did_it_a_sentence_naming_no_one_is_no_answer() -> None:
+    """ "Who built the mechanism?" is not answered by "a study in 2005 used X-ray tomography":
+    no name (a capitalized word or acronym the question does not hold, other than a month or a
+    word that opens sentences) is quoted. One naming someone answers; "Who can ...?" asks for
+    a role ("only admins"), which needs no name."""
+    from rag.pipelines.subjects import names_no_one
+
+    study = ["Much of what is known today comes from a study in 2005.", "It used X-ray scans."]
+    assert names_no_one("Who built the Antikythera mechanism?", study)
+    assert names_no_one(
+        "who was the captain of the Ever Given?", ["In March 2021 Ever Given ran aground."]
+    )
+    assert not names_no_one("Who built it?", ["It was built by the Greek engineer Philon."])
+    assert not names_no_one("who owns it today", ["Since 1988 it has been owned by OCLC."])
+    assert not names_no_one("Who can delete a job?", ["Only admins can delete jobs."])
+    page = cite(
+        1,
+        "The Antikythera mechanism is a hand-powered model of the solar system. Much of "
+        "what is known about the mechanism today comes from a study in 2005 that used X-ray "
+        "tomography.",
+    )
+    question = "Who built the Antikythera mechanism?"
+    declined = gate_declines(question, [page], lang="en")
+    assert "name no one" in declined.reason, declined
+    named = cite(1, page.text + " The mechanism was built by Hipparchus of Rhodes.")
+    assert "Hipparchus" in ExtractiveAnswerer().compose(question, [named], lang="en").text
+
+
+def test_asked_which_hospital_in_english_the_sentence_must_name_one() -> None:
+    """The English twin of "어느 박물관": members of a university, college, museum, hospital or
+    airport carry the kind in their name ("St Mary's Hospital"), so a sentence naming none does
+    not say which; other kinds (which city, which river) ask nothing of the sentence."""
+    from rag.pipelines.subjects import asked_kind
+
+    assert asked_kind("Which university did Doppler teach at?") == "university"
+    assert asked_kind("Which Hospital was it?") == "hospital"
+    assert asked_kind("Which city hosted it?") is None
+    page = cite(1, "The Austrian physicist Christian Doppler proposed the effect in 1842.")
+    question = "Which university did Christian Doppler teach at?"
+    declined = gate_declines(question, [page], lang="en")
+    assert "university" in declined.reason, declined
+    taught = cite(1, page.text + " Doppler taught at the Prague Polytechnic University.")
+    assert "Prague" in ExtractiveAnswerer().compose(question, [taught], lang="en").text
+
+
+def test_what_temperature_or_what_is_the_weight_asks_for_a_measure() -> None:
+    """ "At what temperature ...", "What is the weight of ...", "what depth", "what speed" ask
+    for a number in a unit of that measure, as how hot / heavy / deep / fast do: "each with its
+    own melting point" is not the answer, "about 34 °C" is."""
+
+    def measure(question: str) -> re.Pattern[str]:
+        wanted = answer_type(question)
+        assert wanted is not None, question
+        return wanted
+
+    assert measure("At what temperature does form V melt?").search("It melts at 34 °C.")
+    assert not measure("At what temperature does form V melt?").search("It has six forms.")
+    assert measure("What is the weight of the probe?").search("It weighed 722 kg.")
+    assert not measure("What is the weight of the probe?").search("It flew for 12 years.")
+    assert measure("What's the depth of the lake?").search("It is 1,642 m deep.")
+    assert measure("At what speed does it crawl?").search("about 1 cm per hour")
+    assert not wants_quantity("What is the default port?")  # no measure asked
+    forms = cite(
+        1,
+        "Cocoa butter can crystallise in six forms, each with its own melting point. Only form "
+        "V gives a glossy surface and a melting point of about 34 °C.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "At what temperature does form V cocoa butter melt?", [forms], lang="en"
+    )
+    assert "34 °C" in answer.text, answer

@@ -346,6 +346,11 @@ def test_asked_one_named_member_the_sources_give_its_sibling() -> None:
         ("판소리는 길다", None),  # no sibling given
     ):
         assert sibling(asked, said) == given, said
+    assert sibling("재두루미는 천연기념물 몇 호야?", "두루미는 천연기념물 제202호다") == (
+        "재두루미",
+        "두루미",
+    )  # the plain kind given, not the one asked
+    assert sibling("재두루미는 몇 호야?", "재두루미는 제203호, 두루미는 제202호다") is None
     _declined_until_stated(
         "씨름 한라급은 몇 kg 이하예요?",
         "## 씨름\n\n체급은 몸무게에 따라 태백, 금강, 한라, 백두로 나뉘며, 백두급은 140kg "
@@ -366,3 +371,23 @@ def _declined_until_stated(
     assert instead in declined.reason, declined
     told = cite(1, page + stated)
     assert answer in ExtractiveAnswerer(terms).compose(question, [told], lang="ko").text
+
+
+def test_asked_who_a_best_sentence_saying_he_brings_the_one_naming_him() -> None:
+    """Asked who, a best sentence whose person is a pronoun ("그는 ...", "In 1833 he ...")
+    brings the sentence before it, which names the person."""
+    from rag.pipelines.extractive_rules import means_someone_before
+
+    assert means_someone_before("In 1833 he sent ice to Calcutta.")
+    assert means_someone_before("그는 겨울에도 실내에서 할 수 있는 운동을 찾았다.")
+    assert not means_someone_before("The first game was played in 1891.")
+    page = cite(
+        1,
+        "## 농구\n\n농구는 1891년 미국 매사추세츠주의 체육 교사 제임스 네이스미스가 만들었다. "
+        "그는 겨울에도 실내에서 할 수 있는 운동을 찾다가 복숭아 바구니를 난간에 매달아 첫 "
+        "경기를 치렀다.",
+    )
+    answer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch).compose(
+        "복숭아 바구니 매달아서 실내 운동 만든 사람 누구야?", [page], lang="ko"
+    )
+    assert "네이스미스" in answer.text, answer
