@@ -66,6 +66,7 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.statements import body, fragment, name, statements, table_header, title
+from rag.pipelines.subjects import unwritten_names
 from rag.pipelines.type_gate import declined
 from rag.types import AnswerSentence, Citation
 
@@ -297,7 +298,11 @@ class ExtractiveAnswerer:
                 f"(abstain_below {self.min_coverage:.0%})"
             )
             return _abstain(lang, coverage, closeness, why)
-        missing = missing_names(question, texts) if self.name_gate else []
+        missing = (
+            [*missing_names(question, texts), *unwritten_names(question, [*texts, *titles])]
+            if self.name_gate and korean
+            else []
+        )
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)

@@ -85,6 +85,26 @@ def contrasted(question: str, said: str) -> tuple[str, str] | None:
     return None
 
 
+_TRAILING_PARTICLE = "도는은이가를을에의와과랑때"
+
+
+def unwritten_names(question: str, texts: Sequence[str]) -> list[str]:
+    """The names a Korean ``question`` asks about (``proper_compounds``: 인천공항, 알바트로스)
+    that none of ``texts`` writes, spaces ignored (바이칼호 for 바이칼 호), nor without its last
+    syllable: a particle kiwi left on it (유성우도, 병자호란때) or a suffix (함흥냉면집 for
+    함흥냉면 가게). Sources that never write the name do not talk about it."""
+    names = proper_compounds(question)
+    if not names:
+        return []
+    written = re.sub(r"\s+", "", "".join(texts))
+    return sorted(
+        name
+        for name in names
+        if name not in written
+        and not ((len(name) >= 4 or name[-1] in _TRAILING_PARTICLE) and name[:-1] in written)
+    )
+
+
 def sibling(question: str, said: str) -> tuple[str, str] | None:
     """(the name a Korean question asks about, the sibling ``said`` gives instead) when the
     question names something (``proper_compounds``: 한라급, 흥보가) that ``said`` does not, and
