@@ -205,3 +205,38 @@ def names_no_one(question: str, quoted: Sequence[str]) -> bool:
             if word not in asked and word not in _NOT_NAMES:
                 return False
     return True
+
+
+_EN_COUNTED = re.compile(
+    r"\bhow\s+many\s+(.*?)(?=\s+(?:does|do|did|is|are|was|were|can|could|will|would|should|"
+    r"has|have|had|may|might|must|haven't|hasn't|aren't|isn't|don't|doesn't|didn't|won't|"
+    r"can't|of|per|in|on|at|for|before|after|to|that|get|go|make|live)\b|\W*$)",
+    re.IGNORECASE,
+)
+_UNITS_AND_TIMES = re.compile(
+    r"^(?:seconds?|secs?|minutes?|mins?|hours?|days?|weeks?|months?|years?|times?|[kmgt]i?b|"
+    r"bytes?|\w*bytes|\w*met(?:re|er)s?|miles?|feet|inch(?:es)?|degrees?|percent|\w*grams?|"
+    r"tonnes?|tons?|pounds?|lit(?:re|er)s?)$",
+    re.IGNORECASE,
+)
+
+
+def counted_things(question: str) -> list[str]:
+    """The words naming what an English "how many" question counts ("How many ships did the
+    Hanseatic League have" -> ships; "how many old result folders are kept" -> old, result,
+    folders), [] when it counts a unit (seconds, MB: the answer type checks those) or asks
+    no count."""
+    m = _EN_COUNTED.search(question)
+    if m is None:
+        return []
+    words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]+", m.group(1))]
+    if not words or _UNITS_AND_TIMES.match(words[-1]):
+        return []
+    return [w for w in words if len(w) >= 3]
+
+
+def names_counted(words: Sequence[str], text: str) -> bool:
+    """``text`` names one of the counted ``words`` (singular or plural, or a word sharing its
+    first five letters: "migrations" in ``tidewright_pending_migrations``)."""
+    lowered = text.lower()
+    return any(w.removesuffix("s")[:5] in lowered for w in words)

@@ -12,7 +12,9 @@ from rag.pipelines.answer_types import BOUND, NUMBER, asks_bound, said_pattern, 
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
+    counted_things,
     measured_subject,
+    names_counted,
     names_no_one,
     names_subject,
     other_period,
@@ -50,6 +52,11 @@ def declined(
             names_subject(subject, t) for t in (said, *before, *heads)
         ):
             return f"the closest sentences do not say it of {subject}"
+        # an English count of ships is not answered by a count of towns: the thing counted is
+        # named in the quoted sentences, the sentence before them or their titles
+        counted = counted_things(question) if lang == "en" else []
+        if counted and not any(names_counted(counted, t) for t in (said, *before, *heads)):
+            return f"the closest sentences do not count {' '.join(counted)}"
         # asked for a limit, the quoted sentences (or their table's header) state none: an
         # example (`--workers 4`) or another measure is not the maximum
         if asks_bound(question) and not BOUND.search(" ".join([said, *headers])):

@@ -301,3 +301,24 @@ def test_what_temperature_or_what_is_the_weight_asks_for_a_measure() -> None:
         "At what temperature does form V cocoa butter melt?", [forms], lang="en"
     )
     assert "34 °C" in answer.text, answer
+
+
+def test_how_many_ships_is_not_answered_by_a_count_of_towns() -> None:
+    """An English count names what it counts; a sentence counting something else ("close to
+    200 towns") declines, one naming the thing counted (singular or plural) answers. A count
+    in a unit (how many seconds) is left to the answer type."""
+    from rag.pipelines.subjects import counted_things, names_counted
+
+    assert counted_things("How many ships did the Hanse have?") == ["ships"]
+    assert counted_things("how many old result folders are kept?") == ["old", "result", "folders"]
+    assert counted_things("After how many seconds does it give up?") == []
+    assert counted_things("What is it?") == []
+    assert names_counted(["ships"], "Each ship carried wool.")
+    assert names_counted(["migrations"], "`tidewright_pending_migrations`")
+    assert not names_counted(["ships"], "It linked close to 200 towns.")
+    page = cite(1, "At its height the Hansa linked close to 200 towns, from Bruges to Novgorod.")
+    question = "How many ships did the Hanseatic League have at its height?"
+    declined = gate_declines(question, [page], lang="en")
+    assert "do not count ships" in declined.reason, declined
+    fleet = cite(1, page.text + " Its members sailed some 1,000 ships at its height.")
+    assert "1,000 ships" in ExtractiveAnswerer().compose(question, [fleet], lang="en").text
