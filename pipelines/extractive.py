@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag.chunking import detect_lang
-from rag.embeddings import covers, languages_of
+from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
@@ -65,6 +65,7 @@ from rag.pipelines.extractive_rules import (
 )
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
+from rag.pipelines.spelling import respelled
 from rag.pipelines.statements import body, fragment, name, statements, table_header, title
 from rag.pipelines.subjects import unwritten_names
 from rag.pipelines.type_gate import declined
@@ -135,6 +136,7 @@ class ExtractiveAnswerer:
         self.rank_weight = rank_weight
         self.type_weight = type_weight
         self.cosine_floor = cosine_floor if cosine_floor is not None else calibrated_floor(embedder)
+        self.known_words = vocabulary_of(embedder)
         self.bigram_weight = bigram_weight
         self.bigram_languages = bigram_languages
         self.sentence_bigram_weight = sentence_bigram_weight
@@ -158,6 +160,9 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
+        if lang == "en" and self.known_words:  # "conection" read as the sources' "connection"
+            texts_read = [f"{title(c)} {c.text}" for c in citations]
+            question = respelled(question, texts_read, self.known_words)
         candidates: list[Candidate] = []
         seen: set[str] = set()
         echo = echoes(question)

@@ -29,6 +29,7 @@ from rag.embeddings.base import (
     model_languages,
     model_path,
     packaged_model_path,
+    vocabulary_of,
 )
 from rag.embeddings.onnx import OnnxEmbedder
 from rag.embeddings.sentence_transformers import SentenceTransformerEmbedder
@@ -56,6 +57,7 @@ __all__ = [
     "model_languages",
     "model_path",
     "packaged_model_path",
+    "vocabulary_of",
 ]
 
 

@@ -164,6 +164,13 @@ def languages_of(embedder: Any) -> frozenset[str] | None:
     return frozenset(found) if found is not None else None
 
 
+def vocabulary_of(embedder: Any) -> frozenset[str]:
+    """The whole words an embedder's tokenizer knows (``HFTokenizer.words``; empty when it
+    declares none): a question word outside it and the sources may be a misspelling."""
+    words = getattr(getattr(embedder, "tokenizer", None), "words", None)
+    return words() if callable(words) else frozenset()
+
+
 def covers(languages: frozenset[str] | None, lang: str) -> bool:
     """True when an embedder declaring ``languages`` (``languages_of``; None: any) can
     inform text in ``lang``."""
@@ -196,6 +203,15 @@ class HFTokenizer:
         backend.no_truncation()
         backend.no_padding()
         self._backend = backend
+        self._words: frozenset[str] | None = None
+
+    def words(self) -> frozenset[str]:
+        """The whole words of the tokenizer's vocabulary (lower case, letters only, no
+        ``##`` pieces): the words its model was trained to read as words."""
+        if self._words is None:
+            vocab = self._backend.get_vocab()
+            self._words = frozenset(w for w in vocab if w.isascii() and w.isalpha() and w.islower())
+        return self._words
 
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:

@@ -22,6 +22,7 @@ from rag.embeddings import (
     SentenceTransformerEmbedder,
     make_embedder,
     packaged_model_path,
+    vocabulary_of,
 )
 from rag.embeddings.export import (
     DEFAULT_INT8,
@@ -105,6 +106,15 @@ def test_the_default_int8_weights_cannot_saturate_any_x86_kernel(
     assert len(weights) >= 6 * 6  # 6 layers x (q, k, v, out, ffn in, ffn out)
     worst = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
     assert worst <= 64 and 2 * 255 * worst <= 32767, worst
+
+
+def test_its_tokenizer_knows_whole_words_not_misspellings(onnx_embedder: OnnxEmbedder) -> None:
+    """``vocabulary_of``: the whole words of the model's WordPiece vocabulary, the word list
+    the extractive answerer's respelling trusts ("there" is a word; "conection" is not)."""
+    words = vocabulary_of(onnx_embedder)
+    assert {"there", "windows", "connection", "receiver"} <= words
+    assert not {"conection", "reciever", "##ing", "[CLS]"} & words
+    assert vocabulary_of(object()) == frozenset()  # an embedder declaring no tokenizer
 
 
 def test_the_identity_names_model_scheme_runtime_and_cpus(onnx_embedder: OnnxEmbedder) -> None:
