@@ -1,6 +1,7 @@
 """The numbered source the answer tests build (``test_extractive_*.py``, ``test_grounding.py``):
 a chunk of its own file, under a heading, or of one record of a JSONL file; which sentences
-join the best one (``joined``); and an answer only the type checks decline (``gate_declines``)."""
+join the best one (``joined``); an answer only the type checks decline (``gate_declines``), and
+one that declines until the page states the thing asked (``declined_until_stated``)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,14 @@ def gate_declines(
     declined = ExtractiveAnswerer(**options).compose(question, sources, lang=lang)
     assert declined.abstained, declined
     return declined
+
+
+def declined_until_stated(
+    question: str, page: str, *, lang: str, reason: str, stated: str, answer: str
+) -> None:
+    """An answer from ``page`` declines at the type checks (``gate_declines``), its reason
+    holding ``reason``; with ``stated`` added to the page, it quotes the ``answer``."""
+    declined = gate_declines(question, [cite(1, page)], lang=lang)
+    assert reason in declined.reason, declined
+    told = ExtractiveAnswerer().compose(question, [cite(1, page + stated)], lang=lang)
+    assert answer in told.text, told

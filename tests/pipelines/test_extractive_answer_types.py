@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from citation_helpers import cite, gate_declines
+from citation_helpers import cite, declined_until_stated, gate_declines
 
 from rag.pipelines.answer_types import (
     CODE_TOKEN,
@@ -220,14 +220,14 @@ def test_a_price_per_month_is_not_given_by_a_price_per_year() -> None:
     assert other_period("How much per month?", "$8 a month, or $80 a year.") is None
     assert other_period("How much per month?", "It costs $96.") is None  # no period given
     assert other_period("Monthly or yearly, which is cheaper?", "$96 per year.") is None
-    cloud = cite(
-        1, "The optional hosted dashboard, tarnhook Cloud, costs $96 per year per cluster."
+    declined_until_stated(
+        "How much does tarnhook Cloud cost per month?",
+        "The optional hosted dashboard, tarnhook Cloud, costs $96 per year per cluster.",
+        lang="en",
+        reason="per year, not per month",
+        stated=" Paid monthly, it costs $10 per month per cluster.",
+        answer="$10",
     )
-    question = "How much does tarnhook Cloud cost per month?"
-    declined = gate_declines(question, [cloud], lang="en")
-    assert "per year, not per month" in declined.reason, declined
-    monthly = cite(1, cloud.text + " Paid monthly, it costs $10 per month per cluster.")
-    assert "$10" in ExtractiveAnswerer().compose(question, [monthly], lang="en").text
 
 
 def test_asked_who_did_it_a_sentence_naming_no_one_is_no_answer() -> None:
@@ -245,17 +245,16 @@ def test_asked_who_did_it_a_sentence_naming_no_one_is_no_answer() -> None:
     assert not names_no_one("Who built it?", ["It was built by the Greek engineer Philon."])
     assert not names_no_one("who owns it today", ["Since 1988 it has been owned by OCLC."])
     assert not names_no_one("Who can delete a job?", ["Only admins can delete jobs."])
-    page = cite(
-        1,
-        "The Antikythera mechanism is a hand-powered model of the solar system. Much of "
-        "what is known about the mechanism today comes from a study in 2005 that used X-ray "
+    declined_until_stated(
+        "Who built the Antikythera mechanism?",
+        "The Antikythera mechanism is a hand-powered model of the solar system. Much of what "
+        "is known about the mechanism today comes from a study in 2005 that used X-ray "
         "tomography.",
+        lang="en",
+        reason="name no one",
+        stated=" The mechanism was built by Hipparchus of Rhodes.",
+        answer="Hipparchus",
     )
-    question = "Who built the Antikythera mechanism?"
-    declined = gate_declines(question, [page], lang="en")
-    assert "name no one" in declined.reason, declined
-    named = cite(1, page.text + " The mechanism was built by Hipparchus of Rhodes.")
-    assert "Hipparchus" in ExtractiveAnswerer().compose(question, [named], lang="en").text
 
 
 def test_asked_which_hospital_in_english_the_sentence_must_name_one() -> None:
@@ -267,12 +266,14 @@ def test_asked_which_hospital_in_english_the_sentence_must_name_one() -> None:
     assert asked_kind("Which university did Doppler teach at?") == "university"
     assert asked_kind("Which Hospital was it?") == "hospital"
     assert asked_kind("Which city hosted it?") is None
-    page = cite(1, "The Austrian physicist Christian Doppler proposed the effect in 1842.")
-    question = "Which university did Christian Doppler teach at?"
-    declined = gate_declines(question, [page], lang="en")
-    assert "university" in declined.reason, declined
-    taught = cite(1, page.text + " Doppler taught at the Prague Polytechnic University.")
-    assert "Prague" in ExtractiveAnswerer().compose(question, [taught], lang="en").text
+    declined_until_stated(
+        "Which university did Christian Doppler teach at?",
+        "The Austrian physicist Christian Doppler proposed the effect in 1842.",
+        lang="en",
+        reason="university",
+        stated=" Doppler taught at the Prague Polytechnic University.",
+        answer="Prague",
+    )
 
 
 def test_what_temperature_or_what_is_the_weight_asks_for_a_measure() -> None:
@@ -316,9 +317,11 @@ def test_how_many_ships_is_not_answered_by_a_count_of_towns() -> None:
     assert names_counted(["ships"], "Each ship carried wool.")
     assert names_counted(["migrations"], "`tidewright_pending_migrations`")
     assert not names_counted(["ships"], "It linked close to 200 towns.")
-    page = cite(1, "At its height the Hansa linked close to 200 towns, from Bruges to Novgorod.")
-    question = "How many ships did the Hanseatic League have at its height?"
-    declined = gate_declines(question, [page], lang="en")
-    assert "do not count ships" in declined.reason, declined
-    fleet = cite(1, page.text + " Its members sailed some 1,000 ships at its height.")
-    assert "1,000 ships" in ExtractiveAnswerer().compose(question, [fleet], lang="en").text
+    declined_until_stated(
+        "How many ships did the Hanseatic League have at its height?",
+        "At its height the Hansa linked close to 200 towns, from Bruges to Novgorod.",
+        lang="en",
+        reason="do not count ships",
+        stated=" Its members sailed some 1,000 ships at its height.",
+        answer="1,000 ships",
+    )
