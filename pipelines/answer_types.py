@@ -74,6 +74,19 @@ set", "without a timeout line", "if it is unset, the client reads ..." (not "fal
 the default", which does not say what it is); on a Korean page (an English question over it)
 기본값, 지정하지 않으면, 생략하면. An example value in a config file (``base_url = "/docs/"``)
 says what one user set, not what holds when nobody does."""
+
+
+def says_default(text: str, names: set[str], near: int = 100) -> bool:
+    """``text`` gives a default (``SAYS_DEFAULT``); when it writes one of the ``names`` the
+    question asks about (``code_names``), near one of them: in "hybrid by default: ...
+    (`fusion_alpha` the dense share)" the default is hybrid's, not ``fusion_alpha``'s."""
+    found = [m.start() for m in SAYS_DEFAULT.finditer(text)]
+    if not found:
+        return False
+    spots = [m.start() for name in names for m in re.finditer(re.escape(name), text)]
+    return not spots or any(abs(a - b) <= near for a in found for b in spots)
+
+
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
     r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",

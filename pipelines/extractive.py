@@ -39,6 +39,7 @@ from rag.pipelines.answer_types import (
     SAYS_DEFAULT,
     answer_type,
     code_names,
+    says_default,
 )
 from rag.pipelines.extractive_rules import (
     HOW,
@@ -347,7 +348,7 @@ class ExtractiveAnswerer:
         # default |" above "| `ramp` | time to go from 0 to the users | 30s |")
         defaults = (
             [
-                SAYS_DEFAULT.search(c.text) is not None
+                says_default(c.text, code)
                 or bool(row_key(c.text) and SAYS_DEFAULT.search(headers[c.source]))
                 for c in candidates
             ]

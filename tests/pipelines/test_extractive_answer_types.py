@@ -325,3 +325,24 @@ def test_how_many_ships_is_not_answered_by_a_count_of_towns() -> None:
         stated=" Its members sailed some 1,000 ships at its height.",
         answer="1,000 ships",
     )
+
+
+def test_a_default_said_far_from_the_setting_asked_is_anothers() -> None:
+    """Asked the default of ``fusion_alpha``, "hybrid by default: ... (`fusion_alpha` the dense
+    share)" gives hybrid's default, not its: a sentence writing the setting asked must say the
+    default near it ("`TARNHOOK_TOKEN` ...; if it is unset, ..." does)."""
+    from rag.pipelines.answer_types import says_default
+
+    far = (
+        "Retrieval is hybrid by default: a BM25 keyword leg and the dense leg, fused by a "
+        "convex combination of min-max normalised scores (`fusion_alpha` the dense share)."
+    )
+    assert not says_default(far, {"fusion_alpha"})
+    assert says_default(far, set())  # no setting named: any default counts
+    near = "`TARNHOOK_TOKEN` holds the API token; if it is unset, the client reads a file."
+    assert says_default(near, {"TARNHOOK_TOKEN"})
+    question = "What is the default value of fusion_alpha?"
+    answer = ExtractiveAnswerer().compose(question, [cite(1, far)], lang="en")
+    assert answer.abstained and "default" in answer.reason, answer
+    told = cite(1, far + " `fusion_alpha` is 0.5 by default.")
+    assert "0.5" in ExtractiveAnswerer().compose(question, [told], lang="en").text
