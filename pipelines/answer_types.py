@@ -51,6 +51,38 @@ TIME = re.compile(
 )
 """A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
 after, ...)."""
+_EN_MONTHS = (
+    r"january|february|march|april|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+EN_DATE = re.compile(
+    r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
+    r"\bAD\s*\d+|"
+    r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b\d{2,4}s\b|"
+    rf"\b(?:{_EN_MONTHS})\b|\b(?-i:May)\b",
+    re.IGNORECASE,
+)
+"""A date in an English sentence: a year (1000-2099, not "54,000" or "6.5"), an era ("196 BC"),
+a clock time, an ordinal ("the 3rd"), a decade ("the 1920s"), a month: what "When was the
+bridge opened?" wants ("4 March 1890"), where "54,000 tonnes" is no time."""
+EN_TIME = re.compile(
+    EN_DATE.pattern + r"|\b\d+\s*(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
+    r"months?|years?|decades?|centuries|ms|s|h|d)\b|" + TIME.pattern.replace(r"\d|", "", 1),
+    re.IGNORECASE,
+)
+"""``TIME`` for an English sentence: a date, a duration, or a relative time (after, every,
+monthly, ...), not any digit."""
+_EN_WHEN = re.compile(
+    r"^\W*when\b(?!.*\b(?:which|what|who|whom|where|how|why)\b)", re.IGNORECASE | re.DOTALL
+)
+
+
+def asks_when_en(question: str) -> bool:
+    """An English question asking when ("When was the bridge opened?"), not one opening with a
+    "when" clause and asking something else ("When revalidating, in which header ...?")."""
+    return _EN_WHEN.search(question) is not None
+
+
 ASKS_DEFAULT = re.compile(
     r"\bdefaults?\b|\bif\s+I\s+(?:don't|do\s+not|haven't|skip|leave)\b|"
     r"\b(?:isn't|is\s+not|aren't|are\s+not)\s+(?:set|given|specified)\b|"
@@ -278,6 +310,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return _CODE_NUMBER
         if _HOW_LONG_LASTS.search(question):
             return DURATION
+        if asks_when_en(question):
+            return EN_DATE  # "When was it opened?": 4 March 1890, not 54,000 tonnes
         return next(
             (said for asked, said in MEASURES if asked.search(question)),
             version_of(question) or NUMBER,
@@ -519,5 +553,5 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
-        return TIME
+        return EN_TIME if asks_when_en(question) else TIME
     return NUMBER

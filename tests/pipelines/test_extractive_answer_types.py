@@ -24,7 +24,7 @@ def test_a_when_question_accepts_a_relative_time() -> None:
     """ "언제" is answered by 마지막에 or 끓기 전에 as well as by a date; a sentence with no
     time at all still abstains."""
     assert said_pattern("두부는 언제 넣어?") is TIME
-    assert said_pattern("When does the tide turn?") is TIME
+    assert said_pattern("When does the tide turn?").search("after high water")  # EN_TIME
     assert said_pattern("몇 년에 만들었어?") is not TIME
     assert said_pattern("How many ships?").search("twelve ships sailed")
     stew = cite(
@@ -346,3 +346,24 @@ def test_a_default_said_far_from_the_setting_asked_is_anothers() -> None:
     assert answer.abstained and "default" in answer.reason, answer
     told = cite(1, far + " `fusion_alpha` is 0.5 by default.")
     assert "0.5" in ExtractiveAnswerer().compose(question, [told], lang="en").text
+
+
+def test_an_english_when_wants_a_date_not_any_number() -> None:
+    """ "When was the Forth Bridge opened?" wants a date: "54,000 tonnes of steel" holds a
+    number but no time, "4 March 1890" one; a question opening with a "when" clause and asking
+    which header is no when-question."""
+    from rag.pipelines.answer_types import EN_TIME, asks_when_en
+
+    assert asks_when_en("When was the Forth Bridge opened?")
+    assert not asks_when_en("When revalidating, in which header is the ETag sent?")
+    for said in ("opened on 4 March 1890", "after 30 days", "in 196 BC", "at 02:00", "2021-06-07"):
+        assert EN_TIME.search(said), said
+    for said in ("It used some 54,000 tonnes of steel.", "about 6.5 million rivets"):
+        assert not EN_TIME.search(said), said
+    page = cite(
+        1,
+        "## The Forth Bridge\n\nIt used some 54,000 tonnes of steel, made by the open-hearth "
+        "process. The Prince of Wales opened it on 4 March 1890 by driving home the last rivet.",
+    )
+    answer = ExtractiveAnswerer().compose("When was the Forth Bridge opened?", [page], lang="en")
+    assert "4 March 1890" in answer.text, answer
