@@ -1,9 +1,9 @@
 """A misspelt English question word read as the word the sources write ("conection" ->
-connection, "langchian" -> langchain, "tets" -> tests): a word no word list knows (the
+connection, "langchian" -> langchain, "tets" -> test): a word no word list knows (the
 embedder's vocabulary: "there", "windows" and "rides" are words, not misspellings of three,
 widows and ridges), one letter left out, added or two swapped, and only when the sources
-write exactly one such word. Users misspell; keyword
-coverage and the embedder both miss a word they never saw spelt that way."""
+write exactly one such word. Users misspell; keyword coverage and the embedder both miss a
+word they never saw spelt that way."""
 
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ def _forms(word: str) -> set[str]:
 
 def respelled(question: str, texts: Iterable[str], known: AbstractSet[str]) -> str:
     """``question`` with each word that is neither ``known`` (a word list: the embedder's
-    vocabulary) nor written in the ``texts`` replaced by the one word they do
-    write that is one letter shorter or longer or has two neighbouring letters swapped (five
-    letters or more, the same first letter, case ignored); left as is when the sources write
-    another form of it (uses: use), when no word is that close, or several that are not forms of
-    one word (test and tests are; chips and ships are not)."""
+    vocabulary) nor written in the ``texts`` replaced by the one word they do write with one
+    letter more or less (that word five letters or more) or two neighbouring letters swapped,
+    the same first letter, case ignored; left as is when the sources write another form of it
+    (uses: use), when no word is that close, or several that are not forms of one word (test
+    and tests are; chips and ships are not)."""
+    if all(m.group(0).lower() in known for m in _WORD.finditer(question)):
+        return question  # every word is a word: nothing to respell (most questions)
     written = {w.lower() for t in texts for w in re.findall(r"[A-Za-z]{3,}", t)}
     by_edit: dict[str, set[str]] = {}
     for w in written:
