@@ -39,27 +39,43 @@ counter or unit (여섯 시간, 스물네 자, 수천 년; 한/두/세/네 apart
 would count)."""
 WANTS_TIME = re.compile(r"언제|^\W*when\b", re.IGNORECASE)
 """A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
-TIME = re.compile(
-    r"\d|때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+"""English month and day names (lower case): dates in ``TIME`` and ``EN_DATE``, and words that
+name no one (``subjects.names_no_one``)."""
+_MONTHS_BUT_MAY = "|".join(m for m in MONTHS if m != "may")
+"""The months matched in any case; "May" only capitalized (``(?-i:May)``), not the verb."""
+_TIME_WORDS = (
+    r"때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
     r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|요일|주말|평일|매일|매주|"
     r"매년|해마다|날마다|\b(?:before|after|until|during|while|once|first|last|then|morning|"
     r"evening|night|spring|summer|autumn|winter|century|era|daily|weekly|monthly|yearly|every|"
-    r"today|tomorrow|january|february|march|april|june|july|august|september|october|november|"
-    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekends?)\b|"
-    r"\b(?-i:May)\b",
-    re.IGNORECASE,
+    rf"today|tomorrow|{_MONTHS_BUT_MAY}|{'|'.join(WEEKDAYS)}|weekends?)\b|"
+    r"\b(?-i:May)\b"
 )
+"""A relative time or a named month or day, in Korean or English (마지막, 전에, before, after,
+every, March, Monday)."""
+TIME = re.compile(r"\d|" + _TIME_WORDS, re.IGNORECASE)
 """A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
 after, ...)."""
-_EN_MONTHS = (
-    r"january|february|march|april|june|july|august|september|october|november|december|"
-    r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
 EN_DATE = re.compile(
     r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
     r"\bAD\s*\d+|"
     r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b\d{2,4}s\b|"
-    rf"\b(?:{_EN_MONTHS})\b|\b(?-i:May)\b",
+    rf"\b(?:{_MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
     re.IGNORECASE,
 )
 """A date in an English sentence: a year (1000-2099, not "54,000" or "6.5"), an era ("196 BC"),
@@ -67,7 +83,7 @@ a clock time, an ordinal ("the 3rd"), a decade ("the 1920s"), a month: what "Whe
 bridge opened?" wants ("4 March 1890"), where "54,000 tonnes" is no time."""
 EN_TIME = re.compile(
     EN_DATE.pattern + r"|\b\d+\s*(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
-    r"months?|years?|decades?|centuries|ms|s|h|d)\b|" + TIME.pattern.replace(r"\d|", "", 1),
+    r"months?|years?|decades?|centuries|ms|s|h|d)\b|" + _TIME_WORDS,
     re.IGNORECASE,
 )
 """``TIME`` for an English sentence: a date, a duration, or a relative time (after, every,

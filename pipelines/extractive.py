@@ -162,7 +162,8 @@ class ExtractiveAnswerer:
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
         if lang == "en" and self.known_words:  # "conection" read as the sources' "connection"
-            texts_read = [f"{title(c)} {c.text}" for c in citations]
+            # the sources are read only when a question word is unknown (a generator)
+            texts_read = (f"{title(c)} {c.text}" for c in citations)
             question = respelled(question, texts_read, self.known_words)
         candidates: list[Candidate] = []
         seen: set[str] = set()

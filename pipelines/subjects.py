@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from rag.keywords import proper_compounds
+from rag.pipelines.answer_types import MONTHS, WEEKDAYS
 
 _KO_MEASURES = (
     "높이|길이|무게|깊이|둘레|너비|넓이|면적|수심|기온|온도|전압|속도|지름|반지름|두께|해발|인구|"
@@ -179,14 +180,12 @@ _WHO_DID = re.compile(
 the captain ...", "who came up with ..."): a person or a body, named. Not "Who can ...":
 a role answers that ("only admins")."""
 _CAPITALIZED = re.compile(r"\b(?:[A-Z][a-z]+(?:['’-][A-Za-z]+)*|[A-Z]{2,})\b")
-_OPENERS_AND_DATES = """
+_OPENERS = """
 the a an in on at it its he she they his her their this that these those there then when while
 after before since by for from with much most many some one two three as if but and so yet also
-until unlike like what which who why how where january february march april may june july
-august september october november december monday tuesday wednesday thursday friday saturday
-sunday
+until unlike like what which who why how where
 """
-_NOT_NAMES = frozenset(_OPENERS_AND_DATES.split())
+_NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAYS)
 """Capitalized words that name no one: words that open sentences, months and days."""
 
 
