@@ -14,7 +14,7 @@ WANTS_NUMBER = re.compile(
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
     r"distance|weight|speed|temperature)\b|^\W*when\b|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
-    r"version\b|\bversion\s+of\b|\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|"
+    r"version\b|\b(?:the|which|what)\s+version\s+of\b|\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|"
     r"amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
     r"min|largest|smallest|fewest|highest|lowest)\b|몇|얼마|언제|며칠",
     re.IGNORECASE,
@@ -447,13 +447,15 @@ _UNIT_NOUNS = {
 }
 """Units an English "how many <unit>" asks for, and how an answer may write them."""
 _HOW_LONG = re.compile(r"\bhow\s+long\b", re.I)
+_TEXT_UNITS = r"characters?|chars?|digits?|letters?"
+"""Units of a text's length: how long is an id, a key, a name ("an eight-character id")."""
 LASTING = re.compile(
-    rf"{_COUNT}(?:{_TIME_UNITS}|{_LENGTH_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
+    rf"{_COUNT}(?:{_TIME_UNITS}|{_LENGTH_UNITS}|{_TEXT_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
     rf"(?:second|minute|hour|day|week|month|year|fortnight)\b",
     re.I,
 )
-"""What answers "how long": a number in a unit of time or length ("90 seconds", "a week",
-"1,280 metres"); a year alone ("in 1810") or a bare number does not."""
+"""What answers "how long": a number in a unit of time, length or text ("90 seconds", "a week",
+"1,280 metres", "eight-character"); a year alone ("in 1810") or a bare number does not."""
 _HOW_LONG_LASTS = re.compile(
     r"\bhow\s+long\b(?=[^?]*\b(?:live[sd]?|lasts?|lasted|takes?|taken|took|stays?|stayed|"
     r"survive[sd]?|remains?|remained|waits?|valid|kept|sleeps?|spends?|hibernates?)\b)",

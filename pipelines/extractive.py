@@ -158,6 +158,23 @@ class ExtractiveAnswerer:
         self.related = related
         self.related_weight = related_weight
         self.related_gate = related_gate
+        # one weight per feature ``compose`` scores a statement by, in its order
+        self.score_weights = (
+            1.0,  # the statement's weighted share of the question's terms
+            0.3,  # its source's share
+            source_weight,  # its source's share, terms weighted by rarity among sources
+            0.2,  # the better neighbour's share
+            0.5,  # meaning: cosine, alone or under its heading
+            sentence_bigram_weight,  # the question's character bigrams it holds
+            1.0,  # a "how" question's answer shape (a command, steps)
+            code_weight,  # the question's code names it writes
+            type_weight,  # the answer type asked for
+            type_weight,  # a default, to a question asking one
+            -rank_weight,  # its source's retrieval rank (0 best)
+            -named_weight,  # its source lacks a document name the question gives
+            -restate_weight,  # it only restates the question
+            related_weight,  # Korean words close in meaning to the question's
+        )
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
         """The answer to ``question`` from the numbered ``citations`` (best first)."""
@@ -356,36 +373,30 @@ class ExtractiveAnswerer:
             if asks_default
             else [False] * n
         )
-        scores: list[float] = []
+        features: list[tuple[float, ...]] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]
             at = siblings.index(k)
             neighbours = [sent_cov[siblings[a]] for a in (at - 1, at + 1) if 0 <= a < len(siblings)]
-            score = (
-                sent_cov[k]
-                + 0.3 * src_cov[cand.source]
-                + self.source_weight * src_rare_cov[cand.source]
-                + 0.2 * max(neighbours, default=0.0)
-                + (0.5 * ranked[k] if ranked is not None else 0.0)
-                + (
-                    self.sentence_bigram_weight * held(q_grams, f"{heads[cand.source]} {cand.text}")
-                    if grams_apply
-                    else 0.0
+            features.append(
+                (
+                    sent_cov[k],
+                    src_cov[cand.source],
+                    src_rare_cov[cand.source],
+                    max(neighbours, default=0.0),
+                    ranked[k] if ranked is not None else 0.0,
+                    held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
+                    how_bonus(cand.text) if how else 0.0,
+                    sum(written in cand.text for written in code) / len(code) if code else 0.0,
+                    float(wants is not None and wants.search(cand.text) is not None),
+                    float(defaults[k]),
+                    float(cand.source),
+                    float(unnamed[cand.source]),
+                    float(restates[k]),
+                    related_share[k],
                 )
-                + (how_bonus(cand.text) if how else 0.0)
-                + (
-                    self.code_weight * sum(written in cand.text for written in code) / len(code)
-                    if code
-                    else 0.0
-                )
-                + (self.type_weight if wants is not None and wants.search(cand.text) else 0.0)
-                + (self.type_weight if defaults[k] else 0.0)
-                - self.rank_weight * cand.source
-                - (self.named_weight if unnamed[cand.source] else 0.0)
-                - (self.restate_weight if restates[k] else 0.0)
-                + self.related_weight * related_share[k]
             )
-            scores.append(score)
+        scores = weighted(features, self.score_weights)
         order, scores = answers_for_questions(
             sorted(range(len(candidates)), key=lambda k: (-scores[k], k)),
             scores,
@@ -468,6 +479,11 @@ class ExtractiveAnswerer:
         q = self.embedder.embed([question], input_type="query")
         s = self.embedder.embed(list(texts), input_type="document")
         return [float(x) for x in (s @ q[0])]
+
+
+def weighted(features: Sequence[tuple[float, ...]], by: Sequence[float]) -> list[float]:
+    """Each statement's score: its features summed with the weights ``by``."""
+    return [sum(w * f for w, f in zip(by, fs, strict=True)) for fs in features]
 
 
 def _under(title: str, text: str) -> str | None:

@@ -108,6 +108,9 @@ def test_a_version_question_wants_a_version_number() -> None:
     assert wants_quantity("Which Python version does hopline need?")
     assert wants_quantity("Since which gritmill version can it output WebP?")
     assert not wants_quantity("Which flag prints the version?")
+    # a build for a platform is not a version number; the version of a named tool is
+    assert not wants_quantity("is there a windows version of ferncrate?")
+    assert wants_quantity("What is the version of SQLite it bundles?")
     flag = cite(1, "The tool prints its version and exits when run as `hopline --version`.")
     question = "Which Python version does hopline need?"
     assert ExtractiveAnswerer().compose(question, [flag], lang="en").abstained
@@ -190,6 +193,10 @@ def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
     assert not lasting.search("Appert received the prize in 1810.")
     assert lasting.search("He boiled them for five hours.") and lasting.search("about an hour")
     assert said_pattern("How long is the bridge?").search("It is 1,280 metres long.")
+    # the length of an id or a key is counted in characters or digits
+    ids = said_pattern("How long is a snapshot id?")
+    assert ids.search("Each snapshot gets an eight-character id.") and ids.search("32 chars")
+    assert not ids.search("`ferncrate status` prints one line per job.")
     assert said_pattern("How many retries are there?").search("It retries 5 times.")
     boiled = cite(1, "Appert sealed food in bottles and heated them. He won the prize in 1810.")
     question = "How long did Appert heat the sealed bottles of food?"

@@ -112,6 +112,24 @@ def test_asked_for_a_maximum_an_example_value_is_no_answer() -> None:
     assert "up to 16 workers" in answer.text, answer.text
 
 
+def test_a_table_column_written_in_snake_case_states_a_maximum() -> None:
+    """A CSV whose column is ``max_upload_threads`` states the maximum in each row's cell;
+    a setting named ``max_parallel = 8`` in a sentence states no bound on its own values."""
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch)
+    table = cite(
+        1,
+        "docs/targets.csv\n\nname,url_scheme,max_upload_threads,notes\n"
+        "SFTP,sftp://host/path,8,needs an OpenSSH server\n"
+        "Amazon S3,s3://bucket/prefix,64,set AWS_REGION",
+    )
+    answer = answerer.compose("max number of upload threads over sftp?", [table], lang="en")
+    assert not answer.abstained and "8" in answer.text, answer.text
+    setting = cite(1, "Scheduler\n\nJobs run side by side:\n\n`max_parallel = 8`")
+    asked = "What is the highest value that max_parallel accepts?"
+    declined = answerer.compose(asked, [setting], lang="en")
+    assert declined.abstained and declined.reason == "the closest sentences give no limit"
+
+
 def test_a_titles_bigrams_count_for_each_of_its_sentences() -> None:
     """Korean without a meaning signal also scores the question's character bigrams; the
     record's title lends its bigrams to every sentence, as it lends its terms, so the sentence
