@@ -328,6 +328,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return DURATION
         if asks_when_en(question):
             return EN_DATE  # "When was it opened?": 4 March 1890, not 54,000 tonnes
+        if _HOW_FAR_BACK.search(question):
+            return EN_TIME  # how far back in time: "50,000 years", "to 1850", not metres
         return next(
             (said for asked, said in MEASURES if asked.search(question)),
             version_of(question) or NUMBER,
@@ -447,6 +449,7 @@ _UNIT_NOUNS = {
 }
 """Units an English "how many <unit>" asks for, and how an answer may write them."""
 _HOW_LONG = re.compile(r"\bhow\s+long\b", re.I)
+_HOW_FAR_BACK = re.compile(r"\bhow\s+far\s+back\b", re.I)
 _TEXT_UNITS = r"characters?|chars?|digits?|letters?"
 """Units of a text's length: how long is an id, a key, a name ("an eight-character id")."""
 LASTING = re.compile(

@@ -174,6 +174,7 @@ class ExtractiveAnswerer:
             -named_weight,  # its source lacks a document name the question gives
             -restate_weight,  # it only restates the question
             related_weight,  # Korean words close in meaning to the question's
+            -0.3,  # a bare line of code, to a yes/no question: it says neither yes nor no
         )
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
@@ -359,6 +360,7 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
+        whether = asks_whether(question)
         code = code_names(question)
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
@@ -394,6 +396,7 @@ class ExtractiveAnswerer:
                     float(unnamed[cand.source]),
                     float(restates[k]),
                     related_share[k],
+                    float(whether and cand.text.startswith("`") and cand.text.endswith("`")),
                 )
             )
         scores = weighted(features, self.score_weights)

@@ -198,6 +198,9 @@ def test_how_many_seconds_wants_seconds_and_how_long_a_duration() -> None:
     assert ids.search("Each snapshot gets an eight-character id.") and ids.search("32 chars")
     assert not ids.search("`ferncrate status` prints one line per job.")
     assert said_pattern("How many retries are there?").search("It retries 5 times.")
+    back = answer_type("How far back in time does carbon dating work?")
+    assert back is not None and back.search("After about 50,000 years too little is left.")
+    assert not back.search("Its surface lies about 430 metres below sea level.")
     boiled = cite(1, "Appert sealed food in bottles and heated them. He won the prize in 1810.")
     question = "How long did Appert heat the sealed bottles of food?"
     gate_declines(question, [boiled], lang="en")

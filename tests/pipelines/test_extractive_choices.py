@@ -457,3 +457,18 @@ def test_a_chunk_cut_inside_a_code_block_is_read_as_such() -> None:
         "`bind = localhost`",
         "A flag always beats the file.",
     ]
+
+
+def test_a_yes_no_question_is_not_answered_by_a_bare_line_of_code() -> None:
+    """ "Does importing rag also import LlamaIndex?" is answered by the sentence saying it
+    never does, not by the import line of an example, which says neither yes nor no."""
+    page = cite(
+        1,
+        "Python > LlamaIndex\n\nUse rag's index from LlamaIndex:\n\n```python\n"
+        "from rag.integrations.llamaindex import RagRetriever\n```\n\n"
+        "Install it with `pip install 'rag[llamaindex]'`; importing `rag` never imports "
+        "LlamaIndex.",
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0)
+    answer = answerer.compose("Does importing rag also import LlamaIndex?", [page], lang="en")
+    assert answer.text.startswith("Install it with"), answer.text
