@@ -10,7 +10,7 @@ from rag.keywords import has_hangul
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
-    r"status\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
+    r"(?:status|exit)\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
     r"distance|weight|speed|temperature)\b|^\W*when\b|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
@@ -304,10 +304,13 @@ def asks_bound(question: str) -> bool:
     )
 
 
+_VERSION_ASKED = re.compile(r"\bversion\b", re.I)
+_DIGIT = re.compile(r"\d")
 _CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
-_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w.])")
+_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
 """A status, exit or error code asked for ("What status code comes back?") and how one is
-written: a number of one to three digits (``202 Accepted``, "exit status 3"), not "one line"."""
+written: a number of one to three digits (``202 Accepted``, "exit status 3."), not "one line",
+"5%" nor a version's "3.9"."""
 
 
 def answer_type(question: str) -> re.Pattern[str] | None:
@@ -496,7 +499,7 @@ _MONEY_ASKED = re.compile(
     r"(?:상한|하한|지급|금|월|연|총|차|일|보상|지원|납부|환급|청구|최고|최저)액|"
     r"(?:맞는|받는|타는|먹는|드는|하는)\s*데\s*얼마(?!\s*나|\s*동안|\s*걸)|"
     r"[가-힣](?:료|비|대)(?:는|은|가|이|도)?\s*얼마(?!\s*나|\s*동안|\s*걸)|"
-    r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?)\b)",
+    r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?|pa(?:y|ys|id))\b)",
     re.I,
 )
 """A price, fee, fine or wage named in a question (not 값, which is as often "a value"), an
@@ -506,12 +509,13 @@ MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
     r"(?:dollars?|euros?|cents?|won|pounds?|yen)\b)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
     r"(?:만|억|천|백)\s*원|(?<![가-힣])(?:[일이삼사오육칠팔구]?(?:십|백|천|만|억)\s*)+원|무료|공짜|"
-    r"\bfree\b|no charge|\bcosts? nothing",
+    r"\bfree\b|no charge|\bcosts? nothing|\d\s*(?-i:EUR|USD|GBP|JPY|KRW|CHF|CNY|CAD|AUD)\b|"
+    r"\b(?-i:EUR|USD|GBP|JPY|KRW|CHF|CNY|CAD|AUD)\s?\d",
     re.I,
 )
 """An amount of money (or a share of one, a percentage), or "free", in a sentence (an English
-unit is a whole word: "5 europeans", "3 centuries" hold none; a Korean sum may be written in
-words: "만 오천 원", "삼천 원")."""
+unit is a whole word: "5 europeans", "3 centuries" hold none; a currency code is in capitals,
+"9 EUR", "USD 12"; a Korean sum may be written in words: "만 오천 원", "삼천 원")."""
 
 
 _KO_MEASURE_ASKED = re.compile(
@@ -554,8 +558,9 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
     (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
-    length for "how long", a size in bytes for how much memory or the largest file, a date or
-    relative time for "when" (언제, when ...), else any number."""
+    length for "how long", a one-to-three-digit number for an exit or status code, digits for
+    a version, a size in bytes for how much memory or the largest file, a date or relative time
+    for "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit
@@ -569,6 +574,10 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return Counted(many.group(1))
     if _HOW_LONG_LASTS.search(question):
         return DURATION
+    if _CODE_ASKED.search(question):
+        return _CODE_NUMBER  # an exit or status code: not "5% of the chunks", not "every"
+    if _VERSION_ASKED.search(question):
+        return _DIGIT  # a version is written in digits: "every snapshot" gives none
     if _DATA_SIZE.search(question):
         return _SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):

@@ -166,6 +166,14 @@ def test_a_status_code_is_a_number_of_digits() -> None:
     )
     question = "What status code comes back when I start a run by hand with a POST?"
     assert "202" in ExtractiveAnswerer().compose(question, [api], lang="en").text
+    # the gate asks the same: a share of the chunks is no exit code, "every snapshot" no version
+    assert wants_quantity("What exit code does ferncrate check return on a damaged chunk?")
+    exit_code = said_pattern("What exit code does ferncrate check return on a damaged chunk?")
+    assert not exit_code.search("`ferncrate check` reads 5% of the chunks (`--subset 100%`).")
+    assert exit_code.search("It exits with status 3.")
+    version = said_pattern("which ferncrate version added the mount command?")
+    assert not version.search("`ferncrate mount` shows every snapshot as a folder.")
+    assert version.search("`ferncrate mount` came in 2.1.")
 
 
 def test_a_price_question_wants_a_sum_of_money() -> None:
@@ -177,6 +185,10 @@ def test_a_price_question_wants_a_sum_of_money() -> None:
     assert fee.search("입장료는 만 오천 원이다.") and fee.search("삼천원만 내면 된다.")
     assert not fee.search("공무원과 회원은 이 원칙을 따른다.")
     assert said_pattern("How much is the entry fee?").search("The fee is $12 a person.")
+    paid = said_pattern("how much did 3M pay for the Littmann business")
+    assert not paid.search("3M bought his business in 1967.")
+    assert paid.search("3M paid $2 million for it.")
+    assert paid.search("The hosted plan costs 9 EUR per month.") and paid.search("USD 12")
     assert said_pattern("BM25의 값 b는 보통 얼마 써?").search("b는 보통 0.75를 쓴다.")
     passport = cite(1, "성인의 여권 발급은 구청에서 하며, 유효기간은 10년이다.")
     question = "성인 여권 발급 수수료는 얼마예요?"
