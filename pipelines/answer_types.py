@@ -7,15 +7,20 @@ import re
 
 from rag.keywords import has_hangul
 
+_WHEN = r"^\W*when\b(?![^?]*,\s*(?:\w+\s+){0,2}(?:which|what|who|whom|where|how|why)\b)"
+"""A question opening with "when" that asks when ("When did they find where monarchs spend
+the winter?"), not one opening with a "when" clause and asking something else after its
+comma ("When a job runs past its limit, what signal does it get?", "When revalidating, in
+which header ...?")."""
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
     r"(?:status|exit)\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
-    r"distance|weight|speed|temperature)\b|^\W*when\b|\bin\s+which\s+year\b|"
+    rf"distance|weight|speed|temperature)\b|{_WHEN}|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
-    r"version\b|\b(?:the|which|what)\s+version\s+of\b|\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|"
-    r"amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
+    r"version\b|\b(?:the|which|what)\s+version\s+of\b|"
+    r"\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
     r"min|largest|smallest|fewest|highest|lowest)\b|몇|얼마|언제|며칠",
     re.IGNORECASE,
 )
@@ -37,7 +42,7 @@ NUMBER = re.compile(
 """A quantity or a date in a sentence: digits, number words, Korean native numerals before a
 counter or unit (여섯 시간, 스물네 자, 수천 년; 한/두/세/네 apart from the counter, or 한자 and 세자
 would count)."""
-WANTS_TIME = re.compile(r"언제|^\W*when\b", re.IGNORECASE)
+WANTS_TIME = re.compile(rf"언제|{_WHEN}", re.IGNORECASE)
 """A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
 MONTHS = (
     "january",
@@ -88,9 +93,7 @@ EN_TIME = re.compile(
 )
 """``TIME`` for an English sentence: a date, a duration, or a relative time (after, every,
 monthly, ...), not any digit."""
-_EN_WHEN = re.compile(
-    r"^\W*when\b(?!.*\b(?:which|what|who|whom|where|how|why)\b)", re.IGNORECASE | re.DOTALL
-)
+_EN_WHEN = re.compile(_WHEN, re.IGNORECASE | re.DOTALL)
 
 
 def asks_when_en(question: str) -> bool:

@@ -373,11 +373,15 @@ def test_a_default_said_far_from_the_setting_asked_is_anothers() -> None:
 def test_an_english_when_wants_a_date_not_any_number() -> None:
     """ "When was the Forth Bridge opened?" wants a date: "54,000 tonnes of steel" holds a
     number but no time, "4 March 1890" one; a question opening with a "when" clause and asking
-    which header is no when-question."""
+    which header, or what signal, asks for no time and no number."""
     from rag.pipelines.answer_types import EN_TIME, asks_when_en
 
     assert asks_when_en("When was the Forth Bridge opened?")
     assert not asks_when_en("When revalidating, in which header is the ETag sent?")
+    # a "where" inside the when-question is part of it; a "when" clause before a comma is not
+    assert asks_when_en("When did scientists locate where eastern monarchs spend the winter?")
+    clause = "When a job runs past its time limit, what signal does it get?"
+    assert not wants_quantity(clause) and not asks_when_en(clause)
     for said in ("opened on 4 March 1890", "after 30 days", "in 196 BC", "at 02:00", "2021-06-07"):
         assert EN_TIME.search(said), said
     for said in ("It used some 54,000 tonnes of steel.", "about 6.5 million rivets"):
