@@ -20,8 +20,9 @@ WANTS_NUMBER = re.compile(
     rf"distance|weight|speed|temperature)\b|{_WHEN}|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
     r"version\b|\b(?:the|which|what)\s+version\s+of\b|"
-    r"\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|amount|duration)\b|\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|"
-    r"min|largest|smallest|fewest|highest|lowest)\b|몇|얼마|언제|며칠",
+    r"\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|amount|duration)\b|"
+    r"\bwhat(?:'s|\s+is|\s+are)\s+the\s+(?:most|maximum|max|minimum|min|largest|smallest|"
+    r"fewest|highest|lowest)\b|몇|얼마|언제|며칠",
     re.IGNORECASE,
 )
 """A question whose answer is a quantity or a date (which Python version, the minimum SQLite

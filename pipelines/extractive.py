@@ -134,15 +134,11 @@ class ExtractiveAnswerer:
         self.min_cosine = min_cosine
         self.second_ratio = second_ratio
         self.follow = follow
-        self.rank_weight = rank_weight
-        self.type_weight = type_weight
         self.cosine_floor = cosine_floor if cosine_floor is not None else calibrated_floor(embedder)
         self.known_words = vocabulary_of(embedder)
         self.bigram_weight = bigram_weight
         self.bigram_languages = bigram_languages
-        self.sentence_bigram_weight = sentence_bigram_weight
         self.gate_sources = gate_sources
-        self.source_weight = source_weight
         self.type_gate = type_gate
         self.follow_when = follow_when
         self.lenient_coverage = lenient_coverage
@@ -151,9 +147,6 @@ class ExtractiveAnswerer:
         self.long_question = long_question
         self.long_margin = long_margin
         self.name_gate = name_gate
-        self.code_weight = code_weight
-        self.named_weight = named_weight
-        self.restate_weight = restate_weight
         self.faq_cosine = faq_cosine
         self.related = related
         self.related_weight = related_weight
