@@ -580,12 +580,12 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return DURATION
     if _CODE_ASKED.search(question):
         return _CODE_NUMBER  # an exit or status code: not "5% of the chunks", not "every"
-    if _VERSION_ASKED.search(question):
-        return _DIGIT  # a version is written in digits: "every snapshot" gives none
     if _DATA_SIZE.search(question):
         return _SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         return EN_TIME if asks_when_en(question) else TIME
+    if _VERSION_ASKED.search(question):
+        return _DIGIT  # a version is written in digits: "every snapshot" gives none
     return NUMBER

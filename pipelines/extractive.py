@@ -211,9 +211,10 @@ class ExtractiveAnswerer:
         # a statement whose every term the question already holds (`think: 800ms` to "... when
         # think is 800ms, or is there some randomness?") tells an English asker nothing new;
         # to a yes/no question restating it is the answer ("There is no telemetry")
+        whether = asks_whether(question)
         restates = (
             [False] * n
-            if korean or asks_whether(question)
+            if korean or whether
             else [bool(t) and not (t - q_terms) for t in sent_terms]
         )
         source_terms = [set(t) for t in term_lists[1 + n : 1 + n + m]]
@@ -353,7 +354,6 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
-        whether = asks_whether(question)
         code = code_names(question)
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None

@@ -60,8 +60,9 @@ def declined(
         # asked for a limit, the quoted sentences (or their table's header) state none: an
         # example (`--workers 4`) or another measure is not the maximum
         # (a table column written in snake case, `max_upload_threads`, says max)
-        bounded = " ".join([said, *(h.replace("_", " ") for h in headers)])
-        if asks_bound(question) and not BOUND.search(bounded):
+        if asks_bound(question) and not BOUND.search(
+            " ".join([said, *(h.replace("_", " ") for h in headers)])
+        ):
             return "the closest sentences give no limit"
     kind = asked_kind(question)
     if kind is not None and not any(kind in t.lower() for t in (*quoted, *heads)):

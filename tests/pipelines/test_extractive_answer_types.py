@@ -174,6 +174,9 @@ def test_a_status_code_is_a_number_of_digits() -> None:
     version = said_pattern("which ferncrate version added the mount command?")
     assert not version.search("`ferncrate mount` shows every snapshot as a folder.")
     assert version.search("`ferncrate mount` came in 2.1.")
+    # a version named in a question asking for a size still wants a size
+    memory = said_pattern("How much memory does version 2 use?")
+    assert memory.search("It peaks at 512 MB.") and not memory.search("Version 2 uses 3 workers.")
 
 
 def test_a_price_question_wants_a_sum_of_money() -> None:
