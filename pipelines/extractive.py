@@ -68,7 +68,7 @@ from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import respelled
 from rag.pipelines.statements import body, fragment, name, statements, table_header, title
-from rag.pipelines.subjects import unwritten_names
+from rag.pipelines.subjects import unwritten_names, unwritten_years
 from rag.pipelines.type_gate import declined
 from rag.types import AnswerSentence, Citation
 
@@ -322,6 +322,8 @@ class ExtractiveAnswerer:
             if self.name_gate and korean
             else []
         )
+        if self.name_gate:  # "Which city hosted the Olympic marathon of 1900?" over 1896, 1908
+            missing += unwritten_years(question, [*texts, *titles])
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)

@@ -106,6 +106,26 @@ def unwritten_names(question: str, texts: Sequence[str]) -> list[str]:
     )
 
 
+_YEAR_ASKED = re.compile(
+    r"\b(?:in|of|since|before|after|until|till|during|year|the)\s+(1[0-9]{3}|20[0-9]{2})"
+    r"(?!\w|[.,-]\d)|(?<![\w.,-])(1[0-9]{3}|20[0-9]{2})(?=\s?년(?!생))",
+    re.IGNORECASE,
+)
+"""A year a question names: after "in", "of", "since", "the"... ("the 2010 Stanley Cup",
+"marathon of 1900") or before 년 (1900년 올림픽, not 1970년생: a birth year is the asker's
+own); not a count or a setting ("--rate 2000", "was 1199", "in 1932-33")."""
+
+
+def unwritten_years(question: str, texts: Sequence[str]) -> list[str]:
+    """The years ``question`` names that none of ``texts`` writes (digits not part of a longer
+    number): sources that never write the year of the event asked about do not tell it."""
+    years = {m.group(1) or m.group(2) for m in _YEAR_ASKED.finditer(question)}
+    if not years:
+        return []
+    said = "\n".join(texts)
+    return sorted(y for y in years if not re.search(rf"(?<!\d){y}(?!\d)", said))
+
+
 def sibling(question: str, said: str) -> tuple[str, str] | None:
     """(the name a Korean question asks about, the sibling ``said`` gives instead) when the
     question names something (``proper_compounds``: 한라급, 흥보가) that ``said`` does not, and

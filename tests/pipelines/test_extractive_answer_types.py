@@ -396,3 +396,27 @@ def test_an_english_when_wants_a_date_not_any_number() -> None:
     )
     answer = ExtractiveAnswerer().compose("When was the Forth Bridge opened?", [page], lang="en")
     assert "4 March 1890" in answer.text, answer
+
+
+def test_a_year_no_source_writes_declines() -> None:
+    """ "Which city hosted the Olympic marathon of 1900?" over a page giving 1896 and 1908 is
+    about something the sources do not cover; a count or setting that looks like a year
+    ("--rate 2000") and a Korean birth year (1970년생: the asker's own) are not asked years."""
+    from rag.pipelines.subjects import unwritten_years
+
+    page = (
+        "The first Olympic marathon, in Athens in 1896, was won by Spyridon Louis. "
+        "At the London Olympics of 1908 the course ran from Windsor Castle to the stadium."
+    )
+    assert unwritten_years("Which city hosted the Olympic marathon of 1900?", [page]) == ["1900"]
+    assert unwritten_years("Who won the marathon in 1896?", [page]) == []
+    assert unwritten_years("1900년 올림픽 마라톤은 어디서 했어?", [page]) == ["1900"]
+    assert unwritten_years("1970년생은 몇 살부터 받아요?", [page]) == []
+    assert unwritten_years("I'm on --rate 2000 and it is slow", [page]) == []
+    assert unwritten_years("who won in 1932-33", ["the 1932–33 tour"]) == []
+    answerer = ExtractiveAnswerer()
+    question = "Which city hosted the Olympic marathon of 1900?"
+    declined = answerer.compose(question, [cite(1, page)], lang="en")
+    assert declined.abstained and "1900" in declined.reason, declined
+    told = cite(1, page + " The 1900 marathon was run through the streets of Paris.")
+    assert "Paris" in answerer.compose(question, [told], lang="en").text
