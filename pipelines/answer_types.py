@@ -32,8 +32,15 @@ NUMBER_WORDS = (
 )
 """English number words up to fifty as documents write them (a regex alternation); each
 pattern below adds what it counts besides (hundreds, "twice", "a few")."""
+_ONE = (
+    r"(?<!\bno )(?<!\bthe )(?<!\bany )(?<!\bthis )(?<!\bthat )(?<!\beach )(?<!\bsome )"
+    r"(?<!\bevery )one(?!\s*[.,;:!?)]|\s+(?:of|another)\b)"
+)
+""""one" as a number ("one long-lived connection"), not the pronoun ("instead of generating
+one.", "no one", "one of the keys")."""
 NUMBER = re.compile(
-    rf"\d|\b(?:{NUMBER_WORDS}|hundred|thousand|million|billion|half|once|twice|every)\b|"
+    rf"\d|\b(?:{NUMBER_WORDS.removeprefix('one|')}|{_ONE}|hundred|thousand|million|billion|"
+    r"half|once|twice|every)\b|"
     r"(?<![가-힣])(?:[한두세네]\s?(?:번|개|시간|달|해)|(?:(?:열|스물|스무|서른|마흔|쉰|예순|일흔|여든|"
     r"아흔)(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉)?\s?|(?:두세|서너|다섯|여섯|일곱|여덟|아홉|수십|수백|"
     r"수천|수만|몇십|몇백)\s?|[한두세네]\s)(?:번|개|시간|달|해|명|살|가지|마리|권|척|자|시|분|초|곳|날|"
@@ -80,7 +87,7 @@ after, ...)."""
 EN_DATE = re.compile(
     r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
     r"\bAD\s*\d+|"
-    r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b\d{2,4}s\b|"
+    r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b(?:1\d|20)\d0s\b|(?:\bthe\s+|['’])\d0s\b|"
     rf"\b(?:{_MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
     re.IGNORECASE,
 )
@@ -276,9 +283,15 @@ _SIZE = re.compile(
 )
 
 
+_ASKS_WAY = re.compile(r"\s*how\s+(?:do|can|could|should|would)\s+(?:i|we|you)\b", re.I)
+"""A question asking for a way ("How do I check which version I installed?"): its answer is
+a command or a step, not the number the rest of it names."""
+
+
 def wants_quantity(question: str) -> bool:
-    """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...)."""
-    return WANTS_NUMBER.search(question) is not None
+    """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...), not
+    for a way to find one out (``_ASKS_WAY``)."""
+    return WANTS_NUMBER.search(question) is not None and _ASKS_WAY.match(question) is None
 
 
 _BOUND_ASKED = re.compile(
@@ -503,22 +516,26 @@ _MONEY_ASKED = re.compile(
     r"(?:상한|하한|지급|금|월|연|총|차|일|보상|지원|납부|환급|청구|최고|최저)액|"
     r"(?:맞는|받는|타는|먹는|드는|하는)\s*데\s*얼마(?!\s*나|\s*동안|\s*걸)|"
     r"[가-힣](?:료|비|대)(?:는|은|가|이|도)?\s*얼마(?!\s*나|\s*동안|\s*걸)|"
-    r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?|pa(?:y|ys|id))\b)",
+    r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?|pa(?:y|ys|id)|money|insured|"
+    r"worth)\b)",
     re.I,
 )
 """A price, fee, fine or wage named in a question (not 값, which is as often "a value"), an
 amount (상한액, 지급액; not 위액 or 혈액), what doing something costs (맞는 데 얼마), or a charge
 asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; not 얼마나)."""
 MONEY = re.compile(
-    r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
-    r"(?:dollars?|euros?|cents?|won|pounds?|yen)\b)|(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
+    r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:(?:thousand|million|billion)\s+)?"
+    r"(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
+    r"(?:dollars?|euros?|cents?|won|pounds?|yen|francs?|marks?|lire|lira|rupees?|roubles?|rubles?|"
+    r"shillings?|guineas?|pesos?|florins?|ducats?|pence|yuan|krona|kronor|kroner|dinars?)\b)|"
+    r"(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
     r"(?:만|억|천|백)\s*원|(?<![가-힣])(?:[일이삼사오육칠팔구]?(?:십|백|천|만|억)\s*)+원|무료|공짜|"
     r"\bfree\b|no charge|\bcosts? nothing|\d\s*(?-i:EUR|USD|GBP|JPY|KRW|CHF|CNY|CAD|AUD)\b|"
     r"\b(?-i:EUR|USD|GBP|JPY|KRW|CHF|CNY|CAD|AUD)\s?\d",
     re.I,
 )
-"""An amount of money (or a share of one, a percentage), or "free", in a sentence (an English
-unit is a whole word: "5 europeans", "3 centuries" hold none; a currency code is in capitals,
+"""An amount of money (or a share of one, a percentage), or "free", in a sentence ("100
+million dollars", "12,000 francs"; an English unit is a whole word: "5 europeans", "3 centuries" hold none; a currency code is in capitals,
 "9 EUR", "USD 12"; a Korean sum may be written in words: "만 오천 원", "삼천 원")."""
 
 

@@ -420,3 +420,70 @@ def test_a_year_no_source_writes_declines() -> None:
     assert declined.abstained and "1900" in declined.reason, declined
     told = cite(1, page + " The 1900 marathon was run through the streets of Paris.")
     assert "Paris" in answerer.compose(question, [told], lang="en").text
+
+
+def test_one_as_a_pronoun_and_60s_as_seconds_are_no_number_or_date() -> None:
+    """ "sets the first admin password instead of generating one." gives no length, and a
+    table row's "60s" (a poll interval) is no decade for "when was 3.2.0 released"; "one
+    long-lived connection", "the 1960s" and "the '60s" still count."""
+    from rag.pipelines.answer_types import EN_DATE, NUMBER
+
+    for pronoun in ("instead of generating one.", "no one knows", "one of the keys"):
+        assert not NUMBER.search(pronoun), pronoun
+    assert NUMBER.search("one long-lived SSE connection")
+    assert not EN_DATE.search("Swift,SwitchwrenSDK,no,60s,polling only")
+    assert all(EN_DATE.search(t) for t in ("in the 1960s", "the 60s", "the '60s", "2000s"))
+    declined_until_stated(
+        "What's the minimum length of SWITCHWREN_ADMIN_PASSWORD?",
+        "`SWITCHWREN_ADMIN_PASSWORD` sets the first admin password instead of generating one.",
+        lang="en",
+        reason="no number",
+        stated=" The password must be at least 12 characters long.",
+        answer="12 characters",
+    )
+
+
+def test_a_sum_asked_as_prize_money_or_insured_for_wants_money() -> None:
+    """ "How much prize money ..." and "How much is it insured for?" want a sum: a size in
+    centimetres is no answer, and francs are money."""
+    from rag.pipelines.answer_types import MONEY
+
+    assert said_pattern("How much is the Mona Lisa insured for?") is MONEY
+    assert said_pattern("How much prize money came with the Nobel Prize?") is MONEY
+    assert MONEY.search("offered 12,000 francs for a way to preserve food")
+    declined_until_stated(
+        "How much is the Mona Lisa insured for?",
+        "The Mona Lisa is painted on a poplar panel of about 77 by 53 centimetres.",
+        lang="en",
+        reason="no number",
+        stated=" The Mona Lisa was insured for 100 million dollars in 1962.",
+        answer="100 million dollars",
+    )
+
+
+def test_how_do_i_find_a_version_asks_for_a_way_not_a_number() -> None:
+    """ "How do I check which version of switchwren I installed?" is answered by the command
+    (`switchwren version`), which holds no version number."""
+    from rag.pipelines.answer_types import wants_quantity
+
+    assert not wants_quantity("How do I check which version of switchwren I installed?")
+    assert wants_quantity("Which version of switchwren do I need?")
+    page = "Check the install with `switchwren version`, which prints the version."
+    question = "How do I check which version of switchwren I installed?"
+    assert (
+        "`switchwren version`"
+        in ExtractiveAnswerer().compose(question, [cite(1, page)], lang="en").text
+    )
+
+
+def test_an_faq_question_line_names_the_limit_its_reply_gives() -> None:
+    """Asked "Max size of a json flag variation?", the reply "A: Yes, 32 KB per variation."
+    gives the limit its question line names ("Q: Is there a size limit ...?")."""
+    page = (
+        "Q: Can flags hold JSON?\nA: Yes, a variation may be any JSON value.\n\n"
+        "Q: Is there a size limit for json flags?\nA: Yes, 32 KB per variation."
+    )
+    answer = ExtractiveAnswerer().compose(
+        "Max size of a json flag variation?", [cite(1, page)], lang="en"
+    )
+    assert not answer.abstained and "32 KB" in answer.text, answer

@@ -275,8 +275,9 @@ def test_an_english_sentence_carrying_on_joins_the_best_one() -> None:
 
 def test_a_best_sentence_with_a_pronoun_subject_takes_the_one_naming_it() -> None:
     """ "..., it is the smallest living bird" does not say what "it" is; the sentence before
-    ("The smallest is the bee hummingbird of Cuba") does, and joins. A pronoun after a
-    semicolon's clause is no subject of the sentence."""
+    ("The smallest is the bee hummingbird of Cuba") does, and joins; so does the list item
+    naming what "If it is unset, ..." is about. A pronoun after a semicolon's clause is no
+    subject of the sentence."""
     birds = _quoted(
         "What is the smallest living bird in the world?",
         "Hummingbirds live only in the Americas. The smallest is the bee hummingbird of Cuba. "
@@ -290,6 +291,13 @@ def test_a_best_sentence_with_a_pronoun_subject_takes_the_one_naming_it() -> Non
         "error, it is usually the proxy's own limit.",
     )
     assert "Set the proxy" not in limit
+    unset = _quoted(
+        "Everybody gets logged out whenever I restart it. Why?",
+        "Variables without a key in the file:\n\n- `WREN_LOG_FORMAT` is `text` or `json`.\n"
+        "- `WREN_SECRET_KEY` signs web sessions. If it is unset, a random key is made at start, "
+        "so everyone is logged out on each restart.",
+    )
+    assert "`WREN_SECRET_KEY`" in unset, unset
 
 
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
