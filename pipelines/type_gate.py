@@ -62,9 +62,14 @@ def declined(
         # (a table column written in snake case, `max_upload_threads`, says max)
         # an FAQ's question line before its reply names the limit the reply gives ("Q: Is
         # there a size limit ...?" above "A: Yes, 32 KB per variation.")
-        asked_before = [b for b in before if b.rstrip().endswith("?")]
         if asks_bound(question) and not BOUND.search(
-            " ".join([said, *asked_before, *(h.replace("_", " ") for h in headers)])
+            " ".join(
+                [
+                    said,
+                    *(b for b in before if b.rstrip().endswith("?")),
+                    *(h.replace("_", " ") for h in headers),
+                ]
+            )
         ):
             return "the closest sentences give no limit"
     kind = asked_kind(question)
