@@ -113,7 +113,7 @@ _YEAR_ASKED = re.compile(
 )
 """A year a question names: after "in", "of", "since", "the"... ("the 2010 Stanley Cup",
 "marathon of 1900") or before 년 (1900년 올림픽, not 1970년생: a birth year is the asker's
-own); not a count or a setting ("--rate 2000", "was 1199", "in 1932-33")."""
+own); not a count or a setting ("on rate 2000", "was 1199", "in 1932-33")."""
 
 
 def unwritten_years(question: str, texts: Sequence[str]) -> list[str]:
