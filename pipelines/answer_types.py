@@ -27,9 +27,10 @@ WANTS_NUMBER = re.compile(
 )
 """A question whose answer is a quantity or a date (which Python version, the minimum SQLite
 version: a version number; what's the most reminders: a count)."""
-NUMBER_WORDS = (
-    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+_TWO_TO_FIFTY = (
+    "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
 )
+NUMBER_WORDS = f"one|{_TWO_TO_FIFTY}"
 """English number words up to fifty as documents write them (a regex alternation); each
 pattern below adds what it counts besides (hundreds, "twice", "a few")."""
 _ONE = (
@@ -39,7 +40,7 @@ _ONE = (
 """"one" as a number ("one long-lived connection"), not the pronoun ("instead of generating
 one.", "no one", "one of the keys")."""
 NUMBER = re.compile(
-    rf"\d|\b(?:{NUMBER_WORDS.removeprefix('one|')}|{_ONE}|hundred|thousand|million|billion|"
+    rf"\d|\b(?:{_TWO_TO_FIFTY}|{_ONE}|hundred|thousand|million|billion|"
     r"half|once|twice|every)\b|"
     r"(?<![가-힣])(?:[한두세네]\s?(?:번|개|시간|달|해)|(?:(?:열|스물|스무|서른|마흔|쉰|예순|일흔|여든|"
     r"아흔)(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉)?\s?|(?:두세|서너|다섯|여섯|일곱|여덟|아홉|수십|수백|"
