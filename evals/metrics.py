@@ -28,7 +28,9 @@ from collections.abc import Set as AbstractSet
 from rag.types import ScoredChunk
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation) | {"·", "「", "」", "『", "』", "“", "”", "‘", "’", "…"}
+# Typographic dashes and the minus sign count as punctuation like "-": "−459.67" contains
+# "459.67" and "1932–33" equals "1932-33" (NFKC keeps them as they are).
+_PUNCT = set(string.punctuation) | set("·「」『』“”‘’…‐‒–—―−")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
 Relevance = Mapping[str, int] | AbstractSet[str]

@@ -95,6 +95,13 @@ def test_exact_match_and_token_f1() -> None:
     assert token_f1("London", "Paris") == 0.0
 
 
+def test_typographic_dashes_and_minus_are_punctuation() -> None:
+    assert best_answer_scores("It is −459.67 degrees Fahrenheit [1].", ["459.67"])[2] == 1.0
+    assert best_answer_scores("In the 1932–33 season [1].", ["1932-33"])[2] == 1.0
+    assert exact_match("1932—33", "1932-33") == 1.0
+    assert best_answer_scores("It is 1459.67 degrees [1].", ["459.67"])[2] == 0.0
+
+
 def test_korean_char_f1() -> None:
     # pred "우륵입니다" chars {우,륵,입,니,다}, gold "우륵": P=2/5, R=1 -> F1 = 4/7
     assert char_f1("우륵입니다", "우륵") == pytest.approx(4 / 7)
