@@ -6,18 +6,27 @@ from __future__ import annotations
 import re
 
 from rag.keywords import has_hangul
+from rag.pipelines.answer_dates import (
+    EN_DATE,
+    EN_TIME,
+    TIME,
+    WANTS_TIME,
+    WHEN,
+    asks_when_en,
+)
+from rag.pipelines.answer_units_ko import (
+    KO_DURATION,
+    KO_LENGTH,
+    KO_MEASURE_ASKED,
+    asked_unit,
+)
 
-_WHEN = r"^\W*when\b(?![^?]*,\s*(?:\w+\s+){0,2}(?:which|what|who|whom|where|how|why)\b)"
-"""A question opening with "when" that asks when ("When did they find where monarchs spend
-the winter?"), not one opening with a "when" clause and asking something else after its
-comma ("When a job runs past its limit, what signal does it get?", "When revalidating, in
-which header ...?")."""
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
     r"(?:status|exit)\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
-    rf"distance|weight|speed|temperature)\b|{_WHEN}|\bin\s+which\s+year\b|"
+    rf"distance|weight|speed|temperature)\b|{WHEN}|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
     r"version\b|\b(?:the|which|what)\s+version\s+of\b|"
     r"\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|amount|duration)\b|"
@@ -51,64 +60,6 @@ NUMBER = re.compile(
 """A quantity or a date in a sentence: digits, number words, Korean native numerals before a
 counter or unit (여섯 시간, 스물네 자, 수천 년; 한/두/세/네 apart from the counter, or 한자 and 세자
 would count)."""
-WANTS_TIME = re.compile(rf"언제|{_WHEN}", re.IGNORECASE)
-"""A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
-MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-"""English month and day names (lower case): dates in ``TIME`` and ``EN_DATE``, and words that
-name no one (``subjects.names_no_one``)."""
-_MONTHS_BUT_MAY = "|".join(m for m in MONTHS if m != "may")
-"""The months matched in any case; "May" only capitalized (``(?-i:May)``), not the verb."""
-_TIME_WORDS = (
-    r"때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
-    r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|요일|주말|평일|매일|매주|"
-    r"매년|해마다|날마다|\b(?:before|after|until|during|while|once|first|last|then|morning|"
-    r"evening|night|spring|summer|autumn|winter|century|era|daily|weekly|monthly|yearly|every|"
-    rf"today|tomorrow|{_MONTHS_BUT_MAY}|{'|'.join(WEEKDAYS)}|weekends?)\b|"
-    r"\b(?-i:May)\b"
-)
-"""A relative time or a named month or day, in Korean or English (마지막, 전에, before, after,
-every, March, Monday)."""
-TIME = re.compile(r"\d|" + _TIME_WORDS, re.IGNORECASE)
-"""A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
-after, ...)."""
-EN_DATE = re.compile(
-    r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
-    r"\bAD\s*\d+|"
-    r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b(?:1\d|20)\d0s\b|(?:\bthe\s+|['’])\d0s\b|"
-    rf"\b(?:{_MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
-    re.IGNORECASE,
-)
-"""A date in an English sentence: a year (1000-2099, not "54,000" or "6.5"), an era ("196 BC"),
-a clock time, an ordinal ("the 3rd"), a decade ("the 1920s"), a month: what "When was the
-bridge opened?" wants ("4 March 1890"), where "54,000 tonnes" is no time."""
-EN_TIME = re.compile(
-    EN_DATE.pattern + r"|\b\d+\s*(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
-    r"months?|years?|decades?|centuries|ms|s|h|d)\b|" + _TIME_WORDS,
-    re.IGNORECASE,
-)
-"""``TIME`` for an English sentence: a date, a duration, or a relative time (after, every,
-monthly, ...), not any digit."""
-_EN_WHEN = re.compile(_WHEN, re.IGNORECASE | re.DOTALL)
-
-
-def asks_when_en(question: str) -> bool:
-    """An English question asking when ("When was the bridge opened?"), not one opening with a
-    "when" clause and asking something else ("When revalidating, in which header ...?")."""
-    return _EN_WHEN.search(question) is not None
 
 
 ASKS_DEFAULT = re.compile(
@@ -362,75 +313,6 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
-_KO_UNITS = (
-    "제곱킬로미터",
-    "제곱미터",
-    "킬로미터",
-    "센티미터",
-    "밀리미터",
-    "미터",
-    "킬로그램",
-    "마이크로그램",
-    "밀리그램",
-    "그램",
-    "리터",
-    "퍼센트",
-    "시간",
-    "볼트",
-    "와트",
-    "암페어",
-    "칼로리",
-    "개월",
-    "달러",
-    "글자",
-    "바이트",
-)
-"""Korean units of more than one syllable (a one-syllable counter is 명, 개, 년, 척 ...)."""
-_UNIT_ALIASES = {
-    a: "|".join(group)
-    for group in (
-        ("km", "킬로미터", "킬로"),
-        ("cm", "센티미터", "센티"),
-        ("mm", "밀리미터", "밀리"),
-        ("m", "미터"),
-        ("km2", "㎢", "제곱킬로미터"),
-        ("m2", "㎡", "제곱미터"),
-        ("kg", "킬로그램", "킬로"),
-        ("mg", "밀리그램"),
-        ("g", "그램"),
-        ("%", "퍼센트", "프로"),
-        ("달", "개월"),
-        ("번", "회"),
-        ("살", "세"),
-        ("장", "부", "매"),
-    )
-    for a in group
-}
-"""Units and counters written more than one way (an answer to 몇 km may say 킬로미터)."""
-_KO_COUNTERS = frozenset(
-    "명개번회살세년월일시분초도층권장마대척곳가배잔병그켤벌채송자차주달알컵형줄쪽편칸통쌍판평점"
-)
-"""First syllables of Korean counters (명, 개, 번, 마리, 가지, 그릇, 켤레, 송이, 자루, 차례 ...):
-a word after 몇 that starts otherwise names no unit ("몇 필요", "몇이었어")."""
-_ASKED_UNIT = re.compile(r"몇\s*([가-힣]+|[A-Za-z%]+)")
-_KO_COUNT = r"(?:\d[\d,.]*|한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰|백|천|만)\s*"
-
-
-def asked_unit(question: str) -> re.Pattern[str] | None:
-    """For "몇 km / 몇 명 / 몇 퍼센트 ...": a number followed by that unit or counter."""
-    m = _ASKED_UNIT.search(question)
-    if m is None:
-        return None
-    word = m.group(1)
-    if word[0].isascii():
-        unit = word
-    else:
-        unit = next((u for u in _KO_UNITS if word.startswith(u)), word[0])
-        if len(unit) == 1 and unit not in _KO_COUNTERS:
-            return None  # 몇까지, 몇이었어, 몇 필요: no counter named, any number answers
-    return re.compile(_KO_COUNT + f"(?:{_UNIT_ALIASES.get(unit.lower(), re.escape(unit))})", re.I)
-
-
 _HOW_MANY = re.compile(r"\bhow\s+many\s+([a-z][a-z-]*)", re.I)
 _MEASURED = (
     r"(?:seconds?|secs?|minutes?|mins?|hours?|days?|weeks?|months?|years?|ms|s|m|km|cm|mm|kg|g|"
@@ -541,27 +423,12 @@ centuries" hold none; a currency code is in capitals, "9 EUR", "USD 12"; a Korea
 written in words: "만 오천 원", "삼천 원")."""
 
 
-_KO_MEASURE_ASKED = re.compile(
-    r"(?:길이|거리|높이|깊이|둘레|너비|무게|넓이|면적|기간)\S*\s*어느\s*정도"
-)
-"""A Korean question asking a measure without 몇 or 얼마 (둘레가 어느 정도야)."""
-KO_DURATION = re.compile(
-    r"\d[\d,.~]*\s*(?:년|개월|달|주일?|일|시간|분|초|세기)|하루|이틀|사흘|나흘|닷새|열흘|보름|"
-    r"반나절|(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉|열)\s*(?:해|달|시간|주)"
-)
-"""A Korean duration: 2년 9개월, 사흘, 두 달."""
-KO_LENGTH = re.compile(
-    r"\d[\d,.~]*\s*(?:km|m|cm|mm|킬로미터|미터|센티미터|밀리미터|킬로|리)(?![a-z])", re.I
-)
-"""A Korean length: 5.7km, 384미터."""
-
-
 def korean_type(question: str) -> re.Pattern[str] | None:
     """What a Korean quantity question's answer holds, when more is known than "a number":
     the unit after 몇 (몇 km), "X까지" for 언제까지 and "X부터" for 언제부터, a duration for
     얼마나 걸려 / 얼마 동안 / 기간, a length for 길이 / 거리 / 높이 / 둘레 ... None otherwise.
     A ranking signal: the abstention check keeps ``said_pattern``."""
-    if not (wants_quantity(question) or _KO_MEASURE_ASKED.search(question)):
+    if not (wants_quantity(question) or KO_MEASURE_ASKED.search(question)):
         return None
     unit = asked_unit(question)
     if unit is not None:

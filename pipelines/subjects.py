@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from rag.keywords import proper_compounds
-from rag.pipelines.answer_types import MONTHS, WEEKDAYS
+from rag.pipelines.answer_dates import MONTHS, WEEKDAYS
 
 _KO_MEASURES = (
     "높이|길이|무게|깊이|둘레|너비|넓이|면적|수심|기온|온도|전압|속도|지름|반지름|두께|해발|인구|"

@@ -8,11 +8,11 @@ import re
 
 from citation_helpers import cite, declined_until_stated, gate_declines
 
+from rag.pipelines.answer_dates import TIME
 from rag.pipelines.answer_types import (
     CODE_TOKEN,
     NUMBER,
     PATH,
-    TIME,
     answer_type,
     said_pattern,
     wants_quantity,
@@ -377,7 +377,7 @@ def test_an_english_when_wants_a_date_not_any_number() -> None:
     """ "When was the Forth Bridge opened?" wants a date: "54,000 tonnes of steel" holds a
     number but no time, "4 March 1890" one; a question opening with a "when" clause and asking
     which header, or what signal, asks for no time and no number."""
-    from rag.pipelines.answer_types import EN_TIME, asks_when_en
+    from rag.pipelines.answer_dates import EN_TIME, asks_when_en
 
     assert asks_when_en("When was the Forth Bridge opened?")
     assert not asks_when_en("When revalidating, in which header is the ETag sent?")
@@ -426,7 +426,8 @@ def test_one_as_a_pronoun_and_60s_as_seconds_are_no_number_or_date() -> None:
     """ "sets the first admin password instead of generating one." gives no length, and a
     table row's "60s" (a poll interval) is no decade for "when was 3.2.0 released"; "one
     long-lived connection", "the 1960s" and "the '60s" still count."""
-    from rag.pipelines.answer_types import EN_DATE, NUMBER
+    from rag.pipelines.answer_dates import EN_DATE
+    from rag.pipelines.answer_types import NUMBER
 
     for pronoun in ("instead of generating one.", "no one knows", "one of the keys"):
         assert not NUMBER.search(pronoun), pronoun

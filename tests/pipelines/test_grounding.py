@@ -322,7 +322,7 @@ def test_a_question_for_a_quantity_abstains_when_the_answer_gives_none() -> None
 
 
 def test_the_unit_asked_for_may_be_written_another_way() -> None:
-    from rag.pipelines.answer_types import asked_unit
+    from rag.pipelines.answer_units_ko import asked_unit
 
     def holds(question: str, text: str) -> bool:
         unit = asked_unit(question)
