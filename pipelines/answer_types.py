@@ -73,6 +73,7 @@ ASKS_DEFAULT = re.compile(
 it", "if due_days isn't set", "if max_parallel is left out"."""
 SAYS_DEFAULT = re.compile(
     r"(?<!back to the )(?<!back to its )(?<!back to their )\bdefault(?:s|ed)?\b|\bunless\b|"
+    r"\bdefault_\w|\w_default\b|\bset\s+no\b|"
     r"\botherwise\b|\bif\s+(?:you\s+)?(?:do\s+not|don't|omit|leave|skip)\b|"
     r"\b(?:left|leave|leaving)\s+(?:(?:it|them|`[^`]+`)\s+)?out\b|\bomitted\b|"
     r"\bnot\s+set\b|"
@@ -81,7 +82,8 @@ SAYS_DEFAULT = re.compile(
     re.IGNORECASE,
 )
 """A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless you
-set", "without a timeout line", "if it is unset, the client reads ..." (not "falls back to
+set", "without a timeout line", "if it is unset, the client reads ...", a key named for it
+(``default_interval = "60s"  # for checks that set no interval``) (not "falls back to
 the default", which does not say what it is); on a Korean page (an English question over it)
 기본값, 지정하지 않으면, 생략하면. An example value in a config file (``base_url = "/docs/"``)
 says what one user set, not what holds when nobody does."""
@@ -166,16 +168,25 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
             _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b",
         ),
         (
+            r"\bhow\s+often\b",
+            r"\b(?:every|each|per|daily|hourly|nightly|weekly|monthly|yearly|annually|once|"
+            r"twice)\b|\b"
+            + _COUNT
+            + r"(?:times?\b|(?:s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|weeks?|"
+            r"months?|years?)(?!\w))",
+        ),
+        (
             r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
             _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
             r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b",
         ),
     )
 )
-"""English questions asking for a measure (how hot, how far, how fast, how heavy) and the
-number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
-preferred to one saying "two months" (a ranking signal only; the abstention check still
-asks for any number, as a unit missed by these patterns must not silence an answer)."""
+"""English questions asking for a measure (how hot, how far, how often, how fast, how heavy)
+and the number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
+preferred to one saying "two months", and "every 60s" to "exits 4" for how often (a ranking
+signal only; the abstention check still asks for any number, as a unit missed by these
+patterns must not silence an answer)."""
 
 
 _NAMED_VERSION = re.compile(
@@ -243,7 +254,14 @@ a command or a step, not the number the rest of it names."""
 def wants_quantity(question: str) -> bool:
     """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...), not
     for a way to find one out (``_ASKS_WAY``)."""
-    return WANTS_NUMBER.search(question) is not None and _ASKS_WAY.match(question) is None
+    if _ASKS_WAY.match(question) is not None:
+        return False
+    return WANTS_NUMBER.search(question) is not None or _asks_sum(question)
+
+
+def _asks_sum(question: str) -> bool:
+    """A sum of money asked: a money word with 얼마, "how much" or "what did ... cost"."""
+    return _MONEY_ASKED.search(question) is not None and _SUM_ASKED.search(question) is not None
 
 
 _BOUND_ASKED = re.compile(
@@ -406,6 +424,11 @@ _MONEY_ASKED = re.compile(
 """A price, fee, fine or wage named in a question (not 값, which is as often "a value"), an
 amount (상한액, 지급액; not 위액 or 혈액), what doing something costs (맞는 데 얼마), or a charge
 asked with 얼마 (인지대는 얼마, 보험료가 얼마, 회비는 얼마; not 얼마나)."""
+_SUM_ASKED = re.compile(
+    r"얼마|\bhow\s+much\b|\bwhat\s+(?:did|does|do|will|would|could)\b[^?]*\bcost\b", re.I
+)
+"""A question asking an amount (얼마, how much) or what something costs ("What did the radio
+cost when it went on sale?"; not "What cost does it log ..."): with a money word, a sum."""
 MONEY = re.compile(
     r"[$€£¥₩]\s?\d|\d[\d,.]*\s*(?:만|억|천|백)*\s*(?:(?:thousand|million|billion)\s+)?"
     r"(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
@@ -454,7 +477,7 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     unit = asked_unit(question)
     if unit is not None:
         return unit
-    if _MONEY_ASKED.search(question) and re.search(r"얼마|\bhow\s+much\b", question, re.I):
+    if _asks_sum(question):
         return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
     if many is not None:

@@ -488,3 +488,44 @@ def test_an_faq_question_line_names_the_limit_its_reply_gives() -> None:
         "Max size of a json flag variation?", [cite(1, page)], lang="en"
     )
     assert not answer.abstained and "32 KB" in answer.text, answer
+
+
+def test_how_often_prefers_an_interval_or_a_frequency() -> None:
+    """ "How often does a check run?" wants an interval ("60s", "every 90 minutes", "twice a
+    year"), not the exit codes 0, 1 and 4 of another sentence (a ranking signal); a key named
+    ``default_interval`` gives the default "if I don't give it an interval" asks for."""
+    often = answer_type("How often does a check run if I don't give it an interval?")
+    assert often is not None and often is not NUMBER
+    assert often.search('`default_interval = "60s"  # for checks that set no interval`')
+    assert often.search("It erupts about every 90 minutes.") and often.search("twice a year")
+    assert not often.search("It exits 0 if the check is up, 1 if it is down and 4 otherwise.")
+    assert not often.search("Stones weigh 5 tonnes.")
+    page = (
+        "Run one check by hand with `cairnbell check run shop-api`: it exits 0 if the check "
+        "is up, 1 if it is down and 4 if no check has that name.\n\n"
+        '```toml\ndefault_interval = "60s"  # for checks that set no interval\n```'
+    )
+    answer = ExtractiveAnswerer().compose(
+        "How often does a check run if I don't give it an interval?", [cite(1, page)], lang="en"
+    )
+    assert not answer.abstained and "60s" in answer.text, answer
+
+
+def test_what_did_it_cost_asks_for_a_sum() -> None:
+    """ "What did the radio cost when it went on sale?" asks for a sum of money as "how much"
+    does: a year and a count of transistors are no price ("What cost does it log ..." asks no
+    sum)."""
+    from rag.pipelines.answer_types import MONEY
+
+    assert said_pattern("What did the Regency TR-1 radio cost when it went on sale?") is MONEY
+    assert wants_quantity("What does each additional user cost on the hosted plan?")
+    assert said_pattern("What cost does rag log for a model it has no price for?") is not MONEY
+    declined_until_stated(
+        "What did the Regency TR-1 radio cost when it went on sale?",
+        "In 1954 the Regency TR-1, the first commercial transistor radio, went on sale with four"
+        " transistors inside.",
+        lang="en",
+        reason="no number",
+        stated=" The Regency TR-1 radio cost 49.95 dollars when it went on sale.",
+        answer="49.95 dollars",
+    )
