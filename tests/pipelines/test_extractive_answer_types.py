@@ -529,3 +529,21 @@ def test_what_did_it_cost_asks_for_a_sum() -> None:
         stated=" The Regency TR-1 radio cost 49.95 dollars when it went on sale.",
         answer="49.95 dollars",
     )
+
+
+def test_a_version_is_dotted_or_follows_a_name_not_a_duration() -> None:
+    """ "In which cairnbell version were maintenance windows added?" is not answered by
+    "--for 2h" (a number glued to its unit); "2.4", "Python 3", "macOS 12" and a table row's
+    "Ruby,3" are versions."""
+    version = said_pattern("In which cairnbell version were maintenance windows added?")
+    for written in ("In 2.4 every check runs", "needs Python 3", "macOS 12 or newer", "Ruby,3"):
+        assert version.search(written), written
+    assert not version.search("`cairnbell maint start --for 2h` starts a window.")
+    declined_until_stated(
+        "In which cairnbell version were maintenance windows added?",
+        "Start a maintenance window with `cairnbell maint start --for 2h`.",
+        lang="en",
+        reason="no number",
+        stated=" Maintenance windows were added in cairnbell 2.1.",
+        answer="cairnbell 2.1",
+    )
