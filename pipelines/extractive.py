@@ -39,7 +39,6 @@ from rag.pipelines.answer_types import (
     SAYS_DEFAULT,
     answer_type,
     code_names,
-    says_default,
 )
 from rag.pipelines.extractive_rules import (
     HOW,
@@ -67,9 +66,16 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import respelled
-from rag.pipelines.statements import body, fragment, name, statements, table_header, title
-from rag.pipelines.subjects import unwritten_names, unwritten_years
-from rag.pipelines.type_gate import declined
+from rag.pipelines.statements import (
+    body,
+    fragment,
+    name,
+    statements,
+    table_header,
+    title,
+)
+from rag.pipelines.subjects import unwritten_en_names, unwritten_names, unwritten_years
+from rag.pipelines.type_gate import declined, gives_default
 from rag.types import AnswerSentence, Citation
 
 
@@ -324,6 +330,8 @@ class ExtractiveAnswerer:
         )
         if self.name_gate:  # "Which city hosted the Olympic marathon of 1900?" over 1896, 1908
             missing += unwritten_years(question, [*texts, *titles])
+            if not korean:  # "Which port serves its Prometheus metrics?" over pages never naming it
+                missing += unwritten_en_names(question, [*texts, *titles, *names])
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)
@@ -359,12 +367,9 @@ class ExtractiveAnswerer:
         code = code_names(question)
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
-        # a table row gives a default when its table has a column for one ("| flag | meaning |
-        # default |" above "| `ramp` | time to go from 0 to the users | 30s |")
         defaults = (
             [
-                says_default(c.text, code)
-                or bool(row_key(c.text) and SAYS_DEFAULT.search(headers[c.source]))
+                gives_default(c.text, code, headers[c.source], body(citations[c.source]))
                 for c in candidates
             ]
             if asks_default

@@ -169,6 +169,22 @@ def statements(text: str) -> list[str]:
     return out
 
 
+def fence_intro(text: str, code: str) -> str:
+    """The prose line just above the fenced code block of ``text`` that holds the line
+    ``code`` ("Every key has a default, shown here:" above ``batch_size = 500``), "" when no
+    fenced block holds it: what the block's lines are."""
+    in_code, intro, prose = _starts_in_code(text.splitlines()), "", ""
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            intro = prose if not in_code else intro
+            in_code = not in_code
+        elif in_code and line.strip() == code:
+            return intro
+        elif not in_code and line.strip() and not line.lstrip().startswith("#"):
+            prose = line.strip()
+    return ""
+
+
 def _starts_in_code(lines: Sequence[str]) -> bool:
     """True when a chunk starts inside a code block the chunker cut: its fences are odd in
     number and the first one closes a block — it names no language (```toml opens one) and

@@ -8,9 +8,10 @@ extractive answerer declines."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
-from rag.keywords import proper_compounds
+from rag.keywords import has_hangul, proper_compounds
 from rag.pipelines.answer_dates import MONTHS, WEEKDAYS
 
 _KO_MEASURES = (
@@ -104,6 +105,45 @@ def unwritten_names(question: str, texts: Sequence[str]) -> list[str]:
         if name not in written
         and not ((len(name) >= 4 or name[-1] in _TRAILING_PARTICLE) and name[:-1] in written)
     )
+
+
+_EN_NAME = re.compile(r"(?<![\w.-])[A-Z][a-z]+(?:[A-Z][a-z]*)*(?:['’][a-z]+)?(?![\w-])")
+"""A capitalized English word ("Prometheus", "GitLab", "Harrison's"); acronyms aside (RAM,
+NAS, PDF: as often a common noun as a name)."""
+
+
+_DEMONYM = re.compile(r"(?:ish|ian|ese|ean)$")
+"""An adjective of a people or an age ("Irish", "Norwegian", "Victorian", "Chinese"): the
+sources write the country or the name it comes from."""
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents: "Röntgen" and "Rontgen" read alike."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
+    """The capitalized names an English ``question`` asks about ("Prometheus", "Lisbon") that
+    none of ``texts`` writes, read loosely: a word opening the question or one of its
+    sentences, a month, a day, an opener and an adjective of a people aside; a possessive or
+    plural "s" dropped; written when a word in the texts begins with its first five letters
+    ("Mendeleyev" for Mendeleev, "Rontgen" for Röntgen). Sources that never write the name do not talk about it."""
+    if has_hangul(question):
+        return []
+    said = _folded("\n".join(texts))
+    missing = []
+    for m in _EN_NAME.finditer(question):
+        before = question[: m.start()].rstrip()
+        word = m.group(0)
+        if not before or before[-1] in ".?!:;\"'(" or word.lower() in _NOT_NAMES:
+            continue
+        if _DEMONYM.search(word):  # "the Irish famine", "a Norwegian king": over Ireland, Norway
+            continue
+        stem = re.sub(r"(?:['’]s|['’]|s)$", "", _folded(word))
+        if len(stem) >= 3 and not re.search(rf"\b{re.escape(stem[:5])}", said):
+            missing.append(word)
+    return missing
 
 
 _YEAR_ASKED = re.compile(

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.pipelines.answer_types import BOUND, NUMBER, asks_bound, said_pattern, wants_quantity
+from rag.pipelines.answer_types import (
+    BOUND,
+    NUMBER,
+    SAYS_DEFAULT,
+    asks_bound,
+    said_pattern,
+    says_default,
+    wants_quantity,
+)
+from rag.pipelines.extractive_rules import row_key
+from rag.pipelines.statements import fence_intro
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
@@ -93,3 +103,17 @@ def declined(
         if names_no_one(question, quoted):
             return "the closest sentences name no one"
     return None
+
+
+def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
+    """``text``, a statement of ``chunk`` (under a table's ``header``), says what holds when
+    nothing is set: in its own words (``says_default``, near the ``code`` names asked), in its
+    table's column for a default ("| flag | meaning | default |" above "| `ramp` | ... | 30s
+    |"), or as a line of a code block shown as the defaults ("Every key has a default, shown
+    here:"; not "Every key has a default, so an empty file is valid." above an example)."""
+    if says_default(text, code) or (row_key(text) and SAYS_DEFAULT.search(header)):
+        return True
+    if not (text.startswith("`") and text.endswith("`")):
+        return False
+    intro = fence_intro(chunk, text[1:-1])
+    return intro.endswith(":") and SAYS_DEFAULT.search(intro) is not None

@@ -344,7 +344,7 @@ def test_how_many_ships_is_not_answered_by_a_count_of_towns() -> None:
     assert not names_counted(["ships"], "It linked close to 200 towns.")
     declined_until_stated(
         "How many ships did the Hanseatic League have at its height?",
-        "At its height the Hansa linked close to 200 towns, from Bruges to Novgorod.",
+        "At its height the Hanseatic League linked close to 200 towns, from Bruges to Novgorod.",
         lang="en",
         reason="do not count ships",
         stated=" Its members sailed some 1,000 ships at its height.",
@@ -547,3 +547,45 @@ def test_a_version_is_dotted_or_follows_a_name_not_a_duration() -> None:
         stated=" Maintenance windows were added in cairnbell 2.1.",
         answer="cairnbell 2.1",
     )
+
+
+def test_an_english_name_no_source_writes_declines() -> None:
+    """ "Which port serves its Prometheus metrics?" over pages that never name Prometheus: the
+    sources do not talk about it. A name opening the question, an adjective of a people
+    ("Irish"), a possessive, a misspelling of its ending ("Mendeleyev") or an accent
+    ("Rontgen") is not held against the sources."""
+    from rag.pipelines.subjects import unwritten_en_names
+
+    ports = "The cairnbell server serves its UI on port 7340 and its status metrics on 7341."
+    question = "Which port does cairnbell serve its Prometheus metrics on?"
+    assert unwritten_en_names(question, [ports]) == ["Prometheus"]
+    declined = ExtractiveAnswerer().compose(question, [cite(1, ports)], lang="en")
+    assert declined.abstained and declined.reason == "no source mentions Prometheus", declined
+    told = ExtractiveAnswerer().compose(
+        question, [cite(1, ports + " Prometheus metrics are served on port 9341.")], lang="en"
+    )
+    assert not told.abstained and "9341" in told.text, told
+    assert not unwritten_en_names("What caused the Irish potato famine?", ["Ireland's crop"])
+    assert not unwritten_en_names("Which element is named after Mendeleyev?", ["Mendeleev"])
+    assert not unwritten_en_names("Whose hand is in Rontgen's X-ray?", ["Wilhelm Röntgen"])
+    assert not unwritten_en_names("Windows: is there a build?", ["Linux only"])
+    assert unwritten_en_names("Is there a build for Windows?", ["Linux only"]) == ["Windows"]
+
+
+def test_a_code_block_shown_as_the_defaults_gives_them() -> None:
+    """ "How many messages per relay connection by default?" is answered by a line of a block
+    introduced as the defaults ("Every key has a default, shown here:"); the same line under
+    "Every key has a default, so an empty file is valid." is an example, not the default."""
+    from rag.pipelines.statements import fence_intro
+
+    block = "```toml\nsend_rate = 20\nbatch_size = 500   # messages per relay connection\n```"
+    shown = f"## Config\n\nEvery key has a default, shown here:\n\n{block}\n"
+    example = f"## Config\n\nEvery key has a default, so an empty file is valid.\n\n{block}\n"
+    line = "batch_size = 500   # messages per relay connection"
+    assert fence_intro(shown, line) == "Every key has a default, shown here:"
+    assert fence_intro(shown, "Every key has a default, shown here:") == ""
+    question = "How many messages does tansypost hand over per relay connection by default?"
+    answer = ExtractiveAnswerer().compose(question, [cite(1, shown)], lang="en")
+    assert not answer.abstained and "500" in answer.text, answer
+    declined = ExtractiveAnswerer().compose(question, [cite(1, example)], lang="en")
+    assert declined.abstained and declined.reason == "the closest sentence gives no default"
