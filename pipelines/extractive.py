@@ -74,7 +74,13 @@ from rag.pipelines.statements import (
     table_header,
     title,
 )
-from rag.pipelines.subjects import unwritten_en_names, unwritten_names, unwritten_years
+from rag.pipelines.subjects import (
+    asks_who_did,
+    named_first,
+    unwritten_en_names,
+    unwritten_names,
+    unwritten_years,
+)
 from rag.pipelines.type_gate import declined, gives_default
 from rag.types import AnswerSentence, Citation
 
@@ -408,6 +414,8 @@ class ExtractiveAnswerer:
         )
         if not order:
             return _abstain(lang, coverage, closeness, "the sources only ask questions")
+        if lang == "en" and self.type_gate and asks_who_did(question):
+            order = named_first(order, scores, [c.text for c in candidates], question)
         alike = asked_alike(candidates, cosines, by_source, self.faq_cosine)
         if alike is not None:  # an FAQ asks what the user asks: its reply answers
             order = [alike, *(k for k in order if k != alike)]

@@ -249,21 +249,59 @@ _NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAY
 """Capitalized words that name no one: words that open sentences, months and days."""
 
 
+_NO_ONE = re.compile(
+    r"^(?:sun|moon|earth|greek|french|dutch|swiss|thai|welsh|scots|irish|english|roman|arab|"
+    r"bc|bce|ad|ce|am|pm)$"
+)
+"""Capitalized words that name no one who did something: the Sun, the Moon, the Earth,
+adjectives of a people ("a Greek device"; with ``_DEMONYM``: "Norwegian") and eras or times
+of day ("the first century BC")."""
+
+
+def names_someone(question: str, sentence: str) -> bool:
+    """``sentence`` holds a capitalized word or acronym the ``question`` does not, other than
+    a month, a day, a word that opens sentences ("In", "It", "The"), the Sun or Moon, an
+    adjective of a people ("Greek", "Norwegian") or an era ("BC")."""
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    for m in _CAPITALIZED.finditer(sentence):
+        word = m.group(0).lower()
+        if word in asked or word in _NOT_NAMES or _NO_ONE.match(word):
+            continue
+        if len(word) > 4 and _DEMONYM.search(word):
+            continue
+        return True
+    return False
+
+
+def asks_who_did(question: str) -> bool:
+    """An English question asking who did something in the past (``_WHO_DID``)."""
+    return _WHO_DID.search(question) is not None
+
+
 def names_no_one(question: str, quoted: Sequence[str]) -> bool:
     """True when an English question asks who did something (``_WHO_DID``) and the ``quoted``
-    sentences name no one: no capitalized word or acronym that the question does not hold,
-    other than a month, a day or a word that opens sentences ("In", "It", "The"). "Who built
-    the Antikythera mechanism?" is not answered by "Much of what is known comes from a study
-    in 2005"."""
+    sentences name no one (``names_someone``). "Who built the Antikythera mechanism?" is not
+    answered by "Much of what is known comes from a study in 2005" nor by "a hand-powered
+    Greek device that predicted the positions of the Sun and Moon"."""
     if _WHO_DID.search(question) is None:
         return False
-    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
-    for sentence in quoted:
-        for m in _CAPITALIZED.finditer(sentence):
-            word = m.group(0).lower()
-            if word not in asked and word not in _NOT_NAMES:
-                return False
-    return True
+    return not any(names_someone(question, sentence) for sentence in quoted)
+
+
+def named_first(
+    order: list[int], scores: Sequence[float], texts: Sequence[str], question: str
+) -> list[int]:
+    """``order`` with a close runner-up that names someone first when the best statement names
+    no one, asked who did it: "Who first made oxygen?" over "Oxygen is element 8 ..." and
+    "Scheele made it first ..." (within 75% of the best score, among the next two)."""
+    if not order or names_someone(question, texts[order[0]]):
+        return order
+    top = scores[order[0]]
+    named = next(
+        (k for k in order[1:3] if scores[k] >= 0.75 * top and names_someone(question, texts[k])),
+        None,
+    )
+    return order if named is None else [named, *(k for k in order if k != named)]
 
 
 _EN_COUNTED = re.compile(

@@ -589,3 +589,26 @@ def test_a_code_block_shown_as_the_defaults_gives_them() -> None:
     assert not answer.abstained and "500" in answer.text, answer
     declined = ExtractiveAnswerer().compose(question, [cite(1, example)], lang="en")
     assert declined.abstained and declined.reason == "the closest sentence gives no default"
+
+
+def test_asked_who_a_close_runner_up_naming_someone_answers() -> None:
+    """ "Who was the first to make oxygen?": when the best statement names no one ("Oxygen is
+    element number 8 ...") a runner-up within 75% of its score that names someone is put
+    first; the Sun, the Moon, a people's adjective ("Greek") and an era ("BC") name no one."""
+    from rag.pipelines.subjects import named_first, names_no_one, names_someone
+
+    question = "Who was actually the first to make oxygen?"
+    texts = [
+        "Oxygen is element number 8 and makes up about 21 percent of dry air.",
+        "The Swedish pharmacist Carl Wilhelm Scheele made it first, around 1771.",
+        "It was the French chemist Antoine Lavoisier who named it.",
+    ]
+    assert named_first([0, 1, 2], [1.0, 0.8, 0.75], texts, question) == [1, 0, 2]
+    assert named_first([0, 1, 2], [1.0, 0.6, 0.5], texts, question) == [0, 1, 2]  # too far
+    assert named_first([1, 0, 2], [0.8, 1.0, 0.75], texts, question) == [1, 0, 2]
+    antikythera = "Who built the Antikythera mechanism?"
+    greek = "The Antikythera mechanism is a Greek device that showed the Sun and Moon."
+    assert not names_someone(antikythera, greek)
+    assert not names_someone(antikythera, "The ship sank in the first century BC.")
+    assert names_no_one(antikythera, [greek])
+    assert names_someone(question, texts[1])
