@@ -82,9 +82,9 @@ SAYS_DEFAULT = re.compile(
     re.IGNORECASE,
 )
 """A sentence saying what holds when nothing is set: "Default: 50.", "by default", "unless you
-set", "without a timeout line", "if it is unset, the client reads ...", a key named for it
-(``default_interval = "60s"  # for checks that set no interval``) (not "falls back to
-the default", which does not say what it is); on a Korean page (an English question over it)
+set", "without a timeout line", "if it is unset, the client reads ...", a key named for it:
+``default_interval = "60s"  # for checks that set no interval`` (not "falls back to the
+default", which does not say what it is); on a Korean page (an English question over it)
 기본값, 지정하지 않으면, 생략하면. An example value in a config file (``base_url = "/docs/"``)
 says what one user set, not what holds when nobody does."""
 
@@ -293,9 +293,9 @@ def asks_bound(question: str) -> bool:
 
 _VERSION_ASKED = re.compile(r"\bversion\b", re.I)
 _VERSION_NUMBER = re.compile(r"\d+\.\d|\bv\d|\b[A-Za-z][\w+-]*[\s,|:]+\d+(?![\w%])", re.I)
-"""A version as sources write one: dotted ("2.4", "3.9+"), "v3", or a number after a name
+"""A version as sources write one: dotted ("2.4", "3.9+"), "v3", or a number after a word
 ("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit ("--for
-2h") or opening a sentence."""
+2h")."""
 _CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
 _CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
 """A status, exit or error code asked for ("What status code comes back?") and how one is

@@ -66,14 +66,7 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import respelled
-from rag.pipelines.statements import (
-    body,
-    fragment,
-    name,
-    statements,
-    table_header,
-    title,
-)
+from rag.pipelines.statements import body, fragment, name, statements, table_header, title
 from rag.pipelines.subjects import (
     asks_who_did,
     named_first,
@@ -336,7 +329,7 @@ class ExtractiveAnswerer:
         )
         if self.name_gate:  # "Which city hosted the Olympic marathon of 1900?" over 1896, 1908
             missing += unwritten_years(question, [*texts, *titles])
-            if not korean:  # "Which port serves its Prometheus metrics?" over pages never naming it
+            if not korean:  # "Which port serves its Prometheus metrics?", no page naming it
                 missing += unwritten_en_names(question, [*texts, *titles, *names])
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"

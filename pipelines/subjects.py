@@ -128,7 +128,8 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     none of ``texts`` writes, read loosely: a word opening the question or one of its
     sentences, a month, a day, an opener and an adjective of a people aside; a possessive or
     plural "s" dropped; written when a word in the texts begins with its first five letters
-    ("Mendeleyev" for Mendeleev, "Rontgen" for Röntgen). Sources that never write the name do not talk about it."""
+    ("Mendeleyev" for Mendeleev, "Rontgen" for Röntgen). Sources that never write the name do
+    not talk about it."""
     if has_hangul(question):
         return []
     said = _folded("\n".join(texts))
