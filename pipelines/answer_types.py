@@ -294,8 +294,8 @@ def asks_bound(question: str) -> bool:
 _VERSION_ASKED = re.compile(r"\bversion\b", re.I)
 _VERSION_NUMBER = re.compile(r"\d+\.\d|\bv\d|\b[A-Za-z][\w+-]*[\s,|:]+\d+(?![\w%])", re.I)
 """A version as sources write one: dotted ("2.4", "3.9+"), "v3", or a number after a word
-("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit ("--for
-2h")."""
+("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit (a window
+"for 2h")."""
 _CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
 _CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
 """A status, exit or error code asked for ("What status code comes back?") and how one is
@@ -499,5 +499,5 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         return EN_TIME if asks_when_en(question) else TIME
     if _VERSION_ASKED.search(question):
-        return _VERSION_NUMBER  # "every snapshot" or "--for 2h" gives no version
+        return _VERSION_NUMBER  # "every snapshot" or a window "for 2h" gives no version
     return NUMBER
