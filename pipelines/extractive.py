@@ -66,7 +66,15 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import respelled
-from rag.pipelines.statements import body, fragment, name, statements, table_header, title
+from rag.pipelines.statements import (
+    body,
+    code_line,
+    fragment,
+    name,
+    statements,
+    table_header,
+    title,
+)
 from rag.pipelines.subjects import (
     asks_who_did,
     named_first,
@@ -184,8 +192,8 @@ class ExtractiveAnswerer:
         candidates: list[Candidate] = []
         seen: set[str] = set()
         echo = echoes(question)
-        for i, c in enumerate(citations):
-            chunk = body(c)
+        bodies = [body(c) for c in citations]
+        for i, chunk in enumerate(bodies):
             for j, text in enumerate(statements(chunk)):
                 if text in seen or (j == 0 and fragment(text, chunk)) or echo(text):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
@@ -200,7 +208,7 @@ class ExtractiveAnswerer:
             "\n".join(line for line in c.text.splitlines() if not echo(line)) for c in citations
         ]
         # a table's header names what each row's cells are: it is said by every row
-        headers = [table_header(body(c)) for c in citations]
+        headers = [table_header(chunk) for chunk in bodies]
         titles = [f"{title(c)} {h}".strip() for c, h in zip(citations, headers, strict=True)]
         names = [name(c) for c in citations]
         read = [*(c.text for c in candidates), *texts, *titles, *names]
@@ -367,10 +375,7 @@ class ExtractiveAnswerer:
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         defaults = (
-            [
-                gives_default(c.text, code, headers[c.source], body(citations[c.source]))
-                for c in candidates
-            ]
+            [gives_default(c.text, code, headers[c.source], bodies[c.source]) for c in candidates]
             if asks_default
             else [False] * n
         )
@@ -395,7 +400,7 @@ class ExtractiveAnswerer:
                     float(unnamed[cand.source]),
                     float(restates[k]),
                     related_share[k],
-                    float(whether and cand.text.startswith("`") and cand.text.endswith("`")),
+                    float(whether and code_line(cand.text)),
                 )
             )
         scores = weighted(features, self.score_weights)

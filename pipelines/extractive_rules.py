@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.keywords import has_hangul
-from rag.pipelines.statements import asks, reply
+from rag.pipelines.statements import asks, code_line, reply
 from rag.types import Citation
 
 
@@ -398,7 +398,7 @@ def threads(citations: Sequence[Citation], by_source: dict[int, list[int]]) -> N
 def how_bonus(text: str) -> float:
     """A "how do I" question wants a command: a line of a code block most, a sentence with
     inline code or a command less."""
-    if text.startswith("`") and text.endswith("`"):
+    if code_line(text):
         return 0.15
     return 0.05 if _CODE.search(text) else 0.0
 

@@ -169,12 +169,18 @@ def statements(text: str) -> list[str]:
     return out
 
 
+def code_line(statement: str) -> bool:
+    """A line of a code block, as ``statements`` gives one (wrapped in backticks)."""
+    return statement.startswith("`") and statement.endswith("`")
+
+
 def fence_intro(text: str, code: str) -> str:
     """The prose line just above the fenced code block of ``text`` that holds the line
     ``code`` ("Every key has a default, shown here:" above ``batch_size = 500``), "" when no
     fenced block holds it: what the block's lines are."""
-    in_code, intro, prose = _starts_in_code(text.splitlines()), "", ""
-    for line in text.splitlines():
+    lines = text.splitlines()
+    in_code, intro, prose = _starts_in_code(lines), "", ""
+    for line in lines:
         if _FENCE.match(line):
             intro = prose if not in_code else intro
             in_code = not in_code

@@ -18,7 +18,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive_rules import row_key
-from rag.pipelines.statements import fence_intro
+from rag.pipelines.statements import code_line, fence_intro
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
@@ -113,7 +113,7 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     here:"; not "Every key has a default, so an empty file is valid." above an example)."""
     if says_default(text, code) or (row_key(text) and SAYS_DEFAULT.search(header)):
         return True
-    if not (text.startswith("`") and text.endswith("`")):
+    if not code_line(text):
         return False
     intro = fence_intro(chunk, text[1:-1])
     return intro.endswith(":") and SAYS_DEFAULT.search(intro) is not None
