@@ -280,20 +280,20 @@ def test_every_store_declares_keyword_search_and_chroma_keeps_its_sidecar(
     chroma.close()
 
 
-def test_scifact_tokenizes_in_seconds(tok: KeywordTokenizer) -> None:
+def test_an_english_corpus_never_loads_the_korean_analyzer(tok: KeywordTokenizer) -> None:
+    """SciFact (5,000+ English records) is tokenized without kiwi, every record gets terms, and
+    the batch equals one-at-a-time tokenization. Its speed is measured by bench/keywords.py."""
     import json
-    import time
 
     corpus = Path("/work/shared/evaldata/scifact/corpus.jsonl")
     if not corpus.exists():
         pytest.skip("SciFact corpus not present")
     texts = [f"{d['title']} {d['text']}" for d in map(json.loads, corpus.read_text().splitlines())]
     fresh = KeywordTokenizer()
-    start = time.perf_counter()
     terms = fresh.tokenize_batch(texts)
-    elapsed = time.perf_counter() - start
     assert len(terms) == len(texts) > 5000 and not fresh.kiwi_loaded
-    assert elapsed < 5.0, f"{elapsed:.2f} s"
+    assert all(terms), "every record has at least one term"
+    assert terms[:50] == [KeywordTokenizer().tokenize(t) for t in texts[:50]]
 
 
 # -- compound nouns, Korean stopwords, the title field (issue #17) -------------------------------
