@@ -47,6 +47,7 @@ from rag.pipelines.extractive_rules import (
     Related,
     answers_for_questions,
     asked_alike,
+    asks_what_not_way,
     asks_whether,
     bigrams,
     calibrated_floor,
@@ -62,6 +63,7 @@ from rag.pipelines.extractive_rules import (
     unreplied,
     weights,
     with_prefixes,
+    yes_no_entry,
 )
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.prompt import simple_terms
@@ -139,6 +141,7 @@ class ExtractiveAnswerer:
         related: Related | None = related_morphemes,
         related_weight: float = 0.5,
         related_gate: float = 0.5,
+        yes_no_weight: float = 0.4,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -181,6 +184,7 @@ class ExtractiveAnswerer:
             -restate_weight,  # it only restates the question
             related_weight,  # Korean words close in meaning to the question's
             -0.3,  # a bare line of code, to a yes/no question: it says neither yes nor no
+            -yes_no_weight,  # an FAQ's yes/no entry, to a question asking what or how
         )
 
     def compose(self, question: str, citations: Sequence[Citation], *, lang: str) -> Composed:
@@ -225,6 +229,7 @@ class ExtractiveAnswerer:
         # think is 800ms, or is there some randomness?") tells an English asker nothing new;
         # to a yes/no question restating it is the answer ("There is no telemetry")
         whether = asks_whether(question)
+        wh = not korean and asks_what_not_way(question)
         restates = (
             [False] * n
             if korean or whether
@@ -401,6 +406,7 @@ class ExtractiveAnswerer:
                     float(restates[k]),
                     related_share[k],
                     float(whether and code_line(cand.text)),
+                    float(wh and yes_no_entry(cand.text)),
                 )
             )
         scores = weighted(features, self.score_weights)

@@ -334,6 +334,31 @@ def asks_whether(question: str) -> bool:
     )
 
 
+def asks_wh(question: str) -> bool:
+    """True for an English question asking what, which, who, how ... rather than whether."""
+    return _ASKS_WHAT.search(question) is not None and not _YES_NO.match(question)
+
+
+_ASKS_A_WAY = re.compile(r"\bhow\s+(?:do|does|can|could|should|would|to)\b", re.IGNORECASE)
+
+
+def asks_what_not_way(question: str) -> bool:
+    """``asks_wh``, but not for a way to do something ("how do I add it after the fact?"): an
+    FAQ's "Yes. Run clockrow add ..." gives one."""
+    return asks_wh(question) and _ASKS_A_WAY.search(question) is None
+
+
+_FAQ_MARK = re.compile(r"^[*_]*Q[*_]*\s*:\s*")
+
+
+def yes_no_entry(text: str) -> bool:
+    """An FAQ's yes/no question ("Q: Can I go back to 1.7?"): to a question asking what, its
+    reply answers something else ("A: No. Downgrades are not supported" to "what should I
+    back up before upgrading from 1.7"). The reply keeps its own words' score ("No. It needs
+    a licence server on first start" to "What does it need on first start?")."""
+    return asks(text) and _YES_NO.match(_FAQ_MARK.sub("", text, count=1)) is not None
+
+
 def unreplied(text: str, question: str) -> str:
     """``text`` without the one-word reply ("No.", "네.") that opens it when ``question`` asks
     what, which, who ... rather than whether: an FAQ's "No. The model ships with ..." answers
@@ -344,7 +369,7 @@ def unreplied(text: str, question: str) -> str:
     if has_hangul(question):
         wh = any(word in question for word in QUESTION_WORDS if has_hangul(word))
     else:
-        wh = _ASKS_WHAT.search(question) is not None and not _YES_NO.match(question)
+        wh = asks_wh(question)
     return rest if wh else text
 
 

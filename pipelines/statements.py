@@ -21,6 +21,8 @@ from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_FAQ_ASKS = re.compile(r"^[*_]*Q[*_]*\s*:\s*\S")
+"""An FAQ entry's question line, by its "Q:" mark."""
 _FIELD = re.compile(r"^[^\W\d][\w .\-]{0,40}: \S")
 """A record field as the CSV and JSON loaders write it (``backend: Anthropic``,
 ``server.port: 8640``, a CSV column ``default port: 4100``)."""
@@ -116,7 +118,8 @@ def _label(line: str) -> bool:
 
 def statements(text: str) -> list[str]:
     """A source's statements: prose split into sentences, each line of a code block whole
-    (wrapped in backticks), list items on their own; headings, fences, titles (a short line
+    (wrapped in backticks; a shell command continued over lines with "\\" is one line), list
+    items on their own; headings, fences, titles (a short line
     with no closing punctuation) and lines with no letters left out."""
     out: list[str] = []
     para: list[str] = []
@@ -148,13 +151,21 @@ def statements(text: str) -> list[str]:
 
     lines = text.splitlines()
     in_code = _starts_in_code(lines)
+    held = ""  # a shell command's lines so far, each ending in "\\" (continued on the next)
     for line in lines:
         if _FENCE.match(line):
             flush()
+            if held:
+                out.append(f"`{held}`")  # a block cut after a continued line
+                held = ""
             in_code = not in_code
             continue
         if in_code:
-            code = line.strip()
+            code = f"{held} {line.strip()}".strip() if held else line.strip()
+            if code.endswith("\\") and len(code) > 1:
+                held = code[:-1].rstrip()  # `docker run -d \` alone says nothing
+                continue
+            held = ""
             if sum(ch.isalpha() for ch in code) >= 3:
                 out.append(f"`{code}`")
             continue
@@ -166,6 +177,8 @@ def statements(text: str) -> list[str]:
             line = _DECORATION.sub("", line)
         para.append(line.strip())
     flush()
+    if held:
+        out.append(f"`{held}`")
     return out
 
 
@@ -266,8 +279,9 @@ def remark(text: str) -> bool:
 
 
 def asks(text: str) -> bool:
-    """True for a question (an FAQ entry's first line, a heading-like "Why ...?")."""
-    return text.rstrip("*_` ").endswith(("?", "？"))
+    """True for a question (an FAQ entry's first line, a heading-like "Why ...?"), or an FAQ
+    entry's line marked "Q:" that states a problem ("Q: The web UI shows grey boxes.")."""
+    return text.rstrip("*_` ").endswith(("?", "？")) or _FAQ_ASKS.match(text) is not None
 
 
 def fragment(text: str, chunk: str | None = None) -> bool:
