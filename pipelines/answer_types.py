@@ -319,6 +319,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return _CODE_NUMBER
         if _HOW_LONG_LASTS.search(question):
             return DURATION
+        if _HOW_LONG.search(question):
+            return LASTING  # as the gate asks: "for 132 years", not "in 1857"
         if asks_when_en(question):
             return EN_DATE  # "When was it opened?": 4 March 1890, not 54,000 tonnes
         if _HOW_FAR_BACK.search(question):
@@ -385,7 +387,8 @@ LASTING = re.compile(
 "1,280 metres", "eight-character"); a year alone ("in 1810") or a bare number does not."""
 _HOW_LONG_LASTS = re.compile(
     r"\bhow\s+long\b(?=[^?]*\b(?:live[sd]?|lasts?|lasted|takes?|taken|took|stays?|stayed|"
-    r"survive[sd]?|remains?|remained|waits?|valid|kept|sleeps?|spends?|hibernates?)\b)",
+    r"survive[sd]?|remains?|remained|waits?|valid|keeps?|kept|holds?|held|sleeps?|spends?|"
+    r"hibernates?)\b)",
     re.I,
 )
 """A "how long" that asks for a time, not a length: how long do monarchs live, does it take,

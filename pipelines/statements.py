@@ -204,6 +204,25 @@ def fence_intro(text: str, code: str) -> str:
     return ""
 
 
+def fence_outro(text: str, code: str) -> str:
+    """The first sentence of prose just below the fenced code block of ``text`` that holds the
+    line ``code`` ("The values shown are the defaults, ..." below ``max_upload_mb = 500``), ""
+    when no fenced block holds it or no prose follows the block."""
+    lines = text.splitlines()
+    in_code, holds, closed = _starts_in_code(lines), False, False
+    for line in lines:
+        if _FENCE.match(line):
+            if closed:
+                return ""  # another block follows, not prose
+            closed = in_code and holds
+            in_code = not in_code
+        elif in_code:
+            holds = holds or line.strip() == code
+        elif closed and line.strip():
+            return "" if line.lstrip().startswith("#") else split_at_stops(line.strip())[0]
+    return ""
+
+
 def _starts_in_code(lines: Sequence[str]) -> bool:
     """True when a chunk starts inside a code block the chunker cut: its fences are odd in
     number and the first one closes a block — it names no language (```toml opens one) and

@@ -6,6 +6,7 @@ each check measured)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rag.pipelines.answer_types import (
@@ -18,7 +19,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive_rules import row_key
-from rag.pipelines.statements import code_line, fence_intro
+from rag.pipelines.statements import code_line, fence_intro, fence_outro
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
@@ -52,7 +53,7 @@ def declined(
         # sentences give none. Units and counters are matched in the question's language; a
         # page in another (an English question, a Korean page: "90일") need only hold a number
         said_as = NUMBER if foreign else said_pattern(question)
-        if not said_as.search(said):
+        if not said_as.search(given_blanked(question, said)):
             return "the closest sentences give no number, date or amount of the kind asked"
         # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by the
         # weight of the ball: the thing measured is named in the quoted sentences, the
@@ -64,6 +65,11 @@ def declined(
             return f"the closest sentences do not say it of {subject}"
         # an English count of ships is not answered by a count of towns: the thing counted is
         # named in the quoted sentences, the sentence before them or their titles
+        # asked when someone was born or how many died, the quoted sentences (or the one before
+        # them) say a birth or a death, not the year a mountain was named after him
+        event = unsaid_event(question, [said, *before]) if lang == "en" else None
+        if event is not None:
+            return f"the closest sentences do not say when or how many {event}"
         counted = counted_things(question) if lang == "en" else []
         if counted and not any(names_counted(counted, t) for t in (said, *before, *heads)):
             return f"the closest sentences do not count {' '.join(counted)}"
@@ -110,10 +116,59 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     nothing is set: in its own words (``says_default``, near the ``code`` names asked), in its
     table's column for a default ("| flag | meaning | default |" above "| `ramp` | ... | 30s
     |"), or as a line of a code block shown as the defaults ("Every key has a default, shown
-    here:"; not "Every key has a default, so an empty file is valid." above an example)."""
+    here:" above it, "The values shown are the defaults" below it; not "Every key has a
+    default, so an empty file is valid." above an example)."""
     if says_default(text, code) or (row_key(text) and SAYS_DEFAULT.search(header)):
         return True
     if not code_line(text):
         return False
     intro = fence_intro(chunk, text[1:-1])
-    return intro.endswith(":") and SAYS_DEFAULT.search(intro) is not None
+    if intro.endswith(":") and SAYS_DEFAULT.search(intro) is not None:
+        return True
+    outro = fence_outro(chunk, text[1:-1])  # "The values shown are the defaults, except ..."
+    return _SHOWN.search(outro) is not None and SAYS_DEFAULT.search(outro) is not None
+
+
+_GIVEN = re.compile(r"\d(?:[\d,.:]*\d)?")
+_CHOICE = re.compile(r"\bor\b", re.I)
+
+
+def given_blanked(question: str, said: str) -> str:
+    """``said`` without the numbers ``question`` itself writes: "Port 6121 is the upload
+    endpoint" does not say which version supports uploads on port 6121. A question offering a
+    choice ("6120 or 6121?") keeps them: one is the answer."""
+    if _CHOICE.search(question):
+        return said
+    for number in set(_GIVEN.findall(question)):
+        said = re.sub(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", " ", said)
+    return said
+
+
+_EVENTS = (
+    ("born", re.compile(r"\bborn\b", re.I), re.compile(r"born\b|birth", re.I)),  # newborn
+    (
+        "died",
+        re.compile(r"\b(?:die[sd]?|death)\b", re.I),
+        re.compile(
+            r"\b(?:die[sd]?|dying|death|dead|killed|kill(?:s|ing)?|perish(?:ed)?|drown(?:ed)?|"
+            r"lost\s+(?:their|his|her)\s+li(?:fe|ves)|fatalit|casualt|victims?|executed|"
+            r"murdered|assassinated|survived|survivors?)",
+            re.I,
+        ),
+    ),
+)
+"""Events an English quantity or date question may be about (born, died), and the words a
+sentence saying that event writes."""
+
+
+def unsaid_event(question: str, texts: Sequence[str]) -> str | None:
+    """The event (born, died) ``question`` asks the date or count of that none of ``texts``
+    says, else None."""
+    for event, asked, said in _EVENTS:
+        if asked.search(question) and not any(said.search(t) for t in texts):
+            return event
+    return None
+
+
+_SHOWN = re.compile(r"\b(?:shown|above|these|listed)\b", re.I)
+"""A sentence below a code block that speaks of the block's lines."""

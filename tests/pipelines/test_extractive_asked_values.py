@@ -1,0 +1,104 @@
+"""What an answer must say for what was asked: "how long" ranks a duration or length first, a
+code block followed by "The values shown are the defaults" gives them, a number the question
+itself writes answers nothing, and a birth or death asked about is said
+(rag.pipelines.extractive, rag.pipelines.type_gate)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from citation_helpers import cite, declined_until_stated
+
+from rag.keywords import KeywordTokenizer
+from rag.pipelines.answer_types import LASTING, answer_type
+from rag.pipelines.extractive import ExtractiveAnswerer
+from rag.pipelines.statements import fence_outro
+from rag.pipelines.type_gate import given_blanked, unsaid_event
+
+if TYPE_CHECKING:
+    from rag.embeddings.onnx import OnnxEmbedder
+
+
+def test_how_long_prefers_a_duration_as_the_gate_asks() -> None:
+    """ "How long did the club keep the cup?" is answered by "for 95 years", not by the sentence
+    saying the club got it in 1857: the ranking wants what the gate checks (a duration or a
+    length), and "keep" asks for a time."""
+    assert answer_type("How long is the Ord bridge?") is LASTING
+    page = (
+        "In 1857 the owners gave the Ord cup to the Harbour Yacht Club under a deed of gift. "
+        "The Harbour Yacht Club then defended the cup for 95 years. The cup is silver."
+    )
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0)
+    answer = answerer.compose(
+        "How long did the Harbour Yacht Club keep the Ord cup?", [cite(1, page)], lang="en"
+    )
+    assert answer.text.startswith("The Harbour Yacht Club then defended"), answer
+
+
+SETTINGS = (
+    '## Settings\n\nquillbox reads `quill.toml`.\n\n```toml\nlisten = ":7040"\n'
+    "max_note_kb = 512   # per saved note\n```\n\n"
+    "The values shown are the defaults, except `library`, which has none. Run `quillbox check`.\n"
+)
+
+
+def test_a_code_block_followed_by_the_defaults_sentence_gives_them(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """A block whose next sentence says "The values shown are the defaults" lists the defaults:
+    "the biggest note by default" is answered by its line; followed by "These are examples"
+    it is not."""
+    line = "max_note_kb = 512   # per saved note"
+    assert fence_outro(SETTINGS, line).startswith("The values shown are the defaults")
+    assert fence_outro(SETTINGS, "quillbox reads `quill.toml`.") == ""
+    assert fence_outro("```\na = 1\n```\n```\nb = 2\n```\nShown above.", "a = 1") == ""
+    question = "whats the biggest note i can save by default"
+    answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, onnx_embedder)
+    answer = answerer.compose(question, [cite(1, SETTINGS)], lang="en")
+    assert not answer.abstained and "512" in answer.text, answer
+    example = SETTINGS.replace("The values shown are the defaults", "These lines are examples")
+    declined = answerer.compose(question, [cite(1, example)], lang="en")
+    assert declined.reason == "the closest sentence gives no default", declined
+
+
+def test_a_number_the_question_writes_does_not_answer_it() -> None:
+    """ "Which version supports uploads on port 7041?" is not answered by "Port 7041 is the
+    upload endpoint": the only number there is the one asked about. Offered a choice ("7040
+    or 7041?"), the question's numbers stay: one of them is the answer."""
+    assert given_blanked("Which app version uses port 7041?", "Port 7041, not 17041.") == (
+        "Port  , not 17041."
+    )
+    assert given_blanked("Is it 7040 or 7041?", "Port 7041.") == "Port 7041."
+    declined_until_stated(
+        "Which version of the quillbox phone app supports uploads on port 7041?",
+        "Port 7041 is the upload endpoint used by the quillbox phone apps.",
+        lang="en",
+        reason="no number",
+        stated=" The quillbox phone apps support uploads on port 7041 from version 3.2.",
+        answer="3.2",
+    )
+
+
+def test_a_birth_or_death_asked_about_is_said() -> None:
+    """ "In what year did Ada Ordway die?" is not answered by the year a lake was named after
+    her, nor "How many people died in the flood?" by how many lived in the town; "how heavy is
+    a cub when it's born" by the newborn's weight."""
+    assert unsaid_event("In what year did Ada Ordway die?", ["It was named in 1865."]) == "died"
+    assert unsaid_event("When was Ada born?", ["The newborn Ada weighed 3 kg."]) is None
+    assert unsaid_event("How many died?", ["2,000 people lost their lives."]) is None
+    declined_until_stated(
+        "In what year did Ada Ordway die?",
+        "In 1865 the lake was named after Ada Ordway, a surveyor of the valley.",
+        lang="en",
+        reason="do not say when or how many died",
+        stated=" Ada Ordway died in 1871 in Leeds.",
+        answer="1871",
+    )
+    declined_until_stated(
+        "How many people died in the Ordway flood of 1910?",
+        "In 1910 the Ordway flood reached the town, home to about 4,000 people.",
+        lang="en",
+        reason="do not say when or how many died",
+        stated=" In the Ordway flood of 1910, 212 people were killed.",
+        answer="212",
+    )
