@@ -236,11 +236,15 @@ _DATA_SIZE = re.compile(
     r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b|"
     r"\b(?:max(?:imum)?|min(?:imum)?|largest|biggest)\s+(?:file\s+|upload\s+|log\s+)?size\s+"
     r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
-    r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b",
+    r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b|"
+    r"\bhow\s+(?:big|large)\s+(?:(?:can|could|does|do|is|are|will|may)\s+)?(?:the\s+|an?\s+|"
+    r"my\s+|its\s+|each\s+)?(?:[\w.-]+\s+){0,2}(?:files?|uploads?|logs?|attachments?|caches?|"
+    r"databases?|disks?|backups?|payloads?|bodies|body|requests?)\b",
     re.I,
 )
-"""How much memory or disk, or the largest size of a file, upload, log, cache or request body:
-a number in bytes, not "a pool of 10 connections" or "one folder"."""
+"""How much memory or disk, the largest size of a file, upload, log, cache or request body, or
+how big a file, cache or database is (or grows): a number in bytes, not "a pool of 10
+connections" or "one folder"."""
 _SIZE = re.compile(
     r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
 )

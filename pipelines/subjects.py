@@ -244,12 +244,19 @@ _CAPITALIZED = re.compile(r"\b(?:[A-Z][a-z]+(?:['’-][A-Za-z]+)*|[A-Z]{2,})\b")
 _OPENERS = """
 the a an in on at it its he she they his her their this that these those there then when while
 after before since by for from with much most many some one two three as if but and so yet also
-until unlike like what which who why how where
+until unlike like what which who why how where to all each every no not only once because
+during without within through we you our your
 """
 _NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAYS)
 """Capitalized words that name no one: words that open sentences, months and days."""
 
 
+_COMMANDS = re.compile(
+    r"[A-Z][a-z]+\s+(?:a|an|the|your|it|its|this|that|each|every|all|one|`)\b|[A-Z][a-z]+\s+`"
+)
+"""A sentence opening with an instruction: a verb before an article or a code name."""
+_LINE_START = re.compile(r"[\s*_>-]*(?:[QA]\s*:\s*)?")
+"""What may come before a sentence's first word: list marks, an FAQ's "Q:" or "A:"."""
 _NO_ONE = re.compile(
     r"^(?:sun|moon|earth|greek|french|dutch|swiss|thai|welsh|scots|irish|english|roman|arab|"
     r"bc|bce|ad|ce|am|pm)$"
@@ -261,13 +268,16 @@ of day ("the first century BC")."""
 
 def names_someone(question: str, sentence: str) -> bool:
     """``sentence`` holds a capitalized word or acronym the ``question`` does not, other than
-    a month, a day, a word that opens sentences ("In", "It", "The"), the Sun or Moon, an
-    adjective of a people ("Greek", "Norwegian") or an era ("BC")."""
+    a month, a day, a word that opens sentences ("In", "It", "The") or an instruction ("Give a
+    cluster a name"), the Sun or Moon, an adjective of a people ("Greek", "Norwegian") or an
+    era ("BC")."""
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     for m in _CAPITALIZED.finditer(sentence):
         word = m.group(0).lower()
         if word in asked or word in _NOT_NAMES or _NO_ONE.match(word):
             continue
+        if _COMMANDS.match(sentence, m.start()) and _LINE_START.fullmatch(sentence[: m.start()]):
+            continue  # an instruction's verb: "Give a cluster a name", "Run `scan`"
         if len(word) > 4 and _DEMONYM.search(word):
             continue
         return True

@@ -102,3 +102,41 @@ def test_a_birth_or_death_asked_about_is_said() -> None:
         stated=" In the Ordway flood of 1910, 212 people were killed.",
         answer="212",
     )
+
+
+def test_how_big_a_cache_or_file_grows_asks_for_a_size() -> None:
+    """ "How big can the cache grow?" wants a size in bytes: "install 2.3 and start it" gives a
+    number but no size."""
+    from rag.pipelines.answer_types import _SIZE
+
+    assert answer_type("how big can the thumbnail cache grow?") is _SIZE
+    assert answer_type("How large is the database after a year?") is _SIZE
+    assert answer_type("How big is the Pacific?") is not _SIZE
+    declined_until_stated(
+        "How big can the quillbox cache grow?",
+        "The quillbox cache is rebuilt after you install 2.3 and start it.",
+        lang="en",
+        reason="no number",
+        stated=" The quillbox cache can grow to 20 GB.",
+        answer="20 GB",
+    )
+
+
+def test_an_instruction_names_no_one() -> None:
+    """Asked who trained a model, "Give a cluster a name ..." and "Run `faces rebuild`" name no
+    one: a capitalized verb before an article or a code name opens an instruction."""
+    from rag.pipelines.subjects import names_someone
+
+    question = "Who trained the quillbox face model?"
+    assert not names_someone(question, "Give a cluster a name to turn it into a person.")
+    assert not names_someone(question, "A: Run `quillbox faces rebuild` after many mistakes.")
+    assert names_someone(question, "Hunt led the expedition.")
+    assert names_someone(question, "A: Edison did.")
+    declined_until_stated(
+        question,
+        "The quillbox face model groups faces. Give a cluster a name to turn it into a person.",
+        lang="en",
+        reason="name no one",
+        stated=" The quillbox face model was trained by Mira Castell.",
+        answer="Mira Castell",
+    )
