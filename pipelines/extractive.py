@@ -45,10 +45,6 @@ from rag.pipelines.extractive_rules import (
     QUESTION_WORDS,
     Candidate,
     Related,
-    answers_for_questions,
-    asked_alike,
-    asks_what_not_way,
-    asks_whether,
     bigrams,
     calibrated_floor,
     companions,
@@ -60,9 +56,15 @@ from rag.pipelines.extractive_rules import (
     related_cover,
     row_key,
     threads,
-    unreplied,
     weights,
     with_prefixes,
+)
+from rag.pipelines.faqs import (
+    answers_for_questions,
+    asked_alike,
+    asks_what_not_way,
+    asks_whether,
+    unreplied,
     yes_no_entry,
 )
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers

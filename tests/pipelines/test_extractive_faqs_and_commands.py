@@ -8,7 +8,7 @@ from citation_helpers import cite
 
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import asks_what_not_way, yes_no_entry
+from rag.pipelines.faqs import asks_what_not_way, yes_no_entry
 from rag.pipelines.statements import asks, statements
 
 CONTAINER = (

@@ -11,7 +11,8 @@ from citation_helpers import cite, gate_declines, joined
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import DURATION, LASTING, answer_type, said_pattern
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, asks_whether, related_cover
+from rag.pipelines.extractive_rules import Candidate, related_cover
+from rag.pipelines.faqs import asks_whether
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder
