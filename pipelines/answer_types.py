@@ -444,6 +444,9 @@ MONEY = re.compile(
     r"(?:원|달러|엔|유로|위안|파운드|%|퍼센트|프로|"
     r"(?:dollars?|euros?|cents?|won|pounds?|yen|francs?|marks?|lire|lira|rupees?|roubles?|rubles?|"
     r"shillings?|guineas?|pesos?|florins?|ducats?|pence|yuan|krona|kronor|kroner|dinars?)\b)|"
+    rf"\b(?:{NUMBER_WORDS}|a|an)\s+(?:(?:hundred|thousand|million|billion)\s+)?(?:dollars?|euros?|"
+    r"pounds?|francs?|marks?|lire|rupees?|roubles?|shillings?|guineas?|pesos?|florins?|ducats?|"
+    r"pence|crowns?)\b|"
     r"(?:[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s*"
     r"(?:만|억|천|백)\s*원|(?<![가-힣])(?:[일이삼사오육칠팔구]?(?:십|백|천|만|억)\s*)+원|무료|공짜|"
     r"\bfree\b|no charge|\bcosts? nothing|\d\s*(?-i:EUR|USD|GBP|JPY|KRW|CHF|CNY|CAD|AUD)\b|"
@@ -451,7 +454,7 @@ MONEY = re.compile(
     re.I,
 )
 """An amount of money (or a share of one, a percentage), or "free", in a sentence ("100
-million dollars", "12,000 francs"; an English unit is a whole word: "5 europeans", "3
+million dollars", "12,000 francs", "ten guineas"; an English unit is a whole word: "5 europeans", "3
 centuries" hold none; a currency code is in capitals, "9 EUR", "USD 12"; a Korean sum may be
 written in words: "만 오천 원", "삼천 원")."""
 

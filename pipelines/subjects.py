@@ -112,9 +112,13 @@ _EN_NAME = re.compile(r"(?<![\w.-])[A-Z][a-z]+(?:[A-Z][a-z]*)*(?:['’][a-z]+)?(
 NAS, PDF: as often a common noun as a name)."""
 
 
-_DEMONYM = re.compile(r"(?:ish|ian|ese|ean)$")
-"""An adjective of a people or an age ("Irish", "Norwegian", "Victorian", "Chinese"): the
-sources write the country or the name it comes from."""
+_DEMONYM = re.compile(
+    r"(?:ish|ian|ese|ean)$|^(?:poles|turks|danes|swedes|finns|czechs|slovaks|serbs|croats|"
+    r"greeks|arabs|thais|britons|brits|saxons|normans|vikings|moors|franks|celts|ottomans)$",
+    re.I,
+)
+"""An adjective of a people or an age ("Irish", "Norwegian", "Victorian", "Chinese"), or a
+people ("the Poles", "the Danes"): the sources write the country or the name it comes from."""
 
 
 def _folded(text: str) -> str:

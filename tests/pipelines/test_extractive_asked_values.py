@@ -140,3 +140,24 @@ def test_an_instruction_names_no_one() -> None:
         stated=" The quillbox face model was trained by Mira Castell.",
         answer="Mira Castell",
     )
+
+
+def test_a_sum_in_words_and_a_people_named_by_its_plural() -> None:
+    """ "ten guineas" is a sum of money, as "12,000 francs" is; "the Poles" is a people the
+    sources write as Polish or Poland, not a name no source writes."""
+    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.subjects import unwritten_en_names
+
+    assert MONEY.search("He bought the bowl for ten guineas.")
+    assert MONEY.search("a hundred dollars") and not MONEY.search("ten ships")
+    question = "Where did the Poles hand their cipher work to the British?"
+    assert unwritten_en_names(question, ["Polish cryptologists met near Warsaw."]) == []
+    assert unwritten_en_names("Where did the Quolls meet?", ["Polish ..."]) == ["Quolls"]
+    declined_until_stated(
+        "How much did Lord Ordway pay for the silver bowl?",
+        "In 1892 Lord Ordway bought a silver bowl in London and gave it as a trophy.",
+        lang="en",
+        reason="no number",
+        stated=" Lord Ordway paid ten guineas for the silver bowl.",
+        answer="ten guineas",
+    )
