@@ -454,9 +454,9 @@ MONEY = re.compile(
     re.I,
 )
 """An amount of money (or a share of one, a percentage), or "free", in a sentence ("100
-million dollars", "12,000 francs", "ten guineas"; an English unit is a whole word: "5 europeans", "3
-centuries" hold none; a currency code is in capitals, "9 EUR", "USD 12"; a Korean sum may be
-written in words: "만 오천 원", "삼천 원")."""
+million dollars", "12,000 francs", "ten guineas"; an English unit is a whole word: "5
+europeans", "3 centuries" hold none; a currency code is in capitals, "9 EUR", "USD 12"; a
+Korean sum may be written in words: "만 오천 원", "삼천 원")."""
 
 
 def korean_type(question: str) -> re.Pattern[str] | None:
