@@ -116,14 +116,15 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     nothing is set: in its own words (``says_default``, near the ``code`` names asked), in its
     table's column for a default ("| flag | meaning | default |" above "| `ramp` | ... | 30s
     |"), or as a line of a code block shown as the defaults ("Every key has a default, shown
-    here:" above it, "The values shown are the defaults" below it; not "Every key has a
-    default, so an empty file is valid." above an example)."""
+    here:" or "the values below are the defaults." above it, "The values shown are the
+    defaults" below it; not "Every key has a default, so an empty file is valid." above an
+    example)."""
     if says_default(text, code) or (row_key(text) and SAYS_DEFAULT.search(header)):
         return True
     if not code_line(text):
         return False
-    intro = fence_intro(chunk, text[1:-1])
-    if intro.endswith(":") and SAYS_DEFAULT.search(intro) is not None:
+    intro = fence_intro(chunk, text[1:-1])  # "the values below are the defaults."
+    if (intro.endswith(":") or _BELOW.search(intro)) and SAYS_DEFAULT.search(intro) is not None:
         return True
     outro = fence_outro(chunk, text[1:-1])  # "The values shown are the defaults, except ..."
     return _SHOWN.search(outro) is not None and SAYS_DEFAULT.search(outro) is not None
@@ -170,5 +171,7 @@ def unsaid_event(question: str, texts: Sequence[str]) -> str | None:
     return None
 
 
+_BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)
+"""A sentence above a code block that speaks of the block's lines."""
 _SHOWN = re.compile(r"\b(?:shown|above|these|listed)\b", re.I)
 """A sentence below a code block that speaks of the block's lines."""

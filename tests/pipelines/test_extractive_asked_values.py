@@ -45,7 +45,8 @@ SETTINGS = (
 def test_a_code_block_followed_by_the_defaults_sentence_gives_them(
     onnx_embedder: OnnxEmbedder,
 ) -> None:
-    """A block whose next sentence says "The values shown are the defaults" lists the defaults:
+    """A block whose next sentence says "The values shown are the defaults" (or introduced by
+    "the values below are the defaults.") lists the defaults:
     "the biggest note by default" is answered by its line; followed by "These are examples"
     it is not."""
     line = "max_note_kb = 512   # per saved note"
@@ -56,6 +57,12 @@ def test_a_code_block_followed_by_the_defaults_sentence_gives_them(
     answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, onnx_embedder)
     answer = answerer.compose(question, [cite(1, SETTINGS)], lang="en")
     assert not answer.abstained and "512" in answer.text, answer
+    from rag.pipelines.type_gate import gives_default
+
+    below = "Every key is optional; the values below are the defaults.\n\n```toml\nport = 80\n```"
+    so = "Every key has a default, so an empty file is valid.\n\n```toml\nport = 80\n```"
+    assert gives_default("`port = 80`", set(), "", below)
+    assert not gives_default("`port = 80`", set(), "", so)
     example = SETTINGS.replace("The values shown are the defaults", "These lines are examples")
     declined = answerer.compose(question, [cite(1, example)], lang="en")
     assert declined.reason == "the closest sentence gives no default", declined
