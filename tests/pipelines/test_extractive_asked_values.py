@@ -1,7 +1,8 @@
 """What an answer must say for what was asked: "how long" ranks a duration or length first, a
-code block followed by "The values shown are the defaults" gives them, a number the question
-itself writes answers nothing, and a birth or death asked about is said
-(rag.pipelines.extractive, rag.pipelines.type_gate)."""
+code block shown as the defaults gives them, a number the question itself writes answers
+nothing, a birth or death asked about is said, "how big" a cache is asks for a size, an
+instruction names no one, "ten guineas" is money and "the Poles" a people
+(rag.pipelines.extractive, rag.pipelines.type_gate, rag.pipelines.subjects)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,8 @@ def test_a_code_block_followed_by_the_defaults_sentence_gives_them(
     onnx_embedder: OnnxEmbedder,
 ) -> None:
     """A block whose next sentence says "The values shown are the defaults" (or introduced by
-    "the values below are the defaults.") lists the defaults:
-    "the biggest note by default" is answered by its line; followed by "These are examples"
-    it is not."""
+    "the values below are the defaults.") lists the defaults: "the biggest note by default" is
+    answered by its line; followed by "These lines are examples" it is not."""
     line = "max_note_kb = 512   # per saved note"
     assert fence_outro(SETTINGS, line).startswith("The values shown are the defaults")
     assert fence_outro(SETTINGS, "quillbox reads `quill.toml`.") == ""
