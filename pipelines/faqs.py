@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from rag.keywords import has_hangul
 from rag.pipelines.extractive_rules import QUESTION_WORDS, Candidate
-from rag.pipelines.statements import asks, reply
+from rag.pipelines.statements import FAQ_MARK, asks, reply
 
 _YES_NO = re.compile(
     r"^\s*(?:do|does|did|is|are|was|were|can|could|will|would|should|shall|may|must|has|have|"
@@ -92,15 +92,12 @@ def asks_what_not_way(question: str) -> bool:
     return asks_wh(question) and _ASKS_A_WAY.search(question) is None
 
 
-_FAQ_MARK = re.compile(r"^[*_]*Q[*_]*\s*:\s*")
-
-
 def yes_no_entry(text: str) -> bool:
     """An FAQ's yes/no question ("Q: Can I go back to 1.7?"): to a question asking what, its
     reply answers something else ("A: No. Downgrades are not supported" to "what should I
     back up before upgrading from 1.7"). The reply keeps its own words' score ("No. It needs
     a licence server on first start" to "What does it need on first start?")."""
-    return asks(text) and _YES_NO.match(_FAQ_MARK.sub("", text, count=1)) is not None
+    return asks(text) and _YES_NO.match(FAQ_MARK.sub("", text, count=1)) is not None
 
 
 def unreplied(text: str, question: str) -> str:

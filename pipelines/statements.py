@@ -21,8 +21,8 @@ from rag.types import Citation
 
 _DECORATION = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+|\d+[.)]\s+)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_FAQ_ASKS = re.compile(r"^[*_]*Q[*_]*\s*:\s*\S")
-"""An FAQ entry's question line, by its "Q:" mark."""
+FAQ_MARK = re.compile(r"^[*_]*Q[*_]*\s*:\s*")
+"""An FAQ entry's question mark "Q:" at the start of its line (bold or not)."""
 _FIELD = re.compile(r"^[^\W\d][\w .\-]{0,40}: \S")
 """A record field as the CSV and JSON loaders write it (``backend: Anthropic``,
 ``server.port: 8640``, a CSV column ``default port: 4100``)."""
@@ -187,40 +187,34 @@ def code_line(statement: str) -> bool:
     return statement.startswith("`") and statement.endswith("`")
 
 
-def fence_intro(text: str, code: str) -> str:
-    """The prose line just above the fenced code block of ``text`` that holds the line
-    ``code`` ("Every key has a default, shown here:" above ``batch_size = 500``), "" when no
-    fenced block holds it: what the block's lines are."""
+def fence_context(text: str, code: str) -> tuple[str, str]:
+    """What is said of the fenced code block of ``text`` that holds the line ``code``: the prose
+    line just above it ("Every key has a default, shown here:" above ``batch_size = 500``) and
+    the first sentence of prose just below it ("The values shown are the defaults, ..."), each
+    "" where there is none (no fenced block holds it, the block opens the chunk, a heading or
+    another block comes next)."""
     lines = text.splitlines()
-    in_code, intro, prose = _starts_in_code(lines), "", ""
-    for line in lines:
+    in_code, intro, prose, holds = _starts_in_code(lines), "", "", False
+    for at, line in enumerate(lines):
         if _FENCE.match(line):
+            if in_code and holds:
+                return intro, _prose_after(lines[at + 1 :])
             intro = prose if not in_code else intro
-            in_code = not in_code
-        elif in_code and line.strip() == code:
-            return intro
-        elif not in_code and line.strip() and not line.lstrip().startswith("#"):
-            prose = line.strip()
-    return ""
-
-
-def fence_outro(text: str, code: str) -> str:
-    """The first sentence of prose just below the fenced code block of ``text`` that holds the
-    line ``code`` ("The values shown are the defaults, ..." below ``max_upload_mb = 500``), ""
-    when no fenced block holds it or no prose follows the block."""
-    lines = text.splitlines()
-    in_code, holds, closed = _starts_in_code(lines), False, False
-    for line in lines:
-        if _FENCE.match(line):
-            if closed:
-                return ""  # another block follows, not prose
-            closed = in_code and holds
             in_code = not in_code
         elif in_code:
             holds = holds or line.strip() == code
-        elif closed and line.strip():
-            return "" if line.lstrip().startswith("#") else split_at_stops(line.strip())[0]
-    return ""
+        elif line.strip() and not line.lstrip().startswith("#"):
+            prose = line.strip()
+    return (intro, "") if holds else ("", "")
+
+
+def _prose_after(lines: Sequence[str]) -> str:
+    """The first sentence of the first non-blank line, "" when that line is a heading or a
+    fence."""
+    line = next((x.strip() for x in lines if x.strip()), "")
+    if not line or line.startswith("#") or _FENCE.match(line):
+        return ""
+    return split_at_stops(line)[0]
 
 
 def _starts_in_code(lines: Sequence[str]) -> bool:
@@ -300,7 +294,10 @@ def remark(text: str) -> bool:
 def asks(text: str) -> bool:
     """True for a question (an FAQ entry's first line, a heading-like "Why ...?"), or an FAQ
     entry's line marked "Q:" that states a problem ("Q: The web UI shows grey boxes.")."""
-    return text.rstrip("*_` ").endswith(("?", "？")) or _FAQ_ASKS.match(text) is not None
+    if text.rstrip("*_` ").endswith(("?", "？")):
+        return True
+    marked = FAQ_MARK.match(text)
+    return marked is not None and marked.end() < len(text)
 
 
 def fragment(text: str, chunk: str | None = None) -> bool:

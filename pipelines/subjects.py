@@ -256,7 +256,7 @@ _NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAY
 
 
 _COMMANDS = re.compile(
-    r"[A-Z][a-z]+\s+(?:a|an|the|your|it|its|this|that|each|every|all|one|`)\b|[A-Z][a-z]+\s+`"
+    r"[A-Z][a-z]+\s+(?:(?:a|an|the|your|it|its|this|that|each|every|all|one)\b|`)"
 )
 """A sentence opening with an instruction: a verb before an article or a code name."""
 _LINE_START = re.compile(r"[\s*_>-]*(?:[QA]\s*:\s*)?")

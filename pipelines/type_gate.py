@@ -19,7 +19,7 @@ from rag.pipelines.answer_types import (
     wants_quantity,
 )
 from rag.pipelines.extractive_rules import row_key
-from rag.pipelines.statements import code_line, fence_intro, fence_outro
+from rag.pipelines.statements import code_line, fence_context
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
@@ -63,13 +63,13 @@ def declined(
             names_subject(subject, t) for t in (said, *before, *heads)
         ):
             return f"the closest sentences do not say it of {subject}"
-        # an English count of ships is not answered by a count of towns: the thing counted is
-        # named in the quoted sentences, the sentence before them or their titles
         # asked when someone was born or how many died, the quoted sentences (or the one before
         # them) say a birth or a death, not the year a mountain was named after him
         event = unsaid_event(question, [said, *before]) if lang == "en" else None
         if event is not None:
             return f"the closest sentences do not say when or how many {event}"
+        # an English count of ships is not answered by a count of towns: the thing counted is
+        # named in the quoted sentences, the sentence before them or their titles
         counted = counted_things(question) if lang == "en" else []
         if counted and not any(names_counted(counted, t) for t in (said, *before, *heads)):
             return f"the closest sentences do not count {' '.join(counted)}"
@@ -123,10 +123,9 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
         return True
     if not code_line(text):
         return False
-    intro = fence_intro(chunk, text[1:-1])  # "the values below are the defaults."
+    intro, outro = fence_context(chunk, text[1:-1])
     if (intro.endswith(":") or _BELOW.search(intro)) and SAYS_DEFAULT.search(intro) is not None:
-        return True
-    outro = fence_outro(chunk, text[1:-1])  # "The values shown are the defaults, except ..."
+        return True  # "Every key has a default, shown here:", "the values below are ..."
     return _SHOWN.search(outro) is not None and SAYS_DEFAULT.search(outro) is not None
 
 

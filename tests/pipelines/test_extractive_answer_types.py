@@ -576,14 +576,14 @@ def test_a_code_block_shown_as_the_defaults_gives_them() -> None:
     """ "How many messages per relay connection by default?" is answered by a line of a block
     introduced as the defaults ("Every key has a default, shown here:"); the same line under
     "Every key has a default, so an empty file is valid." is an example, not the default."""
-    from rag.pipelines.statements import fence_intro
+    from rag.pipelines.statements import fence_context
 
     block = "```toml\nsend_rate = 20\nbatch_size = 500   # messages per relay connection\n```"
     shown = f"## Config\n\nEvery key has a default, shown here:\n\n{block}\n"
     example = f"## Config\n\nEvery key has a default, so an empty file is valid.\n\n{block}\n"
     line = "batch_size = 500   # messages per relay connection"
-    assert fence_intro(shown, line) == "Every key has a default, shown here:"
-    assert fence_intro(shown, "Every key has a default, shown here:") == ""
+    assert fence_context(shown, line)[0] == "Every key has a default, shown here:"
+    assert fence_context(shown, "Every key has a default, shown here:")[0] == ""
     question = "How many messages does tansypost hand over per relay connection by default?"
     answer = ExtractiveAnswerer().compose(question, [cite(1, shown)], lang="en")
     assert not answer.abstained and "500" in answer.text, answer

@@ -13,7 +13,7 @@ from citation_helpers import cite, declined_until_stated
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import LASTING, answer_type
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.statements import fence_outro
+from rag.pipelines.statements import fence_context
 from rag.pipelines.type_gate import given_blanked, unsaid_event
 
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def test_a_code_block_followed_by_the_defaults_sentence_gives_them(
     "the values below are the defaults.") lists the defaults: "the biggest note by default" is
     answered by its line; followed by "These lines are examples" it is not."""
     line = "max_note_kb = 512   # per saved note"
-    assert fence_outro(SETTINGS, line).startswith("The values shown are the defaults")
-    assert fence_outro(SETTINGS, "quillbox reads `quill.toml`.") == ""
-    assert fence_outro("```\na = 1\n```\n```\nb = 2\n```\nShown above.", "a = 1") == ""
+    assert fence_context(SETTINGS, line)[1].startswith("The values shown are the defaults")
+    assert fence_context(SETTINGS, "quillbox reads `quill.toml`.")[1] == ""
+    assert fence_context("```\na = 1\n```\n```\nb = 2\n```\nShown above.", "a = 1")[1] == ""
     question = "whats the biggest note i can save by default"
     answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, onnx_embedder)
     answer = answerer.compose(question, [cite(1, SETTINGS)], lang="en")
