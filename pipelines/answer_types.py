@@ -25,7 +25,8 @@ WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
     r"(?:status|exit)\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
-    r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:height|depth|length|width|"
+    r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:top\s+|average\s+|"
+    r"maximum\s+|greatest\s+)?(?:height|depth|length|width|"
     rf"distance|weight|speed|temperature)\b|{WHEN}|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
     r"version\b|\b(?:the|which|what)\s+version\s+of\b|"
@@ -144,12 +145,16 @@ _COUNT = (
 )
 _LENGTH_UNITS = (
     r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
-    r"miles?|feet|foot|ft|inch(?:es)?|yards?"
+    r"miles?|feet|foot|ft|inch(?:es)?|yards?|nm|nanomet(?:re|er)s?|µm|microns?|"
+    r"micromet(?:re|er)s?"
 )
 """Units of length, as "how far" and "how long" answers write them."""
-_WHAT = r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?"
+_WHAT = (
+    r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?"
+    r"(?:top\s+|average\s+|maximum\s+|greatest\s+)?"
+)
 """What, what is, what's the or what was its ... before a measure ("What depth", "What is the
-weight of ...")."""
+weight of ...", "What was the top speed ...")."""
 MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (re.compile(asked, re.I), re.compile(said, re.I))
     for asked, said in (
@@ -184,9 +189,9 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
 )
 """English questions asking for a measure (how hot, how far, how often, how fast, how heavy)
 and the number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
-preferred to one saying "two months", and "every 60s" to "exits 4" for how often (a ranking
-signal only; the abstention check still asks for any number, as a unit missed by these
-patterns must not silence an answer)."""
+preferred to one saying "two months", and "every 60s" to "exits 4" for how often. The
+abstention check asks for the unit too, but not for how far or how often
+(``_HOW_FAR_OR_OFTEN``)."""
 
 
 _NAMED_VERSION = re.compile(
@@ -480,6 +485,11 @@ def korean_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
+_HOW_FAR_OR_OFTEN = re.compile(r"\bhow\s+(?:far|often)\b", re.I)
+"""Measures answered in too many ways for the abstention check to ask for a unit: how far
+(degrees, years back, miles), how often (every, twice, hourly)."""
+
+
 def said_pattern(question: str) -> re.Pattern[str] | Counted:
     """What an answer to a quantity or date question must hold, or the sources do not say it:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
@@ -510,4 +520,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return EN_TIME if asks_when_en(question) else TIME
     if _VERSION_ASKED.search(question):
         return _VERSION_NUMBER  # "every snapshot" or a window "for 2h" gives no version
-    return NUMBER
+    if _HOW_FAR_OR_OFTEN.search(question):
+        return NUMBER  # "42 degrees from the point", "back 50,000 years", "twice a day"
+    # asked how heavy, hot, deep or fast: a number in a unit of that measure ("20 horsepower"
+    # is no speed, "31,700 km²" no depth)
+    return next((said for asked, said in MEASURES if asked.search(question)), NUMBER)

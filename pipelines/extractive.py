@@ -83,6 +83,7 @@ from rag.pipelines.subjects import (
     asks_who_did,
     named_first,
     unwritten_en_names,
+    unwritten_keys,
     unwritten_names,
     unwritten_years,
 )
@@ -346,6 +347,8 @@ class ExtractiveAnswerer:
             missing += unwritten_years(question, [*texts, *titles])
             if not korean:  # "Which port serves its Prometheus metrics?", no page naming it
                 missing += unwritten_en_names(question, [*texts, *titles, *names])
+            # "What is the default of max_title_length?", no page writing that key
+            missing += unwritten_keys(sorted(code_names(question)), [*texts, *titles])
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)

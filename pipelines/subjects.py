@@ -151,6 +151,20 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     return missing
 
 
+def unwritten_keys(names: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """The snake_case or upper-case keys among ``names`` (a question's code names:
+    ``max_title_length``, ``APP_TOKEN``) that none of ``texts`` writes, case aside; a
+    pattern (``APP_*``) or a prefix (``APP_``) aside. Sources that never write the setting
+    asked about do not give its default."""
+    said = "\n".join(texts).lower()
+    return sorted(
+        name
+        for name in names
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+", name)
+        and name.lower() not in said
+    )
+
+
 _YEAR_ASKED = re.compile(
     r"\b(?:in|of|since|before|after|until|till|during|year|the)\s+(1[0-9]{3}|20[0-9]{2})"
     r"(?!\w|[.,-]\d)|(?<![\w.,-])(1[0-9]{3}|20[0-9]{2})(?=\s?년(?!생))",
@@ -194,6 +208,69 @@ def sibling(question: str, said: str) -> tuple[str, str] | None:
                 and other not in question
             ):
                 return name, other
+    return None
+
+
+_EN_RUN = re.compile(
+    r"(?<![\w.-])[A-Z][a-z][\w’'-]*(?:\s+(?:[A-Z][a-z][\w’'-]*|[A-Z]s?)(?![\w’'-]))+"
+)
+"""A run of capitalized words, perhaps ending in a capital letter ("Lake Titicaca", "Ryder
+Cup", "Model T"); not acronyms or versions (AVX2, Python 3.9)."""
+
+
+def _en_runs(text: str, *, asked: bool = False) -> list[tuple[str, ...]]:
+    """The runs of two or more capitalized words ``text`` writes, each as its lower-case words
+    without accents, a possessive or a letter's plural ("Model Ts"), and without words that
+    open sentences ("Rodin's The Thinker"); in a question (``asked``), nor the word opening it
+    ("Did Halley")."""
+    runs = []
+    for m in _EN_RUN.finditer(text):
+        words = [_folded(re.sub(r"['’]s?$|(?<=^[A-Z])s$", "", w)) for w in m.group(0).split()]
+        before = text[: m.start()].rstrip()
+        if asked and (not before or before[-1] in ".?!:;\"'("):
+            words = words[1:]
+        words = [w for w in words if w not in _NOT_NAMES]
+        if len(words) >= 2:
+            runs.append(tuple(words))
+    return runs
+
+
+def _within(run: tuple[str, ...], runs: Sequence[tuple[str, ...]]) -> bool:
+    """``run`` is one of ``runs`` or a part of one ("Model T" in "Ford Model T")."""
+    n = len(run)
+    return any(run == other[i : i + n] for other in runs for i in range(len(other) - n + 1))
+
+
+def en_sibling(question: str, said: str) -> tuple[str, str] | None:
+    """(the name an English question asks about, the sibling ``said`` names instead) when the
+    question names a run of capitalized words ("Lake Poopó", "Solheim Cup", "Model A") that
+    ``said`` does not write, and ``said`` writes another run of its kind instead: the same
+    first word and another rest ("Lake Titicaca"), or the same last word and another start
+    ("Ryder Cup"), not itself in the question. "How deep is Lake Poopó?" is not answered by
+    a sentence under "Lake Titicaca"; None otherwise."""
+    given = _en_runs(said)
+    asked_runs = _en_runs(question, asked=True)
+    for asked in asked_runs:
+        if _within(asked, given):
+            continue
+        for other in given:
+            if _within(other, asked_runs):
+                continue
+            if (other[0] == asked[0] and other[1:] != asked[1:]) or (
+                other[-1] == asked[-1] and other[:-1] != asked[:-1]
+            ):
+                return " ".join(asked), " ".join(other)
+    return None
+
+
+def unnamed_run(question: str, texts: Sequence[str]) -> str | None:
+    """A run of capitalized words ``question`` names ("Meriwether Lewis") of which none of
+    ``texts`` writes a word, else None: asked when he died, "Only one member died: Sergeant
+    Charles Floyd" says it of another."""
+    said = _folded("\n".join(texts))
+    for run in _en_runs(question, asked=True):
+        if not any(re.search(rf"\b{re.escape(w)}\b", said) for w in run if len(w) >= 3):
+            return " ".join(run)
     return None
 
 

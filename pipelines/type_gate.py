@@ -24,12 +24,14 @@ from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
     counted_things,
+    en_sibling,
     measured_subject,
     names_counted,
     names_no_one,
     names_subject,
     other_period,
     sibling,
+    unnamed_run,
 )
 
 
@@ -68,6 +70,13 @@ def declined(
         event = unsaid_event(question, [said, *before]) if lang == "en" else None
         if event is not None:
             return f"the closest sentences do not say when or how many {event}"
+        # ... nor of another: asked when Meriwether Lewis died, "Only one member died:
+        # Sergeant Charles Floyd" (neither it nor the sentence before names Lewis)
+        person = (
+            unnamed_run(question, [said, *before]) if lang == "en" and lived(question) else None
+        )
+        if person is not None:
+            return f"the closest sentences do not say it of {person}"
         # an English count of ships is not answered by a count of towns: the thing counted is
         # named in the quoted sentences, the sentence before them or their titles
         counted = counted_things(question) if lang == "en" else []
@@ -105,6 +114,10 @@ def declined(
         period = other_period(question, said_or_titled)
         if period is not None:
             return f"the closest sentences give it per {period[1]}, not per {period[0]}"
+        # asked about Lake Poopó, the quoted sentences (or their titles) name Lake Titicaca
+        other = en_sibling(question, said_or_titled)
+        if other is not None:
+            return f"the closest sentences say {other[1]}, not {other[0]}"
         # asked who invented or built something, the quoted sentences name no one
         if names_no_one(question, quoted):
             return "the closest sentences name no one"
@@ -159,6 +172,11 @@ _EVENTS = (
 )
 """Events an English quantity or date question may be about (born, died), and the words a
 sentence saying that event writes."""
+
+
+def lived(question: str) -> bool:
+    """``question`` asks when or how someone was born or died (``_EVENTS``)."""
+    return any(asked.search(question) for _, asked, _ in _EVENTS)
 
 
 def unsaid_event(question: str, texts: Sequence[str]) -> str | None:

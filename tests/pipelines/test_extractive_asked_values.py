@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from citation_helpers import cite, declined_until_stated
+from citation_helpers import cite, declined_until_stated, gate_declines
 
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_types import LASTING, answer_type
@@ -168,3 +168,80 @@ def test_a_sum_in_words_and_a_people_named_by_its_plural() -> None:
         stated=" Lord Ordway paid ten guineas for the silver bowl.",
         answer="ten guineas",
     )
+
+
+def test_a_sibling_of_the_name_asked_does_not_answer() -> None:
+    """ "How deep is Lake Ordmere?" is not answered by a sentence under "Lake Vell", nor "When
+    did the Tarn Cup start?" by "The Quill Cup began in 1990"; "Model Ts" is the Model T of
+    "Ford Model T", and "Did Halley ..." names Halley, not "Did Halley"."""
+    from rag.pipelines.subjects import en_sibling
+
+    assert en_sibling("How deep is Lake Ordmere?", "It is 280 m deep. Lake Vell") == (
+        "lake ordmere",
+        "lake vell",
+    )
+    assert en_sibling("When did the Tarn Cup start?", "The Quill Cup began in 1990.") == (
+        "tarn cup",
+        "quill cup",
+    )
+    assert en_sibling("How many Model Ts were made?", "The Model A followed. Ford Model T") is None
+    assert en_sibling("Did Halley see it?", "The astronomer Edmond Halley argued it.") is None
+    assert en_sibling("Which club held the Tarn Cup?", "The Tarn Cup went to a club.") is None
+    question = "How deep is Lake Ordmere?"
+    page = "Lake Ordmere lies east of the range. Lake Vell is 280 metres deep."
+    declined = gate_declines(question, [cite(1, page)], lang="en")
+    assert "lake vell, not lake ordmere" in declined.reason, declined
+    told = ExtractiveAnswerer().compose(
+        question, [cite(1, page + " Lake Ordmere is 90 metres deep.")], lang="en"
+    )
+    assert "90 metres" in told.text, told
+
+
+def test_a_death_asked_of_someone_is_said_of_them() -> None:
+    """ "In what year did Ada Ordway die?" is not answered by "Only one member died: Sergeant
+    Tom Vell": neither it nor the sentence before names Ordway."""
+    from rag.pipelines.subjects import unnamed_run
+
+    assert unnamed_run("When did Ada Ordway die?", ["Only Tom Vell died, in 1804."]) == (
+        "ada ordway"
+    )
+    assert unnamed_run("When did Ada Ordway die?", ["Ordway led it.", "She died in 1871."]) is None
+    declined_until_stated(
+        "In what year did Ada Ordway die?",
+        "Only one member died: Sergeant Tom Vell, in 1804. Ada Ordway led the survey.",
+        lang="en",
+        reason="do not say it of ada ordway",
+        stated=" Ada Ordway died in 1871 in Leeds.",
+        answer="1871",
+    )
+
+
+def test_the_top_speed_asks_for_a_speed() -> None:
+    """ "What was the top speed of the Ordway car?" is a measure: a sentence giving its engine's
+    20 horsepower and the year it went on sale does not answer it."""
+    assert answer_type("What was the top speed of the Ordway car?") is not None
+    declined_until_stated(
+        "What was the top speed of the Ordway car?",
+        "The Ordway car went on sale in 1908 with a 20 horsepower engine.",
+        lang="en",
+        reason="no number",
+        stated=" The Ordway car had a top speed of 45 mph.",
+        answer="45 mph",
+    )
+
+
+def test_a_key_no_source_writes_has_no_default_to_give() -> None:
+    """ "What is the default of max_title_length?" over a page listing other keys' defaults is
+    declined: no source writes that key. A pattern (``ORD_*``) asks for no one key."""
+    from rag.pipelines.subjects import unwritten_keys
+
+    assert unwritten_keys(["max_title_length", "ORD_*"], ["max_size = 1"]) == ["max_title_length"]
+    assert unwritten_keys(["ord_token"], ["Set ORD_TOKEN to the token."]) == []
+    question = "What is the default value of max_title_length in ord.toml?"
+    page = "All keys in ord.toml are optional; the values below are the defaults.\n\nmax_size = 512"
+    told = ExtractiveAnswerer().compose(question, [cite(1, page)], lang="en")
+    assert told.abstained and "max_title_length" in told.reason, told
+    told = ExtractiveAnswerer().compose(
+        question, [cite(1, page + "\nmax_title_length = 80")], lang="en"
+    )
+    assert not told.abstained, told
