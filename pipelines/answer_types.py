@@ -24,7 +24,7 @@ from rag.pipelines.answer_units_ko import (
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
-    r"(?:status|exit)\s+code|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
+    r"(?:status|exit)\s+code|http\s+(?:status|code)|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:top\s+|average\s+|"
     r"maximum\s+|greatest\s+)?(?:height|depth|length|width|"
     rf"distance|weight|speed|temperature)\b|{WHEN}|\bin\s+which\s+year\b|"
@@ -103,7 +103,8 @@ def says_default(text: str, names: set[str], near: int = 100) -> bool:
 
 WANTS_CODE = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?:flag|option|command|variable|setting|header|file|"
-    r"extra|key|method|function|package|tool|library|module)s?\b|명령|옵션|변수|함수|헤더|메서드",
+    r"extra|key|method|function|package|tool|library|module|prefix|suffix)s?\b|"
+    r"명령|옵션|변수|함수|헤더|메서드",
     re.IGNORECASE,
 )
 """A question whose answer is a name written as code: a flag, command, variable, header..."""
@@ -183,7 +184,10 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
         (
             r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
             _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
-            r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b",
+            r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b|"
+            # how fast something is noticed: "within about 10 seconds"
+            r"\b(?:within|in|under)\s+(?:about\s+|roughly\s+)?" + _COUNT + r"(?:s|secs?|seconds?|"
+            r"ms|milliseconds?|mins?|minutes?)\b",
         ),
     )
 )

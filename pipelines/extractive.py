@@ -87,7 +87,7 @@ from rag.pipelines.subjects import (
     unwritten_names,
     unwritten_years,
 )
-from rag.pipelines.type_gate import declined, gives_default
+from rag.pipelines.type_gate import declined, given_blanked, gives_default
 from rag.types import AnswerSentence, Citation
 
 
@@ -404,7 +404,10 @@ class ExtractiveAnswerer:
                     held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
                     how_bonus(cand.text) if how else 0.0,
                     sum(written in cand.text for written in code) / len(code) if code else 0.0,
-                    float(wants is not None and wants.search(cand.text) is not None),
+                    float(
+                        wants is not None
+                        and wants.search(given_blanked(question, cand.text)) is not None
+                    ),
                     float(defaults[k]),
                     float(cand.source),
                     float(unnamed[cand.source]),

@@ -39,8 +39,9 @@ _ABBREVIATION = re.compile(
 )
 """A word a period follows without ending the sentence (Sr., e.g., vs.) when the next word
 starts in lower case."""
-_INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
-"""An initial ("J. R. R. Tolkien", "John F. Kennedy"): the name goes on."""
+_INITIAL = re.compile(r"(?:^|\s)(?:[A-Z]|Mr|Mrs|Ms|Dr|St|Mt|Ft|Prof|Capt|Lt|Sgt)\.$")
+"""An initial ("J. R. R. Tolkien", "John F. Kennedy") or a title or place word a name follows
+("St. Louis", "Mt. Hood", "Dr. Watson"): the name goes on."""
 
 
 def sentence_ends(before: str, after: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rag.pipelines.answer_types import (
     BOUND,
     NUMBER,
+    NUMBER_WORDS,
     SAYS_DEFAULT,
     asks_bound,
     said_pattern,
@@ -143,17 +144,21 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
 
 
 _GIVEN = re.compile(r"\d(?:[\d,.:]*\d)?")
+_GIVEN_WORD = re.compile(rf"\b(?:{NUMBER_WORDS})\b", re.I)
 _CHOICE = re.compile(r"\bor\b", re.I)
 
 
 def given_blanked(question: str, said: str) -> str:
     """``said`` without the numbers ``question`` itself writes: "Port 6121 is the upload
     endpoint" does not say which version supports uploads on port 6121. A question offering a
-    choice ("6120 or 6121?") keeps them: one is the answer."""
+    choice ("6120 or 6121?") keeps them: one is the answer. A number word counts too: "one
+    photo can sit in many albums" gives no count of photos in one album."""
     if _CHOICE.search(question):
         return said
     for number in set(_GIVEN.findall(question)):
         said = re.sub(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", " ", said)
+    for word in {w.lower() for w in _GIVEN_WORD.findall(question)}:  # "in one album"
+        said = re.sub(rf"\b{word}\b", " ", said, flags=re.I)
     return said
 
 

@@ -245,3 +245,29 @@ def test_a_key_no_source_writes_has_no_default_to_give() -> None:
         question, [cite(1, page + "\nmax_title_length = 80")], lang="en"
     )
     assert not told.abstained, told
+
+
+def test_a_number_word_the_question_writes_does_not_rank_a_count() -> None:
+    """ "How many photos fit in one album?" is answered by "An album holds at most 10,000
+    items", not by "one photo can sit in many albums": the "one" the question writes is no
+    count, in the ranking as at the gate."""
+    assert "one" not in given_blanked("How many fit in one album?", "one photo, many albums")
+    page = "An album is a list, and one photo can sit in many albums. An album holds at most 10,000 photos."
+    told = ExtractiveAnswerer().compose(
+        "How many photos fit in one album?", [cite(1, page)], lang="en"
+    )
+    assert "10,000" in told.text, told
+
+
+def test_a_prefix_an_http_status_and_how_fast_something_is_noticed() -> None:
+    """ "What prefix do tokens have?" asks for a name written as code, "What HTTP status ..."
+    for a code, and "How fast are new files noticed?" is answered by "within about 10
+    seconds"."""
+    from rag.pipelines.answer_types import CODE_TOKEN, said_pattern
+
+    assert answer_type("what prefix do the API tokens have?") is CODE_TOKEN
+    status = answer_type("What HTTP status comes back for an expired paste?")
+    assert status is not None and status.search("Expired pastes answer 410.")
+    fast = said_pattern("How fast are new files noticed?")
+    assert fast.search("New files are picked up within about 10 seconds.")
+    assert not fast.search("It has a 20 horsepower engine.")

@@ -200,8 +200,8 @@ def test_a_korean_question_naming_what_no_source_writes_abstains() -> None:
 
 def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
     """ "Linus Yale Sr. in 1848 ..." was quoted from "in 1848" on; "J. R. R. Tolkien" lost the
-    initials. A lower-case word after Sr., e.g., vs. and a capital after an initial go on with
-    the sentence; a sentence that ends does not."""
+    initials. A lower-case word after Sr., e.g., vs. and a capital after an initial or a title
+    or place word (Dr., St.) go on with the sentence; a sentence that ends does not."""
     from rag.pipelines.grounding import split_claims
     from rag.pipelines.prompt import split_sentences
     from rag.pipelines.statements import statements
@@ -224,6 +224,11 @@ def test_no_sentence_ends_at_an_abbreviation_or_an_initial() -> None:
     assert statements("It runs on the Mac. ledgerline reads its settings from one file.") == [
         "It runs on the Mac.",
         "ledgerline reads its settings from one file.",
+    ]
+    # a title or place word before a name: "near St. Louis, on 14 May 1804" is one sentence
+    assert statements("The party left near St. Louis on 14 May. Dr. Watson came.") == [
+        "The party left near St. Louis on 14 May.",
+        "Dr. Watson came.",
     ]
 
 
