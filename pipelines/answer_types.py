@@ -198,6 +198,12 @@ abstention check asks for the unit too, but not for how far or how often
 (``_HOW_FAR_OR_OFTEN``)."""
 
 
+def measure_said(question: str) -> re.Pattern[str] | None:
+    """How an answer writes the measure ``question`` asks for (``MEASURES``), None when it asks
+    for none."""
+    return next((said for asked, said in MEASURES if asked.search(question)), None)
+
+
 _NAMED_VERSION = re.compile(
     r"\b([A-Za-z][\w.+-]*)\s+(?=version\b)|\bversion\s+of\s+([A-Za-z][\w.+-]*)", re.I
 )
@@ -338,10 +344,7 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return EN_DATE  # "When was it opened?": 4 March 1890, not 54,000 tonnes
         if _HOW_FAR_BACK.search(question):
             return EN_TIME  # how far back in time: "50,000 years", "to 1850", not metres
-        return next(
-            (said for asked, said in MEASURES if asked.search(question)),
-            version_of(question) or NUMBER,
-        )
+        return measure_said(question) or version_of(question) or NUMBER
     if WANTS_CODE.search(question):
         return CODE_TOKEN
     if WANTS_PATH.search(question):
@@ -528,4 +531,4 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return NUMBER  # "42 degrees from the point", "back 50,000 years", "twice a day"
     # asked how heavy, hot, deep or fast: a number in a unit of that measure ("20 horsepower"
     # is no speed, "31,700 km²" no depth)
-    return next((said for asked, said in MEASURES if asked.search(question)), NUMBER)
+    return measure_said(question) or NUMBER

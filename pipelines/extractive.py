@@ -343,12 +343,13 @@ class ExtractiveAnswerer:
             if self.name_gate and korean
             else []
         )
+        code = code_names(question)  # the gate's keys, then the ranking's code names
         if self.name_gate:  # "Which city hosted the Olympic marathon of 1900?" over 1896, 1908
             missing += unwritten_years(question, [*texts, *titles])
             if not korean:  # "Which port serves its Prometheus metrics?", no page naming it
                 missing += unwritten_en_names(question, [*texts, *titles, *names])
             # "What is the default of max_title_length?", no page writing that key
-            missing += unwritten_keys(sorted(code_names(question)), [*texts, *titles])
+            missing += unwritten_keys(code, [*texts, *titles])
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)
@@ -381,7 +382,6 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
-        code = code_names(question)
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         defaults = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rag.keywords import has_hangul, proper_compounds
 from rag.pipelines.answer_dates import MONTHS, WEEKDAYS
@@ -121,6 +121,13 @@ _DEMONYM = re.compile(
 people ("the Poles", "the Danes"): the sources write the country or the name it comes from."""
 
 
+def _opens(text: str, at: int) -> bool:
+    """The word at ``at`` opens ``text`` or one of its sentences (or a quote or bracket): its
+    capital says nothing of a name."""
+    before = text[:at].rstrip()
+    return not before or before[-1] in ".?!:;\"'("
+
+
 def _folded(text: str) -> str:
     """Lower case without accents: "Röntgen" and "Rontgen" read alike."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -139,9 +146,8 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     said = _folded("\n".join(texts))
     missing = []
     for m in _EN_NAME.finditer(question):
-        before = question[: m.start()].rstrip()
         word = m.group(0)
-        if not before or before[-1] in ".?!:;\"'(" or word.lower() in _NOT_NAMES:
+        if _opens(question, m.start()) or word.lower() in _NOT_NAMES:
             continue
         if _DEMONYM.search(word):  # "the Irish famine", "a Norwegian king": over Ireland, Norway
             continue
@@ -151,7 +157,7 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     return missing
 
 
-def unwritten_keys(names: Sequence[str], texts: Sequence[str]) -> list[str]:
+def unwritten_keys(names: Iterable[str], texts: Sequence[str]) -> list[str]:
     """The snake_case or upper-case keys among ``names`` (a question's code names:
     ``max_title_length``, ``APP_TOKEN``) that none of ``texts`` writes, case aside; a
     pattern (``APP_*``) or a prefix (``APP_``) aside. Sources that never write the setting
@@ -226,8 +232,7 @@ def _en_runs(text: str, *, asked: bool = False) -> list[tuple[str, ...]]:
     runs = []
     for m in _EN_RUN.finditer(text):
         words = [_folded(re.sub(r"['’]s?$|(?<=^[A-Z])s$", "", w)) for w in m.group(0).split()]
-        before = text[: m.start()].rstrip()
-        if asked and (not before or before[-1] in ".?!:;\"'("):
+        if asked and _opens(text, m.start()):
             words = words[1:]
         words = [w for w in words if w not in _NOT_NAMES]
         if len(words) >= 2:
