@@ -14,6 +14,7 @@ from rag.pipelines.answer_dates import (
     WHEN,
     asks_when_en,
 )
+from rag.pipelines.answer_events import AGE, WON, asks_age, asks_which_wins
 from rag.pipelines.answer_units_ko import (
     KO_DURATION,
     KO_LENGTH,
@@ -72,6 +73,10 @@ ASKS_DEFAULT = re.compile(
 )
 """An English question asking what happens when nothing is set: a default, "if I don't set
 it", "if due_days isn't set", "if max_parallel is left out"."""
+LEANS_DEFAULT = re.compile(r"\bout\s+of\s+the\s+box\b", re.I)
+"""A question that may ask for a default ("what user agent does it send out of the box?") or
+not ("What port does the web interface use out of the box?", answered by "The web UI listens
+on port 6120"): a sentence giving one is preferred, none is required."""
 SAYS_DEFAULT = re.compile(
     r"(?<!back to the )(?<!back to its )(?<!back to their )\bdefault(?:s|ed)?\b|\bunless\b|"
     r"\bdefault_\w|\w_default\b|\bset\s+no\b|"
@@ -134,6 +139,9 @@ def code_names(question: str) -> set[str]:
     return {m.group(0).strip("`") for m in _NAMED_IN_CODE.finditer(question)}
 
 
+PLACE = re.compile(PATH.pattern + r"|\w\**\s*(?:→|›|»|->)\s*\**\w")
+"""Where a documented thing is: a path or file, or a place in an app's menus ("under
+**Settings → Apps**")."""
 WANTS_PATH = re.compile(r"^\W*where\b|\bwhere\s+(?:does|do|is|are|can|should|will|did)\b", re.I)
 """An English "where" question: in documentation its answer is usually a path, so a sentence
 holding one is preferred (a place in prose holds none, and nothing changes there). Not
@@ -253,8 +261,9 @@ _DATA_SIZE = re.compile(
     r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
     r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b|"
     r"\bhow\s+(?:big|large)\s+(?:(?:can|could|does|do|is|are|will|may)\s+)?(?:the\s+|an?\s+|"
-    r"my\s+|its\s+|each\s+)?(?:[\w.-]+\s+){0,2}(?:files?|uploads?|logs?|attachments?|caches?|"
-    r"databases?|disks?|backups?|payloads?|bodies|body|requests?)\b",
+    r"my\s+|its\s+|each\s+|one\s+|a\s+single\s+)?(?:[\w.'-]+\s+){0,2}(?:files?|uploads?|logs?|"
+    r"attachments?|caches?|databases?|disks?|backups?|payloads?|bodies|body|requests?|"
+    r"tarballs?|archives?|downloads?|binar(?:y|ies)|installers?|xml|json|images?)\b",
     re.I,
 )
 """How much memory or disk, the largest size of a file, upload, log, cache or request body, or
@@ -316,6 +325,10 @@ _VERSION_NUMBER = re.compile(r"\d+\.\d|\bv\d|\b[A-Za-z][\w+-]*[\s,|:]+\d+(?![\w%
 ("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit (a window
 "for 2h")."""
 _CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
+_HTTP_ASKED = re.compile(r"\bhttp\s+(?:status|code|response|error)|\bstatus\s+code\b", re.I)
+_HTTP_CODE = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w%]|\.\d)")
+"""An HTTP status asked ("what HTTP status comes back?", "which status code"): three digits
+from 100 to 599 (``413``), not an exit code's "3" nor "5 MB"."""
 _CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
 """A status, exit or error code asked for ("What status code comes back?") and how one is
 written: a number of one to three digits (``202 Accepted``, "exit status 3."), not "one line",
@@ -332,10 +345,12 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     if korean is not None:
         return korean
     if wants_quantity(question):
+        if asks_age(question):
+            return AGE  # "how old was he when ...": "aged 45", not the year he died
         if _DATA_SIZE.search(question):
             return _SIZE
         if _CODE_ASKED.search(question):
-            return _CODE_NUMBER
+            return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
         if _HOW_LONG_LASTS.search(question):
             return DURATION
         if _HOW_LONG.search(question):
@@ -345,10 +360,12 @@ def answer_type(question: str) -> re.Pattern[str] | None:
         if _HOW_FAR_BACK.search(question):
             return EN_TIME  # how far back in time: "50,000 years", "to 1850", not metres
         return measure_said(question) or version_of(question) or NUMBER
+    if asks_which_wins(question):
+        return WON  # "Uruguay won the deciding match", "an environment variable beats the file"
     if WANTS_CODE.search(question):
         return CODE_TOKEN
     if WANTS_PATH.search(question):
-        return PATH
+        return PLACE
     return None
 
 
@@ -507,6 +524,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     unit = asked_unit(question)
     if unit is not None:
         return unit
+    if asks_age(question):
+        return AGE
     if _asks_sum(question):
         return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
@@ -518,7 +537,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     if _HOW_LONG_LASTS.search(question):
         return DURATION
     if _CODE_ASKED.search(question):
-        return _CODE_NUMBER  # an exit or status code: not "5% of the chunks", not "every"
+        # an exit or status code: not "5% of the chunks", not "every"; an HTTP one, 100-599
+        return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
     if _DATA_SIZE.search(question):
         return _SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):

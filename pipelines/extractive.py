@@ -10,8 +10,9 @@ code line, table row: ``statements``) of the numbered sources against the questi
 * **meaning**: the embedder's cosine, in the languages it covers, of the sentence alone and
   read under its heading;
 * the **answer type** asked (a number in a unit, a date, a version, a default, a name written
-  as code, a path: ``answer_types``), names written as code, a document name the question
-  gives, restatements of the question, and the source's retrieval rank.
+  as code, a path, a win, an age: ``answer_types``), names written as code, a document name
+  the question gives (or a word the sources write only as a name), restatements of the
+  question, and the source's retrieval rank.
 
 The best statement is the answer; a neighbour joins when it completes it (a pronoun, a reason,
 a default, a reply: ``extractive_rules.companions``), and a second statement when it scores
@@ -36,6 +37,7 @@ from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
+    LEANS_DEFAULT,
     SAYS_DEFAULT,
     answer_type,
     code_names,
@@ -86,6 +88,7 @@ from rag.pipelines.subjects import (
     unwritten_keys,
     unwritten_names,
     unwritten_years,
+    written_as_names,
 )
 from rag.pipelines.type_gate import declined, given_blanked, gives_default
 from rag.types import AnswerSentence, Citation
@@ -377,6 +380,9 @@ class ExtractiveAnswerer:
         # a question naming a document ("Which port does logship use?") is not answered by
         # another's sentence, however well it matches ("vanefly listens on port 7311")
         named = q_terms & set().union(*name_terms)
+        proper = [] if korean else written_as_names(question, texts)
+        if proper:  # a word the sources write only as a name ("Vegemite") names one too
+            named |= q_terms & set().union(*map(set, self.terms(proper)))
         unnamed = [
             bool(named - doc_terms[i] - set().union(*(title_terms[j] for j in docs[i])))
             for i in range(m)
@@ -384,9 +390,12 @@ class ExtractiveAnswerer:
         how = HOW.search(question) is not None
         wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
+        leans_default = asks_default or (
+            lang == "en" and LEANS_DEFAULT.search(question) is not None
+        )
         defaults = (
             [gives_default(c.text, code, headers[c.source], bodies[c.source]) for c in candidates]
-            if asks_default
+            if leans_default
             else [False] * n
         )
         features: list[tuple[float, ...]] = []
@@ -440,7 +449,7 @@ class ExtractiveAnswerer:
             by_source,
             question=question,
             wants=wants,
-            default=SAYS_DEFAULT if asks_default else None,
+            default=SAYS_DEFAULT if leans_default else None,
             follow=follow and self.follow_when == "always",
             follow_continuing=follow and self.follow_when == "continues",
             second_ratio=self.second_ratio,
@@ -450,12 +459,11 @@ class ExtractiveAnswerer:
         )
         best = candidates[order[0]]
         if self.type_gate:
-            before = []
+            before = []  # the sentence before each quoted one ("" opening its document)
             for k in chosen:
                 siblings = by_source[candidates[k].source]
                 at = siblings.index(k)
-                if at > 0:
-                    before.append(candidates[siblings[at - 1]].text)
+                before.append(candidates[siblings[at - 1]].text if at > 0 else "")
             unsaid = declined(
                 question,
                 lang,

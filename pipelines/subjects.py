@@ -157,6 +157,32 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     return missing
 
 
+_RUN_GOES_ON = re.compile(r"(?:['’]s)?[ \t]+[A-Z]")
+"""A capitalized word that another follows: "Women's" in "The Women's Boat Race" is part of a
+name, not the name."""
+
+
+def written_as_names(question: str, texts: Sequence[str]) -> list[str]:
+    """The words of an English ``question`` (any case) that ``texts`` write only as names:
+    capitalized every time, at least once inside a sentence and last in its run of capitals
+    ("who invented vegemite" over "Vegemite was created ..."). A source that never writes
+    such a word is about something else, however well its other words match ("The computer
+    mouse was invented ...")."""
+    if has_hangul(question):
+        return []
+    body = "\n".join(texts)
+    found = []
+    for word in dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][a-z]{2,}", question)):
+        if word in _NOT_NAMES:
+            continue
+        hits = list(re.finditer(rf"(?<![\w-]){word}(?![\w-])", body, re.I))
+        if all(h.group(0)[0].isupper() for h in hits) and any(
+            not _opens(body, h.start()) and _RUN_GOES_ON.match(body, h.end()) is None for h in hits
+        ):
+            found.append(word)
+    return found
+
+
 def unwritten_keys(names: Iterable[str], texts: Sequence[str]) -> list[str]:
     """The snake_case or upper-case keys among ``names`` (a question's code names:
     ``max_title_length``, ``APP_TOKEN``) that none of ``texts`` writes, case aside; a
@@ -268,13 +294,15 @@ def en_sibling(question: str, said: str) -> tuple[str, str] | None:
     return None
 
 
-def unnamed_run(question: str, texts: Sequence[str]) -> str | None:
+def unnamed_run(question: str, texts: Sequence[str], *, every: bool = False) -> str | None:
     """A run of capitalized words ``question`` names ("Meriwether Lewis") of which none of
-    ``texts`` writes a word, else None: asked when he died, "Only one member died: Sergeant
-    Charles Floyd" says it of another."""
+    ``texts`` writes a word (``every``: not every word, "Solheim Cup" beside "Ryder Cup"),
+    else None: asked when he died, "Only one member died: Sergeant Charles Floyd" says it of
+    another."""
     said = _folded("\n".join(texts))
+    test = all if every else any
     for run in _en_runs(question, asked=True):
-        if not any(re.search(rf"\b{re.escape(w)}\b", said) for w in run if len(w) >= 3):
+        if not test(re.search(rf"\b{re.escape(w)}\b", said) for w in run if len(w) >= 3):
             return " ".join(run)
     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
 from rag.pipelines.answer_types import (
     BOUND,
     NUMBER,
@@ -33,6 +34,7 @@ from rag.pipelines.subjects import (
     other_period,
     sibling,
     unnamed_run,
+    unwritten_years,
 )
 
 
@@ -47,7 +49,7 @@ def declined(
     foreign: bool,
 ) -> str | None:
     """Why the ``quoted`` sentences do not answer ``question`` (None: they may). ``before``: the
-    sentence before each quoted one in its document (where there is one); ``heads``: their
+    sentence before each quoted one in its document ("" where there is none); ``heads``: their
     sections' titles; ``headers``: their tables' headers; ``foreign``: the best sentence is
     from a page in another language than ``lang``, the question's."""
     said = " ".join(quoted)
@@ -122,6 +124,24 @@ def declined(
         # asked who invented or built something, the quoted sentences name no one
         if names_no_one(question, quoted):
             return "the closest sentences name no one"
+        # asked who won, neither the quoted sentences nor the ones before them say a win:
+        # "The Women's Boat Race began in 1927 on the Isis" names no winner
+        if asks_who_won(question):
+            won = [
+                f"{h}\n{b} {q}"
+                for q, b, h in zip(quoted, before, heads, strict=True)
+                if WON.search(f"{b} {q}")
+            ]
+            if not won:
+                return "the closest sentences do not say who won"
+            # ... of another contest: asked who won the first Solheim Cup or the race of 1927,
+            # "the Americans won" follows "The Ryder Cup ...", "won by Oxford" is said of 1829
+            # (the title counts: "The America's Cup" is what "Alinghi took the cup" is about)
+            contest = unnamed_run(question, won, every=True) or ", ".join(
+                unwritten_years(question, won)
+            )
+            if contest:
+                return f"the closest sentences say who won, not of {contest}"
     return None
 
 
@@ -160,37 +180,6 @@ def given_blanked(question: str, said: str) -> str:
     for word in {w.lower() for w in _GIVEN_WORD.findall(question)}:  # "in one album"
         said = re.sub(rf"\b{word}\b", " ", said, flags=re.I)
     return said
-
-
-_EVENTS = (
-    ("born", re.compile(r"\bborn\b", re.I), re.compile(r"born\b|birth", re.I)),  # newborn
-    (
-        "died",
-        re.compile(r"\b(?:die[sd]?|death)\b", re.I),
-        re.compile(
-            r"\b(?:die[sd]?|dying|death|dead|killed|kill(?:s|ing)?|perish(?:ed)?|drown(?:ed)?|"
-            r"lost\s+(?:their|his|her)\s+li(?:fe|ves)|fatalit|casualt|victims?|executed|"
-            r"murdered|assassinated|survived|survivors?)",
-            re.I,
-        ),
-    ),
-)
-"""Events an English quantity or date question may be about (born, died), and the words a
-sentence saying that event writes."""
-
-
-def lived(question: str) -> bool:
-    """``question`` asks when or how someone was born or died (``_EVENTS``)."""
-    return any(asked.search(question) for _, asked, _ in _EVENTS)
-
-
-def unsaid_event(question: str, texts: Sequence[str]) -> str | None:
-    """The event (born, died) ``question`` asks the date or count of that none of ``texts``
-    says, else None."""
-    for event, asked, said in _EVENTS:
-        if asked.search(question) and not any(said.search(t) for t in texts):
-            return event
-    return None
 
 
 _BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)

@@ -13,6 +13,7 @@ from rag.pipelines.answer_types import (
     CODE_TOKEN,
     NUMBER,
     PATH,
+    PLACE,
     answer_type,
     said_pattern,
     wants_quantity,
@@ -60,7 +61,7 @@ def test_korean_native_numerals_count_as_a_quantity() -> None:
 def test_a_where_question_prefers_the_sentence_with_a_path() -> None:
     """In documentation "where does X put / keep ..." is answered by a path; a sentence
     holding one wins over one that only shares the question's words."""
-    assert answer_type("Where does the install script put the program?") is PATH
+    assert answer_type("Where does the install script put the program?") is PLACE
     assert answer_type("Which file holds my entries?") is CODE_TOKEN
     assert CODE_TOKEN.search("In ~/.local/share/clockrow/entries.db, a single SQLite file.")
     assert PATH.search("The script copies the binary to ~/.local/bin and never asks.")

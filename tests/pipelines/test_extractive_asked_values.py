@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from citation_helpers import cite, declined_until_stated, gate_declines
 
 from rag.keywords import KeywordTokenizer
+from rag.pipelines.answer_events import unsaid_event
 from rag.pipelines.answer_types import LASTING, answer_type
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.statements import fence_context
-from rag.pipelines.type_gate import given_blanked, unsaid_event
+from rag.pipelines.type_gate import given_blanked
 
 if TYPE_CHECKING:
     from rag.embeddings.onnx import OnnxEmbedder

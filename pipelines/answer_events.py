@@ -1,0 +1,94 @@
+"""Events an English question asks about — a birth, a death, a win, someone's age at the
+time — and how a sentence that says the event writes it. The extractive answerer's ranking
+prefers such a sentence and its ``type_gate`` declines when the quoted sentences never say
+the event (``pipelines/extractive.md`` has what each check measured)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_EVENTS = (
+    ("born", re.compile(r"\bborn\b", re.I), re.compile(r"born\b|birth", re.I)),  # newborn
+    (
+        "died",
+        re.compile(r"\b(?:die[sd]?|death)\b", re.I),
+        re.compile(
+            r"\b(?:die[sd]?|dying|death|dead|killed|kill(?:s|ing)?|perish(?:ed)?|drown(?:ed)?|"
+            r"lost\s+(?:their|his|her)\s+li(?:fe|ves)|fatalit|casualt|victims?|executed|"
+            r"murdered|assassinated|survived|survivors?)",
+            re.I,
+        ),
+    ),
+)
+"""Events an English quantity or date question may be about (born, died), and the words a
+sentence saying that event writes."""
+
+
+def lived(question: str) -> bool:
+    """``question`` asks when or how someone was born or died (``_EVENTS``)."""
+    return any(asked.search(question) for _, asked, _ in _EVENTS)
+
+
+def unsaid_event(question: str, texts: Sequence[str]) -> str | None:
+    """The event (born, died) ``question`` asks the date or count of that none of ``texts``
+    says, else None."""
+    for event, asked, said in _EVENTS:
+        if asked.search(question) and not any(said.search(t) for t in texts):
+            return event
+    return None
+
+
+_WHO_WON = re.compile(
+    r"\b(?:who|which\s+(?:\w+\s+)?(?:team|side|country|nation|club|crew|boat|player))\s+"
+    r"(?:won|wins|has\s+won|had\s+won|came\s+first)\b|\bwho\s+was\s+the\s+winner\b",
+    re.I,
+)
+"""An English question asking who won ("who won the first women's boat race?", "which team
+won in 2013?")."""
+WON = re.compile(
+    r"\b(?:won|wins?|winners?|winning|victor(?:y|ies|ious|s)?|beat(?:s|ing)?|defeat(?:s|ed|ing)?|"
+    r"champions?|triumph(?:s|ed)?|came\s+first|took\s+the\s+(?:title|trophy|cup|prize)|"
+    r"precedence|overrides?)\b",
+    re.I,
+)
+"""A sentence saying who won: "Uruguay won the deciding match", "beat Emirates Team New
+Zealand 9-8", "The soroban won four of the five rounds"."""
+
+
+_WHICH_WINS = re.compile(
+    r"\bwhich\s+(?:one\s+)?(?:wins|takes\s+(?:precedence|effect)|counts|is\s+used|applies)\b|"
+    r"\bwhat\s+takes\s+precedence\b",
+    re.I,
+)
+"""Which of two settings wins ("set in the file and as an env var, which one wins?"): asked
+of a precedence, which sources say in many ways, so only the ranking asks for ``WON``."""
+
+
+def asks_which_wins(question: str) -> bool:
+    """True when ``question`` asks who won or which setting wins (``WON`` answers it)."""
+    return asks_who_won(question) or _WHICH_WINS.search(question) is not None
+
+
+def asks_who_won(question: str) -> bool:
+    """True when an English ``question`` asks who won (``_WHO_WON``)."""
+    return _WHO_WON.search(question) is not None
+
+
+_AGE_ASKED = re.compile(
+    r"\bhow\s+old\s+(?:was|were)\b.*\b(?:when|who|at\s+the\s+time)\b", re.I | re.DOTALL
+)
+"""How old someone was at an event ("how old was Mehmed II when he besieged ...", "how old
+was the girl who named Pluto?"), not how old a thing is ("How old was the shroud?")."""
+AGE = re.compile(
+    r"\baged\s+\d|\bage\s+of\s+\d|\b\d{1,3}(?:\s+|-)years?(?:\s+|-)old\b|"
+    r"\bat\s+\d{1,3}\b(?![\d.,:%]|\s*(?:[ap]\.?m\b|percent|per\s+cent|degrees?|°|km|kg|m\b))",
+    re.I,
+)
+"""An age as a sentence gives one: "aged 45", "at the age of 80", "then only 21 years old",
+"an 11-year-old schoolgirl", "married at 19" (not "at 9 pm", "at 30%")."""
+
+
+def asks_age(question: str) -> bool:
+    """True when an English ``question`` asks someone's age at an event (``_AGE_ASKED``)."""
+    return _AGE_ASKED.search(question) is not None
