@@ -15,6 +15,15 @@ from rag.pipelines.answer_dates import (
     asks_when_en,
 )
 from rag.pipelines.answer_events import AGE, WON, asks_age, asks_which_wins
+from rag.pipelines.answer_specs import (
+    CODE_ASKED,
+    DATA_SIZE_ASKED,
+    SIZE,
+    VERSION_ASKED,
+    VERSION_NUMBER,
+    code_said,
+    version_of,
+)
 from rag.pipelines.answer_units_ko import (
     KO_DURATION,
     KO_LENGTH,
@@ -212,68 +221,6 @@ def measure_said(question: str) -> re.Pattern[str] | None:
     return next((said for asked, said in MEASURES if asked.search(question)), None)
 
 
-_NAMED_VERSION = re.compile(
-    r"\b([A-Za-z][\w.+-]*)\s+(?=version\b)|\bversion\s+of\s+([A-Za-z][\w.+-]*)", re.I
-)
-_NOT_NAMES = frozenset(
-    [
-        "which",
-        "what",
-        "minimum",
-        "required",
-        "supported",
-        "oldest",
-        "earliest",
-        "latest",
-        "newest",
-        "lowest",
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "its",
-        "major",
-        "minor",
-        "same",
-        "new",
-        "old",
-    ]
-)
-
-
-def version_of(question: str) -> re.Pattern[str] | None:
-    """For "which Python version", "the minimum postgres version", "version of SQLite": the
-    named thing followed by a number ("Python 3.10", "PostgreSQL 13"; the name's last two
-    letters may differ; or in the next cell of a table row, "MariaDB,10.6"), so that
-    "macOS 12" beside it does not answer. None when no name."""
-    for m in _NAMED_VERSION.finditer(question):
-        name = m.group(1) or m.group(2)
-        if name.lower() not in _NOT_NAMES:
-            stem = re.escape(name[: max(4, len(name) - 2)])
-            return re.compile(rf"\b{stem}[\w.+-]*(?:\s+|\s*[,|;:]\s*)v?\d", re.I)
-    return None
-
-
-_DATA_SIZE = re.compile(
-    r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b|"
-    r"\b(?:max(?:imum)?|min(?:imum)?|largest|biggest)\s+(?:file\s+|upload\s+|log\s+)?size\s+"
-    r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
-    r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b|"
-    r"\bhow\s+(?:big|large)\s+(?:(?:can|could|does|do|is|are|will|may)\s+)?(?:the\s+|an?\s+|"
-    r"my\s+|its\s+|each\s+|one\s+|a\s+single\s+)?(?:[\w.'-]+\s+){0,2}(?:files?|uploads?|logs?|"
-    r"attachments?|caches?|databases?|disks?|backups?|payloads?|bodies|body|requests?|"
-    r"tarballs?|archives?|downloads?|binar(?:y|ies)|installers?|xml|json|images?)\b",
-    re.I,
-)
-"""How much memory or disk, the largest size of a file, upload, log, cache or request body, or
-how big a file, cache or database is (or grows): a number in bytes, not "a pool of 10
-connections" or "one folder"."""
-_SIZE = re.compile(
-    r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
-)
-
-
 _ASKS_WAY = re.compile(r"\s*how\s+(?:do|can|could|should|would)\s+(?:i|we|you)\b", re.I)
 """A question asking for a way ("How do I check which version I installed?"): its answer is
 a command or a step, not the number the rest of it names."""
@@ -319,22 +266,6 @@ def asks_bound(question: str) -> bool:
     )
 
 
-_VERSION_ASKED = re.compile(r"\bversion\b", re.I)
-_VERSION_NUMBER = re.compile(r"\d+\.\d|\bv\d|\b[A-Za-z][\w+-]*[\s,|:]+\d+(?![\w%])", re.I)
-"""A version as sources write one: dotted ("2.4", "3.9+"), "v3", or a number after a word
-("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit (a window
-"for 2h")."""
-_CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
-_HTTP_ASKED = re.compile(r"\bhttp\s+(?:status|code|response|error)|\bstatus\s+code\b", re.I)
-_HTTP_CODE = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w%]|\.\d)")
-"""An HTTP status asked ("what HTTP status comes back?", "which status code"): three digits
-from 100 to 599 (``413``), not an exit code's "3" nor "5 MB"."""
-_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
-"""A status, exit or error code asked for ("What status code comes back?") and how one is
-written: a number of one to three digits (``202 Accepted``, "exit status 3."), not "one line",
-"5%" nor a version's "3.9"."""
-
-
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
     얼마, ...; for how hot / far / fast / heavy, in a unit of that measure; for how much
@@ -347,10 +278,10 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     if wants_quantity(question):
         if asks_age(question):
             return AGE  # "how old was he when ...": "aged 45", not the year he died
-        if _DATA_SIZE.search(question):
-            return _SIZE
-        if _CODE_ASKED.search(question):
-            return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
+        if DATA_SIZE_ASKED.search(question):
+            return SIZE
+        if CODE_ASKED.search(question):
+            return code_said(question)
         if _HOW_LONG_LASTS.search(question):
             return DURATION
         if _HOW_LONG.search(question):
@@ -536,17 +467,16 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return Counted(many.group(1))
     if _HOW_LONG_LASTS.search(question):
         return DURATION
-    if _CODE_ASKED.search(question):
-        # an exit or status code: not "5% of the chunks", not "every"; an HTTP one, 100-599
-        return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
-    if _DATA_SIZE.search(question):
-        return _SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
+    if CODE_ASKED.search(question):
+        return code_said(question)
+    if DATA_SIZE_ASKED.search(question):
+        return SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         return EN_TIME if asks_when_en(question) else TIME
-    if _VERSION_ASKED.search(question):
-        return _VERSION_NUMBER  # "every snapshot" or a window "for 2h" gives no version
+    if VERSION_ASKED.search(question):
+        return VERSION_NUMBER  # "every snapshot" or a window "for 2h" gives no version
     if _HOW_FAR_OR_OFTEN.search(question):
         return NUMBER  # "42 degrees from the point", "back 50,000 years", "twice a day"
     # asked how heavy, hot, deep or fast: a number in a unit of that measure ("20 horsepower"

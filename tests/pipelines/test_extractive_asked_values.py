@@ -115,11 +115,11 @@ def test_a_birth_or_death_asked_about_is_said() -> None:
 def test_how_big_a_cache_or_file_grows_asks_for_a_size() -> None:
     """ "How big can the cache grow?" wants a size in bytes: "install 2.3 and start it" gives a
     number but no size."""
-    from rag.pipelines.answer_types import _SIZE
+    from rag.pipelines.answer_specs import SIZE
 
-    assert answer_type("how big can the thumbnail cache grow?") is _SIZE
-    assert answer_type("How large is the database after a year?") is _SIZE
-    assert answer_type("How big is the Pacific?") is not _SIZE
+    assert answer_type("how big can the thumbnail cache grow?") is SIZE
+    assert answer_type("How large is the database after a year?") is SIZE
+    assert answer_type("How big is the Pacific?") is not SIZE
     declined_until_stated(
         "How big can the quillbox cache grow?",
         "The quillbox cache is rebuilt after you install 2.3 and start it.",

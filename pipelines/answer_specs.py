@@ -1,0 +1,90 @@
+"""The values a question about software asks for — a named version, a size in bytes, an exit
+or HTTP status code — and how sources write them (``rag.pipelines.answer_types`` asks
+which one a question wants)."""
+
+from __future__ import annotations
+
+import re
+
+_NAMED_VERSION = re.compile(
+    r"\b([A-Za-z][\w.+-]*)\s+(?=version\b)|\bversion\s+of\s+([A-Za-z][\w.+-]*)", re.I
+)
+_NOT_NAMES = frozenset(
+    [
+        "which",
+        "what",
+        "minimum",
+        "required",
+        "supported",
+        "oldest",
+        "earliest",
+        "latest",
+        "newest",
+        "lowest",
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "its",
+        "major",
+        "minor",
+        "same",
+        "new",
+        "old",
+    ]
+)
+
+
+def version_of(question: str) -> re.Pattern[str] | None:
+    """For "which Python version", "the minimum postgres version", "version of SQLite": the
+    named thing followed by a number ("Python 3.10", "PostgreSQL 13"; the name's last two
+    letters may differ; or in the next cell of a table row, "MariaDB,10.6"), so that
+    "macOS 12" beside it does not answer. None when no name."""
+    for m in _NAMED_VERSION.finditer(question):
+        name = m.group(1) or m.group(2)
+        if name.lower() not in _NOT_NAMES:
+            stem = re.escape(name[: max(4, len(name) - 2)])
+            return re.compile(rf"\b{stem}[\w.+-]*(?:\s+|\s*[,|;:]\s*)v?\d", re.I)
+    return None
+
+
+DATA_SIZE_ASKED = re.compile(
+    r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b|"
+    r"\b(?:max(?:imum)?|min(?:imum)?|largest|biggest)\s+(?:file\s+|upload\s+|log\s+)?size\s+"
+    r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
+    r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b|"
+    r"\bhow\s+(?:big|large)\s+(?:(?:can|could|does|do|is|are|will|may)\s+)?(?:the\s+|an?\s+|"
+    r"my\s+|its\s+|each\s+|one\s+|a\s+single\s+)?(?:[\w.'-]+\s+){0,2}(?:files?|uploads?|logs?|"
+    r"attachments?|caches?|databases?|disks?|backups?|payloads?|bodies|body|requests?|"
+    r"tarballs?|archives?|downloads?|binar(?:y|ies)|installers?|xml|json|images?)\b",
+    re.I,
+)
+"""How much memory or disk, the largest size of a file, upload, log, cache or request body, or
+how big a file, cache or database is (or grows): a number in bytes, not "a pool of 10
+connections" or "one folder"."""
+SIZE = re.compile(
+    r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
+)
+
+
+VERSION_ASKED = re.compile(r"\bversion\b", re.I)
+VERSION_NUMBER = re.compile(r"\d+\.\d|\bv\d|\b[A-Za-z][\w+-]*[\s,|:]+\d+(?![\w%])", re.I)
+"""A version as sources write one: dotted ("2.4", "3.9+"), "v3", or a number after a word
+("Python 3", "macOS 12", "Ruby,3" in a table row) — not a number glued to a unit (a window
+"for 2h")."""
+CODE_ASKED = re.compile(r"\b(?:status|exit|error|return|response|http)\s+(?:code|status)\b", re.I)
+_HTTP_ASKED = re.compile(r"\bhttp\s+(?:status|code|response|error)|\bstatus\s+code\b", re.I)
+_HTTP_CODE = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w%]|\.\d)")
+"""An HTTP status asked ("what HTTP status comes back?", "which status code"): three digits
+from 100 to 599 (``413``), not an exit code's "3" nor "5 MB"."""
+_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
+"""A status, exit or error code asked for ("What status code comes back?") and how one is
+written: a number of one to three digits (``202 Accepted``, "exit status 3."), not "one line",
+"5%" nor a version's "3.9"."""
+
+
+def code_said(question: str) -> re.Pattern[str]:
+    """How the code asked for is written: an HTTP status, 100 to 599; an exit, error or other
+    status code, one to three digits (not "5% of the chunks", not "every")."""
+    return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
