@@ -457,6 +457,14 @@ class ExtractiveAnswerer:
             meaning=cosines,
             floor=self.cosine_floor,
         )
+        # a statement another quoted one holds whole (an FAQ's reply repeats a page's sentence)
+        # is said once
+        chosen = [
+            k
+            for k in chosen
+            if k == order[0]
+            or not any(j != k and candidates[k].text in candidates[j].text for j in chosen)
+        ]
         best = candidates[order[0]]
         if self.type_gate:
             before = []  # the sentence before each quoted one ("" opening its document)

@@ -1,7 +1,8 @@
 """Events and kinds of value a question asks for: who won (and of which contest), how old
 someone was at the time, an HTTP status, the size of a download, a place in an app's menus, a
-default "out of the box", and a name the sources write only as a name (rag.pipelines.
-answer_events, rag.pipelines.answer_types, rag.pipelines.type_gate, rag.pipelines.subjects)."""
+default "out of the box", a name the sources write only as a name, and a sentence quoted
+once (rag.pipelines.answer_events, rag.pipelines.answer_types, rag.pipelines.type_gate,
+rag.pipelines.subjects, rag.pipelines.extractive)."""
 
 from __future__ import annotations
 
@@ -173,3 +174,17 @@ def test_a_word_the_sources_write_only_as_a_name_names_the_source() -> None:
     ]
     told = ExtractiveAnswerer().compose("who invented ordmite", sources, lang="en")
     assert "Cyril Vell" in told.text and "mouse" not in told.text, told
+
+
+def test_a_sentence_another_quoted_one_holds_is_said_once() -> None:
+    """An FAQ's reply that repeats a page's sentence whole does not quote it twice."""
+    faq = cite(
+        1,
+        "Q: Can ordfeed move to PostgreSQL?\nA: Yes. Run ordfeed migrate-db. "
+        "It needs PostgreSQL 13 or newer.",
+    )
+    page = cite(2, "It needs PostgreSQL 13 or newer.")
+    told = ExtractiveAnswerer(second_ratio=0.0).compose(
+        "Can ordfeed move to PostgreSQL, and which version does it need?", [faq, page], lang="en"
+    )
+    assert told.text.count("PostgreSQL 13 or newer") == 1, told
