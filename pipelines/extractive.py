@@ -90,7 +90,7 @@ from rag.pipelines.subjects import (
     unwritten_years,
     written_as_names,
 )
-from rag.pipelines.type_gate import declined, given_blanked, gives_default
+from rag.pipelines.type_gate import blanker, declined, gives_default
 from rag.types import AnswerSentence, Citation
 
 
@@ -380,7 +380,7 @@ class ExtractiveAnswerer:
         # a question naming a document ("Which port does logship use?") is not answered by
         # another's sentence, however well it matches ("vanefly listens on port 7311")
         named = q_terms & set().union(*name_terms)
-        proper = [] if korean else written_as_names(question, texts)
+        proper = written_as_names(question, texts)  # none for a Korean question
         if proper:  # a word the sources write only as a name ("Vegemite") names one too
             named |= q_terms & set().union(*map(set, self.terms(proper)))
         unnamed = [
@@ -398,6 +398,7 @@ class ExtractiveAnswerer:
             if leans_default
             else [False] * n
         )
+        blank = blanker(question)  # a number the question writes is no answer
         features: list[tuple[float, ...]] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]
@@ -413,10 +414,7 @@ class ExtractiveAnswerer:
                     held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
                     how_bonus(cand.text) if how else 0.0,
                     sum(written in cand.text for written in code) / len(code) if code else 0.0,
-                    float(
-                        wants is not None
-                        and wants.search(given_blanked(question, cand.text)) is not None
-                    ),
+                    float(wants is not None and wants.search(blank(cand.text)) is not None),
                     float(defaults[k]),
                     float(cand.source),
                     float(unnamed[cand.source]),

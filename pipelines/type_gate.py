@@ -7,7 +7,7 @@ each check measured)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
 from rag.pipelines.answer_types import (
@@ -173,13 +173,29 @@ def given_blanked(question: str, said: str) -> str:
     endpoint" does not say which version supports uploads on port 6121. A question offering a
     choice ("6120 or 6121?") keeps them: one is the answer. A number word counts too: "one
     photo can sit in many albums" gives no count of photos in one album."""
+    return blanker(question)(said)
+
+
+def blanker(question: str) -> Callable[[str], str]:
+    """``given_blanked`` for one ``question``, read once: the ranking blanks every candidate
+    sentence with it."""
     if _CHOICE.search(question):
+        return lambda said: said
+    given = [
+        re.compile(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)")
+        for number in set(_GIVEN.findall(question))
+    ]
+    given += [  # "in one album"
+        re.compile(rf"\b{word}\b", re.I)
+        for word in {w.lower() for w in _GIVEN_WORD.findall(question)}
+    ]
+
+    def blank(said: str) -> str:
+        for pattern in given:
+            said = pattern.sub(" ", said)
         return said
-    for number in set(_GIVEN.findall(question)):
-        said = re.sub(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", " ", said)
-    for word in {w.lower() for w in _GIVEN_WORD.findall(question)}:  # "in one album"
-        said = re.sub(rf"\b{word}\b", " ", said, flags=re.I)
-    return said
+
+    return blank
 
 
 _BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)
