@@ -9,6 +9,9 @@ Per config, over the answerable questions (gold answers) and the unanswerable on
   ``citation_precision`` — the share of cited sources that support their sentence, both from
   one ``SupportChecker`` applied to every config's final text the same way (abstaining
   sentences are not counted);
+* ``sources_contain`` — answerable questions whose sources (every one given to the answer
+  step) hold a gold answer: the most an answer built from the sources' own sentences can
+  reach, so a miss reads as retrieval's or the answer step's;
 * ``abstain_rate`` — unanswerable questions answered with "the sources do not say", and
   ``false_abstain_rate`` — answerable questions abstained on;
 * ``output_tokens`` — tokens of the answer text per answer (the answering model's
@@ -47,6 +50,8 @@ class AnswerRow(BaseModel):
     em: float = 0.0
     f1: float = 0.0
     contains: float = 0.0
+    in_sources: bool | None = None
+    """A gold answer is in the sources' text (None: unanswerable)."""
     abstained: bool = False
     grounded: float | None = None
     output_tokens: int = 0
@@ -62,6 +67,8 @@ class AnswerStats(BaseModel):
     answer_em: float
     answer_f1: float
     answer_contains: float
+    sources_contain: float = 0.0
+    """Share of answerable questions whose sources hold a gold answer (the ceiling)."""
     grounded: float | None = None
     citation_precision: float | None = None
     abstain_rate: float | None = None
@@ -172,6 +179,8 @@ def score_answers(
         )
         if q.answers:
             row.em, row.f1, row.contains = best_answer_scores(got.text, q.answers)
+            held = "\n".join(c.text for c in got.citations)
+            row.in_sources = bool(held) and best_answer_scores(held, q.answers)[2] == 1.0
         if not got.abstained and got.text:
             g = judge(checker, got.text, got.citations, detect_lang(q.text))
             supported, sentences = supported + g.supported, sentences + g.sentences
@@ -188,6 +197,7 @@ def score_answers(
         answer_em=sum(r.em for r in answerable) / n,
         answer_f1=sum(r.f1 for r in answerable) / n,
         answer_contains=sum(r.contains for r in answerable) / n,
+        sources_contain=sum(bool(r.in_sources) for r in answerable) / n,
         grounded=supported / sentences if sentences else None,
         citation_precision=good_cites / cites if cites else None,
         abstain_rate=(

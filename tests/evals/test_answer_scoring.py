@@ -47,11 +47,32 @@ def test_score_answers_separates_answerable_and_unanswerable() -> None:
     stats = score_answers(lambda q: replies[q], queries, SupportChecker(), lambda t: len(t.split()))
     assert stats.scored == 2 and stats.unanswerable == 2
     assert stats.answer_contains == 0.5 and stats.false_abstain_rate == 0.5
+    # both answerable questions were given a source holding their gold answer ("pip" too)
+    assert stats.sources_contain == 1.0
+    assert [r.in_sources for r in stats.per_answer] == [True, True, None, None]
     assert stats.abstain_rate == 0.5
     # one supported sentence (q1) and one invented one (u2): half grounded, half precise
     assert stats.grounded == 0.5 and stats.citation_precision == 0.5
     assert stats.output_tokens > 0 and len(stats.per_answer) == 4
     assert [r.id for r in stats.per_answer if r.unanswerable] == ["u1", "u2"]
+
+
+def test_sources_contain_is_the_share_whose_sources_hold_a_gold_answer() -> None:
+    """The ceiling of an answer built from the sources: a gold answer retrieval never
+    brought is missed by every answer mode alike."""
+    queries = [
+        Query("q1", "What is the default port?", {"d": 1}, ("5432",)),
+        Query("q2", "What follows the moon?", {"d": 1}, ("tides",)),
+        Query("q3", "Who wrote it?", {"d": 1}, ("Stonebraker",)),
+    ]
+    replies = {
+        "What is the default port?": Produced("It is 5432 [1].", [SOURCE], False),
+        "What follows the moon?": Produced("The sources do not say.", [SOURCE, OTHER], True),
+        "Who wrote it?": Produced("The sources do not say.", [], True),
+    }
+    stats = score_answers(lambda q: replies[q], queries, SupportChecker(), lambda t: 1)
+    assert [r.in_sources for r in stats.per_answer] == [True, True, False]
+    assert stats.sources_contain == 2 / 3 and stats.answer_contains == 1 / 3
 
 
 def test_an_extractive_answer_abstains_only_when_it_says_so() -> None:
