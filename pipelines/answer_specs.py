@@ -87,4 +87,14 @@ written: a number of one to three digits (``202 Accepted``, "exit status 3."), n
 def code_said(question: str) -> re.Pattern[str]:
     """How the code asked for is written: an HTTP status, 100 to 599; an exit, error or other
     status code, one to three digits (not "5% of the chunks", not "every")."""
-    return _HTTP_CODE if _HTTP_ASKED.search(question) else _CODE_NUMBER
+    return _HTTP_CODE if _HTTP_ASKED.search(question) else _EXIT_CODE
+
+
+_EXIT_CODE = re.compile(
+    r"\b(?:exit(?:s|ed)?|status(?:es)?|codes?|return(?:s|ed)?|with)\b[^.;\d]{0,20}?"
+    rf"{_CODE_NUMBER.pattern}|(?:^|\||(?<!\d),|`)\s*{_CODE_NUMBER.pattern}",
+    re.I | re.M,
+)
+"""An exit or error code as sources write one: after "exits", "status", "code" or "returns"
+("it exits 0 when ... and 2 when ...", "exit code 3"), at a table cell's or line's start
+("| 2 | config invalid |") or in code ("`3`"); not any small number ("a Raspberry Pi 4")."""

@@ -293,6 +293,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
         return measure_said(question) or version_of(question) or NUMBER
     if asks_which_wins(question):
         return WON  # "Uruguay won the deciding match", "an environment variable beats the file"
+    if _ENV_ASKED.search(question):
+        return ENV_NAME  # "set the scan interval with an env var": YARROWSHELF_SCAN_INTERVAL
     if WANTS_CODE.search(question):
         return CODE_TOKEN
     if WANTS_PATH.search(question):
@@ -300,6 +302,10 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
+_ENV_ASKED = re.compile(r"\benv(?:ironment)?[\s_-]*var(?:iable)?s?\b", re.I)
+ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*\b")
+"""An environment variable as docs write one (``YARROWSHELF_SCAN_INTERVAL``, the
+``YARROWSHELF_`` prefix), to a question asking for one ("with an env var")."""
 _HOW_MANY = re.compile(r"\bhow\s+many\s+([a-z][a-z-]*)", re.I)
 _MEASURED = (
     r"(?:seconds?|secs?|minutes?|mins?|hours?|days?|weeks?|months?|years?|ms|s|m|km|cm|mm|kg|g|"
@@ -388,7 +394,8 @@ _MONEY_ASKED = re.compile(
     r"(?:맞는|받는|타는|먹는|드는|하는)\s*데\s*얼마(?!\s*나|\s*동안|\s*걸)|"
     r"[가-힣](?:료|비|대)(?:는|은|가|이|도)?\s*얼마(?!\s*나|\s*동안|\s*걸)|"
     r"\b(?:costs?|prices?|fees?|fares?|charges?|salary|wages?|pa(?:y|ys|id)|money|insured|"
-    r"worth)\b)",
+    r"worth|pensions?|rewards?|ransoms?|bount(?:y|ies)|taxe?s?|tolls?|rents?|tuition|"
+    r"subsid(?:y|ies)|allowances?|fines?|budgets?)\b)",
     re.I,
 )
 """A price, fee, fine or wage named in a question (not 값, which is as often "a value"), an
@@ -474,11 +481,33 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     if _HOW_LONG.search(question):
         return LASTING
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
-        return EN_TIME if asks_when_en(question) else TIME
+        if not asks_when_en(question):
+            return TIME
+        # software docs date a feature by the release it came in ("FB2 ... 1.5")
+        return EN_RELEASE if _CAME_IN.search(question) else EN_TIME
     if VERSION_ASKED.search(question):
         return VERSION_NUMBER  # "every snapshot" or a window "for 2h" gives no version
     if _HOW_FAR_OR_OFTEN.search(question):
         return NUMBER  # "42 degrees from the point", "back 50,000 years", "twice a day"
     # asked how heavy, hot, deep or fast: a number in a unit of that measure ("20 horsepower"
     # is no speed, "31,700 km²" no depth)
-    return measure_said(question) or NUMBER
+    measure = measure_said(question)
+    if measure is not None:
+        return measure
+    return AMOUNT if _HOW_MUCH.search(question) else NUMBER
+
+
+_CAME_IN = re.compile(
+    r"\b(?:added|introduced|show(?:ed|n)?\s+up|appear(?:ed|s)?|arrive[ds]?|land(?:ed|s)?|"
+    r"became\s+available|come\s+in|came\s+in|supported|support)\b",
+    re.I,
+)
+"""A when-question about a feature's arrival ("When did FB2 support show up?")."""
+EN_RELEASE = re.compile(rf"{EN_TIME.pattern}|\d+\.\d+", re.I)
+"""When a feature came: a date, or the release that brought it ("1.5")."""
+_HOW_MUCH = re.compile(r"\bhow\s+much\b", re.I)
+AMOUNT = re.compile(
+    rf"(?<![\d.,])(?!(?:1\d{{3}}|20\d\d)(?!\d|[.,]\d))\d|{NUMBER.pattern[3:]}", re.I
+)
+"""An amount ("how much vitamin C is in one kiwifruit?"): a number, but not a year alone ("In
+1904 Isabel Fraser brought seeds home" says no amount)."""

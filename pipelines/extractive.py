@@ -35,6 +35,7 @@ from typing import Any, Literal
 from rag.chunking import detect_lang
 from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
+from rag.pipelines.answer_people import asks_who_did, named_first
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
     LEANS_DEFAULT,
@@ -82,8 +83,6 @@ from rag.pipelines.statements import (
     title,
 )
 from rag.pipelines.subjects import (
-    asks_who_did,
-    named_first,
     unwritten_en_names,
     unwritten_keys,
     unwritten_names,

@@ -112,7 +112,7 @@ _EN_NAME = re.compile(r"(?<![\w.-])[A-Z][a-z]+(?:[A-Z][a-z]*)*(?:['’][a-z]+)?(
 NAS, PDF: as often a common noun as a name)."""
 
 
-_DEMONYM = re.compile(
+DEMONYM = re.compile(
     r"(?:ish|ian|ese|ean)$|^(?:poles|turks|danes|swedes|finns|czechs|slovaks|serbs|croats|"
     r"greeks|arabs|thais|britons|brits|saxons|normans|vikings|moors|franks|celts|ottomans)$",
     re.I,
@@ -147,9 +147,9 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     missing = []
     for m in _EN_NAME.finditer(question):
         word = m.group(0)
-        if _opens(question, m.start()) or word.lower() in _NOT_NAMES:
+        if _opens(question, m.start()) or word.lower() in NOT_NAMES:
             continue
-        if _DEMONYM.search(word):  # "the Irish famine", "a Norwegian king": over Ireland, Norway
+        if DEMONYM.search(word):  # "the Irish famine", "a Norwegian king": over Ireland, Norway
             continue
         stem = re.sub(r"(?:['’]s|['’]|s)$", "", _folded(word))
         if len(stem) >= 3 and not re.search(rf"\b{re.escape(stem[:5])}", said):
@@ -173,7 +173,7 @@ def written_as_names(question: str, texts: Sequence[str]) -> list[str]:
     body = "\n".join(texts)
     found = []
     for word in dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][a-z]{2,}", question)):
-        if word in _NOT_NAMES:
+        if word in NOT_NAMES:
             continue
         hits = list(re.finditer(rf"(?<![\w-]){word}(?![\w-])", body, re.I))
         if all(h.group(0)[0].isupper() for h in hits) and any(
@@ -260,7 +260,7 @@ def _en_runs(text: str, *, asked: bool = False) -> list[tuple[str, ...]]:
         words = [_folded(re.sub(r"['’]s?$|(?<=^[A-Z])s$", "", w)) for w in m.group(0).split()]
         if asked and _opens(text, m.start()):
             words = words[1:]
-        words = [w for w in words if w not in _NOT_NAMES]
+        words = [w for w in words if w not in NOT_NAMES]
         if len(words) >= 2:
             runs.append(tuple(words))
     return runs
@@ -344,89 +344,17 @@ def other_period(question: str, said: str) -> tuple[str, str] | None:
     return (next(iter(asked)), given[0]) if given else None
 
 
-_WHO_DID = re.compile(
-    r"^\W*who\s+(?:(?:first|actually|originally|really|later)\s+)?"
-    r"(?:was|were|did|had|[a-z]+ed|built|made|wrote|won|came|led|found|took|began|drew|held|"
-    r"sent|gave|ran|taught|thought|brought|got|saw|flew|set|put|sang|beat|broke|chose|drove|"
-    r"fought|knew|lost|met|paid|rode|rose|said|sold|shot|spoke|stood|threw|told|wore|bought)\b",
-    re.IGNORECASE,
-)
-"""An English question asking who did something in the past ("Who invented ...", "who was
-the captain ...", "who came up with ..."): a person or a body, named. Not "Who can ...":
-a role answers that ("only admins")."""
-_CAPITALIZED = re.compile(r"\b(?:[A-Z][a-z]+(?:['’-][A-Za-z]+)*|[A-Z]{2,})\b")
 _OPENERS = """
 the a an in on at it its he she they his her their this that these those there then when while
 after before since by for from with much most many some one two three as if but and so yet also
 until unlike like what which who why how where to all each every no not only once because
-during without within through we you our your
+during without within through we you our your perhaps however today later soon finally
+instead meanwhile although though still even around about nearly almost over under between
+among more less several few both either neither any other another such here now thus hence
+therefore often usually sometimes early late first next last
 """
-_NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAYS)
+NOT_NAMES = frozenset(_OPENERS.split()) | frozenset(MONTHS) | frozenset(WEEKDAYS)
 """Capitalized words that name no one: words that open sentences, months and days."""
-
-
-_COMMANDS = re.compile(
-    r"[A-Z][a-z]+\s+(?:(?:a|an|the|your|it|its|this|that|each|every|all|one)\b|`)"
-)
-"""A sentence opening with an instruction: a verb before an article or a code name."""
-_LINE_START = re.compile(r"[\s*_>-]*(?:[QA]\s*:\s*)?")
-"""What may come before a sentence's first word: list marks, an FAQ's "Q:" or "A:"."""
-_NO_ONE = re.compile(
-    r"^(?:sun|moon|earth|greek|french|dutch|swiss|thai|welsh|scots|irish|english|roman|arab|"
-    r"bc|bce|ad|ce|am|pm)$"
-)
-"""Capitalized words that name no one who did something: the Sun, the Moon, the Earth,
-adjectives of a people ("a Greek device"; with ``_DEMONYM``: "Norwegian") and eras or times
-of day ("the first century BC")."""
-
-
-def names_someone(question: str, sentence: str) -> bool:
-    """``sentence`` holds a capitalized word or acronym the ``question`` does not, other than
-    a month, a day, a word that opens sentences ("In", "It", "The") or an instruction ("Give a
-    cluster a name"), the Sun or Moon, an adjective of a people ("Greek", "Norwegian") or an
-    era ("BC")."""
-    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
-    for m in _CAPITALIZED.finditer(sentence):
-        word = m.group(0).lower()
-        if word in asked or word in _NOT_NAMES or _NO_ONE.match(word):
-            continue
-        if _COMMANDS.match(sentence, m.start()) and _LINE_START.fullmatch(sentence[: m.start()]):
-            continue  # an instruction's verb: "Give a cluster a name", "Run `scan`"
-        if len(word) > 4 and _DEMONYM.search(word):
-            continue
-        return True
-    return False
-
-
-def asks_who_did(question: str) -> bool:
-    """An English question asking who did something in the past (``_WHO_DID``)."""
-    return _WHO_DID.search(question) is not None
-
-
-def names_no_one(question: str, quoted: Sequence[str]) -> bool:
-    """True when an English question asks who did something (``_WHO_DID``) and the ``quoted``
-    sentences name no one (``names_someone``). "Who built the Antikythera mechanism?" is not
-    answered by "Much of what is known comes from a study in 2005" nor by "a hand-powered
-    Greek device that predicted the positions of the Sun and Moon"."""
-    if _WHO_DID.search(question) is None:
-        return False
-    return not any(names_someone(question, sentence) for sentence in quoted)
-
-
-def named_first(
-    order: list[int], scores: Sequence[float], texts: Sequence[str], question: str
-) -> list[int]:
-    """``order`` with a close runner-up that names someone first when the best statement names
-    no one, asked who did it: "Who first made oxygen?" over "Oxygen is element 8 ..." and
-    "Scheele made it first ..." (within 75% of the best score, among the next two)."""
-    if not order or names_someone(question, texts[order[0]]):
-        return order
-    top = scores[order[0]]
-    named = next(
-        (k for k in order[1:3] if scores[k] >= 0.75 * top and names_someone(question, texts[k])),
-        None,
-    )
-    return order if named is None else [named, *(k for k in order if k != named)]
 
 
 _EN_COUNTED = re.compile(
@@ -455,6 +383,30 @@ def counted_things(question: str) -> list[str]:
     if not words or _UNITS_AND_TIMES.match(words[-1]):
         return []
     return [w for w in words if len(w) >= 3]
+
+
+_EN_LASTING = re.compile(
+    r"\bhow\s+long\s+(?:does|do|did|will|would|can|is|are|was|were|should)\s+(.*?)\s+"
+    r"(?:take|last|stay|run|wait|live|remain|be|get|need|sit|spend|survive|stick|"
+    r"(?:keep|hold(?:\s+on\s+to)?)\s+(.*?)(?=\s+(?:before|for|after|by|when|until|once)\b|\W*$))\b",
+    re.I,
+)
+_NOT_LASTING = frozenset(["it", "i", "you", "we", "they", "she", "he", "this", "that", "there"])
+
+
+def lasting_things(question: str) -> list[str]:
+    """The words naming what an English "how long does X take / last / stay valid" question
+    times ("how long does an app password stay valid" -> password; "how long does hollowlatch
+    keep sensor readings" -> hollowlatch, sensor, readings), [] for "how long does it take" or
+    no such question."""
+    m = _EN_LASTING.search(question)
+    if m is None:
+        return []
+    words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]+", m.group(1))]
+    if not words or words[0] in _NOT_LASTING:
+        return []
+    kept = re.findall(r"[A-Za-z][A-Za-z-]+", m.group(2) or "")  # "keep sensor readings"
+    return [w for w in [*words, *map(str.lower, kept)] if len(w) >= 4 and w not in NOT_NAMES]
 
 
 def names_counted(words: Sequence[str], text: str) -> bool:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
+from rag.pipelines.answer_people import names_no_one
 from rag.pipelines.answer_types import (
     BOUND,
     NUMBER,
@@ -27,9 +28,9 @@ from rag.pipelines.subjects import (
     contrasted,
     counted_things,
     en_sibling,
+    lasting_things,
     measured_subject,
     names_counted,
-    names_no_one,
     names_subject,
     other_period,
     sibling,
@@ -85,6 +86,12 @@ def declined(
         counted = counted_things(question) if lang == "en" else []
         if counted and not any(names_counted(counted, t) for t in (said, *before, *heads)):
             return f"the closest sentences do not count {' '.join(counted)}"
+        # "how long does an app password stay valid?" is not answered by how long a deleted
+        # user's shelves are kept: what is timed is named in the quoted sentences, the
+        # sentence before them or their titles
+        timed = lasting_things(question) if lang == "en" else []
+        if timed and not any(names_counted(timed, t) for t in (said, *before, *heads)):
+            return f"the closest sentences do not time {' '.join(timed)}"
         # asked for a limit, the quoted sentences (or their table's header) state none: an
         # example (`--workers 4`) or another measure is not the maximum
         # (a table column written in snake case, `max_upload_threads`, says max)
@@ -121,6 +128,16 @@ def declined(
         other = en_sibling(question, said_or_titled)
         if other is not None:
             return f"the closest sentences say {other[1]}, not {other[0]}"
+        # asked which key, variable or flag sets something, the quoted sentences write none:
+        # "Each user can add up to 5 device addresses" names no key that limits them
+        if _KEY_ASKED.search(question) and not any(_CODE_NAME.search(q) for q in quoted):
+            return "the closest sentences name no key, variable or flag"
+        # asked "does it use STARTTLS or implicit TLS?", the quoted sentences write neither
+        offered = choice_offered(question)
+        if offered and not any(
+            re.search(rf"\b{re.escape(word)}", said_or_titled, re.I) for word in offered
+        ):
+            return f"the closest sentences say neither {' nor '.join(offered)}"
         # asked who invented or built something, the quoted sentences name no one
         if names_no_one(question, quoted):
             return "the closest sentences name no one"
@@ -143,6 +160,38 @@ def declined(
             if contest:
                 return f"the closest sentences say who won, not of {contest}"
     return None
+
+
+_KEY_ASKED = re.compile(
+    r"\b(?:which|what)(?:'s|\s+is)?\s+(?:the\s+)?(?:config(?:uration)?\s+|toml\s+|yaml\s+)?"
+    r"(?:key|env(?:ironment)?\s+var(?:iable)?|variable|flag|setting|option)s?\b",
+    re.I,
+)
+"""A question asking which setting, key, variable or flag does something: a code name answers."""
+_CODE_NAME = re.compile(
+    r"`[^`]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|"
+    r"\b[a-z]\w+\.[a-z]\w+\b|^\s*[\w.]+\s*[=:]"
+)
+"""A key, variable or flag as docs write one: in backticks, ``--seed``, ``metrics_listen``,
+``FERNCRATE_CACHE_DIR``, ``database.url`` or a config line's ``key =``."""
+_CHOICE_ASKED = re.compile(
+    r"^\W*(?:does|do|did|is|are|was|were|will|should)\b[^,?]*?\b([\w.+-]+)\s+or\s+"
+    r"(?:(?:a|an|the)\s+)?([\w.+-]+)(?:\s+[\w.+-]+){0,2}\s*\??\s*$",
+    re.I,
+)
+_FILLERS = frozenset(["a", "an", "the", "it", "its", "first", "last", "one"])
+
+
+def choice_offered(question: str) -> list[str]:
+    """The two words a closed question offers to choose from, the one before "or" and the one
+    after ("Does the relay use STARTTLS or implicit TLS?": STARTTLS, implicit); none for a
+    question without such an ending choice ("Can I use MySQL or any other database at run
+    time?" is a yes/no)."""
+    m = _CHOICE_ASKED.search(question)
+    if m is None:
+        return []
+    words = [w for w in m.groups() if w.lower() not in _FILLERS]
+    return words if len(words) == 2 else []
 
 
 def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:

@@ -133,7 +133,7 @@ def test_how_big_a_cache_or_file_grows_asks_for_a_size() -> None:
 def test_an_instruction_names_no_one() -> None:
     """Asked who trained a model, "Give a cluster a name ..." and "Run `faces rebuild`" name no
     one: a capitalized verb before an article or a code name opens an instruction."""
-    from rag.pipelines.subjects import names_someone
+    from rag.pipelines.answer_people import names_someone
 
     question = "Who trained the quillbox face model?"
     assert not names_someone(question, "Give a cluster a name to turn it into a person.")
