@@ -70,6 +70,12 @@ def gate_declines(
     return declined
 
 
+def answer_under(question: str, text: str, heading: tuple[str, ...]) -> Composed:
+    """The default answerer's English answer to ``question`` from one source, ``text`` under
+    ``heading``."""
+    return ExtractiveAnswerer().compose(question, [cite(1, text, heading=heading)], lang="en")
+
+
 def declined_until_stated(
     question: str, page: str, *, lang: str, reason: str, stated: str, answer: str
 ) -> None:

@@ -6,7 +6,7 @@ rag.pipelines.type_gate)."""
 
 from __future__ import annotations
 
-from citation_helpers import cite, declined_until_stated
+from citation_helpers import answer_under, cite, declined_until_stated
 
 from rag.pipelines.answer_people import named_first, names_person, names_someone
 from rag.pipelines.answer_specs import code_said
@@ -129,16 +129,10 @@ def test_when_a_feature_showed_up_is_answered_by_its_release() -> None:
     came = said_pattern("When did FB2 support show up?")
     assert came.search("FB2,.fb2,yes,no,1.5,FictionBook 2")
     assert not said_pattern("when was the spire built?").search("version 1.5")
-    answer = ExtractiveAnswerer().compose(
+    answer = answer_under(
         "When did FB2 support show up?",
-        [
-            cite(
-                1,
-                "format,extension,reader,support shows up in\nFB2,.fb2,yes,1.5\nTXT,.txt,no,1.4\n",
-                heading=("Format support: the release each showed up in",),
-            )
-        ],
-        lang="en",
+        "format,extension,reader,support shows up in\nFB2,.fb2,yes,1.5\nTXT,.txt,no,1.4\n",
+        ("Format support: the release each showed up in",),
     )
     assert not answer.abstained and "1.5" in answer.text, answer
 

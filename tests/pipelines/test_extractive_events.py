@@ -6,7 +6,7 @@ rag.pipelines.subjects, rag.pipelines.extractive)."""
 
 from __future__ import annotations
 
-from citation_helpers import cite, declined_until_stated
+from citation_helpers import answer_under, cite, declined_until_stated
 
 from rag.pipelines.answer_events import WON, asks_age, asks_which_wins, asks_who_won
 from rag.pipelines.answer_types import answer_type, said_pattern
@@ -52,16 +52,10 @@ def test_a_win_said_of_another_contest_declines() -> None:
     race = "The first race was held in 1829 and won by Ordham. The women's race began in 1927."
     answer = _answer("who won the first women's race in 1927?", race)
     assert answer.abstained and "1927" in answer.reason, answer
-    titled = ExtractiveAnswerer().compose(
+    titled = answer_under(
         "Which landlocked country has won the Ordway Cup?",
-        [
-            cite(
-                1,
-                "Vellmark first won in 1995, and in 2003 Alpia took the cup home.",
-                heading=("The Ordway Cup",),
-            )
-        ],
-        lang="en",
+        "Vellmark first won in 1995, and in 2003 Alpia took the cup home.",
+        ("The Ordway Cup",),
     )
     assert not titled.abstained, titled
 
