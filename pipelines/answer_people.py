@@ -46,7 +46,7 @@ def names_someone(question: str, sentence: str) -> bool:
     a month, a day, a word that opens sentences ("In", "It", "The") or an instruction ("Give a
     cluster a name"), the Sun or Moon, an adjective of a people ("Greek", "Norwegian") or an
     era ("BC")."""
-    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    asked = {w.lower() for w in re.findall(rf"[A-Za-z{_LOWER}]+", question)}
     for m in _CAPITALIZED.finditer(sentence):
         word = m.group(0).lower()
         if word in asked or word in NOT_NAMES or _NO_ONE.match(word):
@@ -109,7 +109,7 @@ def named_first(
 _PERSON_RATIO = 0.65
 """How far below the best statement a runner-up writing a person's full name may score and
 still answer "who did it" first (the best names no one, and the gate would decline it)."""
-_PARTICLES = frozenset(
+_PARTICLES = frozenset(  # "Hans von Ohain", "Leonardo da Vinci"
     ["de", "da", "di", "du", "del", "der", "den", "van", "von", "le", "la", "bin", "ibn", "al", "y"]
 )
 _PLACE_WORDS = """

@@ -506,8 +506,7 @@ _CAME_IN = re.compile(
 EN_RELEASE = re.compile(rf"{EN_TIME.pattern}|\d+\.\d+", re.I)
 """When a feature came: a date, or the release that brought it ("1.5")."""
 _HOW_MUCH = re.compile(r"\bhow\s+much\b", re.I)
-AMOUNT = re.compile(
-    rf"(?<![\d.,])(?!(?:1\d{{3}}|20\d\d)(?!\d|[.,]\d))\d|{NUMBER.pattern[3:]}", re.I
-)
+_NUMBER_WORDS_ETC = NUMBER.pattern.removeprefix(r"\d|")  # NUMBER without its bare digit
+AMOUNT = re.compile(rf"(?<![\d.,])(?!(?:1\d{{3}}|20\d\d)(?!\d|[.,]\d))\d|{_NUMBER_WORDS_ETC}", re.I)
 """An amount ("how much vitamin C is in one kiwifruit?"): a number, but not a year alone ("In
 1904 Isabel Fraser brought seeds home" says no amount)."""

@@ -54,6 +54,8 @@ def test_a_name_in_accented_letters_names_someone() -> None:
         lang="en",
     )
     assert not answer.abstained and "Sävik" in answer.text, answer
+    # a name the question itself writes names no one new
+    assert not names_someone("Who taught Ørn Sävik?", "Then Sävik left.")
 
 
 def test_how_much_asks_an_amount_not_a_year() -> None:
