@@ -172,7 +172,7 @@ _CODE_NAME = re.compile(
     r"`[^`]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|"
     r"\b[a-z]\w+\.[a-z]\w+\b|^\s*[\w.]+\s*[=:]"
 )
-"""A key, variable or flag as docs write one: in backticks, ``--seed``, ``metrics_listen``,
+"""A key, variable or flag as docs write one: in backticks, a dashed flag, ``metrics_listen``,
 ``FERNCRATE_CACHE_DIR``, ``database.url`` or a config line's ``key =``."""
 _CHOICE_ASKED = re.compile(
     r"^\W*(?:does|do|did|is|are|was|were|will|should)\b[^,?]*?\b([\w.+-]+)\s+or\s+"
