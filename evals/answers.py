@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from rag.evals.datasets import Query
-from rag.evals.metrics import best_answer_scores, percentile
+from rag.evals.metrics import best_answer_scores, contains_gold, percentile
 
 if TYPE_CHECKING:
     from rag.api import RAG
@@ -180,7 +180,7 @@ def score_answers(
         if q.answers:
             row.em, row.f1, row.contains = best_answer_scores(got.text, q.answers)
             held = "\n".join(c.text for c in got.citations)
-            row.in_sources = bool(held) and best_answer_scores(held, q.answers)[2] == 1.0
+            row.in_sources = contains_gold(held, q.answers)
         if not got.abstained and got.text:
             g = judge(checker, got.text, got.citations, detect_lang(q.text))
             supported, sentences = supported + g.supported, sentences + g.sentences

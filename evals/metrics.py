@@ -138,14 +138,17 @@ def best_answer_scores(prediction: str, golds: Sequence[str]) -> tuple[float, fl
     citations rather than extracted spans, so strict exact match alone undersells them."""
     if not golds:
         return 0.0, 0.0, 0.0
-    norm_pred = normalize_answer(prediction)
     em = max(exact_match(prediction, g) for g in golds)
     f1 = max(answer_f1(prediction, g) for g in golds)
-    spaced_pred = normalize_answer(prediction, punctuation=" ")
-    contains = max(
-        float(bool(normalize_answer(g)) and _contains(norm_pred, spaced_pred, g)) for g in golds
-    )
-    return em, f1, contains
+    return em, f1, float(contains_gold(prediction, golds))
+
+
+def contains_gold(text: str, golds: Sequence[str]) -> bool:
+    """``text``, normalized, contains one of the ``golds`` (``best_answer_scores``'s
+    ``contains``; also asked of a question's sources, without the exact match and F1)."""
+    norm = normalize_answer(text)
+    spaced = normalize_answer(text, punctuation=" ")
+    return any(bool(normalize_answer(g)) and _contains(norm, spaced, g) for g in golds)
 
 
 def _contains(norm_pred: str, spaced_pred: str, gold: str) -> bool:

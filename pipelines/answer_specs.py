@@ -78,21 +78,21 @@ _HTTP_ASKED = re.compile(r"\bhttp\s+(?:status|code|response|error)|\bstatus\s+co
 _HTTP_CODE = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w%]|\.\d)")
 """An HTTP status asked ("what HTTP status comes back?", "which status code"): three digits
 from 100 to 599 (``413``), not an exit code's "3" nor "5 MB"."""
-_CODE_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)")
-"""A status, exit or error code asked for ("What status code comes back?") and how one is
-written: a number of one to three digits (``202 Accepted``, "exit status 3."), not "one line",
-"5%" nor a version's "3.9"."""
+_CODE_DIGITS = r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)"
+"""A status, exit or error code's number: one to three digits (``202 Accepted``, "exit status
+3."), not "5%" nor a version's "3.9"."""
 
 
 def code_said(question: str) -> re.Pattern[str]:
     """How the code asked for is written: an HTTP status, 100 to 599; an exit, error or other
-    status code, one to three digits (not "5% of the chunks", not "every")."""
+    status code, one to three digits after "exits", "status" or "code", in a table cell or in
+    code (``_EXIT_CODE``; not "5% of the chunks", not "every")."""
     return _HTTP_CODE if _HTTP_ASKED.search(question) else _EXIT_CODE
 
 
 _EXIT_CODE = re.compile(
     r"\b(?:exit(?:s|ed)?|status(?:es)?|codes?|return(?:s|ed)?|with)\b[^.;\d]{0,20}?"
-    rf"{_CODE_NUMBER.pattern}|(?:^|\||(?<!\d),|`)\s*{_CODE_NUMBER.pattern}",
+    rf"{_CODE_DIGITS}|(?:^|\||(?<!\d),|`)\s*{_CODE_DIGITS}",
     re.I | re.M,
 )
 """An exit or error code as sources write one: after "exits", "status", "code" or "returns"
