@@ -49,7 +49,6 @@ from rag.pipelines.extractive_rules import (
     Candidate,
     Related,
     bigrams,
-    calibrated_floor,
     companions,
     documents,
     echoes,
@@ -57,7 +56,8 @@ from rag.pipelines.extractive_rules import (
     how_bonus,
     missing_names,
     related_cover,
-    row_key,
+    said_once,
+    sentences_before,
     threads,
     weights,
     with_prefixes,
@@ -71,6 +71,7 @@ from rag.pipelines.faqs import (
     yes_no_entry,
 )
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
+from rag.pipelines.meaning import calibrated_floor, statement_meaning
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import respelled
 from rag.pipelines.statements import (
@@ -272,42 +273,16 @@ class ExtractiveAnswerer:
         page_lang = [detect_lang(c.text) for c in citations]
         foreign = [self.embedder is not None and not covers(self.languages, x) for x in page_lang]
         read_k = [k for k, c in enumerate(candidates) if not foreign[c.source]]
-        keyed = [(k, key) for k in read_k if (key := row_key(candidates[k].text))]
-        # one embedding call (the question embedded once) for the sentences and row keys. Each
-        # sentence is embedded twice: alone (the abstention gate's closeness: the floor was
-        # chosen on it) and under its section's heading, which says what a detail sentence is
-        # about ("The bacteria outnumber the yeasts ..." under "Sourdough starters"); ranking
-        # takes the closer of the two
-        headed = [_under(titles[titled[candidates[k].source]], candidates[k].text) for k in read_k]
-        embedded = (
-            self._cosines(
-                question,
-                [
-                    *(candidates[k].text for k in read_k),
-                    *(key for _, key in keyed),
-                    *(h for h in headed if h is not None),
-                ],
-                lang,
-            )
-            if read_k
-            else None
+        meant = statement_meaning(
+            lambda texts: self._cosines(question, texts, lang),
+            [c.text for c in candidates],
+            read_k,
+            [titles[titled[c.source]] for c in candidates],
+            self.cosine_floor,
         )
-        cosines: list[float] | None = None
-        ranked: list[float] | None = None
-        closeness: float | None = None
-        if embedded is not None:
-            cosines = [self.cosine_floor] * n
-            for j, k in enumerate(read_k):
-                cosines[k] = embedded[j]
-            for j, (k, _) in enumerate(keyed):  # a table row means what its first cell names
-                cosines[k] = max(cosines[k], embedded[len(read_k) + j])
-            closeness = max(cosines[k] for k in read_k)
-            ranked = list(cosines)
-            at = len(read_k) + len(keyed)
-            for k, h in zip(read_k, headed, strict=True):
-                if h is not None:
-                    ranked[k] = max(ranked[k], embedded[at])
-                    at += 1
+        cosines = meant.cosines if meant is not None else None
+        ranked = meant.ranked if meant is not None else None
+        closeness = meant.closeness if meant is not None else None
         grams_apply = closeness is None and lang in self.bigram_languages
         q_grams = bigrams(question) if grams_apply else frozenset()
         gate_cov = [cover(t, plain) for t in doc_terms]
@@ -454,26 +429,14 @@ class ExtractiveAnswerer:
             meaning=cosines,
             floor=self.cosine_floor,
         )
-        # a statement another quoted one holds whole (an FAQ's reply repeats a page's sentence)
-        # is said once
-        chosen = [
-            k
-            for k in chosen
-            if k == order[0]
-            or not any(j != k and candidates[k].text in candidates[j].text for j in chosen)
-        ]
+        chosen = said_once(chosen, order[0], candidates)
         best = candidates[order[0]]
         if self.type_gate:
-            before = []  # the sentence before each quoted one ("" opening its document)
-            for k in chosen:
-                siblings = by_source[candidates[k].source]
-                at = siblings.index(k)
-                before.append(candidates[siblings[at - 1]].text if at > 0 else "")
             unsaid = declined(
                 question,
                 lang,
                 quoted=[candidates[k].text for k in chosen],
-                before=before,
+                before=sentences_before(chosen, candidates, by_source),
                 heads=[heads[candidates[k].source] for k in chosen],
                 headers=[headers[candidates[k].source] for k in chosen],
                 foreign=page_lang[best.source] != lang,
@@ -520,13 +483,6 @@ class ExtractiveAnswerer:
 def weighted(features: Sequence[tuple[float, ...]], by: Sequence[float]) -> list[float]:
     """Each statement's score: its features summed with the weights ``by``."""
     return [sum(w * f for w, f in zip(by, fs, strict=True)) for fs in features]
-
-
-def _under(title: str, text: str) -> str | None:
-    """``text`` read under the last heading of its section's ``title`` ("Schedules: ..."),
-    None without one."""
-    head = title.split(" > ")[-1].strip()
-    return f"{head}: {text}" if head else None
 
 
 def _abstain(

@@ -11,7 +11,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rag.keywords import has_hangul
 from rag.pipelines.statements import asks, code_line
@@ -412,14 +411,23 @@ def missing_names(question: str, texts: Sequence[str]) -> list[str]:
     ]
 
 
-COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
-"""Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
-cosine means different things to different embedders, so others get no floor."""
+def said_once(chosen: Sequence[int], best: int, candidates: Sequence[Candidate]) -> list[int]:
+    """``chosen`` without a statement another chosen one holds whole (an FAQ's reply repeats a
+    page's sentence): it is said once. ``best`` always stays."""
+    return [
+        k
+        for k in chosen
+        if k == best or not any(j != k and candidates[k].text in candidates[j].text for j in chosen)
+    ]
 
 
-def calibrated_floor(embedder: Any) -> float:
-    """The meaning floor for ``embedder``: its model's entry in ``COSINE_FLOORS``, else 0."""
-    if embedder is None:
-        return 0.0
-    name = re.sub(r"[^a-z0-9]+", "_", str(getattr(embedder, "name", "")).lower())
-    return next((floor for model, floor in COSINE_FLOORS.items() if model in name), 0.0)
+def sentences_before(
+    chosen: Sequence[int], candidates: Sequence[Candidate], by_source: dict[int, list[int]]
+) -> list[str]:
+    """The statement before each chosen one in its source's thread ("" opening it)."""
+    before = []
+    for k in chosen:
+        siblings = by_source[candidates[k].source]
+        at = siblings.index(k)
+        before.append(candidates[siblings[at - 1]].text if at > 0 else "")
+    return before

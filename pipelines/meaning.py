@@ -1,0 +1,91 @@
+"""The embedder's say in an extractive answer: how close each statement comes to the question.
+
+``statement_meaning`` embeds the question once and each statement twice: alone (the
+abstention gate's closeness: the floor was chosen on it) and under its section's heading,
+which says what a detail sentence is about ("The bacteria outnumber the yeasts ..." under
+"Sourdough starters"); ranking takes the closer of the two. A table row also means what its
+first cell names. ``calibrated_floor`` gives the floor for the embedders it was chosen on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rag.pipelines.extractive_rules import row_key
+
+COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
+"""Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
+cosine means different things to different embedders, so others get no floor."""
+
+
+def calibrated_floor(embedder: Any) -> float:
+    """The meaning floor for ``embedder``: its model's entry in ``COSINE_FLOORS``, else 0."""
+    if embedder is None:
+        return 0.0
+    name = re.sub(r"[^a-z0-9]+", "_", str(getattr(embedder, "name", "")).lower())
+    return next((floor for model, floor in COSINE_FLOORS.items() if model in name), 0.0)
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """Each statement's cosine to the question, in statement order."""
+
+    cosines: list[float]
+    """Alone, or as its row key if closer: what the gate and the companions read (a statement
+    not embedded counts as at the floor)."""
+    ranked: list[float]
+    """The closer of ``cosines`` and the statement read under its heading: what ranking reads."""
+    closeness: float
+    """The best embedded statement's cosine alone."""
+
+
+Cosines = Callable[[Sequence[str]], list[float] | None]
+"""Embeds texts and gives each one's cosine to the question (None: no meaning signal)."""
+
+
+def statement_meaning(
+    cosines_of: Cosines,
+    texts: Sequence[str],
+    read: Sequence[int],
+    heads: Sequence[str],
+    floor: float,
+) -> Meaning | None:
+    """The cosines of the statements ``texts`` numbered in ``read`` (the others are in a
+    language the embedder does not cover), each also read under ``heads[k]``, its section's
+    title; None when nothing is read or the embedder gives no signal. One embedding call."""
+    if not read:
+        return None
+    keyed = [(k, key) for k in read if (key := row_key(texts[k]))]
+    headed = [_under(heads[k], texts[k]) for k in read]
+    embedded = cosines_of(
+        [
+            *(texts[k] for k in read),
+            *(key for _, key in keyed),
+            *(h for h in headed if h is not None),
+        ]
+    )
+    if embedded is None:
+        return None
+    cosines = [floor] * len(texts)
+    for j, k in enumerate(read):
+        cosines[k] = embedded[j]
+    for j, (k, _) in enumerate(keyed):  # a table row means what its first cell names
+        cosines[k] = max(cosines[k], embedded[len(read) + j])
+    closeness = max(cosines[k] for k in read)
+    ranked = list(cosines)
+    at = len(read) + len(keyed)
+    for k, h in zip(read, headed, strict=True):
+        if h is not None:
+            ranked[k] = max(ranked[k], embedded[at])
+            at += 1
+    return Meaning(cosines, ranked, closeness)
+
+
+def _under(title: str, text: str) -> str | None:
+    """``text`` read under the last heading of its section's ``title`` ("Schedules: ..."),
+    None without one."""
+    head = title.split(" > ")[-1].strip()
+    return f"{head}: {text}" if head else None
