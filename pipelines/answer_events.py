@@ -82,11 +82,13 @@ _AGE_ASKED = re.compile(
 was the girl who named Pluto?"), not how old a thing is ("How old was the shroud?")."""
 AGE = re.compile(
     r"\baged\s+\d|\bage\s+of\s+\d|\b\d{1,3}(?:\s+|-)years?(?:\s+|-)old\b|"
-    r"\bat\s+\d{1,3}\b(?![\d.,:%]|\s*(?:[ap]\.?m\b|percent|per\s+cent|degrees?|°|km|kg|m\b))",
+    r"\bat\s+\d{1,3}\b(?![\d.,:%]|\s*(?:[ap]\.?m\b|percent|per\s+cent|degrees?|°|km|kg|m\b))|"
+    r"\b(?:he|she|they)\s+(?:was|were)\s+(?:only\s+|just\s+)?\d{1,3}\s+(?:when|as)\b",
     re.I,
 )
 """An age as a sentence gives one: "aged 45", "at the age of 80", "then only 21 years old",
-"an 11-year-old schoolgirl", "married at 19" (not "at 9 pm", "at 30%")."""
+"an 11-year-old schoolgirl", "married at 19", "he was 26 when he began" (not "at 9 pm", "at
+30%")."""
 
 
 def asks_age(question: str) -> bool:

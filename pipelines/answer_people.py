@@ -44,8 +44,8 @@ of day ("the first century BC")."""
 def names_someone(question: str, sentence: str) -> bool:
     """``sentence`` holds a capitalized word or acronym the ``question`` does not, other than
     a month, a day, a word that opens sentences ("In", "It", "The") or an instruction ("Give a
-    cluster a name"), the Sun or Moon, an adjective of a people ("Greek", "Norwegian") or an
-    era ("BC")."""
+    cluster a name"), the Sun or Moon, an adjective of a people ("Greek", "Norwegian"), an
+    era ("BC") or a designation ("EAN-13")."""
     asked = {w.lower() for w in re.findall(rf"[A-Za-z{_LOWER}]+", question)}
     for m in _CAPITALIZED.finditer(sentence):
         word = m.group(0).lower()
@@ -55,8 +55,14 @@ def names_someone(question: str, sentence: str) -> bool:
             continue  # an instruction's verb: "Give a cluster a name", "Run `scan`"
         if len(word) > 4 and DEMONYM.search(word):
             continue
+        if _DESIGNATION.match(sentence, m.end()):
+            continue  # a standard's or model's designation: "EAN-13", "B-52"
         return True
     return False
+
+
+_DESIGNATION = re.compile(r"-\d")
+"""A capitalized word joined to a number ("EAN-13", "COVID-19"): a designation, no one."""
 
 
 def asks_who_did(question: str) -> bool:

@@ -1,6 +1,6 @@
 """The values a question about software asks for — a named version, a size in bytes, an exit
-or HTTP status code — and how sources write them (``rag.pipelines.answer_types`` asks
-which one a question wants)."""
+or HTTP status code — and which dimension a "how wide" question measures, and how sources
+write them (``rag.pipelines.answer_types`` asks which one a question wants)."""
 
 from __future__ import annotations
 
@@ -84,17 +84,88 @@ _CODE_DIGITS = r"(?<![\w.])\d{1,3}(?![\w%]|\.\d)"
 
 
 def code_said(question: str) -> re.Pattern[str]:
-    """How the code asked for is written: an HTTP status, 100 to 599; an exit, error or other
-    status code, one to three digits after "exits", "status" or "code", in a table cell or in
-    code (``_EXIT_CODE``; not "5% of the chunks", not "every")."""
-    return _HTTP_CODE if _HTTP_ASKED.search(question) else _EXIT_CODE
+    """How the code asked for is written: an HTTP status, 100 to 599; an exit status, 0 to 255
+    (``_EXIT_STATUS``: a "409" or "returns 201" is an HTTP reply, not how it exits); an error
+    or other status code, one to three digits; each after "exits", "status" or "code", in a
+    table cell or in code (``_EXIT_CODE``; not "5% of the chunks", not "every")."""
+    if _HTTP_ASKED.search(question):
+        return _HTTP_CODE
+    return _EXIT_STATUS if _EXIT_ASKED.search(question) else _EXIT_CODE
 
 
-_EXIT_CODE = re.compile(
-    r"\b(?:exit(?:s|ed)?|status(?:es)?|codes?|return(?:s|ed)?|with)\b[^.;\d]{0,20}?"
-    rf"{_CODE_DIGITS}|(?:^|\||(?<!\d),|`)\s*{_CODE_DIGITS}",
-    re.I | re.M,
-)
+def _code_after(digits: str) -> re.Pattern[str]:
+    """A code of ``digits`` where sources write one (see ``_EXIT_CODE``)."""
+    return re.compile(
+        r"\b(?:exit(?:s|ed)?|status(?:es)?|codes?|return(?:s|ed)?|with)\b[^.;\d]{0,20}?"
+        rf"{digits}|(?:^|\||(?<!\d),|`)\s*{digits}",
+        re.I | re.M,
+    )
+
+
+_EXIT_CODE = _code_after(_CODE_DIGITS)
 """An exit or error code as sources write one: after "exits", "status", "code" or "returns"
 ("it exits 0 when ... and 2 when ...", "exit code 3"), at a table cell's or line's start
 ("| 2 | config invalid |") or in code ("`3`"); not any small number ("a Raspberry Pi 4")."""
+_EXIT_ASKED = re.compile(r"\bexit\s+(?:code|status)\b", re.I)
+"""A process's exit status asked ("which exit code", "what exit status")."""
+_EXIT_STATUS = re.compile(
+    _code_after(r"(?<![\w.])\d\d?(?![\w%]|\.\d)").pattern
+    + r"|\bexit(?:s|ed)?(?:\s+(?:code|status))?\s+(?:of\s+|with\s+)?(?:25[0-5]|2[0-4]\d|1\d\d)\b",
+    re.I | re.M,
+)
+"""An exit status as sources write one: one or two digits in ``_EXIT_CODE``'s places, three
+(up to 255: "exits 130") only after "exit", where no HTTP reply ("returns 201") is meant."""
+
+
+_DIMENSIONS = {
+    "tall": "height",
+    "high": "height",
+    "height": "height",
+    "wide": "width",
+    "broad": "width",
+    "width": "width",
+    "across": "width",
+    "diameter": "width",
+    "deep": "depth",
+    "depth": "depth",
+    "thick": "thickness",
+    "thickness": "thickness",
+}
+_DIMENSION_ASKED = re.compile(r"\bhow\s+(tall|high|wide|broad|deep|thick)\b", re.I)
+_DIMENSION_WORD = re.compile(
+    rf"\b(?:{'|'.join(_DIMENSIONS)})(?:er|est|r|st)?\b|\b(?:above|elevation|altitude)\b", re.I
+)
+"""A word of a dimension, compared too ("deepest", "widest", "higher"); height is also
+said by "above (sea level)", "elevation" or "altitude"."""
+_MEASURED = re.compile(
+    r"\d[\d,.]*\s*(?:m|km|cm|mm|metres?|meters?|feet|foot|ft|inch(?:es)?|miles?)\s+"
+    r"(?:in\s+)?(tall|high|height|wide|broad|width|across|diameter|deep|depth|thick(?:ness)?|"
+    r"long|length)\b",
+    re.I,
+)
+
+
+def _dimension_of(word: str) -> str | None:
+    """The dimension ``word`` speaks of ("widest" -> width, "above" -> height)."""
+    word = word.lower()
+    if word in ("above", "elevation", "altitude"):
+        return "height"
+    for form in (word, word[:-3], word[:-2], word[:-1], word[:-2] + "e"):
+        if form in _DIMENSIONS:
+            return _DIMENSIONS[form]
+    return None
+
+
+def other_dimension(question: str, said: str) -> tuple[str, str] | None:
+    """(the dimension an English "how wide / tall / deep" question asks, the one ``said``
+    measures instead) when ``said`` writes a length only in another dimension ("96 m tall" to
+    "How wide are the clock faces?") and no word of the one asked; None otherwise."""
+    m = _DIMENSION_ASKED.search(question)
+    if m is None:
+        return None
+    asked = _DIMENSIONS[m.group(1).lower()]
+    for word in _DIMENSION_WORD.finditer(said):
+        if _dimension_of(word.group(0)) == asked:
+            return None
+    given = [_DIMENSIONS.get(d.lower(), "length") for d in _MEASURED.findall(said)]
+    return (asked, given[0]) if given else None

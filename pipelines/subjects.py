@@ -272,17 +272,27 @@ def _within(run: tuple[str, ...], runs: Sequence[tuple[str, ...]]) -> bool:
     return any(run == other[i : i + n] for other in runs for i in range(len(other) - n + 1))
 
 
+def _worded(run: tuple[str, ...], folded: str) -> bool:
+    """Every word of ``run``, each of three letters or more, is in ``folded`` (a plural too):
+    "Model A" is not written by any "a", "Donatello David" is by "Davids by Donatello"."""
+    return all(len(w) >= 3 for w in run) and all(
+        re.search(rf"\b{re.escape(w)}s?\b", folded) for w in run
+    )
+
+
 def en_sibling(question: str, said: str) -> tuple[str, str] | None:
     """(the name an English question asks about, the sibling ``said`` names instead) when the
     question names a run of capitalized words ("Lake Poopó", "Solheim Cup", "Model A") that
     ``said`` does not write, and ``said`` writes another run of its kind instead: the same
     first word and another rest ("Lake Titicaca"), or the same last word and another start
     ("Ryder Cup"), not itself in the question. "How deep is Lake Poopó?" is not answered by
-    a sentence under "Lake Titicaca"; None otherwise."""
+    a sentence under "Lake Titicaca"; None otherwise. A name ``said`` writes word by word
+    ("Donatello's David" as "bronze Davids by Donatello") is not missing."""
     given = _en_runs(said)
     asked_runs = _en_runs(question, asked=True)
+    folded = _folded(said)
     for asked in asked_runs:
-        if _within(asked, given):
+        if _within(asked, given) or _worded(asked, folded):
             continue
         for other in given:
             if _within(other, asked_runs):
@@ -292,6 +302,45 @@ def en_sibling(question: str, said: str) -> tuple[str, str] | None:
             ):
                 return " ".join(asked), " ".join(other)
     return None
+
+
+_OPENS_BACK = re.compile(
+    r"^\W*(?:[QA]:\s*)?(?:he|she|it|they|his|her|its|their|this|these|there|then)\b", re.I
+)
+"""A sentence opening with what the one before names: "He stayed ...", "Its spire ..."."""
+
+
+def said_of_another(
+    question: str, quoted: Sequence[str], gives: Sequence[bool]
+) -> tuple[str, str] | None:
+    """(a name an English question asks about, the other name written instead) when another
+    quoted sentence writes the name asked but every one that ``gives`` the answer type names
+    only others and does not open pointing back: "how long did James Cameron stay at the
+    bottom?" is not answered by "Jacques Piccard and Don Walsh ... stayed about 20 minutes"
+    beside "... in 2012 James Cameron made the first solo dive"; None otherwise."""
+    asked_runs = _en_runs(question, asked=True)
+    giving = [q for q, g in zip(quoted, gives, strict=True) if g]
+    rest = [q for q, g in zip(quoted, gives, strict=True) if not g]
+    if not asked_runs or not giving or not rest:
+        return None
+    for asked in asked_runs:
+        if not any(_names_any(asked, q) for q in rest):
+            continue
+        other: list[tuple[str, ...]] = []
+        for q in giving:
+            runs = [r for r in _en_runs(q) if not _within(r, asked_runs)]
+            if _names_any(asked, q) or _OPENS_BACK.match(q) or not runs:
+                break
+            other.extend(runs)
+        else:
+            return " ".join(asked), " ".join(other[0])
+    return None
+
+
+def _names_any(run: tuple[str, ...], text: str) -> bool:
+    """``text`` writes a word of three letters or more of the name ``run`` (a plural too)."""
+    folded = _folded(text)
+    return any(re.search(rf"\b{re.escape(w)}s?\b", folded) for w in run if len(w) >= 3)
 
 
 def unnamed_run(question: str, texts: Sequence[str], *, every: bool = False) -> str | None:
@@ -380,9 +429,19 @@ def counted_things(question: str) -> list[str]:
     if m is None:
         return []
     words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]+", m.group(1))]
+    # "how many crew members sailed on ...": the verb after the counted words is no part of
+    # them (a sentence saying "sailed" need not count crew)
+    verb = next((i for i, w in enumerate(words) if i and _PAST_VERB.match(w)), len(words))
+    words = words[:verb]
     if not words or _UNITS_AND_TIMES.match(words[-1]):
         return []
     return [w for w in words if len(w) >= 3]
+
+
+_PAST_VERB = re.compile(
+    r"^(?:\w{2,}ed|ran|won|took|came|went|fought|flew|fell|made|saw|got|left|lost|sank|"
+    r"sold|built|held|kept|met|paid|sent|spent|stood|wrote|rode|drove|gave|became|began)$"
+)
 
 
 _EN_LASTING = re.compile(
@@ -407,6 +466,19 @@ def lasting_things(question: str) -> list[str]:
         return []
     kept = re.findall(r"[A-Za-z][A-Za-z-]+", m.group(2) or "")  # "keep sensor readings"
     return [w for w in [*words, *map(str.lower, kept)] if len(w) >= 4 and w not in NOT_NAMES]
+
+
+_LIFESPAN_ASKED = re.compile(
+    r"\bhow\s+long\s+(?:does|do|did|can|could|will|would)\s+.+?\s+(?:live|survive)\b", re.I
+)
+_LIFE = re.compile(r"\b(?:liv(?:e|es|ed|ing)|life(?:span|time)?s?|survive[sd]?)\b", re.I)
+
+
+def unsaid_lifespan(question: str, texts: Sequence[str]) -> bool:
+    """An English question asks how long something lives ("How long do Bactrian camels
+    live?") and none of ``texts`` says living, a life or a lifespan: "a thirsty camel can
+    drink about 100 litres in ten minutes" times something else."""
+    return _LIFESPAN_ASKED.search(question) is not None and not any(_LIFE.search(t) for t in texts)
 
 
 def names_counted(words: Sequence[str], text: str) -> bool:

@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
-from rag.pipelines.answer_people import names_no_one
+from rag.pipelines.answer_people import asks_who_did, names_no_one, names_someone
+from rag.pipelines.answer_specs import other_dimension
 from rag.pipelines.answer_types import (
     BOUND,
     NUMBER,
@@ -33,8 +34,10 @@ from rag.pipelines.subjects import (
     names_counted,
     names_subject,
     other_period,
+    said_of_another,
     sibling,
     unnamed_run,
+    unsaid_lifespan,
     unwritten_years,
 )
 
@@ -61,6 +64,11 @@ def declined(
         said_as = NUMBER if foreign else said_pattern(question)
         if not said_as.search(given_blanked(question, said)):
             return "the closest sentences give no number, date or amount of the kind asked"
+        if lang == "en":  # the number is said of Jacques Piccard, James Cameron was asked
+            gives = [said_as.search(given_blanked(question, q)) is not None for q in quoted]
+            other = said_of_another(question, quoted, gives)
+            if other is not None:
+                return f"the closest sentences say it of {other[1]}, not {other[0]}"
         # a Korean question measuring something ("탁구 라켓 무게는 몇 g") is not answered by the
         # weight of the ball: the thing measured is named in the quoted sentences, the
         # sentence before them or their section's title
@@ -69,6 +77,10 @@ def declined(
             names_subject(subject, t) for t in (said, *before, *heads)
         ):
             return f"the closest sentences do not say it of {subject}"
+        # "How wide are the clock faces?" is not answered by "a clock tower, about 96 m tall"
+        dimension = other_dimension(question, said) if lang == "en" else None
+        if dimension is not None:
+            return f"the closest sentences give the {dimension[1]}, not the {dimension[0]}"
         # asked when someone was born or how many died, the quoted sentences (or the one before
         # them) say a birth or a death, not the year a mountain was named after him
         event = unsaid_event(question, [said, *before]) if lang == "en" else None
@@ -92,6 +104,8 @@ def declined(
         timed = lasting_things(question) if lang == "en" else []
         if timed and not any(names_counted(timed, t) for t in (said, *before, *heads)):
             return f"the closest sentences do not time {' '.join(timed)}"
+        if lang == "en" and unsaid_lifespan(question, [said, *before, *heads]):
+            return "the closest sentences do not say how long it lives"
         # asked for a limit, the quoted sentences (or their table's header) state none: an
         # example (`--workers 4`) or another measure is not the maximum
         # (a table column written in snake case, `max_upload_threads`, says max)
@@ -141,6 +155,11 @@ def declined(
         # asked who invented or built something, the quoted sentences name no one
         if names_no_one(question, quoted):
             return "the closest sentences name no one"
+        if asks_who_did(question):  # "Red Rum, trained by Ginger McCain" to who trained Tiger Roll
+            gives = [names_someone(question, q) for q in quoted]
+            other = said_of_another(question, quoted, gives)
+            if other is not None:
+                return f"the closest sentences say it of {other[1]}, not {other[0]}"
         # asked who won, neither the quoted sentences nor the ones before them say a win:
         # "The Women's Boat Race began in 1927 on the Isis" names no winner
         if asks_who_won(question):
@@ -169,11 +188,12 @@ _KEY_ASKED = re.compile(
 )
 """A question asking which setting, key, variable or flag does something: a code name answers."""
 _CODE_NAME = re.compile(
-    r"`[^`]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|"
+    r"`[^`\s]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|"
     r"\b[a-z]\w+\.[a-z]\w+\b|^\s*[\w.]+\s*[=:]"
 )
-"""A key, variable or flag as docs write one: in backticks, a dashed flag, ``metrics_listen``,
-``FERNCRATE_CACHE_DIR``, ``database.url`` or a config line's ``key =``."""
+"""A key, variable or flag as docs write one: one word in backticks (not a command such as
+``vetchlink token create``), a dashed flag, ``metrics_listen``, ``FERNCRATE_CACHE_DIR``,
+``database.url`` or a config line's ``key =``."""
 _CHOICE_ASKED = re.compile(
     r"^\W*(?:does|do|did|is|are|was|were|will|should)\b[^,?]*?\b([\w.+-]+)\s+or\s+"
     r"(?:(?:a|an|the)\s+)?([\w.+-]+)(?:\s+[\w.+-]+){0,2}\s*\??\s*$",
