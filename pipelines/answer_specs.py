@@ -169,3 +169,22 @@ def other_dimension(question: str, said: str) -> tuple[str, str] | None:
             return None
     given = [_DIMENSIONS.get(d.lower(), "length") for d in _MEASURED.findall(said)]
     return (asked, given[0]) if given else None
+
+
+_RATE_ASKED = re.compile(
+    r"^\W*(?:what|whats|how\s+(?:much|many|high|fast)|which)\b.*\brate[\s-]?limit", re.I
+)
+"""A question asking what a rate limit is ("What's the rate limit per API token?"), not whether
+one applies ("Do the rate-limit counters survive a restart?")."""
+_RATE = re.compile(
+    r"\d[\d,.]*\s*(?:[a-z-]+\s+){0,2}(?:per|a|an|each|/)\s*"
+    r"(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|months?)\b",
+    re.I,
+)
+"""A rate as sources write one: "120 requests per minute", "10 links an hour", "100/min"."""
+
+
+def unsaid_rate(question: str, said: str) -> bool:
+    """True when ``question`` asks what a rate limit is and ``said`` writes no rate: "a salt
+    that changes every 24 hours" limits nothing per address."""
+    return _RATE_ASKED.search(question) is not None and _RATE.search(said) is None

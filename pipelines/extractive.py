@@ -139,6 +139,7 @@ class ExtractiveAnswerer:
         floorless_coverage: float = 0.6,
         long_question: int = 14,
         long_margin: float = 0.05,
+        untyped_margin: float = 0.08,
         name_gate: bool = True,
         code_weight: float = 0.2,
         named_weight: float = 0.5,
@@ -168,6 +169,7 @@ class ExtractiveAnswerer:
         self.floorless_coverage = floorless_coverage
         self.long_question = long_question
         self.long_margin = long_margin
+        self.untyped_margin = untyped_margin
         self.name_gate = name_gate
         self.faq_cosine = faq_cosine
         self.related = related
@@ -340,6 +342,11 @@ class ExtractiveAnswerer:
             # the DB name. How do I skip that?") spreads its meaning over many words, and no
             # one sentence comes as close to all of it as to a short question
             floor -= self.long_margin
+        wants = answer_type(question)
+        if wants is None and not whether and not asks_who_did(question):
+            # a question asking no number, date, code or name, nor yes or no ("how do I ...",
+            # "what happens if ...") is put in words unlike its answer's more often than not
+            floor -= self.untyped_margin
         if closeness is not None and closeness < floor and not foreign[best_doc]:
             # no sentence means what was asked (a foreign page the terms found best is judged
             # on its terms alone, as without an embedder)
@@ -362,7 +369,6 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
-        wants = answer_type(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         leans_default = asks_default or (
             lang == "en" and LEANS_DEFAULT.search(question) is not None

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
 from rag.pipelines.answer_people import asks_who_did, names_no_one, names_someone
-from rag.pipelines.answer_specs import other_dimension
+from rag.pipelines.answer_specs import other_dimension, unsaid_rate
 from rag.pipelines.answer_types import (
     BOUND,
     NUMBER,
@@ -142,6 +142,9 @@ def declined(
         other = en_sibling(question, said_or_titled)
         if other is not None:
             return f"the closest sentences say {other[1]}, not {other[0]}"
+        # asked what the rate limit is, the quoted sentences give no number per a period
+        if unsaid_rate(question, said):
+            return "the closest sentences give no rate"
         # asked which key, variable or flag sets something, the quoted sentences write none:
         # "Each user can add up to 5 device addresses" names no key that limits them
         if _KEY_ASKED.search(question) and not any(_CODE_NAME.search(q) for q in quoted):

@@ -1,8 +1,8 @@
 """Whether the quoted sentences say what was asked: an exit status rather
 than an HTTP reply, a width rather than a height, a lifespan, an age said as "he was 26
 when", a count of the crew rather than of what sailed, a setting's name rather than a
-command's, a name written word by word, a standard's designation naming no one, and a
-number or a name said of the one asked, not of another
+command's, a rate for a rate limit, a name written word by word, a standard's designation
+naming no one, and a number or a name said of the one asked, not of another
 (rag.pipelines.answer_specs, rag.pipelines.answer_events, rag.pipelines.answer_people,
 rag.pipelines.subjects, rag.pipelines.type_gate)."""
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from citation_helpers import cite, declined_until_stated
 
 from rag.pipelines.answer_people import named_first, names_someone
-from rag.pipelines.answer_specs import code_said, other_dimension
+from rag.pipelines.answer_specs import code_said, other_dimension, unsaid_rate
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.subjects import (
     counted_things,
@@ -185,3 +185,21 @@ def test_who_did_it_said_of_someone_else_is_no_answer() -> None:
         foreign=False,
     )
     assert why is not None and "not tiger orrin" in why, why
+
+
+def test_a_rate_limit_is_a_number_per_period() -> None:
+    """ "What's the rate limit on redirects per IP address?" is not answered by a salt that
+    changes every 24 hours; whether one applies is no such question."""
+    assert unsaid_rate("whats the rate limit per api token", "It changes every 24 hours.")
+    assert not unsaid_rate("whats the rate limit per api token", "120 requests per minute")
+    assert not unsaid_rate("whats the rate limit per token", "at most 100/min")
+    assert not unsaid_rate("Do the rate-limit counters survive a restart?", "They do not.")
+    declined_until_stated(
+        "What's the rate limit on redirects per IP address?",
+        "For the rate limit on redirects Orrin keeps a hash of each IP address, with a salt "
+        "that changes every 24 hours.",
+        lang="en",
+        reason="no rate",
+        stated=" The rate limit on redirects is 600 requests per minute per IP address.",
+        answer="600 requests per minute",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from citation_helpers import cite, gate_declines
 
@@ -210,26 +211,30 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
     answered whatever the cosine."""
     from rag.testing import FakeEmbedder
 
+    def answerer(**options: Any) -> ExtractiveAnswerer:
+        # these questions ask no type; ``untyped_margin`` has a test of its own
+        return ExtractiveAnswerer(untyped_margin=0.0, **options)
+
     question = "Which PostgreSQL extension is logged for every call?"
-    far = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="en")
+    far = answerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="en")
     assert far.abstained and far.coverage > 0.5 and far.closeness == 0.3
     # a best source holding ``floorless_coverage`` of the question's weighted terms waives the
     # floor: such a question is not near-topic
     assert far.coverage < 0.6
-    waived = ExtractiveAnswerer(embedder=Closeness(0.3), floorless_coverage=far.coverage)
+    waived = answerer(embedder=Closeness(0.3), floorless_coverage=far.coverage)
     assert not waived.compose(question, SOURCES, lang="en").abstained
-    near = ExtractiveAnswerer(embedder=Closeness(0.7)).compose(question, SOURCES, lang="en")
+    near = answerer(embedder=Closeness(0.7)).compose(question, SOURCES, lang="en")
     assert not near.abstained
     assert (
-        not ExtractiveAnswerer(embedder=Closeness(0.3), cosine_floor=0.0)
+        not answerer(embedder=Closeness(0.3), cosine_floor=0.0)
         .compose(question, SOURCES, lang="en")
         .abstained
     )
     # just under the floor: a question the best source mostly covers is answered, one it
     # covers less is not
-    mostly = ExtractiveAnswerer(embedder=Closeness(0.4)).compose(question, SOURCES, lang="en")
+    mostly = answerer(embedder=Closeness(0.4)).compose(question, SOURCES, lang="en")
     assert not mostly.abstained and mostly.coverage >= 0.5
-    partly = ExtractiveAnswerer(embedder=Closeness(0.4)).compose(
+    partly = answerer(embedder=Closeness(0.4)).compose(
         "Which PostgreSQL extension keeps the audit trail of each user?", SOURCES, lang="en"
     )
     assert partly.abstained and 0.18 <= partly.coverage < 0.5, partly
@@ -240,17 +245,45 @@ def test_extractive_abstains_when_no_sentence_means_what_was_asked() -> None:
         "chunks for our documents too?"
     )
     assert len(long.split()) >= 14
-    close = ExtractiveAnswerer(embedder=Closeness(0.42))
+    close = answerer(embedder=Closeness(0.42))
     answered = close.compose(long, SOURCES, lang="en")
     assert not answered.abstained and answered.coverage < 0.5, answered
     short = close.compose(
         "Which extension lets it hold the chunks for our documents too?", SOURCES, lang="en"
     )
     assert short.abstained and short.coverage < 0.5, short
-    assert ExtractiveAnswerer(embedder=Closeness(0.38)).compose(long, SOURCES, lang="en").abstained
-    other = ExtractiveAnswerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
-    assert ExtractiveAnswerer(embedder=FakeEmbedder()).cosine_floor == 0.0, "uncalibrated scale"
+    assert answerer(embedder=Closeness(0.38)).compose(long, SOURCES, lang="en").abstained
+    other = answerer(embedder=Closeness(0.3)).compose(question, SOURCES, lang="ko")
+    assert answerer(embedder=FakeEmbedder()).cosine_floor == 0.0, "uncalibrated scale"
     assert not other.abstained, "no floor where the embedder does not cover the language"
+
+
+def test_a_question_asking_no_type_gets_a_lower_floor() -> None:
+    """A question asking how, what happens or which thing, rather than a number, a name, a
+    date or yes or no, is answered ``untyped_margin`` under the floor: it is seldom worded as
+    its answer is. A yes/no question and one asking a number keep the floor."""
+    close = ExtractiveAnswerer(embedder=Closeness(0.4))
+    for question in (
+        "How do I make the pgvector extension keep the audit trail?",
+        "Does the pgvector extension keep the audit trail?",
+        "How many days does the pgvector extension keep the audit trail?",
+    ):
+        strict = ExtractiveAnswerer(embedder=Closeness(0.4), untyped_margin=0.0)
+        assert strict.compose(question, SOURCES, lang="en").abstained, question
+    how = close.compose(
+        "How do I make the pgvector extension keep the audit trail?",
+        SOURCES,
+        lang="en",
+    )
+    assert not how.abstained and how.coverage < 0.5, how
+    whether = close.compose("Does the pgvector extension keep the audit trail?", SOURCES, lang="en")
+    assert whether.abstained and "close in meaning" in whether.reason, whether
+    counted = close.compose(
+        "How many days does the pgvector extension keep the audit trail?",
+        SOURCES,
+        lang="en",
+    )
+    assert counted.abstained, counted
 
 
 BLACK_HOLE = cite(
