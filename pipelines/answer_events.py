@@ -70,6 +70,27 @@ def asks_which_wins(question: str) -> bool:
     return asks_who_won(question) or _WHICH_WINS.search(question) is not None
 
 
+def asks_precedence(question: str) -> bool:
+    """True when ``question`` asks which of two settings wins (``_WHICH_WINS``)."""
+    return _WHICH_WINS.search(question) is not None
+
+
+def stated_first(
+    order: list[int], scores: Sequence[float], texts: Sequence[str], *, ratio: float = 0.7
+) -> list[int]:
+    """``order`` with a runner-up among the next three that states a precedence (``WON``:
+    "A variable beats the file") first, when the best states none (`max_checks = 500`) and
+    the runner-up scores within ``ratio`` of it: asked which setting wins, only such a
+    sentence answers."""
+    if not order or WON.search(texts[order[0]]):
+        return order
+    top = scores[order[0]]
+    stated = next(
+        (k for k in order[1:4] if scores[k] >= ratio * top and WON.search(texts[k])), None
+    )
+    return order if stated is None else [stated, *(k for k in order if k != stated)]
+
+
 def asks_who_won(question: str) -> bool:
     """True when an English ``question`` asks who won (``_WHO_WON``)."""
     return _WHO_WON.search(question) is not None

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from rag.chunking import detect_lang
 from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
+from rag.pipelines.answer_events import asks_precedence, stated_first
 from rag.pipelines.answer_people import asks_who_did, named_first
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
@@ -415,6 +416,8 @@ class ExtractiveAnswerer:
             return _abstain(lang, coverage, closeness, "the sources only ask questions")
         if lang == "en" and self.type_gate and asks_who_did(question):
             order = named_first(order, scores, [c.text for c in candidates], question)
+        if lang == "en" and self.type_gate and asks_precedence(question):
+            order = stated_first(order, scores, [c.text for c in candidates])
         alike = asked_alike(candidates, cosines, by_source, self.faq_cosine)
         if alike is not None:  # an FAQ asks what the user asks: its reply answers
             order = [alike, *(k for k in order if k != alike)]

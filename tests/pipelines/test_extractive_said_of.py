@@ -1,8 +1,9 @@
-"""Whether the quoted sentences say what was asked: an exit status rather
-than an HTTP reply, a width rather than a height, a lifespan, an age said as "he was 26
+"""Whether the quoted sentences say what was asked: an exit status rather than an HTTP
+reply, a width rather than a height, a lifespan, an age said as "he was 26
 when", a count of the crew rather than of what sailed, a setting's name rather than a
 command's, a rate for a rate limit, a name written word by word, a standard's designation
-naming no one, and a number or a name said of the one asked, not of another
+naming no one, a number or a name said of the one asked, not of another, and which of two
+settings wins said as a precedence
 (rag.pipelines.answer_specs, rag.pipelines.answer_events, rag.pipelines.answer_people,
 rag.pipelines.subjects, rag.pipelines.type_gate)."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from citation_helpers import cite, declined_until_stated
 
+from rag.pipelines.answer_events import asks_precedence, stated_first
 from rag.pipelines.answer_people import named_first, names_someone
 from rag.pipelines.answer_specs import code_said, other_dimension, unsaid_rate
 from rag.pipelines.extractive import ExtractiveAnswerer
@@ -203,3 +205,18 @@ def test_a_rate_limit_is_a_number_per_period() -> None:
         stated=" The rate limit on redirects is 600 requests per minute per IP address.",
         answer="600 requests per minute",
     )
+
+
+def test_which_setting_wins_is_answered_by_a_precedence() -> None:
+    """ "Set in the toml and as an env var, which one wins?": a runner-up stating which beats
+    which goes before the file's line for the key."""
+    question = "if I set max_checks in the toml file and also as an env var, which one wins?"
+    assert asks_precedence(question) and not asks_precedence("who won the cup in 1983?")
+    texts = [
+        "`max_checks = 500`",
+        "A variable beats the file, and a command-line flag beats both.",
+        "Any key can also be set as `ORRIN_` plus the key in capitals.",
+    ]
+    assert stated_first([0, 1, 2], [0.84, 0.75, 0.62], texts) == [1, 0, 2]
+    assert stated_first([0, 1, 2], [0.84, 0.5, 0.62], texts) == [0, 1, 2]  # too far below
+    assert stated_first([1, 0, 2], [0.84, 0.75, 0.62], texts) == [1, 0, 2]  # already first
