@@ -55,7 +55,7 @@ from rag.pipelines.extractive_rules import (
     echoes,
     held,
     how_bonus,
-    missing_names,
+    names_unwritten,
     related_cover,
     said_once,
     sentences_before,
@@ -85,10 +85,6 @@ from rag.pipelines.statements import (
     title,
 )
 from rag.pipelines.subjects import (
-    unwritten_en_names,
-    unwritten_keys,
-    unwritten_names,
-    unwritten_years,
     written_as_names,
 )
 from rag.pipelines.type_gate import blanker, declined, gives_default
@@ -318,18 +314,8 @@ class ExtractiveAnswerer:
                 f"(abstain_below {self.min_coverage:.0%})"
             )
             return _abstain(lang, coverage, closeness, why)
-        missing = (
-            [*missing_names(question, texts), *unwritten_names(question, [*texts, *titles])]
-            if self.name_gate and korean
-            else []
-        )
         code = code_names(question)  # the gate's keys, then the ranking's code names
-        if self.name_gate:  # "Which city hosted the Olympic marathon of 1900?" over 1896, 1908
-            missing += unwritten_years(question, [*texts, *titles])
-            if not korean:  # "Which port serves its Prometheus metrics?", no page naming it
-                missing += unwritten_en_names(question, [*texts, *titles, *names])
-            # "What is the default of max_title_length?", no page writing that key
-            missing += unwritten_keys(code, [*texts, *titles])
+        missing = names_unwritten(question, code, texts, titles, names) if self.name_gate else []
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
             return _abstain(lang, coverage, closeness, why)

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from rag.keywords import has_hangul
 from rag.pipelines.statements import asks, code_line
+from rag.pipelines.subjects import (
+    unwritten_en_names,
+    unwritten_keys,
+    unwritten_names,
+    unwritten_years,
+)
 from rag.types import Citation
 
 
@@ -431,3 +437,28 @@ def sentences_before(
         at = siblings.index(k)
         before.append(candidates[siblings[at - 1]].text if at > 0 else "")
     return before
+
+
+def names_unwritten(
+    question: str,
+    code: set[str],
+    texts: Sequence[str],
+    titles: Sequence[str],
+    names: Sequence[str],
+) -> list[str]:
+    """What ``question`` names that none of the sources' ``texts`` (nor their ``titles``, or
+    for an English question their documents' ``names``) writes: a Korean name or Latin word,
+    a year ("Which city hosted the Olympic marathon of 1900?" over 1896 and 1908), an English
+    capitalized name ("Which port serves its Prometheus metrics?", no page naming it), or a
+    key of the ``code`` names ("What is the default of max_title_length?")."""
+    korean = has_hangul(question)
+    missing = (
+        [*missing_names(question, texts), *unwritten_names(question, [*texts, *titles])]
+        if korean
+        else []
+    )
+    missing += unwritten_years(question, [*texts, *titles])
+    if not korean:
+        missing += unwritten_en_names(question, [*texts, *titles, *names])
+    missing += unwritten_keys(code, [*texts, *titles])
+    return missing
