@@ -275,9 +275,12 @@ def _within(run: tuple[str, ...], runs: Sequence[tuple[str, ...]]) -> bool:
 def _worded(run: tuple[str, ...], folded: str) -> bool:
     """Every word of ``run``, each of three letters or more, is in ``folded`` (a plural too):
     "Model A" is not written by any "a", "Donatello David" is by "Davids by Donatello"."""
-    return all(len(w) >= 3 for w in run) and all(
-        re.search(rf"\b{re.escape(w)}s?\b", folded) for w in run
-    )
+    return all(len(w) >= 3 for w in run) and all(_word_in(w, folded) for w in run)
+
+
+def _word_in(word: str, folded: str) -> bool:
+    """``folded`` writes ``word`` whole, or its plural."""
+    return re.search(rf"\b{re.escape(word)}s?\b", folded) is not None
 
 
 def en_sibling(question: str, said: str) -> tuple[str, str] | None:
@@ -340,7 +343,7 @@ def said_of_another(
 def _names_any(run: tuple[str, ...], text: str) -> bool:
     """``text`` writes a word of three letters or more of the name ``run`` (a plural too)."""
     folded = _folded(text)
-    return any(re.search(rf"\b{re.escape(w)}s?\b", folded) for w in run if len(w) >= 3)
+    return any(_word_in(w, folded) for w in run if len(w) >= 3)
 
 
 def unnamed_run(question: str, texts: Sequence[str], *, every: bool = False) -> str | None:
