@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.pipelines.extractive_rules import close_runner_up, put_first
+
 _EVENTS = (
     ("born", re.compile(r"\bborn\b", re.I), re.compile(r"born\b|birth", re.I)),  # newborn
     (
@@ -84,11 +86,10 @@ def stated_first(
     sentence answers."""
     if not order or WON.search(texts[order[0]]):
         return order
-    top = scores[order[0]]
-    stated = next(
-        (k for k in order[1:4] if scores[k] >= ratio * top and WON.search(texts[k])), None
+    said = close_runner_up(
+        order, scores, lambda k: WON.search(texts[k]) is not None, among=3, ratio=ratio
     )
-    return order if stated is None else [stated, *(k for k in order if k != stated)]
+    return put_first(order, said)
 
 
 def asks_who_won(question: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.pipelines.extractive_rules import close_runner_up, put_first
 from rag.pipelines.subjects import DEMONYM, NOT_NAMES
 
 _WHO_DID = re.compile(
@@ -91,25 +92,14 @@ def named_first(
     next two."""
     if not order or names_someone(question, texts[order[0]]):
         return order
-    top = scores[order[0]]
-    named = next(
-        (
-            k
-            for k in order[1:4]
-            if scores[k] >= _PERSON_RATIO * top and names_person(question, texts[k])
-        ),
-        None,
+    named = close_runner_up(
+        order, scores, lambda k: names_person(question, texts[k]), among=3, ratio=_PERSON_RATIO
     )
     if named is None:
-        named = next(
-            (
-                k
-                for k in order[1:3]
-                if scores[k] >= 0.75 * top and names_someone(question, texts[k])
-            ),
-            None,
+        named = close_runner_up(
+            order, scores, lambda k: names_someone(question, texts[k]), among=2, ratio=0.75
         )
-    return order if named is None else [named, *(k for k in order if k != named)]
+    return put_first(order, named)
 
 
 _PERSON_RATIO = 0.65

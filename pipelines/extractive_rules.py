@@ -462,3 +462,23 @@ def names_unwritten(
         missing += unwritten_en_names(question, [*texts, *titles, *names])
     missing += unwritten_keys(code, [*texts, *titles])
     return missing
+
+
+def close_runner_up(
+    order: Sequence[int],
+    scores: Sequence[float],
+    says: Callable[[int], bool],
+    *,
+    among: int,
+    ratio: float,
+) -> int | None:
+    """The first of the ``among`` statements after the best in ``order`` that scores within
+    ``ratio`` of the best and ``says`` what was asked (a person's name, a precedence); None
+    without one."""
+    top = scores[order[0]]
+    return next((k for k in order[1 : 1 + among] if scores[k] >= ratio * top and says(k)), None)
+
+
+def put_first(order: list[int], k: int | None) -> list[int]:
+    """``order`` with statement ``k`` moved to the front (unchanged when ``k`` is None)."""
+    return order if k is None else [k, *(j for j in order if j != k)]

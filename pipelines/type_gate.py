@@ -62,10 +62,11 @@ def declined(
         # sentences give none. Units and counters are matched in the question's language; a
         # page in another (an English question, a Korean page: "90일") need only hold a number
         said_as = NUMBER if foreign else said_pattern(question)
-        if not said_as.search(given_blanked(question, said)):
+        blank = blanker(question)  # the question read once, for all the sentences and each
+        if not said_as.search(blank(said)):
             return "the closest sentences give no number, date or amount of the kind asked"
         if lang == "en":  # the number is said of Jacques Piccard, James Cameron was asked
-            gives = [said_as.search(given_blanked(question, q)) is not None for q in quoted]
+            gives = [said_as.search(blank(q)) is not None for q in quoted]
             other = said_of_another(question, quoted, gives)
             if other is not None:
                 return f"the closest sentences say it of {other[1]}, not {other[0]}"
