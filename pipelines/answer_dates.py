@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import re
 
-WHEN = r"^\W*when\b(?![^?]*,\s*(?:\w+\s+){0,2}(?:which|what|who|whom|where|how|why)\b)"
+WHEN = (
+    r"^\W*when\b(?![^?]*,\s*(?:\w+\s+){0,2}(?:which|what|who|whom|where|how|why)\b)"
+    r"(?!\s+(?:i|you|we|they|he|she|it|my|your|our|their|his|her|its|a|an|the|this|that|"
+    r"these|those|someone|somebody|people|users?)\b)"
+)
 """A question opening with "when" that asks when ("When did they find where monarchs spend
 the winter?"), not one opening with a "when" clause and asking something else after its
 comma ("When a job runs past its limit, what signal does it get?", "When revalidating, in
-which header ...?")."""
+which header ...?") or after its subject and verb ("when I migrate to postgres do my photos
+get copied?": a question asking when puts its verb, not its subject, after "when")."""
 WANTS_TIME = re.compile(rf"언제|{WHEN}", re.IGNORECASE)
 """A question asking when: its answer may be a date or a relative time (마지막에, after ...)."""
 MONTHS = (

@@ -46,9 +46,9 @@ from rag.pipelines.answer_types import (
 )
 from rag.pipelines.extractive_rules import (
     HOW,
-    QUESTION_WORDS,
     Candidate,
     Related,
+    asked_terms,
     bigrams,
     companions,
     documents,
@@ -87,7 +87,7 @@ from rag.pipelines.statements import (
 from rag.pipelines.subjects import (
     written_as_names,
 )
-from rag.pipelines.type_gate import blanker, declined, gives_default
+from rag.pipelines.type_gate import blanker, declined, gives_default, writes_code
 from rag.types import AnswerSentence, Citation
 
 
@@ -227,7 +227,7 @@ class ExtractiveAnswerer:
             # text: read those alone, without loading kiwi (2-3 s and ~500 MB on a cold start)
             read = [latin_words(t) for t in read]
         term_lists = self.terms([question, *read])
-        q_terms = set(term_lists[0]) - QUESTION_WORDS
+        q_terms = asked_terms(question, term_lists[0])
         term_lists = [with_prefixes(q_terms, t) for t in term_lists]
         sent_terms = [set(t) for t in term_lists[1 : 1 + n]]
         # a statement whose every term the question already holds (`think: 800ms` to "... when
@@ -435,6 +435,7 @@ class ExtractiveAnswerer:
                 heads=[heads[candidates[k].source] for k in chosen],
                 headers=[headers[candidates[k].source] for k in chosen],
                 foreign=page_lang[best.source] != lang,
+                prose=not any(writes_code(texts[candidates[k].source]) for k in chosen),
             )
             if unsaid is not None:  # the sources talk about the topic but do not say
                 return _abstain(lang, coverage, closeness, unsaid)

@@ -65,6 +65,23 @@ REFERS_BACK = re.compile(
     r"그는|그녀|그것|그 |그래서|따라서|즉)"
 )
 """A Korean sentence opening that refers back to the one before (이를, 그는, 이때, 따라서 ...)."""
+_CAME_UP_WITH = re.compile(
+    r"\bc(?:ame|omes?|oming)\s+up\s+with(?:\s+the\s+(word|term|name)\b)?", re.IGNORECASE
+)
+_CAME = frozenset(["came", "come", "comes", "coming"])
+
+
+def asked_terms(question: str, terms: Sequence[str]) -> set[str]:
+    """The ``question``'s content ``terms``: its question words left out, and "came" of "who
+    came up with the Waldorf salad" (it means invented: "their taste came only from the
+    sauce" says nothing of who), with "word" of "came up with the word vulcanization"."""
+    asked = set(terms) - QUESTION_WORDS
+    came = _CAME_UP_WITH.search(question)
+    if came is None:
+        return asked
+    return asked - _CAME - {(came.group(1) or "").lower()}
+
+
 _KO_POINTS_BACK = re.compile(
     r"^\s*(?:이를(?!\s*닦)|이것을|이 때문에|그때|그 때|그동안|그 뒤|그 후|이후|이때|이 때)"
 )
@@ -91,12 +108,15 @@ HOW = re.compile(r"^\s*how\b|어떻게|방법", re.IGNORECASE)
 ASKS_WHO = re.compile(r"^\W*who\b|누구|누가", re.IGNORECASE)
 """A question asking who: the person the best sentence's "he" or "그는" means is named in the
 sentence before it (``means_someone_before``)."""
-_EN_EARLY_PERSON = re.compile(r"^\W*(?:[\w'-]+\W+){0,4}(?:he|she|they)\b", re.IGNORECASE)
+_EN_EARLY_PERSON = re.compile(
+    r"^\W*(?:[\w'-]+\W+){0,4}(?:he|she|they)\b|^[^,;:]*,\s+(?:he|she|they)\b", re.IGNORECASE
+)
 
 
 def means_someone_before(text: str) -> bool:
     """True when a sentence's person is named before it: an English one with he, she or they
-    in its first five words ("In 1833 he sent ..."), a Korean one that ``continues``
+    in its first five words ("In 1833 he sent ...") or right after its opening clause
+    ("Looking at a thin slice of cork, he saw ..."), a Korean one that ``continues``
     (그는 ..., 이때 ...)."""
     if has_hangul(text):
         return continues(text)
@@ -106,7 +126,7 @@ def means_someone_before(text: str) -> bool:
 POINTS_BACK = re.compile(
     r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
     r"\babove (?:setting|command|line|variable|option|file|flag)s?\b|"
-    r"\b(?:uses?|to|from|in|on|at|into|with|by|for|of|under|through)\s+(?:that|those)\s+"
+    r"\b(?:uses?|to|from|in|on|at|into|with|without|by|for|of|under|through)\s+(?:that|those)\s+"
     r"(?!(?:is|are|was|were|has|have|can|will|the|a|an|it|you|they)\b)[a-z]+\b",
     re.IGNORECASE,
 )
@@ -359,19 +379,31 @@ _PREFIX_MIN = 5
 def with_prefixes(q_terms: set[str], terms: Sequence[str]) -> list[str]:
     """``terms`` plus each Latin question term of five letters or more that one of them
     begins with or is the beginning of: "postgres" and "postgresql", "config" and
-    "configuration" name the same thing, and no stemmer joins them."""
+    "configuration" name the same thing, and no stemmer joins them (nor "mac" and "macos":
+    ``_SAME_AS``)."""
     long = [u for u in terms if len(u) >= _PREFIX_MIN]
     present = set(terms)
     extra = [
         t
         for t in q_terms
         if t not in present
-        and len(t) >= _PREFIX_MIN
-        and t.isascii()
-        and t.isalpha()
-        and any(u.startswith(t) or t.startswith(u) for u in long)
+        and (
+            (
+                len(t) >= _PREFIX_MIN
+                and t.isascii()
+                and t.isalpha()
+                and any(u.startswith(t) or t.startswith(u) for u in long)
+            )
+            or not present.isdisjoint(_SAME_AS.get(t, ()))
+        )
     ]
     return [*terms, *extra]
+
+
+_MAC = ("mac", "macos", "maco", "osx")
+_SAME_AS = {name: tuple(other for other in _MAC if other != name) for name in _MAC}
+"""Names of one platform that no prefix joins: "can I run it on my mac?" asks what "There is
+no macOS build" says (a stemmer writes "macos" as "maco")."""
 
 
 _LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+#.-]*[A-Za-z0-9+#]")

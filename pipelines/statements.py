@@ -238,8 +238,9 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
     """The data rows of a table written as text — a Markdown pipe table, or CSV/TSV lines —
     verbatim, its header and rule left out; None for anything else. A delimited table is at
     least three lines split into the same number (3 or more) of cells of mostly one or two
-    words, none ending a sentence; its first line is a header unless it holds a digit (a
-    chunk may start mid-table, as a pipe table without its ``|---|`` rule does)."""
+    words, none ending a sentence, or two such lines of 4 or more cells both holding a number
+    (a chunk's last rows); its first line is a header unless it holds a digit (a chunk may
+    start mid-table, as a pipe table without its ``|---|`` rule does)."""
     if len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines):
         rule = next((i for i, line in enumerate(lines) if _PIPE_RULE.match(line)), None)
         header = rule - 1 if rule else None
@@ -248,12 +249,21 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
             for i, line in enumerate(lines)
             if i != header and not _PIPE_RULE.match(line) and any(ch.isalnum() for ch in line)
         ]
-    if len(lines) < 3 or any(line.rstrip().endswith((".", "!", "?")) for line in lines):
+    if len(lines) < 2 or any(line.rstrip().endswith((".", "!", "?")) for line in lines):
         return None  # prose: a paragraph's last line ends a sentence
+    # two lines are a table's last rows (a chunk's tail) when they are data: 4 or more cells
+    # each, both holding a number ("Markdown,.md,yes,no,2.7,1 MB,...")
+    least = 3 if len(lines) > 2 else 4
+    if len(lines) == 2 and not all(any(ch.isdigit() for ch in line) for line in lines):
+        return None
     for delimiter in (",", "\t", ";"):
         cells = list(csv.reader(list(lines), delimiter=delimiter))
         words = sorted(len(cell.split()) for row in cells for cell in row)
-        if len({len(r) for r in cells}) == 1 and len(cells[0]) >= 3 and words[len(words) // 2] <= 2:
+        if (
+            len({len(r) for r in cells}) == 1
+            and len(cells[0]) >= least
+            and words[len(words) // 2] <= 2
+        ):
             named = not any(ch.isdigit() for cell in cells[0] for ch in cell)
             return list(lines[1:] if named else lines)
     return None

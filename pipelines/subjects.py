@@ -431,6 +431,11 @@ def counted_things(question: str) -> list[str]:
     m = _EN_COUNTED.search(question)
     if m is None:
         return []
+    kinds = _KINDS_OF.match(question, m.end(1))
+    if kinds is not None and _KIND_WORDS.fullmatch(m.group(1).strip()):
+        # "how many kinds of alligator are there" counts alligators by kind: a sentence
+        # saying "two alligator species" counts them, whatever word it uses for "kinds"
+        return counted_things(f"how many {question[kinds.end() :]}")
     words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]+", m.group(1))]
     # "how many crew members sailed on ...": the verb after the counted words is no part of
     # them (a sentence saying "sailed" need not count crew)
@@ -441,6 +446,12 @@ def counted_things(question: str) -> list[str]:
     return [w for w in words if len(w) >= 3]
 
 
+_KIND_WORDS = re.compile(
+    r"(?:different\s+)?(?:kinds?|types?|sorts?|species|breeds?|varieties|variety|forms?|"
+    r"classes|class|categories|category)",
+    re.IGNORECASE,
+)
+_KINDS_OF = re.compile(r"\s+of\s+", re.IGNORECASE)
 _PAST_VERB = re.compile(
     r"^(?:\w{2,}ed|ran|won|took|came|went|fought|flew|fell|made|saw|got|left|lost|sank|"
     r"sold|built|held|kept|met|paid|sent|spent|stood|wrote|rode|drove|gave|became|began)$"

@@ -51,11 +51,14 @@ def declined(
     heads: Sequence[str],
     headers: Sequence[str],
     foreign: bool,
+    prose: bool = False,
 ) -> str | None:
     """Why the ``quoted`` sentences do not answer ``question`` (None: they may). ``before``: the
     sentence before each quoted one in its document ("" where there is none); ``heads``: their
     sections' titles; ``headers``: their tables' headers; ``foreign``: the best sentence is
-    from a page in another language than ``lang``, the question's."""
+    from a page in another language than ``lang``, the question's; ``prose``: their pages
+    write no code name (``writes_code``), so "what key is Winter in?" asks no config key
+    (unless it says so: "the config key", "which env var")."""
     said = " ".join(quoted)
     if wants_quantity(question):
         # asked for a quantity (in a unit: 몇 km, 몇 명) or a time (언제, when), the best
@@ -109,13 +112,14 @@ def declined(
             return "the closest sentences do not say how long it lives"
         # asked for a limit, the quoted sentences (or their table's header) state none: an
         # example (`--workers 4`) or another measure is not the maximum
-        # (a table column written in snake case, `max_upload_threads`, says max)
+        # (a key or table column written in snake case, `max_photo_size = "10MB"`,
+        # `max_upload_threads`, says max)
         # an FAQ's question line before its reply names the limit the reply gives ("Q: Is
         # there a size limit ...?" above "A: Yes, 32 KB per variation.")
         if asks_bound(question) and not BOUND.search(
             " ".join(
                 [
-                    said,
+                    _keys_spelled_out(said, question),
                     *(b for b in before if b.rstrip().endswith("?")),
                     *(h.replace("_", " ") for h in headers),
                 ]
@@ -148,7 +152,12 @@ def declined(
             return "the closest sentences give no rate"
         # asked which key, variable or flag sets something, the quoted sentences write none:
         # "Each user can add up to 5 device addresses" names no key that limits them
-        if _KEY_ASKED.search(question) and not any(_CODE_NAME.search(q) for q in quoted):
+        key = _KEY_ASKED.search(question)
+        if (
+            key is not None
+            and not (prose and _CODE_WORDS.search(key.group(0)) is None)
+            and not any(_CODE_NAME.search(q) for q in quoted)
+        ):
             return "the closest sentences name no key, variable or flag"
         # asked "does it use STARTTLS or implicit TLS?", the quoted sentences write neither
         offered = choice_offered(question)
@@ -191,6 +200,9 @@ _KEY_ASKED = re.compile(
     re.I,
 )
 """A question asking which setting, key, variable or flag does something: a code name answers."""
+_CODE_WORDS = re.compile(r"config|toml|yaml|env", re.I)
+"""Words that make the key asked a code name even over prose ("the config key"); without one,
+over pages writing no code, it may be a musical key or a national flag."""
 _CODE_NAME = re.compile(
     r"`[^`\s]+`|(?<![\w-])--?[a-z][\w-]*|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|"
     r"\b[a-z]\w+\.[a-z]\w+\b|^\s*[\w.]+\s*[=:]"
@@ -198,6 +210,33 @@ _CODE_NAME = re.compile(
 """A key, variable or flag as docs write one: one word in backticks (not a command such as
 ``vetchlink token create``), a dashed flag, ``metrics_listen``, ``FERNCRATE_CACHE_DIR``,
 ``database.url`` or a config line's ``key =``."""
+
+
+def _keys_spelled_out(said: str, question: str) -> str:
+    """``said`` with each snake_case key the ``question`` does not write read as words
+    (`max_photo_size` -> "max photo size": the key says max); a key the question asks
+    about ("the highest value max_parallel accepts") says nothing of its own bound."""
+    asked = re.findall(_SNAKE, question.lower())
+    return re.sub(
+        _SNAKE,
+        lambda m: (
+            m.group(0)
+            if any(key in m.group(0).lower() for key in asked)
+            else m.group(0).replace("_", " ")
+        ),
+        said,
+    )
+
+
+_SNAKE = r"\b[A-Za-z]\w*(?:_\w+)+\b"
+
+
+def writes_code(text: str) -> bool:
+    """``text`` (a page) writes code: something in backticks, or a key, variable or flag on
+    some line (``_CODE_NAME``)."""
+    return "`" in text or any(_CODE_NAME.search(line) for line in text.splitlines())
+
+
 _CHOICE_ASKED = re.compile(
     r"^\W*(?:does|do|did|is|are|was|were|will|should)\b[^,?]*?\b([\w.+-]+)\s+or\s+"
     r"(?:(?:a|an|the)\s+)?([\w.+-]+)(?:\s+[\w.+-]+){0,2}\s*\??\s*$",
