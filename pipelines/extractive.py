@@ -123,6 +123,7 @@ class ExtractiveAnswerer:
         follow: bool | frozenset[str] = frozenset({"ko", "en"}),
         rank_weight: float = 0.02,
         type_weight: float = 0.3,
+        meaning_weight: float = 0.7,
         cosine_floor: float | None = None,
         bigram_weight: float = 0.7,
         bigram_languages: frozenset[str] = frozenset({"ko"}),
@@ -178,7 +179,7 @@ class ExtractiveAnswerer:
             0.3,  # its source's share
             source_weight,  # its source's share, terms weighted by rarity among sources
             0.2,  # the better neighbour's share
-            0.5,  # meaning: cosine, alone or under its heading
+            meaning_weight,  # meaning: cosine, alone or under its heading
             sentence_bigram_weight,  # the question's character bigrams it holds
             1.0,  # a "how" question's answer shape (a command, steps)
             code_weight,  # the question's code names it writes
