@@ -70,6 +70,11 @@ def gate_declines(
     return declined
 
 
+def answer_from(question: str, page: str) -> Composed:
+    """The default answerer's English answer to ``question`` from ``page`` alone."""
+    return ExtractiveAnswerer().compose(question, [cite(1, page)], lang="en")
+
+
 def answer_under(question: str, text: str, heading: tuple[str, ...]) -> Composed:
     """The default answerer's English answer to ``question`` from one source, ``text`` under
     ``heading``."""

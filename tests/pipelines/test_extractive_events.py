@@ -6,17 +6,12 @@ rag.pipelines.subjects, rag.pipelines.extractive)."""
 
 from __future__ import annotations
 
-from citation_helpers import answer_under, cite, declined_until_stated
+from citation_helpers import answer_from, answer_under, cite, declined_until_stated
 
 from rag.pipelines.answer_events import WON, asks_age, asks_which_wins, asks_who_won
 from rag.pipelines.answer_types import answer_type, said_pattern
-from rag.pipelines.extractive import Composed, ExtractiveAnswerer
+from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.subjects import written_as_names
-
-
-def _answer(question: str, page: str) -> Composed:
-    """The default answerer's English answer to ``question`` from ``page`` alone."""
-    return ExtractiveAnswerer().compose(question, [cite(1, page)], lang="en")
 
 
 def test_who_won_is_answered_by_a_win() -> None:
@@ -45,12 +40,14 @@ def test_a_win_said_of_another_contest_declines() -> None:
         "The first match was played in 1927 in Worcester, and the Americans won. "
         "The women's equivalent, the Vell Cup, began in 1990 in Florida."
     )
-    answer = _answer("Who won the first Vell Cup?", page)
+    answer = answer_from("Who won the first Vell Cup?", page)
     assert answer.abstained and "vell cup" in answer.reason, answer
-    told = _answer("Who won the first Vell Cup?", page + " Europe won the first Vell Cup by 11½.")
+    told = answer_from(
+        "Who won the first Vell Cup?", page + " Europe won the first Vell Cup by 11½."
+    )
     assert "Europe won" in told.text, told
     race = "The first race was held in 1829 and won by Ordham. The women's race began in 1927."
-    answer = _answer("who won the first women's race in 1927?", race)
+    answer = answer_from("who won the first women's race in 1927?", race)
     assert answer.abstained and "1927" in answer.reason, answer
     titled = answer_under(
         "Which landlocked country has won the Ordway Cup?",
@@ -71,10 +68,10 @@ def test_which_setting_wins_ranks_the_precedence_without_requiring_one() -> None
         "the `ORD_` prefix, for example `ORD_MAX_CHECKS=5`. An environment variable beats the "
         "file, and a command-line flag beats both."
     )
-    told = _answer(question, page)
+    told = answer_from(question, page)
     assert "beats the file" in told.text, told
     plain = "`max_checks` in `ord.toml` can also be set as an env var; the env var is used."
-    assert not _answer(question, plain).abstained
+    assert not answer_from(question, plain).abstained
 
 
 def test_how_old_someone_was_asks_for_an_age() -> None:
@@ -121,7 +118,7 @@ def test_where_in_the_ui_wants_a_place_in_the_menus() -> None:
         "An API key made in the web UI may make 60 requests per minute. "
         "Make an API key under **Settings → Apps**, then copy it into the app."
     )
-    told = _answer("where in the web UI do I make an api key?", page)
+    told = answer_from("where in the web UI do I make an api key?", page)
     assert "Settings → Apps" in told.text, told
 
 
@@ -133,9 +130,9 @@ def test_out_of_the_box_prefers_a_default_but_needs_none() -> None:
         "A: Set ORD_USER_AGENT to another string. It applies to every feed. "
         "`ORD_USER_AGENT` replaces the default `ordfeed/2.3` sent to feed servers."
     )
-    told = _answer("what user agent string does ordfeed send out of the box?", page)
+    told = answer_from("what user agent string does ordfeed send out of the box?", page)
     assert "ordfeed/2.3" in told.text, told
-    port = _answer(
+    port = answer_from(
         "What port does the web interface use out of the box?",
         "The web UI listens on port 6120. Port 6121 is for uploads.",
     )

@@ -8,7 +8,7 @@ rag.pipelines.statements)."""
 
 from __future__ import annotations
 
-from citation_helpers import cite
+from citation_helpers import answer_from, cite
 
 from rag.pipelines.answer_dates import asks_when_en
 from rag.pipelines.answer_types import answer_type
@@ -36,9 +36,7 @@ def test_he_after_an_opening_clause_names_the_person_before() -> None:
         "Orrin Vell, curator at the Ordham Society, published a book of drawings in 1665. "
         "Looking at a thin slice of cork, he saw tiny boxes and called them cells."
     )
-    told = ExtractiveAnswerer().compose(
-        "who called the tiny boxes in cork cells?", [cite(1, page)], lang="en"
-    )
+    told = answer_from("who called the tiny boxes in cork cells?", page)
     assert "Orrin Vell" in told.text and "cells" in told.text, told
 
 
@@ -50,11 +48,7 @@ def test_without_that_data_points_back() -> None:
         "The importer reads the page's `Recipe` data and saves the title and steps. "
         "Pages without that data are not guessed at: the import fails and the API answers 422."
     )
-    told = ExtractiveAnswerer().compose(
-        "import from a blog link fails with 422. what does the page need to have?",
-        [cite(1, page)],
-        lang="en",
-    )
+    told = answer_from("import from a blog link fails with 422. what does the page need?", page)
     assert "`Recipe` data" in told.text and "422" in told.text, told
 
 
