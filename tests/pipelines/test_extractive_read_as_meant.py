@@ -26,30 +26,31 @@ from rag.pipelines.type_gate import declined, writes_code
 _PLAIN = {"lang": "en", "before": [""], "heads": [""], "headers": [""], "foreign": False}
 
 
-def test_he_after_an_opening_clause_names_the_person_before() -> None:
-    """Asked who, "Looking at a thin slice of cork, he saw ... cells" is quoted with the
-    sentence before it, which names him."""
+def test_a_sentence_pointing_back_brings_the_one_before() -> None:
+    """Asked who, "Looking at a thin slice of cork, he saw ... cells" (he right after the
+    opening clause) is quoted with the sentence before it, which names him; "Pages without
+    that data are not guessed at" with the one saying what the data is."""
     assert means_someone_before("Looking at a thin slice of cork, he saw tiny boxes.")
     assert means_someone_before("In 1665 he published it.")
     assert not means_someone_before("Looking at a thin slice of cork, the boxes were plain.")
-    page = (
-        "Orrin Vell, curator at the Ordham Society, published a book of drawings in 1665. "
-        "Looking at a thin slice of cork, he saw tiny boxes and called them cells."
-    )
-    told = answer_from("who called the tiny boxes in cork cells?", page)
-    assert "Orrin Vell" in told.text and "cells" in told.text, told
-
-
-def test_without_that_data_points_back() -> None:
-    """ "Pages without that data are not guessed at" does not say what the data is: the
-    sentence before it, which does, is quoted too."""
     assert POINTS_BACK.search("Pages without that data are not guessed at.")
-    page = (
-        "The importer reads the page's `Recipe` data and saves the title and steps. "
-        "Pages without that data are not guessed at: the import fails and the API answers 422."
-    )
-    told = answer_from("import from a blog link fails with 422. what does the page need?", page)
-    assert "`Recipe` data" in told.text and "422" in told.text, told
+    for question, page, before in (
+        (
+            "who called the tiny boxes in cork cells?",
+            "Orrin Vell, curator at the Ordham Society, published a book of drawings in 1665. "
+            "Looking at a thin slice of cork, he saw tiny boxes and called them cells.",
+            "Orrin Vell",
+        ),
+        (
+            "import from a blog link fails with 422. what does the page need?",
+            "The importer reads the page's `Recipe` data and saves the title and steps. "
+            "Pages without that data are not guessed at: the import fails and the API "
+            "answers 422.",
+            "`Recipe` data",
+        ),
+    ):
+        told = answer_from(question, page)
+        assert before in told.text and page.split(". ")[1][:20] in told.text, told
 
 
 def test_a_when_clause_before_a_yes_no_question_asks_no_time() -> None:
