@@ -85,17 +85,18 @@ def named_first(
     order: list[int], scores: Sequence[float], texts: Sequence[str], question: str
 ) -> list[int]:
     """``order`` with a runner-up that names someone first when the best statement names no
-    one, asked who did it: "Who first made oxygen?" over "Oxygen is element 8 ..." and
+    person, asked who did it: "Who first made oxygen?" over "Oxygen is element 8 ..." and
     "Scheele made it first ..." A runner-up writing a person's full name ("George Carmack",
     ``names_person``) among the next three within ``_PERSON_RATIO`` of the best score comes
-    before one naming anything (a place: "gold found at Nome, Alaska") within 75%, among the
-    next two."""
-    if not order or names_someone(question, texts[order[0]]):
+    first (also over a best naming only a thing: "the Run for the Roses"); when the best
+    names no one at all, else one naming anything (a place: "gold found at Nome, Alaska")
+    within 75%, among the next two."""
+    if not order or names_person(question, texts[order[0]]):
         return order
     named = close_runner_up(
         order, scores, lambda k: names_person(question, texts[k]), among=3, ratio=_PERSON_RATIO
     )
-    if named is None:
+    if named is None and not names_someone(question, texts[order[0]]):
         named = close_runner_up(
             order, scores, lambda k: names_someone(question, texts[k]), among=2, ratio=0.75
         )

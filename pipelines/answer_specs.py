@@ -38,14 +38,14 @@ _NOT_NAMES = frozenset(
 
 def version_of(question: str) -> re.Pattern[str] | None:
     """For "which Python version", "the minimum postgres version", "version of SQLite": the
-    named thing followed by a number ("Python 3.10", "PostgreSQL 13"; the name's last two
+    named thing followed by a number ("Python 3.10", "PostgreSQL 13", "`ffmpeg` 5.0"; the name's last two
     letters may differ; or in the next cell of a table row, "MariaDB,10.6"), so that
     "macOS 12" beside it does not answer. None when no name."""
     for m in _NAMED_VERSION.finditer(question):
         name = m.group(1) or m.group(2)
         if name.lower() not in _NOT_NAMES:
             stem = re.escape(name[: max(4, len(name) - 2)])
-            return re.compile(rf"\b{stem}[\w.+-]*(?:\s+|\s*[,|;:]\s*)v?\d", re.I)
+            return re.compile(rf"\b{stem}[\w.+-]*[`'\"]?(?:\s+|\s*[,|;:]\s*)v?\d", re.I)
     return None
 
 

@@ -287,6 +287,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
         if _HOW_LONG.search(question):
             return LASTING  # as the gate asks: "for 132 years", not "in 1857"
         if asks_when_en(question):
+            if _WHEN_NOW.search(question):
+                return EN_TIME  # "when does a playlist get updated?": "after every scan"
             return EN_DATE  # "When was it opened?": 4 March 1890, not 54,000 tonnes
         if _HOW_FAR_BACK.search(question):
             return EN_TIME  # how far back in time: "50,000 years", "to 1850", not metres
@@ -503,6 +505,8 @@ _CAME_IN = re.compile(
     re.I,
 )
 """A when-question about a feature's arrival ("When did FB2 support show up?")."""
+_WHEN_NOW = re.compile(r"\bwhen\s+(?:does|do|is|are|will|should|can)\b", re.I)
+"""A when-question in the present ("when does it refresh?"): asked what happens, not a date."""
 EN_RELEASE = re.compile(rf"{EN_TIME.pattern}|\d+\.\d+", re.I)
 """When a feature came: a date, or the release that brought it ("1.5")."""
 _HOW_MUCH = re.compile(r"\bhow\s+much\b", re.I)

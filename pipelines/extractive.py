@@ -74,7 +74,7 @@ from rag.pipelines.faqs import (
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
 from rag.pipelines.meaning import calibrated_floor, statement_meaning
 from rag.pipelines.prompt import simple_terms
-from rag.pipelines.spelling import respelled
+from rag.pipelines.spelling import folded, respelled
 from rag.pipelines.statements import (
     body,
     code_line,
@@ -227,7 +227,7 @@ class ExtractiveAnswerer:
             # a question without Hangul shares only Latin words and numbers with a Korean
             # text: read those alone, without loading kiwi (2-3 s and ~500 MB on a cold start)
             read = [latin_words(t) for t in read]
-        term_lists = self.terms([question, *read])
+        term_lists = folded(self.terms([question, *read]))
         q_terms = asked_terms(question, term_lists[0])
         term_lists = [with_prefixes(q_terms, t) for t in term_lists]
         sent_terms = [set(t) for t in term_lists[1 : 1 + n]]
@@ -351,7 +351,7 @@ class ExtractiveAnswerer:
         named = q_terms & set().union(*name_terms)
         proper = written_as_names(question, texts)  # none for a Korean question
         if proper:  # a word the sources write only as a name ("Vegemite") names one too
-            named |= q_terms & set().union(*map(set, self.terms(proper)))
+            named |= q_terms & set().union(*map(set, folded(self.terms(proper))))
         unnamed = [
             bool(named - doc_terms[i] - set().union(*(title_terms[j] for j in docs[i])))
             for i in range(m)

@@ -8,8 +8,11 @@ word they never saw spelt that way."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
+
+from rag.keywords import has_hangul
 
 _WORD = re.compile(r"(?<![\w./-])[A-Za-z]{4,}(?![\w/-]|\.\w)")
 """A plain English word of four letters or more: not part of a path, flag, name with digits or
@@ -62,3 +65,16 @@ def respelled(question: str, texts: Iterable[str], known: AbstractSet[str]) -> s
         return min(found, key=lambda f: (len(f), f))
 
     return _WORD.sub(fix, question)
+
+
+def folded(term_lists: list[list[str]]) -> list[list[str]]:
+    """Latin terms without accents, so "gaudi" in a question is "Gaudí" in a source; Hangul
+    (which NFKD would take apart) and plain ASCII terms are left as they are."""
+    return [
+        [t if t.isascii() or has_hangul(t) else _unaccented(t) for t in ts] for ts in term_lists
+    ]
+
+
+def _unaccented(term: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", term)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -105,10 +105,12 @@ def name(citation: Citation) -> str:
     """What the chunk's document is called, when its title opens with one word: the first
     part of its breadcrumb or title line ("logship" of "logship > Configuration", "Volcanoes",
     "인플레이션"); "" for a title of several words ("The water cycle"), which names a topic
-    rather than a thing."""
+    rather than a thing, and for a file's path ("docs/install.md")."""
     path = citation.location.heading_path
     whole = " > ".join(path) if path else title(citation)
     first = whole.split(" > ")[0].strip()
+    if "/" in first or re.search(r"\w\.[A-Za-z]{1,4}$", first):
+        return ""  # a file's path ("docs/install.md"): its stem is a common word, no name
     return first if first and len(first.split()) == 1 else ""
 
 

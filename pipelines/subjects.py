@@ -47,6 +47,8 @@ _NAMED_KINDS = "박물관|미술관|도서관|대학교|대학|은하|병원|공
 _EN_NAMED_KINDS = "university|college|museum|hospital|airport"
 """The same in English: "St Mary's Hospital", "Harvard University"; not city, river, gallery
 or cathedral (London, the Thames, the Uffizi and Notre-Dame name none)."""
+KIND_WORDS = {"museum": r"museum|galler(?:y|ies)"}
+"""What else a member of a kind is called: a museum may be a gallery ("the Uffizi Gallery")."""
 _ASKED_KIND = re.compile(
     rf"(?:어느|어떤|무슨)\s*({_NAMED_KINDS})|\b(?:which|what)\s+({_EN_NAMED_KINDS})\b",
     re.IGNORECASE,
@@ -122,8 +124,17 @@ people ("the Poles", "the Danes"): the sources write the country or the name it 
 
 
 def _opens(text: str, at: int) -> bool:
-    """The word at ``at`` opens ``text`` or one of its sentences (or a quote or bracket): its
-    capital says nothing of a name."""
+    """The word at ``at`` opens ``text`` or one of its sentences, headings or bullets (or a
+    quote or bracket, or a cell of a table's header row): its capital says nothing of a name.
+    A line's first word is as often a name ("Brevo,smtp,587" in a CSV row)."""
+    line_start = text.rfind("\n", 0, at) + 1
+    opening = text[line_start:at]
+    if (opening.strip() == "" and at > line_start) or re.fullmatch(r"[ \t]*[#>*+-]+[ \t]*", opening):
+        return True  # an indented line's first word, a heading's or a bullet's
+    if opening.lstrip().startswith("|") and re.match(
+        r"\n[ \t]*\|[ \t:]*-", text[text.find("\n", at) :]
+    ):
+        return True  # a cell of a table's header row: "| Status | meaning |"
     before = text[:at].rstrip()
     return not before or before[-1] in ".?!:;\"'("
 
@@ -157,9 +168,11 @@ def unwritten_en_names(question: str, texts: Sequence[str]) -> list[str]:
     return missing
 
 
-_RUN_GOES_ON = re.compile(r"(?:['’]s)?[ \t]+[A-Z]")
-"""A capitalized word that another follows: "Women's" in "The Women's Boat Race" is part of a
-name, not the name."""
+_RUN_GOES_ON = re.compile(
+    r"(?:['’]s)?[ \t]+(?:(?:of|for|the|de|del|da|di|du|von|van|la|le)[ \t]+)*[A-Z]"
+)
+"""A capitalized word that another follows, directly or over "of", "for the": "Women's" in
+"The Women's Boat Race", "Run" in "the Run for the Roses" are part of a name, not the name."""
 
 
 def written_as_names(question: str, texts: Sequence[str]) -> list[str]:

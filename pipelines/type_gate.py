@@ -25,6 +25,7 @@ from rag.pipelines.answer_types import (
 from rag.pipelines.extractive_rules import row_key
 from rag.pipelines.statements import code_line, fence_context
 from rag.pipelines.subjects import (
+    KIND_WORDS,
     asked_kind,
     contrasted,
     counted_things,
@@ -100,7 +101,11 @@ def declined(
         # an English count of ships is not answered by a count of towns: the thing counted is
         # named in the quoted sentences, the sentence before them or their titles
         counted = counted_things(question) if lang == "en" else []
-        if counted and not any(names_counted(counted, t) for t in (said, *before, *heads)):
+        if (
+            counted
+            and not sets_asked_key(quoted, question)
+            and not any(names_counted(counted, t) for t in (said, *before, *heads))
+        ):
             return f"the closest sentences do not count {' '.join(counted)}"
         # "how long does an app password stay valid?" is not answered by how long a deleted
         # user's shelves are kept: what is timed is named in the quoted sentences, the
@@ -127,7 +132,9 @@ def declined(
         ):
             return "the closest sentences give no limit"
     kind = asked_kind(question)
-    if kind is not None and not any(kind in t.lower() for t in (*quoted, *heads)):
+    if kind is not None and not any(
+        re.search(KIND_WORDS.get(kind, kind), t, re.I) for t in (*quoted, *heads)
+    ):
         # asked which museum or university, the quoted sentences name none: they say where
         # the thing is or who studied it, not in which museum or university
         return f"the closest sentences name no {kind}"
@@ -314,3 +321,20 @@ _BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)
 """A sentence above a code block that speaks of the block's lines."""
 _SHOWN = re.compile(r"\b(?:shown|above|these|listed)\b", re.I)
 """A sentence below a code block that speaks of the block's lines."""
+
+
+_SETS_KEY = re.compile(r"`?([A-Za-z_][\w.-]*)`?\s*[=:]\s*\S")
+"""A config line setting a key: ``limit = 200``, ``workers: 4``."""
+
+
+def sets_asked_key(quoted: Sequence[str], question: str) -> bool:
+    """The best quoted statement is a config line setting a key the question writes ("If I
+    leave out limit, how many tracks does it pick?" over ``limit = 200  # default 500``): its
+    value counts what the key counts, named or not."""
+    line = quoted[0].strip() if quoted else ""
+    m = _SETS_KEY.match(line)
+    return (
+        m is not None
+        and code_line(line)
+        and re.search(rf"(?<![\w-]){re.escape(m.group(1))}(?![\w-])", question, re.I) is not None
+    )
