@@ -129,7 +129,9 @@ def _opens(text: str, at: int) -> bool:
     A line's first word is as often a name ("Brevo,smtp,587" in a CSV row)."""
     line_start = text.rfind("\n", 0, at) + 1
     opening = text[line_start:at]
-    if (opening.strip() == "" and at > line_start) or re.fullmatch(r"[ \t]*[#>*+-]+[ \t]*", opening):
+    if (opening.strip() == "" and at > line_start) or re.fullmatch(
+        r"[ \t]*[#>*+-]+[ \t]*", opening
+    ):
         return True  # an indented line's first word, a heading's or a bullet's
     if opening.lstrip().startswith("|") and re.match(
         r"\n[ \t]*\|[ \t:]*-", text[text.find("\n", at) :]
