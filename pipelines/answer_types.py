@@ -9,6 +9,7 @@ from rag.keywords import has_hangul
 from rag.pipelines.answer_dates import (
     EN_DATE,
     EN_TIME,
+    MONTHS,
     TIME,
     WANTS_TIME,
     WHEN,
@@ -315,13 +316,16 @@ _MEASURED = (
     r"inch(?:es)?|tonnes?|tons?|pounds?|lbs?|(?:kilo)?grams?|kilos?|(?:milli)?lit(?:re|er)s?|"
     r"bc|bce|ce|ad)"
 )
+_MONTH = "|".join(m for m in MONTHS if m != "may") + "|(?-i:May)"
 _NOT_A_COUNT = re.compile(
     r"\b(?:python|version|release|v)\s*\d[\d.]*|\d+\.\d+\.\d+|\b\d{4}-\d\d-\d\d\b|"
-    r"\b(?:in|since|from|until|by|around|circa|before|after)\s+(?:1\d|20)\d\d\b",
+    r"\b(?:in|since|from|until|by|around|circa|before|after)\s+(?:1\d|20)\d\d\b|"
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
     re.I,
 )
-"""Numbers that count nothing: a version ("Python 3.9", "3.0.0"), a date ("2021-06-07") or a
-year ("in 1840"), blanked before a "how many" answer is looked for."""
+"""Numbers that count nothing: a version ("Python 3.9", "3.0.0"), a date ("2021-06-07", "2
+August", "May 20th") or a year ("in 1840"), blanked before a "how many" answer is looked
+for."""
 _COUNTED = rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}|hundred|thousand|million)\b)"
 
 
@@ -381,7 +385,8 @@ class Counted:
 
     def __init__(self, noun: str) -> None:
         self.pattern = re.compile(
-            rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}(?!\w))|\b(?:once|twice|every|half)\b|"
+            rf"{_COUNTED}(?![\d,.])(?!\s*-?\s*{_MEASURED}(?!\w))|\b(?:once|twice|half)\b|"
+            rf"\bevery\s+(?:other\b|\d|(?:{_TIME_UNITS})\b)|"
             rf"{_COUNTED}\s*-?\s*{re.escape(noun)}",
             re.I,
         )

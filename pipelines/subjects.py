@@ -127,6 +127,8 @@ def _opens(text: str, at: int) -> bool:
     """The word at ``at`` opens ``text`` or one of its sentences, headings or bullets (or a
     quote or bracket, or a cell of a table's header row): its capital says nothing of a name.
     A line's first word is as often a name ("Brevo,smtp,587" in a CSV row)."""
+    if re.search(r"\n[ \t]*\n[ \t]*$", text[:at]):
+        return True  # a paragraph's first word (after a blank line)
     line_start = text.rfind("\n", 0, at) + 1
     opening = text[line_start:at]
     if (opening.strip() == "" and at > line_start) or re.fullmatch(

@@ -1,11 +1,11 @@
 """Names and keys read as the sources write them: "gaudi" is "Gaudí", a file's path names no
 document, "Run" in "the Run for the Roses" is part of a name and "Status" heading a table
-column is none, a config line setting the key a question writes counts what the key counts,
-a gallery is a museum, "`ffmpeg` 5.0" is ffmpeg's version, "when does it refresh?" is
-answered by "after every scan", and asked who, a person goes before a thing
-(rag.pipelines.spelling, rag.pipelines.statements, rag.pipelines.subjects,
-rag.pipelines.type_gate, rag.pipelines.answer_specs, rag.pipelines.answer_types,
-rag.pipelines.answer_people)."""
+column or "Run" opening a paragraph is none, "2 August" and "every tiger" count nothing, a
+config line setting the key a question writes counts what the key counts, a gallery is a
+museum, "`ffmpeg` 5.0" is ffmpeg's version, "when does it refresh?" is answered by "after
+every scan", and asked who, a person goes before a thing (rag.pipelines.spelling,
+rag.pipelines.statements, rag.pipelines.subjects, rag.pipelines.type_gate,
+rag.pipelines.answer_specs, rag.pipelines.answer_types, rag.pipelines.answer_people)."""
 
 from __future__ import annotations
 
@@ -134,3 +134,24 @@ def test_asked_who_a_person_goes_before_a_thing() -> None:
     assert named_first([0, 1], [2.0, 1.7], [thing, person], question) == [1, 0]
     other = "Johnny Loftus rode the winner of the first race in 1919."
     assert named_first([0, 1], [2.0, 1.7], [other, person], question) == [0, 1]
+
+
+def test_a_day_of_the_month_and_every_thing_count_nothing() -> None:
+    """ "how many Roman soldiers died" is not answered by "on 2 August 216 BC", nor "how many
+    tigers are left" by "Every tiger's stripes are unique"; "every 30 seconds" still counts
+    times, and a number of Romans counts Romans."""
+    cannae = "On 2 August 216 BC a larger Roman army was surrounded; Paullus was killed."
+    stripes = "A lion's roar carries 8 kilometres. Every tiger's stripes are unique."
+    assert declined("how many Roman soldiers died at Cannae?", quoted=[cannae], **_PLAIN)
+    assert declined("how many tigers are left in the wild?", quoted=[stripes], **_PLAIN)
+    retries = declined("how many times does it retry?", quoted=["every 30 seconds"], **_PLAIN)
+    assert retries is None
+    died = "On 2 August 216 BC about 50,000 Romans died."
+    assert declined("how many Romans died at Cannae?", quoted=[died], **_PLAIN) is None
+
+
+def test_a_paragraphs_first_word_is_no_name() -> None:
+    """ "Run" opening a paragraph after a code block is capitalized as a sentence's first
+    word: "can I run it on windows?" names nothing."""
+    page = "```sh\ntealbox serve\n```\n\nRun `tealbox check` to test the file."
+    assert written_as_names("can I run the server on windows?", [page]) == []
