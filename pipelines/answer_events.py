@@ -116,3 +116,32 @@ AGE = re.compile(
 def asks_age(question: str) -> bool:
     """True when an English ``question`` asks someone's age at an event (``_AGE_ASKED``)."""
     return _AGE_ASKED.search(question) is not None
+
+
+_ASKS_CAUSE = re.compile(
+    r"^\W*why\b|\bwhy\s+(?:do|does|did|is|are|was|were|can|can't|doesn't|don't|isn't)\b|"
+    r"\bwhat\s+(?:makes|made|causes|caused)\b|\bhow\s+come\b|\bwhat\s+is\s+the\s+(?:reason|cause)\b",
+    re.IGNORECASE,
+)
+"""An English question asking a cause: "why does ...", "what makes frozen water lighter"."""
+_CAUSE_STATED = re.compile(
+    r"\bbecause\b|\bthe\s+(?:reason|cause)\b|\b(?:is|are|was|were)\s+(?:caused\s+by|due\s+to)\b|"
+    r"\bdue\s+to\b|\bowing\s+to\b|\bresults?\s+from\b|\bcomes?\s+from\b",
+    re.IGNORECASE,
+)
+"""A sentence stating a cause: "because ...", "The cause is the hydrogen bond", "due to"."""
+CAUSE_BONUS = 0.3
+"""What a sentence stating a cause adds to its score, asked why: over twenty-two English
+tuning sets the best sentence held the answer for 3 more questions and 0 fewer (0.4: -1)."""
+
+
+def asks_cause(question: str) -> bool:
+    """An English question asking why something is or happens."""
+    return _ASKS_CAUSE.search(question) is not None
+
+
+def cause_bonus(text: str) -> float:
+    """``CAUSE_BONUS`` for a sentence that states a cause ("The reason is a chemical defence
+    ..."), else 0: a why-question's answer says "because", and the sentence restating what
+    happens shares more of its words."""
+    return CAUSE_BONUS if _CAUSE_STATED.search(text) else 0.0

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from rag.chunking import detect_lang
 from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
-from rag.pipelines.answer_events import asks_precedence, stated_first
+from rag.pipelines.answer_events import asks_cause, asks_precedence, cause_bonus, stated_first
 from rag.pipelines.answer_people import asks_who_did, named_first
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
@@ -181,7 +181,7 @@ class ExtractiveAnswerer:
             0.2,  # the better neighbour's share
             meaning_weight,  # meaning: cosine, alone or under its heading
             sentence_bigram_weight,  # the question's character bigrams it holds
-            1.0,  # a "how" question's answer shape (a command, steps)
+            1.0,  # a "how" question's answer shape (a command, steps), a "why" one's (a cause)
             code_weight,  # the question's code names it writes
             type_weight,  # the answer type asked for
             type_weight,  # a default, to a question asking one
@@ -357,6 +357,7 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
+        why = lang == "en" and asks_cause(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         leans_default = asks_default or (
             lang == "en" and LEANS_DEFAULT.search(question) is not None
@@ -380,7 +381,7 @@ class ExtractiveAnswerer:
                     max(neighbours, default=0.0),
                     ranked[k] if ranked is not None else 0.0,
                     held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
-                    how_bonus(cand.text) if how else 0.0,
+                    how_bonus(cand.text) if how else cause_bonus(cand.text) if why else 0.0,
                     sum(written in cand.text for written in code) / len(code) if code else 0.0,
                     float(wants is not None and wants.search(blank(cand.text)) is not None),
                     float(defaults[k]),
