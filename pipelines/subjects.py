@@ -46,7 +46,8 @@ _NAMED_KINDS = "박물관|미술관|도서관|대학교|대학|은하|병원|공
 사천 해전). Not 나라, 도시, 절, 항구 or 파일: 신라, 피렌체, 해인사, 부산항, authorized_keys name none."""
 _EN_NAMED_KINDS = "university|college|museum|hospital|airport"
 """The same in English: "St Mary's Hospital", "Harvard University"; not city, river, gallery
-or cathedral (London, the Thames, the Uffizi and Notre-Dame name none)."""
+or cathedral as kinds asked (London, the Thames, the Uffizi and Notre-Dame name none), though
+a museum may be called a gallery (``KIND_WORDS``)."""
 KIND_WORDS = {"museum": r"museum|galler(?:y|ies)"}
 """What else a member of a kind is called: a museum may be a gallery ("the Uffizi Gallery")."""
 _ASKED_KIND = re.compile(
