@@ -357,7 +357,7 @@ class ExtractiveAnswerer:
             for i in range(m)
         ]
         how = HOW.search(question) is not None
-        why = lang == "en" and asks_cause(question)
+        cause_asked = lang == "en" and asks_cause(question)
         asks_default = lang == "en" and ASKS_DEFAULT.search(question) is not None
         leans_default = asks_default or (
             lang == "en" and LEANS_DEFAULT.search(question) is not None
@@ -381,7 +381,7 @@ class ExtractiveAnswerer:
                     max(neighbours, default=0.0),
                     ranked[k] if ranked is not None else 0.0,
                     held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
-                    how_bonus(cand.text) if how else cause_bonus(cand.text) if why else 0.0,
+                    how_bonus(cand.text) if how else cause_bonus(cand.text) if cause_asked else 0.0,
                     sum(written in cand.text for written in code) / len(code) if code else 0.0,
                     float(wants is not None and wants.search(blank(cand.text)) is not None),
                     float(defaults[k]),
