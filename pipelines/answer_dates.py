@@ -35,14 +35,14 @@ MONTHS = (
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 """English month and day names (lower case): dates in ``TIME`` and ``EN_DATE``, and words that
 name no one (``subjects.names_no_one``)."""
-_MONTHS_BUT_MAY = "|".join(m for m in MONTHS if m != "may")
+MONTHS_BUT_MAY = "|".join(m for m in MONTHS if m != "may")
 """The months matched in any case; "May" only capitalized (``(?-i:May)``), not the verb."""
 _TIME_WORDS = (
     r"때|전에|후에|뒤에|다음|마지막|먼저|처음|나중|직후|직전|무렵|동안|이후|이전|부터|까지|"
     r"새벽|아침|저녁|밤|봄|여름|가을|겨울|중순|하순|상순|시대|시절|세기|요일|주말|평일|매일|매주|"
     r"매년|해마다|날마다|\b(?:before|after|until|during|while|once|first|last|then|morning|"
     r"evening|night|spring|summer|autumn|winter|century|era|daily|weekly|monthly|yearly|every|"
-    rf"today|tomorrow|{_MONTHS_BUT_MAY}|{'|'.join(WEEKDAYS)}|weekends?)\b|"
+    rf"today|tomorrow|{MONTHS_BUT_MAY}|{'|'.join(WEEKDAYS)}|weekends?)\b|"
     r"\b(?-i:May)\b"
 )
 """A relative time or a named month or day, in Korean or English (마지막, 전에, before, after,
@@ -54,7 +54,7 @@ EN_DATE = re.compile(
     r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
     r"\bAD\s*\d+|"
     r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b(?:1\d|20)\d0s\b|(?:\bthe\s+|['’])\d0s\b|"
-    rf"\b(?:{_MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
+    rf"\b(?:{MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
     re.IGNORECASE,
 )
 """A date in an English sentence: a year (1000-2099, not "54,000" or "6.5"), an era ("196 BC"),

@@ -9,7 +9,7 @@ from rag.keywords import has_hangul
 from rag.pipelines.answer_dates import (
     EN_DATE,
     EN_TIME,
-    MONTHS,
+    MONTHS_BUT_MAY,
     TIME,
     WANTS_TIME,
     WHEN,
@@ -316,7 +316,7 @@ _MEASURED = (
     r"inch(?:es)?|tonnes?|tons?|pounds?|lbs?|(?:kilo)?grams?|kilos?|(?:milli)?lit(?:re|er)s?|"
     r"bc|bce|ce|ad)"
 )
-_MONTH = "|".join(m for m in MONTHS if m != "may") + "|(?-i:May)"
+_MONTH = f"{MONTHS_BUT_MAY}|(?-i:May)"
 _NOT_A_COUNT = re.compile(
     r"\b(?:python|version|release|v)\s*\d[\d.]*|\d+\.\d+\.\d+|\b\d{4}-\d\d-\d\d\b|"
     r"\b(?:in|since|from|until|by|around|circa|before|after)\s+(?:1\d|20)\d\d\b|"

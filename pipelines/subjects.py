@@ -47,8 +47,8 @@ _NAMED_KINDS = "박물관|미술관|도서관|대학교|대학|은하|병원|공
 _EN_NAMED_KINDS = "university|college|museum|hospital|airport"
 """The same in English: "St Mary's Hospital", "Harvard University"; not city, river, gallery
 or cathedral as kinds asked (London, the Thames, the Uffizi and Notre-Dame name none), though
-a museum may be called a gallery (``KIND_WORDS``)."""
-KIND_WORDS = {"museum": r"museum|galler(?:y|ies)"}
+a museum may be called a gallery (``names_kind``)."""
+_ALSO_CALLED = {"museum": r"museum|galler(?:y|ies)"}
 """What else a member of a kind is called: a museum may be a gallery ("the Uffizi Gallery")."""
 _ASKED_KIND = re.compile(
     rf"(?:어느|어떤|무슨)\s*({_NAMED_KINDS})|\b(?:which|what)\s+({_EN_NAMED_KINDS})\b",
@@ -62,6 +62,12 @@ def asked_kind(question: str) -> str | None:
     it: a sentence naming none does not say which."""
     m = _ASKED_KIND.search(question)
     return (m.group(1) or m.group(2).lower()) if m else None
+
+
+def names_kind(kind: str, text: str) -> bool:
+    """``text`` names a member of ``kind`` (an ``asked_kind``): it writes the kind ("the
+    National Museum", "서울대학교") or another word for it ("the Uffizi Gallery")."""
+    return re.search(_ALSO_CALLED.get(kind, re.escape(kind)), text, re.IGNORECASE) is not None
 
 
 _CONTRASTS = (

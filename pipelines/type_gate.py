@@ -25,7 +25,6 @@ from rag.pipelines.answer_types import (
 from rag.pipelines.extractive_rules import row_key
 from rag.pipelines.statements import code_line, fence_context
 from rag.pipelines.subjects import (
-    KIND_WORDS,
     asked_kind,
     contrasted,
     counted_things,
@@ -33,6 +32,7 @@ from rag.pipelines.subjects import (
     lasting_things,
     measured_subject,
     names_counted,
+    names_kind,
     names_subject,
     other_period,
     said_of_another,
@@ -132,9 +132,7 @@ def declined(
         ):
             return "the closest sentences give no limit"
     kind = asked_kind(question)
-    if kind is not None and not any(
-        re.search(KIND_WORDS.get(kind, kind), t, re.I) for t in (*quoted, *heads)
-    ):
+    if kind is not None and not any(names_kind(kind, t) for t in (*quoted, *heads)):
         # asked which museum or university, the quoted sentences name none: they say where
         # the thing is or who studied it, not in which museum or university
         return f"the closest sentences name no {kind}"

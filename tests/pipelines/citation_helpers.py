@@ -12,6 +12,16 @@ from rag.pipelines.extractive import Composed, ExtractiveAnswerer
 from rag.pipelines.extractive_rules import Candidate, companions
 from rag.types import Citation, Location
 
+ONE_EN_PAGE: dict[str, Any] = {
+    "lang": "en",
+    "before": [""],
+    "heads": [""],
+    "headers": [""],
+    "foreign": False,
+}
+"""``type_gate.declined``'s arguments for an English question over one sentence of one
+untitled page: the tests vary only the question and what is quoted."""
+
 
 def cite(
     number: int,

@@ -9,7 +9,7 @@ rag.pipelines.answer_specs, rag.pipelines.answer_types, rag.pipelines.answer_peo
 
 from __future__ import annotations
 
-from citation_helpers import answer_from, cite
+from citation_helpers import ONE_EN_PAGE, answer_from, cite
 
 from rag.pipelines.answer_people import named_first
 from rag.pipelines.answer_types import answer_type
@@ -18,8 +18,6 @@ from rag.pipelines.spelling import folded
 from rag.pipelines.statements import name
 from rag.pipelines.subjects import written_as_names
 from rag.pipelines.type_gate import declined, sets_asked_key
-
-_PLAIN = {"lang": "en", "before": [""], "heads": [""], "headers": [""], "foreign": False}
 
 
 def test_a_question_without_accents_finds_the_accented_name() -> None:
@@ -78,8 +76,8 @@ def test_a_config_line_counts_what_its_key_counts() -> None:
     assert sets_asked_key([line], question)
     assert not sets_asked_key(["`shuffle = 200`"], question)
     assert not sets_asked_key(["The limit is 200 for now."], question)
-    assert declined(question, quoted=[line], **_PLAIN) is None
-    elsewhere = declined(question, quoted=["`shuffle = 200`"], **_PLAIN)
+    assert declined(question, quoted=[line], **ONE_EN_PAGE) is None
+    elsewhere = declined(question, quoted=["`shuffle = 200`"], **ONE_EN_PAGE)
     assert elsewhere is not None and "tracks" in elsewhere
 
 
@@ -87,8 +85,8 @@ def test_a_gallery_is_a_museum() -> None:
     """Asked which museum, "both hang in the Uffizi Gallery" names one; "it hangs in
     Florence" does not."""
     question = "which museum has the birth of venus?"
-    assert declined(question, quoted=["Both hang in the Uffizi Gallery."], **_PLAIN) is None
-    nowhere = declined(question, quoted=["It hangs in Florence."], **_PLAIN)
+    assert declined(question, quoted=["Both hang in the Uffizi Gallery."], **ONE_EN_PAGE) is None
+    nowhere = declined(question, quoted=["It hangs in Florence."], **ONE_EN_PAGE)
     assert nowhere is not None and "museum" in nowhere
 
 
@@ -142,12 +140,12 @@ def test_a_day_of_the_month_and_every_thing_count_nothing() -> None:
     times, and a number of Romans counts Romans."""
     cannae = "On 2 August 216 BC a larger Roman army was surrounded; Paullus was killed."
     stripes = "A lion's roar carries 8 kilometres. Every tiger's stripes are unique."
-    assert declined("how many Roman soldiers died at Cannae?", quoted=[cannae], **_PLAIN)
-    assert declined("how many tigers are left in the wild?", quoted=[stripes], **_PLAIN)
-    retries = declined("how many times does it retry?", quoted=["every 30 seconds"], **_PLAIN)
+    assert declined("how many Roman soldiers died at Cannae?", quoted=[cannae], **ONE_EN_PAGE)
+    assert declined("how many tigers are left in the wild?", quoted=[stripes], **ONE_EN_PAGE)
+    retries = declined("how many times does it retry?", quoted=["every 30 seconds"], **ONE_EN_PAGE)
     assert retries is None
     died = "On 2 August 216 BC about 50,000 Romans died."
-    assert declined("how many Romans died at Cannae?", quoted=[died], **_PLAIN) is None
+    assert declined("how many Romans died at Cannae?", quoted=[died], **ONE_EN_PAGE) is None
 
 
 def test_a_paragraphs_first_word_is_no_name() -> None:

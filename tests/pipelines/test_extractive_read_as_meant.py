@@ -8,7 +8,7 @@ rag.pipelines.statements)."""
 
 from __future__ import annotations
 
-from citation_helpers import answer_from, cite
+from citation_helpers import ONE_EN_PAGE, answer_from, cite
 
 from rag.pipelines.answer_dates import asks_when_en
 from rag.pipelines.answer_types import answer_type
@@ -22,8 +22,6 @@ from rag.pipelines.extractive_rules import (
 from rag.pipelines.statements import statements
 from rag.pipelines.subjects import counted_things
 from rag.pipelines.type_gate import declined, writes_code
-
-_PLAIN = {"lang": "en", "before": [""], "heads": [""], "headers": [""], "foreign": False}
 
 
 def test_a_sentence_pointing_back_brings_the_one_before() -> None:
@@ -63,7 +61,7 @@ def test_a_when_clause_before_a_yes_no_question_asks_no_time() -> None:
     assert asks_when_en("When was the bridge opened?")
     assert answer_type(migrate) is None
     quoted = ["It copies recipes, plans and users, not photos."]
-    assert declined(migrate, quoted=quoted, **_PLAIN) is None
+    assert declined(migrate, quoted=quoted, **ONE_EN_PAGE) is None
 
 
 def test_kinds_of_a_thing_count_the_thing() -> None:
@@ -73,8 +71,10 @@ def test_kinds_of_a_thing_count_the_thing() -> None:
     assert counted_things("How many different types of cheese does it make?") == ["cheese"]
     assert counted_things("how many kinds are there?") == ["kinds"]
     question = "how many kinds of alligator are there"
-    assert declined(question, quoted=["There are only two alligator species."], **_PLAIN) is None
-    counted_elsewhere = declined(question, quoted=["Two rivers cross the park."], **_PLAIN)
+    assert (
+        declined(question, quoted=["There are only two alligator species."], **ONE_EN_PAGE) is None
+    )
+    counted_elsewhere = declined(question, quoted=["Two rivers cross the park."], **ONE_EN_PAGE)
     assert counted_elsewhere is not None and "alligator" in counted_elsewhere
 
 
@@ -84,8 +84,8 @@ def test_a_musical_key_is_no_config_key() -> None:
     assert not writes_code("Spring is in E major and Winter in F minor.\nIt was published.")
     assert writes_code('Set it in the file:\n`max_photo_size = "10MB"`')
     quoted = ["Spring is in E major and Winter in F minor."]
-    assert declined("what key is winter in?", quoted=quoted, prose=True, **_PLAIN) is None
-    assert "no key" in (declined("what key is winter in?", quoted=quoted, **_PLAIN) or "")
+    assert declined("what key is winter in?", quoted=quoted, prose=True, **ONE_EN_PAGE) is None
+    assert "no key" in (declined("what key is winter in?", quoted=quoted, **ONE_EN_PAGE) or "")
     article = cite(1, "The four concertos open Opus 8. Spring is in E major and Winter in F minor.")
     told = ExtractiveAnswerer().compose("what key is winter in?", [article], lang="en")
     assert "F minor" in told.text, told
@@ -95,9 +95,12 @@ def test_a_max_key_states_a_limit_unless_it_is_the_one_asked() -> None:
     """ "default max size for a single uploaded photo?" is answered by a config line setting
     `max_photo_size`; asked the highest value `max_parallel` accepts, its default is none."""
     line = ['`max_photo_size = "10MB"   # per uploaded photo`']
-    assert declined("default max size for a single uploaded photo?", quoted=line, **_PLAIN) is None
+    assert (
+        declined("default max size for a single uploaded photo?", quoted=line, **ONE_EN_PAGE)
+        is None
+    )
     asked = "What is the highest value that max_parallel accepts in tarnhook.toml?"
-    assert "no limit" in (declined(asked, quoted=["`max_parallel = 8`"], **_PLAIN) or "")
+    assert "no limit" in (declined(asked, quoted=["`max_parallel = 8`"], **ONE_EN_PAGE) or "")
 
 
 def test_mac_names_macos() -> None:
