@@ -280,7 +280,8 @@ def test_reworded_tuning_splits_ask_the_same_questions_in_other_words() -> None:
 def test_fresh_tuning_sets_load_and_quote_their_records() -> None:
     """evals/data/en-tune2, ko-tune2, en-tune3 (one product's docs), ko-tune6, en-tune8,
     ko-tune7, en-tune9, en-tune10, en-tune11, en-tune12, en-tune13, en-tune14, en-tune15,
-    en-tune16, en-tune17, en-tune18, en-tune19, en-tune20, en-tune21 and en-tune22:
+    en-tune16, en-tune17, en-tune18, en-tune19, en-tune20, en-tune21, en-tune22, en-tune23 and
+    en-tune24:
     tuning-only sets written from scratch on new topics,
     without reading the answerer, to see whether its rules carry over (never reported)."""
     for name, english, records, answerable, unanswerable in (
@@ -304,6 +305,8 @@ def test_fresh_tuning_sets_load_and_quote_their_records() -> None:
         ("en-tune20", True, 22, 80, 20),
         ("en-tune21", True, 22, 80, 20),
         ("en-tune22", True, 21, 78, 15),
+        ("en-tune23", True, 21, 78, 15),
+        ("en-tune24", True, 21, 78, 15),
     ):
         root = REPO / "evals" / "data" / name
         ds = load_dataset(root)
