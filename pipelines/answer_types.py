@@ -329,9 +329,13 @@ for."""
 _COUNTED = rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}|hundred|thousand|million)\b)"
 
 
-_TIME_UNITS = r"s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
+_TIME_UNITS = (
+    r"s|secs?|seconds?|ms|millis|milliseconds?|µs|microseconds?|ns|nanoseconds?|mins?|minutes?|"
+    r"h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
+)
 _UNIT_NOUNS = {
     "second": r"s|secs?|seconds?",
+    "millisecond": r"ms|millis|milliseconds?",
     "minute": r"mins?|minutes?",
     "hour": r"h|hrs?|hours?",
     "day": r"days?",

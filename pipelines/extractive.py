@@ -37,6 +37,7 @@ from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
 from rag.pipelines.answer_events import asks_cause, asks_precedence, cause_bonus, stated_first
 from rag.pipelines.answer_people import asks_who_did, named_first
+from rag.pipelines.answer_settings import setting_line
 from rag.pipelines.answer_types import (
     ASKS_DEFAULT,
     LEANS_DEFAULT,
@@ -55,6 +56,7 @@ from rag.pipelines.extractive_rules import (
     echoes,
     held,
     how_bonus,
+    in_reading_order,
     names_unwritten,
     related_cover,
     said_once,
@@ -426,6 +428,9 @@ class ExtractiveAnswerer:
             meaning=cosines,
             floor=self.cosine_floor,
         )
+        line = setting_line(candidates[order[0]].text, [c.text for c in candidates], order)
+        if line is not None and line not in chosen:  # "`key` is how often ..." and its value
+            chosen = in_reading_order([*chosen, line], candidates, by_source)
         chosen = said_once(chosen, order[0], candidates)
         best = candidates[order[0]]
         if self.type_gate:
@@ -444,7 +449,7 @@ class ExtractiveAnswerer:
         thread = by_source[best.source]
         at = thread.index(order[0])
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None
-        gives = [order[0], *([after] if after is not None else [])]
+        gives = [order[0], *(k for k in (after, line) if k is not None)]
         if self.type_gate and asks_default and not any(defaults[k] for k in gives):
             # asked what holds when nothing is set, neither the best sentence nor the one
             # right after it (which joined to give it: "When it is not set, the cap is ...")

@@ -258,14 +258,21 @@ def companions(
         )
     ):
         chosen.append(order[1])
-    # reading order: a thread (chunks joined by ``threads``) by its first statement's source
-    chosen.sort(
+    return in_reading_order(chosen, candidates, by_source)
+
+
+def in_reading_order(
+    chosen: Sequence[int], candidates: Sequence[Candidate], by_source: dict[int, list[int]]
+) -> list[int]:
+    """``chosen`` in reading order: a thread (chunks joined by ``threads``) by its first
+    statement's source, then by place in the thread."""
+    return sorted(
+        chosen,
         key=lambda k: (
             candidates[by_source[candidates[k].source][0]].source,
             by_source[candidates[k].source].index(k),
-        )
+        ),
     )
-    return chosen
 
 
 def row_key(text: str) -> str:
