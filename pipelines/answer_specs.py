@@ -5,6 +5,7 @@ write them (``rag.pipelines.answer_types`` asks which one a question wants)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _NAMED_VERSION = re.compile(
     r"\b([A-Za-z][\w.+-]*)\s+(?=version\b)|\bversion\s+of\s+([A-Za-z][\w.+-]*)", re.I
@@ -188,3 +189,23 @@ def unsaid_rate(question: str, said: str) -> bool:
     """True when ``question`` asks what a rate limit is and ``said`` writes no rate: "a salt
     that changes every 24 hours" limits nothing per address."""
     return _RATE_ASKED.search(question) is not None and _RATE.search(said) is None
+
+
+_DESIGNATION = re.compile(
+    r"(?<![\w-])(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[A-Za-z]\w*(?:-\w+)+|(?<![\w-])[A-Z]+\d+[A-Za-z\d]*\b"
+)
+"""A model or type designation mixing letters and digits: R-410A, B-52, M1, AVX2."""
+_HYPHENS = re.compile(r"[-‐‑–]")
+
+
+def unwritten_designations(question: str, texts: Sequence[str]) -> list[str]:
+    """The designations ``question`` names (``_DESIGNATION``) that none of ``texts`` writes,
+    hyphens and case aside ("R-410A" over pages naming only R-32; "sha256" writes SHA-256):
+    sources that never write it do not say what it is or does."""
+    said = "\n".join(texts).lower()
+    missing = []
+    for word in _DESIGNATION.findall(question):
+        spelled = r"[-‐‑–]?".join(map(re.escape, _HYPHENS.sub("", word.lower())))
+        if not re.search(rf"(?<![a-z0-9]){spelled}(?![a-z0-9])", said):
+            missing.append(word)
+    return missing

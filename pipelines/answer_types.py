@@ -480,8 +480,12 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     many = _HOW_MANY.search(question)
     if many is not None:
         written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
-        if written is not None:  # how many seconds, days, MB: a number in that unit
-            return re.compile(rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)", re.I)
+        if written is not None:  # how many seconds, days, MB: a number in that unit, or
+            # after a key named for it ("`audit.retention_days`, 90 by default")
+            return re.compile(
+                rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)|_(?:{written})\b[^.;\d]{{0,24}}\d",
+                re.I,
+            )
         return Counted(many.group(1))
     if _HOW_LONG_LASTS.search(question):
         return DURATION

@@ -82,6 +82,7 @@ from rag.pipelines.statements import (
     code_line,
     fragment,
     name,
+    opening_title,
     statements,
     table_header,
     title,
@@ -206,9 +207,12 @@ class ExtractiveAnswerer:
         echo = echoes(question)
         bodies = [body(c) for c in citations]
         for i, chunk in enumerate(bodies):
+            heading = opening_title(chunk)  # a record's long title line, not a statement
             for j, text in enumerate(statements(chunk)):
                 if text in seen or (j == 0 and fragment(text, chunk)) or echo(text):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
+                if j == 0 and text == heading:
+                    continue
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
         if not candidates:

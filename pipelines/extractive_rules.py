@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rag.keywords import has_hangul
+from rag.pipelines.answer_specs import unwritten_designations
 from rag.pipelines.statements import asks, code_line
 from rag.pipelines.subjects import (
     unwritten_en_names,
@@ -124,6 +125,8 @@ def means_someone_before(text: str) -> bool:
 
 
 POINTS_BACK = re.compile(
+    r"^\W*(?:the\s+)?[\w'-]+\s+then\b|^\W*(?:then|such)\b|"
+    r"^\W*(?:[\w',-]+\s+){0,12}(?:therefore|thus|consequently|hence)\b|"
     r"\b(?:this|that) one\b|\b(?:as|see|the) above\b|"
     r"\babove (?:setting|command|line|variable|option|file|flag)s?\b|"
     r"\b(?:uses?|to|from|in|on|at|into|with|without|by|for|of|under|through)\s+(?:that|those)\s+"
@@ -131,8 +134,10 @@ POINTS_BACK = re.compile(
     re.IGNORECASE,
 )
 """An English sentence that points back to the statement before it ("..., so set this one",
-"as above", "`--store pgvector` uses that server", "relative to that root"): quoted alone it
-does not say what it points to. "that" after a verb or preposition and before a noun, not
+"as above", "`--store pgvector` uses that server", "relative to that root", "The job then
+ends with exit code 137" after what kills it, "Such eruptions ...", "A primary of 1,000
+turns therefore steps ..." after the rule it follows from): quoted alone it does not say what
+it points to. "that" after a verb or preposition and before a noun, not
 the conjunction ("so that the", "to that it")."""
 
 
@@ -499,6 +504,7 @@ def names_unwritten(
     missing += unwritten_years(question, [*texts, *titles])
     if not korean:
         missing += unwritten_en_names(question, [*texts, *titles, *names])
+        missing += unwritten_designations(question, [*texts, *titles])
     missing += unwritten_keys(code, [*texts, *titles])
     return missing
 

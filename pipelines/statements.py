@@ -114,6 +114,22 @@ def name(citation: Citation) -> str:
     return first if first and len(first.split()) == 1 else ""
 
 
+def opening_title(text: str) -> str:
+    """The line opening ``text`` as its title, followed by a blank line and without closing
+    punctuation ("Why a door handle gives you a static shock", longer than ``title`` reads
+    as one); "" when none. It names what the text is about and answers nothing: "Why do I get
+    zapped by door handles?" shares its words, not its answer."""
+    first, sep, rest = text.partition("\n")
+    first = first.strip()
+    if sep and rest.startswith("\n") and first and first[-1] not in _CLOSING:
+        return first if len(first.split()) <= _TITLE_WORDS else ""
+    return ""
+
+
+_TITLE_WORDS = 16
+"""The most words ``opening_title`` reads as a title line."""
+
+
 def _label(line: str) -> bool:
     """A title or label rather than a statement: a short line with no closing punctuation."""
     return bool(line) and line[-1] not in _CLOSING and len(line.split()) <= 8

@@ -337,6 +337,53 @@ def test_that_after_a_verb_or_preposition_points_back() -> None:
     assert "local PostgreSQL server" in answer.text and "uses that server [1]." in answer.text
 
 
+def test_then_such_and_therefore_point_back() -> None:
+    """ "The job then ends with exit code 137" does not say what ends it, "Such eruptions" which
+    ones, "... therefore steps 230 volts down" by what rule: the sentence before does. "then"
+    deep in a sentence ("If it fails, then ...") opens no reference."""
+    from rag.pipelines.extractive_rules import POINTS_BACK
+
+    for sentence, points in (
+        ("The job then ends with exit code 137.", True),
+        ("He then made hollow wooden cylinders.", True),
+        ("Then take a snapshot of your home directory:", True),
+        ("Such explosive eruptions can send pyroclastic flows down the slopes.", True),
+        ("A primary of 1,000 turns and a secondary of 50 turns therefore steps it down.", True),
+        ("If the file is missing, the command then exits with status 2.", False),
+        ("The job ends with exit code 137.", False),
+    ):
+        assert bool(POINTS_BACK.search(sentence)) is points, sentence
+    page = cite(
+        1,
+        "A step that runs out of memory is killed by the kernel. "
+        "The job then ends with exit code 137. Logs are kept for a week.",
+    )
+    answer = ExtractiveAnswerer().compose(
+        "my job ended with exit code 137, what happened?", [page], lang="en"
+    )
+    assert "runs out of memory" in answer.text and "137" in answer.text, answer
+
+
+def test_a_records_long_title_line_is_no_answer() -> None:
+    """A record's title line ("Why a door handle gives you a static shock", followed by a blank
+    line) names the topic; it is not quoted, however many of the question's words it holds."""
+    from rag.pipelines.statements import opening_title
+
+    text = (
+        "Why a door handle gives you a static shock\n\n"
+        "Dry winter air lets charge build up on your body as you walk. "
+        "The spark jumps when your finger nears the metal."
+    )
+    assert opening_title(text) == "Why a door handle gives you a static shock"
+    assert opening_title("One sentence here.\n\nAnother.") == ""
+    assert opening_title("no blank line after\nthe first") == ""
+    answer = ExtractiveAnswerer().compose(
+        "why does a door handle give you a static shock?", [cite(1, text)], lang="en"
+    )
+    assert "Why a door handle" not in answer.text, answer
+    assert not answer.abstained, answer
+
+
 def chunk_of(number: int, record: str, text: str) -> Citation:
     """A chunk of record ``record`` of one JSONL file."""
     return cite(number, text, record=record)

@@ -1,13 +1,16 @@
-"""A sentence explaining a key ("`keep_backups` is how many ...") is quoted with the line that
-sets it (``keep_backups = 10``): the pair answers what the key is set to
-(rag.pipelines.answer_settings)."""
+"""Settings and designations: a sentence explaining a key ("`keep_backups` is how many ...") is
+quoted with the line that sets it (``keep_backups = 10``), a key named for its unit
+(`retention_days`) gives a count in it, milliseconds are a time, and a designation no source
+writes (R-410A) is not answered (rag.pipelines.answer_settings, rag.pipelines.answer_types,
+rag.pipelines.answer_specs)."""
 
 from __future__ import annotations
 
 from citation_helpers import answer_from
 
 from rag.pipelines.answer_settings import defined_key, setting_line
-from rag.pipelines.answer_types import answer_type
+from rag.pipelines.answer_specs import unwritten_designations
+from rag.pipelines.answer_types import Counted, answer_type, said_pattern
 
 SETTINGS = (
     "dotgrove reads `~/.config/dotgrove/dotgrove.toml`. Every key is optional:\n\n"
@@ -55,3 +58,35 @@ def test_how_long_after_is_answered_in_milliseconds() -> None:
     assert wants.search("About 35 milliseconds later the glottis snaps shut.")
     assert wants.search("It answers within 200 ms.")
     assert not wants.search("It has 35 muscles.")
+
+
+def test_a_key_named_for_its_unit_gives_a_count_in_it() -> None:
+    """ "how many days ...?" is answered by "`audit.retention_days`, 90 by default": the key
+    names the unit; a key alone, with no number after it, gives none."""
+    question = "how many days are rotated audit files kept before they get purged?"
+    told = answer_from(
+        question,
+        "The audit file is rotated at 50 MB and old files are removed after "
+        "`audit.retention_days`, 90 by default.",
+    )
+    assert not told.abstained and "90 by default" in told.text, told
+    said = said_pattern(question)
+    assert not isinstance(said, Counted)
+    assert said.search("kept for 90 days")
+    assert not said.search("`retention_days` sets how long files are kept.")
+
+
+def test_a_designation_no_source_writes_is_not_answered() -> None:
+    """Asked about the refrigerant R-410A, pages naming only R-32 do not say; "sha256" is
+    written as "SHA-256", and "AVX2" in "AVX2-only"."""
+    assert unwritten_designations(
+        "at what temperature does the refrigerant R-410A boil?",
+        ["The common refrigerant R-32 boils at about -52 °C."],
+    ) == ["R-410A"]
+    assert unwritten_designations("which sha256 tool?", ["hashes with SHA-256"]) == []
+    assert unwritten_designations("does it need AVX2?", ["on AVX2-only CPUs"]) == []
+    told = answer_from(
+        "at what temperature does the refrigerant R-410A boil?",
+        "The common refrigerant R-32 boils at about -52 °C at normal pressure.",
+    )
+    assert told.abstained and "R-410A" in (told.reason or ""), told
