@@ -74,7 +74,7 @@ from rag.pipelines.faqs import (
     yes_no_entry,
 )
 from rag.pipelines.grounding import Terms, abstain_text, attach_markers
-from rag.pipelines.meaning import calibrated_floor, statement_meaning
+from rag.pipelines.meaning import calibrated_floor, question_cosines, statement_meaning
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import folded, respelled
 from rag.pipelines.statements import (
@@ -209,10 +209,9 @@ class ExtractiveAnswerer:
         for i, chunk in enumerate(bodies):
             heading = opening_title(chunk)  # a record's long title line, not a statement
             for j, text in enumerate(statements(chunk)):
-                if text in seen or (j == 0 and fragment(text, chunk)) or echo(text):
+                opens = j == 0 and (fragment(text, chunk) or text == heading)
+                if text in seen or opens or echo(text):
                     continue  # overlapping chunks repeat sentences; a chunk may start mid-way
-                if j == 0 and text == heading:
-                    continue
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
         if not candidates:
@@ -280,7 +279,7 @@ class ExtractiveAnswerer:
         foreign = [self.embedder is not None and not covers(self.languages, x) for x in page_lang]
         read_k = [k for k, c in enumerate(candidates) if not foreign[c.source]]
         meant = statement_meaning(
-            lambda texts: self._cosines(question, texts, lang),
+            lambda texts: question_cosines(self.embedder, self.languages, question, texts, lang),
             [c.text for c in candidates],
             read_k,
             [titles[titled[c.source]] for c in candidates],
@@ -455,10 +454,10 @@ class ExtractiveAnswerer:
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None
         gives = [order[0], *(k for k in (after, line) if k is not None)]
         if self.type_gate and asks_default and not any(defaults[k] for k in gives):
-            # asked what holds when nothing is set, neither the best sentence nor the one
-            # right after it (which joined to give it: "When it is not set, the cap is ...")
-            # says a default: the sources describe the setting without giving one (a
-            # sentence elsewhere may give another setting's)
+            # asked what holds when nothing is set, neither the best sentence, the one right
+            # after it (which joined to give it: "When it is not set, the cap is ...") nor
+            # the line setting the key it explains says a default: the sources describe the
+            # setting without giving one (a sentence elsewhere may give another setting's)
             why = "the closest sentence gives no default"
             return _abstain(lang, coverage, closeness, why)
         quoted = {k: unreplied(candidates[k].text, question) for k in chosen}
@@ -478,13 +477,6 @@ class ExtractiveAnswerer:
             coverage=coverage,
             closeness=closeness,
         )
-
-    def _cosines(self, question: str, texts: Sequence[str], lang: str) -> list[float] | None:
-        if self.embedder is None or not covers(self.languages, lang):
-            return None
-        q = self.embedder.embed([question], input_type="query")
-        s = self.embedder.embed(list(texts), input_type="document")
-        return [float(x) for x in (s @ q[0])]
 
 
 def weighted(features: Sequence[tuple[float, ...]], by: Sequence[float]) -> list[float]:

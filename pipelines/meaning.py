@@ -14,11 +14,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rag.embeddings import covers
 from rag.pipelines.extractive_rules import row_key
 
 COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
 """Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
 cosine means different things to different embedders, so others get no floor."""
+
+
+def question_cosines(
+    embedder: Any, languages: Any, question: str, texts: Sequence[str], lang: str
+) -> list[float] | None:
+    """Each of ``texts``' cosine to ``question`` by ``embedder`` (covering ``languages``);
+    None without an embedder or in a language it does not cover."""
+    if embedder is None or not covers(languages, lang):
+        return None
+    q = embedder.embed([question], input_type="query")
+    s = embedder.embed(list(texts), input_type="document")
+    return [float(x) for x in (s @ q[0])]
 
 
 def calibrated_floor(embedder: Any) -> float:
