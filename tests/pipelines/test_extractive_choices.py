@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from citation_helpers import cite, joined
+from citation_helpers import answer_from, cite, joined
 
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.extractive import ExtractiveAnswerer
@@ -314,25 +314,27 @@ def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
     assert "set this one instead [1]." in answer.text
 
 
+def _point_back(*cases: tuple[str, bool]) -> None:
+    """Each sentence points back (``POINTS_BACK``) or not, as its case says."""
+    from rag.pipelines.extractive_rules import POINTS_BACK
+
+    for sentence, points in cases:
+        assert bool(POINTS_BACK.search(sentence)) is points, sentence
+
+
 def test_that_after_a_verb_or_preposition_points_back() -> None:
     """ "`--store pgvector` uses that server" does not say which server: the sentence before
     does. "that" as a conjunction ("so that the", "to that it") points nowhere."""
-    from rag.pipelines.extractive_rules import POINTS_BACK
-
-    for sentence, points in (
+    _point_back(
         ("While `pg_dsn` is unset, `--store pgvector` uses that server.", True),
         ("and its path relative to that root", True),
         ("It checks so that the store is never left half-written.", False),
         ("Note that the file is read once.", False),
-    ):
-        assert bool(POINTS_BACK.search(sentence)) is points, sentence
-    server = cite(
-        1,
+    )
+    answer = answer_from(
+        "if pg_dsn isn't set, what does --store pgvector connect to?",
         "## pgvector\n\n`rag db start` runs a local PostgreSQL server with pgvector on port "
         "5433. While `pg_dsn` is unset, `--store pgvector` uses that server.",
-    )
-    answer = ExtractiveAnswerer().compose(
-        "if pg_dsn isn't set, what does --store pgvector connect to?", [server], lang="en"
     )
     assert "local PostgreSQL server" in answer.text and "uses that server [1]." in answer.text
 
@@ -341,9 +343,7 @@ def test_then_such_and_therefore_point_back() -> None:
     """ "The job then ends with exit code 137" does not say what ends it, "Such eruptions" which
     ones, "... therefore steps 230 volts down" by what rule: the sentence before does. "then"
     deep in a sentence ("If it fails, then ...") opens no reference."""
-    from rag.pipelines.extractive_rules import POINTS_BACK
-
-    for sentence, points in (
+    _point_back(
         ("The job then ends with exit code 137.", True),
         ("He then made hollow wooden cylinders.", True),
         ("Then take a snapshot of your home directory:", True),
@@ -351,15 +351,11 @@ def test_then_such_and_therefore_point_back() -> None:
         ("A primary of 1,000 turns and a secondary of 50 turns therefore steps it down.", True),
         ("If the file is missing, the command then exits with status 2.", False),
         ("The job ends with exit code 137.", False),
-    ):
-        assert bool(POINTS_BACK.search(sentence)) is points, sentence
-    page = cite(
-        1,
+    )
+    answer = answer_from(
+        "my job ended with exit code 137, what happened?",
         "A step that runs out of memory is killed by the kernel. "
         "The job then ends with exit code 137. Logs are kept for a week.",
-    )
-    answer = ExtractiveAnswerer().compose(
-        "my job ended with exit code 137, what happened?", [page], lang="en"
     )
     assert "runs out of memory" in answer.text and "137" in answer.text, answer
 
