@@ -205,7 +205,7 @@ def unwritten_designations(question: str, texts: Sequence[str]) -> list[str]:
     said = "\n".join(texts).lower()
     missing = []
     for word in _DESIGNATION.findall(question):
-        spelled = r"[-‐‑–]?".join(map(re.escape, _HYPHENS.sub("", word.lower())))
+        spelled = f"{_HYPHENS.pattern}?".join(map(re.escape, _HYPHENS.sub("", word.lower())))
         if not re.search(rf"(?<![a-z0-9]){spelled}(?![a-z0-9])", said):
             missing.append(word)
     return missing

@@ -217,6 +217,7 @@ class ExtractiveAnswerer:
         if not candidates:
             return _abstain(lang, reason="the sources hold no sentence to quote")
         n, m = len(candidates), len(citations)
+        stated = [c.text for c in candidates]
         # a line holding the whole question (an example command) neither answers it nor
         # tells which source does
         texts = [
@@ -226,7 +227,7 @@ class ExtractiveAnswerer:
         headers = [table_header(chunk) for chunk in bodies]
         titles = [f"{title(c)} {h}".strip() for c, h in zip(citations, headers, strict=True)]
         names = [name(c) for c in citations]
-        read = [*(c.text for c in candidates), *texts, *titles, *names]
+        read = [*stated, *texts, *titles, *names]
         korean = has_hangul(question)
         if not korean:
             # a question without Hangul shares only Latin words and numbers with a Korean
@@ -280,7 +281,7 @@ class ExtractiveAnswerer:
         read_k = [k for k, c in enumerate(candidates) if not foreign[c.source]]
         meant = statement_meaning(
             lambda texts: question_cosines(self.embedder, self.languages, question, texts, lang),
-            [c.text for c in candidates],
+            stated,
             read_k,
             [titles[titled[c.source]] for c in candidates],
             self.cosine_floor,
@@ -408,9 +409,9 @@ class ExtractiveAnswerer:
         if not order:
             return _abstain(lang, coverage, closeness, "the sources only ask questions")
         if lang == "en" and self.type_gate and asks_who_did(question):
-            order = named_first(order, scores, [c.text for c in candidates], question)
+            order = named_first(order, scores, stated, question)
         if lang == "en" and self.type_gate and asks_precedence(question):
-            order = stated_first(order, scores, [c.text for c in candidates])
+            order = stated_first(order, scores, stated)
         alike = asked_alike(candidates, cosines, by_source, self.faq_cosine)
         if alike is not None:  # an FAQ asks what the user asks: its reply answers
             order = [alike, *(k for k in order if k != alike)]
@@ -431,7 +432,7 @@ class ExtractiveAnswerer:
             meaning=cosines,
             floor=self.cosine_floor,
         )
-        line = setting_line(candidates[order[0]].text, [c.text for c in candidates], order)
+        line = setting_line(stated[order[0]], stated, order)
         if line is not None and line not in chosen:  # "`key` is how often ..." and its value
             chosen = in_reading_order([*chosen, line], candidates, by_source)
         chosen = said_once(chosen, order[0], candidates)

@@ -77,6 +77,10 @@ def split_at_stops(text: str) -> list[str]:
 
 
 _CLOSING = set(".!?。:;)]`'\"”’")
+_LABEL_WORDS = 8
+"""The most words a title or label line (``_label``, ``title``) has."""
+_TITLE_WORDS = 16
+"""The most words ``opening_title`` reads as a record's title line, which is never quoted."""
 
 
 def body(citation: Citation) -> str:
@@ -95,10 +99,7 @@ def title(citation: Citation) -> str:
     path = citation.location.heading_path
     if path:
         return " ".join(path)
-    first, sep, rest = citation.text.partition("\n")
-    if sep and rest.startswith("\n") and _label(first.strip()):
-        return first.strip()
-    return ""
+    return opening_title(citation.text, most=_LABEL_WORDS)
 
 
 def name(citation: Citation) -> str:
@@ -114,25 +115,21 @@ def name(citation: Citation) -> str:
     return first if first and len(first.split()) == 1 else ""
 
 
-def opening_title(text: str) -> str:
-    """The line opening ``text`` as its title, followed by a blank line and without closing
-    punctuation ("Why a door handle gives you a static shock", longer than ``title`` reads
-    as one); "" when none. It names what the text is about and answers nothing: "Why do I get
-    zapped by door handles?" shares its words, not its answer."""
+def opening_title(text: str, *, most: int = _TITLE_WORDS) -> str:
+    """The line opening ``text`` as its title: followed by a blank line, without closing
+    punctuation and of at most ``most`` words ("Why a door handle gives you a static shock",
+    longer than ``title`` reads as one); "" when none. It names what the text is about and
+    answers nothing: "Why do I get zapped by door handles?" shares its words, not its
+    answer."""
     first, sep, rest = text.partition("\n")
     first = first.strip()
-    if sep and rest.startswith("\n") and first and first[-1] not in _CLOSING:
-        return first if len(first.split()) <= _TITLE_WORDS else ""
-    return ""
+    return first if sep and rest.startswith("\n") and _label(first, most=most) else ""
 
 
-_TITLE_WORDS = 16
-"""The most words ``opening_title`` reads as a title line."""
-
-
-def _label(line: str) -> bool:
-    """A title or label rather than a statement: a short line with no closing punctuation."""
-    return bool(line) and line[-1] not in _CLOSING and len(line.split()) <= 8
+def _label(line: str, *, most: int = _LABEL_WORDS) -> bool:
+    """A title or label rather than a statement: a short line (at most ``most`` words) with
+    no closing punctuation."""
+    return bool(line) and line[-1] not in _CLOSING and len(line.split()) <= most
 
 
 def statements(text: str) -> list[str]:
