@@ -98,7 +98,7 @@ def _code_after(digits: str) -> re.Pattern[str]:
     """A code of ``digits`` where sources write one (see ``_EXIT_CODE``)."""
     return re.compile(
         r"\b(?:exit(?:s|ed)?|status(?:es)?|codes?|return(?:s|ed)?|with)\b[^.;\d]{0,20}?"
-        rf"{digits}|(?:^|\||(?<!\d),|`)\s*{digits}",
+        rf"{digits}|(?:^|\||(?<!\d),|(?<=\d),(?=\d\d?(?![\d.]))|`)\s*{digits}",
         re.I | re.M,
     )
 
@@ -106,7 +106,9 @@ def _code_after(digits: str) -> re.Pattern[str]:
 _EXIT_CODE = _code_after(_CODE_DIGITS)
 """An exit or error code as sources write one: after "exits", "status", "code" or "returns"
 ("it exits 0 when ... and 2 when ...", "exit code 3"), at a table cell's or line's start
-("| 2 | config invalid |") or in code ("`3`"); not any small number ("a Raspberry Pi 4")."""
+("| 2 | config invalid |", a CSV row's ``...,0.3,1``: a comma before one or two digits
+separates cells, not thousands) or in code ("`3`"); not any small number ("a Raspberry Pi
+4")."""
 _EXIT_ASKED = re.compile(r"\bexit\s+(?:code|status)\b", re.I)
 """A process's exit status asked ("which exit code", "what exit status")."""
 _EXIT_STATUS = re.compile(

@@ -333,6 +333,8 @@ _TIME_UNITS = (
     r"s|secs?|seconds?|ms|millis|milliseconds?|µs|microseconds?|ns|nanoseconds?|mins?|minutes?|"
     r"h|hrs?|hours?|days?|weeks?|months?|years?|yrs?"
 )
+_YEAR_SPAN = r"\b(?:1\d|20)\d\d\s*(?:-|–|to|until|and)\s*(?:1\d|20)\d\d\b"
+"""A span of years ("from 1922 to 1990", "between 1260 and 1390"): how many years it lasted."""
 _UNIT_NOUNS = {
     "second": r"s|secs?|seconds?",
     "millisecond": r"ms|millis|milliseconds?",
@@ -482,8 +484,10 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
         if written is not None:  # how many seconds, days, MB: a number in that unit, or
             # after a key named for it ("`audit.retention_days`, 90 by default")
+            years = _YEAR_SPAN if written == _UNIT_NOUNS["year"] else r"(?!)"
             return re.compile(
-                rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)|_(?:{written})\b[^.;\d]{{0,24}}\d",
+                rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)|_(?:{written})\b[^.;\d]{{0,24}}\d|"
+                + years,
                 re.I,
             )
         return Counted(many.group(1))

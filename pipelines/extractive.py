@@ -285,6 +285,8 @@ class ExtractiveAnswerer:
             read_k,
             [titles[titled[c.source]] for c in candidates],
             self.cosine_floor,
+            [headers[c.source] for c in candidates],
+            question,
         )
         cosines = meant.cosines if meant is not None else None
         ranked = meant.ranked if meant is not None else None

@@ -145,12 +145,14 @@ _NOT_TEXT = re.compile(r"[\s\W_]+")
 _PRONOUN_SUBJECT = re.compile(
     r"^\W*(?:he|she|they|it)\s+(?:is|was|are|were|has|had)\b|"
     r"^[^,;:]*,\s+(?:he|she|they|it)\s+(?:is|was|are|were)\b|"
-    r"^\W*(?:if|when|once|unless|until|while)\s+(?:he|she|they|it)\s+(?:is|was|are|were)\b",
+    r"^\W*(?:if|when|once|unless|until|while)\s+(?:he|she|they|it)\s+(?:is|was|are|were)\b|"
+    r"^(?:[^,;:]*,\s+)?(?:this|these)\s+[a-z]+\s+(?:is|are|was|were|has|have|can|will)\b",
     re.IGNORECASE,
 )
-"""An English sentence whose subject is a pronoun ("It was much thinner ...", "About 5 cm
-long and under 2 grams, it is the smallest living bird", "If it is unset, a random key is
-made"): quoted alone it does not say what "it" is, which the sentence before names."""
+"""An English sentence whose subject is a pronoun or what one points to ("It was much thinner
+...", "About 5 cm long and under 2 grams, it is the smallest living bird", "If it is unset, a
+random key is made", "Unlike `ignore` ..., this file is committed"): quoted alone it does not
+say what "it" or "this file" is, which the sentence before names."""
 
 
 def bigrams(question: str) -> frozenset[str]:

@@ -4,11 +4,13 @@
 abstention gate's closeness: the floor was chosen on it) and under its section's heading,
 which says what a detail sentence is about ("The bacteria outnumber the yeasts ..." under
 "Sourdough starters"); ranking takes the closer of the two. A table row also means what its
-first cell names. ``calibrated_floor`` gives the floor for the embedders it was chosen on.
+first cell names, and a row the question names, for the gate, what each of its cells says
+under its column. ``calibrated_floor`` gives the floor for the embedders it was chosen on.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,8 +49,9 @@ class Meaning:
     """Each statement's cosine to the question, in statement order."""
 
     cosines: list[float]
-    """Alone, or as its row key if closer: what the gate and the companions read (a statement
-    not embedded counts as at the floor)."""
+    """Alone, or as its row key or (a row the question names) one of its cells under its column
+    if closer: what the gate and the companions read (a statement not embedded counts as at
+    the floor)."""
     ranked: list[float]
     """The closer of ``cosines`` and the statement read under its heading: what ranking reads."""
     closeness: float
@@ -65,19 +68,29 @@ def statement_meaning(
     read: Sequence[int],
     heads: Sequence[str],
     floor: float,
+    tables: Sequence[str] = (),
+    question: str = "",
 ) -> Meaning | None:
     """The cosines of the statements ``texts`` numbered in ``read`` (the others are in a
     language the embedder does not cover), each also read under ``heads[k]``, its section's
-    title; None when nothing is read or the embedder gives no signal. One embedding call."""
+    title; a table row (``tables[k]``: its table's header) that ``question`` names also cell
+    by cell, for the gate only. None when nothing is read or the embedder gives no signal.
+    One embedding call."""
     if not read:
         return None
     keyed = [(k, key) for k in read if (key := row_key(texts[k]))]
     headed = [_under(heads[k], texts[k]) for k in read]
+    cells = [
+        (k, cell)
+        for k in (read if tables else ())
+        for cell in cell_readings(texts[k], tables[k], question)
+    ]
     embedded = cosines_of(
         [
             *(texts[k] for k in read),
             *(key for _, key in keyed),
             *(h for h in headed if h is not None),
+            *(cell for _, cell in cells),
         ]
     )
     if embedded is None:
@@ -87,14 +100,47 @@ def statement_meaning(
         cosines[k] = embedded[j]
     for j, (k, _) in enumerate(keyed):  # a table row means what its first cell names
         cosines[k] = max(cosines[k], embedded[len(read) + j])
-    closeness = max(cosines[k] for k in read)
     ranked = list(cosines)
     at = len(read) + len(keyed)
     for k, h in zip(read, headed, strict=True):
         if h is not None:
             ranked[k] = max(ranked[k], embedded[at])
             at += 1
+    # what a named row says in one column ("diff: exit on error 1") tells the gate that the
+    # sources answer; ranking keeps the row's own reading (a config line giving the default
+    # still comes before the row of a table about the same thing)
+    for j, (k, _) in enumerate(cells, start=at):
+        cosines[k] = max(cosines[k], embedded[j])
+    closeness = max(cosines[k] for k in read)
     return Meaning(cosines, ranked, closeness)
+
+
+def cell_readings(text: str, header: str, question: str) -> list[str]:
+    """A row of the table headed ``header`` (a CSV line, a pipe table's header) that
+    ``question`` names by its first cell, read cell by cell under its column names:
+    ``diff,...,1`` under ``command,...,exit_on_error`` reads "diff: exit on error 1". A whole
+    row embeds far from a question about one of its cells (0.42 for "what exit code does diff
+    give when something goes wrong?"), the cell read under its column close (0.81). A row the
+    question does not name is not read so: "Python: package switchwren" came close to "When
+    was switchwren 3.2.0 released?". [] when ``text`` is not such a row."""
+    names, cells = _cells(header), _cells(text)
+    if len(names) < 3 or len(cells) != len(names) or cells == names or not cells[0]:
+        return []
+    if re.search(rf"(?<!\w){re.escape(cells[0])}(?!\w)", question, re.IGNORECASE) is None:
+        return []
+    return [
+        f"{cells[0]}: {name.replace('_', ' ')} {cell}"
+        for name, cell in zip(names[1:], cells[1:], strict=True)
+        if cell and name
+    ]
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a CSV line or a pipe table row."""
+    line = line.strip()
+    if line.startswith("|"):
+        return [cell.strip() for cell in line.strip("|").split("|")]
+    return [cell.strip() for cell in next(csv.reader([line]), [])]
 
 
 def _under(title: str, text: str) -> str | None:

@@ -298,6 +298,13 @@ def test_a_best_sentence_with_a_pronoun_subject_takes_the_one_naming_it() -> Non
         "so everyone is logged out on each restart.",
     )
     assert "`WREN_SECRET_KEY`" in unset, unset
+    # "this file" is what the sentence before names
+    ignore = _quoted(
+        "which file lets one host skip some files, in a way every machine shares?",
+        "Yes. List them in `.quillignore` at the top of the repository, one glob per line. "
+        "Unlike `skip` in the settings file, this file is committed and shared by every machine.",
+    )
+    assert "`.quillignore`" in ignore, ignore
 
 
 def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:

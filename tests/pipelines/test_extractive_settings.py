@@ -1,6 +1,7 @@
 """Settings and designations: a sentence explaining a key ("`keep_backups` is how many ...") is
 quoted with the line that sets it (``keep_backups = 10``), a key named for its unit
-(`retention_days`) gives a count in it, milliseconds are a time, and a designation no source
+(`retention_days`) gives a count in it, milliseconds are a time, a span of years says how many
+years, and a designation no source
 writes (R-410A) is not answered (rag.pipelines.answer_settings, rag.pipelines.answer_types,
 rag.pipelines.answer_specs)."""
 
@@ -90,3 +91,21 @@ def test_a_designation_no_source_writes_is_not_answered() -> None:
         "The common refrigerant R-32 boils at about -52 °C at normal pressure.",
     )
     assert told.abstained and "R-410A" in (told.reason or ""), told
+
+
+def test_how_many_years_is_answered_by_a_span_of_years() -> None:
+    """ "from 1922 to 1990" says how many years something lasted; a single year does not, nor
+    does a span of years answer how many days."""
+    years = said_pattern("How many years did the longest known case of hiccups go on for?")
+    assert not isinstance(years, Counted)
+    assert years.search("the record belongs to a farmer who hiccupped from 1922 to 1990.")
+    assert years.search("a reign of 1536-1541") and years.search("it lasted 68 years")
+    assert not years.search("the first case was written up in 1922.")
+    days = said_pattern("How many days did the trial go on for?")
+    assert not isinstance(days, Counted) and not days.search("from 1922 to 1990")
+    answer = answer_from(
+        "How many years did the longest known case of hiccups go on for?",
+        "Most bouts of hiccups fade within minutes. The longest known case belongs to a farmer "
+        "from Iowa, who hiccupped from 1922 to 1990.",
+    )
+    assert "from 1922 to 1990" in answer.text, answer

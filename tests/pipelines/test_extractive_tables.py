@@ -163,3 +163,51 @@ def test_a_records_fields_are_one_statement_it_can_quote() -> None:
         "Note: the index is rebuilt.",
         "It takes a minute.",
     ]
+
+
+COMMANDS = (
+    "docs/commands.csv\n\n"
+    "command,purpose,changes_files,common_flag,since,exit_on_error\n"
+    "plant,create the garden and its settings file,yes,--from,0.1,2\n"
+    "prune,show what water would change,no,--stat,0.3,1\n"
+    "water,place every file from the garden,yes,--dry-run,0.1,5\n"
+)
+
+
+def test_a_named_rows_cells_are_read_under_their_columns() -> None:
+    """A row the question names by its first cell reads cell by cell under its column names;
+    a row it does not name, a header, a prose line or a row of another width does not."""
+    from rag.pipelines.meaning import cell_readings
+
+    header = "command,purpose,changes_files,common_flag,since,exit_on_error"
+    row = "prune,show what water would change,no,--stat,0.3,1"
+    asked = "what exit code does prune give when something goes wrong?"
+    assert cell_readings(row, header, asked) == [
+        "prune: purpose show what water would change",
+        "prune: changes files no",
+        "prune: common flag --stat",
+        "prune: since 0.3",
+        "prune: exit on error 1",
+    ]
+    assert cell_readings(row, header, "what exit code does plant give?") == []
+    assert cell_readings(row, header, "does pruned work?") == []  # a word, not the name
+    assert cell_readings(header, header, "what does command do?") == []
+    assert cell_readings("Prune trims the garden.", header, asked) == []
+    assert cell_readings("prune,1", header, asked) == []
+    assert cell_readings("| prune | 1 | no |", "| command | exit | changes |", asked) == [
+        "prune: exit 1",
+        "prune: changes no",
+    ]
+
+
+def test_a_rows_cell_under_its_column_answers_what_the_whole_row_did_not(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """Whole, the ``prune`` row embeds far from "what exit code does prune give when something
+    goes wrong?" (the answer abstained: no sentence came close in meaning); read under its
+    columns, "prune: exit on error 1" is close, and its last cell is an exit status (a comma
+    before one or two digits separates cells, not thousands: ``0.3,1``)."""
+    answerer = ExtractiveAnswerer(embedder=onnx_embedder)
+    question = "what exit code does prune give when something goes wrong?"
+    answer = answerer.compose(question, [cite(1, COMMANDS)], lang="en")
+    assert answer.text == "prune,show what water would change,no,--stat,0.3,1 [1]", answer.reason
