@@ -236,8 +236,22 @@ def wants_quantity(question: str) -> bool:
 
 
 def _asks_sum(question: str) -> bool:
-    """A sum of money asked: a money word with 얼마, "how much" or "what did ... cost"."""
+    """A sum of money asked: a money word with 얼마, "how much" or "what did ... cost"; not
+    "how much heat do you get for each unit you pay for?", which names what it measures."""
+    much = _MUCH_OF.search(question)
+    if much is not None and _MONEY_ASKED.search(much.group(1)) is None:
+        return False
     return _MONEY_ASKED.search(question) is not None and _SUM_ASKED.search(question) is not None
+
+
+_MUCH_OF = re.compile(
+    r"\bhow\s+much\s+((?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|have|"
+    r"had)\b)[a-z]+(?:\s+(?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|"
+    r"have|had)\b)[a-z]+){0,2})",
+    re.I,
+)
+"""What "how much" measures, when it names it: "how much heat", "how much extra user cost"
+(up to three words, before the verb)."""
 
 
 _BOUND_ASKED = re.compile(
@@ -511,11 +525,21 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     # asked how heavy, hot, deep or fast: a number in a unit of that measure ("20 horsepower"
     # is no speed, "31,700 km²" no depth)
     measure = measure_said(question)
+    if measure is not None and _RELATIVE.search(question):  # or as a ratio to the other
+        return re.compile(rf"{measure.pattern}|{_RATIO}", re.I)
     if measure is not None:
         return measure
     return AMOUNT if _HOW_MUCH.search(question) else NUMBER
 
 
+_RELATIVE = re.compile(r"\b(?:relative\s+to|compared\s+(?:with|to)|in\s+relation\s+to)\b", re.I)
+"""A measure asked against another thing ("how fast does the camshaft spin relative to the
+crank?"): "at half the crankshaft's speed" answers it."""
+_RATIO = (
+    r"\b(?:half|twice|double|triple|a\s+(?:third|quarter)|\d+(?:\.\d+)?\s*(?:times\b|x\b)|"
+    r"(?:two|three|four|five|six|seven|eight|nine|ten)\s+times\b)"
+)
+"""A ratio in words or digits: half, twice, a third, 3 times, 2.5x."""
 _CAME_IN = re.compile(
     r"\b(?:added|introduced|show(?:ed|n)?\s+up|appear(?:ed|s)?|arrive[ds]?|land(?:ed|s)?|"
     r"became\s+available|come\s+in|came\s+in|supported|support)\b",

@@ -254,12 +254,21 @@ def choice_offered(question: str) -> list[str]:
     """The two words a closed question offers to choose from, the one before "or" and the one
     after ("Does the relay use STARTTLS or implicit TLS?": STARTTLS, implicit); none for a
     question without such an ending choice ("Can I use MySQL or any other database at run
-    time?" is a yes/no)."""
+    time?" is a yes/no) or whose choice is between clauses ("do all the conditions have to be
+    true or is one enough?")."""
     m = _CHOICE_ASKED.search(question)
     if m is None:
         return []
     words = [w for w in m.groups() if w.lower() not in _FILLERS]
+    if _CLAUSE_OPENS.match(m.group(2)):  # "... have to be true or is one enough?": a clause
+        return []
     return words if len(words) == 2 else []
+
+
+_CLAUSE_OPENS = re.compile(
+    r"(?:is|are|was|were|does|do|did|will|would|can|could|should|must|has|have|had)$", re.I
+)
+"""A word after "or" that opens a clause of its own, not a second thing to choose."""
 
 
 def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from citation_helpers import cite, declined_until_stated, gate_declines
+from citation_helpers import answer_from, cite, declined_until_stated, gate_declines
 
 from rag.pipelines.answer_dates import TIME
 from rag.pipelines.answer_types import (
@@ -14,6 +14,7 @@ from rag.pipelines.answer_types import (
     NUMBER,
     PATH,
     PLACE,
+    Counted,
     answer_type,
     said_pattern,
     wants_quantity,
@@ -461,6 +462,32 @@ def test_a_sum_asked_as_prize_money_or_insured_for_wants_money() -> None:
         stated=" The Mona Lisa was insured for 100 million dollars in 1962.",
         answer="100 million dollars",
     )
+
+
+def test_how_much_of_something_named_is_no_sum_and_a_ratio_answers_relative_to() -> None:
+    """ "How much heat do you get for each unit you pay for?" names what it measures: "three
+    to four units of heat" answers it, though "pay" is a money word. "How fast ... relative to
+    the crank?" is answered by a ratio ("at half the crankshaft's speed")."""
+    from rag.pipelines.answer_types import MONEY
+
+    heat = said_pattern("how much heat do you get back for each unit of power you pay for?")
+    assert heat is not MONEY and not isinstance(heat, Counted)
+    assert heat.search("a heat pump delivers three to four units of heat for every unit used")
+    assert said_pattern("how much do I pay per month?") is MONEY
+    assert said_pattern("how much extra user cost?") is MONEY
+    relative = said_pattern("how fast does the camshaft spin relative to the crank?")
+    assert not isinstance(relative, Counted)
+    assert relative.search("A camshaft, turning at half the crankshaft's speed, opens a valve.")
+    assert relative.search("the output shaft turns 3 times faster")
+    assert not relative.search("the camshaft sits above the valves")
+    alone = said_pattern("how fast does the camshaft spin?")
+    assert not isinstance(alone, Counted) and not alone.search("at half the crankshaft's speed")
+    answer = answer_from(
+        "how fast does the camshaft spin relative to the crank?",
+        "The crankshaft turns the pistons' motion into rotation. A camshaft, turning at half "
+        "the crankshaft's speed, opens each valve at the right moment.",
+    )
+    assert "half the crankshaft's speed" in answer.text, answer
 
 
 def test_how_do_i_find_a_version_asks_for_a_way_not_a_number() -> None:

@@ -102,6 +102,8 @@ def test_a_closed_choice_is_answered_by_one_of_its_two_words() -> None:
     ]
     assert choice_offered("Does orrin rename or reorganise the files in my folder?") == []
     assert choice_offered("does every user get their own list, or is it shared?") == []
+    # a choice between clauses: "true" is no thing to choose, nor is "is"
+    assert choice_offered("do all the conditions in a rule have to be true or is one enough?") == []
     declined_until_stated(
         "Does the connection to the SMTP relay use STARTTLS or implicit TLS?",
         "The connection to the SMTP relay is set under `[smtp]`: `host`, `port` and `user`.",
