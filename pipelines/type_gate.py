@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from rag.pipelines.answer_amounts import NUMBER, NUMBER_WORDS
 from rag.pipelines.answer_events import WON, asks_who_won, lived, unsaid_event
 from rag.pipelines.answer_people import asks_who_did, names_no_one, names_someone
 from rag.pipelines.answer_specs import other_dimension, unsaid_rate
 from rag.pipelines.answer_types import (
     BOUND,
-    NUMBER,
-    NUMBER_WORDS,
     SAYS_DEFAULT,
     asks_bound,
     said_pattern,

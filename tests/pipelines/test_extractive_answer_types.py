@@ -8,10 +8,10 @@ import re
 
 from citation_helpers import answer_from, cite, declined_until_stated, gate_declines
 
+from rag.pipelines.answer_amounts import NUMBER
 from rag.pipelines.answer_dates import TIME
 from rag.pipelines.answer_types import (
     CODE_TOKEN,
-    NUMBER,
     PATH,
     PLACE,
     Counted,
@@ -428,8 +428,8 @@ def test_one_as_a_pronoun_and_60s_as_seconds_are_no_number_or_date() -> None:
     """ "sets the first admin password instead of generating one." gives no length, and a
     table row's "60s" (a poll interval) is no decade for "when was 3.2.0 released"; "one
     long-lived connection", "the 1960s" and "the '60s" still count."""
+    from rag.pipelines.answer_amounts import NUMBER
     from rag.pipelines.answer_dates import EN_DATE
-    from rag.pipelines.answer_types import NUMBER
 
     for pronoun in ("instead of generating one.", "no one knows", "one of the keys"):
         assert not NUMBER.search(pronoun), pronoun
@@ -449,7 +449,7 @@ def test_one_as_a_pronoun_and_60s_as_seconds_are_no_number_or_date() -> None:
 def test_a_sum_asked_as_prize_money_or_insured_for_wants_money() -> None:
     """ "How much prize money ..." and "How much is it insured for?" want a sum: a size in
     centimetres is no answer, and francs are money."""
-    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.answer_amounts import MONEY
 
     assert said_pattern("How much is the Mona Lisa insured for?") is MONEY
     assert said_pattern("How much prize money came with the Nobel Prize?") is MONEY
@@ -468,7 +468,7 @@ def test_how_much_of_something_named_is_no_sum_and_a_ratio_answers_relative_to()
     """ "How much heat do you get for each unit you pay for?" names what it measures: "three
     to four units of heat" answers it, though "pay" is a money word. "How fast ... relative to
     the crank?" is answered by a ratio ("at half the crankshaft's speed")."""
-    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.answer_amounts import MONEY
 
     heat = said_pattern("how much heat do you get back for each unit of power you pay for?")
     assert heat is not MONEY and not isinstance(heat, Counted)
@@ -543,7 +543,7 @@ def test_what_did_it_cost_asks_for_a_sum() -> None:
     """ "What did the radio cost when it went on sale?" asks for a sum of money as "how much"
     does: a year and a count of transistors are no price ("What cost does it log ..." asks no
     sum)."""
-    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.answer_amounts import MONEY
 
     assert said_pattern("What did the Regency TR-1 radio cost when it went on sale?") is MONEY
     assert wants_quantity("What does each additional user cost on the hosted plan?")

@@ -153,7 +153,7 @@ def test_an_instruction_names_no_one() -> None:
 def test_a_sum_in_words_and_a_people_named_by_its_plural() -> None:
     """ "ten guineas" is a sum of money, as "12,000 francs" is; "the Poles" is a people the
     sources write as Polish or Poland, not a name no source writes."""
-    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.answer_amounts import MONEY
     from rag.pipelines.subjects import unwritten_en_names
 
     assert MONEY.search("He bought the bowl for ten guineas.")

@@ -105,7 +105,7 @@ def test_what_doing_something_costs_and_an_amount_want_a_sum_of_money() -> None:
     assert said_pattern("사람 위액의 pH는 대략 얼마입니까?").search("pH 1.5에서 3.5")
     stamp = said_pattern("소액사건 소장 낼 때 인지대는 얼마 내야 해?")  # a charge: a sum
     assert stamp.search("인지대는 1만 원이다.") and not stamp.search("2주 안에 이의를 신청")
-    from rag.pipelines.answer_types import MONEY
+    from rag.pipelines.answer_amounts import MONEY
 
     assert said_pattern("그 시대는 얼마나 이어졌어?") is not MONEY  # 얼마나: how long, not a sum
     assert said_pattern("주민등록증 새로 나오는 데 얼마나 걸리나요").search("보통 2~3주")

@@ -7,8 +7,9 @@ from __future__ import annotations
 from citation_helpers import cite, gate_declines
 
 from rag.keywords import KeywordTokenizer
+from rag.pipelines.answer_amounts import NUMBER
 from rag.pipelines.answer_specs import version_of
-from rag.pipelines.answer_types import NUMBER, answer_type, wants_quantity
+from rag.pipelines.answer_types import answer_type, wants_quantity
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import with_prefixes
 from rag.pipelines.prompt import simple_terms
