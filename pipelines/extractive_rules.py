@@ -141,6 +141,15 @@ it points to. "that" after a verb or preposition and before a noun, not
 the conjunction ("so that the", "to that it")."""
 
 
+_BELIEVED = re.compile(
+    r"\b(?:most|many)\s+people\s+(?:assume|believe|think)|\b(?:popular|common)\s+belief\b|"
+    r"\bmyth\b|\bit\s+is\s+(?:often|widely|commonly)\s+(?:said|believed|thought)\b",
+    re.I,
+)
+_CORRECTS = re.compile(r"\W*(?:in\s+fact|actually|in\s+reality|in\s+truth)\b", re.I)
+"""A sentence reporting a belief ("Stale bread feels dry, so most people assume it has lost
+water") and the next correcting it ("In fact a stale loaf holds almost as much water"): quoted
+alone, the first says what is not so."""
 _NOT_TEXT = re.compile(r"[\s\W_]+")
 _PRONOUN_SUBJECT = re.compile(
     r"^\W*(?:he|she|they|it)\s+(?:is|was|are|were|has|had)\b|"
@@ -221,7 +230,8 @@ def companions(
     opening points back to (이를 계기로, 그때까지는, 이때); the next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
     gives one; asked "why", a reason or consequence: "because", "so", "slows", 때문, 므로) and
-    the best does not, or
+    the best does not, when it corrects the belief the best reports ("most people assume
+    ..." then "In fact ..."), or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
     second best when it scores within ``second_ratio`` (``same_source_second``: only from
     the best one's source, as after an FAQ's reply) and, from another source, comes close in
@@ -253,6 +263,7 @@ def companions(
             and _BECAUSE.search(best.text) is None
             and _BECAUSE.search(nxt) is not None
         )
+        or (_BELIEVED.search(best.text) is not None and _CORRECTS.match(nxt) is not None)
     ):
         chosen.append(siblings[at + 1])
     elif (

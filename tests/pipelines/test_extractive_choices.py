@@ -530,3 +530,23 @@ def test_a_yes_no_question_is_not_answered_by_a_bare_line_of_code() -> None:
     answerer = ExtractiveAnswerer(KeywordTokenizer().tokenize_batch, second_ratio=1.0)
     answer = answerer.compose("Does importing rag also import LlamaIndex?", [page], lang="en")
     assert answer.text.startswith("Install it with"), answer.text
+
+
+def test_a_belief_is_quoted_with_the_sentence_correcting_it() -> None:
+    """ "..., so most people assume it has simply lost water" says what is not so; the next
+    sentence ("In fact ...") corrects it, and joins. A plain statement reports no belief, and
+    only an opening "In fact" corrects."""
+    page = (
+        "Stale biscuits feel soft, so most people assume they have simply soaked up water. "
+        "In fact the starch inside them slowly changes its structure as it cools. "
+        "Warming them for a few minutes undoes some of the change."
+    )
+    answer = answer_from("do biscuits go soft just because they soak up water?", page)
+    assert "most people assume" in answer.text, answer
+    assert "starch inside them slowly changes" in answer.text, answer
+    from rag.pipelines.extractive_rules import _BELIEVED, _CORRECTS
+
+    assert not _BELIEVED.search("Biscuits go soft as the starch absorbs moisture.")
+    assert _BELIEVED.search("It is often said that bats are blind.")
+    assert _CORRECTS.match("In fact a sealed tin keeps them crisp.")
+    assert not _CORRECTS.match("A sealed tin, in fact, keeps them crisp.")
