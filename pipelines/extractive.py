@@ -15,7 +15,7 @@ code line, table row: ``statements``) of the numbered sources against the questi
   question, and the source's retrieval rank.
 
 The best statement is the answer; a neighbour joins when it completes it (a pronoun, a reason,
-a default, a reply: ``extractive_rules.companions``), and a second statement when it scores
+a default, a reply: ``companions.companions``), and a second statement when it scores
 nearly as well. It abstains with "the sources do not say" in the question's language when the
 best sources cover too little of the question, no sentence comes close in meaning
 (``cosine_floor``), the question names something no source writes, or the type asked for (a
@@ -45,18 +45,20 @@ from rag.pipelines.answer_types import (
     answer_type,
     code_names,
 )
+from rag.pipelines.companions import (
+    companions,
+    in_reading_order,
+)
 from rag.pipelines.extractive_rules import (
     HOW,
     Candidate,
     Related,
     asked_terms,
     bigrams,
-    companions,
     documents,
     echoes,
     held,
     how_bonus,
-    in_reading_order,
     names_unwritten,
     related_cover,
     said_once,

@@ -8,8 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rag.pipelines.companions import (
+    companions,
+)
 from rag.pipelines.extractive import Composed, ExtractiveAnswerer
-from rag.pipelines.extractive_rules import Candidate, companions
+from rag.pipelines.extractive_rules import (
+    Candidate,
+)
 from rag.types import Citation, Location
 
 ONE_EN_PAGE: dict[str, Any] = {
