@@ -45,10 +45,7 @@ from rag.pipelines.answer_types import (
     answer_type,
     code_names,
 )
-from rag.pipelines.companions import (
-    companions,
-    in_reading_order,
-)
+from rag.pipelines.companions import companions, in_reading_order
 from rag.pipelines.extractive_rules import (
     HOW,
     Candidate,

@@ -124,12 +124,13 @@ def cell_readings(text: str, header: str, question: str) -> list[str]:
     question does not name is not read so: "Python: package switchwren" came close to "When
     was switchwren 3.2.0 released?". [] when ``text`` is not such a row."""
     names, cells = _cells(header), _cells(text)
-    if len(names) < 3 or len(cells) != len(names) or cells == names or not cells[0]:
+    key = cells[0].strip("`* ") if cells else ""  # a pipe table's `ramp` or **ramp** is ramp
+    if len(names) < 3 or len(cells) != len(names) or cells == names or not key:
         return []
-    if re.search(rf"(?<!\w){re.escape(cells[0])}(?!\w)", question, re.IGNORECASE) is None:
+    if re.search(rf"(?<!\w){re.escape(key)}(?!\w)", question, re.IGNORECASE) is None:
         return []
     return [
-        f"{cells[0]}: {name.replace('_', ' ')} {cell}"
+        f"{key}: {name.replace('_', ' ')} {cell}"
         for name, cell in zip(names[1:], cells[1:], strict=True)
         if cell and name
     ]

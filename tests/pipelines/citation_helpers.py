@@ -5,16 +5,14 @@ one that declines until the page states the thing asked (``declined_until_stated
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from rag.pipelines.companions import (
-    companions,
-)
+from rag.pipelines.answer_types import Counted, said_pattern
+from rag.pipelines.companions import companions
 from rag.pipelines.extractive import Composed, ExtractiveAnswerer
-from rag.pipelines.extractive_rules import (
-    Candidate,
-)
+from rag.pipelines.extractive_rules import Candidate
 from rag.types import Citation, Location
 
 ONE_EN_PAGE: dict[str, Any] = {
@@ -88,6 +86,19 @@ def gate_declines(
 def answer_from(question: str, page: str) -> Composed:
     """The default answerer's English answer to ``question`` from ``page`` alone."""
     return ExtractiveAnswerer().compose(question, [cite(1, page)], lang="en")
+
+
+def quotes(question: str, page: str, phrase: str) -> None:
+    """The default answerer's English answer to ``question`` from ``page`` quotes ``phrase``."""
+    answer = answer_from(question, page)
+    assert phrase in answer.text, answer
+
+
+def pattern_for(question: str) -> re.Pattern[str]:
+    """What an answer to ``question`` must hold (``said_pattern``), a pattern and no count."""
+    said = said_pattern(question)
+    assert not isinstance(said, Counted), question
+    return said
 
 
 def answer_under(question: str, text: str, heading: tuple[str, ...]) -> Composed:

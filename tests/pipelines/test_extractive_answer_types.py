@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from citation_helpers import answer_from, cite, declined_until_stated, gate_declines
+from citation_helpers import cite, declined_until_stated, gate_declines, pattern_for, quotes
 
 from rag.pipelines.answer_amounts import NUMBER
 from rag.pipelines.answer_dates import TIME
@@ -14,7 +14,6 @@ from rag.pipelines.answer_types import (
     CODE_TOKEN,
     PATH,
     PLACE,
-    Counted,
     answer_type,
     said_pattern,
     wants_quantity,
@@ -470,24 +469,22 @@ def test_how_much_of_something_named_is_no_sum_and_a_ratio_answers_relative_to()
     the crank?" is answered by a ratio ("at half the crankshaft's speed")."""
     from rag.pipelines.answer_amounts import MONEY
 
-    heat = said_pattern("how much heat do you get back for each unit of power you pay for?")
-    assert heat is not MONEY and not isinstance(heat, Counted)
+    heat = pattern_for("how much heat do you get back for each unit of power you pay for?")
+    assert heat is not MONEY
     assert heat.search("a heat pump delivers three to four units of heat for every unit used")
     assert said_pattern("how much do I pay per month?") is MONEY
     assert said_pattern("how much extra user cost?") is MONEY
-    relative = said_pattern("how fast does the camshaft spin relative to the crank?")
-    assert not isinstance(relative, Counted)
+    relative = pattern_for("how fast does the camshaft spin relative to the crank?")
     assert relative.search("A camshaft, turning at half the crankshaft's speed, opens a valve.")
     assert relative.search("the output shaft turns 3 times faster")
     assert not relative.search("the camshaft sits above the valves")
-    alone = said_pattern("how fast does the camshaft spin?")
-    assert not isinstance(alone, Counted) and not alone.search("at half the crankshaft's speed")
-    answer = answer_from(
+    assert not pattern_for("how fast does the camshaft spin?").search("at half its speed")
+    quotes(
         "how fast does the camshaft spin relative to the crank?",
         "The crankshaft turns the pistons' motion into rotation. A camshaft, turning at half "
         "the crankshaft's speed, opens each valve at the right moment.",
+        "half the crankshaft's speed",
     )
-    assert "half the crankshaft's speed" in answer.text, answer
 
 
 def test_how_do_i_find_a_version_asks_for_a_way_not_a_number() -> None:

@@ -9,13 +9,9 @@ from typing import TYPE_CHECKING
 from citation_helpers import answer_from, cite, joined
 
 from rag.keywords import KeywordTokenizer
-from rag.pipelines.companions import (
-    continues,
-)
+from rag.pipelines.companions import continues
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.extractive_rules import (
-    Candidate,
-)
+from rag.pipelines.extractive_rules import Candidate
 from rag.pipelines.statements import fragment, statements, title
 from rag.types import Citation, Location
 
@@ -328,9 +324,7 @@ def test_a_sentence_pointing_back_takes_the_statement_before_it() -> None:
 
 def _point_back(*cases: tuple[str, bool]) -> None:
     """Each sentence points back (``POINTS_BACK``) or not, as its case says."""
-    from rag.pipelines.companions import (
-        POINTS_BACK,
-    )
+    from rag.pipelines.companions import POINTS_BACK
 
     for sentence, points in cases:
         assert bool(POINTS_BACK.search(sentence)) is points, sentence
@@ -551,10 +545,7 @@ def test_a_belief_is_quoted_with_the_sentence_correcting_it() -> None:
     answer = answer_from("do biscuits go soft just because they soak up water?", page)
     assert "most people assume" in answer.text, answer
     assert "starch inside them slowly changes" in answer.text, answer
-    from rag.pipelines.companions import (
-        _BELIEVED,
-        _CORRECTS,
-    )
+    from rag.pipelines.companions import _BELIEVED, _CORRECTS
 
     assert not _BELIEVED.search("Biscuits go soft as the starch absorbs moisture.")
     assert _BELIEVED.search("It is often said that bats are blind.")

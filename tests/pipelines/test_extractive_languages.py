@@ -378,9 +378,7 @@ def _declined_until_stated(
 def test_asked_who_a_best_sentence_saying_he_brings_the_one_naming_him() -> None:
     """Asked who, a best sentence whose person is a pronoun ("그는 ...", "In 1833 he ...")
     brings the sentence before it, which names the person."""
-    from rag.pipelines.companions import (
-        means_someone_before,
-    )
+    from rag.pipelines.companions import means_someone_before
 
     assert means_someone_before("In 1833 he sent ice to Calcutta.")
     assert means_someone_before("그는 겨울에도 실내에서 할 수 있는 운동을 찾았다.")

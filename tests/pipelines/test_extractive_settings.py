@@ -7,7 +7,7 @@ rag.pipelines.answer_specs)."""
 
 from __future__ import annotations
 
-from citation_helpers import answer_from
+from citation_helpers import answer_from, pattern_for, quotes
 
 from rag.pipelines.answer_settings import defined_key, setting_line
 from rag.pipelines.answer_specs import unwritten_designations
@@ -96,16 +96,11 @@ def test_a_designation_no_source_writes_is_not_answered() -> None:
 def test_how_many_years_is_answered_by_a_span_of_years() -> None:
     """ "from 1922 to 1990" says how many years something lasted; a single year does not, nor
     does a span of years answer how many days."""
-    years = said_pattern("How many years did the longest known case of hiccups go on for?")
-    assert not isinstance(years, Counted)
+    years = pattern_for("How many years did the longest known case of hiccups go on for?")
     assert years.search("the record belongs to a farmer who hiccupped from 1922 to 1990.")
     assert years.search("a reign of 1536-1541") and years.search("it lasted 68 years")
     assert not years.search("the first case was written up in 1922.")
-    days = said_pattern("How many days did the trial go on for?")
-    assert not isinstance(days, Counted) and not days.search("from 1922 to 1990")
-    answer = answer_from(
-        "How many years did the longest known case of hiccups go on for?",
-        "Most bouts of hiccups fade within minutes. The longest known case belongs to a farmer "
-        "from Iowa, who hiccupped from 1922 to 1990.",
-    )
-    assert "from 1922 to 1990" in answer.text, answer
+    assert not pattern_for("How many days did the trial go on for?").search("from 1922 to 1990")
+    record = "The longest known case belongs to a farmer who hiccupped from 1922 to 1990."
+    asked = "How many years did the longest known case of hiccups go on for?"
+    quotes(asked, f"Most bouts of hiccups fade within minutes. {record}", "from 1922 to 1990")

@@ -194,7 +194,7 @@ def test_a_named_rows_cells_are_read_under_their_columns() -> None:
     assert cell_readings(header, header, "what does command do?") == []
     assert cell_readings("Prune trims the garden.", header, asked) == []
     assert cell_readings("prune,1", header, asked) == []
-    assert cell_readings("| prune | 1 | no |", "| command | exit | changes |", asked) == [
+    assert cell_readings("| `prune` | 1 | no |", "| command | exit | changes |", asked) == [
         "prune: exit 1",
         "prune: changes no",
     ]
