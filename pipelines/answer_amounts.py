@@ -79,10 +79,9 @@ def asks_sum(question: str) -> bool:
     return _MONEY_ASKED.search(question) is not None and _SUM_ASKED.search(question) is not None
 
 
+_NOT_A_VERB = r"(?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|have|had)\b)"
 _MUCH_OF = re.compile(
-    r"\bhow\s+much\s+((?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|have|"
-    r"had)\b)[a-z]+(?:\s+(?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|"
-    r"have|had)\b)[a-z]+){0,2})",
+    rf"\bhow\s+much\s+({_NOT_A_VERB}[a-z]+(?:\s+{_NOT_A_VERB}[a-z]+){{0,2}})",
     re.I,
 )
 """What "how much" measures, when it names it: "how much heat", "how much extra user cost"

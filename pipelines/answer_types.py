@@ -413,15 +413,16 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return MONEY  # "과태료 얼마", "how much is the fee": a sum, not any number
     many = _HOW_MANY.search(question)
     if many is not None:
-        written = _UNIT_NOUNS.get(many.group(1).lower().removesuffix("s"))
+        noun = many.group(1).lower().removesuffix("s")
+        written = _UNIT_NOUNS.get(noun)
         if written is not None:  # how many seconds, days, MB: a number in that unit, or
-            # after a key named for it ("`audit.retention_days`, 90 by default")
-            years = _YEAR_SPAN if written == _UNIT_NOUNS["year"] else r"(?!)"
-            return re.compile(
-                rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)|_(?:{written})\b[^.;\d]{{0,24}}\d|"
-                + years,
-                re.I,
-            )
+            # after a key named for it ("`audit.retention_days`, 90 by default"); how many
+            # years, a span of them too
+            said = [
+                rf"{_COUNTED}\s*-?\s*(?:{written})(?!\w)",
+                rf"_(?:{written})\b[^.;\d]{{0,24}}\d",
+            ]
+            return re.compile("|".join([*said, _YEAR_SPAN] if noun == "year" else said), re.I)
         return Counted(many.group(1))
     if _HOW_LONG_LASTS.search(question):
         return DURATION

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rag.keywords import has_hangul
 from rag.pipelines.answer_specs import unwritten_designations
-from rag.pipelines.statements import asks, code_line
+from rag.pipelines.statements import asks, code_line, row_cells
 from rag.pipelines.subjects import (
     unwritten_en_names,
     unwritten_keys,
@@ -108,8 +108,8 @@ def row_key(text: str) -> str:
     backend?" is 0.34 from the row above and closer to its key."""
     if not text.lstrip().startswith("|"):
         return ""
-    cells = text.strip().strip("|").split("|")
-    return cells[0].strip() if len(cells) > 1 else ""
+    cells = row_cells(text)
+    return cells[0] if len(cells) > 1 else ""
 
 
 def echoes(question: str) -> Callable[[str], bool]:

@@ -10,7 +10,6 @@ under its column. ``calibrated_floor`` gives the floor for the embedders it was 
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from rag.embeddings import covers
 from rag.pipelines.extractive_rules import row_key
+from rag.pipelines.statements import row_cells
 
 COSINE_FLOORS = {"all_minilm_l6_v2": 0.45}
 """Models whose cosine scale the meaning floor was chosen on (normalized name -> floor): a
@@ -68,8 +68,8 @@ def statement_meaning(
     read: Sequence[int],
     heads: Sequence[str],
     floor: float,
-    tables: Sequence[str] = (),
-    question: str = "",
+    tables: Sequence[str],
+    question: str,
 ) -> Meaning | None:
     """The cosines of the statements ``texts`` numbered in ``read`` (the others are in a
     language the embedder does not cover), each also read under ``heads[k]``, its section's
@@ -80,11 +80,7 @@ def statement_meaning(
         return None
     keyed = [(k, key) for k in read if (key := row_key(texts[k]))]
     headed = [_under(heads[k], texts[k]) for k in read]
-    cells = [
-        (k, cell)
-        for k in (read if tables else ())
-        for cell in cell_readings(texts[k], tables[k], question)
-    ]
+    cells = [(k, cell) for k in read for cell in cell_readings(texts[k], tables[k], question)]
     embedded = cosines_of(
         [
             *(texts[k] for k in read),
@@ -123,7 +119,7 @@ def cell_readings(text: str, header: str, question: str) -> list[str]:
     give when something goes wrong?"), the cell read under its column close (0.81). A row the
     question does not name is not read so: "Python: package switchwren" came close to "When
     was switchwren 3.2.0 released?". [] when ``text`` is not such a row."""
-    names, cells = _cells(header), _cells(text)
+    names, cells = row_cells(header), row_cells(text)
     key = cells[0].strip("`* ") if cells else ""  # a pipe table's `ramp` or **ramp** is ramp
     if len(names) < 3 or len(cells) != len(names) or cells == names or not key:
         return []
@@ -134,14 +130,6 @@ def cell_readings(text: str, header: str, question: str) -> list[str]:
         for name, cell in zip(names[1:], cells[1:], strict=True)
         if cell and name
     ]
-
-
-def _cells(line: str) -> list[str]:
-    """The cells of a CSV line or a pipe table row."""
-    line = line.strip()
-    if line.startswith("|"):
-        return [cell.strip() for cell in line.strip("|").split("|")]
-    return [cell.strip() for cell in next(csv.reader([line]), [])]
 
 
 def _under(title: str, text: str) -> str | None:

@@ -284,6 +284,14 @@ def table_rows(lines: Sequence[str]) -> list[str] | None:
     return None
 
 
+def row_cells(line: str) -> list[str]:
+    """The cells of a pipe table row (``| a | b |``) or of a CSV line, stripped."""
+    line = line.strip()
+    if line.startswith("|"):
+        return [cell.strip() for cell in line.strip("|").split("|")]
+    return [cell.strip() for cell in next(csv.reader([line]), [])]
+
+
 def table_header(text: str) -> str:
     """The header of the first table in ``text`` whose header ``table_rows`` leaves out (a CSV
     file's first line, the line above a pipe table's rule), "" when there is none: its column
