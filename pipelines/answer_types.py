@@ -246,6 +246,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     korean = korean_type(question)
     if korean is not None:
         return korean
+    if _RELEASE_ASKED.search(question) and (_CAME_IN.search(question) or _FIRST.search(question)):
+        return _DOTTED  # "In which version did layout save appear?": "1.3", not "16 panes"
     if wants_quantity(question):
         if asks_age(question):
             return AGE  # "how old was he when ...": "aged 45", not the year he died
@@ -272,7 +274,23 @@ def answer_type(question: str) -> re.Pattern[str] | None:
         return CODE_TOKEN
     if WANTS_PATH.search(question):
         return PLACE
+    if _NAME_ASKED.search(question):
+        return NAMING  # "what is the name for salt lowering ...": "This is called ..."
     return None
+
+
+_RELEASE_ASKED = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:version|release)\b", re.I)
+_FIRST = re.compile(r"\bfirst\b", re.I)
+_DOTTED = re.compile(r"(?<![\d.])\d+\.\d+(?:\.\d+)*(?![\d%])|\bv\d+\b")
+"""A release as docs number one: "1.3", "2.4.1", "v2"."""
+_NAME_ASKED = re.compile(
+    r"\bwhat(?:'s|\s+is|\s+are|\s+was)\s+the\s+(?:name|term|word)\s+(?:for|given\s+to)\b", re.I
+)
+"""A question asking what a thing or process is called ("What is the name for salt lowering
+the temperature at which water freezes?"; not "another name for", often given as "X, or Y",
+nor "what are they called?", often answered by naming them: "the Caryatids")."""
+NAMING = re.compile(r"\b(?:called|named|known\s+as|termed)\b", re.I)
+"""A sentence giving a name: "This is called freezing-point depression"."""
 
 
 _ENV_ASKED = re.compile(r"\benv(?:ironment)?[\s_-]*var(?:iable)?s?\b", re.I)

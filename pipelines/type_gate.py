@@ -275,9 +275,9 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     nothing is set: in its own words (``says_default``, near the ``code`` names asked), in its
     table's column for a default ("| flag | meaning | default |" above "| `ramp` | ... | 30s
     |"), or as a line of a code block shown as the defaults ("Every key has a default, shown
-    here:" or "the values below are the defaults." above it, "The values shown are the
-    defaults" below it; not "Every key has a default, so an empty file is valid." above an
-    example)."""
+    here:", "the values below are the defaults." or "Every key is optional:" above it, "The
+    values shown are the defaults" below it; not "Every key has a default, so an empty file
+    is valid." above an example)."""
     if says_default(text, code) or (row_key(text) and SAYS_DEFAULT.search(header)):
         return True
     if not code_line(text):
@@ -285,6 +285,8 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     intro, outro = fence_context(chunk, text[1:-1])
     if (intro.endswith(":") or _BELOW.search(intro)) and SAYS_DEFAULT.search(intro) is not None:
         return True  # "Every key has a default, shown here:", "the values below are ..."
+    if intro.endswith(":") and _ALL_OPTIONAL.search(_LAST_SENTENCE.split(intro)[-1]):
+        return True  # "Every key is optional:" above the file: what holds when none is set
     return _SHOWN.search(outro) is not None and SAYS_DEFAULT.search(outro) is not None
 
 
@@ -323,6 +325,11 @@ def blanker(question: str) -> Callable[[str], str]:
     return blank
 
 
+_ALL_OPTIONAL = re.compile(
+    r"\b(?:every|each|all)\s+(?:the\s+)?(?:keys?|settings?)\s+(?:is|are)\s+optional\b", re.I
+)
+"""A sentence introducing a settings file by saying nothing in it has to be set."""
+_LAST_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)
 """A sentence above a code block that speaks of the block's lines."""
 _SHOWN = re.compile(r"\b(?:shown|above|these|listed)\b", re.I)

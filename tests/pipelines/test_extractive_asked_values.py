@@ -272,3 +272,41 @@ def test_a_prefix_an_http_status_and_how_fast_something_is_noticed() -> None:
     fast = said_pattern("How fast are new files noticed?")
     assert fast.search("New files are picked up within about 10 seconds.")
     assert not fast.search("It has a 20 horsepower engine.")
+
+
+def test_which_release_brought_a_feature_is_answered_by_a_dotted_number() -> None:
+    """ "In which version did layout save appear?" asks for a release ("1.3", "2.4.1", "v2"),
+    not any number: "A layout holds at most 16 panes" does not answer it, the command table's
+    row with its "since" cell does."""
+    wants = answer_type("In which version did layout save appear?")
+    assert wants is not None and wants is answer_type("Which release first had the share command?")
+    for written in ("layout save,write the panes to a file,yes,--force,1.3,2", "since v2", "2.4.1"):
+        assert wants.search(written), written
+    assert not wants.search("A layout holds at most 16 panes.")
+    assert answer_type("Which version of Python do I need?") is not wants  # after the name
+    page = (
+        "A layout save writes the panes of a window to a layout file; whatever the version, "
+        "a layout holds at most 16 panes.\n\ncommand,purpose,since\n"
+        "layout save,write the panes to a file,1.3\nshare,invite guests to watch a session,2.1"
+    )
+    told = ExtractiveAnswerer().compose(
+        "In which version did layout save appear?", [cite(1, page)], lang="en"
+    )
+    assert not told.abstained and "1.3" in told.text and "16 panes" not in told.text, told
+
+
+def test_the_name_for_a_process_is_answered_where_it_is_called_so() -> None:
+    """ "What is the name for salt lowering the temperature at which water freezes?" is
+    answered by "This is called freezing-point depression", not by the sentence saying what
+    salt does; "another name for sundogs" ("sundogs, or parhelia") is not asked this way."""
+    asked = "What is the name for salt lowering the temperature at which water freezes?"
+    wants = answer_type(asked)
+    assert wants is not None and wants.search("This is called freezing-point depression.")
+    assert answer_type("What's another name for sundogs?") is None
+    page = (
+        "Salty water freezes below 0 °C, so salt lowers the temperature at which ice forms. "
+        "This is called freezing-point depression; it depends on how many particles are "
+        "dissolved."
+    )
+    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
+    assert not told.abstained and "freezing-point depression" in told.text, told

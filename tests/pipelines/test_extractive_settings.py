@@ -104,3 +104,14 @@ def test_how_many_years_is_answered_by_a_span_of_years() -> None:
     record = "The longest known case belongs to a farmer who hiccupped from 1922 to 1990."
     asked = "How many years did the longest known case of hiccups go on for?"
     quotes(asked, f"Most bouts of hiccups fade within minutes. {record}", "from 1922 to 1990")
+
+
+def test_a_file_of_optional_keys_shows_the_defaults() -> None:
+    """ "Every key is optional:" above a settings file: its lines are what holds when none is
+    set, so "by default, how many earlier versions are kept?" is answered from it; after
+    "Every key is optional." (the file an example, not introduced as what holds) it is not."""
+    question = "By default, how many earlier versions of an overwritten file does dotgrove keep?"
+    quotes(question, SETTINGS, "keep_backups = 10")
+    example = SETTINGS.replace("optional:", "optional. For example:")
+    declined = answer_from(question, example)
+    assert declined.abstained and declined.reason == "the closest sentence gives no default"
