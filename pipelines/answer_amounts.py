@@ -74,11 +74,17 @@ def asks_sum(question: str) -> bool:
     """A sum of money asked: a money word with 얼마, "how much" or "what did ... cost"; not
     "how much heat do you get for each unit you pay for?", which names what it measures."""
     much = _MUCH_OF.search(question)
-    if much is not None and _MONEY_ASKED.search(much.group(1)) is None:
+    if (
+        much is not None
+        and not _MORE.fullmatch(much.group(1))
+        and not _MONEY_ASKED.search(much.group(1))
+    ):
         return False
     return _MONEY_ASKED.search(question) is not None and _SUM_ASKED.search(question) is not None
 
 
+_MORE = re.compile(r"more|less|extra", re.I)
+"""A comparison, not a thing measured: "how much more does calcium chloride cost?"."""
 _NOT_A_VERB = r"(?!(?:is|are|was|were|does|do|did|will|would|can|could|should|has|have|had)\b)"
 _MUCH_OF = re.compile(
     rf"\bhow\s+much\s+({_NOT_A_VERB}[a-z]+(?:\s+{_NOT_A_VERB}[a-z]+){{0,2}})",

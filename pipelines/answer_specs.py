@@ -51,7 +51,7 @@ def version_of(question: str) -> re.Pattern[str] | None:
 
 
 DATA_SIZE_ASKED = re.compile(
-    r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage)\b|"
+    r"\bhow\s+much\s+(?:ram|memory|disk|disk\s+space|space|storage|bandwidth|data|traffic)\b|"
     r"\b(?:max(?:imum)?|min(?:imum)?|largest|biggest)\s+(?:file\s+|upload\s+|log\s+)?size\s+"
     r"(?:of|for)\s+(?:an?\s+|the\s+|one\s+|each\s+)?(?:[\w.-]+\s+){0,2}"
     r"(?:files?|uploads?|logs?|attachments?|caches?|bodies|body|payloads?|requests?|disks?)\b|"
@@ -65,7 +65,9 @@ DATA_SIZE_ASKED = re.compile(
 how big a file, cache or database is (or grows): a number in bytes, not "a pool of 10
 connections" or "one folder"."""
 SIZE = re.compile(
-    r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b", re.I
+    r"\d[\d,.]*\s*(?:[kmgt]i?b|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?|[kmg]?bits?|"
+    r"[kmg]bps)\b",
+    re.I,
 )
 
 

@@ -36,10 +36,11 @@ from rag.pipelines.answer_units_ko import (
 WANTS_NUMBER = re.compile(
     r"\bhow\s+(?:many|much|long|far|hot|cold|warm|big|large|small|old|tall|high|deep|wide|"
     r"fast|often|heavy)\b|\b(?:what|which)\s+(?:year|percentage|percent|size|temperature|number|"
-    r"(?:status|exit)\s+code|http\s+(?:status|code)|port|(?:[\w.-]+\s+)?version|angle|ratio)\b|"
+    r"(?:status|exit)\s+code|http\s+(?:status|code)|port|(?:[\w.-]+\s+)?version|angle|ratio|"
+    r"frequency)\b|"
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?(?:top\s+|average\s+|"
     r"maximum\s+|greatest\s+)?(?:height|depth|length|width|"
-    rf"distance|weight|speed|temperature)\b|{WHEN}|\bin\s+which\s+year\b|"
+    rf"distance|weight|speed|temperature|frequency)\b|{WHEN}|\bin\s+which\s+year\b|"
     r"\b(?:minimum|required|supported|oldest|earliest|latest|newest|lowest)\s+(?:[\w.-]+\s+)?"
     r"version\b|\b(?:the|which|what)\s+version\s+of\b|"
     r"\b(?:max(?:imum)?|min(?:imum)?)\s+(?:number|size|length|count|amount|duration)\b|"
@@ -175,6 +176,14 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
             r"months?|years?)(?!\w))",
         ),
         (
+            _WHAT + r"frequency\b",
+            _COUNT
+            + r"(?:k|m|g|kilo|mega|giga)?(?:hz|hertz)\b|"
+            + _COUNT
+            + r"(?:[\w-]+\s+)?(?:times|cycles|"
+            r"vibrations|oscillations|beats|turns|revolutions)\s+(?:a|per|each|every)\s+second\b",
+        ),
+        (
             r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
             _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
             r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b|"
@@ -184,7 +193,8 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
         ),
     )
 )
-"""English questions asking for a measure (how hot, how far, how often, how fast, how heavy)
+"""English questions asking for a measure (how hot, how far, how often, how fast, how heavy,
+what frequency)
 and the number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
 preferred to one saying "two months", and "every 60s" to "exits 4" for how often. The
 abstention check asks for the unit too, but not for how far or how often
@@ -202,11 +212,14 @@ _ASKS_WAY = re.compile(r"\s*how\s+(?:do|can|could|should|would)\s+(?:i|we|you)\b
 a command or a step, not the number the rest of it names."""
 
 
+_WHY = re.compile(r"\W*why\b", re.I)
+
+
 def wants_quantity(question: str) -> bool:
     """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...), not
-    for a way to find one out (``_ASKS_WAY``)."""
-    if _ASKS_WAY.match(question) is not None:
-        return False
+    for a way to find one out (``_ASKS_WAY``) nor why ("Why ... rather than how hot it burns?")."""
+    if _ASKS_WAY.match(question) is not None or _WHY.match(question) is not None:
+        return False  # "Why is the colour decided by the metal rather than by how hot it burns?"
     return WANTS_NUMBER.search(question) is not None or asks_sum(question)
 
 
@@ -259,6 +272,8 @@ def answer_type(question: str) -> re.Pattern[str] | None:
             return DURATION
         if _HOW_LONG.search(question):
             return LASTING  # as the gate asks: "for 132 years", not "in 1857"
+        if _YEAR_ASKED.search(question):
+            return YEAR  # "In what year was 1.0 released?": 2019, not "2.4.1"
         if asks_when_en(question):
             if _WHEN_NOW.search(question):
                 return EN_TIME  # "when does a playlist get updated?": "after every scan"
@@ -279,6 +294,14 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
+_YEAR_ASKED = re.compile(r"\b(?:what|which)\s+year\b", re.I)
+YEAR = re.compile(
+    r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d+\s*(?:BC|BCE|AD|CE)\b|\bAD\s*\d+|"
+    r"\b(?:1\d|20)\d0s\b",
+    re.I,
+)
+"""A year ("2019", "196 BC", the 1950s), to a question asking in what year: a release
+number or a count of things is none."""
 _RELEASE_ASKED = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:version|release)\b", re.I)
 _FIRST = re.compile(r"\bfirst\b", re.I)
 _DOTTED = re.compile(r"(?<![\d.])\d+\.\d+(?:\.\d+)*(?![\d%])|\bv\d+\b")
@@ -450,6 +473,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
         return SIZE  # how much RAM, the largest upload: a size in bytes, not "one folder"
     if _HOW_LONG.search(question):
         return LASTING
+    if _YEAR_ASKED.search(question):
+        return YEAR
     if WANTS_TIME.search(question) and not re.search(r"몇|얼마|\bhow\b", question, re.I):
         if not asks_when_en(question):
             return TIME

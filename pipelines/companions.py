@@ -84,6 +84,8 @@ _CORRECTS = re.compile(r"\W*(?:in\s+fact|actually|in\s+reality|in\s+truth)\b", r
 """A sentence reporting a belief ("Stale bread feels dry, so most people assume it has lost
 water") and the next correcting it ("In fact a stale loaf holds almost as much water"): quoted
 alone, the first says what is not so."""
+_WOULD = re.compile(r"\bwould\b", re.I)
+_INSTEAD = re.compile(r"\W*instead\b", re.I)
 _PRONOUN_SUBJECT = re.compile(
     r"^\W*(?:he|she|they|it)\s+(?:is|was|are|were|has|had)\b|"
     r"^[^,;:]*,\s+(?:he|she|they|it)\s+(?:is|was|are|were)\b|"
@@ -140,17 +142,19 @@ def companions(
     the line before when it introduces the best one (ends with ``:``), gives the reason a
     "That is why ..." follows from, is what "this one" points to, or names what the best
     one's pronoun subject is ("... it is the smallest living bird") or, in Korean, what its
-    opening points back to (이를 계기로, 그때까지는, 이때); the next one when the
+    opening points back to (이를 계기로, 그때까지는, 이때), and the one before that when the
+    line before points back in turn ("That is why ..." after "... into that pocket"); the
+    next one when the
     best introduces it, when it holds the wanted answer type (or, asked for a ``default``,
     gives one; asked "why", a reason or consequence: "because", "so", "slows", 때문, 므로) and
-    the best does not, when it corrects the belief the best reports ("most people assume
-    ..." then "In fact ..."), or
+    the best does not, when it corrects the best (``corrected``), or
     (``follow``; ``follow_continuing``: when it carries on, ``continues``) always; else the
     second best when it scores within ``second_ratio`` (``same_source_second``: only from
     the best one's source, as after an FAQ's reply) and, from another source, comes close in
     meaning itself (its cosine in ``meaning`` at least ``floor``, the answerer's floor: a
     sentence sharing words but not the question's sense tagged along; English tuning sets:
-    no answer lost, output tokens -0.3% to -5%)."""
+    no answer lost, output tokens -0.3% to -5%). Any joined sentence that ``corrected`` sets
+    right ("Left alone, it would ..." then "Instead ...") brings the next one too."""
     chosen = [order[0]]
     best = candidates[order[0]]
     siblings = by_source[best.source]
@@ -164,6 +168,9 @@ def companions(
         or (ASKS_WHO.search(question) is not None and means_someone_before(best.text))
     ):
         chosen.append(siblings[at - 1])
+        if at > 1 and POINTS_BACK.search(candidates[siblings[at - 1]].text):
+            # "That is why ..." after "... diffuses into that pocket": what it points to too
+            chosen.append(siblings[at - 2])
     nxt = candidates[siblings[at + 1]].text if at + 1 < len(siblings) else None
     if nxt is not None and (
         follow
@@ -176,7 +183,7 @@ def companions(
             and _BECAUSE.search(best.text) is None
             and _BECAUSE.search(nxt) is not None
         )
-        or (_BELIEVED.search(best.text) is not None and _CORRECTS.match(nxt) is not None)
+        or corrected(best.text, nxt)
     ):
         chosen.append(siblings[at + 1])
     elif (
@@ -189,7 +196,26 @@ def companions(
         )
     ):
         chosen.append(order[1])
+    for k in list(chosen):  # a joined sentence saying what would happen, and what does
+        thread = by_source[candidates[k].source]
+        after = thread.index(k) + 1
+        if (
+            after < len(thread)
+            and thread[after] not in chosen
+            and corrected(candidates[k].text, candidates[thread[after]].text)
+        ):
+            chosen.append(thread[after])
     return in_reading_order(chosen, candidates, by_source)
+
+
+def corrected(said: str, then: str) -> bool:
+    """``then`` corrects ``said``: a belief and "In fact ..." ("most people assume it has lost
+    water" / "In fact a stale loaf holds almost as much water"), or what would happen and what
+    does ("Left alone, it would soon drop back into a hole." / "Instead the field sweeps
+    ..."): quoted alone, the first says what is not so."""
+    if _BELIEVED.search(said) is not None and _CORRECTS.match(then) is not None:
+        return True
+    return _WOULD.search(said) is not None and _INSTEAD.match(then) is not None
 
 
 def in_reading_order(

@@ -6,6 +6,7 @@ instruction names no one, "ten guineas" is money and "the Poles" a people
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from citation_helpers import cite, declined_until_stated, gate_declines
@@ -310,3 +311,79 @@ def test_the_name_for_a_process_is_answered_where_it_is_called_so() -> None:
     )
     told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
     assert not told.abstained and "freezing-point depression" in told.text, told
+
+
+def test_what_frequency_asks_for_hertz_or_times_a_second() -> None:
+    """ "What frequency does the tuning fork run at?" is answered by "32,768 times a second" or
+    "2.45 gigahertz", not by the temperature it runs fastest at."""
+    asked = "What frequency does the tuning fork in a quartz watch run at?"
+    wants = answer_type(asked)
+    assert wants is not None
+    for written in ("vibrates 32,768 times a second", "at 2.45 gigahertz", "a 50 Hz hum"):
+        assert wants.search(written), written
+    assert not wants.search("the tuning fork runs fastest near 25 °C")
+    page = (
+        "Temperature is the main enemy: the tuning fork runs fastest near 25 °C, close to "
+        "wrist temperature. In a quartz watch the crystal vibrates 32,768 times a second."
+    )
+    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
+    assert not told.abstained and "32,768" in told.text, told
+
+
+def test_in_what_year_asks_for_a_year() -> None:
+    """ "In what year was tarnpane 1.0 released?" is answered by a year ("2019", "the 1950s",
+    "196 BC"); "The current release is 2.4.1" gives none, and the sources do not say."""
+    from rag.pipelines.answer_types import said_pattern
+
+    asked = "In what year was tarnpane 1.0 released?"
+    year = said_pattern(asked)
+    assert isinstance(year, re.Pattern) and year is answer_type(asked)
+    for written in ("released in 2019", "in the 1950s", "about 196 BC"):
+        assert year.search(written), written
+    assert not year.search("The current release is 2.4.1, 3 MB.")
+    declined_until_stated(
+        asked,
+        "The current release of tarnpane is 2.4.1; version 1.0 was the first stable release.",
+        lang="en",
+        reason="no number",
+        stated=" Version 1.0 was released in 2019.",
+        answer="2019",
+    )
+
+
+def test_a_why_question_asks_no_quantity() -> None:
+    """ "Why is a firework's colour decided by the metal rather than by how hot it burns?" asks
+    a cause: "how hot" inside it asks for no temperature, and the cause is quoted."""
+    from rag.pipelines.answer_types import wants_quantity
+
+    asked = "Why is a firework's colour decided by the metal in it rather than by how hot it burns?"
+    assert not wants_quantity(asked)
+    assert wants_quantity("How hot does a firework burn?")
+    page = (
+        "Every element has its own fixed set of energy levels, so each gives off its own "
+        "wavelengths. That is why the colour depends on the metal rather than on how hot the "
+        "star burns."
+    )
+    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
+    assert not told.abstained and "energy levels" in told.text, told
+
+
+def test_how_much_more_it_costs_and_how_much_bandwidth() -> None:
+    """ "How much more does calcium chloride cost than rock salt?" asks a sum of money ("how
+    much more" names no thing measured); "how much bandwidth" asks for bytes or bits, which
+    "80 ms" is not."""
+    from rag.pipelines.answer_amounts import asks_sum
+    from rag.pipelines.answer_specs import SIZE
+    from rag.pipelines.answer_types import said_pattern
+
+    assert asks_sum("How much more does calcium chloride cost than rock salt?")
+    assert not asks_sum("How much heat do you get for each unit you pay for?")
+    bandwidth = said_pattern("How much bandwidth does a remote attach use on a busy session?")
+    assert bandwidth is SIZE
+    assert bandwidth.search("about 20 KB per second") and bandwidth.search("under 2 Mbit")
+    assert not bandwidth.search("when the round trip is above 80 ms")
+    gate_declines(
+        "How much more does calcium chloride cost than rock salt?",
+        [cite(1, "Calcium chloride costs more than rock salt but works to around -30 °C.")],
+        lang="en",
+    )

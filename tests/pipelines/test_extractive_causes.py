@@ -35,3 +35,36 @@ def test_asked_why_the_cause_is_quoted() -> None:
     )
     told = answer_from("what makes frozen water lighter than the liquid?", page)
     assert "hydrogen bond" in told.text, told
+
+
+def test_that_is_why_brings_what_its_sentence_before_points_to() -> None:
+    """ "That is why streams of bubbles rise from the same spots" brings the sentence before
+    it, and that one ("... diffuses into that pocket") the sentence naming the pocket: the
+    nucleation site is the reason."""
+    page = (
+        "Bubbles do not form anywhere in the drink. "
+        "Each needs a nucleation site: a tiny pocket of gas in a scratch on the glass. "
+        "Carbon dioxide diffuses into that pocket until it breaks free and rises. "
+        "That is why streams of bubbles rise from the same spots in a glass."
+    )
+    told = answer_from("Why do bubbles in soda keep coming from the same spots?", page)
+    assert "nucleation site" in told.text and "That is why" in told.text, told
+
+
+def test_what_would_happen_is_quoted_with_what_does_instead() -> None:
+    """ "Left alone, it would soon drop back into a hole." says what does not happen: the next
+    sentence, "Instead the field sweeps freed electrons ...", is quoted with it; a sentence
+    not saying "would" brings no "Instead" after it."""
+    from rag.pipelines.companions import corrected
+
+    assert corrected("Left alone, it would drop back.", "Instead the field sweeps it away.")
+    assert corrected("Most people assume it lost water.", "In fact it holds as much.")
+    assert not corrected("It drops back.", "Instead the field sweeps it away.")
+    assert not corrected("Left alone, it would drop back.", "The field sweeps it away.")
+    page = (
+        "Sunlight knocks an electron loose in a solar cell. "
+        "Left alone, it would soon drop back into a hole in the silicon. "
+        "Instead the electric field at the junction sweeps freed electrons to one side."
+    )
+    told = answer_from("In a solar cell, what stops a loose electron dropping back into a hole?", page)
+    assert "would soon drop back" in told.text and "sweeps freed electrons" in told.text, told
