@@ -66,5 +66,7 @@ def test_what_would_happen_is_quoted_with_what_does_instead() -> None:
         "Left alone, it would soon drop back into a hole in the silicon. "
         "Instead the electric field at the junction sweeps freed electrons to one side."
     )
-    told = answer_from("In a solar cell, what stops a loose electron dropping back into a hole?", page)
+    told = answer_from(
+        "In a solar cell, what stops a loose electron dropping back into a hole?", page
+    )
     assert "would soon drop back" in told.text and "sweeps freed electrons" in told.text, told
