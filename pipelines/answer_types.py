@@ -17,6 +17,7 @@ from rag.pipelines.answer_dates import (
     asks_when_en,
 )
 from rag.pipelines.answer_events import AGE, WON, asks_age, asks_which_wins
+from rag.pipelines.answer_measures import COUNT, LENGTH_UNITS, measure_said
 from rag.pipelines.answer_specs import (
     CODE_ASKED,
     DATA_SIZE_ASKED,
@@ -132,79 +133,6 @@ WANTS_PATH = re.compile(r"^\W*where\b|\bwhere\s+(?:does|do|is|are|can|should|wil
 """An English "where" question: in documentation its answer is usually a path, so a sentence
 holding one is preferred (a place in prose holds none, and nothing changes there). Not
 Korean 어디, which asks for places in prose as often."""
-
-
-_COUNT = (
-    rf"(?:\d[\d,.]*|{NUMBER_WORDS}|a hundred|hundreds|a thousand|thousands|several|a few)"
-    r"\s*(?:-\s*)?"
-)
-_LENGTH_UNITS = (
-    r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
-    r"miles?|feet|foot|ft|inch(?:es)?|yards?|nm|nanomet(?:re|er)s?|µm|microns?|"
-    r"micromet(?:re|er)s?"
-)
-"""Units of length, as "how far" and "how long" answers write them."""
-_WHAT = (
-    r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|its\s+)?"
-    r"(?:top\s+|average\s+|maximum\s+|greatest\s+)?"
-)
-"""What, what is, what's the or what was its ... before a measure ("What depth", "What is the
-weight of ...", "What was the top speed ...")."""
-MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
-    (re.compile(asked, re.I), re.compile(said, re.I))
-    for asked, said in (
-        (
-            r"\bhow\s+(?:hot|cold|warm)\b|" + _WHAT + "temperature\\b",
-            _COUNT + r"(?:[\w-]+\s+)?(?:degrees?|°|℃|℉)",
-        ),
-        (
-            r"\bhow\s+(?:far|high|tall|deep|wide)\b|"
-            + _WHAT
-            + r"(?:height|depth|length|width|distance)\b",
-            _COUNT + rf"(?:{_LENGTH_UNITS})\b",
-        ),
-        (
-            r"\bhow\s+heavy\b|\bweigh(?:s|ed)?\b|" + _WHAT + r"weight\b",
-            _COUNT + r"(?:kg|kilograms?|grams?|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)\b",
-        ),
-        (
-            r"\bhow\s+often\b",
-            r"\b(?:every|each|per|daily|hourly|nightly|weekly|monthly|yearly|annually|once|"
-            r"twice)\b|\b"
-            + _COUNT
-            + r"(?:times?\b|(?:s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|weeks?|"
-            r"months?|years?)(?!\w))",
-        ),
-        (
-            _WHAT + r"frequency\b",
-            _COUNT
-            + r"(?:k|m|g|kilo|mega|giga)?(?:hz|hertz)\b|"
-            + _COUNT
-            + r"(?:[\w-]+\s+)?(?:times|cycles|"
-            r"vibrations|oscillations|beats|turns|revolutions)\s+(?:a|per|each|every)\s+second\b",
-        ),
-        (
-            r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
-            _COUNT + r"(?:[\w-]+\s+){0,2}(?:per|an|a|every|each)\s+(?:hour|second|minute|day|"
-            r"week|year)\b|" + _COUNT + r"(?:km/h|mph|m/s|knots?)\b|"
-            # how fast something is noticed: "within about 10 seconds"
-            r"\b(?:within|in|under)\s+(?:about\s+|roughly\s+)?" + _COUNT + r"(?:s|secs?|seconds?|"
-            r"ms|milliseconds?|mins?|minutes?)\b",
-        ),
-    )
-)
-"""English questions asking for a measure (how hot, how far, how often, how fast, how heavy,
-what frequency)
-and the number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
-preferred to one saying "two months", and "every 60s" to "exits 4" for how often. The
-abstention check asks for the unit too, but not for how far or how often
-(``_HOW_FAR_OR_OFTEN``)."""
-
-
-def measure_said(question: str) -> re.Pattern[str] | None:
-    """How an answer writes the measure ``question`` asks for (``MEASURES``), None when it asks
-    for none."""
-    return next((said for asked, said in MEASURES if asked.search(question)), None)
 
 
 _ASKS_WAY = re.compile(r"\s*how\s+(?:do|can|could|should|would)\s+(?:i|we|you)\b", re.I)
@@ -372,7 +300,7 @@ _HOW_FAR_BACK = re.compile(r"\bhow\s+far\s+back\b", re.I)
 _TEXT_UNITS = r"characters?|chars?|digits?|letters?"
 """Units of a text's length: how long is an id, a key, a name ("an eight-character id")."""
 LASTING = re.compile(
-    rf"{_COUNT}(?:{_TIME_UNITS}|{_LENGTH_UNITS}|{_TEXT_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
+    rf"{COUNT}(?:{_TIME_UNITS}|{LENGTH_UNITS}|{_TEXT_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
     rf"(?:second|minute|hour|day|week|month|year|fortnight)\b",
     re.I,
 )
@@ -387,7 +315,7 @@ _HOW_LONG_LASTS = re.compile(
 """A "how long" that asks for a time, not a length: how long do monarchs live, does it take,
 is a token valid."""
 DURATION = re.compile(
-    rf"{_COUNT}(?:{_TIME_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
+    rf"{COUNT}(?:{_TIME_UNITS})(?!\w)|\b(?:an?|half\s+an?)\s+"
     rf"(?:second|minute|hour|day|week|month|year|fortnight)\b",
     re.I,
 )
