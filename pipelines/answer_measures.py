@@ -12,6 +12,7 @@ COUNT = (
     rf"(?:\d[\d,.]*|{NUMBER_WORDS}|a hundred|hundreds|a thousand|thousands|several|a few)"
     r"\s*(?:-\s*)?"
 )
+"""A count before its unit: digits, a number word, "a hundred", "several", "a few"."""
 LENGTH_UNITS = (
     r"km|kilomet(?:re|er)s?|m|met(?:re|er)s?|cm|centimet(?:re|er)s?|mm|millimet(?:re|er)s?|"
     r"miles?|feet|foot|ft|inch(?:es)?|yards?|nm|nanomet(?:re|er)s?|µm|microns?|"
@@ -54,8 +55,8 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
             COUNT
             + r"(?:k|m|g|kilo|mega|giga)?(?:hz|hertz)\b|"
             + COUNT
-            + r"(?:[\w-]+\s+)?(?:times|cycles|"
-            r"vibrations|oscillations|beats|turns|revolutions)\s+(?:a|per|each|every)\s+second\b",
+            + r"(?:[\w-]+\s+)?(?:times|cycles|vibrations|oscillations|beats|turns|revolutions)"
+            r"\s+(?:a|per|each|every)\s+second\b",
         ),
         (
             r"\bhow\s+fast\b|" + _WHAT + r"speed\b",
@@ -67,12 +68,11 @@ MEASURES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
         ),
     )
 )
-"""English questions asking for a measure (how hot, how far, how often, how fast, how heavy,
-what frequency)
-and the number in a unit of that measure an answer holds: a sentence saying "65 degrees" is
-preferred to one saying "two months", and "every 60s" to "exits 4" for how often. The
-abstention check asks for the unit too, but not for how far or how often
-(``_HOW_FAR_OR_OFTEN``)."""
+"""English questions asking for a measure (how hot, how far, how often, what frequency, how
+fast, how heavy) and the number in a unit of that measure an answer holds: a sentence saying
+"65 degrees" is preferred to one saying "two months", "every 60s" to "exits 4" for how often,
+and "32,768 times a second" to "near 25 °C" for what frequency. The abstention check asks for
+the unit too, but not for how far or how often (``answer_types._HOW_FAR_OR_OFTEN``)."""
 
 
 def measure_said(question: str) -> re.Pattern[str] | None:

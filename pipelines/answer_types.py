@@ -147,7 +147,7 @@ def wants_quantity(question: str) -> bool:
     """True when ``question`` asks for a quantity or a date (how many, when, 몇, 얼마, ...), not
     for a way to find one out (``_ASKS_WAY``) nor why ("Why ... rather than how hot it burns?")."""
     if _ASKS_WAY.match(question) is not None or _WHY.match(question) is not None:
-        return False  # "Why is the colour decided by the metal rather than by how hot it burns?"
+        return False
     return WANTS_NUMBER.search(question) is not None or asks_sum(question)
 
 
@@ -180,10 +180,12 @@ def asks_bound(question: str) -> bool:
 
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What the answer's sentence must hold for ``question``: a number (how many, when, 몇,
-    얼마, ...; for how hot / far / fast / heavy, in a unit of that measure; for how much
-    memory, in bytes; for a named version, after the name; for a status or exit code, one of
-    one to three digits; ``korean_type``), a name written as
-    code (which flag, command, header, file, ...), a path (where ...), or None."""
+    얼마, ...; for how hot / far / fast / heavy or what frequency, in a unit of that measure;
+    for how much memory, in bytes; for a named version, after the name; for a status or exit
+    code, one of one to three digits; for in what year, a year; ``korean_type``), a dotted
+    release number (which version first had a feature), a name written as code (which flag,
+    command, header, file, ...), a path (where ...), what a thing is called (what is the name
+    for ...), or None."""
     korean = korean_type(question)
     if korean is not None:
         return korean
@@ -371,8 +373,8 @@ def said_pattern(question: str) -> re.Pattern[str] | Counted:
     a number in the unit asked (몇 km, how many seconds), a sum of money for a price or fee
     (수수료가 얼마), a count for "how many" (not a measure in another unit), a duration or
     length for "how long", a one-to-three-digit number for an exit or status code, digits for
-    a version, a size in bytes for how much memory or the largest file, a date or relative time
-    for "when" (언제, when ...), else any number."""
+    a version, a size in bytes for how much memory, bandwidth or the largest file, a year for
+    "in what year", a date or relative time for "when" (언제, when ...), else any number."""
     unit = asked_unit(question)
     if unit is not None:
         return unit

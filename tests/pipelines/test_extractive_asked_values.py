@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from citation_helpers import cite, declined_until_stated, gate_declines
+from citation_helpers import answer_from, cite, declined_until_stated, gate_declines, quotes
 
 from rag.keywords import KeywordTokenizer
 from rag.pipelines.answer_events import unsaid_event
@@ -290,9 +290,7 @@ def test_which_release_brought_a_feature_is_answered_by_a_dotted_number() -> Non
         "a layout holds at most 16 panes.\n\ncommand,purpose,since\n"
         "layout save,write the panes to a file,1.3\nshare,invite guests to watch a session,2.1"
     )
-    told = ExtractiveAnswerer().compose(
-        "In which version did layout save appear?", [cite(1, page)], lang="en"
-    )
+    told = answer_from("In which version did layout save appear?", page)
     assert not told.abstained and "1.3" in told.text and "16 panes" not in told.text, told
 
 
@@ -309,8 +307,7 @@ def test_the_name_for_a_process_is_answered_where_it_is_called_so() -> None:
         "This is called freezing-point depression; it depends on how many particles are "
         "dissolved."
     )
-    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
-    assert not told.abstained and "freezing-point depression" in told.text, told
+    quotes(asked, page, "freezing-point depression")
 
 
 def test_what_frequency_asks_for_hertz_or_times_a_second() -> None:
@@ -326,8 +323,7 @@ def test_what_frequency_asks_for_hertz_or_times_a_second() -> None:
         "Temperature is the main enemy: the tuning fork runs fastest near 25 °C, close to "
         "wrist temperature. In a quartz watch the crystal vibrates 32,768 times a second."
     )
-    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
-    assert not told.abstained and "32,768" in told.text, told
+    quotes(asked, page, "32,768")
 
 
 def test_in_what_year_asks_for_a_year() -> None:
@@ -364,8 +360,7 @@ def test_a_why_question_asks_no_quantity() -> None:
         "wavelengths. That is why the colour depends on the metal rather than on how hot the "
         "star burns."
     )
-    told = ExtractiveAnswerer().compose(asked, [cite(1, page)], lang="en")
-    assert not told.abstained and "energy levels" in told.text, told
+    quotes(asked, page, "energy levels")
 
 
 def test_how_much_more_it_costs_and_how_much_bandwidth() -> None:
