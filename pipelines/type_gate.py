@@ -21,23 +21,20 @@ from rag.pipelines.answer_types import (
     says_default,
     wants_quantity,
 )
+from rag.pipelines.counted import counted_things, lasting_things, names_counted, unsaid_lifespan
 from rag.pipelines.extractive_rules import row_key
 from rag.pipelines.statements import code_line, fence_context
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
-    counted_things,
     en_sibling,
-    lasting_things,
     measured_subject,
-    names_counted,
     names_kind,
     names_subject,
     other_period,
     said_of_another,
     sibling,
     unnamed_run,
-    unsaid_lifespan,
     unwritten_years,
 )
 

@@ -334,7 +334,7 @@ def test_how_many_ships_is_not_answered_by_a_count_of_towns() -> None:
     """An English count names what it counts; a sentence counting something else ("close to
     200 towns") declines, one naming the thing counted (singular or plural) answers. A count
     in a unit (how many seconds) is left to the answer type."""
-    from rag.pipelines.subjects import counted_things, names_counted
+    from rag.pipelines.counted import counted_things, names_counted
 
     assert counted_things("How many ships did the Hanse have?") == ["ships"]
     assert counted_things("how many old result folders are kept?") == ["old", "result", "folders"]

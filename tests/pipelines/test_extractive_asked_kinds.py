@@ -11,8 +11,8 @@ from citation_helpers import answer_under, cite, declined_until_stated
 from rag.pipelines.answer_people import named_first, names_person, names_someone
 from rag.pipelines.answer_specs import code_said
 from rag.pipelines.answer_types import said_pattern
+from rag.pipelines.counted import lasting_things
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.subjects import lasting_things
 from rag.pipelines.type_gate import choice_offered, declined
 
 

@@ -13,10 +13,10 @@ from citation_helpers import ONE_EN_PAGE, answer_from, cite
 from rag.pipelines.answer_dates import asks_when_en
 from rag.pipelines.answer_types import answer_type
 from rag.pipelines.companions import POINTS_BACK, means_someone_before
+from rag.pipelines.counted import counted_things
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import asked_terms, with_prefixes
 from rag.pipelines.statements import statements
-from rag.pipelines.subjects import counted_things
 from rag.pipelines.type_gate import declined, writes_code
 
 

@@ -14,13 +14,9 @@ from citation_helpers import cite, declined_until_stated
 from rag.pipelines.answer_events import asks_precedence, stated_first
 from rag.pipelines.answer_people import named_first, names_someone
 from rag.pipelines.answer_specs import code_said, other_dimension, unsaid_rate
+from rag.pipelines.counted import counted_things, unsaid_lifespan
 from rag.pipelines.extractive import ExtractiveAnswerer
-from rag.pipelines.subjects import (
-    counted_things,
-    en_sibling,
-    said_of_another,
-    unsaid_lifespan,
-)
+from rag.pipelines.subjects import en_sibling, said_of_another
 from rag.pipelines.type_gate import declined
 
 
