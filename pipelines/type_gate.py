@@ -23,7 +23,7 @@ from rag.pipelines.answer_types import (
 )
 from rag.pipelines.counted import counted_things, lasting_things, names_counted, unsaid_lifespan
 from rag.pipelines.extractive_rules import row_key
-from rag.pipelines.statements import code_line, fence_context
+from rag.pipelines.statements import code_line, fence_context, statements
 from rag.pipelines.subjects import (
     asked_kind,
     contrasted,
@@ -282,7 +282,7 @@ def gives_default(text: str, code: set[str], header: str, chunk: str) -> bool:
     intro, outro = fence_context(chunk, text[1:-1])
     if (intro.endswith(":") or _BELOW.search(intro)) and SAYS_DEFAULT.search(intro) is not None:
         return True  # "Every key has a default, shown here:", "the values below are ..."
-    if intro.endswith(":") and _ALL_OPTIONAL.search(_LAST_SENTENCE.split(intro)[-1]):
+    if intro.endswith(":") and _ALL_OPTIONAL.search(statements(intro)[-1]):
         return True  # "Every key is optional:" above the file: what holds when none is set
     return _SHOWN.search(outro) is not None and SAYS_DEFAULT.search(outro) is not None
 
@@ -326,7 +326,6 @@ _ALL_OPTIONAL = re.compile(
     r"\b(?:every|each|all)\s+(?:the\s+)?(?:keys?|settings?)\s+(?:is|are)\s+optional\b", re.I
 )
 """A sentence introducing a settings file by saying nothing in it has to be set."""
-_LAST_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BELOW = re.compile(r"\b(?:below|following|shown\s+here)\b", re.I)
 """A sentence above a code block that speaks of the block's lines."""
 _SHOWN = re.compile(r"\b(?:shown|above|these|listed)\b", re.I)
