@@ -50,10 +50,15 @@ every, March, Monday)."""
 TIME = re.compile(r"\d|" + _TIME_WORDS, re.IGNORECASE)
 """A date or a relative time in a sentence (digits, months, days, 때, 마지막, 전에, before,
 after, ...)."""
+_YEAR = r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)"
+_ERA = r"\b\d+\s*(?:BC|BCE|AD|CE)\b|\bAD\s*\d+"
+_DECADE = r"\b(?:1\d|20)\d0s\b"
+YEAR = re.compile(f"{_YEAR}|{_ERA}|{_DECADE}", re.IGNORECASE)
+"""A year ("2019", "196 BC", the 1950s), to a question asking in what year: a release
+number or a count of things is none."""
 EN_DATE = re.compile(
-    r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d{4}-\d\d-\d\d\b|\b\d+\s*(?:BC|BCE|AD|CE)\b|"
-    r"\bAD\s*\d+|"
-    r"\b\d{1,2}:\d{2}\b|\b\d+(?:st|nd|rd|th)\b|\b(?:1\d|20)\d0s\b|(?:\bthe\s+|['’])\d0s\b|"
+    rf"{_YEAR}|\b\d{{4}}-\d\d-\d\d\b|{_ERA}|\b\d{{1,2}}:\d{{2}}\b|\b\d+(?:st|nd|rd|th)\b|{_DECADE}|"
+    r"(?:\bthe\s+|['’])\d0s\b|"
     rf"\b(?:{MONTHS_BUT_MAY}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?-i:May)\b",
     re.IGNORECASE,
 )

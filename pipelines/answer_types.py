@@ -14,6 +14,7 @@ from rag.pipelines.answer_dates import (
     TIME,
     WANTS_TIME,
     WHEN,
+    YEAR,
     asks_when_en,
 )
 from rag.pipelines.answer_events import AGE, WON, asks_age, asks_which_wins
@@ -225,13 +226,6 @@ def answer_type(question: str) -> re.Pattern[str] | None:
 
 
 _YEAR_ASKED = re.compile(r"\b(?:what|which)\s+year\b", re.I)
-YEAR = re.compile(
-    r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d,.]\d)|\b\d+\s*(?:BC|BCE|AD|CE)\b|\bAD\s*\d+|"
-    r"\b(?:1\d|20)\d0s\b",
-    re.I,
-)
-"""A year ("2019", "196 BC", the 1950s), to a question asking in what year: a release
-number or a count of things is none."""
 _RELEASE_ASKED = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:version|release)\b", re.I)
 _FIRST = re.compile(r"\bfirst\b", re.I)
 _DOTTED = re.compile(r"(?<![\d.])\d+\.\d+(?:\.\d+)*(?![\d%])|\bv\d+\b")
