@@ -45,6 +45,7 @@ from rag.pipelines.answer_types import (
     answer_type,
     code_names,
 )
+from rag.pipelines.clauses import number_clauses
 from rag.pipelines.companions import companions, in_reading_order
 from rag.pipelines.extractive_rules import (
     HOW,
@@ -149,6 +150,7 @@ class ExtractiveAnswerer:
         related_weight: float = 0.5,
         related_gate: float = 0.5,
         yes_no_weight: float = 0.4,
+        number_clauses: bool = True,
     ) -> None:
         self.terms = terms or simple_terms
         self.embedder = embedder
@@ -175,6 +177,7 @@ class ExtractiveAnswerer:
         self.related = related
         self.related_weight = related_weight
         self.related_gate = related_gate
+        self.number_clauses = number_clauses
         # one weight per feature ``compose`` scores a statement by, in its order
         self.score_weights = (
             1.0,  # the statement's weighted share of the question's terms
@@ -463,6 +466,9 @@ class ExtractiveAnswerer:
             why = "the closest sentence gives no default"
             return _abstain(lang, coverage, closeness, why)
         quoted = {k: unreplied(candidates[k].text, question) for k in chosen}
+        if korean and self.number_clauses:
+            cut = number_clauses(question, [quoted[k] for k in chosen])
+            quoted = {k: text for k, text in zip(chosen, cut, strict=True) if text is not None}
         sentences = tuple(
             AnswerSentence(
                 text=attach_markers(quoted[k], [citations[candidates[k].source].number]),
@@ -471,6 +477,7 @@ class ExtractiveAnswerer:
                 support=1.0,
             )
             for k in chosen
+            if k in quoted
         )
         return Composed(
             text="\n".join(s.text for s in sentences),

@@ -25,6 +25,7 @@ lock.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "KOREAN_STOPWORDS",
     "KeywordTokenizer",
     "has_hangul",
+    "korean_clauses",
     "latin_words",
     "proper_compounds",
     "related_morphemes",
@@ -268,6 +270,41 @@ class KeywordTokenizer:
                 self._kiwi = _shared_kiwi()
             results = [self._kiwi.tokenize(text) for text in texts]
         return [[(t.form, t.tag) for t in tokens] for tokens in results]
+
+
+_BOUND = frozenset(["VX", "VCP", "VCN", "VV", "VA"])
+"""What follows a connective ending inside one clause: an auxiliary verb (-고 있다) or a verb
+joined to it (읽고 쓸 수 있게, 강해졌다 약해지기를)."""
+_NOT_A_CLAUSE_END = frozenset(
+    ["면", "으면", "어", "아", "게", "지", "어야", "아야", "도록", "듯이"]
+)
+"""Connective endings that do not close a clause of their own: a condition (-면) belongs with
+what follows it, and -어 / -게 / -지 / -도록 bind the verb after them (먹어 보다, 쉽게 하다)."""
+
+
+def korean_clauses(text: str) -> list[str]:
+    """A Korean sentence cut into its clauses, verbatim and in order: after each connective
+    ending (-고, -며, -는데, -지만, -어서 ...) followed by a space or comma, unless an
+    auxiliary or another verb comes next (-고 있다, 읽고 쓸) or it closes no clause of its own
+    (``_NOT_A_CLAUSE_END``). Commas elsewhere (a list: "500m, 1000m") do not cut."""
+    with _KIWI_LOCK:
+        tokens = _shared_kiwi().tokenize(text)
+    parts: list[str] = []
+    start = 0
+    for t, after in itertools.pairwise(tokens):
+        if t.tag != "EC" or after.tag in _BOUND or t.form in _NOT_A_CLAUSE_END:
+            continue
+        end = t.start + t.len
+        if end >= len(text) or text[end] not in " ,":
+            continue
+        if text[start:end].strip():
+            parts.append(text[start:end])
+        start = end
+        while start < len(text) and text[start] in " ,":
+            start += 1
+    if text[start:].strip():
+        parts.append(text[start:])
+    return parts
 
 
 _KIWI_LOCK = threading.Lock()
