@@ -6,7 +6,7 @@ the event (``pipelines/extractive.md`` has what each check measured)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rag.pipelines.extractive_rules import close_runner_up, put_first
 
@@ -140,8 +140,48 @@ def asks_cause(question: str) -> bool:
     return _ASKS_CAUSE.search(question) is not None
 
 
-def cause_bonus(text: str) -> float:
+def cause_bonus(text: str, gives_reason: bool = False) -> float:
     """``CAUSE_BONUS`` for a sentence that states a cause ("The reason is a chemical defence
-    ..."), else 0: a why-question's answer says "because", and the sentence restating what
-    happens shares more of its words."""
-    return CAUSE_BONUS if _CAUSE_STATED.search(text) else 0.0
+    ..."), or ``gives_reason`` for what the question asks (``reasons_given``), else 0: a
+    why-question's answer says "because", and the sentence restating what happens shares
+    more of its words."""
+    return CAUSE_BONUS if gives_reason or _CAUSE_STATED.search(text) else 0.0
+
+
+_THEREFORE = re.compile(r",\s+so\s+(?!that\b)|\bwhich\s+is\s+why\s+", re.IGNORECASE)
+"""Where a sentence turns from a cause to what follows from it ("Water cannot get hotter than
+100 °C, so ... it steams instead of browning"; not the purpose of "so that")."""
+
+
+_LIGHT_VERBS = frozenset(
+    ["make", "made", "get", "got", "keep", "kept", "take", "took", "goe", "went", "come", "came"]
+)
+"""Verbs a why-question asks with ("Why doesn't rain make a flytrap snap shut?") that say
+nothing of which consequence it asks about ("..., so it makes up for this by ...")."""
+
+
+def reasons_given(
+    texts: Sequence[str], asked: set[str], terms: Callable[[list[str]], list[set[str]]]
+) -> list[bool]:
+    """For each sentence, whether it gives the reason for what a why-question ``asks`` (its
+    content terms): it turns from a cause to a consequence (``_THEREFORE``), and the
+    consequence holds more of the question's terms than the cause does, at least one (the
+    effect asked about follows "so"; "..., so the tree keeps rebuilding it" answers no
+    question about why the tree does something else; ``_LIGHT_VERBS`` do not count)."""
+    asked = asked - _LIGHT_VERBS
+    turns = [_THEREFORE.search(text) for text in texts]
+    parts = [
+        part
+        for text, turn in zip(texts, turns, strict=True)
+        if turn is not None
+        for part in (text[: turn.start()], text[turn.end() :])
+    ]
+    read = iter(terms(parts)) if parts else iter(())
+    given = []
+    for turn in turns:
+        if turn is None:
+            given.append(False)
+            continue
+        cause, effect = len(asked & next(read)), len(asked & next(read))
+        given.append(effect > cause)
+    return given

@@ -35,7 +35,13 @@ from typing import Any, Literal
 from rag.chunking import detect_lang
 from rag.embeddings import covers, languages_of, vocabulary_of
 from rag.keywords import has_hangul, latin_words, related_morphemes
-from rag.pipelines.answer_events import asks_cause, asks_precedence, cause_bonus, stated_first
+from rag.pipelines.answer_events import (
+    asks_cause,
+    asks_precedence,
+    cause_bonus,
+    reasons_given,
+    stated_first,
+)
 from rag.pipelines.answer_people import asks_who_did, named_first
 from rag.pipelines.answer_settings import setting_line
 from rag.pipelines.answer_types import (
@@ -378,6 +384,15 @@ class ExtractiveAnswerer:
             else [False] * n
         )
         blank = blanker(question)  # a number the question writes is no answer
+        reasons = (
+            reasons_given(
+                stated,
+                q_terms,
+                lambda texts: [set(with_prefixes(q_terms, t)) for t in folded(self.terms(texts))],
+            )
+            if cause_asked
+            else [False] * n
+        )
         features: list[tuple[float, ...]] = []
         for k, cand in enumerate(candidates):
             siblings = by_source[cand.source]
@@ -391,7 +406,11 @@ class ExtractiveAnswerer:
                     max(neighbours, default=0.0),
                     ranked[k] if ranked is not None else 0.0,
                     held(q_grams, f"{heads[cand.source]} {cand.text}") if grams_apply else 0.0,
-                    how_bonus(cand.text) if how else cause_bonus(cand.text) if cause_asked else 0.0,
+                    how_bonus(cand.text)
+                    if how
+                    else cause_bonus(cand.text, reasons[k])
+                    if cause_asked
+                    else 0.0,
                     sum(written in cand.text for written in code) / len(code) if code else 0.0,
                     float(wants is not None and wants.search(blank(cand.text)) is not None),
                     float(defaults[k]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from citation_helpers import answer_from
 
-from rag.pipelines.answer_events import CAUSE_BONUS, asks_cause, cause_bonus
+from rag.pipelines.answer_events import CAUSE_BONUS, asks_cause, cause_bonus, reasons_given
 
 
 def test_a_why_question_asks_a_cause() -> None:
@@ -70,3 +70,35 @@ def test_what_would_happen_is_quoted_with_what_does_instead() -> None:
         "In a solar cell, what stops a loose electron dropping back into a hole?", page
     )
     assert "would soon drop back" in told.text and "sweeps freed electrons" in told.text, told
+
+
+def test_a_cause_then_so_and_the_effect_asked_about_answers_why() -> None:
+    """ "Why won't a wet steak brown?" is answered by "Water cannot get hotter than 100 °C,
+    so as long as the meat is wet, it steams instead of browning": the consequence after
+    "so" is what was asked about. Not "..., so that ..." (a purpose), nor a "so" whose
+    consequence shares less of the question than its cause, nor one sharing only a verb
+    the question asks with ("make")."""
+    page = (
+        "A steak laid in a hot pan turns deep brown within minutes, and the crust tastes "
+        "far richer than the pale steak beneath it. "
+        "Water cannot get hotter than 100 °C at normal pressure, so as long as the surface "
+        "of the meat is wet, it steams instead of browning."
+    )
+    told = answer_from("Why won't a wet steak brown in the pan?", page)
+    assert "steams instead of browning" in told.text, told
+
+    def terms(texts: list[str]) -> list[set[str]]:
+        return [set(t.lower().strip(".,").split()) for t in texts]
+
+    asked = {"wet", "steak", "brown", "make"}
+    assert reasons_given(
+        [
+            "The pan is hot, so a wet steak cannot brown.",
+            "The pan is hot, so that a wet steak cannot brown.",
+            "A wet steak is cold, so the pan cools.",
+            "The soil is poor, so they make up for it.",
+            "A wet steak cannot brown.",
+        ],
+        asked,
+        terms,
+    ) == [True, False, False, False, False]
