@@ -3,7 +3,8 @@ when the best points back to it ("The job then ends ...", "..., it is the smalle
 bird", 이를 계기로), gives the reason a "That is why ..." follows from, or names who a "he"
 is; the one after when the best introduces it, it holds the answer type the best lacks, gives
 the reason asked, carries on from the best, or corrects the belief the best reports; else a
-close second best. And the order they are quoted in (``in_reading_order``)."""
+close second best; and the one after that names what the best describes ("This manoeuvre is
+called tacking."). And the order they are quoted in (``in_reading_order``)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,15 @@ random key is made", "Unlike `ignore` ..., this file is committed"): quoted alon
 say what "it" or "this file" is, which the sentence before names."""
 
 
+NAMES_IT = re.compile(
+    r"\W*(?:(?:this|that|these|those|such)(?:\s+[a-z]+)?|it|they)\s+(?:is|are|was|were)\s+"
+    r"(?:(?:also|often|usually|sometimes)\s+)?(?:called|known\s+as|named)\b",
+    re.IGNORECASE,
+)
+"""A sentence giving the name of what the one before describes ("This manoeuvre is called
+tacking.")."""
+
+
 _EN_CARRIES_ON = re.compile(
     r"^\W*(?:(?:but|and|so|then|yet|still|however|instead|also|when|if|because|since|after|"
     r"once|although|though)\b[\s,]*)?(?:he|she|they|his|her|their|it|its)\b|"
@@ -154,7 +164,8 @@ def companions(
     meaning itself (its cosine in ``meaning`` at least ``floor``, the answerer's floor: a
     sentence sharing words but not the question's sense tagged along; English tuning sets:
     no answer lost, output tokens -0.3% to -5%). Any joined sentence that ``corrected`` sets
-    right ("Left alone, it would ..." then "Instead ...") brings the next one too."""
+    right ("Left alone, it would ..." then "Instead ...") brings the next one too, and so
+    does the best one when the next names what it describes (``NAMES_IT``)."""
     chosen = [order[0]]
     best = candidates[order[0]]
     siblings = by_source[best.source]
@@ -196,6 +207,8 @@ def companions(
         )
     ):
         chosen.append(order[1])
+    if nxt is not None and siblings[at + 1] not in chosen and NAMES_IT.match(nxt) is not None:
+        chosen.append(siblings[at + 1])  # "This manoeuvre is called tacking."
     for k in list(chosen):  # a joined sentence saying what would happen, and what does
         thread = by_source[candidates[k].source]
         after = thread.index(k) + 1

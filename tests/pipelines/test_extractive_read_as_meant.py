@@ -12,7 +12,7 @@ from citation_helpers import ONE_EN_PAGE, answer_from, cite
 
 from rag.pipelines.answer_dates import asks_when_en
 from rag.pipelines.answer_types import answer_type
-from rag.pipelines.companions import POINTS_BACK, means_someone_before
+from rag.pipelines.companions import NAMES_IT, POINTS_BACK, means_someone_before
 from rag.pipelines.counted import counted_things
 from rag.pipelines.extractive import ExtractiveAnswerer
 from rag.pipelines.extractive_rules import asked_terms, with_prefixes
@@ -45,6 +45,24 @@ def test_a_sentence_pointing_back_brings_the_one_before() -> None:
     ):
         told = answer_from(question, page)
         assert before in told.text and page.split(". ")[1][:20] in told.text, told
+
+
+def test_the_sentence_naming_what_the_best_one_describes_joins_it() -> None:
+    """ "How do you get to a spot dead upwind?" is answered by the sentence describing the
+    zigzag and the next one naming it ("This manoeuvre is called tacking.")."""
+    assert NAMES_IT.match("This manoeuvre is called tacking.")
+    assert NAMES_IT.match("It is also known as the Maillard reaction.")
+    assert not NAMES_IT.match("This boat is fast, and a sailor called it a racer.")
+    page = (
+        "A sail works like a wing, so a boat can sail across the wind and even slightly "
+        "into it. "
+        "To reach a place directly upwind, a sailor zigzags, turning the bow through the "
+        "wind at each corner. "
+        "This manoeuvre is called tacking. "
+        "Fast racing boats lifted on hydrofoils can sail faster than the wind itself."
+    )
+    told = answer_from("How does a sailor reach a place directly upwind?", page)
+    assert "zigzags" in told.text and "tacking" in told.text, told
 
 
 def test_a_when_clause_before_a_yes_no_question_asks_no_time() -> None:
