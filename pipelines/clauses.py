@@ -2,7 +2,7 @@
 the quantity rather than its whole sentence (``number_clauses``): a Korean sentence costs
 ~120 tokens of the default model's tokenizer, and one of its clauses holds the number asked.
 Other answers, and English ones, stay whole sentences: which clause answers a "what" or
-"why" question is not told by its words (cutting them lost 3-8 answers a set)."""
+"why" question is not told by its words (cutting them lost 2-8 answers a set)."""
 
 from __future__ import annotations
 

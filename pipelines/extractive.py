@@ -29,7 +29,6 @@ Every rule, the settings' defaults and what each measured on the tuning sets whe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag.chunking import detect_lang
@@ -53,6 +52,7 @@ from rag.pipelines.answer_types import (
 )
 from rag.pipelines.clauses import number_clauses
 from rag.pipelines.companions import companions, in_reading_order
+from rag.pipelines.composed import Composed, abstained, quoted_answer
 from rag.pipelines.extractive_rules import (
     HOW,
     Candidate,
@@ -79,7 +79,7 @@ from rag.pipelines.faqs import (
     unreplied,
     yes_no_entry,
 )
-from rag.pipelines.grounding import Terms, abstain_text, attach_markers
+from rag.pipelines.grounding import Terms
 from rag.pipelines.meaning import calibrated_floor, question_cosines, statement_meaning
 from rag.pipelines.prompt import simple_terms
 from rag.pipelines.spelling import folded, respelled
@@ -97,25 +97,7 @@ from rag.pipelines.subjects import (
     written_as_names,
 )
 from rag.pipelines.type_gate import blanker, declined, gives_default, writes_code
-from rag.types import AnswerSentence, Citation
-
-
-@dataclass(frozen=True)
-class Composed:
-    """An extractive answer: its text, its sentences (all supported by construction, or one
-    abstention), and whether it abstained."""
-
-    text: str
-    sentences: tuple[AnswerSentence, ...]
-    abstained: bool
-    coverage: float = 0.0
-    """The best source's weighted share of the question's terms (blended with its share of
-    the question's character bigrams for ``bigram_languages`` without a meaning signal)."""
-    closeness: float | None = None
-    """The best sentence's cosine to the question (None: the embedder does not cover the
-    question's language)."""
-    reason: str = ""
-    """Why it abstained, for the reader who wants to check ("" when it answered)."""
+from rag.types import Citation
 
 
 class ExtractiveAnswerer:
@@ -223,7 +205,7 @@ class ExtractiveAnswerer:
                 seen.add(text)
                 candidates.append(Candidate(i, j, text))
         if not candidates:
-            return _abstain(lang, reason="the sources hold no sentence to quote")
+            return abstained(lang, reason="the sources hold no sentence to quote")
         n, m = len(candidates), len(citations)
         stated = [c.text for c in candidates]
         # a line holding the whole question (an example command) neither answers it nor
@@ -272,7 +254,7 @@ class ExtractiveAnswerer:
         doc_texts = ["\n".join(texts[j] for j in docs[i]) for i in range(m)]
         weight = weights(q_terms, sent_terms)  # rarity among sentences
         if sum(weight.values()) == 0:
-            return _abstain(lang, reason="the question has no word to look for")
+            return abstained(lang, reason="the question has no word to look for")
 
         def cover(terms: set[str], by: dict[str, float] = weight) -> float:
             return sum(by[t] for t in q_terms & terms) / sum(by.values())
@@ -330,12 +312,12 @@ class ExtractiveAnswerer:
                 f"the best sources hold {coverage:.0%} of what the question asks about "
                 f"(abstain_below {self.min_coverage:.0%})"
             )
-            return _abstain(lang, coverage, closeness, why)
+            return abstained(lang, coverage, closeness, why)
         code = code_names(question)  # the gate's keys, then the ranking's code names
         missing = names_unwritten(question, code, texts, titles, names) if self.name_gate else []
         if missing:  # the sources never name what was asked
             why = f"no source mentions {', '.join(missing)}"
-            return _abstain(lang, coverage, closeness, why)
+            return abstained(lang, coverage, closeness, why)
         floor = self.cosine_floor
         if coverage >= self.floorless_coverage:
             floor = 0.0  # the best document holds nearly all of what was asked: not near-topic
@@ -355,7 +337,7 @@ class ExtractiveAnswerer:
             # no sentence means what was asked (a foreign page the terms found best is judged
             # on its terms alone, as without an embedder)
             why = f"no sentence comes close in meaning (cosine {closeness:.2f} < {floor:.2f})"
-            return _abstain(lang, coverage, closeness, why)
+            return abstained(lang, coverage, closeness, why)
         by_source: dict[int, list[int]] = {}
         for k, cand in enumerate(candidates):
             by_source.setdefault(cand.source, []).append(k)
@@ -430,7 +412,7 @@ class ExtractiveAnswerer:
             by_source,
         )
         if not order:
-            return _abstain(lang, coverage, closeness, "the sources only ask questions")
+            return abstained(lang, coverage, closeness, "the sources only ask questions")
         if lang == "en" and self.type_gate and asks_who_did(question):
             order = named_first(order, scores, stated, question)
         if lang == "en" and self.type_gate and asks_precedence(question):
@@ -472,7 +454,7 @@ class ExtractiveAnswerer:
                 prose=not any(writes_code(texts[candidates[k].source]) for k in chosen),
             )
             if unsaid is not None:  # the sources talk about the topic but do not say
-                return _abstain(lang, coverage, closeness, unsaid)
+                return abstained(lang, coverage, closeness, unsaid)
         thread = by_source[best.source]
         at = thread.index(order[0])
         after = thread[at + 1] if at + 1 < len(thread) and thread[at + 1] in chosen else None
@@ -483,44 +465,19 @@ class ExtractiveAnswerer:
             # the line setting the key it explains says a default: the sources describe the
             # setting without giving one (a sentence elsewhere may give another setting's)
             why = "the closest sentence gives no default"
-            return _abstain(lang, coverage, closeness, why)
-        quoted = {k: unreplied(candidates[k].text, question) for k in chosen}
-        if korean and self.number_clauses:
-            cut = number_clauses(question, [quoted[k] for k in chosen])
-            quoted = {k: text for k, text in zip(chosen, cut, strict=True) if text is not None}
-        sentences = tuple(
-            AnswerSentence(
-                text=attach_markers(quoted[k], [citations[candidates[k].source].number]),
-                citations=[citations[candidates[k].source].number],
-                supported=True,
-                support=1.0,
-            )
+            return abstained(lang, coverage, closeness, why)
+        quoted = [
+            (unreplied(candidates[k].text, question), citations[candidates[k].source].number)
             for k in chosen
-            if k in quoted
-        )
-        return Composed(
-            text="\n".join(s.text for s in sentences),
-            sentences=sentences,
-            abstained=False,
-            coverage=coverage,
-            closeness=closeness,
-        )
+        ]
+        if korean and self.number_clauses:
+            cut = number_clauses(question, [text for text, _ in quoted])
+            quoted = [
+                (text, n) for text, (_, n) in zip(cut, quoted, strict=True) if text is not None
+            ]
+        return quoted_answer(quoted, coverage, closeness)
 
 
 def weighted(features: Sequence[tuple[float, ...]], by: Sequence[float]) -> list[float]:
     """Each statement's score: its features summed with the weights ``by``."""
     return [sum(w * f for w, f in zip(by, fs, strict=True)) for fs in features]
-
-
-def _abstain(
-    lang: str, coverage: float = 0.0, closeness: float | None = None, reason: str = ""
-) -> Composed:
-    text = abstain_text(lang)
-    return Composed(
-        text=text,
-        sentences=(AnswerSentence(text=text, supported=None),),
-        abstained=True,
-        coverage=coverage,
-        closeness=closeness,
-        reason=reason,
-    )
