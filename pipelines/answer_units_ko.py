@@ -56,7 +56,9 @@ _KO_COUNTERS = frozenset(
 """First syllables of Korean counters (명, 개, 번, 마리, 가지, 그릇, 켤레, 송이, 자루, 차례 ...):
 a word after 몇 that starts otherwise names no unit ("몇 필요", "몇이었어")."""
 _ASKED_UNIT = re.compile(r"몇\s*([가-힣]+|[A-Za-z%]+)")
-_KO_COUNT = r"(?:\d[\d,.]*|한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰|백|천|만)\s*"
+KO_NATIVE = "한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰"
+"""Korean native numerals as they stand before a counter (세 걸음, 스무 살)."""
+_KO_COUNT = rf"(?:\d[\d,.]*|{KO_NATIVE}|백|천|만)\s*"
 
 
 def asked_unit(question: str) -> re.Pattern[str] | None:

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from rag.keywords import korean_clauses
 from rag.pipelines.answer_amounts import NUMBER
 from rag.pipelines.answer_types import korean_type, said_pattern, wants_quantity
+from rag.pipelines.answer_units_ko import KO_NATIVE
 from rag.pipelines.type_gate import blanker
 
 KO_SPAN = re.compile(
     r"하루|이틀|사흘|나흘|닷새|엿새|열흘|보름|일주일|한두|두세|서너|며칠|몇|"
-    r"(?<![가-힣])(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무|서른|마흔|쉰)\s"
+    rf"(?<![가-힣])(?:{KO_NATIVE})\s"
 )
 """Korean words for a span or a count that ``NUMBER`` does not read as one: 하루, 며칠, a native
 numeral before any counter (세 걸음; 한 대학 too, which only keeps a sentence whole)."""

@@ -370,7 +370,11 @@ class ExtractiveAnswerer:
             reasons_given(
                 stated,
                 q_terms,
-                lambda texts: [set(with_prefixes(q_terms, t)) for t in folded(self.terms(texts))],
+                lambda parts: [
+                    set(with_prefixes(q_terms, t))
+                    # read as the statements were: Latin words alone for a question without Hangul
+                    for t in folded(self.terms(parts if korean else list(map(latin_words, parts))))
+                ],
             )
             if cause_asked
             else [False] * n
